@@ -1,1 +1,20 @@
-export {};
+/**
+ * wallaroo: Wallaroo-style stream processing for Node.js. The public surface is
+ * the Wallaroo Python API in TypeScript form (see README.md and API.md).
+ */
+export { WallarooParameterError } from "./api/errors.js";
+export { ApplicationBuilder } from "./api/builder.js";
+export {
+  computation, computationMulti, stateComputation, stateComputationMulti, partition, encoder, decoder,
+  computation_multi, state_computation, state_computation_multi,
+} from "./api/wrappers.js";
+export type { DecoderOptions } from "./api/wrappers.js";
+export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
+export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
+export {
+  tcpParseInputAddrs, tcpParseOutputAddrs, kafkaParseSourceOptions, kafkaParseSinkOptions,
+  tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
+} from "./api/args.js";
+export type { ApplicationSpec, Key } from "./topology/spec.js";
+export { runApplication, EngineError } from "./runtime/coordinator.js";
+export type { Application, EngineOptions } from "./runtime/coordinator.js";

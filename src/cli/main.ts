@@ -1,0 +1,37 @@
+/** The `wallaroo` command: dispatches to run, send and receive. */
+import { runMain } from "./run.js";
+
+const HELP = `Usage: wallaroo <command> [options]
+
+Commands:
+  run APP [flags] [app args]   run a Wallaroo application (TypeScript or JavaScript)
+  send [options]               send framed messages (lines of a file or binary records) to a TCP source
+  receive [options]            listen for a TCP sink's output; write it to a file or stdout, or count it
+
+Run "wallaroo <command> --help" for the options of each.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "run":
+      return runMain(rest);
+    case "send": {
+      const { sendMain } = await import("./send.js");
+      return sendMain(rest);
+    }
+    case "receive": {
+      const { receiveMain } = await import("./receive.js");
+      return receiveMain(rest);
+    }
+    case undefined:
+    case "--help":
+    case "-h":
+    case "help":
+      process.stdout.write(HELP);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`wallaroo: unknown command ${JSON.stringify(command)}\n\n${HELP}`);
+      return 2;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * TCP sink, run in its own I/O thread: connects to the receiver (retrying with
+ * backoff until it is up), gathers the encoded outputs of all workers into large
+ * writes, and never drops output: what was not handed to the socket before a
+ * connection broke is written again after reconnecting. While the receiver is
+ * away or slow the sink stops reading its rings, which backs the workers up.
+ */
+import net from "node:net";
+import type { MessagePort } from "node:worker_threads";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { ChannelReader } from "../transport/channel.js";
+import { RingReader } from "../transport/ring.js";
+import { Doorbell } from "../transport/doorbell.js";
+import { StatusWord } from "../runtime/wiring.js";
+import { createLogger } from "../runtime/log.js";
+
+export interface TcpSinkInit {
+  kind: "tcp-sink";
+  sinkId: number;
+  label: string;
+  host: string;
+  port: number;
+  /** one ring per worker */
+  rings: SharedArrayBuffer[];
+  bell: SharedArrayBuffer;
+  status: SharedArrayBuffer;
+  statusSlot: number;
+}
+
+/** size of the buffers outputs are gathered into */
+const CHUNK = 256 * 1024;
+/** bytes handed to the socket but not yet flushed to the kernel before the sink stops reading its rings */
+const HIGH_WATER = 4 * 1024 * 1024;
+const BATCH = 4096;
+
+export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
+  const log = createLogger("wallaroo.sink.tcp", { sink: init.label });
+  const status = new StatusWord(init.status, init.statusSlot);
+  const bell = new Doorbell(init.bell);
+
+  let socket: net.Socket | null = null;
+  let connected = false;
+  let closing = false;
+  /** chunks written to the socket whose write has not completed, oldest first */
+  const unflushed: Buffer[] = [];
+  let unflushedBytes = 0;
+  let out = Buffer.allocUnsafe(CHUNK);
+  let outLen = 0;
+  let wake: (() => void) | null = null;
+  const wakeUp = () => { const w = wake; wake = null; w?.(); };
+
+  const write = (buf: Buffer) => {
+    unflushed.push(buf);
+    unflushedBytes += buf.length;
+    socket!.write(buf, (err) => {
+      if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
+      const done = unflushed.shift()!;
+      unflushedBytes -= done.length;
+      if (unflushedBytes < HIGH_WATER / 2) wakeUp();
+    });
+  };
+
+  const flushOut = () => {
+    if (outLen === 0) return;
+    write(out.subarray(0, outLen));
+    out = Buffer.allocUnsafe(CHUNK);
+    outLen = 0;
+  };
+
+  const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
+    if (len > CHUNK) {
+      flushOut();
+      write(Buffer.from(bytes.subarray(off, off + len)));
+      return;
+    }
+    if (outLen + len > CHUNK) flushOut();
+    out.set(bytes.subarray(off, off + len), outLen);
+    outLen += len;
+  };
+  const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
+  const ringsEmpty = () => !readers.some((r) => r.hasData());
+
+  let attempt = 0;
+  const connect = () => {
+    if (closing) return;
+    const s = net.createConnection({ host: init.host, port: init.port });
+    socket = s;
+    s.setNoDelay(true);
+    s.on("connect", () => {
+      connected = true;
+      if (attempt > 0) log.info(`connected to ${init.host}:${init.port}`);
+      attempt = 0;
+      // Whatever was not flushed on the previous connection goes first, in order.
+      const again = unflushed.splice(0);
+      unflushedBytes = 0;
+      for (const b of again) write(b);
+      wakeUp();
+    });
+    s.on("error", (err) => {
+      if (attempt === 0 || attempt % 20 === 0) {
+        log.warn({ err: err.message, attempt }, `cannot write to ${init.host}:${init.port} (${err.message}); retrying`);
+      }
+    });
+    s.on("close", () => {
+      const was = connected;
+      connected = false;
+      if (closing) return;
+      if (was) log.warn(`connection to ${init.host}:${init.port} lost; reconnecting (${unflushedBytes} bytes to write again)`);
+      attempt++;
+      setTimeout(connect, Math.min(2000, 50 * 2 ** Math.min(attempt, 6)));
+    });
+  };
+  connect();
+
+  const loop = async () => {
+    for (;;) {
+      if (closing) return;
+      if (!connected || unflushedBytes >= HIGH_WATER) {
+        status.setIdle(false);
+        await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
+        continue;
+      }
+      let n = 0;
+      for (let i = 0; i < readers.length; i++) n += readers[i].read(BATCH);
+      flushOut();
+      if (n > 0) {
+        await yieldToEventLoop();
+        continue;
+      }
+      if (unflushedBytes > 0) {
+        // Idle means every output is in the kernel: wait for the last writes to complete.
+        status.setIdle(false);
+        await new Promise<void>((r) => { wake = r; setTimeout(r, 5); });
+        continue;
+      }
+      status.setIdle(true);
+      await bell.sleep(ringsEmpty, 1000);
+      status.wake();
+      status.setIdle(false);
+    }
+  };
+  void loop();
+
+  control.on("message", (msg: { type: string }) => {
+    if (msg.type === "close") {
+      closing = true;
+      wakeUp();
+      const s = socket;
+      if (s && connected) s.end(() => control.postMessage({ type: "closed" }));
+      else {
+        s?.destroy();
+        control.postMessage({ type: "closed", undelivered: unflushedBytes });
+      }
+    }
+  });
+}

@@ -1,0 +1,304 @@
+/**
+ * The coordinator, on the main thread: loads the application, lays out the shared
+ * memory, starts the workers and the I/O threads, logs progress, and on stop
+ * drains everything in flight to the sinks before closing them. It never touches
+ * a message itself: the data path is source thread -> workers -> sink threads.
+ */
+import { Worker } from "node:worker_threads";
+import { availableParallelism } from "node:os";
+import { compilePlan, type Plan } from "../topology/plan.js";
+import { parseLengthFormat } from "../api/struct.js";
+import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
+import { createWiring, readStatus, sinkSlot, type Wiring } from "./wiring.js";
+import { RingReader } from "../transport/ring.js";
+import { createLogger, type Logger } from "./log.js";
+import type { WorkerInit, WorkerReport } from "./worker.js";
+import type { IoInit } from "./io-thread.js";
+
+export interface EngineOptions {
+  /** the application module: a path (relative to the cwd) or a file: URL */
+  module: string | URL;
+  /** every command-line argument; passed to applicationSetup as is */
+  args?: string[];
+  /** worker threads; default one per core */
+  workers?: number;
+  /** largest frame a TCP source accepts (default 16 MiB) */
+  maxFrameBytes?: number;
+  /** stop the engine on the first error in user code instead of dropping the message */
+  failFast?: boolean;
+  /** seconds between stats lines; 0 turns them off (default 5) */
+  statsInterval?: number;
+  /** bytes of each ring between a source thread and a worker (default 4 MiB) */
+  ringBytes?: number;
+  /** how long stop() waits for in-flight data to reach the sinks (default 30 s) */
+  drainTimeoutMs?: number;
+}
+
+export interface Application {
+  readonly name: string;
+  readonly workers: number;
+  /** the port each pipeline's TCP source listens on (useful with port 0), by pipeline name */
+  readonly sourcePorts: Record<string, number>;
+  /** drains what is in flight to the sinks, then stops every thread */
+  stop(): Promise<void>;
+  /** settles when the engine has stopped: rejects if it stopped on an error (e.g. --fail-fast) */
+  readonly done: Promise<void>;
+}
+
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EngineError";
+  }
+}
+
+interface ThreadReport { type: string; [k: string]: unknown }
+
+export async function runApplication(options: EngineOptions): Promise<Application> {
+  const log = createLogger("wallaroo");
+  const url = moduleUrl(options.module);
+  const args = options.args ?? [];
+  const workers = options.workers ?? availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
+  const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  const mod = await loadAppModule(url);
+  const plan = compilePlan(setupApplication(mod, args, url), workers);
+  for (const s of plan.sources) {
+    if (s.spec.kind !== "tcp-source") throw new EngineError(`pipeline ${JSON.stringify(plan.pipelines[s.pipeline].name)}: Kafka sources are not supported yet`);
+    parseLengthFormat(s.decoder.lengthFmt);
+  }
+  for (const k of plan.sinks) {
+    if (k.spec.kind !== "tcp-sink") throw new EngineError(`sink ${k.label}: Kafka sinks are not supported yet`);
+  }
+  const ringBytes = options.ringBytes ?? 4 * 1024 * 1024;
+  const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
+    sourceRingBytes: ringBytes,
+    peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
+    sinkRingBytes: ringBytes,
+  });
+  const engine = new Engine(plan, wiring, log, {
+    url, args, failFast: options.failFast ?? false, maxFrameBytes,
+    statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+  });
+  try {
+    await engine.start();
+  } catch (err) {
+    await engine.kill();
+    throw err;
+  }
+  return engine.handle();
+}
+
+interface Settings {
+  url: string;
+  args: string[];
+  failFast: boolean;
+  maxFrameBytes: number;
+  statsIntervalMs: number;
+  drainTimeoutMs: number;
+}
+
+class Engine {
+  private readonly workerThreads: Worker[] = [];
+  private readonly sourceThreads: Worker[] = [];
+  private readonly sinkThreads: Worker[] = [];
+  private readonly workerStats: WorkerReport[] = [];
+  private readonly sourcePorts: Record<string, number> = {};
+  private stopping: Promise<void> | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private lastStats = { at: 0, in: [] as number[], out: [] as number[] };
+  private settle!: { resolve: () => void; reject: (e: Error) => void };
+  readonly done: Promise<void>;
+
+  constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
+    this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.done.catch(() => {}); // observed through handle().done
+  }
+
+  async start(): Promise<void> {
+    const { plan, wiring, s } = this;
+    const ready: Promise<unknown>[] = [];
+    for (let i = 0; i < wiring.workers; i++) {
+      const init: WorkerInit = { index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000 };
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
+      this.workerThreads.push(w);
+      ready.push(this.expect(w, "ready", `worker ${i}`));
+      w.on("message", (m: WorkerReport) => this.onWorkerReport(m));
+    }
+    await Promise.all(ready);
+    plan.sinks.forEach((k) => {
+      if (k.spec.kind !== "tcp-sink") return;
+      const init: IoInit = {
+        kind: "tcp-sink", sinkId: k.id, label: k.label, host: k.spec.host, port: k.spec.port,
+        rings: wiring.sinkRings.map((row) => row[k.id]), bell: wiring.sinkBells[k.id],
+        status: wiring.status, statusSlot: sinkSlot(wiring.workers, k.id),
+      };
+      this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`));
+    });
+    const listening: Promise<unknown>[] = [];
+    plan.sources.forEach((src) => {
+      if (src.spec.kind !== "tcp-source") return;
+      const pipeline = plan.pipelines[src.pipeline].name;
+      const init: IoInit = {
+        kind: "tcp-source", sourceId: src.id, pipeline, host: src.spec.host, port: src.spec.port,
+        headerLength: src.decoder.headerLength, lengthFmt: src.decoder.lengthFmt, maxFrameBytes: s.maxFrameBytes,
+        rings: wiring.sourceRings[src.id], workerBells: wiring.workerBells,
+      };
+      const t = this.ioThread(init, `source of pipeline ${JSON.stringify(pipeline)}`);
+      this.sourceThreads.push(t);
+      listening.push(this.expect(t, "listening", `source of pipeline ${JSON.stringify(pipeline)}`)
+        .then((m) => { this.sourcePorts[pipeline] = Number(m.port); }));
+    });
+    await Promise.all(listening);
+    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
+      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
+    if (s.statsIntervalMs > 0) {
+      this.lastStats.at = performance.now();
+      this.statsTimer = setInterval(() => this.logStats(), s.statsIntervalMs);
+      this.statsTimer.unref();
+    }
+  }
+
+  handle(): Application {
+    return {
+      name: this.plan.app.name,
+      workers: this.wiring.workers,
+      sourcePorts: { ...this.sourcePorts },
+      stop: () => this.stop(),
+      done: this.done,
+    };
+  }
+
+  private ioThread(init: IoInit, what: string): Worker {
+    const t = new Worker(new URL("./io-thread.js", import.meta.url), { workerData: init });
+    t.on("message", (m: ThreadReport) => {
+      if (m.type === "fatal") this.fail(`${m.where ?? what}: ${m.message}`);
+    });
+    t.on("error", (err) => this.fail(`${what} crashed: ${err.message}`));
+    return t;
+  }
+
+  /** Resolves with the first message of `type` from a thread; rejects if it reports a fatal error or dies first. */
+  private expect(t: Worker, type: string, what: string): Promise<ThreadReport> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: ThreadReport) => {
+        if (m.type === type) { cleanup(); resolve(m); }
+        else if (m.type === "fatal") { cleanup(); reject(new EngineError(`${m.where ?? what}: ${m.message}`)); }
+      };
+      const onError = (err: Error) => { cleanup(); reject(new EngineError(`${what} failed: ${err.message}`)); };
+      const onExit = (code: number) => { cleanup(); reject(new EngineError(`${what} exited with code ${code}`)); };
+      const cleanup = () => { t.off("message", onMessage); t.off("error", onError); t.off("exit", onExit); };
+      t.on("message", onMessage);
+      t.on("error", onError);
+      t.on("exit", onExit);
+    });
+  }
+
+  private onWorkerReport(m: WorkerReport): void {
+    if (m.type === "stats") this.workerStats[m.worker] = m;
+    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" ? undefined : "--fail-fast");
+  }
+
+  private failed = false;
+  private fail(message: string, reason?: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.log.fatal({ reason }, `stopping: ${message}`);
+    void this.kill().then(() => this.settle.reject(new EngineError(message)));
+  }
+
+  private totals(): { in: number[]; out: number[]; errors: number } {
+    const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
+    const outSum = new Array<number>(this.plan.sinks.length).fill(0);
+    let errors = 0;
+    for (const st of this.workerStats) {
+      if (!st || st.type !== "stats") continue;
+      st.in.forEach((v, i) => { inSum[i] += v; });
+      st.out.forEach((v, i) => { outSum[i] += v; });
+      errors += st.errors;
+    }
+    return { in: inSum, out: outSum, errors };
+  }
+
+  private logStats(): void {
+    const now = performance.now();
+    const secs = (now - this.lastStats.at) / 1000;
+    const t = this.totals();
+    const parts = this.plan.pipelines.map((p) => {
+      const inRate = (t.in[p.id] - (this.lastStats.in[p.id] ?? 0)) / secs;
+      const out = p.sinks.reduce((n, k) => n + t.out[k], 0);
+      const outBefore = p.sinks.reduce((n, k) => n + (this.lastStats.out[k] ?? 0), 0);
+      return `${p.name}: in ${fmtRate(inRate)}/s out ${fmtRate((out - outBefore) / secs)}/s (total in ${t.in[p.id]}, out ${out})`;
+    });
+    this.log.info({ stats: { in: t.in, out: t.out, errors: t.errors } }, `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`);
+    this.lastStats = { at: now, in: t.in, out: t.out };
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.drainAndStop();
+    return this.stopping;
+  }
+
+  private async drainAndStop(): Promise<void> {
+    if (this.failed) return this.done;
+    this.log.info("stopping: sources stop reading, in-flight messages drain to the sinks");
+    await Promise.all(this.sourceThreads.map((t) => {
+      const stopped = this.expect(t, "stopped", "source");
+      t.postMessage({ type: "stop" });
+      return stopped;
+    }));
+    const drained = await this.waitQuiescent(this.s.drainTimeoutMs);
+    if (!drained) this.log.error(`stopping: in-flight messages did not reach the sinks within ${this.s.drainTimeoutMs} ms; some output is lost`);
+    await Promise.all(this.sinkThreads.map((t) => {
+      const closed = this.expect(t, "closed", "sink");
+      t.postMessage({ type: "close" });
+      return Promise.race([closed, sleep(5000)]);
+    }));
+    await this.refreshStats();
+    if (this.s.statsIntervalMs > 0) this.logStats();
+    await this.kill();
+    this.log.info("stopped");
+    this.settle.resolve();
+  }
+
+  /** Everything sent has been received and handled: every ring empty, every consumer asleep, twice in a row. */
+  private async waitQuiescent(timeoutMs: number): Promise<boolean> {
+    const w = this.wiring;
+    const rings = [
+      ...w.sourceRings.flat(), ...w.peerRings.flat().filter((r): r is SharedArrayBuffer => r !== null), ...w.sinkRings.flat(),
+    ].map((sab) => new RingReader(sab));
+    const deadline = performance.now() + timeoutMs;
+    let previous = "";
+    while (performance.now() < deadline) {
+      const st = readStatus(w.status);
+      const calm = st.allIdle && rings.every((r) => r.isEmpty());
+      const snapshot = st.wakeups.join(",");
+      if (calm && snapshot === previous) return true;
+      previous = calm ? snapshot : "";
+      await sleep(5);
+    }
+    return false;
+  }
+
+  private async refreshStats(): Promise<void> {
+    const got = this.workerThreads.map((t) => new Promise<void>((resolve) => {
+      const on = (m: WorkerReport) => { if (m.type === "stats") { t.off("message", on); resolve(); } };
+      t.on("message", on);
+      t.postMessage({ type: "report" });
+    }));
+    await Promise.race([Promise.all(got), sleep(1000)]);
+  }
+
+  async kill(): Promise<void> {
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await Promise.all([...this.sourceThreads, ...this.workerThreads, ...this.sinkThreads].map((t) => t.terminate()));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function fmtRate(r: number): string {
+  return r >= 1e6 ? `${(r / 1e6).toFixed(2)}M` : r >= 1e3 ? `${(r / 1e3).toFixed(1)}k` : r.toFixed(0);
+}

@@ -1,0 +1,278 @@
+/**
+ * The step runner of one worker: decodes what a source sent, runs the pipeline's
+ * steps on this worker for as long as they belong here, hands a message to the
+ * worker that owns its state instance when they do not, and encodes outputs for
+ * the sinks. `to` and `toParallel` steps run where the message is, so they fuse
+ * with whatever ran before them: no copy, no serialization, no queue.
+ */
+import type { Plan, StatePlan, StepPlan } from "../topology/plan.js";
+import { describeSource, ownerOf } from "../topology/plan.js";
+import type { Key } from "../topology/spec.js";
+import { normalizeKey } from "./hash.js";
+import type { ChannelWriter } from "../transport/channel.js";
+import type { Serde } from "../transport/serde.js";
+import { SINK, STEP, idOf, kindOf, SOURCE, tag } from "../transport/tags.js";
+
+/** What the executor tells its owner about messages it had to drop. */
+export interface ErrorSink {
+  (where: string, err: unknown): void;
+}
+
+const KEY_NONE = 0;
+const KEY_STRING = 1;
+const KEY_NUMBER = 2;
+const KEY_BIGINT = 3;
+const STEP_HEADER = 5; // key type (u8), key length (u32 LE)
+
+export class Executor {
+  /** messages decoded per pipeline, outputs delivered per sink, messages dropped on errors */
+  readonly inCount: Float64Array;
+  readonly outCount: Float64Array;
+  errorCount = 0;
+
+  private readonly steps: readonly StepPlan[];
+  private readonly states: readonly StatePlan[];
+  private readonly instances: Map<Key, object>[];
+  private readonly singleInstances: (object | null)[];
+  private readonly pipelineSinks: (readonly number[])[];
+  private readonly stepLabels: string[];
+  private readonly partitionLabels: string[];
+  private readonly encoderLabels: string[];
+  private readonly decoderLabels: string[];
+  private readonly peerBufs: (Buffer | null)[];
+  private readonly sinkBufs: Buffer[];
+  private readonly kafkaSink: boolean[];
+  private where = "";
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly index: number,
+    private readonly serde: Serde,
+    private readonly peers: (ChannelWriter | null)[],
+    private readonly sinks: ChannelWriter[],
+    private readonly onError: ErrorSink,
+  ) {
+    this.steps = plan.steps;
+    this.states = plan.states;
+    this.instances = plan.states.map(() => new Map());
+    this.singleInstances = plan.states.map(() => null);
+    this.pipelineSinks = plan.pipelines.map((p) => p.sinks);
+    this.inCount = new Float64Array(plan.pipelines.length);
+    this.outCount = new Float64Array(plan.sinks.length);
+    const pname = (p: number) => JSON.stringify(plan.pipelines[p].name);
+    this.stepLabels = plan.steps.map((s) => `computation ${JSON.stringify(s.name)} of pipeline ${pname(s.pipeline)}`);
+    this.partitionLabels = plan.steps.map((s) =>
+      s.state >= 0 ? `partition function of state ${JSON.stringify(plan.states[s.state].spec.name)} (pipeline ${pname(s.pipeline)})` : "");
+    this.encoderLabels = plan.sinks.map((k) => `encoder of sink ${k.label}`);
+    this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
+    this.peerBufs = peers.map((c) => (c ? Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength) : null));
+    this.sinkBufs = sinks.map((c) => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength));
+    this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
+  }
+
+  /** Handles one frame from a source or peer ring. Never throws: a failing message is reported and dropped. */
+  readonly onMessage = (t: number, bytes: Uint8Array, off: number, len: number): void => {
+    try {
+      if (kindOf(t) === SOURCE) this.fromSource(idOf(t), bytes, off, len);
+      else if (kindOf(t) === STEP) this.fromPeer(idOf(t), bytes, off, len);
+      else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
+    } catch (err) {
+      this.errorCount++;
+      this.onError(this.where, err);
+    }
+  };
+
+  private fromSource(sourceId: number, bytes: Uint8Array, off: number, len: number): void {
+    const source = this.plan.sources[sourceId];
+    this.where = this.decoderLabels[sourceId];
+    // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
+    const payload = Buffer.allocUnsafe(len);
+    payload.set(bytes.subarray(off, off + len));
+    const value = source.decoder.fn(payload);
+    this.inCount[source.pipeline]++;
+    if (value == null) return;
+    if (source.firstStep < 0) this.emit(source.pipeline, value);
+    else this.run(source.firstStep, value, false, 0);
+  }
+
+  private fromPeer(stepId: number, bytes: Uint8Array, off: number, len: number): void {
+    this.where = this.stepLabels[stepId];
+    const keyType = bytes[off];
+    const keyLen = (bytes[off + 1] | (bytes[off + 2] << 8) | (bytes[off + 3] << 16) | (bytes[off + 4] << 24)) >>> 0;
+    const kStart = off + STEP_HEADER;
+    let key: Key = 0;
+    if (keyType === KEY_STRING) key = Buffer.from(bytes.buffer, bytes.byteOffset + kStart, keyLen).toString("utf8");
+    else if (keyType === KEY_NUMBER) key = Buffer.from(bytes.buffer, bytes.byteOffset + kStart, 8).readDoubleLE(0);
+    else if (keyType === KEY_BIGINT) key = BigInt(Buffer.from(bytes.buffer, bytes.byteOffset + kStart, keyLen).toString("latin1"));
+    const value = this.serde.unpack(bytes, kStart + keyLen, off + len);
+    this.run(stepId, value, true, key);
+  }
+
+  /**
+   * Runs steps from `stepId` for as long as they belong on this worker. `routed`
+   * says the message was already sent to this worker for this step, with `key`.
+   */
+  private run(stepId: number, value: any, routed: boolean, key: Key): void {
+    const steps = this.steps;
+    const pipeline = steps[stepId].pipeline;
+    while (stepId >= 0) {
+      const step = steps[stepId];
+      let out: any;
+      if (step.stateful === null) {
+        this.where = this.stepLabels[stepId];
+        out = step.stateless!(value);
+      } else {
+        const state = this.states[step.state];
+        if (!routed) {
+          if (state.partitioned) {
+            this.where = this.partitionLabels[stepId];
+            key = checkKey(state.partitionFn!(value));
+          }
+          const owner = ownerOf(state, key, this.plan.workers);
+          if (owner !== this.index) {
+            this.where = this.stepLabels[stepId];
+            this.toPeer(owner, stepId, state.partitioned, key, value);
+            return;
+          }
+        }
+        routed = false;
+        this.where = this.stepLabels[stepId];
+        const result = step.stateful(value, this.instance(state, key));
+        if (!Array.isArray(result)) {
+          throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
+        }
+        out = result[0];
+      }
+      if (out == null) return;
+      if (step.multi) {
+        if (!Array.isArray(out)) throw new TypeError(`a multi computation must return an array or null, got ${typeof out}`);
+        const next = step.next;
+        for (let i = 0; i < out.length; i++) {
+          const o = out[i];
+          if (o == null) continue;
+          if (next < 0) this.emit(pipeline, o);
+          else this.run(next, o, false, 0);
+        }
+        return;
+      }
+      value = out;
+      stepId = step.next;
+    }
+    this.emit(pipeline, value);
+  }
+
+  private instance(state: StatePlan, key: Key): object {
+    if (!state.partitioned) {
+      let s = this.singleInstances[state.id];
+      if (s === null) s = this.singleInstances[state.id] = new state.spec.stateClass();
+      return s;
+    }
+    const map = this.instances[state.id];
+    let s = map.get(key);
+    if (s === undefined) {
+      s = new state.spec.stateClass();
+      map.set(key, s);
+    }
+    return s;
+  }
+
+  /** Sends a message to the worker that owns its state instance: [key type][key length][key][value]. */
+  private toPeer(owner: number, stepId: number, partitioned: boolean, key: Key, value: unknown): void {
+    const ch = this.peers[owner]!;
+    const packed = this.serde.pack(value);
+    let keyType = KEY_NONE;
+    let keyLen = 0;
+    let keyText = "";
+    if (partitioned) {
+      if (typeof key === "string") { keyType = KEY_STRING; keyLen = Buffer.byteLength(key); keyText = key; }
+      else if (typeof key === "number") { keyType = KEY_NUMBER; keyLen = 8; }
+      else { keyType = KEY_BIGINT; keyText = key.toString(); keyLen = keyText.length; }
+    }
+    const total = STEP_HEADER + keyLen + packed.length;
+    const t = tag(STEP, stepId);
+    const off = ch.reserve(t, total);
+    const buf = off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total);
+    const base = off >= 0 ? off : 0;
+    buf[base] = keyType;
+    buf.writeUInt32LE(keyLen, base + 1);
+    const k = base + STEP_HEADER;
+    if (keyType === KEY_STRING) buf.write(keyText, k, keyLen, "utf8");
+    else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
+    else if (keyType === KEY_BIGINT) buf.write(keyText, k, keyLen, "latin1");
+    buf.set(packed, k + keyLen);
+    if (off < 0) ch.send(t, buf, 0, total);
+  }
+
+  private emit(pipeline: number, value: unknown): void {
+    const sinks = this.pipelineSinks[pipeline];
+    for (let i = 0; i < sinks.length; i++) {
+      const k = sinks[i];
+      this.where = this.encoderLabels[k];
+      const encoded = this.plan.sinks[k].encoder.fn(value);
+      if (this.kafkaSink[k]) this.writeKafkaRecord(k, encoded);
+      else this.writeBytes(k, encoded);
+      this.outCount[k]++;
+    }
+  }
+
+  private writeBytes(k: number, encoded: unknown): void {
+    const ch = this.sinks[k];
+    const t = tag(SINK, k);
+    if (typeof encoded === "string") {
+      const len = Buffer.byteLength(encoded);
+      const off = ch.reserve(t, len);
+      if (off >= 0) this.sinkBufs[k].write(encoded, off, len, "utf8");
+      else {
+        const b = Buffer.from(encoded, "utf8");
+        ch.send(t, b, 0, b.length);
+      }
+    } else if (encoded instanceof Uint8Array) {
+      ch.send(t, encoded, 0, encoded.length);
+    } else if (encoded == null) {
+      // nothing to write for this output
+    } else {
+      throw new TypeError(`an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}`);
+    }
+  }
+
+  /** Kafka record frame: [key length u32 LE, 0xFFFFFFFF = no key][key][value] */
+  private writeKafkaRecord(k: number, encoded: unknown): void {
+    if (!Array.isArray(encoded)) {
+      throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
+    }
+    const value = toBytes(encoded[0], "value");
+    const key = encoded[1] == null ? null : toBytes(encoded[1], "key");
+    const keyLen = key === null ? 0 : key.length;
+    const total = 4 + keyLen + value.length;
+    const buf = Buffer.allocUnsafe(total);
+    buf.writeUInt32LE(key === null ? 0xffffffff : keyLen, 0);
+    if (key !== null) buf.set(key, 4);
+    buf.set(value, 4 + keyLen);
+    this.sinks[k].send(tag(SINK, k), buf, 0, total);
+  }
+}
+
+function toBytes(v: unknown, what: string): Uint8Array {
+  if (typeof v === "string") return Buffer.from(v, "utf8");
+  if (v instanceof Uint8Array) return v;
+  throw new TypeError(`the Kafka ${what} returned by an encoder must be a string, Buffer or Uint8Array, got ${describe(v)}`);
+}
+
+function checkKey(k: unknown): Key {
+  switch (typeof k) {
+    case "string":
+      return k;
+    case "number":
+      if (Number.isFinite(k)) return k;
+      break;
+    case "bigint":
+      return normalizeKey(k);
+  }
+  throw new TypeError(`a partition function must return a string, a finite number or a bigint, got ${describe(k)}`);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? `an object (${(v as object).constructor?.name ?? "Object"})` : `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,117 @@
+/**
+ * A worker thread: owns the state instances whose keys hash to it, runs the
+ * stateless steps of the messages that reach it, and moves data only through its
+ * rings. The loop drains peer rings always and source rings only while no output
+ * is queued, which is what makes a slow sink slow the sources down (and keeps a
+ * ring cycle between two workers from deadlocking: peer input is always drained).
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { compilePlan } from "../topology/plan.js";
+import { loadAppModule, setupApplication } from "./loader.js";
+import { createSerde } from "../transport/serde.js";
+import { RingReader, RingWriter } from "../transport/ring.js";
+import { Doorbell } from "../transport/doorbell.js";
+import { ChannelReader, ChannelWriter } from "../transport/channel.js";
+import { Executor } from "./executor.js";
+import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
+import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
+
+export interface WorkerInit {
+  index: number;
+  moduleUrl: string;
+  args: string[];
+  wiring: Wiring;
+  failFast: boolean;
+  statsIntervalMs: number;
+}
+
+/** frames taken from one ring before looking at the others */
+const BATCH = 1024;
+/** how long the loop may run before letting the event loop handle control messages */
+const SLICE_MS = 10;
+
+export type WorkerReport =
+  | { type: "ready" }
+  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
+  | { type: "fatal"; worker: number; where: string; message: string };
+
+async function main(init: WorkerInit): Promise<void> {
+  const port = parentPort!;
+  const log = createLogger("wallaroo.worker", { worker: init.index });
+  const mod = await loadAppModule(init.moduleUrl);
+  const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
+  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass));
+  const w = init.wiring;
+  const me = init.index;
+
+  const peers = w.peerRings[me].map((sab, v) => (sab ? new ChannelWriter(new RingWriter(sab, new Doorbell(w.workerBells[v]))) : null));
+  const sinks = w.sinkRings[me].map((sab, k) => new ChannelWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
+  const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
+
+  const errors = new RateLimitedErrors(log);
+  let fatal = false;
+  const onError = (where: string, err: unknown) => {
+    if (init.failFast) {
+      if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
+      fatal = true;
+      return;
+    }
+    errors.report(where, err);
+  };
+  const executor = new Executor(plan, me, serde, peers, sinks, onError);
+  const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
+    .map((sab) => new ChannelReader(new RingReader(sab), executor.onMessage));
+  const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.onMessage));
+  const bell = new Doorbell(w.workerBells[me]);
+  const status = new StatusWord(w.status, workerSlot(me));
+  const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
+
+  const postStats = () => port.postMessage({
+    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount),
+    errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
+  } satisfies WorkerReport);
+  setInterval(postStats, init.statsIntervalMs).unref();
+  port.on("message", (msg: { type: string }) => {
+    if (msg.type === "report") postStats();
+  });
+  port.postMessage({ type: "ready" } satisfies WorkerReport);
+
+  let sliceStart = performance.now();
+  for (;;) {
+    if (fatal) {
+      await new Promise(() => {}); // the coordinator is stopping the engine
+    }
+    let blocked = false;
+    for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked && !outputs[i].flush()) blocked = true;
+    let n = 0;
+    for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+    if (!blocked) {
+      for (let i = 0; i < sourceReaders.length; i++) {
+        n += sourceReaders[i].read(BATCH);
+        // Stop taking new input as soon as an output is backed up.
+        if (outputs.some((c) => c.blocked)) break;
+      }
+    }
+    for (let i = 0; i < outputs.length; i++) outputs[i].commit();
+    if (n === 0) {
+      if (blocked || outputs.some((c) => c.blocked)) {
+        // Waiting for a consumer to make room; peer input must still be drained, so poll rather than block.
+        await new Promise((r) => setTimeout(r, 1));
+      } else {
+        status.setIdle(true);
+        await bell.sleep(inputsEmpty, 1000);
+        status.wake();
+        status.setIdle(false);
+      }
+      sliceStart = performance.now();
+    } else if (performance.now() - sliceStart > SLICE_MS) {
+      await yieldToEventLoop();
+      sliceStart = performance.now();
+    }
+  }
+}
+
+main(workerData as WorkerInit).catch((err) => {
+  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, where: "worker start", message: errorMessage(err) });
+});

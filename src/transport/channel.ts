@@ -1,0 +1,175 @@
+/**
+ * A channel is a ring plus the two things the ring alone does not do: messages
+ * larger than a frame may be (sent as fragments) and a producer that must never
+ * block its thread (what does not fit now waits in a queue, copied, and the owner
+ * of the channel stops taking new input while anything is queued: that is the
+ * backpressure, and it keeps the queue bounded).
+ */
+import { RingReader, RingWriter } from "./ring.js";
+import { FRAGMENT, KIND_SHIFT, tag as makeTag } from "./tags.js";
+
+const FRAG_FIRST_HEADER = 8; // original tag, total length
+
+interface Queued {
+  readonly tag: number;
+  readonly data: Uint8Array;
+  /** bytes of data already written as fragments */
+  sent: number;
+}
+
+export class ChannelWriter {
+  readonly bytes: Uint8Array;
+  /** messages up to this size go in one frame */
+  readonly frameLimit: number;
+  private readonly queue: Queued[] = [];
+  private queuedBytes = 0;
+  private dirty = false;
+
+  constructor(readonly ring: RingWriter) {
+    this.bytes = ring.bytes;
+    // A quarter of the ring keeps big messages from monopolizing it and lets fragments flow while the reader works.
+    this.frameLimit = Math.min(ring.maxPayload, ring.capacity >>> 2);
+  }
+
+  /** true while messages wait in the queue: the owner must stop taking new input */
+  get blocked(): boolean {
+    return this.queue.length > 0;
+  }
+
+  get pendingBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /**
+   * Room for a `len`-byte message written in place, at the returned offset of `bytes`;
+   * -1 means the caller must use send() instead (full, queue not empty, or too big).
+   */
+  reserve(tag: number, len: number): number {
+    if (this.queue.length > 0 || len > this.frameLimit) return -1;
+    const off = this.ring.reserve(tag, len);
+    if (off >= 0) this.dirty = true;
+    return off;
+  }
+
+  /** Sends src[start, end) as one message. Never fails: what does not fit now is copied into the queue. */
+  send(tag: number, src: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    if (this.queue.length === 0 && len <= this.frameLimit) {
+      const off = this.ring.reserve(tag, len);
+      if (off >= 0) {
+        this.bytes.set(src.subarray(start, end), off);
+        this.dirty = true;
+        return;
+      }
+    }
+    this.queue.push({ tag, data: src.slice(start, end), sent: 0 });
+    this.queuedBytes += len;
+    if (this.queue.length === 1) this.flush();
+  }
+
+  /** Moves queued messages into the ring as far as there is room; true when nothing is left queued. */
+  flush(): boolean {
+    const q = this.queue;
+    while (q.length > 0) {
+      const m = q[0];
+      const len = m.data.length;
+      if (m.sent === 0 && len <= this.frameLimit) {
+        const off = this.ring.reserve(m.tag, len);
+        if (off < 0) return false;
+        this.bytes.set(m.data, off);
+      } else if (!this.writeFragments(m)) {
+        return false;
+      }
+      this.dirty = true;
+      this.queuedBytes -= len;
+      q.shift();
+    }
+    return true;
+  }
+
+  private writeFragments(m: Queued): boolean {
+    const total = m.data.length;
+    while (m.sent < total) {
+      const first = m.sent === 0;
+      const room = this.frameLimit - (first ? FRAG_FIRST_HEADER : 0);
+      const chunk = Math.min(room, total - m.sent);
+      const last = m.sent + chunk === total;
+      const off = this.ring.reserve(makeTag(FRAGMENT, last ? 1 : 0), chunk + (first ? FRAG_FIRST_HEADER : 0));
+      if (off < 0) return false;
+      let p = off;
+      if (first) {
+        writeU32(this.bytes, p, m.tag);
+        writeU32(this.bytes, p + 4, total);
+        p += FRAG_FIRST_HEADER;
+      }
+      this.bytes.set(m.data.subarray(m.sent, m.sent + chunk), p);
+      m.sent += chunk;
+      this.dirty = true;
+      // Publish each fragment at once so the reader can free room for the next one.
+      this.commit();
+    }
+    return true;
+  }
+
+  /** Publishes what was written since the last commit (one atomic store per batch). */
+  commit(): void {
+    if (this.dirty) {
+      this.dirty = false;
+      this.ring.commit();
+    }
+  }
+
+  waitForSpace(timeoutMs: number): Promise<void> {
+    return this.ring.waitForSpace(timeoutMs);
+  }
+}
+
+export type MessageHandler = (tag: number, bytes: Uint8Array, offset: number, len: number) => void;
+
+export class ChannelReader {
+  private assembling: Uint8Array | null = null;
+  private assembledTag = 0;
+  private assembledLen = 0;
+  private readonly onFrame: (tag: number, offset: number, len: number) => void;
+
+  constructor(readonly ring: RingReader, onMessage: MessageHandler) {
+    const bytes = ring.bytes;
+    this.onFrame = (tag, offset, len) => {
+      if (tag >>> KIND_SHIFT !== FRAGMENT) {
+        onMessage(tag, bytes, offset, len);
+        return;
+      }
+      if (this.assembling === null) {
+        this.assembledTag = readU32(bytes, offset);
+        const total = readU32(bytes, offset + 4);
+        this.assembling = new Uint8Array(total);
+        this.assembledLen = 0;
+        offset += FRAG_FIRST_HEADER;
+        len -= FRAG_FIRST_HEADER;
+      }
+      this.assembling.set(bytes.subarray(offset, offset + len), this.assembledLen);
+      this.assembledLen += len;
+      if ((tag & 1) === 1) {
+        const whole = this.assembling;
+        this.assembling = null;
+        onMessage(this.assembledTag, whole, 0, whole.length);
+      }
+    };
+  }
+
+  read(maxFrames: number): number {
+    return this.ring.read(this.onFrame, maxFrames);
+  }
+
+  hasData(): boolean {
+    return this.ring.hasData();
+  }
+}
+
+function writeU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff; b[o + 2] = (v >>> 16) & 0xff; b[o + 3] = (v >>> 24) & 0xff;
+}
+
+function readU32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}

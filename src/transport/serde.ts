@@ -1,0 +1,101 @@
+/**
+ * How values cross threads. msgpackr by default, with every class the application
+ * module exports (and every state class) registered as an extension so that
+ * instances arrive with their prototype. An application module may export
+ * `serialize(obj): Uint8Array` and `deserialize(bytes): unknown` to replace it, as in
+ * the Python API.
+ */
+import { Packr, addExtension } from "msgpackr";
+
+export interface Serde {
+  /** The returned bytes are only valid until the next pack() (msgpackr reuses its buffer). */
+  pack(value: unknown): Uint8Array;
+  unpack(bytes: Uint8Array, start: number, end: number): unknown;
+}
+
+type AnyClass = abstract new (...args: any[]) => any;
+
+const FIRST_CLASS_TYPE = 1;
+const MAP_TYPE = 100;
+const MAX_CLASSES = MAP_TYPE - FIRST_CLASS_TYPE;
+
+let registered = false;
+
+/**
+ * Registers the classes once per thread. The type codes follow the sorted export
+ * names, so every thread that loads the same module agrees on them.
+ */
+function registerClasses(classes: AnyClass[]): void {
+  if (registered) return;
+  registered = true;
+  if (classes.length > MAX_CLASSES) {
+    throw new Error(`the application exports ${classes.length} classes; at most ${MAX_CLASSES} can cross threads with their prototype`);
+  }
+  classes.forEach((Class, i) => {
+    addExtension({
+      Class: Class as any,
+      type: FIRST_CLASS_TYPE + i,
+      // An own-properties copy: msgpackr would otherwise call this extension again on the same object.
+      write: (instance: object) => ({ ...instance }),
+      read: (data: object) => Object.assign(Object.create(Class.prototype), data),
+    });
+  });
+  // Plain objects travel as msgpack maps, so Map needs its own code to come back as a Map.
+  addExtension({
+    Class: Map,
+    type: MAP_TYPE,
+    write: (m: Map<unknown, unknown>) => Array.from(m),
+    read: (entries: [unknown, unknown][]) => new Map(entries),
+  });
+}
+
+/** Classes found among a module's exports (functions with a prototype that are not plain functions we know). */
+export function exportedClasses(mod: Record<string, unknown>, extra: AnyClass[] = []): AnyClass[] {
+  const seen = new Set<AnyClass>();
+  const named: [string, AnyClass][] = [];
+  for (const name of Object.keys(mod).sort()) {
+    const v = mod[name];
+    if (typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v)) && !seen.has(v as AnyClass)) {
+      seen.add(v as AnyClass);
+      named.push([name, v as AnyClass]);
+    }
+  }
+  const out = named.map(([, c]) => c);
+  for (const c of [...extra].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (!seen.has(c)) {
+      seen.add(c);
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass[]): Serde {
+  const userSerialize = mod.serialize;
+  const userDeserialize = mod.deserialize;
+  if (typeof userSerialize === "function" || typeof userDeserialize === "function") {
+    if (typeof userSerialize !== "function" || typeof userDeserialize !== "function") {
+      throw new Error("the application exports only one of serialize/deserialize; export both or neither");
+    }
+    return {
+      pack: (v) => {
+        const out = (userSerialize as (v: unknown) => Uint8Array)(v);
+        if (!(out instanceof Uint8Array)) throw new TypeError("the application's serialize() must return a Uint8Array or Buffer");
+        return out;
+      },
+      // A copy: the ring memory is reused as soon as the call returns, and user code may keep the Buffer.
+      unpack: (bytes, start, end) => (userDeserialize as (b: Buffer) => unknown)(Buffer.from(bytes.subarray(start, end))),
+    };
+  }
+  registerClasses(exportedClasses(mod, stateClasses));
+  const packr = new Packr({ useRecords: false, moreTypes: true });
+  const range = { start: 0, end: 0 };
+  return {
+    pack: (v) => packr.pack(v),
+    unpack: (bytes, start, end) => {
+      range.start = start;
+      range.end = end;
+      return packr.unpack(bytes, range);
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * What a frame in a ring is: the top four bits of its tag say the kind, the rest
+ * an id whose meaning depends on the kind (a source, step or sink id of the plan).
+ */
+export const KIND_SHIFT = 28;
+export const ID_MASK = (1 << KIND_SHIFT) - 1;
+
+/** raw payload bytes from a source, to be decoded by the worker (id: source id) */
+export const SOURCE = 1;
+/** a serialized value entering a step on the worker that runs it (id: step id) */
+export const STEP = 2;
+/** encoded bytes for a sink (id: sink id) */
+export const SINK = 3;
+/** one piece of a message larger than a frame may be (see channel.ts) */
+export const FRAGMENT = 14;
+
+export function tag(kind: number, id: number): number {
+  return ((kind << KIND_SHIFT) | id) >>> 0;
+}
+
+export function kindOf(t: number): number {
+  return t >>> KIND_SHIFT;
+}
+
+export function idOf(t: number): number {
+  return t & ID_MASK;
+}
