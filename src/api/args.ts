@@ -1,0 +1,158 @@
+/**
+ * Helpers that read an application's connection options from the engine's argv, as
+ * Wallaroo's Python API did with argparse's parse_known_args: flags other than the
+ * ones asked for are ignored, `--flag value` and `--flag=value` both work, and the
+ * last occurrence of a flag wins.
+ *
+ * Where Wallaroo silently returned nonsense for a missing flag (a crash on `--in`,
+ * an empty topic and broker for Kafka), these throw a WallarooParameterError that
+ * says which flag to pass.
+ */
+import { KAFKA_LOG_LEVELS, parsePort, type KafkaLogLevel } from "./configs.js";
+import { WallarooParameterError } from "./errors.js";
+
+const KAFKA_DEFAULT_PORT = 9092;
+
+/**
+ * The value of the last occurrence of any of `names` (e.g. ["--in", "-i"]), or
+ * undefined when none occurs. A flag with no value after it is an error.
+ */
+function flagValue(args: readonly string[], names: readonly string[]): string | undefined {
+  if (!Array.isArray(args)) {
+    throw new WallarooParameterError(`expected the argument list (an array of strings), got ${String(args)}`);
+  }
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (typeof a !== "string") continue;
+    for (const name of names) {
+      if (a === name) {
+        const next = args[i + 1];
+        // As argparse: a following flag is not a value.
+        if (typeof next !== "string" || (next.startsWith("-") && next.length > 1)) {
+          throw new WallarooParameterError(`${name} needs a value: pass ${name} ${usage(names[0])}`);
+        }
+        value = next;
+        i++;
+      } else if (a.startsWith(`${name}=`)) {
+        value = a.slice(name.length + 1);
+      }
+    }
+  }
+  return value;
+}
+
+function usage(flag: string): string {
+  if (flag === "--in" || flag === "--out") return "host:port[,host:port...]";
+  if (flag.endsWith("_brokers")) return "host[:port][,host[:port]...]";
+  if (flag.endsWith("_topic")) return "TOPIC";
+  if (flag.endsWith("_log_level")) return KAFKA_LOG_LEVELS.join("|");
+  return "N";
+}
+
+/** Splits "a:1,b:2" into its non-empty items. */
+function items(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/** "host:port" (IPv6 as "[::1]:port") into [host, port]; `defaultPort` when the port is left out. */
+function parseAddr(item: string, flag: string, defaultPort?: number): [string, number] {
+  const m = /^\[([^\]]*)\](?::(.*))?$/.exec(item) ?? /^([^:]*)(?::(.*))?$/.exec(item);
+  const host = m?.[1] ?? "";
+  const port = m?.[2];
+  if (m === null || host === "") {
+    throw new WallarooParameterError(`${flag}: ${JSON.stringify(item)} is not an address; use ${usage(flag)}`);
+  }
+  if (port === undefined) {
+    if (defaultPort === undefined) {
+      throw new WallarooParameterError(`${flag}: ${JSON.stringify(item)} has no port; use ${usage(flag)}`);
+    }
+    return [host, defaultPort];
+  }
+  return [host, parsePort(port, `${flag} ${item}`)];
+}
+
+function addrs(args: readonly string[], names: readonly string[]): [string, number][] {
+  const flag = names[0];
+  const value = flagValue(args, names);
+  const list = value === undefined ? [] : items(value);
+  if (list.length === 0) {
+    throw new WallarooParameterError(`no ${flag === "--in" ? "input" : "output"} address: pass ${flag} ${usage(flag)}`);
+  }
+  return list.map((item) => parseAddr(item, flag));
+}
+
+/** `[host, port][]` from `--in`/`-i h1:p1,h2:p2`. */
+export function tcpParseInputAddrs(args: readonly string[]): [string, number][] {
+  return addrs(args, ["--in", "-i"]);
+}
+
+/** `[host, port][]` from `--out`/`-o h1:p1,h2:p2`. */
+export function tcpParseOutputAddrs(args: readonly string[]): [string, number][] {
+  return addrs(args, ["--out", "-o"]);
+}
+
+function required(args: readonly string[], flag: string): string {
+  const v = flagValue(args, [flag]);
+  if (v === undefined || v.trim() === "") {
+    throw new WallarooParameterError(`missing ${flag}: pass ${flag} ${usage(flag)}`);
+  }
+  return v.trim();
+}
+
+function brokers(args: readonly string[], flag: string): [string, number][] {
+  const list = items(required(args, flag));
+  if (list.length === 0) throw new WallarooParameterError(`missing ${flag}: pass ${flag} ${usage(flag)}`);
+  return list.map((item) => parseAddr(item, flag, KAFKA_DEFAULT_PORT));
+}
+
+function logLevel(args: readonly string[], flag: string): KafkaLogLevel {
+  const v = flagValue(args, [flag]);
+  if (v === undefined) return "Warn";
+  if (!KAFKA_LOG_LEVELS.includes(v as KafkaLogLevel)) {
+    throw new WallarooParameterError(`${flag}: ${JSON.stringify(v)} is not a log level; pass ${flag} ${usage(flag)}`);
+  }
+  return v as KafkaLogLevel;
+}
+
+function int(args: readonly string[], flag: string, dflt: number, min: number): number {
+  const v = flagValue(args, [flag]);
+  if (v === undefined) return dflt;
+  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new WallarooParameterError(`${flag}: ${JSON.stringify(v)} is not an integer >= ${min}; pass ${flag} N`);
+  }
+  return n;
+}
+
+/** `[topic, brokers, logLevel]` from `--kafka_source_topic`, `--kafka_source_brokers`, `--kafka_source_log_level`. */
+export function kafkaParseSourceOptions(args: readonly string[]): [string, [string, number][], KafkaLogLevel] {
+  return [
+    required(args, "--kafka_source_topic"),
+    brokers(args, "--kafka_source_brokers"),
+    logLevel(args, "--kafka_source_log_level"),
+  ];
+}
+
+/**
+ * `[topic, brokers, logLevel, maxProduceBufferMs, maxMessageSize]` from `--kafka_sink_topic`,
+ * `--kafka_sink_brokers`, `--kafka_sink_log_level`, `--kafka_sink_max_produce_buffer_ms` (default 0)
+ * and `--kafka_sink_max_message_size` (default 100000).
+ */
+export function kafkaParseSinkOptions(
+  args: readonly string[],
+): [string, [string, number][], KafkaLogLevel, number, number] {
+  return [
+    required(args, "--kafka_sink_topic"),
+    brokers(args, "--kafka_sink_brokers"),
+    logLevel(args, "--kafka_sink_log_level"),
+    int(args, "--kafka_sink_max_produce_buffer_ms", 0, 0),
+    int(args, "--kafka_sink_max_message_size", 100000, 1),
+  ];
+}
+
+// Spellings of the Python API, for porting.
+export const tcp_parse_input_addrs = tcpParseInputAddrs;
+export const tcp_parse_output_addrs = tcpParseOutputAddrs;
+export const kafka_parse_source_options = kafkaParseSourceOptions;
+export const kafka_parse_sink_options = kafkaParseSinkOptions;

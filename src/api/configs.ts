@@ -1,0 +1,211 @@
+/**
+ * Source and sink configurations, the classes of Wallaroo's Python API. Constructors
+ * only record their arguments (the builder never throws before build()); `toSpec()`
+ * validates and normalizes them into the SourceSpec/SinkSpec of the application spec
+ * and throws a WallarooParameterError that the builder prefixes with the pipeline.
+ *
+ * Each instance carries a KIND brand (Symbol.for, so it survives two copies of this
+ * module being loaded) that build() checks instead of `instanceof`.
+ */
+import { WallarooParameterError } from "./errors.js";
+import {
+  KIND,
+  type Decoder,
+  type Encoder,
+  type KafkaSinkSpec,
+  type KafkaSourceSpec,
+  type TCPSinkSpec,
+  type TCPSourceSpec,
+} from "../topology/spec.js";
+
+export type KafkaLogLevel = "Fine" | "Info" | "Warn" | "Error";
+export const KAFKA_LOG_LEVELS: readonly KafkaLogLevel[] = ["Fine", "Info", "Warn", "Error"];
+
+/**
+ * A port given as a number or a string of digits, as a number. `min` is 0 for a
+ * listening source (0 = any free port) and 1 where the engine connects.
+ * Throws a WallarooParameterError that starts with `what`.
+ */
+export function parsePort(port: unknown, what: string, min = 1): number {
+  const n = typeof port === "string" && /^\s*\d+\s*$/.test(port) ? Number(port) : port;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > 65535) {
+    throw new WallarooParameterError(
+      `${what}: port ${typeof port === "string" ? JSON.stringify(port) : String(port)} is not a port number; ` +
+        `give an integer from ${min} to 65535 (a number or a string of digits)`,
+    );
+  }
+  return n;
+}
+
+function checkHost(host: unknown, what: string, allowEmpty: boolean): string {
+  if (typeof host !== "string" || (!allowEmpty && host.trim() === "")) {
+    throw new WallarooParameterError(`${what}: host must be a ${allowEmpty ? "" : "non-empty "}string, got ${String(host)}`);
+  }
+  return host;
+}
+
+function checkDecoder(d: unknown, what: string): Decoder {
+  if (d === null || typeof d !== "object" || (d as Decoder)[KIND] !== "decoder") {
+    throw new WallarooParameterError(`${what}: the decoder must be made by wallaroo.decoder(options, fn), got ${kindOf(d)}`);
+  }
+  return d as Decoder;
+}
+
+function checkEncoder(e: unknown, what: string): Encoder {
+  if (e === null || typeof e !== "object" || (e as Encoder)[KIND] !== "encoder") {
+    throw new WallarooParameterError(`${what}: the encoder must be made by wallaroo.encoder(fn), got ${kindOf(e)}`);
+  }
+  return e as Encoder;
+}
+
+/** Names a value for an error message, recognizing the wrappers' outputs. */
+export function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (typeof v === "function") return "a plain function";
+  if (typeof v === "object") {
+    const k = (v as { [KIND]?: unknown })[KIND];
+    return typeof k === "string" ? `a ${k}` : Array.isArray(v) ? "an array" : "an object";
+  }
+  return `a ${typeof v}`;
+}
+
+function checkTopic(topic: unknown, what: string): string {
+  if (typeof topic !== "string" || topic.trim() === "") {
+    throw new WallarooParameterError(`${what}: topic must be a non-empty string, got ${String(topic)}`);
+  }
+  return topic;
+}
+
+function checkBrokers(brokers: unknown, what: string): [string, number][] {
+  const ok =
+    Array.isArray(brokers) && brokers.length > 0 && brokers.every((b) => Array.isArray(b) && b.length === 2);
+  if (!ok) {
+    throw new WallarooParameterError(
+      `${what}: brokers must be a non-empty array of [host, port] pairs such as [["localhost", 9092]]`,
+    );
+  }
+  return (brokers as [unknown, unknown][]).map(([h, p]) => [checkHost(h, `${what} broker`, false), parsePort(p, `${what} broker ${String(h)}`)]);
+}
+
+function checkLogLevel(level: unknown, what: string): KafkaLogLevel {
+  if (level === undefined) return "Warn";
+  if (!KAFKA_LOG_LEVELS.includes(level as KafkaLogLevel)) {
+    throw new WallarooParameterError(`${what}: logLevel must be one of ${KAFKA_LOG_LEVELS.join(", ")}, got ${String(level)}`);
+  }
+  return level as KafkaLogLevel;
+}
+
+function checkInt(v: unknown, name: string, min: number, what: string): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw new WallarooParameterError(`${what}: ${name} must be an integer >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** The engine LISTENS on host:port; any number of senders may connect. */
+export class TCPSourceConfig {
+  readonly [KIND] = "tcpSourceConfig" as const;
+  constructor(
+    readonly host: string,
+    readonly port: string | number,
+    readonly decoder: Decoder,
+  ) {}
+
+  toSpec(): TCPSourceSpec {
+    const what = "TCPSourceConfig";
+    return {
+      kind: "tcp-source",
+      host: checkHost(this.host, what, true),
+      port: parsePort(this.port, what, 0),
+      decoder: checkDecoder(this.decoder, what),
+    };
+  }
+}
+
+/** The engine CONNECTS to host:port, retrying until it is up. */
+export class TCPSinkConfig {
+  readonly [KIND] = "tcpSinkConfig" as const;
+  constructor(
+    readonly host: string,
+    readonly port: string | number,
+    readonly encoder: Encoder,
+  ) {}
+
+  toSpec(): TCPSinkSpec {
+    const what = "TCPSinkConfig";
+    return {
+      kind: "tcp-sink",
+      host: checkHost(this.host, what, false),
+      port: parsePort(this.port, what),
+      encoder: checkEncoder(this.encoder, what),
+    };
+  }
+}
+
+export class KafkaSourceConfig {
+  readonly [KIND] = "kafkaSourceConfig" as const;
+  constructor(
+    readonly topic: string,
+    readonly brokers: readonly (readonly [string, string | number])[],
+    readonly logLevel: KafkaLogLevel,
+    readonly decoder: Decoder,
+  ) {}
+
+  toSpec(): KafkaSourceSpec {
+    const what = "KafkaSourceConfig";
+    return {
+      kind: "kafka-source",
+      topic: checkTopic(this.topic, what),
+      brokers: checkBrokers(this.brokers, what),
+      logLevel: checkLogLevel(this.logLevel, what),
+      decoder: checkDecoder(this.decoder, what),
+    };
+  }
+}
+
+export class KafkaSinkConfig {
+  readonly [KIND] = "kafkaSinkConfig" as const;
+  readonly maxProduceBufferMs: number;
+  readonly maxMessageSize: number;
+  constructor(
+    readonly topic: string,
+    readonly brokers: readonly (readonly [string, string | number])[],
+    readonly logLevel: KafkaLogLevel,
+    maxProduceBufferMs: number | undefined,
+    maxMessageSize: number | undefined,
+    readonly encoder: Encoder,
+  ) {
+    // The defaults of Wallaroo's --kafka_sink_* options.
+    this.maxProduceBufferMs = maxProduceBufferMs ?? 0;
+    this.maxMessageSize = maxMessageSize ?? 100000;
+  }
+
+  toSpec(): KafkaSinkSpec {
+    const what = "KafkaSinkConfig";
+    return {
+      kind: "kafka-sink",
+      topic: checkTopic(this.topic, what),
+      brokers: checkBrokers(this.brokers, what),
+      logLevel: checkLogLevel(this.logLevel, what),
+      maxProduceBufferMs: checkInt(this.maxProduceBufferMs, "maxProduceBufferMs", 0, what),
+      maxMessageSize: checkInt(this.maxMessageSize, "maxMessageSize", 1, what),
+      encoder: checkEncoder(this.encoder, what),
+    };
+  }
+}
+
+export type SourceConfig = TCPSourceConfig | KafkaSourceConfig;
+export type SinkConfig = TCPSinkConfig | KafkaSinkConfig;
+
+/** The brand build() accepts as a source config, or undefined. */
+export function asSourceConfig(v: unknown): SourceConfig | undefined {
+  const k = v !== null && typeof v === "object" ? (v as { [KIND]?: unknown })[KIND] : undefined;
+  return k === "tcpSourceConfig" || k === "kafkaSourceConfig" ? (v as SourceConfig) : undefined;
+}
+
+/** The brand build() accepts as a sink config, or undefined. */
+export function asSinkConfig(v: unknown): SinkConfig | undefined {
+  const k = v !== null && typeof v === "object" ? (v as { [KIND]?: unknown })[KIND] : undefined;
+  return k === "tcpSinkConfig" || k === "kafkaSinkConfig" ? (v as SinkConfig) : undefined;
+}

@@ -1,0 +1,155 @@
+/**
+ * The wrappers that stand for the decorators of Wallaroo's Python API
+ * (`@computation(name)`, `@state_computation(name)`, `@partition`, `@decoder(...)`,
+ * `@encoder`). Each returns a frozen description tagged with KIND, which is how
+ * build() tells a wrapped function from a plain one.
+ *
+ * Mistakes made here (a non-function, a missing name, a bad header format) are
+ * programming errors at definition time, so they throw at once instead of at build().
+ */
+import { WallarooParameterError } from "./errors.js";
+import { parseLengthFormat } from "./struct.js";
+import {
+  KIND,
+  type Computation,
+  type Decoder,
+  type Encoder,
+  type Key,
+  type PartitionFunction,
+  type StateComputation,
+} from "../topology/spec.js";
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return `the string ${JSON.stringify(v)}`;
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+function checkName(wrapper: string, name: unknown): string {
+  if (typeof name !== "string" || name.trim() === "") {
+    throw new WallarooParameterError(
+      `${wrapper}(name, fn): the name must be a non-empty string, got ${describe(name)}`,
+    );
+  }
+  return name;
+}
+
+function checkFn<F>(wrapper: string, what: string, fn: F): F {
+  if (typeof fn !== "function") {
+    throw new WallarooParameterError(`${wrapper}: ${what} must be a function, got ${describe(fn)}`);
+  }
+  return fn;
+}
+
+/** A stateless computation: `fn` returns the output; null/undefined sends nothing on. */
+export function computation<I = any, O = any>(name: string, fn: (input: I) => O | null | undefined): Computation {
+  const n = checkName("computation", name);
+  return Object.freeze({ [KIND]: "computation" as const, name: n, multi: false, fn: checkFn(`computation("${n}")`, "fn", fn) });
+}
+
+/** A stateless computation with many outputs: `fn` returns an array (each element goes on) or null. */
+export function computationMulti<I = any, O = any>(name: string, fn: (input: I) => readonly O[] | null | undefined): Computation {
+  const n = checkName("computationMulti", name);
+  return Object.freeze({ [KIND]: "computation" as const, name: n, multi: true, fn: checkFn(`computationMulti("${n}")`, "fn", fn) });
+}
+
+/** A state computation: `fn(input, state)` returns `[output | null, saveState]`. */
+export function stateComputation<I = any, S = any, O = any>(
+  name: string,
+  fn: (input: I, state: S) => [O | null | undefined, boolean],
+): StateComputation {
+  const n = checkName("stateComputation", name);
+  return Object.freeze({
+    [KIND]: "stateComputation" as const, name: n, multi: false,
+    fn: checkFn(`stateComputation("${n}")`, "fn", fn) as StateComputation["fn"],
+  });
+}
+
+/** A state computation with many outputs: `fn(input, state)` returns `[outputs[] | null, saveState]`. */
+export function stateComputationMulti<I = any, S = any, O = any>(
+  name: string,
+  fn: (input: I, state: S) => [readonly O[] | null | undefined, boolean],
+): StateComputation {
+  const n = checkName("stateComputationMulti", name);
+  return Object.freeze({
+    [KIND]: "stateComputation" as const, name: n, multi: true,
+    fn: checkFn(`stateComputationMulti("${n}")`, "fn", fn) as StateComputation["fn"],
+  });
+}
+
+/** The partition function of a partitioned state: maps an input to its key. */
+export function partition<I = any>(fn: (input: I) => Key): PartitionFunction {
+  return Object.freeze({ [KIND]: "partition" as const, fn: checkFn("partition(fn)", "fn", fn) });
+}
+
+/** TCP sink: `fn` returns Buffer | Uint8Array | string; Kafka sink: `[value, key]`. */
+export function encoder<O = any>(fn: (output: O) => unknown): Encoder {
+  return Object.freeze({ [KIND]: "encoder" as const, fn: checkFn("encoder(fn)", "fn", fn) });
+}
+
+export interface DecoderOptions {
+  /** bytes of the length header; must be the size of lengthFmt (default 4) */
+  headerLength?: number;
+  /** Python struct format of the length header (default ">I") */
+  lengthFmt?: string;
+  /** spelling of the Python API, accepted for porting */
+  header_length?: number;
+  /** spelling of the Python API, accepted for porting */
+  length_fmt?: string;
+}
+
+const DECODER_OPTIONS = new Set(["headerLength", "lengthFmt", "header_length", "length_fmt"]);
+
+/**
+ * A decoder for a source. `fn` receives the payload bytes (a TCP frame without its
+ * header, or a Kafka message value). `decoder(fn)` uses the defaults (4, ">I").
+ */
+export function decoder<T = any>(fn: (payload: Buffer) => T): Decoder;
+export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T): Decoder;
+export function decoder(a: unknown, b?: unknown): Decoder {
+  if (typeof a === "function" && b === undefined) return makeDecoder({}, a as Decoder["fn"]);
+  if (a === null || typeof a !== "object" || Array.isArray(a)) {
+    throw new WallarooParameterError(
+      `decoder(options, fn): options must be an object such as { headerLength: 4, lengthFmt: ">I" } ` +
+        `(or call decoder(fn) for those defaults), got ${describe(a)}`,
+    );
+  }
+  return makeDecoder(a as DecoderOptions, checkFn("decoder(options, fn)", "fn", b) as Decoder["fn"]);
+}
+
+function makeDecoder(options: DecoderOptions, fn: Decoder["fn"]): Decoder {
+  for (const k of Object.keys(options)) {
+    if (!DECODER_OPTIONS.has(k)) {
+      throw new WallarooParameterError(`decoder(options, fn): unknown option "${k}"; the options are headerLength and lengthFmt`);
+    }
+  }
+  const pick = <T>(camel: T | undefined, snake: T | undefined, name: string): T | undefined => {
+    if (camel !== undefined && snake !== undefined && camel !== snake) {
+      throw new WallarooParameterError(`decoder(options, fn): give ${name} once (it was given in two spellings with different values)`);
+    }
+    return camel ?? snake;
+  };
+  const lengthFmt = pick(options.lengthFmt, options.length_fmt, "lengthFmt") ?? ">I";
+  let size: number;
+  try {
+    size = parseLengthFormat(lengthFmt).size;
+  } catch (e) {
+    throw new WallarooParameterError(`decoder(options, fn): ${(e as Error).message}`);
+  }
+  // headerLength defaults to the size of lengthFmt (4 for the default ">I"), so that
+  // { lengthFmt: ">H" } alone is right instead of a guaranteed mismatch.
+  const headerLength = pick(options.headerLength, options.header_length, "headerLength") ?? size;
+  if (headerLength !== size) {
+    throw new WallarooParameterError(
+      `decoder(options, fn): headerLength ${String(headerLength)} does not match lengthFmt ${JSON.stringify(lengthFmt)}, ` +
+        `which is ${size} byte${size === 1 ? "" : "s"}; use headerLength: ${size} or a ${String(headerLength)}-byte format`,
+    );
+  }
+  return Object.freeze({ [KIND]: "decoder" as const, headerLength, lengthFmt, fn });
+}
+
+// Spellings of the Python API, for porting.
+export const computation_multi = computationMulti;
+export const state_computation = stateComputation;
+export const state_computation_multi = stateComputationMulti;
