@@ -1,0 +1,64 @@
+/**
+ * Alphabet: takes "votes" for letters of the alphabet and keeps a running
+ * total per letter. For every incoming message it sends out the letter and
+ * its new total. A port of Wallaroo's Python `alphabet_partitioned` example:
+ * the totals live in the "letter state" state, partitioned by letter (keys
+ * a-z declared up front; any other letter gets its partition on first use).
+ *
+ * Input payload (5 bytes, Python struct ">sI"): 1-byte letter, u32 BE votes.
+ * Output (13 bytes, Python struct ">IsQ"): u32 BE 9 (the length of what
+ * follows, so the output is itself framed), 1-byte letter, u64 BE total.
+ */
+import * as wallaroo from "wallaroo";
+
+export const LETTER_PARTITIONS: string[] = [..."abcdefghijklmnopqrstuvwxyz"];
+
+export function applicationSetup(args: string[]) {
+  const [inHost, inPort] = wallaroo.tcpParseInputAddrs(args)[0];
+  const [outHost, outPort] = wallaroo.tcpParseOutputAddrs(args)[0];
+
+  const ab = new wallaroo.ApplicationBuilder("alphabet");
+  ab.newPipeline("alphabet", new wallaroo.TCPSourceConfig(inHost, inPort, decoder))
+    .toStatePartition(addVotes, TotalVotes, "letter state", partition, LETTER_PARTITIONS)
+    .toSink(new wallaroo.TCPSinkConfig(outHost, outPort, encoder));
+  return ab.build();
+}
+
+export class Votes {
+  constructor(public letter: string, public votes: number) {}
+}
+
+export class TotalVotes {
+  letter = "X";
+  votes = 0;
+
+  update(votes: Votes): void {
+    this.letter = votes.letter;
+    this.votes += votes.votes;
+  }
+
+  getVotes(): Votes {
+    return new Votes(this.letter, this.votes);
+  }
+}
+
+export const partition = wallaroo.partition((data: Votes) => data.letter);
+
+export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (bs: Buffer) => {
+  if (bs.length !== 5) throw new Error(`alphabet: expected a 5-byte payload (letter, u32 votes), got ${bs.length} bytes`);
+  // latin1: one byte, one character, whatever the byte is
+  return new Votes(bs.toString("latin1", 0, 1), bs.readUInt32BE(1));
+});
+
+export const addVotes = wallaroo.stateComputation("add votes", (data: Votes, state: TotalVotes): [Votes, boolean] => {
+  state.update(data);
+  return [state.getVotes(), true];
+});
+
+export const encoder = wallaroo.encoder((data: Votes) => {
+  const out = Buffer.alloc(13);
+  out.writeUInt32BE(9, 0);
+  out.write(data.letter, 4, 1, "latin1");
+  out.writeBigUInt64BE(BigInt(data.votes), 5);
+  return out;
+});

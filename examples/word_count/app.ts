@@ -1,0 +1,92 @@
+/**
+ * Word Count: receives lines of text, splits them into words and keeps a
+ * running count of every word. For every word occurrence it sends out
+ * "word => count\n" with the count so far.
+ *
+ * A port of Wallaroo's Python `word_count` example (0.5 API): the counts are
+ * kept in the "word totals" state, partitioned by the first letter of the
+ * word (a-z, and "!" for everything else).
+ */
+import * as wallaroo from "wallaroo";
+
+/** Characters stripped from both ends of a line and of each word (Python's string.punctuation plus space). */
+export const PUNCTUATION = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/** The partition keys declared up front: the letters a-z and the catch-all "!". */
+export const WORD_PARTITIONS: string[] = [..."abcdefghijklmnopqrstuvwxyz", "!"];
+
+export function applicationSetup(args: string[]) {
+  const [inHost, inPort] = wallaroo.tcpParseInputAddrs(args)[0];
+  const [outHost, outPort] = wallaroo.tcpParseOutputAddrs(args)[0];
+
+  const ab = new wallaroo.ApplicationBuilder("Word Count Application");
+  ab.newPipeline("Split and Count", new wallaroo.TCPSourceConfig(inHost, inPort, decoder))
+    .toParallel(split)
+    .toStatePartition(countWord, WordTotals, "word totals", partition, WORD_PARTITIONS)
+    .toSink(new wallaroo.TCPSinkConfig(outHost, outPort, encoder));
+  return ab.build();
+}
+
+/** Python's str.strip(chars): remove any of `chars` from both ends. */
+export function stripChars(s: string, chars: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && chars.includes(s[start])) start++;
+  while (end > start && chars.includes(s[end - 1])) end--;
+  return s.slice(start, end);
+}
+
+/**
+ * Lowercases, splits on single spaces and strips punctuation from both ends of
+ * every word, as Wallaroo's example did. Words that end up empty (two spaces in
+ * a row, a lone "--") are dropped: Wallaroo's partition function would have
+ * failed on them (`data[0]` of an empty string).
+ */
+export function splitWords(text: string): string[] {
+  const words: string[] = [];
+  for (const line of text.split("\n")) {
+    const cleanLine = stripChars(line.toLowerCase(), PUNCTUATION);
+    for (const word of cleanLine.split(" ")) {
+      const cleanWord = stripChars(word, PUNCTUATION);
+      if (cleanWord.length > 0) words.push(cleanWord);
+    }
+  }
+  return words;
+}
+
+/** The partition of a word: its first letter if that is a-z, otherwise "!". */
+export function partitionKey(word: string): string {
+  const c = word[0];
+  return c !== undefined && c >= "a" && c <= "z" ? c : "!";
+}
+
+export const split = wallaroo.computationMulti("split into words", (line: string) => splitWords(line));
+
+export class WordCount {
+  constructor(public word: string, public count: number) {}
+}
+
+export class WordTotals {
+  /** word -> count; a plain object (not a Map) so any serializer keeps it as is */
+  wordTotals: Record<string, number> = {};
+
+  update(word: string): void {
+    const prev = Object.hasOwn(this.wordTotals, word) ? this.wordTotals[word] : 0;
+    this.wordTotals[word] = prev + 1;
+  }
+
+  getCount(word: string): WordCount {
+    return new WordCount(word, Object.hasOwn(this.wordTotals, word) ? this.wordTotals[word] : 0);
+  }
+}
+
+export const countWord = wallaroo.stateComputation("Count Word", (word: string, wordTotals: WordTotals): [WordCount, boolean] => {
+  wordTotals.update(word);
+  return [wordTotals.getCount(word), true];
+});
+
+export const partition = wallaroo.partition((word: string) => partitionKey(word));
+
+export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (bs: Buffer) => bs.toString("utf8"));
+
+export const encoder = wallaroo.encoder((data: WordCount) => `${data.word} => ${data.count}\n`);
