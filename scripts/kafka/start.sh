@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Start a single-node Apache Kafka broker (KRaft, combined broker+controller)
+# on loopback, for tests, examples and benchmarks. Idempotent.
+#
+#   KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 bash scripts/kafka/start.sh
+#
+# Environment:
+#   KAFKA_PORT              client (PLAINTEXT) port          default 9092
+#   KAFKA_CONTROLLER_PORT   KRaft controller port            default KAFKA_PORT+1
+#   WALLAROO_KAFKA_HOME     jar cache + runtime state        default <repo>/.kafka
+#   KAFKA_HEAP_OPTS         JVM heap                         default -Xms256m -Xmx512m
+#   KAFKA_JVM_OPTS          extra JVM options                default none
+#   KAFKA_START_TIMEOUT     seconds to wait for readiness    default 60
+#
+# Layout under $WALLAROO_KAFKA_HOME (one broker per client port can coexist):
+#   libs/                   broker jars fetched by Maven (kept between runs)
+#   kafka-<port>.pid        pid of the broker
+#   run/<port>/server.properties
+#   data/<port>/            Kafka log.dirs (removed by stop.sh)
+#   logs/<port>/            server.log, kafka.out (removed by stop.sh)
+#
+# The last line printed on success is
+#   kafka: READY 127.0.0.1:<port> (started|reused) pid=<pid>
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$SCRIPT_DIR/../.." && pwd)"
+KAFKA_HOME="${WALLAROO_KAFKA_HOME:-$REPO/.kafka}"
+PORT="${KAFKA_PORT:-9092}"
+CPORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
+HOST=127.0.0.1
+TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+
+LIBS="$KAFKA_HOME/libs"
+PID_FILE="$KAFKA_HOME/kafka-$PORT.pid"
+RUN_DIR="$KAFKA_HOME/run/$PORT"
+DATA_DIR="$KAFKA_HOME/data/$PORT"
+LOG_DIR="$KAFKA_HOME/logs/$PORT"
+CONFIG="$RUN_DIR/server.properties"
+
+log() { echo "kafka: $*"; }
+
+JAVA_LOG_OPTS=(-Dlog4j.configuration="file:$SCRIPT_DIR/log4j.properties" -Dkafka.logs.dir="$LOG_DIR")
+TOOLS_LOG_OPTS=(-Dlog4j.configuration="file:$SCRIPT_DIR/tools-log4j.properties")  # StorageTool
+die() { echo "kafka: ERROR: $*" >&2; exit 1; }
+
+[[ "$PORT" =~ ^[0-9]+$ && "$CPORT" =~ ^[0-9]+$ ]] || die "KAFKA_PORT/KAFKA_CONTROLLER_PORT must be numbers"
+[[ "$PORT" != "$CPORT" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+command -v java >/dev/null 2>&1 || die "java not found on PATH (Java 17+ is needed to run the Kafka broker)"
+
+mkdir -p "$KAFKA_HOME"
+
+# Serialise concurrent start.sh runs (e.g. two test runs at once). The lock fd
+# is closed for the broker process below, so the broker never holds it.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$KAFKA_HOME/.start.lock"
+  flock -w 300 9 || die "timed out waiting for another start.sh to finish ($KAFKA_HOME/.start.lock)"
+fi
+
+# --- helpers ---------------------------------------------------------------
+
+# Is $1 the pid of a broker this script started for this port?
+is_our_broker() {
+  local pid="$1" cmd
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  if [[ -r "/proc/$pid/cmdline" ]]; then
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+  else
+    cmd="$(ps -p "$pid" -o args= 2>/dev/null || true)"
+  fi
+  [[ "$cmd" == *kafka.Kafka* && "$cmd" == *"$CONFIG"* ]]
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# Wait until the broker answers a metadata request.
+# $1 = seconds, $2 = pid to watch (optional), $3 = --warm (optional, see probe.mjs).
+probe() {
+  local timeout="$1" pid="${2:-}" warm="${3:-}"
+  if command -v node >/dev/null 2>&1; then
+    local rc=0
+    # shellcheck disable=SC2086 # empty $pid / $warm must vanish
+    (cd "$REPO" && node "$SCRIPT_DIR/probe.mjs" "$HOST:$PORT" "$timeout" $pid $warm) || rc=$?
+    [[ $rc -ne 3 ]] && return $rc # 3 = kafkajs not installed: fall back to the JVM tool
+  fi
+  # No node/kafkajs: trust the broker's own "started" log line plus an open port.
+  local deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null && return 2
+    if port_open "$PORT" && grep -q "Kafka Server started" "$LOG_DIR/server.log" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+show_log_tail() {
+  local f
+  for f in "$LOG_DIR/kafka.out" "$LOG_DIR/server.log"; do
+    if [[ -s "$f" ]]; then
+      echo "----- tail -n 40 $f -----" >&2
+      tail -n 40 "$f" >&2
+    fi
+  done
+}
+
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# --- 1. reuse a running broker -------------------------------------------------
+
+if [[ -f "$PID_FILE" ]]; then
+  OLD_PID="$(cat "$PID_FILE" 2>/dev/null || true)"
+  if is_our_broker "$OLD_PID"; then
+    log "broker already running (pid $OLD_PID), checking it answers on $HOST:$PORT ..."
+    if probe 20 "$OLD_PID"; then
+      log "READY $HOST:$PORT (reused) pid=$OLD_PID"
+      exit 0
+    fi
+    log "broker pid $OLD_PID does not answer; restarting it"
+    stop_pid "$OLD_PID"
+  fi
+  rm -f "$PID_FILE"
+fi
+
+for p in "$PORT" "$CPORT"; do
+  if port_open "$p"; then
+    die "port $HOST:$p is already in use by a process not started by this script; stop it or choose other ports (KAFKA_PORT=... KAFKA_CONTROLLER_PORT=...)"
+  fi
+done
+
+# --- 2. broker jars (Maven Central, cached) -------------------------------------
+
+POM="$SCRIPT_DIR/pom.xml"
+POM_SUM="$(cksum <"$POM" | cut -d' ' -f1)"
+if [[ "$(cat "$LIBS/.complete" 2>/dev/null || true)" != "$POM_SUM" ]]; then
+  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH (needed once to download the Kafka jars into $LIBS)"
+  KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
+  log "downloading Kafka $KAFKA_VERSION jars with Maven into $LIBS (first run only) ..."
+  t0=$SECONDS
+  TMP_LIBS="$KAFKA_HOME/libs.tmp.$$"
+  rm -rf "$TMP_LIBS"
+  if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$TMP_LIBS" >"$KAFKA_HOME/mvn.log" 2>&1; then
+    cat "$KAFKA_HOME/mvn.log" >&2
+    rm -rf "$TMP_LIBS"
+    die "Maven could not fetch the Kafka jars (see output above)"
+  fi
+  echo "$POM_SUM" >"$TMP_LIBS/.complete"
+  rm -rf "$LIBS"
+  mv "$TMP_LIBS" "$LIBS"
+  rm -f "$KAFKA_HOME/mvn.log"
+  log "fetched $(ls "$LIBS"/*.jar | wc -l | tr -d ' ') jars in $((SECONDS - t0))s"
+fi
+
+# --- 3. config + fresh storage --------------------------------------------------
+
+rm -rf "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
+mkdir -p "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
+
+cat >"$CONFIG" <<EOF
+# Generated by scripts/kafka/start.sh -- single-node KRaft broker for tests.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$CPORT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CPORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$DATA_DIR
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=24
+log.segment.bytes=134217728
+EOF
+
+# Kafka cluster ids are 16 random bytes, base64url-encoded without padding.
+CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+
+log "formatting storage in $DATA_DIR (cluster id $CLUSTER_ID) ..."
+if ! java -Xmx256m -cp "$LIBS/*" "${TOOLS_LOG_OPTS[@]}" kafka.tools.StorageTool format \
+  -t "$CLUSTER_ID" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1; then
+  cat "$LOG_DIR/format.log" >&2
+  die "kafka-storage format failed"
+fi
+
+# --- 4. launch --------------------------------------------------------------------
+
+log "starting broker on $HOST:$PORT (controller $HOST:$CPORT), logs in $LOG_DIR ..."
+t0=$SECONDS
+SETSID=()
+command -v setsid >/dev/null 2>&1 && SETSID=(setsid)
+# shellcheck disable=SC2086 # HEAP_OPTS / KAFKA_JVM_OPTS are intentionally word-split
+nohup ${SETSID[@]+"${SETSID[@]}"} java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+  ${KAFKA_JVM_OPTS:-} "${JAVA_LOG_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$CONFIG" \
+  >"$LOG_DIR/kafka.out" 2>&1 </dev/null 9>&- &
+PID=$!
+echo "$PID" >"$PID_FILE"
+
+rc=0
+probe "$TIMEOUT" "$PID" --warm || rc=$?
+if [[ $rc -eq 0 ]]; then
+  log "READY $HOST:$PORT (started) pid=$PID in $((SECONDS - t0))s"
+  exit 0
+fi
+
+if [[ $rc -eq 2 ]]; then
+  echo "kafka: ERROR: broker process $PID exited during startup" >&2
+else
+  echo "kafka: ERROR: broker did not answer on $HOST:$PORT within ${TIMEOUT}s" >&2
+fi
+show_log_tail
+stop_pid "$PID"
+rm -f "$PID_FILE"
+echo "kafka: logs kept in $LOG_DIR (bash scripts/kafka/stop.sh removes them)" >&2
+exit 1
