@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Engine tests start several threads each; two test files at a time suit a 2-core machine.
+    maxWorkers: 2,
+    pool: "forks",
+  },
+});
