@@ -30,12 +30,13 @@ export function hashKey(key: Key): number {
 }
 
 /**
- * Keys compare by value: a bigint that fits in a double exactly is the same key as
- * the number (u64 partitions accept both), so it is stored as a number.
+ * The canonical form of a partition key. Keys compare by value: a bigint that
+ * fits in a double exactly is the same key as the number (u64 partitions accept
+ * both), and -0 is 0.
  */
 export function normalizeKey(key: Key): Key {
-  if (typeof key === "bigint" && key >= BigInt(Number.MIN_SAFE_INTEGER) && key <= BigInt(Number.MAX_SAFE_INTEGER)) {
-    return Number(key);
+  if (typeof key === "bigint") {
+    return key >= BigInt(Number.MIN_SAFE_INTEGER) && key <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(key) : key;
   }
-  return key;
+  return typeof key === "number" && key === 0 ? 0 : key;
 }
