@@ -8,7 +8,7 @@
 import net from "node:net";
 import type { MessagePort } from "node:worker_threads";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { ChannelReader } from "../transport/channel.js";
+import { ChannelReader, copyBytes } from "../transport/channel.js";
 import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../runtime/wiring.js";
@@ -74,7 +74,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       return;
     }
     if (outLen + len > CHUNK) flushOut();
-    out.set(bytes.subarray(off, off + len), outLen);
+    copyBytes(bytes, off, off + len, out, outLen);
     outLen += len;
   };
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));

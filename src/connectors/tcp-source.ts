@@ -40,6 +40,8 @@ interface Connection {
   messages: number;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const log = createLogger("wallaroo.source.tcp", { pipeline: init.pipeline, listen: `${init.host}:${init.port}` });
   const fmt = parseLengthFormat(init.lengthFmt);
@@ -132,10 +134,14 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     waiting.add(w);
     const ch = channels[w];
     const retry = async () => {
+      // Resume only once half the ring is free: resuming at the first free byte would
+      // pause and resume the sockets for every batch the worker takes.
       while (!ch.flush()) {
         ch.commit();
         await ch.waitForSpace(50);
       }
+      ch.commit();
+      while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
       ch.commit();
       waiting.delete(w);
       if (!stopping) for (const c of byWorker[w]) c.socket.resume();

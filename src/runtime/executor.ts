@@ -43,6 +43,9 @@ export class Executor {
   private readonly sinkBufs: Buffer[];
   private readonly kafkaSink: boolean[];
   private where = "";
+  /** a Buffer over the memory of the last input seen (a ring, or a reassembled large message) */
+  private inputBytes: Uint8Array | null = null;
+  private inputBuffer: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly plan: Plan,
@@ -65,13 +68,17 @@ export class Executor {
       s.state >= 0 ? `partition function of state ${JSON.stringify(plan.states[s.state].spec.name)} (pipeline ${pname(s.pipeline)})` : "");
     this.encoderLabels = plan.sinks.map((k) => `encoder of sink ${k.label}`);
     this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
-    this.peerBufs = peers.map((c) => (c ? Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength) : null));
-    this.sinkBufs = sinks.map((c) => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength));
+    this.peerBufs = peers.map((c) => (c ? c.buffer : null));
+    this.sinkBufs = sinks.map((c) => c.buffer);
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
   }
 
   /** Handles one frame from a source or peer ring. Never throws: a failing message is reported and dropped. */
   readonly onMessage = (t: number, bytes: Uint8Array, off: number, len: number): void => {
+    if (bytes !== this.inputBytes) {
+      this.inputBytes = bytes;
+      this.inputBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
     try {
       if (kindOf(t) === SOURCE) this.fromSource(idOf(t), bytes, off, len);
       else if (kindOf(t) === STEP) this.fromPeer(idOf(t), bytes, off, len);
@@ -87,7 +94,7 @@ export class Executor {
     this.where = this.decoderLabels[sourceId];
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
-    payload.set(bytes.subarray(off, off + len));
+    this.inputBuffer.copy(payload, 0, off, off + len);
     const value = source.decoder.fn(payload);
     this.inCount[source.pipeline]++;
     if (value == null) return;
@@ -101,9 +108,10 @@ export class Executor {
     const keyLen = (bytes[off + 1] | (bytes[off + 2] << 8) | (bytes[off + 3] << 16) | (bytes[off + 4] << 24)) >>> 0;
     const kStart = off + STEP_HEADER;
     let key: Key = 0;
-    if (keyType === KEY_STRING) key = Buffer.from(bytes.buffer, bytes.byteOffset + kStart, keyLen).toString("utf8");
-    else if (keyType === KEY_NUMBER) key = Buffer.from(bytes.buffer, bytes.byteOffset + kStart, 8).readDoubleLE(0);
-    else if (keyType === KEY_BIGINT) key = BigInt(Buffer.from(bytes.buffer, bytes.byteOffset + kStart, keyLen).toString("latin1"));
+    const buf = this.inputBuffer;
+    if (keyType === KEY_STRING) key = buf.toString("utf8", kStart, kStart + keyLen);
+    else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
+    else if (keyType === KEY_BIGINT) key = BigInt(buf.toString("latin1", kStart, kStart + keyLen));
     const value = this.serde.unpack(bytes, kStart + keyLen, off + len);
     this.run(stepId, value, true, key);
   }

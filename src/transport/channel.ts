@@ -17,8 +17,22 @@ interface Queued {
   sent: number;
 }
 
+/** Below this many bytes a JS loop beats a native copy call (no view to allocate). */
+const SMALL_COPY = 64;
+
+/** Copies src[start, end) to dst at `at` without allocating a view. */
+export function copyBytes(src: Uint8Array, start: number, end: number, dst: Buffer, at: number): void {
+  if (end - start <= SMALL_COPY) {
+    for (let i = start; i < end; i++) dst[at++] = src[i];
+  } else {
+    Buffer.prototype.copy.call(src, dst, at, start, end);
+  }
+}
+
 export class ChannelWriter {
   readonly bytes: Uint8Array;
+  /** the same memory as `bytes`, as a Buffer, for string writes and native copies */
+  readonly buffer: Buffer;
   /** messages up to this size go in one frame */
   readonly frameLimit: number;
   private readonly queue: Queued[] = [];
@@ -27,6 +41,7 @@ export class ChannelWriter {
 
   constructor(readonly ring: RingWriter) {
     this.bytes = ring.bytes;
+    this.buffer = Buffer.from(ring.bytes.buffer, ring.bytes.byteOffset, ring.bytes.byteLength);
     // A quarter of the ring keeps big messages from monopolizing it and lets fragments flow while the reader works.
     this.frameLimit = Math.min(ring.maxPayload, ring.capacity >>> 2);
   }
@@ -57,7 +72,7 @@ export class ChannelWriter {
     if (this.queue.length === 0 && len <= this.frameLimit) {
       const off = this.ring.reserve(tag, len);
       if (off >= 0) {
-        this.bytes.set(src.subarray(start, end), off);
+        copyBytes(src, start, end, this.buffer, off);
         this.dirty = true;
         return;
       }
@@ -121,6 +136,11 @@ export class ChannelWriter {
 
   waitForSpace(timeoutMs: number): Promise<void> {
     return this.ring.waitForSpace(timeoutMs);
+  }
+
+  /** Bytes of the ring not holding unread frames. */
+  freeBytes(): number {
+    return this.ring.capacity - ((this.ring.reservedPosition() - this.ring.releasedPosition()) >>> 0);
   }
 }
 
