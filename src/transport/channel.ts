@@ -38,6 +38,8 @@ export class ChannelWriter {
   private readonly queue: Queued[] = [];
   private queuedBytes = 0;
   private dirty = false;
+  /** bytes written since the last commit, for callers that batch commits by size */
+  uncommitted = 0;
 
   constructor(readonly ring: RingWriter) {
     this.bytes = ring.bytes;
@@ -62,7 +64,10 @@ export class ChannelWriter {
   reserve(tag: number, len: number): number {
     if (this.queue.length > 0 || len > this.frameLimit) return -1;
     const off = this.ring.reserve(tag, len);
-    if (off >= 0) this.dirty = true;
+    if (off >= 0) {
+      this.dirty = true;
+      this.uncommitted += len;
+    }
     return off;
   }
 
@@ -74,6 +79,7 @@ export class ChannelWriter {
       if (off >= 0) {
         copyBytes(src, start, end, this.buffer, off);
         this.dirty = true;
+        this.uncommitted += len;
         return;
       }
     }
@@ -130,6 +136,7 @@ export class ChannelWriter {
   commit(): void {
     if (this.dirty) {
       this.dirty = false;
+      this.uncommitted = 0;
       this.ring.commit();
     }
   }

@@ -8,6 +8,8 @@
 import { Packr, addExtension } from "msgpackr";
 
 export interface Serde {
+  /** true when the application exported its own serialize/deserialize */
+  readonly custom: boolean;
   /** The returned bytes are only valid until the next pack() (msgpackr reuses its buffer). */
   pack(value: unknown): Uint8Array;
   unpack(bytes: Uint8Array, start: number, end: number): unknown;
@@ -78,6 +80,7 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
       throw new Error("the application exports only one of serialize/deserialize; export both or neither");
     }
     return {
+      custom: true,
       pack: (v) => {
         const out = (userSerialize as (v: unknown) => Uint8Array)(v);
         if (!(out instanceof Uint8Array)) throw new TypeError("the application's serialize() must return a Uint8Array or Buffer");
@@ -91,6 +94,7 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
   const packr = new Packr({ useRecords: false, moreTypes: true });
   const range = { start: 0, end: 0 };
   return {
+    custom: false,
     pack: (v) => packr.pack(v),
     unpack: (bytes, start, end) => {
       range.start = start;
