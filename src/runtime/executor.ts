@@ -10,7 +10,7 @@ import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "./hash.js";
 import type { ChannelWriter } from "../transport/channel.js";
-import type { Serde } from "../transport/serde.js";
+import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, tag } from "../transport/tags.js";
 
 /** What the executor tells its owner about messages it had to drop. */
@@ -54,14 +54,12 @@ export class Executor {
   private readonly encoderLabels: string[];
   private readonly decoderLabels: string[];
   private readonly peerBufs: (Buffer | null)[];
+  private readonly peerCodecs: (Codec | null)[];
   private readonly sinkBufs: Buffer[];
   private readonly kafkaSink: boolean[];
   private where = "";
   /** strings travel as raw UTF-8 unless the application replaced serialization */
   private readonly rawStrings: boolean;
-  /** a Buffer over the memory of the last input seen (a ring, or a reassembled large message) */
-  private inputBytes: Uint8Array | null = null;
-  private inputBuffer: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly plan: Plan,
@@ -85,33 +83,42 @@ export class Executor {
     this.encoderLabels = plan.sinks.map((k) => `encoder of sink ${k.label}`);
     this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
+    this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
     this.sinkBufs = sinks.map((c) => c.buffer);
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
     this.rawStrings = !serde.custom;
   }
 
-  /** Handles one frame from a source or peer ring. Never throws: a failing message is reported and dropped. */
-  readonly onMessage = (t: number, bytes: Uint8Array, off: number, len: number): void => {
-    if (bytes !== this.inputBytes) {
-      this.inputBytes = bytes;
-      this.inputBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }
-    try {
-      if (kindOf(t) === SOURCE) this.fromSource(idOf(t), bytes, off, len);
-      else if (kindOf(t) === STEP) this.fromPeer(idOf(t), bytes, off, len);
-      else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
-    } catch (err) {
-      this.errorCount++;
-      this.onError(this.where, err);
-    }
-  };
+  /**
+   * The frame handler for one input ring (a source's or a peer's), with that
+   * channel's codec. Never throws: a failing message is reported and dropped.
+   */
+  handler(): (t: number, bytes: Uint8Array, off: number, len: number) => void {
+    const codec = this.serde.channel();
+    let inputBytes: Uint8Array | null = null;
+    let inputBuffer = Buffer.alloc(0) as FastBuffer;
+    return (t, bytes, off, len) => {
+      if (bytes !== inputBytes) {
+        inputBytes = bytes;
+        inputBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as FastBuffer;
+      }
+      try {
+        if (kindOf(t) === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
+        else if (kindOf(t) === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
+        else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
+      } catch (err) {
+        this.errorCount++;
+        this.onError(this.where, err);
+      }
+    };
+  }
 
-  private fromSource(sourceId: number, bytes: Uint8Array, off: number, len: number): void {
+  private fromSource(sourceId: number, buf: Buffer, off: number, len: number): void {
     const source = this.plan.sources[sourceId];
     this.where = this.decoderLabels[sourceId];
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
-    this.inputBuffer.copy(payload, 0, off, off + len);
+    buf.copy(payload, 0, off, off + len);
     const value = source.decoder.fn(payload);
     this.inCount[source.pipeline]++;
     if (value == null) return;
@@ -119,19 +126,18 @@ export class Executor {
     else this.run(source.firstStep, value, false, 0);
   }
 
-  private fromPeer(stepId: number, bytes: Uint8Array, off: number, len: number): void {
+  private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
     this.where = this.stepLabels[stepId];
-    const keyType = bytes[off];
-    const valueType = bytes[off + 1];
-    const keyLen = (bytes[off + 2] | (bytes[off + 3] << 8) | (bytes[off + 4] << 16) | (bytes[off + 5] << 24)) >>> 0;
+    const keyType = buf[off];
+    const valueType = buf[off + 1];
+    const keyLen = buf.readUInt32LE(off + 2);
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
     let key: Key = 0;
-    const buf = this.inputBuffer as FastBuffer;
     if (keyType === KEY_STRING) key = buf.utf8Slice(kStart, vStart);
     else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
-    const value = valueType === VALUE_STRING ? buf.utf8Slice(vStart, off + len) : this.serde.unpack(bytes, vStart, off + len);
+    const value = valueType === VALUE_STRING ? buf.utf8Slice(vStart, off + len) : codec.unpack(buf, vStart, off + len);
     this.run(stepId, value, true, key);
   }
 
@@ -207,7 +213,7 @@ export class Executor {
   private toPeer(owner: number, stepId: number, partitioned: boolean, key: Key, value: unknown): void {
     const ch = this.peers[owner]!;
     const isString = typeof value === "string" && this.rawStrings;
-    const packed = isString ? null : this.serde.pack(value);
+    const packed = isString ? null : this.peerCodecs[owner]!.pack(value);
     const valueLen = isString ? Buffer.byteLength(value as string) : packed!.length;
     let keyType = KEY_NONE;
     let keyLen = 0;

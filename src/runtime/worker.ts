@@ -69,8 +69,8 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const executor = new Executor(plan, me, serde, peers, sinks, onError);
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
-    .map((sab) => new ChannelReader(new RingReader(sab), executor.onMessage));
-  const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.onMessage));
+    .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
+  const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
   const status = new StatusWord(w.status, workerSlot(me));
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());

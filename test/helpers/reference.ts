@@ -5,9 +5,18 @@
 import { Counter, Msg, keyOf, type StepKind } from "../fixtures/combo-app.js";
 
 export function referenceOutputs(kinds: StepKind[], inputs: number[]): string[] {
+  return referenceRun(kinds, inputs).outputs;
+}
+
+/**
+ * The outputs, and how many messages each state instance saw (by its trace name:
+ * "stf1", "prt2k3"), which later filters may hide from the outputs.
+ */
+export function referenceRun(kinds: StepKind[], inputs: number[]): { outputs: string[]; seen: Map<string, number> } {
   const single = kinds.map(() => new Counter());
   const keyed = kinds.map(() => new Map<number, Counter>());
   const out: string[] = [];
+  const seen = new Map<string, number>();
   const run = (i: number, m: Msg): void => {
     if (i === kinds.length) {
       out.push(`${m.t}=${m.v}`);
@@ -24,6 +33,7 @@ export function referenceOutputs(kinds: StepKind[], inputs: number[]): string[] 
       case "stateful": {
         const c = single[i];
         c.n++;
+        seen.set(`stf${i}`, c.n);
         run(i + 1, m.step(`stf${i}#${c.n}`, 11));
         return;
       }
@@ -32,12 +42,13 @@ export function referenceOutputs(kinds: StepKind[], inputs: number[]): string[] 
         let c = keyed[i].get(k);
         if (!c) keyed[i].set(k, (c = new Counter()));
         c.n++;
+        seen.set(`prt${i}k${k}`, c.n);
         run(i + 1, m.step(`prt${i}k${k}#${c.n}`, 13));
       }
     }
   };
   for (const v of inputs) run(0, new Msg(v, `m${v}`));
-  return out;
+  return { outputs: out, seen };
 }
 
 export function allTopologies(maxDepth: number): StepKind[][] {
