@@ -82,6 +82,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     );
     c.partial = null;
     c.socket.destroy();
+    // The frames of this connection framed before the bad header still go on: publish them.
+    const ch = channels[c.worker];
+    ch.commit();
+    if (ch.blocked) pauseFor(c.worker);
   };
 
   const onData = (c: Connection, chunk: Buffer) => {
