@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // A real Kafka broker on 127.0.0.1:19092 for test/kafka (skipped without java/mvn, see the file).
+    globalSetup: ["test/kafka/globalSetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Engine tests start several threads each; two test files at a time suit a 2-core machine.

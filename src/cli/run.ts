@@ -22,6 +22,8 @@ Engine flags (everything else is left to the application):
   --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
   --ring-bytes N        size of each source/sink ring buffer (default 4194304)
   --drain-timeout S     how long a stop waits for in-flight output (default 30)
+  --kafka-group ID      consumer group of the Kafka sources (default: the
+                        application's name)
   --help                this text
 
 Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
@@ -53,6 +55,10 @@ const FLAGS: Flag[] = [
   { name: "--stats-interval", takesValue: true, apply: (o, v) => { o.statsInterval = int("--stats-interval", v, 0); } },
   { name: "--ring-bytes", takesValue: true, apply: (o, v) => { o.ringBytes = int("--ring-bytes", v, 4096); } },
   { name: "--drain-timeout", takesValue: true, apply: (o, v) => { o.drainTimeoutMs = int("--drain-timeout", v, 0) * 1000; } },
+  { name: "--kafka-group", takesValue: true, apply: (o, v) => {
+    if (!v) throw new Error("--kafka-group needs a consumer group id");
+    o.kafkaGroup = v;
+  } },
 ];
 
 /** Picks the engine's flags out of argv; the rest is the application's. */

@@ -1,20 +1,29 @@
 /**
  * Entry of an I/O thread: hosts one connector. I/O threads never load the
  * application: decoding and encoding (user code) happen on the workers, so
- * connectors only move bytes.
+ * connectors only move bytes. Connectors are imported on demand so that a TCP
+ * thread does not load kafkajs.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { runTcpSource, type TcpSourceInit } from "../connectors/tcp-source.js";
-import { runTcpSink, type TcpSinkInit } from "../connectors/tcp-sink.js";
+import type { TcpSourceInit } from "../connectors/tcp-source.js";
+import type { TcpSinkInit } from "../connectors/tcp-sink.js";
+import type { KafkaSourceInit } from "../connectors/kafka-source.js";
+import type { KafkaSinkInit } from "../connectors/kafka-sink.js";
 
-export type IoInit = TcpSourceInit | TcpSinkInit;
+export type IoInit = TcpSourceInit | TcpSinkInit | KafkaSourceInit | KafkaSinkInit;
 
 const init = workerData as IoInit;
 switch (init.kind) {
   case "tcp-source":
-    runTcpSource(init, parentPort!);
+    (await import("../connectors/tcp-source.js")).runTcpSource(init, parentPort!);
     break;
   case "tcp-sink":
-    runTcpSink(init, parentPort!);
+    (await import("../connectors/tcp-sink.js")).runTcpSink(init, parentPort!);
+    break;
+  case "kafka-source":
+    (await import("../connectors/kafka-source.js")).runKafkaSource(init, parentPort!);
+    break;
+  case "kafka-sink":
+    (await import("../connectors/kafka-sink.js")).runKafkaSink(init, parentPort!);
     break;
 }

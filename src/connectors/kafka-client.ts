@@ -1,0 +1,123 @@
+/**
+ * What the Kafka source and sink share: one kafkajs client configuration (log
+ * routing into pino, retry policy), a readable reason for a connection error,
+ * and the wait for reachable brokers that both run before starting their
+ * consumer or producer, so an unreachable cluster gives one clear, repeated
+ * log line and a capped backoff instead of kafkajs' own crash/restart noise.
+ */
+import { Kafka, logLevel as KafkaJsLevel, type LogEntry, type logCreator } from "kafkajs";
+import type { KafkaLogLevel } from "../api/configs.js";
+import type { Logger } from "../runtime/log.js";
+
+/** Wallaroo's Kafka log levels onto kafkajs' (and the pino level the kafkajs lines are logged at). */
+const LEVELS: Record<KafkaLogLevel, { kafkajs: KafkaJsLevel; pino: "debug" | "info" | "warn" | "error" }> = {
+  Fine: { kafkajs: KafkaJsLevel.DEBUG, pino: "debug" },
+  Info: { kafkajs: KafkaJsLevel.INFO, pino: "info" },
+  Warn: { kafkajs: KafkaJsLevel.WARN, pino: "warn" },
+  Error: { kafkajs: KafkaJsLevel.ERROR, pino: "error" },
+};
+
+/** Same kafkajs line (namespace + message) at most once per this many ms: a broker outage must not flood the log. */
+const KAFKAJS_LOG_INTERVAL_MS = 5000;
+
+/** Routes kafkajs' log entries into `log` (a child named kafkajs), rate-limited per distinct message. */
+export function pinoLogCreator(log: Logger, level: KafkaLogLevel): logCreator {
+  const child = log.child({ lib: "kafkajs" });
+  // "Fine" asks for kafkajs' debug lines even when the engine logs at info.
+  if (LEVELS[level].pino === "debug" && !child.isLevelEnabled("debug")) child.level = "debug";
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return () => (entry: LogEntry) => {
+    const { namespace, level: lvl, log: fields } = entry;
+    const { message, timestamp: _ts, logger: _lg, ...extra } = fields as LogEntry["log"] & { logger?: unknown };
+    const key = `${namespace}|${message}`;
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen && now - seen.at < KAFKAJS_LOG_INTERVAL_MS) {
+      seen.suppressed++;
+      return;
+    }
+    last.set(key, { at: now, suppressed: 0 });
+    if (last.size > 1000) last.clear(); // messages embedding offsets etc. must not grow the map forever
+    const obj = { namespace, ...extra, ...(seen?.suppressed ? { suppressedSinceLast: seen.suppressed } : {}) };
+    const text = `kafkajs ${namespace}: ${message}`;
+    if (lvl === KafkaJsLevel.ERROR) child.error(obj, text);
+    else if (lvl === KafkaJsLevel.WARN) child.warn(obj, text);
+    else if (lvl === KafkaJsLevel.INFO) child.info(obj, text);
+    else child.debug(obj, text);
+  };
+}
+
+export interface ClientOptions {
+  clientId: string;
+  brokers: readonly (readonly [string, number])[];
+  logLevel: KafkaLogLevel;
+  log: Logger;
+}
+
+export const brokerList = (brokers: readonly (readonly [string, number])[]): string[] =>
+  brokers.map(([h, p]) => `${h}:${p}`);
+
+/**
+ * The kafkajs client of a connector. Retries back off exponentially up to 5 s;
+ * after the last retry kafkajs reports the failure to the connector, which
+ * keeps trying on its own (see waitForBrokers and the sink's send loop).
+ */
+export function createClient(o: ClientOptions): Kafka {
+  return new Kafka({
+    clientId: o.clientId,
+    brokers: brokerList(o.brokers),
+    logLevel: LEVELS[o.logLevel].kafkajs,
+    logCreator: pinoLogCreator(o.log, o.logLevel),
+    connectionTimeout: 3000,
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
+  });
+}
+
+/** The innermost cause of a kafkajs error, as "ECONNREFUSED" or a message. */
+export function errorReason(err: unknown): string {
+  let e: any = err;
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (typeof e.code === "string" && /^E[A-Z]+$/.test(e.code)) return e.code;
+    const next = e.originalError ?? e.cause;
+    if (!next || next === e) break;
+    e = next;
+  }
+  const m = /\b(E[A-Z]{4,})\b/.exec(String(e?.message ?? err));
+  return m ? m[1] : String(e?.message ?? err);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Capped exponential backoff: 250 ms, 500 ms, ... up to 10 s. */
+export const backoffMs = (attempt: number): number => Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
+
+/**
+ * Resolves once one of the brokers answers a metadata request, or with false
+ * when `cancelled()` turns true. Logs why it cannot connect on every attempt
+ * (backoff capped at 10 s, so at most a few lines a minute).
+ */
+export async function waitForBrokers(o: ClientOptions, cancelled: () => boolean): Promise<boolean> {
+  // A client of its own without retries: each attempt is one quick try, the backoff is ours.
+  const probe = new Kafka({
+    clientId: `${o.clientId}-probe`, brokers: brokerList(o.brokers), logLevel: KafkaJsLevel.NOTHING,
+    connectionTimeout: 3000, retry: { retries: 0 },
+  });
+  const list = brokerList(o.brokers).join(",");
+  for (let attempt = 0; !cancelled(); attempt++) {
+    const admin = probe.admin();
+    try {
+      await admin.connect();
+      await admin.disconnect();
+      if (attempt > 0) o.log.info(`Kafka brokers ${list} reachable`);
+      return true;
+    } catch (err) {
+      await admin.disconnect().catch(() => {});
+      const wait = backoffMs(attempt);
+      o.log.warn({ brokers: list, err: errorReason(err), attempt, retryInMs: wait },
+        `cannot reach Kafka brokers ${list}: ${errorReason(err)}; retrying in ${wait} ms`);
+      // Sleep in short steps so a stop is not held up by the backoff.
+      for (let slept = 0; slept < wait && !cancelled(); slept += 100) await sleep(100);
+    }
+  }
+  return false;
+}

@@ -1,0 +1,246 @@
+/**
+ * Kafka sink, run in its own I/O thread: reads the records the workers encoded
+ * (frames `[u32 LE key length, 0xFFFFFFFF = no key][key][value]`, see the
+ * executor's writeKafkaRecord), gathers them across all rings into batches and
+ * produces them with acks = -1 (all in-sync replicas). kafkajs' DefaultPartitioner
+ * picks the partition from the key with murmur2, as the Java client does, so a
+ * key always lands in the same partition; records without a key are spread.
+ *
+ * - Linger: with maxProduceBufferMs > 0 a batch is gathered for up to that long
+ *   (or until it is full) before it is sent; with 0 it is sent as soon as the
+ *   previous one is acknowledged, which batches naturally under load.
+ * - Bounded memory: one batch in flight plus one being gathered, each at most
+ *   BATCH_BYTES / BATCH_MESSAGES; while the gathering batch is full the sink stops
+ *   reading its rings, which backs the workers up (as a slow TCP receiver does).
+ * - Never loses what it accepted: a batch that fails is kept and sent again
+ *   (kafkajs retries first, then this loop with a capped backoff) until it is
+ *   acknowledged, so a broker restart costs duplicates at most. Order per key is
+ *   kept because batches go one at a time.
+ * - A record whose key + value is over maxMessageSize is dropped, counted and
+ *   logged (rate-limited); one the broker rejects as too large is dropped too.
+ */
+import type { MessagePort } from "node:worker_threads";
+import { Partitioners, type Message, type Producer } from "kafkajs";
+import type { KafkaLogLevel } from "../api/configs.js";
+import { ChannelReader } from "../transport/channel.js";
+import { RingReader } from "../transport/ring.js";
+import { Doorbell } from "../transport/doorbell.js";
+import { StatusWord } from "../runtime/wiring.js";
+import { createLogger, RateLimitedErrors } from "../runtime/log.js";
+import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+
+export interface KafkaSinkInit {
+  kind: "kafka-sink";
+  sinkId: number;
+  label: string;
+  topic: string;
+  brokers: [string, number][];
+  logLevel: KafkaLogLevel;
+  maxProduceBufferMs: number;
+  maxMessageSize: number;
+  /** one ring per worker */
+  rings: SharedArrayBuffer[];
+  bell: SharedArrayBuffer;
+  status: SharedArrayBuffer;
+  statusSlot: number;
+}
+
+/**
+ * Size bound of one batch. kafkajs puts all records of a partition in one record
+ * batch, which the broker refuses above message.max.bytes (1 MiB by default), so
+ * a batch stays under that whatever the key distribution.
+ */
+const BATCH_BYTES = 900 * 1024;
+const BATCH_MESSAGES = 50_000;
+/** per-record overhead counted against BATCH_BYTES (record header, varints) */
+const RECORD_OVERHEAD = 24;
+const READ_FRAMES = 4096;
+const NO_KEY = 0xffffffff;
+/** protocol errors that condemn the records, not the connection: split the batch, drop the culprit */
+const RECORD_ERRORS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE"]);
+
+interface Batch {
+  messages: Message[];
+  bytes: number;
+  /** when its first record was taken (for the linger) */
+  startedAt: number;
+}
+
+const newBatch = (): Batch => ({ messages: [], bytes: 0, startedAt: 0 });
+
+export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
+  const log = createLogger("wallaroo.sink.kafka", { sink: init.label, topic: init.topic });
+  const errors = new RateLimitedErrors(log, 5000);
+  const status = new StatusWord(init.status, init.statusSlot);
+  const bell = new Doorbell(init.bell);
+  const client: ClientOptions = { clientId: `wallaroo-sink-${init.sinkId}`, brokers: init.brokers, logLevel: init.logLevel, log };
+  const linger = init.maxProduceBufferMs;
+  const maxSize = init.maxMessageSize;
+
+  let closing = false;
+  let producer: Producer | null = null;
+  let gathering = newBatch();
+  let inFlight: Batch | null = null;
+  let delivered = 0;
+  let dropped = 0;
+  let wake: (() => void) | null = null;
+  const wakeUp = () => { const w = wake; wake = null; w?.(); };
+  const nap = (ms: number) => new Promise<void>((r) => { wake = r; setTimeout(r, ms); });
+
+  const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset + off, len);
+    const keyLen = b.readUInt32LE(0);
+    const hasKey = keyLen !== NO_KEY;
+    const valueStart = 4 + (hasKey ? keyLen : 0);
+    const size = len - 4;
+    if (size > maxSize) {
+      dropped++;
+      errors.report(`sink ${init.label}`, new Error(
+        `a ${size}-byte record (key + value) is over maxMessageSize ${maxSize}; dropped (${dropped} so far)`));
+      return;
+    }
+    // Copies: the ring's bytes are reused as soon as this returns.
+    const key = hasKey ? Buffer.from(b.subarray(4, valueStart)) : null;
+    const value = Buffer.from(b.subarray(valueStart));
+    if (gathering.messages.length === 0) gathering.startedAt = performance.now();
+    gathering.messages.push({ key, value });
+    gathering.bytes += size + RECORD_OVERHEAD;
+  };
+  const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
+  const ringsEmpty = () => !readers.some((r) => r.hasData());
+  const full = () => gathering.bytes >= BATCH_BYTES || gathering.messages.length >= BATCH_MESSAGES;
+
+  const connect = async (): Promise<void> => {
+    for (let attempt = 0; !closing; attempt++) {
+      if (!(await waitForBrokers(client, () => closing))) return;
+      const p = createClient(client).producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: true,
+        retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
+      });
+      try {
+        await p.connect();
+        producer = p;
+        log.info(`producing to Kafka topic ${JSON.stringify(init.topic)}`);
+        wakeUp();
+        return;
+      } catch (err) {
+        await p.disconnect().catch(() => {});
+        const wait = backoffMs(attempt);
+        log.warn({ err: errorReason(err) }, `cannot start the Kafka producer: ${errorReason(err)}; retrying in ${wait} ms`);
+        await sleep(wait);
+      }
+    }
+  };
+
+  /** Sends `messages` until the broker acknowledges them (or rejects records as such, which are dropped). */
+  const deliver = async (messages: Message[]): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await producer!.send({ topic: init.topic, acks: -1, timeout: 30_000, messages });
+        delivered += messages.length;
+        if (attempt > 0) log.info(`delivered ${messages.length} records after ${attempt} failed attempt(s)`);
+        return;
+      } catch (err) {
+        const type = protocolErrorType(err);
+        if (type !== null && RECORD_ERRORS.has(type)) {
+          if (messages.length === 1) {
+            dropped++;
+            errors.report(`sink ${init.label}`, new Error(`the broker rejected a record (${type}); dropped (${dropped} so far)`));
+            return;
+          }
+          // Find the culprit(s) by halves; the others go through.
+          const half = messages.length >>> 1;
+          await deliver(messages.slice(0, half));
+          await deliver(messages.slice(half));
+          return;
+        }
+        if (closing && attempt > 0) throw err;
+        const wait = backoffMs(attempt + 2);
+        log.warn({ err: errorReason(err), records: messages.length, attempt },
+          `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${errorReason(err)}; retrying in ${wait} ms`);
+        await sleep(wait);
+      }
+    }
+  };
+
+  const startSend = () => {
+    const batch = gathering;
+    gathering = newBatch();
+    inFlight = batch;
+    deliver(batch.messages).then(
+      () => { inFlight = null; wakeUp(); },
+      (err) => {
+        inFlight = null;
+        log.error({ err: errorReason(err), records: batch.messages.length },
+          `closing: ${batch.messages.length} records not delivered (${errorReason(err)})`);
+        wakeUp();
+      });
+  };
+
+  // Records are gathered while the producer connects (up to the batch bound); an idle sink
+  // that never reached its brokers still lets the coordinator see that nothing is in flight.
+  void connect();
+  const loop = async () => {
+    for (;;) {
+      if (closing) return;
+      let n = 0;
+      if (!full()) for (let i = 0; i < readers.length && !full(); i++) n += readers[i].read(READ_FRAMES);
+      const pending = gathering.messages.length;
+      if (producer !== null && inFlight === null && pending > 0) {
+        const age = performance.now() - gathering.startedAt;
+        if (linger === 0 || full() || age >= linger) startSend();
+        else if (n === 0) {
+          // Lingering and nothing new: wait for more records or the end of the linger.
+          status.setIdle(false);
+          await bell.sleep(ringsEmpty, Math.max(1, Math.ceil(linger - age)));
+          continue;
+        }
+      }
+      if (n > 0 && !full()) {
+        await new Promise<void>((r) => setImmediate(r));
+        continue;
+      }
+      if (inFlight !== null || pending > 0) {
+        // Waiting for an acknowledgement, the producer or room: not idle, records are still on their way.
+        status.setIdle(false);
+        await nap(full() || producer === null ? 200 : 5);
+        continue;
+      }
+      status.setIdle(true);
+      await bell.sleep(ringsEmpty, 1000);
+      status.wake();
+      status.setIdle(false);
+    }
+  };
+  void loop();
+
+  control.on("message", (msg: { type: string }) => {
+    if (msg.type !== "close" || closing) return;
+    // The coordinator closes the sink once everything was acknowledged (idle); a batch still out is
+    // given a few seconds, what is left is reported.
+    void (async () => {
+      const deadline = Date.now() + 4000;
+      while (inFlight !== null && Date.now() < deadline) await sleep(20);
+      closing = true;
+      wakeUp();
+      const undelivered = (inFlight?.messages.length ?? 0) + gathering.messages.length;
+      await producer?.disconnect().catch(() => {});
+      log.info({ delivered, dropped, undelivered },
+        `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`);
+      control.postMessage({ type: "closed", delivered, dropped, undelivered });
+    })();
+  });
+}
+
+/** The Kafka protocol error type ("MESSAGE_TOO_LARGE") inside a kafkajs error, if any. */
+function protocolErrorType(err: unknown): string | null {
+  let e: any = err;
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (e.name === "KafkaJSProtocolError" && typeof e.type === "string") return e.type;
+    const next = e.cause ?? e.originalError;
+    if (!next || next === e) break;
+    e = next;
+  }
+  return null;
+}

@@ -1,0 +1,185 @@
+/**
+ * Kafka source, run in its own I/O thread: a kafkajs consumer in a consumer
+ * group (named after the application unless --kafka-group says otherwise),
+ * subscribed to every partition of one topic. Each message value goes, undecoded,
+ * to a worker ring; Kafka partition p always feeds worker p % workers, which is
+ * what keeps the messages of a partition in order, as one TCP connection's are.
+ *
+ * Backpressure: when a worker's ring is full the batch loop awaits room before
+ * taking the next message, so fetching slows down and memory stays bounded.
+ * Delivery is at-least-once: an offset is resolved (and later committed) only
+ * once its message is in a ring; after a crash or a rebalance a message may be
+ * read twice, never skipped.
+ *
+ * Where a new group starts: at the beginning of the topic (fromBeginning), so
+ * nothing produced before the group first joined is missed. A group that has
+ * committed offsets resumes from them.
+ *
+ * Start-up: "listening" is posted once the consumer has joined the group and has
+ * been assigned partitions. If the brokers cannot be reached, the source keeps
+ * retrying with a capped backoff (logging why), and after START_WAIT_MS posts
+ * "listening" anyway with connected: false, so runApplication resolves with a
+ * warning instead of hanging; consumption starts whenever the brokers come up.
+ */
+import type { MessagePort } from "node:worker_threads";
+import type { Consumer, EachBatchPayload } from "kafkajs";
+import type { KafkaLogLevel } from "../api/configs.js";
+import { ChannelWriter } from "../transport/channel.js";
+import { RingWriter } from "../transport/ring.js";
+import { Doorbell } from "../transport/doorbell.js";
+import { SOURCE, tag } from "../transport/tags.js";
+import { createLogger } from "../runtime/log.js";
+import { backoffMs, brokerList, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+
+export interface KafkaSourceInit {
+  kind: "kafka-source";
+  sourceId: number;
+  pipeline: string;
+  topic: string;
+  brokers: [string, number][];
+  logLevel: KafkaLogLevel;
+  groupId: string;
+  /** one ring per worker */
+  rings: SharedArrayBuffer[];
+  workerBells: SharedArrayBuffer[];
+}
+
+/** how long the start waits for the group join before reporting "listening" unconnected */
+export const START_WAIT_MS = 10_000;
+/** messages written to a ring between two commits (publishing early lets the worker start sooner) */
+const COMMIT_EVERY = 256;
+
+export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): void {
+  const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: init.groupId });
+  const t = tag(SOURCE, init.sourceId);
+  const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
+  const client: ClientOptions = { clientId: `wallaroo-source-${init.sourceId}`, brokers: init.brokers, logLevel: init.logLevel, log };
+  const brokers = brokerList(init.brokers).join(",");
+
+  let stopping = false;
+  let listening = false;
+  let consumer: Consumer | null = null;
+  let messages = 0;
+  let nullValues = 0;
+
+  const postListening = (connected: boolean) => {
+    if (listening) return;
+    listening = true;
+    control.postMessage({ type: "listening", port: 0, connected });
+  };
+  const startTimer = setTimeout(() => {
+    if (listening) return;
+    log.warn(`not connected to Kafka brokers ${brokers} after ${START_WAIT_MS} ms; starting anyway, `
+      + `the source keeps retrying and consumes topic ${JSON.stringify(init.topic)} once they are reachable`);
+    postListening(false);
+  }, START_WAIT_MS);
+
+  /** Waits until the worker's queue is in the ring; heartbeats meanwhile so the group keeps us. */
+  const drain = async (ch: ChannelWriter, heartbeat: () => Promise<void>) => {
+    let last = Date.now();
+    while (!ch.flush()) {
+      ch.commit();
+      await ch.waitForSpace(50);
+      if (Date.now() - last > 1000) {
+        last = Date.now();
+        await heartbeat().catch(() => {}); // a rebalance is seen by the next batch; the message is delivered anyway
+      }
+    }
+    ch.commit();
+  };
+
+  const eachBatch = async (p: EachBatchPayload) => {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, uncommittedOffsets } = p;
+    const ch = channels[batch.partition % channels.length];
+    let sinceCommit = 0;
+    for (const m of batch.messages) {
+      if (stopping || !isRunning() || isStale()) break;
+      if (m.value === null) {
+        nullValues++;
+        log.debug({ partition: batch.partition, offset: m.offset }, "skipping a message with a null value");
+      } else {
+        ch.send(t, m.value, 0, m.value.length);
+        messages++;
+        if (ch.blocked) await drain(ch, heartbeat);
+        else if (++sinceCommit >= COMMIT_EVERY) {
+          ch.commit();
+          sinceCommit = 0;
+        }
+      }
+      // Only now is the message in the ring: its offset may be committed.
+      resolveOffset(m.offset);
+    }
+    ch.commit();
+    if (stopping || !isRunning()) {
+      // kafkajs does not commit after a batch once stopping: commit what was handed on ourselves.
+      await commitOffsetsIfNecessary(uncommittedOffsets()).catch((err) =>
+        log.warn({ err: errorReason(err) }, `could not commit offsets while stopping: ${errorReason(err)}`));
+    } else {
+      await heartbeat();
+    }
+  };
+
+  /** Connects (waiting for reachable brokers first), subscribes and runs; restarts itself after a fatal crash. */
+  const start = async (attempt: number): Promise<void> => {
+    if (!(await waitForBrokers(client, () => stopping))) return;
+    const kafka = createClient(client);
+    const c = kafka.consumer({
+      groupId: init.groupId,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      // kafkajs restarts the consumer after retriable failures (a broker restart) by itself.
+      retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8, restartOnFailure: async () => !stopping },
+    });
+    consumer = c;
+    c.on(c.events.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment[init.topic] ?? [];
+      log.info({ partitions: assigned, workers: channels.length },
+        `joined group ${JSON.stringify(init.groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
+      clearTimeout(startTimer);
+      if (!listening) log.info(`pipeline ${JSON.stringify(init.pipeline)} consuming Kafka topic ${JSON.stringify(init.topic)} at ${brokers}`);
+      postListening(true);
+    });
+    c.on(c.events.CRASH, (e) => {
+      if (e.payload.restart || stopping) return;
+      // kafkajs gives up on errors it deems fatal; the source must not: start over with a fresh consumer.
+      log.error({ err: errorReason(e.payload.error) }, `Kafka consumer failed (${errorReason(e.payload.error)}); restarting it`);
+      if (consumer === c) consumer = null;
+      void c.disconnect().catch(() => {}).then(() => sleep(backoffMs(attempt))).then(() => start(attempt + 1));
+    });
+    try {
+      await c.connect();
+      await c.subscribe({ topic: init.topic, fromBeginning: true });
+      await c.run({ eachBatch, eachBatchAutoResolve: false, autoCommit: true, autoCommitInterval: 500 });
+    } catch (err) {
+      await c.disconnect().catch(() => {});
+      if (consumer === c) consumer = null;
+      if (stopping) return;
+      const wait = backoffMs(attempt);
+      log.warn({ err: errorReason(err) }, `cannot start the Kafka consumer: ${errorReason(err)}; retrying in ${wait} ms`);
+      await sleep(wait);
+      return start(attempt + 1);
+    }
+  };
+  void start(0);
+
+  control.on("message", (msg: { type: string }) => {
+    if (msg.type !== "stop" || stopping) return;
+    stopping = true;
+    clearTimeout(startTimer);
+    // Stop fetching; the batch in progress ends at its next message and commits; what is queued goes to the rings.
+    void (async () => {
+      const c = consumer;
+      if (c) await c.disconnect().catch((err) => log.warn({ err: errorReason(err) }, `disconnecting: ${errorReason(err)}`));
+      for (const ch of channels) {
+        while (!ch.flush()) {
+          ch.commit();
+          await ch.waitForSpace(50);
+        }
+        ch.commit();
+      }
+      log.info({ messages, nullValues }, `stopped after ${messages} messages${nullValues ? ` (${nullValues} null values skipped)` : ""}`);
+      control.postMessage({ type: "stopped" });
+    })();
+  });
+}

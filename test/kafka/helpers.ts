@@ -1,0 +1,279 @@
+/**
+ * Helpers for the engine's Kafka tests: topics, producing the "KEY:SEQ" input of
+ * test/fixtures/kafka-count.ts, collecting its output, running the CLI in a child
+ * process (to read its logs and CPU time), and restarting a broker in place.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { openSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer } from "kafkajs";
+
+export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+export const APP = join(REPO, "test/fixtures/kafka-count.ts");
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function client(brokers: string): Kafka {
+  return new Kafka({
+    clientId: `wallaroo-test-${process.pid}`, brokers: brokers.split(","), logLevel: logLevel.NOTHING,
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
+  });
+}
+
+export const uniqueName = (what: string) => `wallaroo-${what}-${randomUUID().slice(0, 8)}`;
+
+export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+}
+
+/** Engine args of the fixture for one input and one output topic. */
+export function appArgs(brokers: string, inTopic: string, outTopic: string, extra: string[] = []): string[] {
+  const b = brokers.split(",")[0];
+  return ["--kafka_source_topic", inTopic, "--kafka_source_brokers", b, "--kafka_source_log_level", "Warn",
+    "--kafka_sink_topic", outTopic, "--kafka_sink_brokers", b, "--kafka_sink_log_level", "Warn", ...extra];
+}
+
+export interface Input { key: string; seq: number; big?: boolean }
+
+/** `count` records over `keys` keys, seq 0..count-1, keyed so that a key stays in one partition. */
+export function makeInput(count: number, keys: number): Input[] {
+  return Array.from({ length: count }, (_, seq) => ({ key: `k${seq % keys}`, seq }));
+}
+
+export async function produce(kafka: Kafka, topic: string, input: Input[], batch = 2000): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    for (let i = 0; i < input.length; i += batch) {
+      await producer.send({
+        topic, acks: -1,
+        messages: input.slice(i, i + batch).map((r) => ({ key: r.key, value: `${r.key}:${r.seq}${r.big ? ":big" : ""}` })),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface Output { key: string; seq: number; count: number; partition: number; bytes: number }
+
+/** Reads the output topic from the beginning, in the background, until stopped. */
+export async function collect(kafka: Kafka, topic: string): Promise<{ out: Output[]; waitFor(n: number, ms: number): Promise<void>; stop(): Promise<void> }> {
+  const out: Output[] = [];
+  const groupId = uniqueName("collector");
+  const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const text = message.value!.toString();
+      const [key, seq, count] = text.replace(/#+$/, "").split(":");
+      expectKey(message.key?.toString(), key);
+      out.push({ key, seq: Number(seq), count: Number(count), partition, bytes: message.value!.length });
+    },
+  });
+  return {
+    out,
+    async waitFor(n, ms) {
+      const deadline = Date.now() + ms;
+      while (out.length < n) {
+        if (Date.now() > deadline) throw new Error(`only ${out.length}/${n} output records within ${ms} ms`);
+        await sleep(100);
+      }
+    },
+    async stop() {
+      await consumer.disconnect().catch(() => {});
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteGroups([groupId]).catch(() => {});
+      await admin.disconnect();
+    },
+  };
+}
+
+function expectKey(got: string | undefined, want: string): void {
+  if (got !== want) throw new Error(`output record with key ${got} carries key ${want} in its value`);
+}
+
+/**
+ * Per key: the outputs in the order they were read must be the key's inputs in
+ * order, each counted once (the n-th input of a key has count n; a dropped big
+ * record was counted too). With `duplicatesAllowed`, a key's sequence may
+ * contain repeats (at-least-once), but every input must be there.
+ */
+export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: boolean): void {
+  const want = new Map<string, number[]>();
+  const wantCounts = new Map<string, number[]>();
+  const seen = new Map<string, number>();
+  for (const r of input) {
+    const n = (seen.get(r.key) ?? 0) + 1;
+    seen.set(r.key, n);
+    if (r.big) continue;
+    if (!want.has(r.key)) { want.set(r.key, []); wantCounts.set(r.key, []); }
+    want.get(r.key)!.push(r.seq);
+    wantCounts.get(r.key)!.push(n);
+  }
+  const got = new Map<string, Output[]>();
+  const partitionOf = new Map<string, number>();
+  for (const o of out) {
+    if (!got.has(o.key)) got.set(o.key, []);
+    got.get(o.key)!.push(o);
+    if ((partitionOf.get(o.key) ?? o.partition) !== o.partition) throw new Error(`key ${o.key} went to two output partitions`);
+    partitionOf.set(o.key, o.partition);
+  }
+  const keys = [...new Set([...want.keys(), ...got.keys()])];
+  for (const key of keys) {
+    const w = want.get(key) ?? [];
+    const g = got.get(key) ?? [];
+    if (!duplicatesAllowed) {
+      const seqs = g.map((o) => o.seq);
+      const counts = g.map((o) => o.count);
+      if (JSON.stringify(seqs) !== JSON.stringify(w)) throw new Error(`key ${key}: outputs ${brief(seqs)}, expected ${brief(w)}`);
+      if (JSON.stringify(counts) !== JSON.stringify(wantCounts.get(key) ?? [])) throw new Error(`key ${key}: counts ${brief(counts)}`);
+    } else {
+      const seen = new Set(g.map((o) => o.seq));
+      const missing = w.filter((s) => !seen.has(s));
+      if (missing.length > 0) throw new Error(`key ${key}: ${missing.length} inputs lost, e.g. ${brief(missing)}`);
+      const extra = g.filter((o) => !w.includes(o.seq));
+      if (extra.length > 0) throw new Error(`key ${key}: unexpected outputs ${brief(extra.map((o) => o.seq))}`);
+    }
+  }
+}
+
+const brief = (a: number[]) => (a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`);
+
+/** A `wallaroo run` child process whose stderr (pino JSON lines) is collected. */
+export interface EngineProcess {
+  readonly child: ChildProcess;
+  readonly lines: Record<string, any>[];
+  waitForLog(match: (l: Record<string, any>) => boolean, ms: number): Promise<Record<string, any>>;
+  /** user + system CPU seconds used so far (Linux /proc) */
+  cpuSeconds(): number;
+  /** SIGTERM, then the exit code */
+  stop(ms?: number): Promise<number | null>;
+}
+
+export function runCli(args: string[]): EngineProcess {
+  const child = spawn(process.execPath, [join(REPO, "bin/wallaroo.js"), "run", APP, ...args], {
+    cwd: REPO, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WALLAROO_LOG_LEVEL: "info" },
+  });
+  const lines: Record<string, any>[] = [];
+  let rest = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    const text = rest + d.toString();
+    const parts = text.split("\n");
+    rest = parts.pop()!;
+    for (const p of parts) {
+      try { lines.push(JSON.parse(p)); } catch { lines.push({ msg: p }); }
+    }
+  });
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return {
+    child, lines,
+    async waitForLog(match, ms) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const l = lines.find(match);
+        if (l) return l;
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(`log line not found within ${ms} ms; got:\n${lines.map((x) => x.msg).join("\n")}`);
+        }
+        await sleep(100);
+      }
+    },
+    cpuSeconds() {
+      // fields 14 and 15 (utime, stime) of /proc/PID/stat, in clock ticks (100 Hz on Linux)
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100;
+    },
+    async stop(ms = 40_000) {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      const code = await Promise.race([exited, sleep(ms).then(() => "timeout" as const)]);
+      if (code === "timeout") {
+        child.kill("SIGKILL");
+        throw new Error(`wallaroo run did not exit within ${ms} ms of SIGTERM`);
+      }
+      return code;
+    },
+  };
+}
+
+/**
+ * A broker of its own for the restart test (scripts/kafka/start.sh on `port`),
+ * so that stopping it does not disturb tests running against the shared one.
+ * restart() stops the JVM (SIGTERM, as stop.sh does) and launches the same
+ * command line again on the same data: start.sh would format fresh storage and
+ * lose the topics, which is not what a broker restart is.
+ */
+export class PrivateBroker {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly home: string;
+  constructor(readonly port: number) {
+    this.env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1) };
+    this.home = process.env.WALLAROO_KAFKA_HOME ?? join(REPO, ".kafka");
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  start(): Promise<void> {
+    return this.script("start.sh");
+  }
+
+  destroy(): Promise<void> {
+    return this.script("stop.sh");
+  }
+
+  private get pidFile(): string {
+    return join(this.home, `kafka-${this.port}.pid`);
+  }
+
+  /** Stops the broker process and waits for it to be gone. */
+  async kill(): Promise<string[]> {
+    const pid = Number(readFileSync(this.pidFile, "utf8").trim());
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.length > 0);
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 300; i++) {
+      try { process.kill(pid, 0); } catch { return argv; }
+      await sleep(100);
+    }
+    process.kill(pid, "SIGKILL");
+    await sleep(500);
+    return argv;
+  }
+
+  /** Launches the broker again with `argv` (from kill()), on the same data; resolves once it answers. */
+  async relaunch(argv: string[]): Promise<void> {
+    const out = openSync(join(this.home, "logs", String(this.port), "kafka.out"), "a");
+    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", out, out] });
+    child.unref();
+    writeFileSync(this.pidFile, `${child.pid}\n`);
+    const kafka = new Kafka({ brokers: [this.address], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+    for (let i = 0; i < 600; i++) {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        await admin.fetchTopicMetadata();
+        await admin.disconnect();
+        return;
+      } catch {
+        await admin.disconnect().catch(() => {});
+        await sleep(200);
+      }
+    }
+    throw new Error(`broker on ${this.address} did not come back`);
+  }
+
+  private script(name: string): Promise<void> {
+    return new Promise((res, rej) => {
+      const child = spawn("bash", [join(REPO, "scripts/kafka", name)], { cwd: REPO, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => { err += d; });
+      child.on("exit", (code) => (code === 0 ? res() : rej(new Error(`${name} exited ${code}: ${err}`))));
+    });
+  }
+}
