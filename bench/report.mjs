@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// Renders a results JSON (written by bench/run.js) into Markdown + SVG charts.
+//   node bench/report.mjs [bench/results/latest.json]   re-renders BENCHMARKS.md from saved results
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { barChart } from './lib/svg.mjs';
+import { microTable } from './micro.bench.mjs';
+import { SCENARIOS } from './scenarios/index.mjs';
+
+const SYSTEMS = ['engine-w1', 'engine-w2', 'hand-written', 'piscina'];
+const M = (x) => (x == null ? '–' : x >= 999.5e3 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
+const f = (x, d = 1) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
+const us = (x) => (x == null ? '–' : x >= 1e4 ? `${(x / 1e3).toFixed(0)} ms` : x >= 1e3 ? `${(x / 1e3).toFixed(2)} ms` : `${x.toFixed(0)} µs`);
+
+/** The targets of the issue, evaluated on the measured numbers. */
+export function targets(e2e) {
+  const get = (s, id) => (e2e[s] && !e2e[s].error ? e2e[s][id] : undefined);
+  const bestEngine = (s) => ['engine-w1', 'engine-w2'].map((id) => get(s, id)).filter((r) => r && !r.full.error)
+    .sort((a, b) => b.full.unitsPerSec - a.full.unitsPerSec)[0];
+  const rows = [];
+  const add = (target, measured, met) => rows.push({ target, measured, met });
+
+  const ms = bestEngine('market_spread');
+  const msP999 = ms?.half?.latencyUs?.p999;
+  add('market_spread ≥ 2 M msgs/s total (best engine config)', ms ? `${M(ms.full.unitsPerSec)} msgs/s (${ms.system})` : null,
+    ms ? ms.full.unitsPerSec >= 2e6 : null);
+  add('market_spread p99.9 < 1 ms at half load (same config)', msP999 != null ? `${us(msP999)} (${ms.system})` : null,
+    msP999 != null ? msP999 < 1000 : null);
+  const wc = get('word_count', 'engine-w2');
+  const hw = get('word_count', 'hand-written');
+  const ratio = wc && hw && !wc.full.error && !hw.full.error ? wc.full.unitsPerSec / hw.full.unitsPerSec : null;
+  add('word_count, 2 workers ≥ hand-written (ratio ≥ 1.0)', ratio != null ? `${ratio.toFixed(2)}×` : null, ratio != null ? ratio >= 1 : null);
+  add('word_count, 2 workers ≥ 3 M words/s', wc && !wc.full.error ? `${M(wc.full.unitsPerSec)} words/s` : null,
+    wc && !wc.full.error ? wc.full.unitsPerSec >= 3e6 : null);
+  const pt = bestEngine('passthrough');
+  add('passthrough ≥ 3 M msgs/s (best engine config)', pt ? `${M(pt.full.unitsPerSec)} msgs/s (${pt.system})` : null,
+    pt ? pt.full.unitsPerSec >= 3e6 : null);
+  const rss = Object.values(e2e).filter((s) => !s.error).flatMap((s) => Object.values(s))
+    .filter((r) => r.kind === 'engine').flatMap((r) => [r.full, r.half]).filter((x) => x && !x.error).map((x) => x.peakRssMB);
+  add('engine peak RSS < 300 MB (all engine runs)', rss.length ? `${f(Math.max(...rss), 0)} MB` : null, rss.length ? Math.max(...rss) < 300 : null);
+  return rows;
+}
+
+function scenarioSection(name, res, svgRel) {
+  const sc = SCENARIOS[name];
+  const out = [`### ${name}`, '', sc.description + '.', ''];
+  if (res.error) return [...out, `**FAILED:** ${res.error}`, ''].join('\n');
+  const hw = res['hand-written']?.full;
+  const unit = sc.unit;
+  out.push(`| system | ${unit}/s (median) | min – max | MB/s in | out msgs/s | peak RSS MB | CPU s / M ${unit} | CPU cores busy | vs hand-written |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const id of SYSTEMS) {
+    const r = res[id];
+    if (!r) continue;
+    const x = r.full;
+    if (x.error) { out.push(`| ${id} | FAILED: ${x.error.replace(/\|/g, '/').slice(0, 300)} ||||||||`); continue; }
+    const ratio = hw && !hw.error ? `${(x.unitsPerSec / hw.unitsPerSec).toFixed(2)}×` : '–';
+    out.push(`| ${id} | ${M(x.unitsPerSec)} | ${M(x.unitsPerSecMin)} – ${M(x.unitsPerSecMax)} | ${f(x.inMBPerSec)} | ${M(x.outMsgsPerSec)} | ${f(x.peakRssMB, 0)} | ${f(x.cpuSecPerMUnits, 2)} | ${f(x.cpuUtil, 2)} | ${ratio} |`);
+  }
+  out.push('');
+  const withLat = SYSTEMS.map((id) => res[id]).filter((r) => r && (r.full.latencyUs || r.half));
+  if (withLat.length) {
+    out.push('End-to-end latency (sender stamp → receiver), per load:', '',
+      '| system | load | msgs/s offered | p50 | p99 | p99.9 | p99.99 | max | samples |', '|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of withLat) {
+      for (const [load, x] of [['full', r.full], ['half', r.half]]) {
+        if (!x) continue;
+        if (x.error) { out.push(`| ${r.system} | ${load} | FAILED: ${x.error.replace(/\|/g, '/').slice(0, 200)} |||||||`); continue; }
+        const l = x.latencyUs;
+        const offered = load === 'half' ? M(r.half.rates.reduce((a, b) => a + b, 0)) : 'unlimited';
+        out.push(`| ${r.system} | ${load} | ${offered} | ${us(l?.p50)} | ${us(l?.p99)} | ${us(l?.p999)} | ${us(l?.p9999)} | ${us(l?.max)} | ${l ? l.samples : '–'} |`);
+      }
+    }
+    out.push('');
+  }
+  out.push(`![${name} throughput](${svgRel}/${name}-throughput.svg)`);
+  if (withLat.length) out.push(`![${name} latency](${svgRel}/${name}-latency.svg)`);
+  out.push('');
+  return out.join('\n');
+}
+
+function charts(name, res, svgDir) {
+  if (res.error) return;
+  const sc = SCENARIOS[name];
+  const ids = SYSTEMS.filter((id) => res[id]);
+  writeFileSync(join(svgDir, `${name}-throughput.svg`), barChart({
+    title: `${name}: throughput by system and workers`, unit: `${sc.unit}/s`, series: ['median'],
+    rows: ids.map((id) => ({ label: `${id} (${res[id].workers} thr)`, values: [res[id].full.error ? null : res[id].full.unitsPerSec] })),
+    fmt: M,
+  }));
+  const lat = ids.flatMap((id) => [['full', res[id].full], ['half', res[id].half]].filter(([, x]) => x?.latencyUs)
+    .map(([load, x]) => ({ label: `${id} ${load}`, values: ['p50', 'p99', 'p999', 'p9999'].map((k) => x.latencyUs[k]) })));
+  if (lat.length) {
+    writeFileSync(join(svgDir, `${name}-latency.svg`), barChart({
+      title: `${name}: end-to-end latency percentiles`, unit: 'latency', log: true,
+      series: ['p50', 'p99', 'p99.9', 'p99.99'], rows: lat, fmt: us,
+    }));
+  }
+}
+
+function ringSection(ring) {
+  if (!ring) return 'not run';
+  if (ring.error) return `**FAILED:** ${ring.error}`;
+  if (!ring.throughput) return `skipped: ${ring.skipped ?? 'no results'}`;
+  const out = ['| channel | frame | M frames/s | MB/s | vs ours (a) |', '|---|---:|---:|---:|---:|'];
+  for (const r of ring.throughput) out.push(`| ${r.kind} | ${r.size} B | ${(r.framesPerSec / 1e6).toFixed(2)} | ${f(r.mbPerSec, 0)} | ${r.vsOurs == null ? '–' : r.vsOurs.toFixed(2) + '×'} |`);
+  out.push('', '| doorbell spinChecks | round trip |', '|---:|---:|');
+  for (const p of ring.doorbellPingPong ?? []) out.push(`| ${p.spinChecks} | ${f(p.roundTripUs)} µs |`);
+  out.push('', '(kinds: ours = our SPSC ring parking on a doorbell, ours-spin = busy-polling, ringbuf = ringbuf.js, pm1 = one postMessage per frame, pmb = postMessage of 256-frame batches; see bench/ring.bench.mjs)');
+  return out.join('\n');
+}
+
+export function render(results, { mdPath, svgDir }) {
+  mkdirSync(svgDir, { recursive: true });
+  const svgRel = relative(dirname(mdPath), svgDir) || '.';
+  const m = results.meta;
+  const out = [
+    '# Benchmarks', '',
+    `Generated by \`npm run bench${results.quick ? ' -- --quick' : ''}\` on ${m.date} (${f(results.totalSec, 0)} s). ` +
+      `Do not edit by hand: \`node bench/report.mjs ${results.jsonPath ?? 'bench/results/latest.json'}\` re-renders it from the raw results.`, '',
+    results.quick ? '> **--quick run**: one short run per configuration and only some configurations; a smoke test, not numbers to quote.\n' : '',
+    '## Machine', '',
+    `- CPU: ${m.cpuModel}, ${m.cores} cores (${m.parallelism} available to Node)`,
+    `- Node ${m.node}, ${m.platform}`,
+    `- load average at start: ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}${m.loadavg[0] > m.cores * 0.25 ? ' (**the machine was busy: numbers are noisy**)' : ''}`,
+    `- git: ${m.git}`,
+    `- profile: warm-up ${results.profile.warmupS} s, window ${results.profile.windowS} s, ${results.profile.runs} run(s) per configuration (median shown, min – max of throughput)`, '',
+    '## Targets', '',
+    '| target | measured | met |', '|---|---|---|',
+    ...targets(results.e2e).map((t) => `| ${t.target} | ${t.measured ?? 'not measured'} | ${t.met == null ? '–' : t.met ? '✅ yes' : '❌ no'} |`), '',
+    '## End to end', '',
+    'Every stage is its own OS process on loopback: load generators (bench/tools/loadgen.mjs, pre-built frames, 2 connections per source), ' +
+    'the system under test, and a counting receiver (bench/tools/counter.mjs). Throughput is measured over the window after the warm-up ' +
+    'at the receiver: passthrough and alphabet emit one message per input, word_count one line per word, and market_spread\'s input rate is its ' +
+    'rejections × 10 (exactly every 10th order of the data is rejected) scaled by the NBBO/orders ratio the senders wrote. (What the senders write ' +
+    'overstates throughput by whatever queues up in socket buffers and rings during the window; it is kept in the JSON as sentMsgsPerSec.) ' +
+    'CPU and RSS are the system under test\'s (all threads, /proc). **The engine binds each source connection to one worker** (round robin), so a ' +
+    'source needs at least as many connections as workers to use them all; the senders open 2 per source. `hand-written` is one thread doing the job directly on sockets; ' +
+    '`piscina` is the main thread cutting frames and handing batches to a 2-thread pool — state cannot be pinned to a piscina thread, so stateful steps (counts, letter totals, symbol state) run on the main thread and only the stateless part (split, decode) runs in the pool. ' +
+    'Latency: the sender stamps CLOCK_MONOTONIC (process.hrtime, one clock for all processes on Linux) into each message; "full" is at unlimited rate (mostly queueing in socket buffers and rings), "half" is rate-limited to half of that configuration\'s measured throughput.', '',
+  ];
+  for (const [name, res] of Object.entries(results.e2e)) {
+    out.push(scenarioSection(name, res, svgRel));
+    charts(name, res, svgDir);
+  }
+  out.push('## Micro benchmarks (single thread, tinybench)', '',
+    Array.isArray(results.micro) ? microTable(results.micro) : results.micro?.error ? `**FAILED:** ${results.micro.error}` : `skipped: ${results.micro?.skipped ?? 'not run'}`, '',
+    '## Inter-thread channels (bench/ring.bench.mjs)', '', ringSection(results.ring), '',
+    '## Kafka', '', kafkaSection(results.kafka), '',
+    '## Reproduce', '',
+    '```sh', 'npm run bench              # everything, ~12 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg',
+    'npm run bench -- --quick   # < 1 min smoke run; writes bench/results/quick/ only', '```', '',
+    'See bench/README.md for running single pieces. Run on an otherwise idle machine: the engine, the senders and the receiver share the cores.', '');
+  writeFileSync(mdPath, out.join('\n'));
+}
+
+function kafkaSection(k) {
+  if (!k) return 'not run';
+  if (k.skipped) return `skipped: ${k.skipped}`;
+  if (k.error) return `**FAILED:** ${k.error}`;
+  return k.markdown ?? '```\n' + (typeof k.output === 'string' ? k.output : JSON.stringify(k.output, null, 2)) + '\n```';
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const file = process.argv[2] ?? join(root, 'bench/results/latest.json');
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  const quick = results.quick;
+  render(results, quick
+    ? { mdPath: join(root, 'bench/results/quick/BENCHMARKS.md'), svgDir: join(root, 'bench/results/quick') }
+    : { mdPath: join(root, 'BENCHMARKS.md'), svgDir: join(root, 'bench/results') });
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick]`: micro benchmarks, the inter-thread ring benchmark, the end-to-end
+// scenarios (engine at 1 and 2 workers, hand-written and piscina baselines) and, when a broker is
+// reachable, the Kafka benchmark; then the raw results (JSON) and the report (Markdown + SVG).
+//   full:    BENCHMARKS.md, bench/results/latest.json, bench/results/*.svg   (~12 min)
+//   --quick: bench/results/quick/{BENCHMARKS.md,quick.json,*.svg}             (< 1 min, smoke run)
+// Options: --scenario a,b (subset of end-to-end scenarios), --skip micro,ring,e2e,kafka
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killAll } from './lib/procs.mjs';
+import { runMicro } from './micro.bench.mjs';
+import { runScenario, PROFILES } from './e2e.mjs';
+import { render } from './report.mjs';
+import { SCENARIOS } from './scenarios/index.mjs';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const argv = process.argv.slice(2);
+const val = (flag) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined; };
+const quick = argv.includes('--quick');
+const skip = new Set(val('--skip')?.split(',') ?? []);
+const scenarios = val('--scenario')?.split(',') ?? Object.keys(SCENARIOS);
+const log = (s) => process.stderr.write(s + '\n');
+const t0 = performance.now();
+
+function meta() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  let git = 'unknown';
+  try {
+    git = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch { /* not a checkout */ }
+  return {
+    date: new Date().toISOString(),
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
+    cores: (cpuinfo.match(/^processor\s*:/gm) ?? []).length,
+    parallelism: os.availableParallelism(),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    loadavg: os.loadavg(),
+    git,
+  };
+}
+
+/** Runs a node script, resolves to its stdout; rejects with its stderr tail. */
+function runScript(file, args, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [file, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message.split('\n')[0]}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`)) : resolve(stdout)));
+  });
+}
+
+function reachable(host, port, ms = 1500) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    const done = (ok) => { s.destroy(); resolve(ok); };
+    s.setTimeout(ms, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+async function kafka() {
+  const file = join(ROOT, 'bench/kafka.bench.mjs');
+  if (!existsSync(file)) return { skipped: 'bench/kafka.bench.mjs does not exist' };
+  const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  const broker = brokers.split(',')[0];
+  const [host, port = '9092'] = broker.split(':');
+  if (!(await reachable(host, Number(port)))) return { skipped: `no Kafka broker reachable at ${host}:${port} (set KAFKA_BROKERS, or npm run kafka:start)` };
+  const stdout = await runScript(file, ['--brokers', brokers, '--json', ...(quick ? ['--messages', '20000'] : [])], quick ? 120000 : 600000);
+  try { return { output: JSON.parse(stdout) }; } catch { return { output: stdout.trim() }; }
+}
+
+async function step(name, fn) {
+  if (skip.has(name)) return { skipped: 'skipped with --skip' };
+  log(`== ${name}`);
+  try {
+    return await fn();
+  } catch (e) {
+    log(`   ${name} FAILED: ${e.message}`);
+    return { error: e.message };
+  }
+}
+
+const results = { meta: meta(), quick, profile: quick ? PROFILES.quick : PROFILES.full };
+log(`machine: ${results.meta.cpuModel}, ${results.meta.cores} cores, load ${results.meta.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+results.micro = await step('micro', () => runMicro({ quick }));
+results.ring = await step('ring', async () => JSON.parse(await runScript(join(ROOT, 'bench/ring.bench.mjs'),
+  ['--json', ...(quick ? ['--quick', '--only=ours,ringbuf,pmb'] : [])], 300000)));
+results.e2e = {};
+if (!skip.has('e2e')) {
+  for (const name of scenarios) {
+    log(`== e2e ${name}`);
+    try {
+      results.e2e[name] = await runScenario(SCENARIOS[name], { quick, log });
+    } catch (e) {
+      log(`   ${name} FAILED: ${e.message}`);
+      results.e2e[name] = { error: e.message };
+    }
+  }
+}
+results.kafka = await step('kafka', kafka);
+if (results.kafka.skipped) log(`   kafka skipped: ${results.kafka.skipped}`);
+results.totalSec = (performance.now() - t0) / 1000;
+
+const outDir = quick ? join(ROOT, 'bench/results/quick') : join(ROOT, 'bench/results');
+mkdirSync(outDir, { recursive: true });
+results.jsonPath = quick ? 'bench/results/quick/quick.json' : 'bench/results/latest.json';
+writeFileSync(join(ROOT, results.jsonPath), JSON.stringify(results, null, 2) + '\n');
+const mdPath = quick ? join(outDir, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
+render(results, { mdPath, svgDir: outDir });
+log(`wrote ${results.jsonPath} and ${mdPath.slice(ROOT.length)} in ${results.totalSec.toFixed(1)} s`);
+killAll();
+process.exit(0);

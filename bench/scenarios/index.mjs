@@ -1,0 +1,17 @@
+import passthrough from './passthrough.mjs';
+import word_count from './word_count.mjs';
+import alphabet from './alphabet.mjs';
+import market_spread from './market_spread.mjs';
+
+export const SCENARIOS = { passthrough, word_count, alphabet, market_spread };
+
+/** The systems under test of a scenario: the engine at 1 and 2 workers and the two baselines. */
+export function systems(scenario) {
+  const n = scenario.name;
+  return [
+    { id: 'engine-w1', kind: 'engine', workers: 1, cmd: ['bin/wallaroo.js', 'run', scenario.app], extra: ['--workers', '1', '--stats-interval', '0'] },
+    { id: 'engine-w2', kind: 'engine', workers: 2, cmd: ['bin/wallaroo.js', 'run', scenario.app], extra: ['--workers', '2', '--stats-interval', '0'] },
+    { id: 'hand-written', kind: 'baseline', workers: 1, cmd: [`bench/baselines/handwritten-${n}.mjs`], extra: [] },
+    { id: 'piscina', kind: 'baseline', workers: 2, cmd: [`bench/baselines/piscina-${n}.mjs`], extra: ['--threads', '2'] },
+  ];
+}
