@@ -12,7 +12,7 @@ import { parseLengthFormat } from "../api/struct.js";
 import { ChannelWriter } from "../transport/channel.js";
 import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
-import { SOURCE, tag } from "../transport/tags.js";
+import { SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { createLogger } from "../runtime/log.js";
 
 export interface TcpSourceInit {
@@ -47,7 +47,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const fmt = parseLengthFormat(init.lengthFmt);
   const H = init.headerLength;
   const maxFrame = init.maxFrameBytes;
-  const t = tag(SOURCE, init.sourceId);
+  const t = tag(SOURCE_FRAMED, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const byWorker: Set<Connection>[] = channels.map(() => new Set());
   const waiting = new Set<number>();
@@ -55,22 +55,47 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   let connections = 0;
   let stopping = false;
 
-  /** Frames whole messages out of `buf`; returns the offset of the first byte not consumed. */
+  /**
+   * Finds the whole messages at the start of buf[pos..] and hands them to the
+   * worker as one run (headers included); returns the offset of the first byte not
+   * consumed, or -1 when a bad header closed the connection.
+   */
   const frameAll = (c: Connection, buf: Buffer, pos: number): number => {
-    const ch = channels[c.worker];
+    const start = pos;
     const end = buf.length;
+    let bad: number | null = null;
     while (end - pos >= H) {
       const n = fmt.read(buf, pos);
       if (n < 0 || n > maxFrame) {
-        reject(c, n);
-        return -1;
+        bad = n;
+        break;
       }
       if (end - pos - H < n) break;
-      ch.send(t, buf, pos + H, pos + H + n);
       pos += H + n;
       c.messages++;
     }
+    if (pos > start) sendRun(c, buf, start, pos);
+    if (bad !== null) {
+      reject(c, bad);
+      return -1;
+    }
     return pos;
+  };
+
+  /** A run longer than a frame may be is split at message boundaries, so each frame holds whole messages. */
+  const sendRun = (c: Connection, buf: Buffer, start: number, end: number) => {
+    const ch = channels[c.worker];
+    while (end - start > ch.frameLimit) {
+      let cut = start;
+      while (cut < end) {
+        const next = cut + H + fmt.read(buf, cut);
+        if (next - start > ch.frameLimit && cut > start) break;
+        cut = next;
+      }
+      ch.send(t, buf, start, cut);
+      start = cut;
+    }
+    if (end > start) ch.send(t, buf, start, end);
   };
 
   const reject = (c: Connection, n: number) => {
@@ -109,7 +134,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       c.filled += take;
       pos += take;
       if (c.filled < c.partial.length) return;
-      channels[c.worker].send(t, c.partial, H, c.partial.length);
+      channels[c.worker].send(t, c.partial, 0, c.partial.length);
       c.messages++;
       c.partial = null;
     }

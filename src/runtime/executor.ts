@@ -9,9 +9,10 @@ import type { Plan, StatePlan, StepPlan } from "../topology/plan.js";
 import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "./hash.js";
-import type { ChannelWriter } from "../transport/channel.js";
+import { copyBytes, type ChannelWriter } from "../transport/channel.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { SINK, STEP, idOf, kindOf, SOURCE, tag } from "../transport/tags.js";
+import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { parseLengthFormat, type LengthFormat } from "../api/struct.js";
 
 /** What the executor tells its owner about messages it had to drop. */
 export interface ErrorSink {
@@ -28,6 +29,9 @@ interface FastBuffer extends Buffer {
   latin1Write(s: string, offset: number, length: number): number;
   latin1Slice(start: number, end: number): string;
 }
+
+/** bytes of TCP sink output gathered on a worker before they go to the sink's ring as one frame */
+const GATHER_BYTES = 64 * 1024;
 
 const KEY_NONE = 0;
 const KEY_STRING = 1;
@@ -55,8 +59,11 @@ export class Executor {
   private readonly decoderLabels: string[];
   private readonly peerBufs: (Buffer | null)[];
   private readonly peerCodecs: (Codec | null)[];
-  private readonly sinkBufs: Buffer[];
+  private readonly gather: (FastBuffer | null)[];
+  private readonly gatherLen: number[];
   private readonly kafkaSink: boolean[];
+  /** length-header format of each TCP source (null for other sources) */
+  private readonly headerFormats: (LengthFormat | null)[];
   private where = "";
   /** strings travel as raw UTF-8 unless the application replaced serialization */
   private readonly rawStrings: boolean;
@@ -84,9 +91,11 @@ export class Executor {
     this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
     this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
-    this.sinkBufs = sinks.map((c) => c.buffer);
+    this.gather = plan.sinks.map((k) => (k.spec.kind === "tcp-sink" ? Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer : null));
+    this.gatherLen = plan.sinks.map(() => 0);
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
     this.rawStrings = !serde.custom;
+    this.headerFormats = plan.sources.map((s) => (s.spec.kind === "tcp-source" ? parseLengthFormat(s.decoder.lengthFmt) : null));
   }
 
   /**
@@ -103,8 +112,10 @@ export class Executor {
         inputBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as FastBuffer;
       }
       try {
-        if (kindOf(t) === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
-        else if (kindOf(t) === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
+        const kind = kindOf(t);
+        if (kind === SOURCE_FRAMED) this.fromSourceFramed(idOf(t), inputBuffer, off, len);
+        else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
+        else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.errorCount++;
@@ -113,12 +124,41 @@ export class Executor {
     };
   }
 
+  /** One message from a source that passes payloads one by one (Kafka). */
   private fromSource(sourceId: number, buf: Buffer, off: number, len: number): void {
-    const source = this.plan.sources[sourceId];
-    this.where = this.decoderLabels[sourceId];
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
     buf.copy(payload, 0, off, off + len);
+    this.decodeAndRun(sourceId, payload);
+  }
+
+  /**
+   * A run of header-framed messages from a TCP source. The run is copied out of the
+   * ring once; each decoder gets a view of its payload in that copy (it may keep it,
+   * like a Buffer from a socket, and shares memory with its neighbours the same way).
+   */
+  private fromSourceFramed(sourceId: number, buf: Buffer, off: number, len: number): void {
+    const run = Buffer.allocUnsafe(len);
+    buf.copy(run, 0, off, off + len);
+    const fmt = this.headerFormats[sourceId]!;
+    const H = fmt.size;
+    let p = 0;
+    while (p < len) {
+      const n = fmt.read(run, p);
+      const payload = run.subarray(p + H, p + H + n);
+      p += H + n;
+      try {
+        this.decodeAndRun(sourceId, payload);
+      } catch (err) {
+        this.errorCount++;
+        this.onError(this.where, err);
+      }
+    }
+  }
+
+  private decodeAndRun(sourceId: number, payload: Buffer): void {
+    const source = this.plan.sources[sourceId];
+    this.where = this.decoderLabels[sourceId];
     const value = source.decoder.fn(payload);
     this.inCount[source.pipeline]++;
     if (value == null) return;
@@ -252,24 +292,54 @@ export class Executor {
     }
   }
 
+  /**
+   * TCP sink output is gathered here, per sink, and handed to the sink's ring as
+   * one frame per batch (flushSinks): the sink thread then copies large blocks, not
+   * one frame per output. The stream of bytes is the same.
+   */
   private writeBytes(k: number, encoded: unknown): void {
-    const ch = this.sinks[k];
-    const t = tag(SINK, k);
+    const out = this.gather[k]!;
+    let len = this.gatherLen[k];
     if (typeof encoded === "string") {
-      const len = Buffer.byteLength(encoded);
-      const off = ch.reserve(t, len);
-      if (off >= 0) (this.sinkBufs[k] as FastBuffer).utf8Write(encoded, off, len);
-      else {
-        const b = Buffer.from(encoded, "utf8");
-        ch.send(t, b, 0, b.length);
+      // At most 3 bytes per UTF-16 unit: write in place when that surely fits.
+      if (len + encoded.length * 3 > GATHER_BYTES) {
+        this.flushSink(k);
+        len = 0;
+        if (encoded.length * 3 > GATHER_BYTES) {
+          const b = Buffer.from(encoded, "utf8");
+          this.sinks[k].send(tag(SINK, k), b, 0, b.length);
+          return;
+        }
       }
+      this.gatherLen[k] = len + out.utf8Write(encoded, len, GATHER_BYTES - len);
     } else if (encoded instanceof Uint8Array) {
-      ch.send(t, encoded, 0, encoded.length);
-    } else if (encoded == null) {
-      // nothing to write for this output
-    } else {
+      const n = encoded.length;
+      if (len + n > GATHER_BYTES) {
+        this.flushSink(k);
+        len = 0;
+        if (n > GATHER_BYTES) {
+          this.sinks[k].send(tag(SINK, k), encoded, 0, n);
+          return;
+        }
+      }
+      copyBytes(encoded, 0, n, out, len);
+      this.gatherLen[k] = len + n;
+    } else if (encoded != null) {
       throw new TypeError(`an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}`);
     }
+  }
+
+  private flushSink(k: number): void {
+    const len = this.gatherLen[k];
+    if (len > 0) {
+      this.gatherLen[k] = 0;
+      this.sinks[k].send(tag(SINK, k), this.gather[k]!, 0, len);
+    }
+  }
+
+  /** Hands every gathered TCP output to its sink ring; the worker calls this once per batch. */
+  flushSinks(): void {
+    for (let k = 0; k < this.gatherLen.length; k++) if (this.gatherLen[k] > 0) this.flushSink(k);
   }
 
   /** Kafka record frame: [key length u32 LE, 0xFFFFFFFF = no key][key][value] */

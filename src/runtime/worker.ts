@@ -1,9 +1,8 @@
 /**
  * A worker thread: owns the state instances whose keys hash to it, runs the
  * stateless steps of the messages that reach it, and moves data only through its
- * rings. The loop drains peer rings always and source rings only while no output
- * is queued, which is what makes a slow sink slow the sources down (and keeps a
- * ring cycle between two workers from deadlocking: peer input is always drained).
+ * rings. Source rings are read only while no output is queued, which is what makes
+ * a slow sink slow the sources down; see the loop for how peer rings are drained.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -26,8 +25,12 @@ export interface WorkerInit {
   statsIntervalMs: number;
 }
 
-/** frames taken from one ring before looking at the others */
+/** frames taken from one peer ring before looking at the others */
 const BATCH = 1024;
+/** source frames (runs of messages) taken from one source ring before looking at the others */
+const SOURCE_BATCH = 16;
+/** bytes queued for peers beyond which a worker stops draining its peer rings too */
+const PEER_QUEUE_CAP = 64 * 1024 * 1024;
 /** how long the loop may run before letting the event loop handle control messages */
 const SLICE_MS = 10;
 /**
@@ -73,6 +76,20 @@ async function main(init: WorkerInit): Promise<void> {
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
   const status = new StatusWord(w.status, workerSlot(me));
+  const sinkBlocked = () => {
+    for (let i = 0; i < sinks.length; i++) if (sinks[i].blocked) return true;
+    return false;
+  };
+  const peerOutputs = peers.filter((c): c is ChannelWriter => c !== null);
+  const peerQueued = () => {
+    let q = 0;
+    for (let i = 0; i < peerOutputs.length; i++) q += peerOutputs[i].pendingBytes;
+    return q;
+  };
+  const anyBlocked = () => {
+    for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked) return true;
+    return false;
+  };
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
   const postStats = () => port.postMessage({
@@ -91,17 +108,31 @@ async function main(init: WorkerInit): Promise<void> {
     if (fatal) {
       await new Promise(() => {}); // the coordinator is stopping the engine
     }
-    let blocked = false;
-    for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked && !outputs[i].flush()) blocked = true;
+    for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked) outputs[i].flush();
     let n = 0;
-    for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+    // Backpressure without deadlock: a backed-up sink stops all input (a sink never waits
+    // for a worker, so it drains by itself); a backed-up peer stops source input only, and
+    // peer input keeps being drained so that two workers waiting on each other's rings
+    // cannot deadlock, up to PEER_QUEUE_CAP queued bytes.
+    const readPeers = !sinkBlocked() && peerQueued() < PEER_QUEUE_CAP;
+    if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+    let blocked = anyBlocked();
     if (!blocked) {
-      for (let i = 0; i < sourceReaders.length; i++) {
-        n += sourceReaders[i].read(BATCH);
-        // Stop taking new input as soon as an output is backed up.
-        if (outputs.some((c) => c.blocked)) break;
+      // One source frame is a run of many messages: take them one frame at a time and
+      // stop as soon as an output backs up, so the queue stays at about one run's outputs.
+      for (let i = 0; i < sourceReaders.length && !blocked; i++) {
+        for (let f = 0; f < SOURCE_BATCH; f++) {
+          const got = sourceReaders[i].read(1);
+          n += got;
+          if (got === 0) break;
+          if (anyBlocked()) {
+            blocked = true;
+            break;
+          }
+        }
       }
     }
+    executor.flushSinks();
     const now = performance.now();
     if (n === 0 || now - lastCommit > COMMIT_MS) {
       for (let i = 0; i < outputs.length; i++) outputs[i].commit();
@@ -110,7 +141,7 @@ async function main(init: WorkerInit): Promise<void> {
       for (let i = 0; i < outputs.length; i++) if (outputs[i].uncommitted >= COMMIT_BYTES) outputs[i].commit();
     }
     if (n === 0) {
-      if (blocked || outputs.some((c) => c.blocked)) {
+      if (anyBlocked()) {
         // Waiting for a consumer to make room; peer input must still be drained, so poll rather than block.
         await new Promise((r) => setTimeout(r, 1));
       } else {

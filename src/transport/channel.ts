@@ -35,7 +35,9 @@ export class ChannelWriter {
   readonly buffer: Buffer;
   /** messages up to this size go in one frame */
   readonly frameLimit: number;
-  private readonly queue: Queued[] = [];
+  /** queued messages are queue[head..]; shift() on a long array is O(n), so a head index instead */
+  private queue: Queued[] = [];
+  private head = 0;
   private queuedBytes = 0;
   private dirty = false;
   /** bytes written since the last commit, for callers that batch commits by size */
@@ -50,7 +52,7 @@ export class ChannelWriter {
 
   /** true while messages wait in the queue: the owner must stop taking new input */
   get blocked(): boolean {
-    return this.queue.length > 0;
+    return this.head < this.queue.length;
   }
 
   get pendingBytes(): number {
@@ -62,7 +64,7 @@ export class ChannelWriter {
    * -1 means the caller must use send() instead (full, queue not empty, or too big).
    */
   reserve(tag: number, len: number): number {
-    if (this.queue.length > 0 || len > this.frameLimit) return -1;
+    if (this.head < this.queue.length || len > this.frameLimit) return -1;
     const off = this.ring.reserve(tag, len);
     if (off >= 0) {
       this.dirty = true;
@@ -74,7 +76,7 @@ export class ChannelWriter {
   /** Sends src[start, end) as one message. Never fails: what does not fit now is copied into the queue. */
   send(tag: number, src: Uint8Array, start: number, end: number): void {
     const len = end - start;
-    if (this.queue.length === 0 && len <= this.frameLimit) {
+    if (this.head === this.queue.length && len <= this.frameLimit) {
       const off = this.ring.reserve(tag, len);
       if (off >= 0) {
         copyBytes(src, start, end, this.buffer, off);
@@ -83,7 +85,8 @@ export class ChannelWriter {
         return;
       }
     }
-    this.queue.push({ tag, data: src.slice(start, end), sent: 0 });
+    // A copy (Uint8Array slice: Buffer#slice would be a view of memory the caller reuses).
+    this.queue.push({ tag, data: Uint8Array.prototype.slice.call(src, start, end), sent: 0 });
     this.queuedBytes += len;
     if (this.queue.length === 1) this.flush();
   }
@@ -91,8 +94,8 @@ export class ChannelWriter {
   /** Moves queued messages into the ring as far as there is room; true when nothing is left queued. */
   flush(): boolean {
     const q = this.queue;
-    while (q.length > 0) {
-      const m = q[0];
+    while (this.head < q.length) {
+      const m = q[this.head];
       const len = m.data.length;
       if (m.sent === 0 && len <= this.frameLimit) {
         const off = this.ring.reserve(m.tag, len);
@@ -103,8 +106,10 @@ export class ChannelWriter {
       }
       this.dirty = true;
       this.queuedBytes -= len;
-      q.shift();
+      q[this.head++] = undefined as unknown as Queued;
     }
+    this.queue = [];
+    this.head = 0;
     return true;
   }
 

@@ -7,6 +7,12 @@ export const ID_MASK = (1 << KIND_SHIFT) - 1;
 
 /** raw payload bytes from a source, to be decoded by the worker (id: source id) */
 export const SOURCE = 1;
+/**
+ * a run of whole messages, each with its length header, as a TCP source read them
+ * (id: source id): the source thread only finds message boundaries and copies
+ * whole runs, so its cost per message is one header read
+ */
+export const SOURCE_FRAMED = 4;
 /** a serialized value entering a step on the worker that runs it (id: step id) */
 export const STEP = 2;
 /** encoded bytes for a sink (id: sink id) */
