@@ -56,9 +56,11 @@ export const addVotes = wallaroo.stateComputation("add votes", (data: Votes, sta
 });
 
 export const encoder = wallaroo.encoder((data: Votes) => {
-  const out = Buffer.alloc(13);
+  const out = Buffer.allocUnsafe(13);
   out.writeUInt32BE(9, 0);
-  out.write(data.letter, 4, 1, "latin1");
-  out.writeBigUInt64BE(BigInt(data.votes), 5);
+  out[4] = data.letter.charCodeAt(0) & 0xff; // latin1: the letter's one byte
+  // u64 big-endian total as two u32 halves: no BigInt per message
+  out.writeUInt32BE(Math.floor(data.votes / 0x100000000), 5);
+  out.writeUInt32BE(data.votes >>> 0, 9);
   return out;
 });
