@@ -10,6 +10,7 @@ import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "./hash.js";
 import { copyBytes, type ChannelWriter } from "../transport/channel.js";
+import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../api/struct.js";
@@ -271,12 +272,12 @@ export class Executor {
     const ch = this.peers[owner]!;
     const isString = raw === null && typeof value === "string" && this.rawStrings;
     const packed = isString || raw !== null ? null : this.peerCodecs[owner]!.pack(value);
-    const valueLen = raw !== null ? raw.length : isString ? Buffer.byteLength(value as string) : packed!.length;
+    const valueLen = raw !== null ? raw.length : isString ? utf8Length(value as string) : packed!.length;
     let keyType = KEY_NONE;
     let keyLen = 0;
     let keyText = "";
     if (partitioned) {
-      if (typeof key === "string") { keyType = KEY_STRING; keyLen = Buffer.byteLength(key); keyText = key; }
+      if (typeof key === "string") { keyType = KEY_STRING; keyLen = utf8Length(key); keyText = key; }
       else if (typeof key === "number") { keyType = KEY_NUMBER; keyLen = 8; }
       else { keyType = KEY_BIGINT; keyText = key.toString(); keyLen = keyText.length; }
     }
@@ -289,11 +290,11 @@ export class Executor {
     buf[base + 1] = raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED;
     buf.writeUInt32LE(keyLen, base + 2);
     const k = base + STEP_HEADER;
-    if (keyType === KEY_STRING) buf.utf8Write(keyText, k, keyLen);
+    if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
     else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
     else if (keyType === KEY_BIGINT) buf.latin1Write(keyText, k, keyLen);
     if (raw !== null) copyBytes(raw, 0, valueLen, buf, k + keyLen);
-    else if (isString) buf.utf8Write(value as string, k + keyLen, valueLen);
+    else if (isString) utf8Write(buf, value as string, k + keyLen, valueLen);
     else buf.set(packed!, k + keyLen);
     if (off < 0) ch.send(t, buf, 0, total);
   }
@@ -329,7 +330,7 @@ export class Executor {
           return;
         }
       }
-      this.gatherLen[k] = len + out.utf8Write(encoded, len, GATHER_BYTES - len);
+      this.gatherLen[k] = len + utf8Write(out, encoded, len, GATHER_BYTES - len);
     } else if (encoded instanceof Uint8Array) {
       const n = encoded.length;
       if (len + n > GATHER_BYTES) {
