@@ -32,6 +32,14 @@ const CHUNK = 256 * 1024;
 /** bytes handed to the socket but not yet flushed to the kernel before the sink stops reading its rings */
 const HIGH_WATER = 4 * 1024 * 1024;
 const BATCH = 4096;
+/**
+ * What the kernel accepted may still be lost with a connection that breaks (it sat
+ * in socket buffers, or the receiver died before reading it). The sink keeps the
+ * last REPLAY_BYTES it wrote and sends them again after reconnecting: at-least-once,
+ * so a receiver can see a repeated tail after a reconnect, never a gap (as long as
+ * less than this much was in flight).
+ */
+const REPLAY_BYTES = 16 * 1024 * 1024;
 
 export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.tcp", { sink: init.label });
@@ -44,6 +52,9 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Buffer[] = [];
   let unflushedBytes = 0;
+  /** chunks the kernel accepted, newest last, up to REPLAY_BYTES */
+  const written: Buffer[] = [];
+  let writtenBytes = 0;
   let out = Buffer.allocUnsafe(CHUNK);
   let outLen = 0;
   let wake: (() => void) | null = null;
@@ -56,6 +67,9 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
       const done = unflushed.shift()!;
       unflushedBytes -= done.length;
+      written.push(done);
+      writtenBytes += done.length;
+      while (written.length > 1 && writtenBytes - written[0].length >= REPLAY_BYTES) writtenBytes -= written.shift()!.length;
       if (unflushedBytes < HIGH_WATER / 2) wakeUp();
     });
   };
@@ -90,8 +104,12 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       connected = true;
       if (attempt > 0) log.info(`connected to ${init.host}:${init.port}`);
       attempt = 0;
-      // Whatever was not flushed on the previous connection goes first, in order.
-      const again = unflushed.splice(0);
+      // The recent tail the kernel had accepted, then what was never flushed, in order.
+      const again = [...written.splice(0), ...unflushed.splice(0)];
+      if (writtenBytes + unflushedBytes > 0) {
+        log.info({ replayBytes: writtenBytes, unflushedBytes }, `re-sending the last ${writtenBytes + unflushedBytes} bytes after reconnecting`);
+      }
+      writtenBytes = 0;
       unflushedBytes = 0;
       for (const b of again) write(b);
       wakeUp();
@@ -116,7 +134,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     for (;;) {
       if (closing) return;
       if (!connected || unflushedBytes >= HIGH_WATER) {
-        status.setIdle(false);
+        // Disconnected with nothing owed is idle: a stop need not wait for a receiver that is gone.
+        status.setIdle(!connected && unflushedBytes === 0 && outLen === 0 && ringsEmpty());
         await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
         continue;
       }

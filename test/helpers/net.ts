@@ -16,22 +16,34 @@ export interface Collector {
   /** resolves once `done(bytes)` is true; rejects after timeoutMs with what arrived so far */
   waitFor(done: (bytes: Buffer) => boolean, timeoutMs?: number): Promise<void>;
   waitForLines(n: number, timeoutMs?: number): Promise<string[]>;
+  /** resolves once at least n bytes have arrived (cheap: does not look at the bytes) */
+  waitForBytes(n: number, timeoutMs?: number): Promise<void>;
+  /** bytes received so far (cheap) */
+  received(): number;
   connections(): number;
+  /** stops reading from every connection (present and future): the kernel buffers fill, then the sender blocks */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
-export async function startCollector(port = 0): Promise<Collector> {
+export async function startCollector(port = 0, opts: { onData?: (d: Buffer) => void; keep?: boolean } = {}): Promise<Collector> {
+  let paused = false;
   const chunks: Buffer[] = [];
   let total = 0;
+  let newlines = 0;
   let conns = 0;
   const sockets = new Set<net.Socket>();
   let waiters: (() => void)[] = [];
   const srv = net.createServer((s) => {
     conns++;
     sockets.add(s);
+    if (paused) s.pause();
     s.on("data", (d) => {
-      chunks.push(d);
+      opts.onData?.(d);
+      if (opts.keep !== false) chunks.push(d);
       total += d.length;
+      newlines += countNewlines(d);
       const w = waiters;
       waiters = [];
       w.forEach((f) => f());
@@ -49,24 +61,29 @@ export async function startCollector(port = 0): Promise<Collector> {
     return chunks[0] ?? Buffer.alloc(0);
   };
   const lines = () => bytes().toString("utf8").split("\n").filter((l) => l.length > 0);
-  const waitFor = (done: (b: Buffer) => boolean, timeoutMs = 20_000) =>
+  const waitUntil = (done: () => boolean, timeoutMs = 20_000) =>
     new Promise<void>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error(`timed out; received ${total} bytes`)), timeoutMs);
       const check = () => {
-        if (done(bytes())) { clearTimeout(deadline); resolve(); } else waiters.push(check);
+        if (done()) { clearTimeout(deadline); resolve(); } else waiters.push(check);
       };
       check();
     });
+  const waitFor = (done: (b: Buffer) => boolean, timeoutMs = 20_000) => waitUntil(() => done(bytes()), timeoutMs);
   return {
     port: (srv.address() as net.AddressInfo).port,
     bytes,
     lines,
     waitFor,
     waitForLines: async (n, timeoutMs) => {
-      await waitFor((b) => countNewlines(b) >= n, timeoutMs);
+      await waitUntil(() => newlines >= n, timeoutMs);
       return lines();
     },
+    waitForBytes: (n, timeoutMs) => waitUntil(() => total >= n, timeoutMs),
+    received: () => total,
     connections: () => conns,
+    pause: () => { paused = true; sockets.forEach((s) => s.pause()); },
+    resume: () => { paused = false; sockets.forEach((s) => s.resume()); },
     close: () => new Promise<void>((r) => { sockets.forEach((s) => s.destroy()); srv.close(() => r()); }),
   };
 }
