@@ -207,10 +207,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         await nap(full() || producer === null ? 200 : 5);
         continue;
       }
-      status.setIdle(true);
-      await bell.sleep(ringsEmpty, 1000);
-      status.wake();
-      status.setIdle(false);
+      await status.sleepIdle(bell, ringsEmpty);
     }
   };
   void loop();

@@ -152,10 +152,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
         await new Promise<void>((r) => { wake = r; setTimeout(r, 5); });
         continue;
       }
-      status.setIdle(true);
-      await bell.sleep(ringsEmpty, 1000);
-      status.wake();
-      status.setIdle(false);
+      await status.sleepIdle(bell, ringsEmpty);
     }
   };
   void loop();

@@ -7,7 +7,7 @@
  *   worker w --sinkRings[w][k]--> sink thread k
  */
 import { createRing } from "../transport/ring.js";
-import { createDoorbell } from "../transport/doorbell.js";
+import { createDoorbell, type Doorbell } from "../transport/doorbell.js";
 
 export interface Wiring {
   readonly workers: number;
@@ -63,6 +63,13 @@ export class StatusWord {
   }
   wake(): void {
     Atomics.add(this.words, this.at + 1, 1);
+  }
+  /** Sleeps as an idle consumer until one of its rings has data (or a second passes). */
+  async sleepIdle(bell: Doorbell, inputsEmpty: () => boolean): Promise<void> {
+    this.setIdle(true);
+    await bell.sleep(inputsEmpty, 1000);
+    this.wake();
+    this.setIdle(false);
   }
 }
 

@@ -145,10 +145,7 @@ async function main(init: WorkerInit): Promise<void> {
         // Waiting for a consumer to make room; peer input must still be drained, so poll rather than block.
         await new Promise((r) => setTimeout(r, 1));
       } else {
-        status.setIdle(true);
-        await bell.sleep(inputsEmpty, 1000);
-        status.wake();
-        status.setIdle(false);
+        await status.sleepIdle(bell, inputsEmpty);
       }
       sliceStart = performance.now();
     } else if (performance.now() - sliceStart > SLICE_MS) {
