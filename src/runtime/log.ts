@@ -7,11 +7,10 @@ import pino from "pino";
 
 export type Logger = pino.Logger;
 
-const level = process.env.WALLAROO_LOG_LEVEL ?? "info";
 const destination = pino.destination({ dest: 2, sync: true });
 
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ name, level, base: { ...bindings } }, destination);
+  return pino({ name, level: process.env.WALLAROO_LOG_LEVEL ?? "info", base: { ...bindings } }, destination);
 }
 
 /**

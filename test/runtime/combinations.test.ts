@@ -12,10 +12,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
-import { runApplication } from "../../dist/index.js";
 import { allTopologies, referenceRun } from "../helpers/reference.js";
 import { frame, freePort, sendBytes, startCollector } from "../helpers/net.js";
 import type { StepKind } from "../fixtures/combo-app.js";
+
+// The engine runs in this process: keep its info lines out of the test output.
+process.env.WALLAROO_LOG_LEVEL ??= "warn";
+const { runApplication } = await import("../../dist/index.js");
 
 const APP = fileURLToPath(new URL("../fixtures/combo-app.ts", import.meta.url));
 const INPUTS = Array.from({ length: 240 }, (_, i) => (i * 37) % 1009);
