@@ -41,6 +41,42 @@ const BATCH = 4096;
  */
 const REPLAY_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The most recent bytes written, in one buffer allocated once: keeping the written
+ * chunks themselves held far more memory than their bytes (measured: ~55 MB of RSS
+ * for 16 MiB of replay).
+ */
+class ReplayBuffer {
+  private buf: Buffer | null = null;
+  /** bytes appended since the last take(); the next write goes at end % size */
+  private end = 0;
+  constructor(private readonly size: number) {}
+
+  append(b: Buffer): void {
+    if (this.size === 0) return;
+    this.buf ??= Buffer.allocUnsafe(this.size);
+    let src = b;
+    if (src.length > this.size) src = src.subarray(src.length - this.size);
+    const at = this.end % this.size;
+    const first = Math.min(src.length, this.size - at);
+    src.copy(this.buf, at, 0, first);
+    if (first < src.length) src.copy(this.buf, 0, first);
+    this.end += src.length;
+  }
+
+  /** The kept bytes, oldest first, as copies; empties the buffer. */
+  take(): Buffer[] {
+    if (this.buf === null || this.end === 0) return [];
+    const n = Math.min(this.end, this.size);
+    const at = this.end % this.size;
+    const out = this.end < this.size || at === 0
+      ? [Buffer.from(this.buf.subarray(0, n))]
+      : [Buffer.from(this.buf.subarray(at)), Buffer.from(this.buf.subarray(0, at))];
+    this.end = 0;
+    return out;
+  }
+}
+
 export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.tcp", { sink: init.label });
   const status = new StatusWord(init.status, init.statusSlot);
@@ -52,9 +88,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Buffer[] = [];
   let unflushedBytes = 0;
-  /** chunks the kernel accepted, newest last, up to REPLAY_BYTES */
-  const written: Buffer[] = [];
-  let writtenBytes = 0;
+  /** the last REPLAY_BYTES the kernel accepted */
+  const replay = new ReplayBuffer(REPLAY_BYTES);
   let out = Buffer.allocUnsafe(CHUNK);
   let outLen = 0;
   let wake: (() => void) | null = null;
@@ -67,17 +102,21 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
       const done = unflushed.shift()!;
       unflushedBytes -= done.length;
-      written.push(done);
-      writtenBytes += done.length;
-      while (written.length > 1 && writtenBytes - written[0].length >= REPLAY_BYTES) writtenBytes -= written.shift()!.length;
+      replay.append(done);
       if (unflushedBytes < HIGH_WATER / 2) wakeUp();
     });
   };
 
   const flushOut = () => {
     if (outLen === 0) return;
-    write(out.subarray(0, outLen));
-    out = Buffer.allocUnsafe(CHUNK);
+    if (outLen < CHUNK / 4) {
+      // A small batch is copied out so the big buffer is reused: a written chunk is kept
+      // for replay, and a 256 KiB buffer kept for a few KiB of output wasted most of it.
+      write(Buffer.from(out.subarray(0, outLen)));
+    } else {
+      write(out.subarray(0, outLen));
+      out = Buffer.allocUnsafe(CHUNK);
+    }
     outLen = 0;
   };
 
@@ -105,11 +144,11 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (attempt > 0) log.info(`connected to ${init.host}:${init.port}`);
       attempt = 0;
       // The recent tail the kernel had accepted, then what was never flushed, in order.
-      const again = [...written.splice(0), ...unflushed.splice(0)];
-      if (writtenBytes + unflushedBytes > 0) {
-        log.info({ replayBytes: writtenBytes, unflushedBytes }, `re-sending the last ${writtenBytes + unflushedBytes} bytes after reconnecting`);
+      const again = [...replay.take(), ...unflushed.splice(0)];
+      const replayBytes = again.reduce((n, b) => n + b.length, 0) - unflushedBytes;
+      if (replayBytes + unflushedBytes > 0) {
+        log.info({ replayBytes, unflushedBytes }, `re-sending the last ${replayBytes + unflushedBytes} bytes after reconnecting`);
       }
-      writtenBytes = 0;
       unflushedBytes = 0;
       for (const b of again) write(b);
       wakeUp();

@@ -62,6 +62,15 @@ export class EngineError extends Error {
  */
 const WORKER_ENV = { ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "true" };
 
+/**
+ * Young-generation sizes per thread. V8's default lets each isolate's nursery grow
+ * to tens of MB, and an engine has five or more isolates: peak RSS passed 300 MB
+ * on passthrough with two workers. I/O threads allocate almost nothing on the JS
+ * heap (their buffers are external), workers allocate per message.
+ */
+const WORKER_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_WORKER_YOUNG_MB ?? 16) };
+const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? 4) };
+
 interface ThreadReport { type: string; [k: string]: unknown }
 
 export async function runApplication(options: EngineOptions): Promise<Application> {
@@ -128,7 +137,7 @@ class Engine {
     const ready: Promise<unknown>[] = [];
     for (let i = 0; i < wiring.workers; i++) {
       const init: WorkerInit = { index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000 };
-      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV });
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
       this.workerThreads.push(w);
       ready.push(this.expect(w, "ready", `worker ${i}`));
       w.on("message", (m: WorkerReport) => this.onWorkerReport(m));
@@ -192,7 +201,7 @@ class Engine {
   }
 
   private ioThread(init: IoInit, what: string): Worker {
-    const t = new Worker(new URL("./io-thread.js", import.meta.url), { workerData: init });
+    const t = new Worker(new URL("./io-thread.js", import.meta.url), { workerData: init, resourceLimits: IO_HEAP });
     t.on("message", (m: ThreadReport) => {
       if (m.type === "fatal") this.fail(`${m.where ?? what}: ${m.message}`);
     });
