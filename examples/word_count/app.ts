@@ -29,12 +29,26 @@ export function applicationSetup(args: string[]) {
 
 /** Python's str.strip(chars): remove any of `chars` from both ends. */
 export function stripChars(s: string, chars: string): string {
+  const table = chars === PUNCTUATION ? PUNCTUATION_TABLE : charTable(chars);
   let start = 0;
   let end = s.length;
-  while (start < end && chars.includes(s[start])) start++;
-  while (end > start && chars.includes(s[end - 1])) end--;
-  return s.slice(start, end);
+  while (start < end && isIn(s, start, table, chars)) start++;
+  while (end > start && isIn(s, end - 1, table, chars)) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
+
+function isIn(s: string, i: number, table: Uint8Array, chars: string): boolean {
+  const c = s.charCodeAt(i);
+  return c < 128 ? table[c] === 1 : chars.includes(s[i]);
+}
+
+/** ASCII lookup table of `chars` (a string scan per character was the example's hot spot) */
+function charTable(chars: string): Uint8Array {
+  const t = new Uint8Array(128);
+  for (const c of chars) if (c.charCodeAt(0) < 128) t[c.charCodeAt(0)] = 1;
+  return t;
+}
+const PUNCTUATION_TABLE = charTable(PUNCTUATION);
 
 /**
  * Lowercases, splits on single spaces and strips punctuation from both ends of
@@ -67,16 +81,15 @@ export class WordCount {
 }
 
 export class WordTotals {
-  /** word -> count; a plain object (not a Map) so any serializer keeps it as is */
-  wordTotals: Record<string, number> = {};
+  /** word -> count (a Map: faster than an object with one property per word; it crosses threads as a Map) */
+  wordTotals = new Map<string, number>();
 
   update(word: string): void {
-    const prev = Object.hasOwn(this.wordTotals, word) ? this.wordTotals[word] : 0;
-    this.wordTotals[word] = prev + 1;
+    this.wordTotals.set(word, (this.wordTotals.get(word) ?? 0) + 1);
   }
 
   getCount(word: string): WordCount {
-    return new WordCount(word, Object.hasOwn(this.wordTotals, word) ? this.wordTotals[word] : 0);
+    return new WordCount(word, this.wordTotals.get(word) ?? 0);
   }
 }
 
