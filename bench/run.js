@@ -5,7 +5,7 @@
 //   full:    BENCHMARKS.md, bench/results/latest.json, bench/results/*.svg   (~12 min)
 //   --quick: bench/results/quick/{BENCHMARKS.md,quick.json,*.svg}             (< 1 min, smoke run)
 // Options: --scenario a,b (subset of end-to-end scenarios), --skip micro,ring,e2e,kafka
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -65,12 +65,24 @@ function reachable(host, port, ms = 1500) {
 async function kafka() {
   const file = join(ROOT, 'bench/kafka.bench.mjs');
   if (!existsSync(file)) return { skipped: 'bench/kafka.bench.mjs does not exist' };
-  const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-  const broker = brokers.split(',')[0];
-  const [host, port = '9092'] = broker.split(':');
-  if (!(await reachable(host, Number(port)))) return { skipped: `no Kafka broker reachable at ${host}:${port} (set KAFKA_BROKERS, or npm run kafka:start)` };
-  const stdout = await runScript(file, ['--brokers', brokers, '--json', ...(quick ? ['--messages', '20000'] : [])], quick ? 120000 : 600000);
-  try { return { output: JSON.parse(stdout) }; } catch { return { output: stdout.trim() }; }
+  let brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+  const [host, port = '9092'] = brokers.split(',')[0].split(':');
+  let started = null;
+  if (!(await reachable(host, Number(port)))) {
+    if (process.env.KAFKA_BROKERS) return { skipped: `no Kafka broker reachable at ${host}:${port} (KAFKA_BROKERS)` };
+    // No broker running: start one of our own (scripts/kafka, jars from Maven Central) for this run.
+    started = process.env.WALLAROO_BENCH_KAFKA_PORT ?? '19492';
+    log(`   starting a Kafka broker on 127.0.0.1:${started} (scripts/kafka/start.sh)`);
+    const r = spawnSync('bash', [join(ROOT, 'scripts/kafka/start.sh')], { env: { ...process.env, KAFKA_PORT: started }, encoding: 'utf8' });
+    if (r.status !== 0) return { skipped: `no Kafka broker reachable at ${host}:${port}, and scripts/kafka/start.sh failed (Java 17 and Maven needed): ${(r.stderr || r.stdout).trim().split('\n').pop()}` };
+    brokers = `127.0.0.1:${started}`;
+  }
+  try {
+    const stdout = await runScript(file, ['--brokers', brokers, '--json', ...(quick ? ['--messages', '20000'] : [])], quick ? 120000 : 600000);
+    try { return { brokers, output: JSON.parse(stdout) }; } catch { return { brokers, output: stdout.trim() }; }
+  } finally {
+    if (started) spawnSync('bash', [join(ROOT, 'scripts/kafka/stop.sh')], { env: { ...process.env, KAFKA_PORT: started } });
+  }
 }
 
 async function step(name, fn) {
