@@ -20,7 +20,7 @@ Engine flags (everything else is left to the application):
   --fail-fast           stop the engine with exit code 1 on the first error in
                         user code (default: drop that message, log, count)
   --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
-  --ring-bytes N        size of each source/sink ring buffer (default 4194304)
+  --ring-bytes N        size of each source/sink ring buffer (default 2097152)
   --drain-timeout S     how long a stop waits for in-flight output (default 30)
   --kafka-group ID      consumer group of the Kafka sources (default: the
                         application's name)

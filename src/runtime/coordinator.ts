@@ -29,7 +29,7 @@ export interface EngineOptions {
   failFast?: boolean;
   /** seconds between stats lines; 0 turns them off (default 5) */
   statsInterval?: number;
-  /** bytes of each ring between a source thread and a worker (default 4 MiB) */
+  /** bytes of each ring between a source thread and a worker (default 2 MiB) */
   ringBytes?: number;
   /** how long stop() waits for in-flight data to reach the sinks (default 30 s) */
   drainTimeoutMs?: number;
@@ -85,7 +85,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   for (const s of plan.sources) {
     if (s.spec.kind === "tcp-source") parseLengthFormat(s.decoder.lengthFmt);
   }
-  const ringBytes = options.ringBytes ?? 4 * 1024 * 1024;
+  const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
   const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
     sourceRingBytes: ringBytes,
     peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
