@@ -51,7 +51,8 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const byWorker: Set<Connection>[] = channels.map(() => new Set());
   const waiting = new Set<number>();
-  let nextWorker = 0;
+  // Sources start at different workers, so single connections to two sources use two workers.
+  let nextWorker = init.sourceId % init.rings.length;
   let connections = 0;
   let stopping = false;
 
