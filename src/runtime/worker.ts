@@ -15,6 +15,7 @@ import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
 import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
+import type { Key } from "../topology/spec.js";
 
 export interface WorkerInit {
   index: number;
@@ -23,6 +24,8 @@ export interface WorkerInit {
   wiring: Wiring;
   failFast: boolean;
   statsIntervalMs: number;
+  /** resilience on: track the instances marked saveState, answer checkpoint requests */
+  resilience: boolean;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -44,6 +47,8 @@ const COMMIT_MS = 0.2;
 
 export type WorkerReport =
   | { type: "ready" }
+  | { type: "restored"; worker: number; instances: number }
+  | { type: "snapshot"; worker: number; id: number; entries: [number, Key, Uint8Array][] }
   | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
   | { type: "fatal"; worker: number; where: string; message: string };
 
@@ -97,8 +102,24 @@ async function main(init: WorkerInit): Promise<void> {
     errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
   } satisfies WorkerReport);
   setInterval(postStats, init.statsIntervalMs).unref();
-  port.on("message", (msg: { type: string }) => {
+  if (init.resilience) executor.trackDirty();
+  const snapshotCodec = init.resilience ? serde.standalone() : null;
+  port.on("message", (msg: { type: string; id?: number; entries?: [number, Key, Uint8Array][] }) => {
     if (msg.type === "report") postStats();
+    else if (msg.type === "checkpoint") {
+      // Sent only while the engine is quiescent: no message is being processed.
+      const entries = executor.takeDirty((v) => snapshotCodec!.pack(v));
+      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, entries } satisfies WorkerReport);
+    } else if (msg.type === "restore") {
+      const entries = msg.entries!;
+      try {
+        executor.restore(entries.map(([id, key, bytes]) => [id, key, snapshotCodec!.unpack(bytes, 0, bytes.length)]));
+      } catch (err) {
+        port.postMessage({ type: "fatal", worker: me, where: "restoring state from the checkpoint store", message: errorMessage(err) } satisfies WorkerReport);
+        return;
+      }
+      port.postMessage({ type: "restored", worker: me, instances: entries.length } satisfies WorkerReport);
+    }
   });
   port.postMessage({ type: "ready" } satisfies WorkerReport);
 
