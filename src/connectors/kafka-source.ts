@@ -22,6 +22,7 @@
  * warning instead of hanging; consumption starts whenever the brokers come up.
  */
 import type { MessagePort } from "node:worker_threads";
+import { randomUUID } from "node:crypto";
 import type { Consumer, EachBatchPayload } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelWriter } from "../transport/channel.js";
@@ -57,7 +58,10 @@ export const START_WAIT_MS = 10_000;
 const COMMIT_EVERY = 256;
 
 export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): void {
-  const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: init.groupId });
+  // With resilience the group only assigns partitions (positions live in checkpoints), so each run joins
+  // a group of its own: a restart after kill -9 must not wait out the dead member's session timeout.
+  const groupId = init.resilience ? `${init.groupId}.run-${randomUUID().slice(0, 8)}` : init.groupId;
+  const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: groupId });
   const t = tag(SOURCE, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const client: ClientOptions = { clientId: `wallaroo-source-${init.sourceId}`, brokers: init.brokers, logLevel: init.logLevel, log };
@@ -151,7 +155,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     if (!(await waitForBrokers(client, () => stopping))) return;
     const kafka = createClient(client);
     const c = kafka.consumer({
-      groupId: init.groupId,
+      groupId,
       maxWaitTimeInMs: 100,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
@@ -162,7 +166,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     c.on(c.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[init.topic] ?? [];
       log.info({ partitions: assigned, workers: channels.length },
-        `joined group ${JSON.stringify(init.groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
+        `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
       clearTimeout(startTimer);
       if (!listening) log.info(`pipeline ${JSON.stringify(init.pipeline)} consuming Kafka topic ${JSON.stringify(init.topic)} at ${brokers}`);
       postListening(true);
