@@ -40,12 +40,14 @@ describe("Kafka with --resilience-dir", () => {
         const r = engine.lines.find((l) => /^restored checkpoint/.test(l.msg ?? ""));
         if (r) restored.push(r.checkpoint);
         // Produced while the engine runs; the kill comes at a random moment in the middle of it.
-        const producing = produce(kafka, inTopic, chunks[round], 100);
+        const producing = produce(kafka, inTopic, chunks[round], 50);
         if (round === 3) {
           await producing;
           break;
         }
-        await sleep(200 + Math.floor(Math.random() * 800));
+        // After this run's first checkpoint with data (so that the restart has one to restore), at a random moment.
+        await engine.waitForLog((l) => /^checkpoint \d+ committed/.test(l.msg ?? "") && l.instances > 0, 60_000);
+        await sleep(Math.floor(Math.random() * 800));
         engine.child.kill("SIGKILL");
         await new Promise((r) => engine!.child.once("exit", r));
         await producing;
