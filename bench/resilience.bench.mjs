@@ -135,7 +135,7 @@ for (let i = 0; i < RUNS; i++) {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     const pauses = r.checkpoints.map((l) => l.pauseMs);
     const row = { resilience: on, ringBytes: ringBytes || 4194304, wordsPerSec: r.wordsPerSec, cpuUtil: r.cpuUtil, checkpoints: r.checkpoints.length, abandoned: r.abandoned,
-      pauseMsP50: median(pauses), pauseMsMax: Math.max(...pauses, NaN), bytesPerCheckpoint: median(r.checkpoints.map((l) => l.bytes)),
+      pauseMsP50: median(pauses), pauseMsMax: pauses.length ? Math.max(...pauses) : NaN, bytesPerCheckpoint: median(r.checkpoints.map((l) => l.bytes)),
       instancesPerCheckpoint: median(r.checkpoints.map((l) => l.instances)) };
     results.runs.push(row);
     console.error(`word_count resilience ${on ? 'on ' : 'off'}, rings ${row.ringBytes / 1024} KiB: ${(r.wordsPerSec / 1e6).toFixed(2)}M words/s` + (on
