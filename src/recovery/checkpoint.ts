@@ -30,6 +30,11 @@ export interface CheckpointHooks {
   waitQuiescent(timeoutMs: number): Promise<boolean>;
   /** the dirty instances of every worker (clears their marks) */
   collect(id: number): Promise<WorkerEntry[]>;
+  /**
+   * A checkpoint failed after the workers handed over (and forgot) their dirty marks:
+   * going on would leave those instances out of every later checkpoint, so the engine stops.
+   */
+  fatal(message: string): void;
 }
 
 export interface CheckpointStats {
@@ -131,7 +136,13 @@ export class Checkpointer {
         return null;
       }
       const entries = await this.hooks.collect(id);
-      const stats = this.commit(entries, positions, t0);
+      let stats: CheckpointStats | null;
+      try {
+        stats = this.commit(entries, positions, t0);
+      } catch (err) {
+        if (!this.stopped) this.hooks.fatal(`checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`);
+        return null;
+      }
       resume();
       if (stats) stats.pauseMs = performance.now() - t0;
       if (stats) this.logCommitted(stats);

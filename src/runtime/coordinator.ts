@@ -206,6 +206,7 @@ class Engine {
         resumeSources: (id) => { for (const t of this.sourceThreads) t.postMessage({ type: "resume", id }); },
         waitQuiescent: (ms) => this.waitQuiescent(ms),
         collect: (id) => this.collectDirty(id),
+        fatal: (message) => this.fail(message),
       }, this.log, r.intervalMs, r.timeoutMs);
       this.checkpointer.start();
     }
