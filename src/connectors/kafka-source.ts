@@ -11,6 +11,12 @@
  * once its message is in a ring; after a crash or a rebalance a message may be
  * read twice, never skipped.
  *
+ * With resilience (init.resilience) nothing is committed to the group: the
+ * positions are part of each checkpoint. The source seeks every partition to
+ * the checkpoint's offset at start, skips anything below what it already handed
+ * on, stops at a message boundary when a checkpoint pauses it and reports the
+ * next offset of each partition; each run joins a group of its own.
+ *
  * Where a new group starts: at the beginning of the topic (fromBeginning), so
  * nothing produced before the group first joined is missed. A group that has
  * committed offsets resumes from them.

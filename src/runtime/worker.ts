@@ -108,7 +108,13 @@ async function main(init: WorkerInit): Promise<void> {
     if (msg.type === "report") postStats();
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
-      const entries = executor.takeDirty((v) => snapshotCodec!.pack(v));
+      let entries: [number, Key, Uint8Array][];
+      try {
+        entries = executor.takeDirty((v) => snapshotCodec!.pack(v));
+      } catch (err) {
+        port.postMessage({ type: "fatal", worker: me, where: "serializing state for a checkpoint", message: errorMessage(err) } satisfies WorkerReport);
+        return;
+      }
       port.postMessage({ type: "snapshot", worker: me, id: msg.id!, entries } satisfies WorkerReport);
     } else if (msg.type === "restore") {
       const entries = msg.entries!;
