@@ -31,6 +31,12 @@ export interface CheckpointHooks {
   /** the dirty instances of every worker (clears their marks) */
   collect(id: number): Promise<WorkerEntry[]>;
   /**
+   * Commits the Kafka sinks' transactions: everything output before the cut becomes
+   * visible to read_committed consumers. Done before the store commit: a crash between
+   * the two replays that interval (its outputs appear twice) rather than losing it.
+   */
+  commitSinks(id: number): Promise<void>;
+  /**
    * A checkpoint failed after the workers handed over (and forgot) their dirty marks:
    * going on would leave those instances out of every later checkpoint, so the engine stops.
    */
@@ -138,6 +144,7 @@ export class Checkpointer {
       const entries = await this.hooks.collect(id);
       let stats: CheckpointStats | null;
       try {
+        await this.hooks.commitSinks(id);
         stats = this.commit(entries, positions, t0);
       } catch (err) {
         if (!this.stopped) this.hooks.fatal(`checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`);
@@ -158,7 +165,9 @@ export class Checkpointer {
    */
   async final(positions: Positions): Promise<void> {
     const t0 = performance.now();
-    const entries = await this.hooks.collect(this.nextId++);
+    const id = this.nextId++;
+    const entries = await this.hooks.collect(id);
+    await this.hooks.commitSinks(id);
     const stats = this.commit(entries, positions, t0);
     if (stats) this.logCommitted(stats, "final ");
   }

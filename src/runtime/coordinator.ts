@@ -168,6 +168,8 @@ class Engine {
         : {
           kind: "kafka-sink", ...common, topic: spec.topic, brokers: spec.brokers, logLevel: spec.logLevel as KafkaLogLevel,
           maxProduceBufferMs: spec.maxProduceBufferMs, maxMessageSize: spec.maxMessageSize,
+          // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
+          transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
         };
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`));
     });
@@ -206,6 +208,7 @@ class Engine {
         resumeSources: (id) => { for (const t of this.sourceThreads) t.postMessage({ type: "resume", id }); },
         waitQuiescent: (ms) => this.waitQuiescent(ms),
         collect: (id) => this.collectDirty(id),
+        commitSinks: (id) => this.commitSinks(id),
         fatal: (message) => this.fail(message),
       }, this.log, r.intervalMs, r.timeoutMs);
       this.checkpointer.start();
@@ -251,6 +254,22 @@ class Engine {
       if (p) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = p;
     });
     return positions;
+  }
+
+  /** Commits the open transaction of every Kafka sink (resilience); throws if one fails. */
+  private async commitSinks(id: number): Promise<void> {
+    const replies = this.plan.sinks.filter((k) => k.spec.kind === "kafka-sink").map((k) => {
+      const t = this.sinkThreads[k.id];
+      return new Promise<ThreadReport>((resolve) => {
+        const on = (m: ThreadReport) => { if (m.type === "committed" && m.id === id) { t.off("message", on); resolve(m); } };
+        t.on("message", on);
+        t.postMessage({ type: "commit", id });
+      });
+    });
+    const all = await Promise.race([Promise.all(replies), timeout(60_000).then(() => null)]);
+    if (all === null) throw new Error("a Kafka sink did not commit its transaction within 60 s");
+    const failed = all.find((m) => typeof m.error === "string");
+    if (failed) throw new Error(String(failed.error));
   }
 
   private async collectDirty(id: number): Promise<WorkerEntry[]> {
