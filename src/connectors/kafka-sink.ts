@@ -18,6 +18,9 @@
  *   kept because batches go one at a time.
  * - A record whose key + value is over maxMessageSize is dropped, counted and
  *   logged (rate-limited); one the broker rejects as too large is dropped too.
+ * - With resilience (transactionalId): records go into a Kafka transaction that
+ *   the coordinator commits at each checkpoint ("commit"); a send that fails in a
+ *   transaction stops the engine instead of being retried (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
 import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
@@ -132,6 +135,12 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       });
       try {
         await p.connect();
+        if (transactional) {
+          // Registers the transactional id now (not at the first send): this fences a killed predecessor
+          // and aborts its open transaction, which would otherwise hold back read_committed consumers
+          // until the broker's transaction timeout.
+          await (await p.transaction()).abort();
+        }
         producer = p;
         log.info(`producing to Kafka topic ${JSON.stringify(init.topic)}`);
         wakeUp();
