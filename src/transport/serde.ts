@@ -110,7 +110,9 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
   return {
     custom: false,
     standalone: () => {
-      const packr = new Packr({ moreTypes: true, useRecords: false });
+      // Records without shared structures: every value carries its own record definitions
+      // (self-contained), and msgpack maps stay Maps while plain objects stay objects.
+      const packr = new Packr({ moreTypes: true });
       return {
         pack: (v) => packr.pack(v),
         unpack: (bytes, start, end) => packr.unpack(bytes.subarray(start, end)),
