@@ -13,11 +13,11 @@
  * abandoned with a log line: the sources resume, the dirty marks stay on the
  * workers for the next one, and the previous checkpoint remains the latest.
  */
-import type { Plan, StatePlan } from "../topology/plan.js";
+import type { Plan } from "../topology/plan.js";
 import { ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import type { Logger } from "../runtime/log.js";
-import type { AppIdentity, CheckpointStore, KeyTag, Positions, StoredEntry } from "./store.js";
+import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
 
 /** [state id, key, serialized instance], as the workers hand them over */
 export type WorkerEntry = [number, Key, Uint8Array];
@@ -28,8 +28,8 @@ export interface CheckpointHooks {
   pauseSources(id: number, timeoutMs: number): Promise<Positions | null>;
   resumeSources(id: number): void;
   waitQuiescent(timeoutMs: number): Promise<boolean>;
-  /** the dirty instances of every worker (clears their marks) */
-  collect(id: number): Promise<WorkerEntry[]>;
+  /** the dirty instances of every worker, encoded as log records (clears their marks) */
+  collect(id: number): Promise<EncodedRecords[]>;
   /**
    * Commits the Kafka sinks' transactions: everything output before the cut becomes
    * visible to read_committed consumers. Done before the store commit: a crash between
@@ -69,13 +69,6 @@ export function entriesByOwner(plan: Plan, entries: StoredEntry[]): WorkerEntry[
     out[ownerOf(state, key, plan.workers)].push([state.id, key, e.value]);
   }
   return out;
-}
-
-function tagged(state: StatePlan, key: Key): { tag: KeyTag; key: string | number } {
-  if (!state.partitioned) return { tag: "-", key: 0 };
-  if (typeof key === "string") return { tag: "s", key };
-  if (typeof key === "number") return { tag: "n", key };
-  return { tag: "b", key: key.toString() };
 }
 
 function fromTagged(tag: KeyTag, key: string | number): Key {
@@ -172,20 +165,17 @@ export class Checkpointer {
     if (stats) this.logCommitted(stats, "final ");
   }
 
-  private commit(entries: WorkerEntry[], positions: Positions, t0: number): CheckpointStats | null {
+  private commit(parts: EncodedRecords[], positions: Positions, t0: number): CheckpointStats | null {
     const merged: Positions = { ...this.positions };
     for (const [pipeline, p] of Object.entries(positions)) {
       const before = merged[pipeline]?.topic === p.topic ? merged[pipeline].offsets : {};
       merged[pipeline] = { topic: p.topic, offsets: { ...before, ...p.offsets } };
     }
-    if (entries.length === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
-    const stored: StoredEntry[] = entries.map(([stateId, key, value]) => {
-      const state = this.plan.states[stateId];
-      return { state: state.spec.name, ...tagged(state, key), value };
-    });
-    const r = this.store.commit(stored, merged, this.plan.workers);
+    const instances = parts.reduce((n, p) => n + p.ids.length, 0);
+    if (instances === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
+    const r = this.store.commitEncoded(parts, merged, this.plan.workers);
     this.positions = merged;
-    return { checkpoint: r.checkpoint, instances: entries.length, bytes: r.bytes, pauseMs: performance.now() - t0, compacted: r.compacted };
+    return { checkpoint: r.checkpoint, instances, bytes: r.bytes, pauseMs: performance.now() - t0, compacted: r.compacted };
   }
 
   private logCommitted(s: CheckpointStats, what = ""): void {

@@ -168,22 +168,31 @@ export class CheckpointStore {
    * first, the previous checkpoint is what a restart finds.
    */
   commit(entries: StoredEntry[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
+    const w = new RecordWriter();
+    for (const e of entries) w.add(e.state, e.tag, e.key, e.value);
+    return this.commitEncoded([w.finish()], positions, workers);
+  }
+
+  /** commit() of records already encoded (by the workers, in parallel): appended as they are. */
+  commitEncoded(parts: EncodedRecords[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
     if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
     let appended = 0;
-    if (entries.length > 0) {
-      const records = entries.map((e) => encodeRecord(e));
-      const block = Buffer.concat(records);
+    const nonEmpty = parts.filter((p) => p.ids.length > 0);
+    if (nonEmpty.length > 0) {
+      const block = Buffer.concat(nonEmpty.map((p) => p.bytes));
       writeFully(this.fd, block, this.size);
       fs.fsyncSync(this.fd);
       let off = this.size;
-      entries.forEach((e, i) => {
-        const id = entryId(e);
-        const old = this.live.get(id);
-        if (old) this.liveBytes -= old.len;
-        this.live.set(id, { off, len: records[i].length });
-        this.liveBytes += records[i].length;
-        off += records[i].length;
-      });
+      for (const p of nonEmpty) {
+        p.ids.forEach((id, i) => {
+          const len = p.lens[i];
+          const old = this.live.get(id);
+          if (old) this.liveBytes -= old.len;
+          this.live.set(id, { off, len });
+          this.liveBytes += len;
+          off += len;
+        });
+      }
       this.size += block.length;
       appended = block.length;
     }
@@ -245,6 +254,41 @@ export class CheckpointStore {
   }
 }
 
+/** Records encoded for the log, with the identity (state, key) and length of each. */
+export interface EncodedRecords {
+  bytes: Uint8Array;
+  ids: string[];
+  lens: number[];
+}
+
+/** Encodes log records; used by the workers, so a checkpoint's records are built in parallel. */
+export class RecordWriter {
+  private readonly chunks: Buffer[] = [];
+  private readonly ids: string[] = [];
+  private readonly lens: number[] = [];
+  private bytes = 0;
+
+  add(state: string, tag: KeyTag, key: string | number, value: Uint8Array): void {
+    const rec = encodeRecord({ state, tag, key, value });
+    this.chunks.push(rec);
+    this.ids.push(entryId({ state, tag, key }));
+    this.lens.push(rec.length);
+    this.bytes += rec.length;
+  }
+
+  finish(): EncodedRecords {
+    return { bytes: Buffer.concat(this.chunks, this.bytes), ids: this.ids, lens: this.lens };
+  }
+}
+
+/** How a partition key is written: its tag and its value as a string or a number. */
+export function keyTagged(partitioned: boolean, key: string | number | bigint): { tag: KeyTag; key: string | number } {
+  if (!partitioned) return { tag: "-", key: 0 };
+  if (typeof key === "string") return { tag: "s", key };
+  if (typeof key === "number") return { tag: "n", key };
+  return { tag: "b", key: key.toString() };
+}
+
 export function encodeRecord(e: StoredEntry): Buffer {
   const payload = packr.pack([e.state, e.tag, e.key, e.value]);
   const rec = Buffer.allocUnsafe(HEADER + payload.length);
@@ -254,7 +298,7 @@ export function encodeRecord(e: StoredEntry): Buffer {
   return rec;
 }
 
-const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;
+export const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;
 
 function corrupt(file: string, off: number, why: string): StoreError {
   return new StoreError(`checkpoint store ${file} is corrupt at offset ${off}: ${why}; move it away to start empty`);

@@ -15,8 +15,8 @@ import { createLogger, type Logger } from "./log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";
-import { CheckpointStore, type OpenedStore, type Positions } from "../recovery/store.js";
-import { appIdentity, Checkpointer, entriesByOwner, type WorkerEntry } from "../recovery/checkpoint.js";
+import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
+import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 
 export interface EngineOptions {
   /** the application module: a path (relative to the cwd) or a file: URL */
@@ -272,15 +272,14 @@ class Engine {
     if (failed) throw new Error(String(failed.error));
   }
 
-  private async collectDirty(id: number): Promise<WorkerEntry[]> {
-    const parts = await Promise.all(this.workerThreads.map((w) => new Promise<WorkerEntry[]>((resolve) => {
+  private async collectDirty(id: number): Promise<EncodedRecords[]> {
+    return Promise.all(this.workerThreads.map((w) => new Promise<EncodedRecords>((resolve) => {
       const on = (m: WorkerReport) => {
-        if (m.type === "snapshot" && m.id === id) { w.off("message", on); resolve(m.entries); }
+        if (m.type === "snapshot" && m.id === id) { w.off("message", on); resolve(m.records); }
       };
       w.on("message", on);
       w.postMessage({ type: "checkpoint", id });
     })));
-    return parts.flat();
   }
 
   handle(): Application {

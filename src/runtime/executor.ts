@@ -246,22 +246,19 @@ export class Executor {
   }
 
   /**
-   * The instances marked dirty since the last call, serialized, and the marks
-   * cleared: [state id, key, bytes]. Called only while the engine is quiescent.
+   * Hands every instance marked dirty since the last call to `visit` and clears the
+   * marks. Called only while the engine is quiescent.
    */
-  takeDirty(pack: (v: unknown) => Uint8Array): [number, Key, Uint8Array][] {
-    const out: [number, Key, Uint8Array][] = [];
-    if (this.dirty === null) return out;
+  takeDirty(visit: (stateId: number, key: Key, instance: object) => void): void {
+    if (this.dirty === null) return;
     this.dirty.forEach((keys, id) => {
       const state = this.states[id];
       for (const key of keys) {
         const inst = state.partitioned ? this.instances[id].get(key) : this.singleInstances[id];
-        // A copy: a codec may reuse its buffer on the next pack.
-        if (inst != null) out.push([id, key, Uint8Array.from(pack(inst))]);
+        if (inst != null) visit(id, key, inst);
       }
       keys.clear();
     });
-    return out;
   }
 
   /** Puts restored instances in place before any message arrives. */

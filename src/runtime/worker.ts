@@ -16,6 +16,7 @@ import { Executor } from "./executor.js";
 import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
 import type { Key } from "../topology/spec.js";
+import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 
 export interface WorkerInit {
   index: number;
@@ -48,7 +49,7 @@ const COMMIT_MS = 0.2;
 export type WorkerReport =
   | { type: "ready" }
   | { type: "restored"; worker: number; instances: number }
-  | { type: "snapshot"; worker: number; id: number; entries: [number, Key, Uint8Array][] }
+  | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
   | { type: "fatal"; worker: number; where: string; message: string };
 
@@ -108,14 +109,23 @@ async function main(init: WorkerInit): Promise<void> {
     if (msg.type === "report") postStats();
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
-      let entries: [number, Key, Uint8Array][];
+      // The log records are encoded here, in parallel on every worker; the coordinator only appends them.
+      let records: EncodedRecords;
       try {
-        entries = executor.takeDirty((v) => snapshotCodec!.pack(v));
+        const w = new RecordWriter();
+        executor.takeDirty((stateId, key, inst) => {
+          const state = plan.states[stateId];
+          const k = keyTagged(state.partitioned, key);
+          // A copy: msgpackr may reuse its buffer when the record around it is packed.
+          w.add(state.spec.name, k.tag, k.key, Uint8Array.from(snapshotCodec!.pack(inst)));
+        });
+        records = w.finish();
       } catch (err) {
         port.postMessage({ type: "fatal", worker: me, where: "serializing state for a checkpoint", message: errorMessage(err) } satisfies WorkerReport);
         return;
       }
-      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, entries } satisfies WorkerReport);
+      const buffer = records.bytes.buffer as ArrayBuffer;
+      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, records } satisfies WorkerReport, [buffer]);
     } else if (msg.type === "restore") {
       const entries = msg.entries!;
       try {
