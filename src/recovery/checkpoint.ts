@@ -19,7 +19,7 @@ import type { Key } from "../topology/spec.js";
 import type { Logger } from "../runtime/log.js";
 import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
 
-/** [state id, key, serialized instance], as the workers hand them over */
+/** [state id, key, serialized instance]: what a worker restores */
 export type WorkerEntry = [number, Key, Uint8Array];
 
 /** What the checkpointer needs from the engine. */
