@@ -24,8 +24,10 @@ Engine flags (everything else is left to the application):
   --drain-timeout S     how long a stop waits for in-flight output (default 30)
   --kafka-group ID      consumer group of the Kafka sources (default: the
                         application's name)
-  --resilience-dir DIR  keep partitioned state in a checkpoint store in DIR and
-                        restore it at start (default: off, state in memory only)
+  --resilience-dir DIR  checkpoint state (instances whose computation returned
+                        saveState = true) and Kafka source offsets to a store in
+                        DIR, restore them at start; Kafka sinks become
+                        transactional (default: off, state in memory only)
   --checkpoint-interval S  seconds between checkpoints (default 1)
   --checkpoint-timeout S   how long a checkpoint may wait for the engine to
                         drain before it is abandoned (default 10)

@@ -15,6 +15,8 @@
  * past twice the size of its live records (the latest record of every key), the
  * live records are copied to a new log file, which the next manifest names.
  *
+ * DIR/LOCK (the owner's pid) keeps a second engine off the same store.
+ *
  * A record that fails its checksum, or a log shorter than the manifest says, is a
  * startup error naming the file: never silently wrong state.
  */
@@ -100,6 +102,16 @@ export class CheckpointStore {
    */
   static open(dir: string, identity: AppIdentity, workers: number): OpenedStore {
     fs.mkdirSync(dir, { recursive: true });
+    lock(dir);
+    try {
+      return CheckpointStore.openLocked(dir, identity, workers);
+    } catch (err) {
+      unlock(dir);
+      throw err;
+    }
+  }
+
+  private static openLocked(dir: string, identity: AppIdentity, workers: number): OpenedStore {
     const manifestPath = path.join(dir, MANIFEST);
     let manifest: Manifest;
     if (!fs.existsSync(manifestPath)) {
@@ -251,6 +263,7 @@ export class CheckpointStore {
     if (this.fd < 0) return;
     fs.closeSync(this.fd);
     this.fd = -1;
+    unlock(this.dir);
   }
 }
 
@@ -299,6 +312,44 @@ export function encodeRecord(e: StoredEntry): Buffer {
 }
 
 export const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;
+
+/**
+ * One engine per store: DIR/LOCK holds the owner's pid. A lock left by a process
+ * that is gone (kill -9) is taken over; one held by a live process is refused.
+ */
+function lock(dir: string): void {
+  const file = path.join(dir, "LOCK");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new StoreError(`cannot lock checkpoint store ${dir}`);
+}
+
+function unlock(dir: string): void {
+  const file = path.join(dir, "LOCK");
+  try {
+    if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
+  } catch { /* gone already */ }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 function corrupt(file: string, off: number, why: string): StoreError {
   return new StoreError(`checkpoint store ${file} is corrupt at offset ${off}: ${why}; move it away to start empty`);

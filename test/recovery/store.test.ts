@@ -88,6 +88,17 @@ describe("checkpoint store", () => {
       .toThrow(/refusing to mix them up/);
   });
 
+  it("one engine per store: a live owner is refused, a dead one's lock is taken over", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${dir} is in use by process ${process.pid}`);
+    store.close();
+    fs.writeFileSync(path.join(dir, "LOCK"), "999999999"); // no such process: as after kill -9
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(fs.readFileSync(path.join(dir, "LOCK"), "utf8")).toBe(String(process.pid));
+    again.store.close();
+    expect(fs.existsSync(path.join(dir, "LOCK"))).toBe(false);
+  });
+
   it("compacts: updating the same keys over and over keeps the log near twice its live size", () => {
     const { store } = CheckpointStore.open(dir, ID, 2);
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
