@@ -317,17 +317,22 @@ export const entryId = (e: { state: string; tag: KeyTag; key: string | number })
  * One engine per store: DIR/LOCK holds the owner's pid. A lock left by a process
  * that is gone (kill -9) is taken over; one held by a live process is refused.
  */
+/** stores this process holds (a LOCK with our own pid and not in here is stale: a container restarted with the same pid) */
+const held = new Set<string>();
+
 function lock(dir: string): void {
   const file = path.join(dir, "LOCK");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      held.add(path.resolve(dir));
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const pid = Number(fs.readFileSync(file, "utf8").trim());
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+    const ours = pid === process.pid;
+    if (Number.isInteger(pid) && pid > 0 && (ours ? held.has(path.resolve(dir)) : alive(pid))) {
       throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
     }
     fs.rmSync(file, { force: true });
@@ -337,6 +342,7 @@ function lock(dir: string): void {
 
 function unlock(dir: string): void {
   const file = path.join(dir, "LOCK");
+  held.delete(path.resolve(dir));
   try {
     if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
   } catch { /* gone already */ }
