@@ -24,6 +24,13 @@ Engine flags (everything else is left to the application):
   --drain-timeout S     how long a stop waits for in-flight output (default 30)
   --kafka-group ID      consumer group of the Kafka sources (default: the
                         application's name)
+  --resilience-dir DIR  checkpoint state (instances whose computation returned
+                        saveState = true) and Kafka source offsets to a store in
+                        DIR, restore them at start; Kafka sinks become
+                        transactional (default: off, state in memory only)
+  --checkpoint-interval S  seconds between checkpoints (default 1)
+  --checkpoint-timeout S   how long a checkpoint may wait for the engine to
+                        drain before it is abandoned (default 10)
   --help                this text
 
 Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
@@ -58,6 +65,20 @@ const FLAGS: Flag[] = [
   { name: "--kafka-group", takesValue: true, apply: (o, v) => {
     if (!v) throw new Error("--kafka-group needs a consumer group id");
     o.kafkaGroup = v;
+  } },
+  { name: "--resilience-dir", takesValue: true, apply: (o, v) => {
+    if (!v) throw new Error("--resilience-dir needs a directory");
+    o.resilienceDir = v;
+  } },
+  { name: "--checkpoint-interval", takesValue: true, apply: (o, v) => {
+    const n = Number(v);
+    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-interval needs a positive number of seconds, got ${v ?? "nothing"}`);
+    o.checkpointInterval = n;
+  } },
+  { name: "--checkpoint-timeout", takesValue: true, apply: (o, v) => {
+    const n = Number(v);
+    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-timeout needs a positive number of seconds, got ${v ?? "nothing"}`);
+    o.checkpointTimeoutMs = n * 1000;
   } },
 ];
 

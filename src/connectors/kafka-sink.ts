@@ -18,9 +18,12 @@
  *   kept because batches go one at a time.
  * - A record whose key + value is over maxMessageSize is dropped, counted and
  *   logged (rate-limited); one the broker rejects as too large is dropped too.
+ * - With resilience (transactionalId): records go into a Kafka transaction that
+ *   the coordinator commits at each checkpoint ("commit"); a send that fails in a
+ *   transaction stops the engine instead of being retried (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
-import { Partitioners, type Message, type Producer } from "kafkajs";
+import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelReader } from "../transport/channel.js";
 import { RingReader } from "../transport/ring.js";
@@ -43,6 +46,12 @@ export interface KafkaSinkInit {
   bell: SharedArrayBuffer;
   status: SharedArrayBuffer;
   statusSlot: number;
+  /**
+   * Resilience: produce inside Kafka transactions with this id (idempotent, one
+   * request in flight), committed at each checkpoint ("commit" control message),
+   * so that read_committed consumers see only outputs of checkpointed input.
+   */
+  transactionalId?: string;
 }
 
 /**
@@ -75,6 +84,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const bell = new Doorbell(init.bell);
   const client: ClientOptions = { clientId: `wallaroo-sink-${init.sinkId}`, brokers: init.brokers, logLevel: init.logLevel, log };
   const linger = init.maxProduceBufferMs;
+  const transactional = init.transactionalId !== undefined;
+  /** the open transaction (transactional only); begun by the first send after a commit */
+  let txn: Transaction | null = null;
+  let txnRecords = 0;
+  let fatal = false;
   const maxSize = init.maxMessageSize;
 
   let closing = false;
@@ -117,9 +131,16 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: true,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
+        ...(transactional ? { transactionalId: init.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {}),
       });
       try {
         await p.connect();
+        if (transactional) {
+          // Registers the transactional id now (not at the first send): this fences a killed predecessor
+          // and aborts its open transaction, which would otherwise hold back read_committed consumers
+          // until the broker's transaction timeout.
+          await (await p.transaction()).abort();
+        }
         producer = p;
         log.info(`producing to Kafka topic ${JSON.stringify(init.topic)}`);
         wakeUp();
@@ -135,6 +156,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
 
   /** Sends `messages` until the broker acknowledges them (or rejects records as such, which are dropped). */
   const deliver = async (messages: Message[]): Promise<void> => {
+    if (transactional) return deliverInTransaction(messages);
     for (let attempt = 0; ; attempt++) {
       try {
         await producer!.send({ topic: init.topic, acks: -1, timeout: 30_000, messages });
@@ -161,6 +183,47 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
           `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${errorReason(err)}; retrying in ${wait} ms`);
         await sleep(wait);
       }
+    }
+  };
+
+  /**
+   * Transactional: kafkajs retries what can be retried; a send that still fails leaves the
+   * transaction unusable, and re-sending its earlier records would need them all in memory,
+   * so the engine stops: a restart resumes from the last checkpoint (the open transaction is
+   * aborted when the next producer with this id starts).
+   */
+  const deliverInTransaction = async (messages: Message[]): Promise<void> => {
+    try {
+      if (txn === null) txn = await producer!.transaction();
+      await txn.send({ topic: init.topic, acks: -1, timeout: 30_000, messages });
+      delivered += messages.length;
+      txnRecords += messages.length;
+    } catch (err) {
+      fatalError(`Kafka transaction failed while sending ${messages.length} records (${errorReason(err)})`);
+      throw err;
+    }
+  };
+
+  const fatalError = (message: string) => {
+    if (fatal) return;
+    fatal = true;
+    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` });
+  };
+
+  /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
+  const commitTransaction = async (id: number) => {
+    try {
+      while (inFlight !== null || gathering.messages.length > 0) await sleep(2);
+      const records = txnRecords;
+      if (txn !== null) {
+        await txn.commit();
+        txn = null;
+        txnRecords = 0;
+      }
+      control.postMessage({ type: "committed", id, records });
+    } catch (err) {
+      txn = null;
+      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` });
     }
   };
 
@@ -212,7 +275,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   };
   void loop();
 
-  control.on("message", (msg: { type: string }) => {
+  control.on("message", (msg: { type: string; id?: number }) => {
+    if (msg.type === "commit") {
+      void commitTransaction(msg.id!);
+      return;
+    }
     if (msg.type !== "close" || closing) return;
     // The coordinator closes the sink once everything was acknowledged (idle); a batch still out is
     // given a few seconds, what is left is reported.
@@ -222,6 +289,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       closing = true;
       wakeUp();
       const undelivered = (inFlight?.messages.length ?? 0) + gathering.messages.length;
+      if (txn !== null) {
+        // Outputs after the last checkpoint: a restart produces them again.
+        log.warn({ records: txnRecords }, `aborting the open transaction (${txnRecords} records after the last checkpoint)`);
+        await txn.abort().catch(() => {});
+      }
       await producer?.disconnect().catch(() => {});
       log.info({ delivered, dropped, undelivered },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`);

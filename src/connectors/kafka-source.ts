@@ -11,6 +11,12 @@
  * once its message is in a ring; after a crash or a rebalance a message may be
  * read twice, never skipped.
  *
+ * With resilience (init.resilience) nothing is committed to the group: the
+ * positions are part of each checkpoint. The source seeks every partition to
+ * the checkpoint's offset at start, skips anything below what it already handed
+ * on, stops at a message boundary when a checkpoint pauses it and reports the
+ * next offset of each partition; each run joins a group of its own.
+ *
  * Where a new group starts: at the beginning of the topic (fromBeginning), so
  * nothing produced before the group first joined is missed. A group that has
  * committed offsets resumes from them.
@@ -22,6 +28,7 @@
  * warning instead of hanging; consumption starts whenever the brokers come up.
  */
 import type { MessagePort } from "node:worker_threads";
+import { randomUUID } from "node:crypto";
 import type { Consumer, EachBatchPayload } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelWriter } from "../transport/channel.js";
@@ -39,6 +46,13 @@ export interface KafkaSourceInit {
   brokers: [string, number][];
   logLevel: KafkaLogLevel;
   groupId: string;
+  /**
+   * Resilience on: no group commits; the source starts each partition at the
+   * checkpoint's offset (startOffsets) and reports the next offset of every
+   * partition when a checkpoint pauses it.
+   */
+  resilience?: boolean;
+  startOffsets?: Record<string, string>;
   /** one ring per worker */
   rings: SharedArrayBuffer[];
   workerBells: SharedArrayBuffer[];
@@ -50,7 +64,10 @@ export const START_WAIT_MS = 10_000;
 const COMMIT_EVERY = 256;
 
 export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): void {
-  const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: init.groupId });
+  // With resilience the group only assigns partitions (positions live in checkpoints), so each run joins
+  // a group of its own: a restart after kill -9 must not wait out the dead member's session timeout.
+  const groupId = init.resilience ? `${init.groupId}.run-${randomUUID().slice(0, 8)}` : init.groupId;
+  const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: groupId });
   const t = tag(SOURCE, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const client: ClientOptions = { clientId: `wallaroo-source-${init.sourceId}`, brokers: init.brokers, logLevel: init.logLevel, log };
@@ -61,6 +78,16 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   let consumer: Consumer | null = null;
   let messages = 0;
   let nullValues = 0;
+  const resilient = init.resilience === true;
+  /** resilience: the next offset of every partition handed to a ring (starts at the checkpoint's) */
+  const next = new Map<number, bigint>(Object.entries(init.startOffsets ?? {}).map(([p, o]) => [Number(p), BigInt(o)]));
+  /** resilience: a checkpoint's pause; the batch loop waits at a message boundary while set */
+  let paused: Promise<void> | null = null;
+  let unpause = () => {};
+  let pauseId: number | null = null;
+  const positions = () => ({
+    topic: init.topic, offsets: Object.fromEntries([...next].map(([p, o]) => [String(p), o.toString()])),
+  });
 
   const postListening = (connected: boolean) => {
     if (listening) return;
@@ -93,7 +120,14 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     const ch = channels[batch.partition % channels.length];
     let sinceCommit = 0;
     for (const m of batch.messages) {
+      if (resilient) {
+        while (paused) await paused;
+        // Already handed on (before a restart of the consumer, or before the checkpoint): skip it.
+        const have = next.get(batch.partition);
+        if (have !== undefined && BigInt(m.offset) < have) continue;
+      }
       if (stopping || !isRunning() || isStale()) break;
+      if (resilient) next.set(batch.partition, BigInt(m.offset) + 1n);
       if (m.value === null) {
         nullValues++;
         log.debug({ partition: batch.partition, offset: m.offset }, "skipping a message with a null value");
@@ -110,7 +144,10 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       resolveOffset(m.offset);
     }
     ch.commit();
-    if (stopping || !isRunning()) {
+    if (resilient) {
+      // Offsets are kept in checkpoints, never committed to the group.
+      if (!stopping && isRunning()) await heartbeat();
+    } else if (stopping || !isRunning()) {
       // kafkajs does not commit after a batch once stopping: commit what was handed on ourselves.
       await commitOffsetsIfNecessary(uncommittedOffsets()).catch((err) =>
         log.warn({ err: errorReason(err) }, `could not commit offsets while stopping: ${errorReason(err)}`));
@@ -124,7 +161,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     if (!(await waitForBrokers(client, () => stopping))) return;
     const kafka = createClient(client);
     const c = kafka.consumer({
-      groupId: init.groupId,
+      groupId,
       maxWaitTimeInMs: 100,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
@@ -135,7 +172,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     c.on(c.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[init.topic] ?? [];
       log.info({ partitions: assigned, workers: channels.length },
-        `joined group ${JSON.stringify(init.groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
+        `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
       clearTimeout(startTimer);
       if (!listening) log.info(`pipeline ${JSON.stringify(init.pipeline)} consuming Kafka topic ${JSON.stringify(init.topic)} at ${brokers}`);
       postListening(true);
@@ -150,7 +187,12 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     try {
       await c.connect();
       await c.subscribe({ topic: init.topic, fromBeginning: true });
-      await c.run({ eachBatch, eachBatchAutoResolve: false, autoCommit: true, autoCommitInterval: 500 });
+      await c.run({ eachBatch, eachBatchAutoResolve: false, autoCommit: !resilient, autoCommitInterval: 500 });
+      if (resilient) {
+        // Start (or restart) each partition where the checkpoint, or what was already handed on, ends.
+        for (const [partition, offset] of next) c.seek({ topic: init.topic, partition, offset: offset.toString() });
+        if (next.size > 0) log.info({ offsets: positions().offsets }, `resuming ${JSON.stringify(init.topic)} from checkpointed offsets`);
+      }
     } catch (err) {
       await c.disconnect().catch(() => {});
       if (consumer === c) consumer = null;
@@ -163,9 +205,35 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   };
   void start(0);
 
-  control.on("message", (msg: { type: string }) => {
+  control.on("message", (msg: { type: string; id?: number }) => {
+    if (msg.type === "pause") {
+      if (!paused) paused = new Promise((r) => { unpause = r; });
+      const id = msg.id!;
+      pauseId = id;
+      void (async () => {
+        // The batch loop is at an await: what it sent may still be queued; put it in the rings.
+        for (const ch of channels) {
+          while (!ch.flush()) {
+            ch.commit();
+            await ch.waitForSpace(50);
+          }
+          ch.commit();
+        }
+        if (pauseId === id) control.postMessage({ type: "paused", id, positions: positions() });
+      })();
+      return;
+    }
+    if (msg.type === "resume") {
+      paused = null;
+      pauseId = null;
+      unpause();
+      return;
+    }
     if (msg.type !== "stop" || stopping) return;
     stopping = true;
+    paused = null;
+    pauseId = null;
+    unpause();
     clearTimeout(startTimer);
     // Stop fetching; the batch in progress ends at its next message and commits; what is queued goes to the rings.
     void (async () => {
@@ -179,7 +247,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
         ch.commit();
       }
       log.info({ messages, nullValues }, `stopped after ${messages} messages${nullValues ? ` (${nullValues} null values skipped)` : ""}`);
-      control.postMessage({ type: "stopped" });
+      control.postMessage({ type: "stopped", positions: resilient ? positions() : undefined });
     })();
   });
 }

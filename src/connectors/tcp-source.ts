@@ -55,6 +55,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   let nextWorker = init.sourceId % init.rings.length;
   let connections = 0;
   let stopping = false;
+  /** a checkpoint asked this source to pause (resilience): sockets stay paused until "resume" */
+  let paused = false;
+  /** the pause request not yet answered: answered once every queued run is in its ring */
+  let pauseId: number | null = null;
 
   /**
    * Finds the whole messages at the start of buf[pos..] and hands them to the
@@ -174,8 +178,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
       ch.commit();
       waiting.delete(w);
-      if (!stopping) for (const c of byWorker[w]) c.socket.resume();
+      if (!stopping && !paused) for (const c of byWorker[w]) c.socket.resume();
       checkStopped();
+      checkPaused();
     };
     void retry();
   };
@@ -194,7 +199,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     connections++;
     byWorker[worker].add(c);
     log.info({ connection: c.name, worker }, `connection from ${c.name} (worker ${worker})`);
-    if (waiting.has(worker)) socket.pause();
+    if (waiting.has(worker) || paused) socket.pause();
     socket.on("data", (chunk: Buffer) => onData(c, chunk));
     socket.on("error", (err) => log.warn({ connection: c.name, err: err.message }, `connection ${c.name}: ${err.message}`));
     socket.on("close", () => {
@@ -225,7 +230,28 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     }
   };
 
-  control.on("message", (msg: { type: string }) => {
+  /** A checkpoint's cut: nothing more is read, and everything read so far is in the rings. TCP has no replayable position. */
+  const checkPaused = () => {
+    if (pauseId === null || waiting.size > 0) return;
+    for (const ch of channels) ch.commit();
+    control.postMessage({ type: "paused", id: pauseId });
+    pauseId = null;
+  };
+
+  control.on("message", (msg: { type: string; id?: number }) => {
+    if (msg.type === "pause") {
+      paused = true;
+      pauseId = msg.id!;
+      for (const set of byWorker) for (const c of set) c.socket.pause();
+      checkPaused();
+      return;
+    }
+    if (msg.type === "resume") {
+      paused = false;
+      pauseId = null;
+      if (!stopping) for (let w = 0; w < byWorker.length; w++) if (!waiting.has(w)) for (const c of byWorker[w]) c.socket.resume();
+      return;
+    }
     if (msg.type === "stop" && !stopping) {
       // Stop reading; everything already read is framed and handed on before "stopped".
       stopping = true;

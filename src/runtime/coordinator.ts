@@ -15,6 +15,8 @@ import { createLogger, type Logger } from "./log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";
+import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
+import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 
 export interface EngineOptions {
   /** the application module: a path (relative to the cwd) or a file: URL */
@@ -35,6 +37,12 @@ export interface EngineOptions {
   drainTimeoutMs?: number;
   /** consumer group of the Kafka sources (default: the application's name) */
   kafkaGroup?: string;
+  /** directory of the checkpoint store; turns resilience on (default: off) */
+  resilienceDir?: string;
+  /** seconds between checkpoints (default 1) */
+  checkpointInterval?: number;
+  /** how long a checkpoint may wait for the sources to pause and the engine to drain before it is abandoned (default 10 s) */
+  checkpointTimeoutMs?: number;
 }
 
 export interface Application {
@@ -91,10 +99,20 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
     peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
     sinkRingBytes: ringBytes,
   });
+  let opened: OpenedStore | null = null;
+  if (options.resilienceDir !== undefined) {
+    const interval = options.checkpointInterval ?? 1;
+    if (!(interval > 0)) throw new EngineError(`checkpointInterval must be a positive number of seconds, got ${interval}`);
+    // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
+    opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
+  }
   const engine = new Engine(plan, wiring, log, {
     url, args, failFast: options.failFast ?? false, maxFrameBytes,
     statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
+    resilience: opened === null ? null : {
+      opened, intervalMs: (options.checkpointInterval ?? 1) * 1000, timeoutMs: options.checkpointTimeoutMs ?? 10_000,
+    },
   });
   try {
     await engine.start();
@@ -113,6 +131,7 @@ interface Settings {
   statsIntervalMs: number;
   drainTimeoutMs: number;
   kafkaGroup: string;
+  resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
 }
 
 class Engine {
@@ -126,6 +145,7 @@ class Engine {
   private lastStats = { at: 0, in: [] as number[], out: [] as number[] };
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   readonly done: Promise<void>;
+  private checkpointer: Checkpointer | null = null;
 
   constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
@@ -136,13 +156,16 @@ class Engine {
     const { plan, wiring, s } = this;
     const ready: Promise<unknown>[] = [];
     for (let i = 0; i < wiring.workers; i++) {
-      const init: WorkerInit = { index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000 };
+      const init: WorkerInit = {
+        index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000, resilience: s.resilience !== null,
+      };
       const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
       this.workerThreads.push(w);
       ready.push(this.expect(w, "ready", `worker ${i}`));
       w.on("message", (m: WorkerReport) => this.onWorkerReport(m));
     }
     await Promise.all(ready);
+    if (s.resilience) await this.restore(s.resilience.opened);
     plan.sinks.forEach((k) => {
       const common = {
         sinkId: k.id, label: k.label, rings: wiring.sinkRings.map((row) => row[k.id]), bell: wiring.sinkBells[k.id],
@@ -154,6 +177,8 @@ class Engine {
         : {
           kind: "kafka-sink", ...common, topic: spec.topic, brokers: spec.brokers, logLevel: spec.logLevel as KafkaLogLevel,
           maxProduceBufferMs: spec.maxProduceBufferMs, maxMessageSize: spec.maxMessageSize,
+          // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
+          transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
         };
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`));
     });
@@ -170,6 +195,8 @@ class Engine {
         : {
           kind: "kafka-source", ...common, topic: spec.topic, brokers: spec.brokers,
           logLevel: spec.logLevel as KafkaLogLevel, groupId: s.kafkaGroup,
+          resilience: s.resilience !== null,
+          startOffsets: s.resilience?.opened.positions[pipeline]?.topic === spec.topic ? s.resilience.opened.positions[pipeline].offsets : {},
         };
       const t = this.ioThread(init, `source of pipeline ${JSON.stringify(pipeline)}`);
       this.sourceThreads.push(t);
@@ -183,11 +210,85 @@ class Engine {
     await Promise.all(listening);
     this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
       `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
+    if (s.resilience) {
+      const r = s.resilience;
+      this.checkpointer = new Checkpointer(r.opened.store, plan, r.opened.positions, {
+        pauseSources: (id, ms) => this.pauseSources(id, ms),
+        resumeSources: (id) => { for (const t of this.sourceThreads) t.postMessage({ type: "resume", id }); },
+        waitQuiescent: (ms) => this.waitQuiescent(ms),
+        collect: (id) => this.collectDirty(id),
+        commitSinks: (id) => this.commitSinks(id),
+        fatal: (message) => this.fail(message),
+      }, this.log, r.intervalMs, r.timeoutMs);
+      this.checkpointer.start();
+    }
     if (s.statsIntervalMs > 0) {
       this.lastStats.at = performance.now();
       this.statsTimer = setInterval(() => this.logStats(), s.statsIntervalMs);
       this.statsTimer.unref();
     }
+  }
+
+  /** Puts the instances of the last checkpoint into the workers that own them, before any source opens. */
+  private async restore(opened: OpenedStore): Promise<void> {
+    const t0 = performance.now();
+    const byOwner = entriesByOwner(this.plan, opened.entries);
+    await Promise.all(this.workerThreads.map((w, i) => {
+      const done = this.expect(w, "restored", `worker ${i}`);
+      w.postMessage({ type: "restore", entries: byOwner[i] });
+      return done;
+    }));
+    const store = opened.store;
+    if (opened.checkpoint > 0) {
+      this.log.info({ checkpoint: opened.checkpoint, instances: opened.entries.length, ms: Number((performance.now() - t0).toFixed(1)), store: store.dir },
+        `restored checkpoint ${opened.checkpoint} from ${store.dir}: ${opened.entries.length} state instance(s) in ${(performance.now() - t0).toFixed(1)} ms`);
+    } else {
+      this.log.info({ store: store.dir }, `resilience on: checkpoint store ${store.dir} is empty; starting from empty state`);
+    }
+    opened.entries.length = 0; // handed over: let it be collected
+  }
+
+  /** Asks every source to pause at a message boundary; their Kafka positions, or null on timeout. */
+  private async pauseSources(id: number, timeoutMs: number): Promise<Positions | null> {
+    const replies = this.sourceThreads.map((t) => new Promise<ThreadReport>((resolve) => {
+      const on = (m: ThreadReport) => { if (m.type === "paused" && m.id === id) { t.off("message", on); resolve(m); } };
+      t.on("message", on);
+      t.postMessage({ type: "pause", id });
+    }));
+    const all = await Promise.race([Promise.all(replies), timeout(timeoutMs).then(() => null)]);
+    if (all === null) return null;
+    const positions: Positions = {};
+    all.forEach((m, i) => {
+      const p = m.positions as Positions[string] | undefined;
+      if (p) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = p;
+    });
+    return positions;
+  }
+
+  /** Commits the open transaction of every Kafka sink (resilience); throws if one fails. */
+  private async commitSinks(id: number): Promise<void> {
+    const replies = this.plan.sinks.filter((k) => k.spec.kind === "kafka-sink").map((k) => {
+      const t = this.sinkThreads[k.id];
+      return new Promise<ThreadReport>((resolve) => {
+        const on = (m: ThreadReport) => { if (m.type === "committed" && m.id === id) { t.off("message", on); resolve(m); } };
+        t.on("message", on);
+        t.postMessage({ type: "commit", id });
+      });
+    });
+    const all = await Promise.race([Promise.all(replies), timeout(60_000).then(() => null)]);
+    if (all === null) throw new Error("a Kafka sink did not commit its transaction within 60 s");
+    const failed = all.find((m) => typeof m.error === "string");
+    if (failed) throw new Error(String(failed.error));
+  }
+
+  private async collectDirty(id: number): Promise<EncodedRecords[]> {
+    return Promise.all(this.workerThreads.map((w) => new Promise<EncodedRecords>((resolve) => {
+      const on = (m: WorkerReport) => {
+        if (m.type === "snapshot" && m.id === id) { w.off("message", on); resolve(m.records); }
+      };
+      w.on("message", on);
+      w.postMessage({ type: "checkpoint", id });
+    })));
   }
 
   handle(): Application {
@@ -273,13 +374,24 @@ class Engine {
   private async drainAndStop(): Promise<void> {
     if (this.failed) return this.done;
     this.log.info("stopping: sources stop reading, in-flight messages drain to the sinks");
-    await Promise.all(this.sourceThreads.map((t) => {
+    if (this.checkpointer) await this.checkpointer.stop();
+    const stopped = await Promise.all(this.sourceThreads.map((t) => {
       const stopped = this.expect(t, "stopped", "source");
       t.postMessage({ type: "stop" });
       return stopped;
     }));
     const drained = await this.waitQuiescent(this.s.drainTimeoutMs);
     if (!drained) this.log.error(`stopping: in-flight messages did not reach the sinks within ${this.s.drainTimeoutMs} ms; some output is lost`);
+    if (this.checkpointer) {
+      if (!drained) this.log.error("stopping: no final checkpoint (not drained); a restart resumes from the last periodic checkpoint");
+      else {
+        const positions: Positions = {};
+        stopped.forEach((m, i) => {
+          if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions as Positions[string];
+        });
+        await this.checkpointer.final(positions).catch((err) => this.log.error(`final checkpoint failed: ${(err as Error).message}`));
+      }
+    }
     await Promise.all(this.sinkThreads.map((t) => {
       const closed = this.expect(t, "closed", "sink");
       t.postMessage({ type: "close" });
@@ -322,6 +434,8 @@ class Engine {
 
   async kill(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.checkpointer) void this.checkpointer.stop();
+    this.s.resilience?.opened.store.close();
     await Promise.all([...this.sourceThreads, ...this.workerThreads, ...this.sinkThreads].map((t) => t.terminate()));
   }
 }

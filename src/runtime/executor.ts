@@ -72,6 +72,11 @@ export class Executor {
   /** length-header format of each TCP source (null for other sources) */
   private readonly headerFormats: (LengthFormat | null)[];
   private where = "";
+  /**
+   * With resilience on: the keys of the instances whose state computation said
+   * saveState since the last checkpoint, per state (null = not tracking, the default).
+   */
+  private dirty: Set<Key>[] | null = null;
   /** strings travel as raw UTF-8 unless the application replaced serialization */
   private readonly rawStrings: boolean;
 
@@ -232,6 +237,7 @@ export class Executor {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
         }
         out = result[0];
+        if (this.dirty !== null && result[1] === true) this.dirty[step.state].add(state.partitioned ? key : 0);
       }
       if (out == null) return;
       if (step.multi) {
@@ -250,6 +256,35 @@ export class Executor {
       stepId = step.next;
     }
     this.emit(pipeline, value);
+  }
+
+  /** Turns on dirty tracking (resilience). */
+  trackDirty(): void {
+    this.dirty = this.states.map(() => new Set());
+  }
+
+  /**
+   * Hands every instance marked dirty since the last call to `visit` and clears the
+   * marks. Called only while the engine is quiescent.
+   */
+  takeDirty(visit: (stateId: number, key: Key, instance: object) => void): void {
+    if (this.dirty === null) return;
+    this.dirty.forEach((keys, id) => {
+      const state = this.states[id];
+      for (const key of keys) {
+        const inst = state.partitioned ? this.instances[id].get(key) : this.singleInstances[id];
+        if (inst != null) visit(id, key, inst);
+      }
+      keys.clear();
+    });
+  }
+
+  /** Puts restored instances in place before any message arrives. */
+  restore(entries: [number, Key, unknown][]): void {
+    for (const [id, key, inst] of entries) {
+      if (this.states[id].partitioned) this.instances[id].set(key, inst as object);
+      else this.singleInstances[id] = inst as object;
+    }
   }
 
   private instance(state: StatePlan, key: Key): object {

@@ -15,6 +15,8 @@ import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
 import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
+import type { Key } from "../topology/spec.js";
+import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 
 export interface WorkerInit {
   index: number;
@@ -23,6 +25,8 @@ export interface WorkerInit {
   wiring: Wiring;
   failFast: boolean;
   statsIntervalMs: number;
+  /** resilience on: track the instances marked saveState, answer checkpoint requests */
+  resilience: boolean;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -44,6 +48,8 @@ const COMMIT_MS = 0.2;
 
 export type WorkerReport =
   | { type: "ready" }
+  | { type: "restored"; worker: number; instances: number }
+  | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
   | { type: "fatal"; worker: number; where: string; message: string };
 
@@ -97,8 +103,39 @@ async function main(init: WorkerInit): Promise<void> {
     errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
   } satisfies WorkerReport);
   setInterval(postStats, init.statsIntervalMs).unref();
-  port.on("message", (msg: { type: string }) => {
+  if (init.resilience) executor.trackDirty();
+  const snapshotCodec = init.resilience ? serde.standalone() : null;
+  port.on("message", (msg: { type: string; id?: number; entries?: [number, Key, Uint8Array][] }) => {
     if (msg.type === "report") postStats();
+    else if (msg.type === "checkpoint") {
+      // Sent only while the engine is quiescent: no message is being processed.
+      // The log records are encoded here, in parallel on every worker; the coordinator only appends them.
+      let records: EncodedRecords;
+      try {
+        const w = new RecordWriter();
+        executor.takeDirty((stateId, key, inst) => {
+          const state = plan.states[stateId];
+          const k = keyTagged(state.partitioned, key);
+          // A copy: msgpackr may reuse its buffer when the record around it is packed.
+          w.add(state.spec.name, k.tag, k.key, Uint8Array.from(snapshotCodec!.pack(inst)));
+        });
+        records = w.finish();
+      } catch (err) {
+        port.postMessage({ type: "fatal", worker: me, where: "serializing state for a checkpoint", message: errorMessage(err) } satisfies WorkerReport);
+        return;
+      }
+      const buffer = records.bytes.buffer as ArrayBuffer;
+      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, records } satisfies WorkerReport, [buffer]);
+    } else if (msg.type === "restore") {
+      const entries = msg.entries!;
+      try {
+        executor.restore(entries.map(([id, key, bytes]) => [id, key, snapshotCodec!.unpack(bytes, 0, bytes.length)]));
+      } catch (err) {
+        port.postMessage({ type: "fatal", worker: me, where: "restoring state from the checkpoint store", message: errorMessage(err) } satisfies WorkerReport);
+        return;
+      }
+      port.postMessage({ type: "restored", worker: me, instances: entries.length } satisfies WorkerReport);
+    }
   });
   port.postMessage({ type: "ready" } satisfies WorkerReport);
 

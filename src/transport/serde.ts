@@ -24,6 +24,11 @@ export interface Serde {
    * a writer's codec must be unpacked, in order, by the reader's codec.
    */
   channel(): Codec;
+  /**
+   * A self-contained codec (no state shared between pack and unpack), for values
+   * written to a checkpoint store and read back by another process.
+   */
+  standalone(): Codec;
 }
 
 type AnyClass = abstract new (...args: any[]) => any;
@@ -100,11 +105,20 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
       // A copy: the ring memory is reused as soon as the call returns, and user code may keep the Buffer.
       unpack: (bytes, start, end) => (userDeserialize as (b: Buffer) => unknown)(Buffer.from(bytes.subarray(start, end))),
     };
-    return { custom: true, channel: () => codec };
+    return { custom: true, channel: () => codec, standalone: () => codec };
   }
   registerClasses(exportedClasses(mod, stateClasses));
   return {
     custom: false,
+    standalone: () => {
+      // Records without shared structures: every value carries its own record definitions
+      // (self-contained), and msgpack maps stay Maps while plain objects stay objects.
+      const packr = new Packr({ moreTypes: true });
+      return {
+        pack: (v) => packr.pack(v),
+        unpack: (bytes, start, end) => packr.unpack(bytes.subarray(start, end)),
+      };
+    },
     channel: () => {
       // Records keep plain objects as objects and Maps as Maps; sequential mode sends each
       // record shape once per channel (measured: 1.0 us per pack+unpack of an order-like

@@ -30,13 +30,19 @@ export interface Engine {
   stderr(): string;
   /** stderr lines that parsed as JSON */
   logs(): LogLine[];
-  /** resolves with the first log line (past or future) matching `pred` */
-  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** stderr lines that parsed as JSON (the same array as logs(), growing) */
+  readonly lines: LogLine[];
+  /** resolves with the first log line (past or future, from index `from` on) matching `pred` */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>;
   readonly exited: Promise<Exit>;
   /** sends the signal and waits for the exit */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
   /** SIGKILL if still running (for finally blocks) */
   kill(): void;
+  /** SIGKILL and wait for the exit (a crash) */
+  kill9(): Promise<void>;
+  /** resident memory of the engine process in bytes */
+  rssBytes(): number;
 }
 
 const live = new Set<ChildProcess>();
@@ -77,10 +83,10 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
   }));
   let done = false;
   void exited.then(() => { done = true; });
-  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 20_000) => new Promise<LogLine>((resolve, reject) => {
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 20_000, from = 0) => new Promise<LogLine>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
     const check = () => {
-      const hit = lines.find(pred);
+      const hit = from > 0 ? lines.slice(from).find(pred) : lines.find(pred);
       if (hit) { clearTimeout(timer); resolve(hit); return; }
       if (done) { clearTimeout(timer); reject(new Error(`engine exited without a matching log line; stderr:\n${err.slice(-4000)}`)); return; }
       waiters.push(check);
@@ -92,6 +98,7 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
     pid: child.pid!,
     stderr: () => err,
     logs: () => lines,
+    lines,
     waitForLog,
     exited,
     stop: async (signal = "SIGTERM", timeoutMs = 40_000) => {
@@ -102,6 +109,11 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
       return e;
     },
     kill: () => { if (!done) child.kill("SIGKILL"); },
+    kill9: async () => {
+      if (!done) child.kill("SIGKILL");
+      await exited;
+    },
+    rssBytes: () => rssBytes(child.pid!),
   };
   if (opts.waitRunning !== false) {
     try {

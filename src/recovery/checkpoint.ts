@@ -1,0 +1,185 @@
+/**
+ * Consistent checkpoints by stop-and-drain, on the coordinator: every interval
+ * the sources are asked to pause at a message boundary and report their
+ * positions (Kafka: the next offset of each partition), the engine is drained
+ * until quiescent (everything read before the cut has been processed and handed
+ * to the sinks), every worker hands over the state instances marked saveState
+ * since the last checkpoint, and the store commits them with the positions as
+ * one checkpoint. Then the sources resume. This is a degenerate aligned barrier:
+ * the whole engine is the barrier's wave front, and the pause lasts as long as
+ * the drain plus the write.
+ *
+ * A checkpoint that cannot drain within the timeout (a sink not taking output) is
+ * abandoned with a log line: the sources resume, the dirty marks stay on the
+ * workers for the next one, and the previous checkpoint remains the latest.
+ */
+import type { Plan } from "../topology/plan.js";
+import { ownerOf } from "../topology/plan.js";
+import type { Key } from "../topology/spec.js";
+import type { Logger } from "../runtime/log.js";
+import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
+
+/** [state id, key, serialized instance]: what a worker restores */
+export type WorkerEntry = [number, Key, Uint8Array];
+
+/** What the checkpointer needs from the engine. */
+export interface CheckpointHooks {
+  /** asks every source to pause at a message boundary; null when one did not within timeoutMs */
+  pauseSources(id: number, timeoutMs: number): Promise<Positions | null>;
+  resumeSources(id: number): void;
+  waitQuiescent(timeoutMs: number): Promise<boolean>;
+  /** the dirty instances of every worker, encoded as log records (clears their marks) */
+  collect(id: number): Promise<EncodedRecords[]>;
+  /**
+   * Commits the Kafka sinks' transactions: everything output before the cut becomes
+   * visible to read_committed consumers. Done before the store commit: a crash between
+   * the two replays that interval (its outputs appear twice) rather than losing it.
+   */
+  commitSinks(id: number): Promise<void>;
+  /**
+   * A checkpoint failed after the workers handed over (and forgot) their dirty marks:
+   * going on would leave those instances out of every later checkpoint, so the engine stops.
+   */
+  fatal(message: string): void;
+}
+
+export interface CheckpointStats {
+  checkpoint: number;
+  instances: number;
+  bytes: number;
+  pauseMs: number;
+  compacted: boolean;
+}
+
+export function appIdentity(plan: Plan): AppIdentity {
+  return {
+    app: plan.app.name,
+    states: plan.states.map((s) => ({ name: s.spec.name, class: s.spec.stateClass.name, partitioned: s.partitioned })),
+  };
+}
+
+/** The stored entries, restored into the workers that own them under this plan (any worker count). */
+export function entriesByOwner(plan: Plan, entries: StoredEntry[]): WorkerEntry[][] {
+  const byName = new Map(plan.states.map((s) => [s.spec.name, s]));
+  const out: WorkerEntry[][] = Array.from({ length: plan.workers }, () => []);
+  for (const e of entries) {
+    const state = byName.get(e.state);
+    if (!state) throw new Error(`the checkpoint holds state ${JSON.stringify(e.state)}, which this application does not have`);
+    const key = fromTagged(e.tag, e.key);
+    out[ownerOf(state, key, plan.workers)].push([state.id, key, e.value]);
+  }
+  return out;
+}
+
+function fromTagged(tag: KeyTag, key: string | number): Key {
+  return tag === "b" ? BigInt(key) : tag === "-" ? 0 : key;
+}
+
+export class Checkpointer {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private nextId = 1;
+
+  constructor(
+    private readonly store: CheckpointStore,
+    private readonly plan: Plan,
+    private positions: Positions,
+    private readonly hooks: CheckpointHooks,
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.checkpoint().catch((err) => {
+        this.log.error({ err: (err as Error).message }, `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`);
+      }).finally(() => this.schedule());
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the timer and waits for a checkpoint in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One periodic checkpoint: pause, drain, collect, commit, resume. */
+  async checkpoint(): Promise<CheckpointStats | null> {
+    const id = this.nextId++;
+    const t0 = performance.now();
+    let resumed = false;
+    const resume = () => {
+      if (!resumed) this.hooks.resumeSources(id);
+      resumed = true;
+    };
+    try {
+      const positions = await this.hooks.pauseSources(id, this.timeoutMs);
+      if (positions === null) {
+        this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
+          `checkpoint abandoned: a source could not pause within ${this.timeoutMs} ms (its worker ring stays full: is a sink stalled?); the previous checkpoint stays the latest`);
+        return null;
+      }
+      const left = Math.max(0, this.timeoutMs - (performance.now() - t0));
+      if (!(await this.hooks.waitQuiescent(left))) {
+        this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
+          `checkpoint abandoned: in-flight messages did not drain within ${this.timeoutMs} ms (is a sink stalled?); the previous checkpoint stays the latest`);
+        return null;
+      }
+      const entries = await this.hooks.collect(id);
+      let stats: CheckpointStats | null;
+      try {
+        await this.hooks.commitSinks(id);
+        stats = this.commit(entries, positions, t0);
+      } catch (err) {
+        if (!this.stopped) this.hooks.fatal(`checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`);
+        return null;
+      }
+      resume();
+      if (stats) stats.pauseMs = performance.now() - t0;
+      if (stats) this.logCommitted(stats);
+      return stats;
+    } finally {
+      resume();
+    }
+  }
+
+  /**
+   * The last checkpoint of a clean stop: the sources are stopped and the engine is
+   * drained, so only the dirty instances and the sources' final positions remain.
+   */
+  async final(positions: Positions): Promise<void> {
+    const t0 = performance.now();
+    const id = this.nextId++;
+    const entries = await this.hooks.collect(id);
+    await this.hooks.commitSinks(id);
+    const stats = this.commit(entries, positions, t0);
+    if (stats) this.logCommitted(stats, "final ");
+  }
+
+  private commit(parts: EncodedRecords[], positions: Positions, t0: number): CheckpointStats | null {
+    const merged: Positions = { ...this.positions };
+    for (const [pipeline, p] of Object.entries(positions)) {
+      const before = merged[pipeline]?.topic === p.topic ? merged[pipeline].offsets : {};
+      merged[pipeline] = { topic: p.topic, offsets: { ...before, ...p.offsets } };
+    }
+    const instances = parts.reduce((n, p) => n + p.ids.length, 0);
+    if (instances === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
+    const r = this.store.commitEncoded(parts, merged, this.plan.workers);
+    this.positions = merged;
+    return { checkpoint: r.checkpoint, instances, bytes: r.bytes, pauseMs: performance.now() - t0, compacted: r.compacted };
+  }
+
+  private logCommitted(s: CheckpointStats, what = ""): void {
+    this.log.info({ checkpoint: s.checkpoint, instances: s.instances, bytes: s.bytes, pauseMs: Number(s.pauseMs.toFixed(2)), logBytes: this.store.bytes, compacted: s.compacted },
+      `${what}checkpoint ${s.checkpoint} committed: ${s.instances} state instance(s), ${s.bytes} bytes, ${what ? "took" : "sources paused"} ${s.pauseMs.toFixed(1)} ms${s.compacted ? ", log compacted" : ""}`);
+  }
+}

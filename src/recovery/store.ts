@@ -1,0 +1,438 @@
+/**
+ * The checkpoint store: one directory holding an append-only log of state
+ * records and a MANIFEST that commits a prefix of it.
+ *
+ *   log-<n>    records [u32 LE payload length][u32 LE crc32 of payload][payload]
+ *              payload = msgpack [state name, key tag, key, value bytes]
+ *   MANIFEST   one JSON line + one line with its crc32 (hex): the application
+ *              identity, the current log file, how many of its bytes are
+ *              committed, the checkpoint id and the source positions.
+ *
+ * A checkpoint appends its records, fsyncs the log, then writes MANIFEST.tmp,
+ * fsyncs it, renames it over MANIFEST and fsyncs the directory: the rename is the
+ * commit. Bytes past the committed length (a crash mid-checkpoint) are ignored and
+ * truncated on open, so the previous checkpoint stays intact. When the log grows
+ * past twice the size of its live records (the latest record of every key), the
+ * live records are copied to a new log file, which the next manifest names.
+ *
+ * DIR/LOCK (the owner's pid) keeps a second engine off the same store.
+ *
+ * A record that fails its checksum, or a log shorter than the manifest says, is a
+ * startup error naming the file: never silently wrong state.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { Packr } from "msgpackr";
+
+/** key tags: how a partition key is written (JSON and msgpack alone cannot tell a bigint from a string) */
+export type KeyTag = "s" | "n" | "b" | "-";
+
+export interface StoredEntry {
+  state: string;
+  tag: KeyTag;
+  /** the key: a string for "s" and "b" (a bigint's decimal digits), a number for "n", 0 for "-" (toStateful) */
+  key: string | number;
+  value: Uint8Array;
+}
+
+export interface AppIdentity {
+  app: string;
+  /** every state: name, class name, partitioned or not */
+  states: { name: string; class: string; partitioned: boolean }[];
+}
+
+/** Kafka positions per pipeline: the next offset to read of every partition */
+export type Positions = Record<string, { topic: string; offsets: Record<string, string> }>;
+
+interface Manifest extends AppIdentity {
+  format: 1;
+  checkpoint: number;
+  log: string;
+  committedBytes: number;
+  positions: Positions;
+  workers: number;
+  at: string;
+}
+
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+const HEADER = 8;
+const MANIFEST = "MANIFEST";
+/** logs smaller than this are never compacted */
+const MIN_COMPACT_BYTES = 64 * 1024;
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export const crc32: (b: Uint8Array) => number = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32 ?? tableCrc32;
+
+export interface OpenedStore {
+  store: CheckpointStore;
+  /** the live entries of the last committed checkpoint (empty for a new store) */
+  entries: StoredEntry[];
+  positions: Positions;
+  checkpoint: number;
+}
+
+export class CheckpointStore {
+  private fd: number;
+  private size: number;
+  /** live record of every key: where it is in the current log */
+  private readonly live = new Map<string, { off: number; len: number }>();
+  private liveBytes = 0;
+  private manifest: Manifest;
+
+  private constructor(readonly dir: string, manifest: Manifest, fd: number) {
+    this.manifest = manifest;
+    this.fd = fd;
+    this.size = manifest.committedBytes;
+  }
+
+  get checkpoint(): number { return this.manifest.checkpoint; }
+  get logFile(): string { return path.join(this.dir, this.manifest.log); }
+  get bytes(): number { return this.size; }
+
+  /**
+   * Opens (or creates) the store in `dir` for this application. Refuses a store
+   * written by another application or another set of states.
+   */
+  static open(dir: string, identity: AppIdentity, workers: number): OpenedStore {
+    fs.mkdirSync(dir, { recursive: true });
+    lock(dir);
+    try {
+      return CheckpointStore.openLocked(dir, identity, workers);
+    } catch (err) {
+      unlock(dir);
+      throw err;
+    }
+  }
+
+  private static openLocked(dir: string, identity: AppIdentity, workers: number): OpenedStore {
+    const manifestPath = path.join(dir, MANIFEST);
+    let manifest: Manifest;
+    if (!fs.existsSync(manifestPath)) {
+      manifest = { format: 1, ...identity, checkpoint: 0, log: "log-1", committedBytes: 0, positions: {}, workers, at: new Date().toISOString() };
+      fs.writeFileSync(path.join(dir, manifest.log), "");
+      writeManifest(dir, manifest);
+    } else {
+      manifest = readManifest(manifestPath);
+      checkIdentity(dir, manifest, identity);
+    }
+    const logPath = path.join(dir, manifest.log);
+    let fd: number;
+    try {
+      fd = fs.openSync(logPath, "r+");
+    } catch (err) {
+      throw new StoreError(`checkpoint store ${logPath} is missing (${(err as Error).message}), but ${manifestPath} names it; move ${dir} away to start empty`);
+    }
+    const store = new CheckpointStore(dir, manifest, fd);
+    const entries = store.load();
+    // Anything past the committed prefix was written by a checkpoint that did not commit.
+    fs.ftruncateSync(fd, manifest.committedBytes);
+    removeStrays(dir, manifest.log);
+    return { store, entries, positions: manifest.positions, checkpoint: manifest.checkpoint };
+  }
+
+  /** Reads and checks the committed prefix of the log; fills the live index. */
+  private load(): StoredEntry[] {
+    const file = this.logFile;
+    const committed = this.manifest.committedBytes;
+    const actual = fs.fstatSync(this.fd).size;
+    if (actual < committed) {
+      throw new StoreError(`checkpoint store ${file} is corrupt at offset ${actual}: truncated (MANIFEST commits ${committed} bytes, the file has ${actual}); move it away to start empty`);
+    }
+    const buf = Buffer.allocUnsafe(committed);
+    if (committed > 0) readFully(this.fd, buf, 0);
+    const latest = new Map<string, StoredEntry>();
+    let off = 0;
+    while (off < committed) {
+      if (committed - off < HEADER) throw corrupt(file, off, "truncated record header");
+      const len = buf.readUInt32LE(off);
+      const crc = buf.readUInt32LE(off + 4);
+      if (len > committed - off - HEADER) throw corrupt(file, off, `record length ${len} runs past the committed end`);
+      const payload = buf.subarray(off + HEADER, off + HEADER + len);
+      if (crc32(payload) !== crc) throw corrupt(file, off, "checksum mismatch");
+      let e: StoredEntry;
+      try {
+        const [state, tag, key, value] = packr.unpack(payload) as [string, KeyTag, string | number, Uint8Array];
+        e = { state, tag, key, value };
+      } catch (err) {
+        throw corrupt(file, off, `undecodable record (${(err as Error).message})`);
+      }
+      const id = entryId(e);
+      const old = this.live.get(id);
+      if (old) this.liveBytes -= old.len;
+      this.live.set(id, { off, len: HEADER + len });
+      this.liveBytes += HEADER + len;
+      latest.set(id, e);
+      off += HEADER + len;
+    }
+    return [...latest.values()];
+  }
+
+  /**
+   * Commits one checkpoint: the changed entries and the source positions. When this
+   * returns, the checkpoint survives a crash; if it throws or the process dies
+   * first, the previous checkpoint is what a restart finds.
+   */
+  commit(entries: StoredEntry[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
+    const w = new RecordWriter();
+    for (const e of entries) w.add(e.state, e.tag, e.key, e.value);
+    return this.commitEncoded([w.finish()], positions, workers);
+  }
+
+  /** commit() of records already encoded (by the workers, in parallel): appended as they are. */
+  commitEncoded(parts: EncodedRecords[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
+    if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
+    let appended = 0;
+    const nonEmpty = parts.filter((p) => p.ids.length > 0);
+    if (nonEmpty.length > 0) {
+      const block = Buffer.concat(nonEmpty.map((p) => p.bytes));
+      writeFully(this.fd, block, this.size);
+      fs.fsyncSync(this.fd);
+      let off = this.size;
+      for (const p of nonEmpty) {
+        p.ids.forEach((id, i) => {
+          const len = p.lens[i];
+          const old = this.live.get(id);
+          if (old) this.liveBytes -= old.len;
+          this.live.set(id, { off, len });
+          this.liveBytes += len;
+          off += len;
+        });
+      }
+      this.size += block.length;
+      appended = block.length;
+    }
+    const next: Manifest = {
+      ...this.manifest, checkpoint: this.manifest.checkpoint + 1, committedBytes: this.size, positions, workers,
+      at: new Date().toISOString(),
+    };
+    writeManifest(this.dir, next);
+    this.manifest = next;
+    const compacted = this.size > MIN_COMPACT_BYTES && this.size > 2 * this.liveBytes ? (this.compact(), true) : false;
+    return { checkpoint: next.checkpoint, bytes: appended, compacted };
+  }
+
+  /** Copies the live records into a new log file and commits a manifest naming it. */
+  private compact(): void {
+    const n = Number(this.manifest.log.slice(4)) + 1;
+    const name = `log-${n}`;
+    const target = path.join(this.dir, name);
+    const fd = fs.openSync(target, "w+");
+    const index = [...this.live.entries()].sort((a, b) => a[1].off - b[1].off);
+    let off = 0;
+    const moved = new Map<string, { off: number; len: number }>();
+    const chunk: Buffer[] = [];
+    let chunkBytes = 0;
+    const flush = () => {
+      if (chunkBytes === 0) return;
+      const b = Buffer.concat(chunk, chunkBytes);
+      writeFully(fd, b, off - chunkBytes);
+      chunk.length = 0;
+      chunkBytes = 0;
+    };
+    for (const [id, loc] of index) {
+      const rec = Buffer.allocUnsafe(loc.len);
+      readFully(this.fd, rec, loc.off);
+      chunk.push(rec);
+      chunkBytes += loc.len;
+      moved.set(id, { off, len: loc.len });
+      off += loc.len;
+      if (chunkBytes > 1 << 20) flush();
+    }
+    flush();
+    fs.fsyncSync(fd);
+    const old = this.manifest.log;
+    const next: Manifest = { ...this.manifest, log: name, committedBytes: off };
+    writeManifest(this.dir, next);
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.manifest = next;
+    this.size = off;
+    this.live.clear();
+    for (const [id, loc] of moved) this.live.set(id, loc);
+    fs.rmSync(path.join(this.dir, old), { force: true });
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    unlock(this.dir);
+  }
+}
+
+/** Records encoded for the log, with the identity (state, key) and length of each. */
+export interface EncodedRecords {
+  bytes: Uint8Array;
+  ids: string[];
+  lens: number[];
+}
+
+/** Encodes log records; used by the workers, so a checkpoint's records are built in parallel. */
+export class RecordWriter {
+  private readonly chunks: Buffer[] = [];
+  private readonly ids: string[] = [];
+  private readonly lens: number[] = [];
+  private bytes = 0;
+
+  add(state: string, tag: KeyTag, key: string | number, value: Uint8Array): void {
+    const rec = encodeRecord({ state, tag, key, value });
+    this.chunks.push(rec);
+    this.ids.push(entryId({ state, tag, key }));
+    this.lens.push(rec.length);
+    this.bytes += rec.length;
+  }
+
+  finish(): EncodedRecords {
+    return { bytes: Buffer.concat(this.chunks, this.bytes), ids: this.ids, lens: this.lens };
+  }
+}
+
+/** How a partition key is written: its tag and its value as a string or a number. */
+export function keyTagged(partitioned: boolean, key: string | number | bigint): { tag: KeyTag; key: string | number } {
+  if (!partitioned) return { tag: "-", key: 0 };
+  if (typeof key === "string") return { tag: "s", key };
+  if (typeof key === "number") return { tag: "n", key };
+  return { tag: "b", key: key.toString() };
+}
+
+export function encodeRecord(e: StoredEntry): Buffer {
+  const payload = packr.pack([e.state, e.tag, e.key, e.value]);
+  const rec = Buffer.allocUnsafe(HEADER + payload.length);
+  rec.writeUInt32LE(payload.length, 0);
+  rec.writeUInt32LE(crc32(payload), 4);
+  rec.set(payload, HEADER);
+  return rec;
+}
+
+export const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;
+
+/**
+ * One engine per store: DIR/LOCK holds the owner's pid. A lock left by a process
+ * that is gone (kill -9) is taken over; one held by a live process is refused.
+ */
+/** stores this process holds (a LOCK with our own pid and not in here is stale: a container restarted with the same pid) */
+const held = new Set<string>();
+
+function lock(dir: string): void {
+  const file = path.join(dir, "LOCK");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      held.add(path.resolve(dir));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const pid = Number(fs.readFileSync(file, "utf8").trim());
+    const ours = pid === process.pid;
+    if (Number.isInteger(pid) && pid > 0 && (ours ? held.has(path.resolve(dir)) : alive(pid))) {
+      throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new StoreError(`cannot lock checkpoint store ${dir}`);
+}
+
+function unlock(dir: string): void {
+  const file = path.join(dir, "LOCK");
+  held.delete(path.resolve(dir));
+  try {
+    if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
+  } catch { /* gone already */ }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function corrupt(file: string, off: number, why: string): StoreError {
+  return new StoreError(`checkpoint store ${file} is corrupt at offset ${off}: ${why}; move it away to start empty`);
+}
+
+function checkIdentity(dir: string, m: Manifest, id: AppIdentity): void {
+  const describe = (x: AppIdentity) =>
+    `application ${JSON.stringify(x.app)} with states [${x.states.map((s) => `${JSON.stringify(s.name)} (${s.class}${s.partitioned ? ", partitioned" : ""})`).join(", ")}]`;
+  const same = m.app === id.app && m.states.length === id.states.length
+    && m.states.every((s, i) => s.name === id.states[i].name && s.class === id.states[i].class && s.partitioned === id.states[i].partitioned);
+  if (!same) {
+    throw new StoreError(`checkpoint store ${dir} belongs to ${describe(m)}, not to ${describe(id)}; `
+      + "refusing to mix them up: use another --resilience-dir, or move this one away to start empty");
+  }
+}
+
+function readManifest(file: string): Manifest {
+  const text = fs.readFileSync(file, "utf8");
+  const nl = text.indexOf("\n");
+  const body = nl < 0 ? text : text.slice(0, nl);
+  const sum = nl < 0 ? "" : text.slice(nl + 1).trim();
+  if (sum !== crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")) {
+    throw new StoreError(`checkpoint store ${file} is corrupt at offset 0: checksum mismatch; move it away to start empty`);
+  }
+  const m = JSON.parse(body) as Manifest;
+  if (m.format !== 1) throw new StoreError(`checkpoint store ${file} has format ${m.format}, this engine reads format 1`);
+  return m;
+}
+
+function writeManifest(dir: string, m: Manifest): void {
+  const body = JSON.stringify(m);
+  const text = `${body}\n${crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")}\n`;
+  const tmp = path.join(dir, `${MANIFEST}.tmp`);
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path.join(dir, MANIFEST));
+  const dfd = fs.openSync(dir, "r");
+  try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+}
+
+/** Log files the manifest does not name: left by a compaction that crashed before or after its commit. */
+function removeStrays(dir: string, current: string): void {
+  for (const f of fs.readdirSync(dir)) {
+    if ((/^log-\d+$/.test(f) && f !== current) || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+function readFully(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = fs.readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw new StoreError(`unexpected end of file reading the checkpoint log at ${position + done}`);
+    done += n;
+  }
+}
+
+function writeFully(fd: number, buf: Buffer, position: number): void {
+  let done = 0;
+  while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+}
+
+let table: Int32Array | null = null;
+function tableCrc32(b: Uint8Array): number {
+  if (!table) {
+    table = new Int32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[i] = c;
+    }
+  }
+  let crc = -1;
+  for (let i = 0; i < b.length; i++) crc = table[(crc ^ b[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * The checkpoint store on real files: commit and reopen, the previous checkpoint
+ * surviving a checkpoint that did not commit, corruption and truncation refused
+ * with the file named, another application refused, compaction bounding the log.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CheckpointStore, crc32, encodeRecord, type AppIdentity, type StoredEntry } from "../../dist/recovery/store.js";
+
+const ID: AppIdentity = { app: "alphabet", states: [{ name: "letter state", class: "TotalVotes", partitioned: true }] };
+const entry = (key: string, n: number): StoredEntry => ({ state: "letter state", tag: "s", key, value: Buffer.from(`${key}=${n}`) });
+const text = (entries: StoredEntry[]) => Object.fromEntries(entries.map((e) => [e.key, Buffer.from(e.value).toString()]));
+
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-store-")); });
+afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+
+describe("checkpoint store", () => {
+  it("crc32 is the standard one", () => {
+    expect(crc32(Buffer.from("123456789"))).toBe(0xcbf43926);
+  });
+
+  it("commits and reopens: the latest value of every key, and the positions", () => {
+    const { store, entries } = CheckpointStore.open(dir, ID, 2);
+    expect(entries).toEqual([]);
+    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
+    store.commit([entry("a", 5)], { p: { topic: "t", offsets: { 0: "17" } } }, 2);
+    store.close();
+    const again = CheckpointStore.open(dir, ID, 3);
+    expect(text(again.entries)).toEqual({ a: "a=5", b: "b=2" });
+    expect(again.positions).toEqual({ p: { topic: "t", offsets: { 0: "17" } } });
+    expect(again.checkpoint).toBe(2);
+    again.store.close();
+  });
+
+  it("a checkpoint that did not reach its commit leaves the previous one intact", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    store.commit([entry("a", 1)], {}, 2);
+    store.close();
+    // As if the process died after appending records but before renaming the manifest.
+    fs.appendFileSync(path.join(dir, "log-1"), Buffer.concat([encodeRecord(entry("a", 99)), Buffer.from([1, 2, 3])]));
+    fs.writeFileSync(path.join(dir, "MANIFEST.tmp"), "half a manifest");
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(text(again.entries)).toEqual({ a: "a=1" });
+    expect(fs.existsSync(path.join(dir, "MANIFEST.tmp"))).toBe(false);
+    again.store.commit([entry("b", 2)], {}, 2);
+    again.store.close();
+    expect(text(CheckpointStore.open(dir, ID, 2).entries)).toEqual({ a: "a=1", b: "b=2" });
+  });
+
+  it("refuses a log with a corrupt byte, naming the file and the offset", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
+    store.close();
+    const log = path.join(dir, "log-1");
+    const bytes = fs.readFileSync(log);
+    const second = encodeRecord(entry("a", 1)).length;
+    bytes[second + 12] ^= 0x40;
+    fs.writeFileSync(log, bytes);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
+      `checkpoint store ${log} is corrupt at offset ${second}: checksum mismatch; move it away to start empty`);
+  });
+
+  it("refuses a truncated log, naming the file", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
+    store.close();
+    const log = path.join(dir, "log-1");
+    const size = fs.statSync(log).size;
+    fs.truncateSync(log, size - 3);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
+      new RegExp(`checkpoint store ${log} is corrupt at offset ${size - 3}: truncated`));
+  });
+
+  it("refuses a corrupt manifest", () => {
+    CheckpointStore.open(dir, ID, 2).store.close();
+    const m = path.join(dir, "MANIFEST");
+    fs.writeFileSync(m, fs.readFileSync(m, "utf8").replace('"alphabet"', '"alphabEt"'));
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${m} is corrupt at offset 0: checksum mismatch`);
+  });
+
+  it("refuses the store of another application or of other states", () => {
+    CheckpointStore.open(dir, ID, 2).store.close();
+    expect(() => CheckpointStore.open(dir, { ...ID, app: "word count" }, 2)).toThrow(/belongs to application "alphabet" .* not to application "word count"/);
+    expect(() => CheckpointStore.open(dir, { app: "alphabet", states: [{ name: "letters", class: "TotalVotes", partitioned: true }] }, 2))
+      .toThrow(/refusing to mix them up/);
+  });
+
+  it("one engine per store: a live owner is refused, a dead one's lock is taken over", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${dir} is in use by process ${process.pid}`);
+    store.close();
+    fs.writeFileSync(path.join(dir, "LOCK"), "999999999"); // no such process: as after kill -9
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(fs.readFileSync(path.join(dir, "LOCK"), "utf8")).toBe(String(process.pid));
+    again.store.close();
+    expect(fs.existsSync(path.join(dir, "LOCK"))).toBe(false);
+    fs.writeFileSync(path.join(dir, "LOCK"), String(process.pid)); // our pid, but not held: a restarted container
+    CheckpointStore.open(dir, ID, 2).store.close();
+  });
+
+  it("compacts: updating the same keys over and over keeps the log near twice its live size", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    let peak = 0;
+    for (let round = 0; round < 100; round++) {
+      store.commit(keys.map((k) => entry(k, round)), {}, 2);
+      peak = Math.max(peak, store.bytes);
+    }
+    store.close();
+    const live = keys.reduce((n, k) => n + encodeRecord(entry(k, 99)).length, 0);
+    expect(peak).toBeLessThanOrEqual(Math.max(2 * live + live, 64 * 1024 + live));
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith("log-"));
+    expect(files.length).toBe(1);
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(text(again.entries)).toEqual(Object.fromEntries(keys.map((k) => [k, `${k}=99`])));
+    again.store.close();
+  });
+});
