@@ -134,7 +134,7 @@ for (let i = 0; i < RUNS; i++) {
     const r = await wordCountRun(dir, ringBytes);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     const pauses = r.checkpoints.map((l) => l.pauseMs);
-    const row = { resilience: on, ringBytes: ringBytes || 4194304, wordsPerSec: r.wordsPerSec, cpuUtil: r.cpuUtil, checkpoints: r.checkpoints.length, abandoned: r.abandoned,
+    const row = { resilience: on, ringBytes: ringBytes || 2097152, wordsPerSec: r.wordsPerSec, cpuUtil: r.cpuUtil, checkpoints: r.checkpoints.length, abandoned: r.abandoned,
       pauseMsP50: median(pauses), pauseMsMax: pauses.length ? Math.max(...pauses) : NaN, bytesPerCheckpoint: median(r.checkpoints.map((l) => l.bytes)),
       instancesPerCheckpoint: median(r.checkpoints.map((l) => l.instances)) };
     results.runs.push(row);
@@ -149,8 +149,8 @@ for (const n of KEYS) {
   console.error(`recovery of ${n} keys: restored ${r.instancesRestored} instances in ${r.restoreMs} ms (restart to running ${r.restartToRunningMs.toFixed(0)} ms), store ${(r.storeBytes / 1e6).toFixed(1)} MB, biggest checkpoint ${JSON.stringify(r.biggestCheckpoint)}`);
 }
 results.summary = CONFIGS.map(([on, ringBytes]) => {
-  const rows = results.runs.filter((r) => r.resilience === on && r.ringBytes === (ringBytes || 4194304));
-  const s = { resilience: on, ringBytes: ringBytes || 4194304, wordsPerSec: median(rows.map((r) => r.wordsPerSec)), pauseMsP50: median(rows.map((r) => r.pauseMsP50)) };
+  const rows = results.runs.filter((r) => r.resilience === on && r.ringBytes === (ringBytes || 2097152));
+  const s = { resilience: on, ringBytes: ringBytes || 2097152, wordsPerSec: median(rows.map((r) => r.wordsPerSec)), pauseMsP50: median(rows.map((r) => r.pauseMsP50)) };
   console.error(`median: resilience ${on ? 'on ' : 'off'}, rings ${s.ringBytes / 1024} KiB: ${(s.wordsPerSec / 1e6).toFixed(2)}M words/s${on ? `, checkpoint pause p50 ${s.pauseMsP50.toFixed(0)} ms` : ''}`);
   return s;
 });

@@ -113,6 +113,8 @@ if (!skip.has('e2e')) {
     }
   }
 }
+results.resilience = await step('resilience', async () => JSON.parse(await runScript(join(ROOT, 'bench/resilience.bench.mjs'),
+  quick ? ['--quick', '--keys', '10000'] : ['--runs', '2', '--window', '6', '--keys', '10000,100000,1000000'], quick ? 180000 : 900000)));
 results.kafka = await step('kafka', kafka);
 if (results.kafka.skipped) log(`   kafka skipped: ${results.kafka.skipped}`);
 results.totalSec = (performance.now() - t0) / 1000;
