@@ -3,7 +3,7 @@
  * application's applicationSetup, and flags the engine does not know belong to the
  * application, as with Machida.
  */
-import { runApplication, type EngineOptions } from "../runtime/coordinator.js";
+import { runApplication, type Application, type EngineOptions } from "../runtime/coordinator.js";
 import { createLogger, errorMessage } from "../runtime/log.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
@@ -111,13 +111,10 @@ export async function runMain(argv: string[]): Promise<number> {
     process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
     return 2;
   }
-  let app;
-  try {
-    app = await runApplication(options);
-  } catch (err) {
-    log.error({ err: errorMessage(err) }, `cannot start ${module}: ${errorMessage(err)}`);
-    return 1;
-  }
+  // Signal handlers come first: a SIGTERM while the engine is still starting (loading the
+  // app, waiting for Kafka brokers) must stop it cleanly once it runs, not kill it.
+  let app: Application | null = null;
+  let stopRequested = false;
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;
@@ -125,11 +122,19 @@ export async function runMain(argv: string[]): Promise<number> {
       log.warn(`${sig} again: exiting without draining`);
       process.exit(130);
     }
-    log.info(`${sig}: draining`);
-    void app.stop();
+    stopRequested = true;
+    log.info(app ? `${sig}: draining` : `${sig} while starting: stopping once the engine runs`);
+    if (app) void app.stop();
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+  try {
+    app = await runApplication(options);
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, `cannot start ${module}: ${errorMessage(err)}`);
+    return 1;
+  }
+  if (stopRequested) void app.stop();
   try {
     await app.done;
     return 0;
