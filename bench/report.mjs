@@ -147,6 +147,7 @@ export function render(results, { mdPath, svgDir }) {
   out.push('## Micro benchmarks (single thread, tinybench)', '',
     Array.isArray(results.micro) ? microTable(results.micro) : results.micro?.error ? `**FAILED:** ${results.micro.error}` : `skipped: ${results.micro?.skipped ?? 'not run'}`, '',
     '## Inter-thread channels (bench/ring.bench.mjs)', '', ringSection(results.ring), '',
+    '## What limits the engine', '', 'Profiles, what was optimized against them and what limits the numbers above: [bench/ANALYSIS.md](bench/ANALYSIS.md).', '',
     '## Resilience', '', resilienceSection(results.resilience), '',
     '## Kafka', '', kafkaSection(results.kafka), '',
     '## Reproduce', '',
