@@ -43,6 +43,8 @@ export interface Engine {
   kill9(): Promise<void>;
   /** resident memory of the engine process in bytes */
   rssBytes(): number;
+  /** user + system CPU seconds the engine process used so far (Linux /proc) */
+  cpuSeconds(): number;
 }
 
 const live = new Set<ChildProcess>();
@@ -114,6 +116,12 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
       await exited;
     },
     rssBytes: () => rssBytes(child.pid!),
+    cpuSeconds: () => {
+      // fields 14 and 15 (utime, stime) of /proc/PID/stat, in clock ticks (100 Hz on Linux)
+      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100;
+    },
   };
   if (opts.waitRunning !== false) {
     try {

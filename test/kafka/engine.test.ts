@@ -105,7 +105,7 @@ describe("Kafka source and sink", () => {
 
   it("logs a clear error and retries without spinning when the brokers cannot be reached", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
-    const engine = runCli([
+    const engine = await runCli([
       "--workers", "1", "--stats-interval", "0", "--drain-timeout", "5",
       ...appArgs("127.0.0.1:1", "nowhere-in", "nowhere-out"),
     ]);
@@ -121,7 +121,7 @@ describe("Kafka source and sink", () => {
       expect(share, `CPU share of one core while retrying: ${share.toFixed(2)}`).toBeLessThan(0.5);
       expect(engine.child.exitCode).toBe(null);
       // It still stops cleanly, brokers or not.
-      expect(await engine.stop()).toBe(0);
+      expect((await engine.stop()).code).toBe(0);
       const retries = engine.lines.filter((l) => /cannot reach Kafka brokers/.test(l.msg ?? "")).length;
       expect(retries).toBeGreaterThanOrEqual(2);
       expect(retries).toBeLessThan(60); // backoff, not a log flood
@@ -141,13 +141,13 @@ describe("Kafka source and sink", () => {
     await createTopics(admin, [inTopic, outTopic], 2);
     const input: Input[] = makeInput(2000, 10).map((r) => ({ ...r, big: r.seq % 400 === 7 }));
     const big = input.filter((r) => r.big).length;
-    const engine = runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);
+    const engine = await runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);
     const output = await collect(kafka, outTopic);
     try {
       await engine.waitForLog((l) => /joined group/.test(l.msg ?? ""), 30_000);
       await produce(kafka, inTopic, input);
       await output.waitFor(input.length - big, 60_000);
-      expect(await engine.stop()).toBe(0);
+      expect((await engine.stop()).code).toBe(0);
       await sleep(500);
       checkOutput(input, output.out, false);
       expect(output.out.length).toBe(input.length - big);

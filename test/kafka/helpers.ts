@@ -3,12 +3,13 @@
  * test/fixtures/kafka-count.ts, collecting its output, running the CLI in a child
  * process (to read its logs and CPU time), and restarting a broker in place.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { openSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer } from "kafkajs";
+import { startEngine, type Engine } from "../helpers/engine.js";
 
 export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const APP = join(REPO, "test/fixtures/kafka-count.ts");
@@ -144,62 +145,9 @@ export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: bo
 
 const brief = (a: number[]) => (a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`);
 
-/** A `wallaroo run` child process whose stderr (pino JSON lines) is collected. */
-export interface EngineProcess {
-  readonly child: ChildProcess;
-  readonly lines: Record<string, any>[];
-  waitForLog(match: (l: Record<string, any>) => boolean, ms: number): Promise<Record<string, any>>;
-  /** user + system CPU seconds used so far (Linux /proc) */
-  cpuSeconds(): number;
-  /** SIGTERM, then the exit code */
-  stop(ms?: number): Promise<number | null>;
-}
-
-export function runCli(args: string[]): EngineProcess {
-  const child = spawn(process.execPath, [join(REPO, "bin/wallaroo.js"), "run", APP, ...args], {
-    cwd: REPO, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, WALLAROO_LOG_LEVEL: "info" },
-  });
-  const lines: Record<string, any>[] = [];
-  let rest = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    const text = rest + d.toString();
-    const parts = text.split("\n");
-    rest = parts.pop()!;
-    for (const p of parts) {
-      try { lines.push(JSON.parse(p)); } catch { lines.push({ msg: p }); }
-    }
-  });
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  return {
-    child, lines,
-    async waitForLog(match, ms) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const l = lines.find(match);
-        if (l) return l;
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`log line not found within ${ms} ms; got:\n${lines.map((x) => x.msg).join("\n")}`);
-        }
-        await sleep(100);
-      }
-    },
-    cpuSeconds() {
-      // fields 14 and 15 (utime, stime) of /proc/PID/stat, in clock ticks (100 Hz on Linux)
-      const stat = readFileSync(`/proc/${child.pid}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(f[11]) + Number(f[12])) / 100;
-    },
-    async stop(ms = 40_000) {
-      if (child.exitCode === null) child.kill("SIGTERM");
-      const code = await Promise.race([exited, sleep(ms).then(() => "timeout" as const)]);
-      if (code === "timeout") {
-        child.kill("SIGKILL");
-        throw new Error(`wallaroo run did not exit within ${ms} ms of SIGTERM`);
-      }
-      return code;
-    },
-  };
-}
+/** `wallaroo run` of the Kafka test app as a child process (test/helpers/engine.ts), not waiting for it to run. */
+export const runCli = (args: string[]): Promise<Engine> =>
+  startEngine(APP, args, { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } });
 
 /**
  * A broker of its own for the restart test (scripts/kafka/start.sh on `port`),

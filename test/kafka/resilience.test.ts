@@ -17,7 +17,8 @@ import { describe, expect, inject, it } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName, type EngineProcess } from "./helpers.js";
+import { appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName, } from "./helpers.js";
+import type { Engine } from "../helpers/engine.js";
 
 const brokers = inject("kafkaBrokers") ?? "";
 const skipReason = inject("kafkaSkipReason") ?? "test/kafka/globalSetup.ts is not a vitest globalSetup";
@@ -37,7 +38,7 @@ describe("Kafka with --resilience-dir", () => {
     const args = ["--workers", "2", "--stats-interval", "0", "--kafka-group", uniqueName("group"), "--resilience-dir", dir,
       "--checkpoint-interval", "0.3", ...appArgs(brokers, inTopic, outTopic)];
     const output = await collect(kafka, outTopic);
-    let engine: EngineProcess | null = null;
+    let engine: Engine | null = null;
     const restored: number[] = [];
     // What a read_uncommitted consumer sees: also the outputs of the transactions the kills aborted.
     const dirtyReader = kafka.consumer({ groupId: uniqueName("uncommitted"), readUncommitted: true, maxWaitTimeInMs: 100 });
@@ -47,7 +48,7 @@ describe("Kafka with --resilience-dir", () => {
     await dirtyReader.run({ eachBatch: async ({ batch }) => { uncommitted += batch.messages.length; } });
     try {
       for (let round = 0; round < 4; round++) {
-        engine = runCli(args);
+        engine = await runCli(args);
         await engine.waitForLog((l) => /running on/.test(l.msg ?? ""), 60_000);
         const r = engine.lines.find((l) => /^restored checkpoint/.test(l.msg ?? ""));
         if (r) restored.push(r.checkpoint);
@@ -76,7 +77,7 @@ describe("Kafka with --resilience-dir", () => {
         if (Date.now() > deadline) throw new Error("final counts did not arrive within 90 s");
         await sleep(200);
       }
-      expect(await engine!.stop()).toBe(0);
+      expect((await engine!.stop()).code).toBe(0);
       await sleep(500);
       expect(restored.length).toBe(3); // each restart found a checkpoint
       // Every input appears, and each output's count is its input's position in the key's sequence:
