@@ -6,7 +6,7 @@
  */
 import { describe, expect, inject, it } from "vitest";
 import {
-  APP, appArgs, checkOutput, client, collect, createTopics, makeInput, PrivateBroker, produce, runCli, sleep, uniqueName,
+  APP, appArgs, checkOutput, collect, freshTopics, makeInput, PrivateBroker, produce, runCli, sleep, uniqueName,
   type Input,
 } from "./helpers.js";
 
@@ -23,13 +23,8 @@ const RESTART_PORT = Number(process.env.WALLAROO_TEST_KAFKA_RESTART_PORT ?? 1919
 describe("Kafka source and sink", () => {
   it("delivers 20000 records over 4 partitions through a partitioned state exactly, in order per key", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
-    const kafka = client(brokers);
-    const admin = kafka.admin();
-    await admin.connect();
-    const inTopic = uniqueName("in");
-    const outTopic = uniqueName("out");
+    const { kafka, admin, inTopic, outTopic } = await freshTopics(brokers, 4);
     const group = uniqueName("group");
-    await createTopics(admin, [inTopic, outTopic], 4);
     const input = makeInput(20_000, 40);
     const app = await runApplication({
       module: APP, workers: 2, statsInterval: 0, kafkaGroup: group, args: appArgs(brokers, inTopic, outTopic),
@@ -56,12 +51,7 @@ describe("Kafka source and sink", () => {
     if (!canRestart) ctx.skip(brokers ? "KAFKA_BROKERS is external: cannot restart it" : `Kafka tests skipped: ${skipReason}`);
     const broker = new PrivateBroker(RESTART_PORT);
     await broker.start();
-    const kafka = client(broker.address);
-    const inTopic = uniqueName("in");
-    const outTopic = uniqueName("out");
-    const admin = kafka.admin();
-    await admin.connect();
-    await createTopics(admin, [inTopic, outTopic], 4);
+    const { kafka, admin, inTopic, outTopic } = await freshTopics(broker.address, 4);
     await admin.disconnect();
     const first = makeInput(10_000, 40);
     const second = makeInput(20_000, 40).slice(10_000);
@@ -132,13 +122,8 @@ describe("Kafka source and sink", () => {
 
   it("drops and counts an oversized output record; the rest flows", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
-    const kafka = client(brokers);
-    const admin = kafka.admin();
-    await admin.connect();
-    const inTopic = uniqueName("in");
-    const outTopic = uniqueName("out");
+    const { kafka, admin, inTopic, outTopic } = await freshTopics(brokers, 2);
     const group = uniqueName("group");
-    await createTopics(admin, [inTopic, outTopic], 2);
     const input: Input[] = makeInput(2000, 10).map((r) => ({ ...r, big: r.seq % 400 === 7 }));
     const big = input.filter((r) => r.big).length;
     const engine = await runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);

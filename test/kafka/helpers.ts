@@ -25,6 +25,17 @@ export function client(brokers: string): Kafka {
 
 export const uniqueName = (what: string) => `wallaroo-${what}-${randomUUID().slice(0, 8)}`;
 
+/** A client, a connected admin and a fresh input and output topic with `partitions` partitions each. */
+export async function freshTopics(brokers: string, partitions: number): Promise<{ kafka: Kafka; admin: Admin; inTopic: string; outTopic: string }> {
+  const kafka = client(brokers);
+  const admin = kafka.admin();
+  await admin.connect();
+  const inTopic = uniqueName("in");
+  const outTopic = uniqueName("out");
+  await createTopics(admin, [inTopic, outTopic], partitions);
+  return { kafka, admin, inTopic, outTopic };
+}
+
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
 }

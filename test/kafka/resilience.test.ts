@@ -17,7 +17,7 @@ import { describe, expect, inject, it } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName, } from "./helpers.js";
+import { appArgs, checkOutput, collect, freshTopics, makeInput, produce, runCli, sleep, uniqueName } from "./helpers.js";
 import type { Engine } from "../helpers/engine.js";
 
 const brokers = inject("kafkaBrokers") ?? "";
@@ -26,12 +26,7 @@ const skipReason = inject("kafkaSkipReason") ?? "test/kafka/globalSetup.ts is no
 describe("Kafka with --resilience-dir", () => {
   it("counts every record exactly once, and outputs each count once, across three kill -9 and restarts", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
-    const kafka = client(brokers);
-    const admin = kafka.admin();
-    await admin.connect();
-    const inTopic = uniqueName("in");
-    const outTopic = uniqueName("out");
-    await createTopics(admin, [inTopic, outTopic], 4);
+    const { kafka, admin, inTopic, outTopic } = await freshTopics(brokers, 4);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-kafka-resil-"));
     const input = makeInput(40_000, 50);
     const chunks = [0, 1, 2, 3].map((i) => input.slice(i * 10_000, (i + 1) * 10_000));
