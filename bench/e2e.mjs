@@ -21,9 +21,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * One measured run. `rates`: messages/s per source (0 = as fast as TCP accepts).
+ * `generators`: load-generator processes per source, each with `connections` connections (the
+ * scaling mode adds processes until no generator is the bottleneck; see bench/scale.mjs).
  * Resolves to the figures, or to { error } when something failed (never rejects).
  */
-export async function runOnce(scenario, system, { warmupS, windowS, rates = [], connections = 2 }) {
+export async function runOnce(scenario, system, { warmupS, windowS, rates = [], connections = 2, generators = 1 }) {
   const procs = [];
   try {
     const epoch = newEpoch();
@@ -43,19 +45,23 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
     let sutError = null;
     sut.once('exit', (code, sig) => { sutError = `${system.id} exited during the run (code ${code}, signal ${sig}): ${lastLines(sut.tail)}`; });
 
-    const loadgens = sources.map((src, i) => {
+    // generator g of source i is loadgens[i * generators + g]; a paced rate is split between them
+    const loadgens = sources.flatMap((src, i) => Array.from({ length: generators }, () => {
       const g = forkTool(fileURLToPath(new URL('./tools/loadgen.mjs', import.meta.url)), [JSON.stringify({
-        host: HOST, port: inPorts[i], connections, input: src.input, rate: rates[i] ?? 0, stamp: src.stamp ?? null, epoch,
+        host: HOST, port: inPorts[i], connections, input: src.input, rate: (rates[i] ?? 0) / generators, stamp: src.stamp ?? null, epoch,
       })]);
       g.on('message', (m) => { if (m.op === 'error') sutError ??= m.message; });
       procs.push(g);
       return g;
-    });
+    }));
     await Promise.all(loadgens.map((g) => ask(g, { op: 'start' })));
 
     const snap = async () => {
       const [gens, out] = await Promise.all([Promise.all(loadgens.map((g) => ask(g, { op: 'snap' }))), ask(counter, { op: 'snap' })]);
-      return { gens, out, proc: procSample(sut.pid), t: performance.now() };
+      return {
+        gens, out, proc: procSample(sut.pid), t: performance.now(),
+        genCpu: loadgens.map((g) => procSample(g.pid).cpu), counterCpu: procSample(counter.pid).cpu,
+      };
     };
     await sleep(warmupS * 1000);
     const a = await snap();
@@ -72,7 +78,8 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
     if (sutError) throw new Error(sutError);
 
     const secs = (b.t - a.t) / 1000;
-    const perSource = b.gens.map((g, i) => g.sent - a.gens[i].sent);
+    const perGen = b.gens.map((g, i) => g.sent - a.gens[i].sent);
+    const perSource = sources.map((_, i) => perGen.slice(i * generators, (i + 1) * generators).reduce((x, y) => x + y, 0));
     const sentMsgs = b.gens.reduce((s, g, i) => s + g.sent - a.gens[i].sent, 0);
     const sentBytes = b.gens.reduce((s, g, i) => s + g.bytes - a.gens[i].bytes, 0);
     const outMsgs = b.out.count - a.out.count;
@@ -92,6 +99,10 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
       cpuSecPerMUnits: ((b.proc.cpu - a.proc.cpu) / units) * 1e6,
       cpuUtil: (b.proc.cpu - a.proc.cpu) / secs,
       peakRssMB: Math.max(peakRss, b.proc.hwm) / 2 ** 20,
+      // share of one core each helper process used over the window: a generator or the receiver near
+      // 1.0 may be what limits the run rather than the system under test
+      genCpuUtilMax: Math.max(...b.genCpu.map((c, i) => (c - a.genCpu[i]) / secs)),
+      receiverCpuUtil: (b.counterCpu - a.counterCpu) / secs,
       latencyUs: hist && hist.samples > 0
         ? { samples: hist.samples, p50: hist.p50 / 1e3, p99: hist.p99 / 1e3, p999: hist.p999 / 1e3, p9999: hist.p9999 / 1e3, max: hist.max / 1e3 }
         : null,
@@ -147,6 +158,8 @@ export async function measure(scenario, system, opts, runs, log = () => {}) {
     cpuSecPerMUnits: med((r) => r.cpuSecPerMUnits),
     cpuUtil: med((r) => r.cpuUtil),
     peakRssMB: med((r) => r.peakRssMB),
+    genCpuUtilMax: Math.max(...ok.map((r) => r.genCpuUtilMax)),
+    receiverCpuUtil: Math.max(...ok.map((r) => r.receiverCpuUtil)),
     latencyUs: lat,
     all: ok,
   };

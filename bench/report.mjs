@@ -150,9 +150,11 @@ export function render(results, { mdPath, svgDir }) {
     '## What limits the engine', '', 'Profiles, what was optimized against them and what limits the numbers above: [bench/ANALYSIS.md](bench/ANALYSIS.md).', '',
     '## Resilience', '', resilienceSection(results.resilience), '',
     '## Kafka', '', kafkaSection(results.kafka), '',
+    '## Scaling with workers', '', scaleSection(results.scale, svgDir, svgRel), '',
     '## Reproduce', '',
     '```sh', 'npm run bench              # everything, ~12 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg',
-    'npm run bench -- --quick   # < 1 min smoke run; writes bench/results/quick/ only', '```', '',
+    'npm run bench -- --quick   # < 1 min smoke run; writes bench/results/quick/ only',
+    'npm run bench -- --scale 1,2,4,8   # scaling mode only: bench/results/scale.json, then re-renders this file', '```', '',
     'See bench/README.md for running single pieces. Run on an otherwise idle machine: the engine, the senders and the receiver share the cores.', '');
   writeFileSync(mdPath, out.join('\n'));
 }
@@ -195,6 +197,58 @@ function kafkaSection(k) {
   ].join('\n');
 }
 
+/** The scaling table of `npm run bench -- --scale`, kept in bench/results/scale.json across full runs. */
+export function scaleSection(sc, svgDir, svgRel) {
+  if (!sc) return 'Not measured yet: `npm run bench -- --scale 1,2,4,8` (bench/scale.mjs) on a machine with that many cores.';
+  if (sc.error) return `**FAILED:** ${sc.error}`;
+  const m = sc.meta ?? {};
+  const pct = (x) => (x == null ? '–' : `${(x * 100).toFixed(0)}%`);
+  const x = (v) => (v == null ? '–' : `${v.toFixed(2)}×`);
+  const out = [
+    `Measured ${m.date ?? ''} on **${m.cpuModel ?? 'unknown CPU'}, ${sc.cores} cores**, Node ${m.node ?? '?'}, git ${m.git ?? '?'}` +
+      `${m.loadavg ? `, load at start ${m.loadavg.map((v) => v.toFixed(2)).join(' ')}` : ''}; ` +
+      `warm-up ${sc.profile.warmupS} s, window ${sc.profile.windowS} s, median of ${sc.profile.runs} run(s). ` +
+      'Efficiency = thr(N) / (N × thr(1)). Load generators are added (one process per 4 workers and source to start, doubled while one ' +
+      'used more than 85% of a core) so that they are not the limit; "limited by" names the helper process that still was.' +
+      (sc.skippedCounts?.length ? ` Left out: ${sc.skippedCounts.join(', ')} workers (more than the cores).` : ''), '',
+  ];
+  const rows = [];
+  for (const [name, s] of Object.entries(sc.scenarios)) {
+    const hw = s.handWritten;
+    out.push(`**${name}** (${s.unit}/s; hand-written single thread: ${hw.error ? `FAILED ${hw.error}` : `${fmtRate(hw.unitsPerSec)}, ${hw.cpuSecPerMUnits.toFixed(2)} CPU-s per M${hw.limitedBy ? `, limited by the ${hw.limitedBy}` : ''}`})`, '',
+      '| workers | throughput | speed-up | efficiency | × hand-written | CPU-s per M | CPU × hand-written | peak RSS | RSS per added worker | generators × conns | limited by |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    for (const p of s.points) {
+      if (p.error) { out.push(`| ${p.workers} | FAILED: ${p.error} ||||||||||`); continue; }
+      out.push(`| ${p.workers} | ${fmtRate(p.unitsPerSec)} | ${x(p.speedup)} | ${pct(p.efficiency)} | ${x(p.vsHandWritten)} | ${p.cpuSecPerMUnits.toFixed(2)} | ${x(p.cpuVsHandWritten)} | ` +
+        `${p.peakRssMB.toFixed(0)} MB | ${p.rssPerAddedWorkerMB == null ? '–' : `${p.rssPerAddedWorkerMB.toFixed(0)} MB`} | ${p.generators} × ${p.connections} | ${p.limitedBy ?? '–'} |`);
+    }
+    out.push('');
+    rows.push([name, s]);
+  }
+  if (svgDir && rows.length) {
+    const counts = sc.counts;
+    const chart = barChart({
+      title: 'Engine throughput per worker count (× one hand-written thread)', unit: '×',
+      series: counts.map((n) => `${n} worker${n > 1 ? 's' : ''}`),
+      rows: rows.map(([name, s]) => ({ label: name, values: counts.map((n) => s.points.find((p) => p.workers === n)?.vsHandWritten ?? null) })),
+      fmt: (v) => `${v.toFixed(2)}×`,
+    });
+    writeFileSync(join(svgDir, 'scaling.svg'), chart);
+    out.push(`![scaling](${svgRel}/scaling.svg)`, '');
+  }
+  return out.join('\n');
+}
+
+/** The last `--scale` results kept in DIR/scale.json, or undefined. */
+export function loadScale(dir) {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'scale.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 function fmtRate(r) {
   return r >= 1e6 ? `${(r / 1e6).toFixed(2)} M` : r >= 1e3 ? `${(r / 1e3).toFixed(1)} k` : r.toFixed(0);
 }
@@ -204,6 +258,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2] ?? join(root, 'bench/results/latest.json');
   const results = JSON.parse(readFileSync(file, 'utf8'));
   const quick = results.quick;
+  results.scale = loadScale(join(root, quick ? 'bench/results/quick' : 'bench/results'));
   render(results, quick
     ? { mdPath: join(root, 'bench/results/quick/BENCHMARKS.md'), svgDir: join(root, 'bench/results/quick') }
     : { mdPath: join(root, 'BENCHMARKS.md'), svgDir: join(root, 'bench/results') });

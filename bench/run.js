@@ -5,6 +5,8 @@
 //   full:    BENCHMARKS.md, bench/results/latest.json, bench/results/*.svg   (~12 min)
 //   --quick: bench/results/quick/{BENCHMARKS.md,quick.json,*.svg}             (< 1 min, smoke run)
 // Options: --scenario a,b (subset of end-to-end scenarios), --skip micro,ring,e2e,kafka
+//   --scale 1,2,4,8: only the scaling mode (bench/scale.mjs): writes bench/results/scale.json (with --quick:
+//   bench/results/quick/scale.json) and re-renders BENCHMARKS.md from the saved results with it
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -14,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { killAll } from './lib/procs.mjs';
 import { runMicro } from './micro.bench.mjs';
 import { runScenario, PROFILES } from './e2e.mjs';
-import { render } from './report.mjs';
+import { render, loadScale } from './report.mjs';
+import { runScale } from './scale.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -96,6 +99,26 @@ async function step(name, fn) {
   }
 }
 
+const outDir = quick ? join(ROOT, 'bench/results/quick') : join(ROOT, 'bench/results');
+const jsonPath = quick ? 'bench/results/quick/quick.json' : 'bench/results/latest.json';
+const mdPath = quick ? join(outDir, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
+
+if (val('--scale')) {
+  const counts = val('--scale').split(',').map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--scale wants worker counts like 1,2,4,8, got ${val('--scale')}`);
+  const m = meta();
+  log(`machine: ${m.cpuModel}, ${m.cores} cores, load ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+  const scale = { meta: m, ...(await runScale({ counts, scenarios: val('--scenario')?.split(','), quick, log })) };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'scale.json'), JSON.stringify(scale, null, 2) + '\n');
+  let saved = null;
+  try { saved = JSON.parse(readFileSync(join(ROOT, jsonPath), 'utf8')); } catch { /* no full run saved yet */ }
+  if (saved) render({ ...saved, scale }, { mdPath, svgDir: outDir });
+  log(`wrote ${join(outDir, 'scale.json').slice(ROOT.length)}${saved ? ` and ${mdPath.slice(ROOT.length)}` : ` (no ${jsonPath} to render ${mdPath.slice(ROOT.length)} from)`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  killAll();
+  process.exit(0);
+}
+
 const results = { meta: meta(), quick, profile: quick ? PROFILES.quick : PROFILES.full };
 log(`machine: ${results.meta.cpuModel}, ${results.meta.cores} cores, load ${results.meta.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
 results.micro = await step('micro', () => runMicro({ quick }));
@@ -119,12 +142,11 @@ results.kafka = await step('kafka', kafka);
 if (results.kafka.skipped) log(`   kafka skipped: ${results.kafka.skipped}`);
 results.totalSec = (performance.now() - t0) / 1000;
 
-const outDir = quick ? join(ROOT, 'bench/results/quick') : join(ROOT, 'bench/results');
 mkdirSync(outDir, { recursive: true });
-results.jsonPath = quick ? 'bench/results/quick/quick.json' : 'bench/results/latest.json';
+results.jsonPath = jsonPath;
 writeFileSync(join(ROOT, results.jsonPath), JSON.stringify(results, null, 2) + '\n');
-const mdPath = quick ? join(outDir, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
-render(results, { mdPath, svgDir: outDir });
+// the scaling table comes from the last --scale run (often on another, bigger machine: it names it)
+render({ ...results, scale: loadScale(outDir) }, { mdPath, svgDir: outDir });
 log(`wrote ${results.jsonPath} and ${mdPath.slice(ROOT.length)} in ${results.totalSec.toFixed(1)} s`);
 killAll();
 process.exit(0);
