@@ -3,14 +3,14 @@
 //   - serialization of typical messages, encode + decode round trip: msgpackr with records
 //     (the engine's default), msgpackr without records, structuredClone, JSON
 //   - header framing: reading the 4-byte '>I' headers of a buffer of 64 B frames with
-//     parseLengthFormat (dist/api/struct.js) vs Buffer#readUInt32BE
-//   - key hashing: hashString / hashKey (dist/runtime/hash.js)
+//     parseLengthFormat (dist/core/struct.js) vs Buffer#readUInt32BE
+//   - key hashing: hashString / hashKey (dist/core/hash.js)
 //
 // usage: npm run build && node bench/micro.bench.mjs [--quick] [--json]
 import { Bench } from 'tinybench';
 import { Packr } from 'msgpackr';
-import { parseLengthFormat } from '../dist/api/struct.js';
-import { hashKey, hashString } from '../dist/runtime/hash.js';
+import { parseLengthFormat } from '../dist/core/struct.js';
+import { hashKey, hashString } from '../dist/core/hash.js';
 
 class WordCount { constructor(word, count) { this.word = word; this.count = count; } }
 class Votes { constructor(letter, votes) { this.letter = letter; this.votes = votes; } }

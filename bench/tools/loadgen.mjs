@@ -12,7 +12,7 @@
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { frameLines, frameRecords } from '../../dist/cli/send.js';
-import { parseLengthFormat } from '../../dist/api/struct.js';
+import { parseLengthFormat } from '../../dist/core/struct.js';
 import { setEpoch, nowNs, STAMPS } from '../lib/clock.mjs';
 
 const cfg = JSON.parse(process.argv[2]);

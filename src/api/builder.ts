@@ -23,7 +23,7 @@
  */
 import { asSinkConfig, asSourceConfig, kindOf, type SinkConfig, type SourceConfig } from "./configs.js";
 import { WallarooParameterError } from "./errors.js";
-import { normalizeKey } from "../runtime/hash.js";
+import { normalizeKey } from "../core/hash.js";
 import {
   KIND,
   type ApplicationSpec,

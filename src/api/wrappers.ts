@@ -8,7 +8,7 @@
  * programming errors at definition time, so they throw at once instead of at build().
  */
 import { WallarooParameterError } from "./errors.js";
-import { parseLengthFormat } from "./struct.js";
+import { parseLengthFormat } from "../core/struct.js";
 import {
   KIND,
   type Computation,

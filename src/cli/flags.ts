@@ -1,6 +1,6 @@
 /** Flag parsing shared by `wallaroo send` and `wallaroo receive`. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { parseLengthFormat, type LengthFormat } from "../api/struct.js";
+import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 
 /** A mistake in the command line: printed with the command's name, exit status 2. */
 export class UsageError extends Error {}

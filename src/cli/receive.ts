@@ -8,7 +8,7 @@
 import { createWriteStream } from "node:fs";
 import net from "node:net";
 import type { Writable } from "node:stream";
-import type { LengthFormat } from "../api/struct.js";
+import type { LengthFormat } from "../core/struct.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 import type { CliIo } from "./send.js";
 

@@ -4,7 +4,7 @@
  * application, as with Machida.
  */
 import { runApplication, type Application, type EngineOptions } from "../runtime/coordinator.js";
-import { createLogger, errorMessage } from "../runtime/log.js";
+import { createLogger, errorMessage } from "../core/log.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
 

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import net from "node:net";
 import type { Writable } from "node:stream";
 import type { ParseArgsConfig } from "node:util";
-import type { LengthFormat } from "../api/struct.js";
+import type { LengthFormat } from "../core/struct.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 
 const HELP = `wallaroo send - send framed messages to a wallaroo TCP source

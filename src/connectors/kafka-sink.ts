@@ -28,8 +28,8 @@ import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelReader } from "../transport/channel.js";
 import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
-import { StatusWord } from "../runtime/wiring.js";
-import { createLogger, RateLimitedErrors } from "../runtime/log.js";
+import { StatusWord } from "../transport/wiring.js";
+import { createLogger, RateLimitedErrors } from "../core/log.js";
 import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
 
 export interface KafkaSinkInit {

@@ -35,7 +35,7 @@ import { ChannelWriter } from "../transport/channel.js";
 import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE, tag } from "../transport/tags.js";
-import { createLogger } from "../runtime/log.js";
+import { createLogger } from "../core/log.js";
 import { backoffMs, brokerList, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
 
 export interface KafkaSourceInit {

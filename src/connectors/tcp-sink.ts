@@ -11,8 +11,8 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { ChannelReader, copyBytes } from "../transport/channel.js";
 import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
-import { StatusWord } from "../runtime/wiring.js";
-import { createLogger } from "../runtime/log.js";
+import { StatusWord } from "../transport/wiring.js";
+import { createLogger } from "../core/log.js";
 
 export interface TcpSinkInit {
   kind: "tcp-sink";

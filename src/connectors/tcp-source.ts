@@ -8,12 +8,12 @@
  */
 import net from "node:net";
 import type { MessagePort } from "node:worker_threads";
-import { parseLengthFormat } from "../api/struct.js";
+import { parseLengthFormat } from "../core/struct.js";
 import { ChannelWriter } from "../transport/channel.js";
 import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE_FRAMED, tag } from "../transport/tags.js";
-import { createLogger } from "../runtime/log.js";
+import { createLogger } from "../core/log.js";
 
 export interface TcpSourceInit {
   kind: "tcp-source";

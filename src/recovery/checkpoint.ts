@@ -16,7 +16,7 @@
 import type { Plan } from "../topology/plan.js";
 import { ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
-import type { Logger } from "../runtime/log.js";
+import type { Logger } from "../core/log.js";
 import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
 
 /** [state id, key, serialized instance]: what a worker restores */

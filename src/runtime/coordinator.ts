@@ -7,11 +7,11 @@
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { compilePlan, type Plan } from "../topology/plan.js";
-import { parseLengthFormat } from "../api/struct.js";
+import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
-import { createWiring, readStatus, sinkSlot, type Wiring } from "./wiring.js";
+import { createWiring, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
 import { RingReader } from "../transport/ring.js";
-import { createLogger, type Logger } from "./log.js";
+import { createLogger, type Logger } from "../core/log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";

@@ -8,12 +8,12 @@
 import type { Plan, StatePlan, StepPlan } from "../topology/plan.js";
 import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
-import { normalizeKey } from "./hash.js";
+import { normalizeKey } from "../core/hash.js";
 import { copyBytes, type ChannelWriter } from "../transport/channel.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
-import { parseLengthFormat, type LengthFormat } from "../api/struct.js";
+import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 
 /** What the executor tells its owner about messages it had to drop. */
 export interface ErrorSink {

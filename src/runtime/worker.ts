@@ -13,8 +13,8 @@ import { RingReader, RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
-import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
-import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
+import { StatusWord, workerSlot, type Wiring } from "../transport/wiring.js";
+import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 

@@ -6,7 +6,7 @@
 import type {
   ApplicationSpec, Computation, Decoder, Encoder, Key, SinkSpec, SourceSpec, StateComputation, StateSpec,
 } from "./spec.js";
-import { hashKey, hashString } from "../runtime/hash.js";
+import { hashKey, hashString } from "../core/hash.js";
 
 export interface SourcePlan {
   readonly id: number;

@@ -4,7 +4,8 @@
  * it into a plan (see plan.ts) in every thread.
  */
 
-export type Key = string | number | bigint;
+export type { Key } from "../core/hash.js";
+import type { Key } from "../core/hash.js";
 
 /** Marks objects made by the wrappers, so that build() can tell them from plain functions. */
 export const KIND = Symbol.for("wallaroo.kind");

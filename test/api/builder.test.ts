@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApplicationBuilder } from "../../src/api/builder.js";
-import { normalizeKey } from "../../src/runtime/hash.js";
+import { normalizeKey } from "../../src/core/hash.js";
 import { KafkaSinkConfig, KafkaSourceConfig, TCPSinkConfig, TCPSourceConfig } from "../../src/api/configs.js";
 import { WallarooParameterError } from "../../src/api/errors.js";
 import * as w from "../../src/api/wrappers.js";

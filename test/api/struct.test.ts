@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseLengthFormat } from "../../src/api/struct.js";
+import { parseLengthFormat } from "../../src/core/struct.js";
 
 // Every single-integer format with its size, sign and byte order.
 const FORMATS: [string, number, boolean, boolean][] = [];

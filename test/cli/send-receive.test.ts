@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { parseLengthFormat } from "../../src/api/struct.js";
+import { parseLengthFormat } from "../../src/core/struct.js";
 import { FrameCounter, receiveMain, startReceiver, type Receiver } from "../../src/cli/receive.js";
 import { sendMain } from "../../src/cli/send.js";
 

@@ -2,7 +2,8 @@
  * Key hashing that gives the same answer in every thread and every run, so that a
  * key not declared up front is placed on the same worker by whoever routes it.
  */
-import type { Key } from "../topology/spec.js";
+/** A partition key: strings and numbers compare by value. */
+export type Key = string | number | bigint;
 
 /** FNV-1a over UTF-16 code units: no allocation, stable across processes. */
 export function hashString(s: string): number {
