@@ -188,12 +188,6 @@ function registerBuiltins(): void {
     write: (r: Ref) => r.i,
     read: (i: number) => new Ref(i),
   });
-  addExtension({
-    Class: IndexedBox as any,
-    type: INDEXED_TYPE,
-    write: (b: IndexedBox) => [b.index, b.props],
-    read: ([index, props]: [number, object]) => Object.assign(Object.create(classAt(index).prototype), props),
-  });
 }
 
 function classAt(index: number): AnyClass {
@@ -237,14 +231,14 @@ function registerClasses(list: AnyClass[]): void {
       addExtension({
         Class: C as any,
         type: INDEXED_TYPE,
-        write: (instance: object) => { check(instance); return new IndexedBox(index, { ...instance }); },
+        // A new array (not the instance), which msgpackr packs as it is: [class index, own properties].
+        write: (instance: object) => { check(instance); return [index, { ...instance }]; },
         read: ([i, props]: [number, object]) => Object.assign(Object.create(classAt(i).prototype), props),
       });
     }
   }
 }
 
-class IndexedBox { constructor(readonly index: number, readonly props: object) {} }
 class GraphBox { constructor(readonly table: unknown[]) {} }
 class Ref { constructor(readonly i: number) {} }
 
