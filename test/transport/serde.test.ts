@@ -163,6 +163,48 @@ describe("what cannot cross is refused, naming it", () => {
   });
 });
 
+describe("subclasses of built-ins", () => {
+  class Registry extends Map<string, number> { label = "r"; total(): number { let t = 0; for (const v of this.values()) t += v; return t; } }
+  class Bag extends Set<number> { get size2(): number { return this.size * 2; } }
+  class Path extends Array<number> { name = "p"; last(): number { return this[this.length - 1]; } }
+  class Stamp extends Date {}
+  const serde = createSerde({ Registry, Bag, Path, Stamp }, []);
+
+  it("exported Map, Set and Array subclasses keep their class, entries and own properties, on a cycle too", () => {
+    const r = new Registry([["a", 1], ["b", 2]]);
+    const b = new Bag([1, 2, 3]);
+    const p = Path.from([4, 5]) as Path;
+    const back = roundTrip(serde, { r, b, p }) as { r: Registry; b: Bag; p: Path };
+    expect(back.r).toBeInstanceOf(Registry);
+    expect(back.r.total()).toBe(3);
+    expect(back.r.label).toBe("r");
+    expect(back.b).toBeInstanceOf(Bag);
+    expect(back.b.size2).toBe(6);
+    expect(back.p).toBeInstanceOf(Path);
+    expect([...back.p]).toEqual([4, 5]);
+    expect(back.p.last()).toBe(5);
+    expect(back.p.name).toBe("p");
+    const cyc = { r, p } as { r: Registry; p: Path; me?: unknown };
+    cyc.me = cyc;
+    const c = roundTrip(serde, cyc) as typeof cyc;
+    expect(c.me).toBe(c);
+    expect(c.r).toBeInstanceOf(Registry);
+    expect(c.r.total()).toBe(3);
+    expect(c.p.last()).toBe(5);
+  });
+
+  it("refuses unexported subclasses of Map, Set and Error, and subclasses of Date", () => {
+    class LocalMap extends Map {}
+    class LocalSet extends Set {}
+    class LocalError extends Error {}
+    expect(() => roundTrip(serde, { m: new LocalMap() })).toThrow(/field \.m: an instance of class LocalMap, which the engine cannot restore/);
+    expect(() => roundTrip(serde, { s: new LocalSet() })).toThrow(/field \.s: an instance of class LocalSet, which the engine cannot restore/);
+    expect(() => roundTrip(serde, { e: new LocalError() })).toThrow(/field \.e: an instance of class LocalError/);
+    expect(() => roundTrip(serde, { d: new Stamp() })).toThrow(/field \.d: an instance of class Stamp, which extends the built-in Date/);
+    expect(roundTrip(serde, { e: new TypeError("t") })).toEqual({ e: new TypeError("t") });
+  });
+});
+
 describe("type codes", () => {
   it("orders classes by module URL then export name, whatever order the modules come in", () => {
     class A1 {} class B1 {} class C1 {}
