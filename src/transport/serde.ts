@@ -76,6 +76,18 @@ const classes: AnyClass[] = [];
 const classIndex = new Map<AnyClass, number>();
 /** how each registered class is rebuilt from what was written, by index */
 const decoders: ((d: any) => object)[] = [];
+/**
+ * Checkpoints name classes instead of numbering them: a type code depends on every
+ * class the application exports, so it changes when the code does (a class added
+ * in a helper module), while a checkpoint must be read back by the next version.
+ * The name is the class name, or `Name@module#export` where two registered classes
+ * share a name. While `stable` is set (a checkpoint being written) class instances
+ * are written as [name, data]; readers tell [name, data] from channel data by the
+ * string, so the same readers serve both.
+ */
+const nameOf = new Map<AnyClass, string>();
+const byName = new Map<string, number>();
+let stable = false;
 const privateOf = new Map<AnyClass, string[]>();
 let builtinsRegistered = false;
 
@@ -203,6 +215,9 @@ function registerBuiltins(): void {
     write: (m: Map<unknown, unknown>) => { throw unrestorableError(m); },
     read: (entries: [unknown, unknown][]) => new Map(entries),
   });
+  // Readers for every per-class code, even those with no class in this thread yet: a
+  // checkpoint written by another version may use them (its data names the class).
+  CLASS_TYPES.forEach((type, index) => addExtension({ type, read: classReader(index) } as any));
   addExtension({
     Class: GraphBox as any,
     type: GRAPH_TYPE,
@@ -217,7 +232,8 @@ function registerBuiltins(): void {
   });
 }
 
-function classAt(index: number): AnyClass {
+function classAt(ref: number | string): AnyClass {
+  const index = indexOf(ref);
   const C = classes[index];
   if (!C) throw new Error(`a value names class #${index}, which this thread does not have: the threads loaded different application modules`);
   return C;
@@ -229,13 +245,22 @@ function classAt(index: number): AnyClass {
  * handed to msgpackr after their superclasses, because msgpackr tries the latest
  * extension first with `instanceof`.
  */
-function registerClasses(list: AnyClass[]): void {
+function registerClasses(list: AnyClass[], where: Map<AnyClass, string> = new Map()): void {
   registerBuiltins();
   const fresh = list.filter((C) => !classIndex.has(C));
   for (const C of fresh) {
     classIndex.set(C, classes.length);
     classes.push(C);
   }
+  // Names: unique class names stand alone; shared ones are qualified by where they are exported.
+  const count = new Map<string, number>();
+  for (const C of classes) count.set(C.name, (count.get(C.name) ?? 0) + 1);
+  byName.clear();
+  classes.forEach((C, i) => {
+    const name = count.get(C.name) === 1 && C.name !== "" ? C.name : `${C.name}@${where.get(C) ?? nameOf.get(C)?.replace(/^[^@]*@/, "") ?? `#${i}`}`;
+    nameOf.set(C, name);
+    byName.set(name, i);
+  });
   const depth = (C: AnyClass) => { let d = 0; for (let p = Object.getPrototypeOf(C); typeof p === "function" && p !== Function.prototype; p = Object.getPrototypeOf(p)) d++; return d; };
   for (const C of [...fresh].sort((a, b) => depth(a) - depth(b))) {
     const index = classIndex.get(C)!;
@@ -277,22 +302,41 @@ function registerClasses(list: AnyClass[]): void {
         type: CLASS_TYPES[index],
         // For a plain class, returning the instance itself makes msgpackr write its own properties
         // as a plain object (measured 20% cheaper than writing a spread copy).
-        write: base === null ? (instance: object) => { check(instance); return instance; } : (instance: object) => { check(instance); return encode(instance); },
-        read: decode,
+        write: base === null
+          ? (instance: object) => { check(instance); return stable ? [nameOf.get(C), encode(instance)] : instance; }
+          : (instance: object) => { check(instance); return stable ? [nameOf.get(C), encode(instance)] : encode(instance); },
+        read: classReader(index),
       });
     } else {
       addExtension({
         Class: C as any,
         type: INDEXED_TYPE,
-        // A new array (not the instance), which msgpackr packs as it is: [class index, data].
-        write: (instance: object) => { check(instance); return [index, encode(instance)]; },
-        read: ([i, data]: [number, unknown]) => decoderAt(i)(data),
+        // A new array (not the instance), which msgpackr packs as it is: [class index or name, data].
+        write: (instance: object) => { check(instance); return [stable ? nameOf.get(C) : index, encode(instance)]; },
+        read: ([i, data]: [number | string, unknown]) => decoderAt(i)(data),
       });
     }
   }
 }
 
-function decoderAt(index: number): (d: any) => object {
+/** The reader of a per-class type code: channel data, or [name, data] from a checkpoint. */
+function classReader(index: number): (d: any) => object {
+  return (d) => (Array.isArray(d) && typeof d[0] === "string" ? decoderAt(d[0])(d[1]) : decoderAt(index)(d));
+}
+
+/** A class by its index (channels) or its name (checkpoints). */
+function indexOf(ref: number | string): number {
+  if (typeof ref === "number") return ref;
+  const i = byName.get(ref);
+  if (i === undefined) {
+    throw new Error(`the checkpoint holds an instance of class ${ref}, which the application no longer exports `
+      + `(or now exports two classes of that name); export class ${ref.replace(/@.*/, "")} again, or move the checkpoint store away to start empty`);
+  }
+  return i;
+}
+
+function decoderAt(ref: number | string): (d: any) => object {
+  const index = indexOf(ref);
   classAt(index);
   return decoders[index];
 }
@@ -335,7 +379,7 @@ function packGraph(root: unknown): GraphBox {
   };
   ref(root, "");
   /** the class of an Array, Map or Set subclass (-1: the built-in itself) and its own properties */
-  const cls = (v: object, base: object, path: string, skipIndices: boolean): [number, string[], unknown[]] => {
+  const cls = (v: object, base: object, path: string, skipIndices: boolean): [number | string, string[], unknown[]] => {
     const proto = Object.getPrototypeOf(v);
     if (proto === base) return [-1, [], []];
     const C = (v as object).constructor as AnyClass;
@@ -344,7 +388,7 @@ function packGraph(root: unknown): GraphBox {
     if (priv.length > 0) throw privateError(C, priv, path);
     const own = ownProps(v, skipIndices);
     const keys = Object.keys(own);
-    return [classIndex.get(C)!, keys, keys.map((k) => ref(own[k], `${path}.${k}`))];
+    return [stable ? nameOf.get(C)! : classIndex.get(C)!, keys, keys.map((k) => ref(own[k], `${path}.${k}`))];
   };
   while (pending.length > 0) {
     const [v, id, path] = pending.pop()!;
@@ -366,7 +410,7 @@ function packGraph(root: unknown): GraphBox {
           throw new SerializationError(path, `an instance of class ${C.name}, which extends the built-in ${base.name}`,
             `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`);
         }
-        rows[id] = [1, classIndex.get(C)!, keys, values];
+        rows[id] = [1, stable ? nameOf.get(C)! : classIndex.get(C)!, keys, values];
       }
     }
   }
@@ -378,10 +422,10 @@ function unpackGraph(rows: unknown[]): unknown {
     const row = r as [number, ...unknown[]];
     switch (row[0]) {
       case 0: return {};
-      case 1: return Object.create(classAt(row[1] as number).prototype);
-      case 2: return row[2] === -1 ? [] : Reflect.construct(Array, [], classAt(row[2] as number));
-      case 3: return row[3] === -1 ? new Map() : Reflect.construct(Map, [], classAt(row[3] as number));
-      case 4: return row[2] === -1 ? new Set() : Reflect.construct(Set, [], classAt(row[2] as number));
+      case 1: return Object.create(classAt(row[1] as number | string).prototype);
+      case 2: return row[2] === -1 ? [] : Reflect.construct(Array, [], classAt(row[2] as number | string));
+      case 3: return row[3] === -1 ? new Map() : Reflect.construct(Map, [], classAt(row[3] as number | string));
+      case 4: return row[2] === -1 ? new Set() : Reflect.construct(Set, [], classAt(row[2] as number | string));
       default: throw new Error(`unknown graph row kind ${row[0]}`);
     }
   });
@@ -453,7 +497,7 @@ export function exportedClasses(mod: Record<string, unknown>, extra: AnyClass[] 
  * by module URL then export name, then the state classes not among them (in plan
  * order, which every thread computes the same way).
  */
-export function collectClasses(modules: ModuleExports[], extra: AnyClass[] = []): AnyClass[] {
+export function collectClasses(modules: ModuleExports[], extra: AnyClass[] = [], where?: Map<AnyClass, string>, base?: string): AnyClass[] {
   const seen = new Set<AnyClass>();
   const out: AnyClass[] = [];
   for (const m of [...modules].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0))) {
@@ -463,6 +507,7 @@ export function collectClasses(modules: ModuleExports[], extra: AnyClass[] = [])
       if (typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v)) && !seen.has(v as AnyClass)) {
         seen.add(v as AnyClass);
         out.push(v as AnyClass);
+        where?.set(v as AnyClass, `${base && m.url.startsWith(base) ? m.url.slice(base.length) : m.url}#${name}`);
       }
     }
   }
@@ -534,7 +579,11 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
     };
     return { custom: true, channel: () => codec, standalone: () => codec };
   }
-  registerClasses(collectClasses(modules ?? [{ url: "", exports: mod }], stateClasses));
+  // Where each class is exported, relative to the application module's folder (for checkpoint names).
+  const where = new Map<AnyClass, string>();
+  const appUrl = modules?.find((m) => m.exports === mod)?.url;
+  const base = appUrl ? appUrl.slice(0, appUrl.lastIndexOf("/") + 1) : undefined;
+  registerClasses(collectClasses(modules ?? [{ url: "", exports: mod }], stateClasses, where, base), where);
   return {
     custom: false,
     standalone: () => {
@@ -543,7 +592,14 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
       const packr = new Packr({ moreTypes: true });
       const writer = guardedPack(() => new Packr({ moreTypes: true }));
       return {
-        pack: writer.pack,
+        pack: (v) => {
+          stable = true;
+          try {
+            return writer.pack(v);
+          } finally {
+            stable = false;
+          }
+        },
         unpack: (bytes, start, end) => packr.unpack(bytes.subarray(start, end)),
       };
     },

@@ -18,16 +18,16 @@ let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-values-")); });
 afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
-async function start(inPort: number, outPort: number, opts: { resilienceDir?: string; variant?: string } = {}) {
+async function start(inPort: number, outPort: number, opts: { resilienceDir?: string; variant?: string; module?: string } = {}) {
   return runApplication({
-    module: APP, workers: 2, statsInterval: 0, resilienceDir: opts.resilienceDir, checkpointInterval: 0.2,
+    module: opts.module ?? APP, workers: 2, statsInterval: 0, resilienceDir: opts.resilienceDir, checkpointInterval: 0.2,
     args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${outPort}`, ...(opts.variant ? ["--variant", opts.variant] : [])],
   });
 }
 
-async function runOnce(inPort: number, lines: string[], resilienceDir?: string): Promise<string[]> {
+async function runOnce(inPort: number, lines: string[], resilienceDir?: string, module?: string): Promise<string[]> {
   const out = await startCollector();
-  const app = await start(inPort, out.port, { resilienceDir });
+  const app = await start(inPort, out.port, { resilienceDir, module });
   try {
     await sendBytes(inPort, frame(lines));
     return (await out.waitForLines(lines.length, 20_000)).sort();
@@ -47,6 +47,13 @@ describe("checkpointed values", () => {
     expect(await runOnce(inPort, keys.map((k) => `rich:${k}`), dir)).toEqual(keys.map((k) => `${k} ok`));
     // what came back from the store, in both workers
     expect(await runOnce(inPort, keys.map((k) => `show:${k}`), dir)).toEqual(keys.map(RICH));
+  }, 60_000);
+
+  it("a checkpoint is read back by the next version of the application, whose classes have other type codes", async () => {
+    const inPort = await freePort();
+    const keys = ["a", "b", "c"];
+    expect(await runOnce(inPort, keys.map((k) => `rich:${k}`), dir)).toEqual(keys.map((k) => `${k} ok`));
+    expect(await runOnce(inPort, keys.map((k) => `show:${k}`), dir, path.join(REPO, "test/fixtures/resil-values-v2.ts"))).toEqual(keys.map(RICH));
   }, 60_000);
 
   for (const [kind, field] of [
