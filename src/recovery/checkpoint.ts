@@ -17,6 +17,7 @@ import type { Plan } from "../topology/plan.js";
 import { ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import type { Logger } from "../core/log.js";
+import { privateMembers } from "../transport/serde.js";
 import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
 
 /** [state id, key, serialized instance]: what a worker restores */
@@ -51,7 +52,21 @@ export interface CheckpointStats {
   compacted: boolean;
 }
 
+/**
+ * The application's identity in the store. Called once, when resilience is on and
+ * before any thread starts: a state class whose instances cannot be saved is refused
+ * here, naming it, rather than checkpointed "successfully" and broken after a restart.
+ */
 export function appIdentity(plan: Plan): AppIdentity {
+  for (const s of plan.states) {
+    const priv = privateMembers(s.spec.stateClass);
+    if (priv.length > 0) {
+      const C = s.spec.stateClass.name || "(anonymous)";
+      throw new Error(`state ${JSON.stringify(s.spec.name)}: class ${C} has private member(s) ${priv.join(", ")}, which a checkpoint cannot save `
+        + `(they are not properties: after a restart every access would throw "Cannot read private member"); `
+        + `make them ordinary properties of ${C} (e.g. _${priv[0].replace(/^#/, "").replace(/ .*/, "")}), or run without --resilience-dir`);
+    }
+  }
   return {
     app: plan.app.name,
     states: plan.states.map((s) => ({ name: s.spec.name, class: s.spec.stateClass.name, partitioned: s.partitioned })),

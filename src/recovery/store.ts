@@ -15,7 +15,11 @@
  * past twice the size of its live records (the latest record of every key), the
  * live records are copied to a new log file, which the next manifest names.
  *
- * DIR/LOCK (the owner's pid) keeps a second engine off the same store.
+ * DIR/LOCK.<n> (the owner's pid) keeps a second engine off the same store.
+ *
+ * Every file name the store opens, truncates or deletes is one it made: the
+ * manifest's log name must be `log-<n>`, anything else is a corrupt manifest
+ * (a manifest naming `../x` must never make the engine truncate a file elsewhere).
  *
  * A record that fails its checksum, or a log shorter than the manifest says, is a
  * startup error naming the file: never silently wrong state.
@@ -64,6 +68,8 @@ export class StoreError extends Error {
 
 const HEADER = 8;
 const MANIFEST = "MANIFEST";
+/** the only log file names the store makes, and so the only ones it follows from a manifest */
+const LOG_RE = /^log-[1-9][0-9]{0,14}$/;
 /** logs smaller than this are never compacted */
 const MIN_COMPACT_BYTES = 64 * 1024;
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -314,38 +320,103 @@ export function encodeRecord(e: StoredEntry): Buffer {
 export const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;
 
 /**
- * One engine per store: DIR/LOCK holds the owner's pid. A lock left by a process
- * that is gone (kill -9) is taken over; one held by a live process is refused.
+ * One engine per store. The lock is the highest-numbered file `DIR/LOCK.<n>`; it
+ * holds its owner's pid, or "released" after a clean close. Taking the lock is
+ * one exclusive create (O_EXCL, through link() so that the file never exists
+ * without its content) of `LOCK.<n+1>` after finding `LOCK.<n>` free (released, or
+ * its owner gone, as after kill -9). No step deletes or replaces a lock another
+ * process might be judging, so there is no check-then-act race: two engines that
+ * find the same stale `LOCK.<n>` both try to create `LOCK.<n+1>`, exactly one
+ * succeeds, and the other looks again and finds a live owner. The winner then
+ * deletes the lower numbers (never the highest, so the numbers only grow). A
+ * release rewrites the content (rename over it) instead of deleting the file:
+ * deleting the highest would let a later engine start over at `LOCK.1` while an
+ * earlier one, which judged the old holder gone, creates the next number.
  */
-/** stores this process holds (a LOCK with our own pid and not in here is stale: a container restarted with the same pid) */
-const held = new Set<string>();
+/** stores this process holds (a lock with our own pid and not in here is stale: a container restarted with the same pid) */
+const held = new Map<string, string>();
+const LOCK_RE = /^LOCK\.([1-9][0-9]{0,14})$/;
+const RELEASED = "released";
 
 function lock(dir: string): void {
-  const file = path.join(dir, "LOCK");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
-      held.add(path.resolve(dir));
+  const abs = path.resolve(dir);
+  const tmp = path.join(dir, `LOCK.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  fs.writeFileSync(tmp, String(process.pid));
+  try {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      refuseLegacyLock(dir);
+      const top = highestLock(dir);
+      if (top > 0) {
+        let text: string;
+        try {
+          text = fs.readFileSync(path.join(dir, `LOCK.${top}`), "utf8").trim();
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // a newer lock replaced it: look again
+          throw err;
+        }
+        if (text !== RELEASED) {
+          const pid = Number(text);
+          const ours = pid === process.pid;
+          if (Number.isInteger(pid) && pid > 0 && (ours ? held.has(abs) : alive(pid))) {
+            throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${path.join(dir, `LOCK.${top}`)}); one engine per --resilience-dir`);
+          }
+        }
+      }
+      const name = `LOCK.${top + 1}`;
+      try {
+        fs.linkSync(tmp, path.join(dir, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") continue; // another engine took it first: look again
+        throw err;
+      }
+      held.set(abs, name);
+      for (const f of fs.readdirSync(dir)) {
+        const m = LOCK_RE.exec(f);
+        if (m && Number(m[1]) < top + 1) fs.rmSync(path.join(dir, f), { force: true });
+      }
       return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
-    const pid = Number(fs.readFileSync(file, "utf8").trim());
-    const ours = pid === process.pid;
-    if (Number.isInteger(pid) && pid > 0 && (ours ? held.has(path.resolve(dir)) : alive(pid))) {
-      throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
-    }
-    fs.rmSync(file, { force: true });
+    throw new StoreError(`cannot lock checkpoint store ${dir}: other processes keep taking and releasing it`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
-  throw new StoreError(`cannot lock checkpoint store ${dir}`);
+}
+
+function highestLock(dir: string): number {
+  let top = 0;
+  for (const f of fs.readdirSync(dir)) {
+    const m = LOCK_RE.exec(f);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  return top;
+}
+
+/** `DIR/LOCK` of engines before numbered locks: refused while its owner lives, else removed. */
+function refuseLegacyLock(dir: string): void {
+  const file = path.join(dir, "LOCK");
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(file, "utf8").trim());
+  } catch {
+    return;
+  }
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
+  }
+  fs.rmSync(file, { force: true });
 }
 
 function unlock(dir: string): void {
-  const file = path.join(dir, "LOCK");
-  held.delete(path.resolve(dir));
+  const abs = path.resolve(dir);
+  const name = held.get(abs);
+  held.delete(abs);
+  if (name === undefined) return;
   try {
-    if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
-  } catch { /* gone already */ }
+    // Rewritten, not deleted: see lock(). The rename is atomic, so a reader sees our pid or "released".
+    const tmp = path.join(dir, `LOCK.tmp-${process.pid}-release`);
+    fs.writeFileSync(tmp, RELEASED);
+    fs.renameSync(tmp, path.join(dir, name));
+  } catch { /* the directory is gone: nothing left to release */ }
 }
 
 function alive(pid: number): boolean {
@@ -380,8 +451,22 @@ function readManifest(file: string): Manifest {
   if (sum !== crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")) {
     throw new StoreError(`checkpoint store ${file} is corrupt at offset 0: checksum mismatch; move it away to start empty`);
   }
-  const m = JSON.parse(body) as Manifest;
+  let m: Manifest;
+  try {
+    m = JSON.parse(body) as Manifest;
+  } catch (err) {
+    throw new StoreError(`checkpoint store ${file} is corrupt: not JSON (${(err as Error).message}); move it away to start empty`);
+  }
+  if (m === null || typeof m !== "object") throw new StoreError(`checkpoint store ${file} is corrupt: not a manifest object; move it away to start empty`);
   if (m.format !== 1) throw new StoreError(`checkpoint store ${file} has format ${m.format}, this engine reads format 1`);
+  const bad = (field: string, why: string) =>
+    new StoreError(`checkpoint store ${file} is corrupt: ${field} ${JSON.stringify((m as unknown as Record<string, unknown>)[field])} ${why}; move it away to start empty`);
+  // The log is opened read-write and truncated: only a name this store makes, inside its directory.
+  if (typeof m.log !== "string" || !LOG_RE.test(m.log)) throw bad("log", "is not a log file name this store writes (log-<n>)");
+  if (!Number.isSafeInteger(m.committedBytes) || m.committedBytes < 0) throw bad("committedBytes", "is not a byte count");
+  if (!Number.isSafeInteger(m.checkpoint) || m.checkpoint < 0) throw bad("checkpoint", "is not a checkpoint number");
+  if (typeof m.app !== "string" || !Array.isArray(m.states)) throw bad("app", "or its states are missing");
+  if (m.positions === null || typeof m.positions !== "object" || Array.isArray(m.positions)) throw bad("positions", "is not an object");
   return m;
 }
 
@@ -404,7 +489,10 @@ function writeManifest(dir: string, m: Manifest): void {
 /** Log files the manifest does not name: left by a compaction that crashed before or after its commit. */
 function removeStrays(dir: string, current: string): void {
   for (const f of fs.readdirSync(dir)) {
-    if ((/^log-\d+$/.test(f) && f !== current) || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(dir, f), { force: true });
+    if ((LOG_RE.test(f) && f !== current) || f === `${MANIFEST}.tmp`) fs.rmSync(path.join(dir, f), { force: true });
+    // temporary files of lock attempts by processes that died in the middle
+    const t = /^LOCK\.tmp-([0-9]+)-/.exec(f);
+    if (t && Number(t[1]) !== process.pid && !alive(Number(t[1]))) fs.rmSync(path.join(dir, f), { force: true });
   }
 }
 

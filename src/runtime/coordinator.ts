@@ -328,7 +328,7 @@ class Engine {
 
   private onWorkerReport(m: WorkerReport): void {
     if (m.type === "stats") this.workerStats[m.worker] = m;
-    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" ? undefined : "--fail-fast");
+    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" || m.where.startsWith("checkpoint") ? undefined : "--fail-fast");
   }
 
   private failed = false;

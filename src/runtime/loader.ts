@@ -3,13 +3,18 @@
  * are (through tsx), and `import ... from "wallaroo"` finds this package.
  */
 import { register } from "node:module";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import { isAbsolute, resolve as resolvePath } from "node:path";
 import type { ApplicationSpec } from "../topology/spec.js";
 import { KIND } from "../topology/spec.js";
+import type { ModuleExports } from "../transport/serde.js";
 
 let hooksRegistered = false;
 let tsxRegistered = false;
+/** this thread's line to the resolve/load hooks, which record the user modules loaded */
+let hooksPort: MessagePort | null = null;
+let nextRequest = 1;
 
 /** file: URL of a module given as a path (relative to the cwd) or a URL */
 export function moduleUrl(module: string | URL): string {
@@ -27,11 +32,47 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
   if (!hooksRegistered) {
     // Registered after tsx so that it runs first (hooks chain last-registered first).
     hooksRegistered = true;
+    const { port1, port2 } = new MessageChannel();
+    hooksPort = port1;
+    hooksPort.unref();
     register(new URL("./resolve-hooks.js", import.meta.url), {
-      data: { wallarooUrl: new URL("../index.js", import.meta.url).href },
+      data: { wallarooUrl: new URL("../index.js", import.meta.url).href, port: port2 },
+      transferList: [port2],
     });
   }
   return (await import(url)) as Record<string, unknown>;
+}
+
+/**
+ * The exports of every user module loaded so far in this thread (the application
+ * module and the files it imports, not node_modules, not wallaroo itself), by URL.
+ * Called after loadAppModule: the hooks record a module before it is evaluated, so
+ * the whole graph of the application module is known by then.
+ */
+export async function userModules(): Promise<ModuleExports[]> {
+  const port = hooksPort;
+  if (port === null) throw new Error("userModules() called before loadAppModule()");
+  const id = nextRequest++;
+  const urls = await new Promise<string[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      port.off("message", onMessage);
+      reject(new Error("the module hooks did not answer with the list of the application's modules within 10 s"));
+    }, 10_000);
+    const onMessage = (m: { id: number; urls: string[] }) => {
+      if (m.id !== id) return;
+      clearTimeout(timer);
+      port.off("message", onMessage);
+      port.unref();
+      resolve(m.urls);
+    };
+    port.on("message", onMessage);
+    port.ref();
+    port.postMessage({ id });
+  });
+  // Already evaluated: import() returns the cached namespace, it runs nothing.
+  // Only code modules (a JSON import cannot be imported again without its attribute, and exports no class).
+  const code = urls.filter((u) => /\.(m|c)?(j|t)sx?$/.test(new URL(u).pathname)).sort();
+  return Promise.all(code.map(async (url) => ({ url, exports: (await import(url)) as Record<string, unknown> })));
 }
 
 /** Calls the module's applicationSetup(args) and checks it returned builder.build(). */

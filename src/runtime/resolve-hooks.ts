@@ -2,11 +2,29 @@
  * Module resolution hook: the bare specifier "wallaroo" resolves to this package
  * for an application file wherever it lives, as Machida put wallaroo on the Python
  * path. Registered with module.register() in every thread that loads the app.
+ *
+ * The load hook also records the URL of every user module that is loaded (files
+ * outside node_modules and outside this package), and answers the list over the
+ * MessagePort the loader passes in: the loader then collects the classes those
+ * modules export, so that a message class living in a helper module keeps its
+ * prototype when it crosses to another worker (see transport/serde.ts).
  */
-let wallarooUrl = "";
+import type { MessagePort } from "node:worker_threads";
 
-export function initialize(data: { wallarooUrl: string }): void {
+let wallarooUrl = "";
+/** the folder of this package's own code (dist/ or src/): not user modules */
+let wallarooDir = "";
+const userModules = new Set<string>();
+
+export function initialize(data: { wallarooUrl: string; port?: MessagePort }): void {
   wallarooUrl = data.wallarooUrl;
+  wallarooDir = new URL("./", wallarooUrl).href;
+  // One port per registering thread (the hooks may serve several threads): answer on the asking one.
+  const port = data.port;
+  if (port) {
+    port.on("message", (msg: { id: number }) => port.postMessage({ id: msg.id, urls: [...userModules] }));
+    port.unref();
+  }
 }
 
 export async function resolve(
@@ -16,10 +34,22 @@ export async function resolve(
 ): Promise<unknown> {
   if (specifier === "wallaroo") return { url: wallarooUrl, shortCircuit: true };
   const resolved = (await next(specifier, context)) as { url: string; format?: string };
-  // Wallaroo apps are ES modules (API.md: `import * as wallaroo from "wallaroo"`), also
+  // Wallaroo apps are ES modules (`import * as wallaroo from "wallaroo"`), also
   // where no package.json says "type": "module"; only .cts stays CommonJS.
   if (resolved.url.startsWith("file:") && /\.(ts|tsx)$/.test(resolved.url) && resolved.format !== "module") {
     return { ...resolved, format: "module" };
   }
   return resolved;
+}
+
+export async function load(
+  url: string,
+  context: unknown,
+  next: (url: string, context: unknown) => Promise<unknown>,
+): Promise<unknown> {
+  // Recorded before the module is evaluated: when the importer's import() settles, every module of its graph is here.
+  if (url.startsWith("file:") && !url.includes("/node_modules/") && !(wallarooDir && url.startsWith(wallarooDir))) {
+    userModules.add(url); // as loaded, query included: import() of this URL returns this very module
+  }
+  return next(url, context);
 }

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { compilePlan } from "../topology/plan.js";
-import { loadAppModule, setupApplication } from "./loader.js";
+import { loadAppModule, setupApplication, userModules } from "./loader.js";
 import { createSerde } from "../transport/serde.js";
 import { RingReader, RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
@@ -58,7 +58,7 @@ async function main(init: WorkerInit): Promise<void> {
   const log = createLogger("wallaroo.worker", { worker: init.index });
   const mod = await loadAppModule(init.moduleUrl);
   const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
-  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass));
+  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass), await userModules());
   const w = init.wiring;
   const me = init.index;
 
@@ -116,12 +116,21 @@ async function main(init: WorkerInit): Promise<void> {
         executor.takeDirty((stateId, key, inst) => {
           const state = plan.states[stateId];
           const k = keyTagged(state.partitioned, key);
+          let bytes: Uint8Array;
+          try {
+            bytes = snapshotCodec!.pack(inst);
+          } catch (err) {
+            // The serializer's message names the field; say which instance it is in.
+            const which = `state ${JSON.stringify(state.spec.name)}${state.partitioned ? ` key ${typeof key === "bigint" ? `${key}n` : JSON.stringify(key)}` : ""}`;
+            throw new Error(`${which} (class ${state.spec.stateClass.name}): ${errorMessage(err)}`);
+          }
           // A copy: msgpackr may reuse its buffer when the record around it is packed.
-          w.add(state.spec.name, k.tag, k.key, Uint8Array.from(snapshotCodec!.pack(inst)));
+          w.add(state.spec.name, k.tag, k.key, Uint8Array.from(bytes));
         });
         records = w.finish();
       } catch (err) {
-        port.postMessage({ type: "fatal", worker: me, where: "serializing state for a checkpoint", message: errorMessage(err) } satisfies WorkerReport);
+        fatal = true; // the coordinator stops the engine: a checkpoint that cannot be written must not be skipped silently
+        port.postMessage({ type: "fatal", worker: me, where: `checkpoint ${msg.id}: serializing state`, message: errorMessage(err) } satisfies WorkerReport);
         return;
       }
       const buffer = records.bytes.buffer as ArrayBuffer;

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { CheckpointStore, crc32, encodeRecord, type AppIdentity, type StoredEntry } from "../../dist/recovery/store.js";
 
 const ID: AppIdentity = { app: "alphabet", states: [{ name: "letter state", class: "TotalVotes", partitioned: true }] };
@@ -89,16 +90,71 @@ describe("checkpoint store", () => {
   });
 
   it("one engine per store: a live owner is refused, a dead one's lock is taken over", () => {
+    const locks = () => fs.readdirSync(dir).filter((f) => f.startsWith("LOCK")).sort();
     const { store } = CheckpointStore.open(dir, ID, 2);
     expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${dir} is in use by process ${process.pid}`);
+    expect(locks()).toEqual(["LOCK.1"]);
     store.close();
-    fs.writeFileSync(path.join(dir, "LOCK"), "999999999"); // no such process: as after kill -9
-    const again = CheckpointStore.open(dir, ID, 2);
-    expect(fs.readFileSync(path.join(dir, "LOCK"), "utf8")).toBe(String(process.pid));
-    again.store.close();
-    expect(fs.existsSync(path.join(dir, "LOCK"))).toBe(false);
-    fs.writeFileSync(path.join(dir, "LOCK"), String(process.pid)); // our pid, but not held: a restarted container
+    expect(fs.readFileSync(path.join(dir, "LOCK.1"), "utf8")).toBe("released");
     CheckpointStore.open(dir, ID, 2).store.close();
+    expect(locks()).toEqual(["LOCK.2"]);
+    fs.writeFileSync(path.join(dir, "LOCK.2"), "999999999"); // no such process: as after kill -9
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(locks()).toEqual(["LOCK.3"]);
+    expect(fs.readFileSync(path.join(dir, "LOCK.3"), "utf8")).toBe(String(process.pid));
+    again.store.close();
+    fs.writeFileSync(path.join(dir, "LOCK.3"), String(process.pid)); // our pid, but not held: a restarted container
+    CheckpointStore.open(dir, ID, 2).store.close();
+    fs.writeFileSync(path.join(dir, "LOCK"), "999999999"); // the lock file of an older engine, owner gone
+    CheckpointStore.open(dir, ID, 2).store.close();
+    expect(locks()).toEqual(["LOCK.5"]);
+  });
+
+  it("engines taking over stale locks at once: never two holders (three real processes, hundreds of takeovers)", async () => {
+    const { spawn } = await import("node:child_process");
+    const racer = fileURLToPath(new URL("../fixtures/lock-racer.mjs", import.meta.url));
+    const storeModule = fileURLToPath(new URL("../../dist/recovery/store.js", import.meta.url));
+    const dead = spawn(process.execPath, ["-e", ""]);
+    const deadPid = dead.pid!;
+    await new Promise((r) => dead.on("exit", r));
+    // Each winner checks it is the only holder, then "crashes" holding the lock (kill -9
+    // leaves its pid behind; here the pid of a process that is gone), so the others
+    // take over stale locks again and again, at the same moments.
+    const goAt = Date.now() + 2000;
+    const outs = await Promise.all(Array.from({ length: 3 }, () => new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, [racer, storeModule, dir, String(goAt), "150", String(deadPid)], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      c.stdout!.on("data", (d) => { out += d; });
+      c.on("error", reject);
+      c.on("exit", (code) => resolve(`${out.trim()} exit ${code}`));
+    })));
+    let won = 0;
+    for (const o of outs) {
+      const m = /^won (\d+) lost (\d+) violations (\d+) errors (\d+).* exit (\d+)$/.exec(o);
+      expect(m, outs.join("\n")).not.toBeNull();
+      expect({ violations: m![3], errors: m![4], exit: m![5] }, outs.join("\n")).toEqual({ violations: "0", errors: "0", exit: "0" });
+      won += Number(m![1]);
+    }
+    expect(won, outs.join("\n")).toBeGreaterThan(3); // the lock did change hands
+  }, 60_000);
+
+  it("follows only log names it made: a manifest naming a file outside the directory is refused, the file untouched", () => {
+    CheckpointStore.open(dir, ID, 2).store.close();
+    const victim = path.join(path.dirname(dir), `victim-${path.basename(dir)}.txt`);
+    fs.writeFileSync(victim, "precious");
+    try {
+      for (const log of ["../" + path.basename(victim), "/etc/passwd", "log-1/../../x", "MANIFEST", "log-0", "log-01", 7]) {
+        const m = JSON.parse(fs.readFileSync(path.join(dir, "MANIFEST"), "utf8").split("\n")[0]);
+        m.log = log;
+        m.committedBytes = 0;
+        const body = JSON.stringify(m);
+        fs.writeFileSync(path.join(dir, "MANIFEST"), `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`);
+        expect(() => CheckpointStore.open(dir, ID, 2), String(log)).toThrow(/MANIFEST is corrupt: log .* is not a log file name this store writes/);
+      }
+      expect(fs.readFileSync(victim, "utf8")).toBe("precious");
+    } finally {
+      fs.rmSync(victim, { force: true });
+    }
   });
 
   it("compacts: updating the same keys over and over keeps the log near twice its live size", () => {

@@ -1,6 +1,6 @@
 /** Values crossing threads keep their classes, through the ring's shared memory. */
 import { describe, expect, it } from "vitest";
-import { createSerde, exportedClasses } from "../../src/transport/serde.js";
+import { collectClasses, createSerde, exportedClasses, privateMembers } from "../../src/transport/serde.js";
 
 class Point {
   constructor(public x = 0, public y = 0) {}
@@ -99,5 +99,146 @@ describe("application serialize/deserialize", () => {
 
   it("refuses only one of the pair", () => {
     expect(() => createSerde({ serialize: () => new Uint8Array() }, [])).toThrow(/both or neither/);
+  });
+});
+
+describe("what cannot cross is refused, naming it", () => {
+  class Kept { constructor(public n = 0) {} get twice(): number { return this.n * 2; } }
+  class KeptChild extends Kept { extra = 1; }
+  class Hidden { #secret = 1; get secret(): number { return this.#secret; } }
+  class StaticOnly { static #count = 0; n = 1; static next(): number { return ++StaticOnly.#count; } }
+  const serde = createSerde({ Kept, KeptChild, Hidden, StaticOnly }, []);
+
+  it("keeps a subclass as the subclass (msgpackr tries the latest extension first)", () => {
+    const back = roundTrip(serde, [new KeptChild(2), new Kept(3)]) as Kept[];
+    expect(back[0]).toBeInstanceOf(KeptChild);
+    expect(back[1]).not.toBeInstanceOf(KeptChild);
+    expect(back[0].twice).toBe(4);
+  });
+
+  it("refuses a class that no module exports, a function, a Symbol, a WeakMap and #private, with the field", () => {
+    function local() { return new (class Local { x = 1; })(); }
+    class Unexported extends Kept {}
+    const cases: [unknown, RegExp][] = [
+      [{ a: [1, local()] }, /field \.a\[1\]: an instance of class Local, which the engine cannot restore; export class Local from its module/],
+      [{ u: new Unexported(1) }, /field \.u: an instance of class Unexported \(a subclass of Kept, which is exported\)/],
+      [{ f: { g: () => 1 } }, /field \.f\.g: a function \(g\)/],
+      [{ m: new Map([["k", Symbol("s")]]) }, /field \.m\.get\(k\): a Symbol \(Symbol\(s\)\)/],
+      [{ w: new WeakMap() }, /field \.w: a WeakMap/],
+      [{ h: new Hidden() }, /field \.h: an instance of class Hidden, which has private member\(s\) #secret/],
+    ];
+    for (const [v, msg] of cases) expect(() => roundTrip(serde, v)).toThrow(msg);
+    expect(roundTrip(serde, new StaticOnly())).toBeInstanceOf(StaticOnly);
+  });
+
+  it("stays in step after a refused value: the next values of every shape decode (sequential records)", () => {
+    for (let i = 0; i < 20; i++) {
+      expect(() => roundTrip(serde, { shapeA: i, shapeB: Symbol("x") })).toThrow(/Symbol/);
+      expect(roundTrip(serde, { shapeA: i, shapeB: i })).toEqual({ shapeA: i, shapeB: i });
+      expect(() => roundTrip(serde, { [`s${i}`]: { deep: 1 }, bad: () => 0 })).toThrow(/function/);
+      expect(roundTrip(serde, { [`s${i}`]: { deep: 1 }, bad: 0 })).toEqual({ [`s${i}`]: { deep: 1 }, bad: 0 });
+    }
+  });
+
+  it("cycles keep identity and prototypes; the structured-clone types survive", () => {
+    const k = new Kept(5) as Kept & { self?: unknown; m?: Map<string, unknown> };
+    k.self = k;
+    k.m = new Map<string, unknown>([["back", k]]);
+    const v = { k, list: [k], set: new Set([k]), d: new Date(9), re: /q/y, big: 2n ** 90n, f: new Float64Array([2.5]) };
+    for (const codec of ["channel", "standalone"] as const) {
+      let back: typeof v;
+      if (codec === "channel") back = roundTrip(serde, v) as typeof v;
+      else { const c = serde.standalone(); const b = c.pack(v); back = c.unpack(b, 0, b.length) as typeof v; }
+      expect(back.k).toBeInstanceOf(Kept);
+      expect(back.k.self).toBe(back.k);
+      expect(back.k.m!.get("back")).toBe(back.k);
+      expect(back.list[0]).toBe(back.k);
+      expect([...back.set][0]).toBe(back.k);
+      expect(back.k.twice).toBe(10);
+      expect(back.d).toEqual(new Date(9));
+      expect(back.re).toEqual(/q/y);
+      expect(back.big).toBe(2n ** 90n);
+      expect(back.f).toEqual(new Float64Array([2.5]));
+    }
+  });
+});
+
+describe("subclasses of built-ins", () => {
+  class Registry extends Map<string, number> { label = "r"; total(): number { let t = 0; for (const v of this.values()) t += v; return t; } }
+  class Bag extends Set<number> { get size2(): number { return this.size * 2; } }
+  class Path extends Array<number> { name = "p"; last(): number { return this[this.length - 1]; } }
+  class Stamp extends Date {}
+  const serde = createSerde({ Registry, Bag, Path, Stamp }, []);
+
+  it("exported Map, Set and Array subclasses keep their class, entries and own properties, on a cycle too", () => {
+    const r = new Registry([["a", 1], ["b", 2]]);
+    const b = new Bag([1, 2, 3]);
+    const p = Path.from([4, 5]) as Path;
+    const back = roundTrip(serde, { r, b, p }) as { r: Registry; b: Bag; p: Path };
+    expect(back.r).toBeInstanceOf(Registry);
+    expect(back.r.total()).toBe(3);
+    expect(back.r.label).toBe("r");
+    expect(back.b).toBeInstanceOf(Bag);
+    expect(back.b.size2).toBe(6);
+    expect(back.p).toBeInstanceOf(Path);
+    expect([...back.p]).toEqual([4, 5]);
+    expect(back.p.last()).toBe(5);
+    expect(back.p.name).toBe("p");
+    const cyc = { r, p } as { r: Registry; p: Path; me?: unknown };
+    cyc.me = cyc;
+    const c = roundTrip(serde, cyc) as typeof cyc;
+    expect(c.me).toBe(c);
+    expect(c.r).toBeInstanceOf(Registry);
+    expect(c.r.total()).toBe(3);
+    expect(c.p.last()).toBe(5);
+  });
+
+  it("refuses unexported subclasses of Map, Set and Error, and subclasses of Date", () => {
+    class LocalMap extends Map {}
+    class LocalSet extends Set {}
+    class LocalError extends Error {}
+    expect(() => roundTrip(serde, { m: new LocalMap() })).toThrow(/field \.m: an instance of class LocalMap, which the engine cannot restore/);
+    expect(() => roundTrip(serde, { s: new LocalSet() })).toThrow(/field \.s: an instance of class LocalSet, which the engine cannot restore/);
+    expect(() => roundTrip(serde, { e: new LocalError() })).toThrow(/field \.e: an instance of class LocalError/);
+    expect(() => roundTrip(serde, { d: new Stamp() })).toThrow(/field \.d: an instance of class Stamp, which extends the built-in Date/);
+    expect(roundTrip(serde, { e: new TypeError("t") })).toEqual({ e: new TypeError("t") });
+  });
+});
+
+describe("type codes", () => {
+  it("orders classes by module URL then export name, whatever order the modules come in", () => {
+    class A1 {} class B1 {} class C1 {}
+    const m1 = { url: "file:///app/b.ts", exports: { Z: A1, Y: B1 } };
+    const m2 = { url: "file:///app/a.ts", exports: { C1 } };
+    expect(collectClasses([m1, m2])).toEqual([C1, B1, A1]);
+    expect(collectClasses([m2, m1])).toEqual([C1, B1, A1]);
+  });
+
+  it("more classes than per-class codes, and never one of msgpackr's own codes (a bigint beyond 64 bits still decodes)", () => {
+    const many = Object.fromEntries(Array.from({ length: 130 }, (_, i) => {
+      const C = class { constructor(public i = 0) {} get tag(): string { return `c${this.i}`; } };
+      Object.defineProperty(C, "name", { value: `Many${String(i).padStart(3, "0")}` });
+      return [`Many${String(i).padStart(3, "0")}`, C];
+    }));
+    const serde = createSerde(many, []);
+    const values = Object.values(many).map((C, i) => new (C as new (i: number) => { tag: string })(i));
+    const back = roundTrip(serde, { values, big: 2n ** 100n + 1n, set: new Set([1]) }) as { values: { tag: string }[]; big: bigint; set: Set<number> };
+    back.values.forEach((v, i) => {
+      expect(v).toBeInstanceOf(Object.values(many)[i] as never);
+      expect(v.tag).toBe(`c${i}`);
+    });
+    expect(back.big).toBe(2n ** 100n + 1n);
+    expect(back.set).toEqual(new Set([1]));
+  });
+
+  it("finds #private members a class reads through instances, its superclasses' too, not static ones", () => {
+    class P { #a = 1; get a(): number { return this.#a; } }
+    class Q extends P {}
+    class R { static #n = 0; static inc(): number { return ++R.#n; } }
+    class S { #m(): number { return 1; } call(o: S): boolean { return #m in o; } }
+    expect(privateMembers(P)).toEqual(["#a"]);
+    expect(privateMembers(Q)).toEqual(["#a"]);
+    expect(privateMembers(R)).toEqual([]);
+    expect(privateMembers(S)).toEqual(["#m"]);
   });
 });
