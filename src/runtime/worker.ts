@@ -17,6 +17,7 @@ import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
+import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
 
 export interface WorkerInit {
   index: number;
@@ -27,6 +28,8 @@ export interface WorkerInit {
   statsIntervalMs: number;
   /** resilience on: track the instances marked saveState, answer checkpoint requests */
   resilience: boolean;
+  /** --dead-letter: where this worker writes the messages it drops on errors in user code */
+  deadLetter?: DeadLetterOptions | null;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -67,8 +70,11 @@ async function main(init: WorkerInit): Promise<void> {
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
   const errors = new RateLimitedErrors(log);
+  const deadLetters = init.deadLetter ? new DeadLetters(plan, me, init.deadLetter, log) : null;
   let fatal = false;
-  const onError = (where: string, err: unknown) => {
+  const onError = (where: string, err: unknown, payload?: Uint8Array, value?: unknown) => {
+    // Written before anything else, synchronously: `payload` may be a view of a ring slot.
+    if (deadLetters !== null) deadLetters.write(where, err, payload, value);
     if (init.failFast) {
       if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
       fatal = true;
