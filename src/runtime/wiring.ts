@@ -24,6 +24,12 @@ export interface Wiring {
    * coordinator reads them to tell when everything in flight has been delivered.
    */
   readonly status: SharedArrayBuffer;
+  /**
+   * Int32 pairs per sink: [workers whose output to it is backed up, episode logged].
+   * A worker stops reading the sources whose messages can reach a sink while any
+   * worker is backed up on it (see the worker loop).
+   */
+  readonly sinkCongestion: SharedArrayBuffer;
 }
 
 export interface RingSizes {
@@ -43,8 +49,13 @@ export function createWiring(sources: number, workers: number, sinks: number, si
     workerBells: Array.from({ length: workers }, () => createDoorbell()),
     sinkBells: Array.from({ length: sinks }, () => createDoorbell()),
     status: new SharedArrayBuffer(8 * (workers + sinks)),
+    sinkCongestion: new SharedArrayBuffer(8 * Math.max(1, sinks)),
   };
 }
+
+/** Word indexes of a sink in `sinkCongestion`. */
+export const congestedWorkersWord = (k: number): number => 2 * k;
+export const congestionLoggedWord = (k: number): number => 2 * k + 1;
 
 /** Slot of a consumer thread in `status`. */
 export const workerSlot = (w: number): number => w;
