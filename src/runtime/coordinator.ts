@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { compilePlan, type Plan } from "../topology/plan.js";
 import { parseLengthFormat } from "../api/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
-import { createWiring, readStatus, sinkSlot, type Wiring } from "./wiring.js";
+import { createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "./wiring.js";
 import { RingReader } from "../transport/ring.js";
 import { createLogger, type Logger } from "./log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
@@ -101,7 +101,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
   const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
     sourceRingBytes: ringBytes,
-    peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
+    peerRingBytes: peerRingBytes(workers),
     sinkRingBytes: ringBytes,
   });
   let opened: OpenedStore | null = null;

@@ -38,6 +38,29 @@ export interface RingSizes {
   sinkRingBytes: number;
 }
 
+/** bytes of worker-to-worker rings into one worker (all its peers together), before rounding */
+export const PEER_RING_BUDGET = 8 * 1024 * 1024;
+/** smallest worker-to-worker ring */
+export const PEER_RING_MIN = 64 * 1024;
+
+/**
+ * Size of each worker-to-worker ring: PEER_RING_BUDGET / workers (createRing rounds it
+ * up to a power of two), so that a worker's inbound peer rings hold about the budget
+ * whatever the count and the engine's peer memory grows linearly with the workers
+ * (about 8 MiB per worker: 8, 24, 56, 120 MiB for 2, 4, 8, 16 workers) instead of with
+ * their square: there are workers x (workers - 1) rings. Rings are allocated up front
+ * but pages count in RSS only once written through, which steady cross-worker traffic
+ * does for every pair. The floor used to be 256 KiB, which made the total quadratic
+ * past 32 workers (64 workers: 1 GiB); at 64 KiB it stays linear to about 256
+ * workers. A small ring should cost little there (not measured: no machine with that
+ * many cores was at hand): each pair carries 1/(workers - 1) of a worker's
+ * cross-worker output, and a producer publishes at least every COMMIT_MS. Up to 32
+ * workers the sizes are what they were.
+ */
+export function peerRingBytes(workers: number): number {
+  return Math.max(PEER_RING_MIN, Math.floor(PEER_RING_BUDGET / workers));
+}
+
 export function createWiring(sources: number, workers: number, sinks: number, sizes: RingSizes): Wiring {
   const grid = <T>(rows: number, cols: number, make: (r: number, c: number) => T): T[][] =>
     Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => make(r, c)));
