@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { compilePlan, type Plan } from "../topology/plan.js";
 import { parseLengthFormat } from "../api/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
-import { createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "./wiring.js";
+import { createPeerRings, createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "./wiring.js";
 import { RingReader } from "../transport/ring.js";
 import { createLogger, type Logger } from "./log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
@@ -93,6 +93,9 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
   const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  // Before the application is loaded, so that these many rings are not carved out of (and
+  // resident in) heap memory that loading freed: see createPeerRings.
+  const peerRings = createPeerRings(workers, peerRingBytes(workers));
   const mod = await loadAppModule(url);
   const plan = compilePlan(setupApplication(mod, args, url), workers);
   for (const s of plan.sources) {
@@ -103,7 +106,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
     sourceRingBytes: ringBytes,
     peerRingBytes: peerRingBytes(workers),
     sinkRingBytes: ringBytes,
-  });
+  }, peerRings);
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
     const interval = options.checkpointInterval ?? 1;

@@ -61,13 +61,28 @@ export function peerRingBytes(workers: number): number {
   return Math.max(PEER_RING_MIN, Math.floor(PEER_RING_BUDGET / workers));
 }
 
-export function createWiring(sources: number, workers: number, sinks: number, sizes: RingSizes): Wiring {
-  const grid = <T>(rows: number, cols: number, make: (r: number, c: number) => T): T[][] =>
-    Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => make(r, c)));
+const grid = <T>(rows: number, cols: number, make: (r: number, c: number) => T): T[][] =>
+  Array.from({ length: rows }, (_, r) => Array.from({ length: cols }, (_, c) => make(r, c)));
+
+/**
+ * The worker-to-worker rings alone, for a caller that allocates them before loading
+ * the application. Why it matters: a SharedArrayBuffer comes from calloc, and once
+ * loading modules (tsx) has freed large blocks, glibc's dynamic mmap threshold has
+ * risen and rings under it are carved from the heap, where calloc clears them: their
+ * pages count in RSS from the start (measured: 240 rings of 512 KiB, 16 workers, add
+ * 32 MB of RSS after loading an app, 1 MB before).
+ */
+export function createPeerRings(workers: number, bytes: number): (SharedArrayBuffer | null)[][] {
+  return grid(workers, workers, (r, c) => (r === c ? null : createRing(bytes)));
+}
+
+export function createWiring(
+  sources: number, workers: number, sinks: number, sizes: RingSizes, peerRings?: (SharedArrayBuffer | null)[][],
+): Wiring {
   return {
     workers,
     sourceRings: grid(sources, workers, () => createRing(sizes.sourceRingBytes)),
-    peerRings: grid(workers, workers, (r, c) => (r === c ? null : createRing(sizes.peerRingBytes))),
+    peerRings: peerRings ?? createPeerRings(workers, sizes.peerRingBytes),
     sinkRings: grid(workers, sinks, () => createRing(sizes.sinkRingBytes)),
     workerBells: Array.from({ length: workers }, () => createDoorbell()),
     sinkBells: Array.from({ length: sinks }, () => createDoorbell()),
