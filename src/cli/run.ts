@@ -31,6 +31,14 @@ Engine flags (everything else is left to the application):
   --checkpoint-interval S  seconds between checkpoints (default 1)
   --checkpoint-timeout S   how long a checkpoint may wait for the engine to
                         drain before it is abandoned (default 10)
+  --dead-letter DIR     write every message dropped because user code threw
+                        (decoder, computation, partition function, encoder) to
+                        DIR/worker-N.jsonl: one JSON line per drop with the
+                        pipeline, step, error, stack and the raw payload (base64)
+                        or the value (default: off; drops are logged and counted)
+  --dead-letter-max-bytes N  a dead-letter file that reaches N bytes is moved to
+                        worker-N.jsonl.1, replacing the older one, which is logged
+                        (default 67108864: at most 2 x N per worker on disk)
   --help                this text
 
 Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
@@ -80,6 +88,11 @@ const FLAGS: Flag[] = [
     if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-timeout needs a positive number of seconds, got ${v ?? "nothing"}`);
     o.checkpointTimeoutMs = n * 1000;
   } },
+  { name: "--dead-letter", takesValue: true, apply: (o, v) => {
+    if (!v) throw new Error("--dead-letter needs a directory");
+    o.deadLetterDir = v;
+  } },
+  { name: "--dead-letter-max-bytes", takesValue: true, apply: (o, v) => { o.deadLetterMaxBytes = int("--dead-letter-max-bytes", v, 1); } },
 ];
 
 /** Picks the engine's flags out of argv; the rest is the application's. */

@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { compilePlan, type Plan } from "../topology/plan.js";
 import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
-import { createWiring, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
+import { createPeerRings, createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
 import { RingReader } from "../transport/ring.js";
 import { createLogger, type Logger } from "../core/log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
@@ -17,6 +17,7 @@ import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
+import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
 
 export interface EngineOptions {
   /** the application module: a path (relative to the cwd) or a file: URL */
@@ -43,6 +44,10 @@ export interface EngineOptions {
   checkpointInterval?: number;
   /** how long a checkpoint may wait for the sources to pause and the engine to drain before it is abandoned (default 10 s) */
   checkpointTimeoutMs?: number;
+  /** write every message dropped on an error in user code to DIR/worker-N.jsonl (default: off, drops are logged and counted only) */
+  deadLetterDir?: string;
+  /** size at which a dead-letter file is moved to worker-N.jsonl.1 (default 64 MiB) */
+  deadLetterMaxBytes?: number;
 }
 
 export interface Application {
@@ -88,6 +93,9 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
   const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  // Before the application is loaded, so that these many rings are not carved out of (and
+  // resident in) heap memory that loading freed: see createPeerRings.
+  const peerRings = createPeerRings(workers, peerRingBytes(workers));
   const mod = await loadAppModule(url);
   const plan = compilePlan(setupApplication(mod, args, url), workers);
   for (const s of plan.sources) {
@@ -96,9 +104,9 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
   const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
     sourceRingBytes: ringBytes,
-    peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
+    peerRingBytes: peerRingBytes(workers),
     sinkRingBytes: ringBytes,
-  });
+  }, peerRings);
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
     const interval = options.checkpointInterval ?? 1;
@@ -106,7 +114,15 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
     opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
   }
+  let deadLetter: DeadLetterOptions | null = null;
+  if (options.deadLetterDir !== undefined) {
+    const maxBytes = options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES;
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new EngineError(`deadLetterMaxBytes must be a positive integer, got ${maxBytes}`);
+    prepareDeadLetterDir(options.deadLetterDir);
+    deadLetter = { dir: options.deadLetterDir, maxBytes };
+  }
   const engine = new Engine(plan, wiring, log, {
+    deadLetter,
     url, args, failFast: options.failFast ?? false, maxFrameBytes,
     statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
@@ -132,6 +148,7 @@ interface Settings {
   drainTimeoutMs: number;
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
+  deadLetter: DeadLetterOptions | null;
 }
 
 class Engine {
@@ -158,6 +175,7 @@ class Engine {
     for (let i = 0; i < wiring.workers; i++) {
       const init: WorkerInit = {
         index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000, resilience: s.resilience !== null,
+        deadLetter: s.deadLetter,
       };
       const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
       this.workerThreads.push(w);
@@ -399,6 +417,11 @@ class Engine {
     }));
     await this.refreshStats();
     if (this.s.statsIntervalMs > 0) this.logStats();
+    const dropped = this.totals().errors;
+    if (this.s.deadLetter && dropped > 0) {
+      this.log.warn({ deadLetters: dropped, dir: this.s.deadLetter.dir },
+        `${dropped} message(s) dropped on errors in user code; each is in ${this.s.deadLetter.dir}/worker-N.jsonl`);
+    }
     await this.kill();
     this.log.info("stopped");
     this.settle.resolve();

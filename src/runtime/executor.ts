@@ -17,7 +17,12 @@ import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 
 /** What the executor tells its owner about messages it had to drop. */
 export interface ErrorSink {
-  (where: string, err: unknown): void;
+  /**
+   * `payload`: the message's raw source bytes when the failing code had them (a view
+   * that is valid only during the call); otherwise `value`: the message as it was
+   * when it crossed from another worker.
+   */
+  (where: string, err: unknown, payload?: Uint8Array, value?: unknown): void;
 }
 
 /**
@@ -141,7 +146,12 @@ export class Executor {
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
     buf.copy(payload, 0, off, off + len);
-    this.decodeAndRun(sourceId, payload);
+    try {
+      this.decodeAndRun(sourceId, payload);
+    } catch (err) {
+      this.errorCount++;
+      this.onError(this.where, err, payload);
+    }
   }
 
   /**
@@ -163,7 +173,7 @@ export class Executor {
         this.decodeAndRun(sourceId, payload);
       } catch (err) {
         this.errorCount++;
-        this.onError(this.where, err);
+        this.onError(this.where, err, payload);
       }
     }
   }
@@ -190,17 +200,23 @@ export class Executor {
     else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
     let value: unknown;
+    let payload: Buffer | undefined;
     if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, off + len);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      const payload = Buffer.allocUnsafe(off + len - vStart);
+      payload = Buffer.allocUnsafe(off + len - vStart);
       buf.copy(payload, 0, vStart, off + len);
       const source = this.plan.sources[this.steps[stepId].pipeline];
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
       this.where = this.stepLabels[stepId];
     } else value = codec.unpack(buf, vStart, off + len);
-    this.run(stepId, value, true, key, null);
+    try {
+      this.run(stepId, value, true, key, null);
+    } catch (err) {
+      this.errorCount++;
+      this.onError(this.where, err, payload, value);
+    }
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * A worker thread: owns the state instances whose keys hash to it, runs the
  * stateless steps of the messages that reach it, and moves data only through its
- * rings. Source rings are read only while no output is queued, which is what makes
- * a slow sink slow the sources down; see the loop for how peer rings are drained.
+ * rings. A source ring is read only while none of the outputs its messages can
+ * need is backed up (per path: a stalled sink stops the sources that feed it, not
+ * the others), which is what makes a slow sink slow those sources down; see the
+ * loop for how peer rings are drained.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
@@ -13,10 +15,11 @@ import { RingReader, RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
-import { StatusWord, workerSlot, type Wiring } from "../transport/wiring.js";
+import { congestedWorkersWord, congestionLoggedWord, StatusWord, workerSlot, type Wiring } from "../transport/wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
+import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
 
 export interface WorkerInit {
   index: number;
@@ -27,6 +30,8 @@ export interface WorkerInit {
   statsIntervalMs: number;
   /** resilience on: track the instances marked saveState, answer checkpoint requests */
   resilience: boolean;
+  /** --dead-letter: where this worker writes the messages it drops on errors in user code */
+  deadLetter?: DeadLetterOptions | null;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -35,6 +40,17 @@ const BATCH = 1024;
 const SOURCE_BATCH = 16;
 /** bytes queued for peers beyond which a worker stops draining its peer rings too */
 const PEER_QUEUE_CAP = 64 * 1024 * 1024;
+/**
+ * bytes queued for one sink beyond which a worker stops draining its peer rings.
+ * Below it, peer rings keep being read while a sink is backed up, so that messages
+ * of other pipelines that cross workers keep flowing; the stalled pipeline's own
+ * traffic through the peer rings is bounded (its sources stop everywhere as soon as
+ * one worker is backed up on the sink, so only what was already in flight arrives:
+ * about 8 MiB of peer rings into each worker, times the pipeline's fan-out).
+ */
+const SINK_QUEUE_CAP = 16 * 1024 * 1024;
+/** a sink backed up on a worker for this long is logged (once per episode, by one worker) */
+const CONGESTION_LOG_MS = 1000;
 /** how long the loop may run before letting the event loop handle control messages */
 const SLICE_MS = 10;
 /**
@@ -67,8 +83,11 @@ async function main(init: WorkerInit): Promise<void> {
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
   const errors = new RateLimitedErrors(log);
+  const deadLetters = init.deadLetter ? new DeadLetters(plan, me, init.deadLetter, log) : null;
   let fatal = false;
-  const onError = (where: string, err: unknown) => {
+  const onError = (where: string, err: unknown, payload?: Uint8Array, value?: unknown) => {
+    // Written before anything else, synchronously: `payload` may be a view of a ring slot.
+    if (deadLetters !== null) deadLetters.write(where, err, payload, value);
     if (init.failFast) {
       if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
       fatal = true;
@@ -82,9 +101,59 @@ async function main(init: WorkerInit): Promise<void> {
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
   const status = new StatusWord(w.status, workerSlot(me));
-  const sinkBlocked = () => {
-    for (let i = 0; i < sinks.length; i++) if (sinks[i].blocked) return true;
+  // Per-path backpressure. A message of a source reaches only its own pipeline's sinks:
+  // the executor emits to the sinks of the pipeline of the step it ran, and a state shared
+  // by two pipelines (market_spread) shares instances, not messages. So a source is held
+  // back only by the sinks of its pipeline (on any worker: see `congestion`), and, if its
+  // pipeline has a state step, by a backed-up peer ring (peer rings carry every pipeline).
+  const reach = plan.sources.map((src) => plan.pipelines[src.pipeline].sinks);
+  const crossesWorkers = plan.sources.map((src) => plan.steps.some((st) => st.pipeline === src.pipeline && st.state >= 0));
+  const congestion = new Int32Array(w.sinkCongestion);
+  const sinkOverCap = () => {
+    for (let i = 0; i < sinks.length; i++) if (sinks[i].pendingBytes > SINK_QUEUE_CAP) return true;
     return false;
+  };
+  let peerBlocked = false;
+  const peersBlocked = () => {
+    for (let i = 0; i < peers.length; i++) if (peers[i] !== null && peers[i]!.blocked) return true;
+    return false;
+  };
+  /** true while source `s` must not be read: an output its messages may need is backed up here or elsewhere */
+  const sourceHeld = (s: number) => {
+    if (peerBlocked && crossesWorkers[s]) return true;
+    const r = reach[s];
+    for (let i = 0; i < r.length; i++) if (sinks[r[i]].blocked || Atomics.load(congestion, congestedWorkersWord(r[i])) > 0) return true;
+    return false;
+  };
+  /**
+   * Publishes this worker's backed-up sinks in `congestion` (a count of backed-up workers per
+   * sink) on every change, and logs an episode that lasts CONGESTION_LOG_MS: once, by the
+   * first worker to claim it, and its end by the last worker to leave it.
+   */
+  const wasBlocked = sinks.map(() => false);
+  const blockedSince = sinks.map(() => 0);
+  const sinkLabel = (k: number) => plan.sinks[k].label;
+  const pipelinesOf = (k: number) => plan.pipelines.filter((p) => p.sinks.includes(k)).map((p) => JSON.stringify(p.name)).join(", ");
+  const trackCongestion = (now: number) => {
+    for (let k = 0; k < sinks.length; k++) {
+      const b = sinks[k].blocked;
+      if (b !== wasBlocked[k]) {
+        wasBlocked[k] = b;
+        if (b) {
+          Atomics.add(congestion, congestedWorkersWord(k), 1);
+          blockedSince[k] = now;
+        } else if (Atomics.sub(congestion, congestedWorkersWord(k), 1) === 1
+          && Atomics.compareExchange(congestion, congestionLoggedWord(k), 1, 0) === 1) {
+          log.info({ sink: sinkLabel(k) }, `sink ${sinkLabel(k)} takes output again; pipeline(s) ${pipelinesOf(k)} read their sources again`);
+        }
+      } else if (b && now - blockedSince[k] > CONGESTION_LOG_MS
+        && Atomics.compareExchange(congestion, congestionLoggedWord(k), 0, 1) === 0) {
+        const queued = sinks[k].pendingBytes + (sinks[k].ring.capacity - sinks[k].freeBytes());
+        log.warn({ sink: sinkLabel(k), queuedBytes: queued, blockedMs: Math.round(now - blockedSince[k]) },
+          `sink ${sinkLabel(k)} is backed up (${queued} bytes queued for it on worker ${me} for ${Math.round(now - blockedSince[k])} ms): ` +
+          `pipeline(s) ${pipelinesOf(k)} stop reading their sources until it takes output again; other pipelines keep flowing`);
+      }
+    }
   };
   const peerOutputs = peers.filter((c): c is ChannelWriter => c !== null);
   const peerQueued = () => {
@@ -156,30 +225,38 @@ async function main(init: WorkerInit): Promise<void> {
     }
     for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked) outputs[i].flush();
     let n = 0;
-    // Backpressure without deadlock: a backed-up sink stops all input (a sink never waits
-    // for a worker, so it drains by itself); a backed-up peer stops source input only, and
-    // peer input keeps being drained so that two workers waiting on each other's rings
-    // cannot deadlock, up to PEER_QUEUE_CAP queued bytes.
-    const readPeers = !sinkBlocked() && peerQueued() < PEER_QUEUE_CAP;
+    // Backpressure without deadlock, per path:
+    // - A source ring is skipped while sourceHeld(): one of its pipeline's sinks is backed
+    //   up on some worker, or (for a pipeline with a state step) a peer ring is.
+    // - Peer rings are drained even while a sink or a peer is backed up, so that two workers
+    //   waiting on each other's rings cannot deadlock and messages of other pipelines that
+    //   cross workers keep flowing; this stops only at SINK_QUEUE_CAP bytes queued for one
+    //   sink, or PEER_QUEUE_CAP for the peers, which bounds memory. Stopping at the sink
+    //   cap cannot deadlock: a sink never waits for a worker, so it drains by itself. (Peer
+    //   rings carry every pipeline, so a stalled pipeline that fills a worker's sink queue to
+    //   the cap does hold up the other pipelines' messages that cross to that worker; its
+    //   sources being stopped everywhere at the first backed-up worker keeps that rare.)
+    const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
     if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
-    let blocked = anyBlocked();
-    if (!blocked) {
-      // One source frame is a run of many messages: take them one frame at a time and
-      // stop as soon as an output backs up, so the queue stays at about one run's outputs.
-      for (let i = 0; i < sourceReaders.length && !blocked; i++) {
-        for (let f = 0; f < SOURCE_BATCH; f++) {
-          const got = sourceReaders[i].read(1);
-          n += got;
-          if (got === 0) break;
-          if (anyBlocked()) {
-            blocked = true;
-            break;
-          }
+    peerBlocked = peersBlocked();
+    let heldBack = false;
+    // One source frame is a run of many messages: take them one frame at a time and
+    // stop as soon as an output of that source backs up, so the queue stays at about one run's outputs.
+    for (let i = 0; i < sourceReaders.length; i++) {
+      for (let f = 0; f < SOURCE_BATCH; f++) {
+        if (sourceHeld(i)) {
+          if (sourceReaders[i].hasData()) heldBack = true;
+          break;
         }
+        const got = sourceReaders[i].read(1);
+        n += got;
+        if (got === 0) break;
+        peerBlocked = peersBlocked();
       }
     }
     executor.flushSinks();
     const now = performance.now();
+    trackCongestion(now);
     if (n === 0 || now - lastCommit > COMMIT_MS) {
       for (let i = 0; i < outputs.length; i++) outputs[i].commit();
       lastCommit = now;
@@ -187,8 +264,9 @@ async function main(init: WorkerInit): Promise<void> {
       for (let i = 0; i < outputs.length; i++) if (outputs[i].uncommitted >= COMMIT_BYTES) outputs[i].commit();
     }
     if (n === 0) {
-      if (anyBlocked()) {
-        // Waiting for a consumer to make room; peer input must still be drained, so poll rather than block.
+      if (anyBlocked() || heldBack) {
+        // Waiting for a consumer to make room (here, or on another worker for a source held
+        // back: no doorbell rings when that clears); peer input must still be drained, so poll rather than block.
         await new Promise((r) => setTimeout(r, 1));
       } else {
         await status.sleepIdle(bell, inputsEmpty);
