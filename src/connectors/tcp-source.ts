@@ -196,19 +196,17 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
    * `c`: the connection that just added bytes, if any.
    */
   const rebalance = (c: Connection | null) => {
-    if (partialBytes > PARTIAL_BUDGET) {
-      if (!overBudget) {
-        overBudget = true;
-        choosePrivileged();
-        for (const set of byWorker) for (const o of set) if (o.filled > 0 && o !== privileged) pauseForBudget(o);
-        lines.line("buffer budget", "warn", { partialBytes, budget: PARTIAL_BUDGET, paused: budgetPaused.size },
-          `incomplete frames hold ${partialBytes} bytes, over this source's ${PARTIAL_BUDGET}-byte budget: ` +
-          `pausing the ${budgetPaused.size} other connections holding one until frames complete`);
-        return;
-      }
-      if (privileged === null || privileged.closed || privileged.filled === 0) choosePrivileged();
-      if (c !== null && c.filled > 0 && c !== privileged && !c.budgetPaused) pauseForBudget(c);
-    } else if (overBudget && partialBytes <= PARTIAL_BUDGET * 0.75) {
+    if (!overBudget) {
+      if (partialBytes <= PARTIAL_BUDGET) return;
+      overBudget = true;
+      choosePrivileged();
+      for (const set of byWorker) for (const o of set) if (o.filled > 0 && o !== privileged) pauseForBudget(o);
+      lines.line("buffer budget", "warn", { partialBytes, budget: PARTIAL_BUDGET, paused: budgetPaused.size },
+        `incomplete frames hold ${partialBytes} bytes, over this source's ${PARTIAL_BUDGET}-byte budget: ` +
+        `pausing the ${budgetPaused.size} other connections holding one until frames complete`);
+      return;
+    }
+    if (partialBytes <= PARTIAL_BUDGET * 0.75) {
       overBudget = false;
       privileged = null;
       const n = budgetPaused.size;
@@ -219,7 +217,12 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       budgetPaused.clear();
       lines.line("buffer budget", "info", { partialBytes, budget: PARTIAL_BUDGET, resumed: n },
         `incomplete frames hold ${partialBytes} bytes again: reading the ${n} paused connections`);
+      return;
     }
+    // Until the episode ends (under 3/4 of the budget) one connection must always be
+    // reading, or the paused ones would wait for each other forever.
+    if (privileged === null || privileged.closed || privileged.filled === 0) choosePrivileged();
+    if (c !== null && c.filled > 0 && c !== privileged && !c.budgetPaused) pauseForBudget(c);
   };
 
   const onData = (c: Connection, chunk: Buffer) => {
@@ -240,7 +243,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       const take = Math.min(c.need - c.filled, chunk.length - pos);
       if (c.filled + take < c.need) {
         addPiece(c, chunk, pos, pos + take);
-        if (partialBytes > PARTIAL_BUDGET) rebalance(c);
+        if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
         return;
       }
       // The frame is whole: only now is a buffer of its full size allocated.
@@ -259,7 +262,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       // frameAll stopped at an incomplete header or frame; a complete header here was checked by it.
       if (chunk.length - pos >= H) c.need = H + fmt.read(chunk, pos);
       addPiece(c, chunk, pos, chunk.length);
-      if (partialBytes > PARTIAL_BUDGET) rebalance(c);
+      if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
     }
     const ch = channels[c.worker];
     ch.commit();
