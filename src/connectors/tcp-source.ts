@@ -63,7 +63,6 @@ const PARTIAL_BUDGET = Number(process.env.WALLAROO_TCP_SOURCE_BUFFER_BYTES ?? 64
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const log = createLogger("wallaroo.source.tcp", { pipeline: init.pipeline, listen: `${init.host}:${init.port}` });
   /** lines a peer can cause (per connection) are rate-limited, with counts of what was left out */
@@ -371,12 +370,19 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   }, 1000);
   fdProbe.unref();
 
+  let stoppedSent = false;
   const checkStopped = () => {
     if (stopping && waiting.size === 0) {
       for (const ch of channels) ch.commit();
+      if (stoppedSent) return;
+      stoppedSent = true;
       clearInterval(fdProbe);
-      lines.close();
-      control.postMessage({ type: "stopped" });
+      // The sockets destroyed by the stop emit "close" in libuv's close phase, after
+      // this turn: report (and summarize the suppressed lines) once they have.
+      setTimeout(() => {
+        lines.close();
+        control.postMessage({ type: "stopped" });
+      }, 0);
     }
   };
 
