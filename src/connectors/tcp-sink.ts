@@ -109,7 +109,7 @@ export class ReplayLog {
 
   /**
    * What to re-send after the connection broke at `now`, as copies, oldest first, each
-   * piece starting at a chunk (output) boundary: every kept chunk except replayed ones
+   * piece starting at a chunk (output) boundary (and never cut at the ring's wrap point): every kept chunk except replayed ones
    * the kernel accepted at least settleMs ago. Empties the log.
    */
   take(now: number, settleMs: number): { chunks: Buffer[]; bytes: number; settled: number } {
@@ -118,13 +118,18 @@ export class ReplayLog {
     let settled = 0;
     const n = this.starts.length;
     let runStart = -1;
+    // One buffer per run, even where the run wraps around the ring: each buffer is written
+    // as one chunk and recorded as one record on the next connection, so it must start at
+    // an output boundary (a piece starting at the wrap point would not).
     const emit = (from: number, to: number) => {
+      const piece = Buffer.allocUnsafe(to - from);
       for (let p = from; p < to;) {
         const at = p % this.size;
         const len = Math.min(to - p, this.size - at);
-        out.push(Buffer.from(this.buf!.subarray(at, at + len)));
+        this.buf!.copy(piece, p - from, at, at + len);
         p += len;
       }
+      out.push(piece);
       bytes += to - from;
     };
     for (let i = this.head; i < n; i++) {
@@ -186,6 +191,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let socket: net.Socket | null = null;
   let connected = false;
   let connectedAt = 0;
+  /** when the last connection broke: the settle time of its replayed bytes counts up to then */
+  let brokeAt = 0;
   let closing = false;
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Pending[] = [];
@@ -275,7 +282,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (attempt > 0) log.info(`connected to ${address}`);
       // Re-send first what the kernel accepted on the broken connection (it may not have
       // been read), then what was never accepted, in order. Both start at output boundaries.
-      const r = replay.take(connectedAt, SETTLE_MS);
+      const r = replay.take(brokeAt, SETTLE_MS);
       const again: Pending[] = [...r.chunks.map((buf) => ({ buf, carried: true })), ...unflushed.splice(0)];
       const owed = unflushedBytes;
       unflushedBytes = 0;
@@ -294,6 +301,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     });
     s.on("close", () => {
       const was = connected;
+      if (was) brokeAt = Date.now();
       connected = false;
       blockedLogged = false;
       if (closing) return;
