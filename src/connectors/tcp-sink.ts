@@ -354,6 +354,11 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (s && connected) s.end(() => control.postMessage({ type: "closed" }));
       else {
         s?.destroy();
+        if (replay.kept > 0) {
+          // Not counted as undelivered (they were written), but they may not have been read.
+          log.warn({ address, replayableBytes: replay.kept },
+            `stopping while ${address} is away: the last ${replay.kept} bytes written before its connection broke may not have been read, and are not re-sent`);
+        }
         control.postMessage({ type: "closed", undelivered: unflushedBytes });
       }
     }
