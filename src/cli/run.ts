@@ -3,7 +3,7 @@
  * application's applicationSetup, and flags the engine does not know belong to the
  * application, as with Machida.
  */
-import { runApplication, type Application, type EngineOptions } from "../runtime/coordinator.js";
+import { checkMaxFrameBytes, runApplication, type Application, type EngineOptions } from "../runtime/coordinator.js";
 import { createLogger, errorMessage } from "../core/log.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
@@ -16,7 +16,8 @@ drain every message in flight to the sinks and exit 0.
 Engine flags (everything else is left to the application):
   --workers N           worker threads (default: one per core)
   --max-frame-bytes N   largest message a TCP source accepts; a bigger header
-                        closes that connection (default 16777216)
+                        closes that connection (default 16777216, at most
+                        4294967287: one Buffer, 32-bit lengths between threads)
   --fail-fast           stop the engine with exit code 1 on the first error in
                         user code (default: drop that message, log, count)
   --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
@@ -65,7 +66,10 @@ const int = (flag: string, v: string | undefined, min = 1): number => {
 
 const FLAGS: Flag[] = [
   { name: "--workers", takesValue: true, apply: (o, v) => { o.workers = int("--workers", v); } },
-  { name: "--max-frame-bytes", takesValue: true, apply: (o, v) => { o.maxFrameBytes = int("--max-frame-bytes", v); } },
+  { name: "--max-frame-bytes", takesValue: true, apply: (o, v) => {
+    o.maxFrameBytes = int("--max-frame-bytes", v);
+    checkMaxFrameBytes(o.maxFrameBytes);
+  } },
   { name: "--fail-fast", takesValue: false, apply: (o) => { o.failFast = true; } },
   { name: "--stats-interval", takesValue: true, apply: (o, v) => { o.statsInterval = int("--stats-interval", v, 0); } },
   { name: "--ring-bytes", takesValue: true, apply: (o, v) => { o.ringBytes = int("--ring-bytes", v, 4096); } },

@@ -1,9 +1,11 @@
 /**
  * TCP sink, run in its own I/O thread: connects to the receiver (retrying with
  * backoff until it is up), gathers the encoded outputs of all workers into large
- * writes, and never drops output: what was not handed to the socket before a
- * connection broke is written again after reconnecting. While the receiver is
- * away or slow the sink stops reading its rings, which backs the workers up.
+ * writes, and never drops output: after a connection breaks it reconnects and
+ * re-sends, from an output boundary, what the broken connection may not have
+ * delivered (see REPLAY_BYTES and SETTLE_MS), then what it had not written yet.
+ * While the receiver is away or slow the sink stops reading its rings, which backs
+ * the workers up; output blocked for more than a few seconds is logged.
  */
 import net from "node:net";
 import type { MessagePort } from "node:worker_threads";
@@ -34,46 +36,149 @@ const HIGH_WATER = 4 * 1024 * 1024;
 const BATCH = 4096;
 /**
  * What the kernel accepted may still be lost with a connection that breaks (it sat
- * in socket buffers, or the receiver died before reading it). The sink keeps the
- * last REPLAY_BYTES it wrote and sends them again after reconnecting: at-least-once,
- * so a receiver can see a repeated tail after a reconnect, never a gap (as long as
- * less than this much was in flight).
+ * in socket buffers, or the receiver died before reading it). TCP is FIFO, so a byte
+ * followed by more than the kernels can buffer (our send buffer plus the receiver's
+ * receive buffer: 4 + 6 MiB with Linux defaults) has surely been read. After a break
+ * the sink therefore re-sends at most the last REPLAY_BYTES the kernel accepted on
+ * that connection, starting at an output boundary.
  */
 const REPLAY_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes re-sent on a connection (a replay) are replayed again after that connection
+ * breaks only if it broke less than SETTLE_MS after the kernel accepted them: a
+ * connection that lived longer is taken to have delivered them. Without this, a
+ * receiver that keeps dropping its connection after reading gets the same tail again
+ * and again (measured before: 24x the output in 10 s). A connection that breaks this
+ * quickly also does not reset the reconnect backoff.
+ */
+const SETTLE_MS = 500;
+/** the sink logs when no write has completed for this long while output is queued */
+const BLOCKED_LOG_MS = Number(process.env.WALLAROO_SINK_BLOCKED_LOG_MS ?? 3000);
+/** chunk records kept by the replay log before neighbouring ones are merged */
+const MAX_RECORDS = 1 << 16;
+
+/** a chunk handed to the socket; `carried` = it is a replay (it was accepted on an earlier connection) */
+interface Pending {
+  readonly buf: Buffer;
+  readonly carried: boolean;
+}
 
 /**
- * The most recent bytes written, in one buffer allocated once: keeping the written
- * chunks themselves held far more memory than their bytes (measured: ~55 MB of RSS
- * for 16 MiB of replay).
+ * The bytes the kernel accepted on the current connection, in one ring buffer
+ * allocated once (keeping the written chunks themselves held far more memory than
+ * their bytes: measured ~55 MB of RSS for 16 MiB of replay), with where each written
+ * chunk starts. Every chunk the sink writes starts and ends at an output boundary
+ * (see onMessage), so a replay that starts at a chunk start starts at a whole
+ * output; bytes are never replayed from the middle of one.
  */
-class ReplayBuffer {
+export class ReplayLog {
   private buf: Buffer | null = null;
-  /** bytes appended since the last take(); the next write goes at end % size */
+  /** bytes appended since the last take(); byte i lives at buf[i % size] while i >= end - size */
   private end = 0;
+  /** per chunk, oldest first from `head`: where it starts (in `end` units), when it was accepted, whether it was a replay */
+  private starts: number[] = [];
+  private times: number[] = [];
+  private carried: boolean[] = [];
+  private head = 0;
   constructor(private readonly size: number) {}
 
-  append(b: Buffer): void {
-    if (this.size === 0) return;
+  append(b: Buffer, carried: boolean, now: number): void {
+    if (this.size === 0 || b.length === 0) return;
     this.buf ??= Buffer.allocUnsafe(this.size);
+    this.starts.push(this.end);
+    this.times.push(now);
+    this.carried.push(carried);
     let src = b;
     if (src.length > this.size) src = src.subarray(src.length - this.size);
-    const at = this.end % this.size;
+    const at = (this.end + b.length - src.length) % this.size;
     const first = Math.min(src.length, this.size - at);
     src.copy(this.buf, at, 0, first);
     if (first < src.length) src.copy(this.buf, 0, first);
-    this.end += src.length;
+    this.end += b.length;
+    // A chunk whose start was overwritten can no longer be replayed from a boundary: forget it.
+    const oldest = this.end - this.size;
+    while (this.head < this.starts.length && this.starts[this.head] < oldest) this.head++;
+    if (this.head > 4096 && this.head * 2 > this.starts.length) this.compact();
+    if (this.starts.length - this.head > MAX_RECORDS) this.merge();
   }
 
-  /** The kept bytes, oldest first, as copies; empties the buffer. */
-  take(): Buffer[] {
-    if (this.buf === null || this.end === 0) return [];
-    const n = Math.min(this.end, this.size);
-    const at = this.end % this.size;
-    const out = this.end < this.size || at === 0
-      ? [Buffer.from(this.buf.subarray(0, n))]
-      : [Buffer.from(this.buf.subarray(at)), Buffer.from(this.buf.subarray(0, at))];
+  /** bytes that take() could return at most */
+  get kept(): number {
+    return this.head < this.starts.length ? this.end - this.starts[this.head] : 0;
+  }
+
+  /**
+   * What to re-send after the connection broke at `now`, as copies, oldest first, each
+   * piece starting at a chunk (output) boundary (and never cut at the ring's wrap point): every kept chunk except replayed ones
+   * the kernel accepted at least settleMs ago. Empties the log.
+   */
+  take(now: number, settleMs: number): { chunks: Buffer[]; bytes: number; settled: number } {
+    const out: Buffer[] = [];
+    let bytes = 0;
+    let settled = 0;
+    const n = this.starts.length;
+    let runStart = -1;
+    // One buffer per run, even where the run wraps around the ring: each buffer is written
+    // as one chunk and recorded as one record on the next connection, so it must start at
+    // an output boundary (a piece starting at the wrap point would not).
+    const emit = (from: number, to: number) => {
+      const piece = Buffer.allocUnsafe(to - from);
+      for (let p = from; p < to;) {
+        const at = p % this.size;
+        const len = Math.min(to - p, this.size - at);
+        this.buf!.copy(piece, p - from, at, at + len);
+        p += len;
+      }
+      out.push(piece);
+      bytes += to - from;
+    };
+    for (let i = this.head; i < n; i++) {
+      const start = this.starts[i];
+      const stop = i + 1 < n ? this.starts[i + 1] : this.end;
+      const skip = this.carried[i] && now - this.times[i] >= settleMs;
+      if (skip) {
+        settled += stop - start;
+        if (runStart >= 0) emit(runStart, start);
+        runStart = -1;
+      } else if (runStart < 0) {
+        runStart = start;
+      }
+    }
+    if (runStart >= 0) emit(runStart, this.end);
     this.end = 0;
-    return out;
+    this.starts = [];
+    this.times = [];
+    this.carried = [];
+    this.head = 0;
+    return { chunks: out, bytes, settled };
+  }
+
+  private compact(): void {
+    this.starts = this.starts.slice(this.head);
+    this.times = this.times.slice(this.head);
+    this.carried = this.carried.slice(this.head);
+    this.head = 0;
+  }
+
+  /**
+   * Too many tiny chunks: join each pair of neighbours. A joined chunk still starts at
+   * a boundary; it is a replay only if both were, and counts as accepted when the later
+   * one was (both err towards re-sending more, never less).
+   */
+  private merge(): void {
+    this.compact();
+    const s: number[] = [];
+    const t: number[] = [];
+    const c: boolean[] = [];
+    for (let i = 0; i < this.starts.length; i += 2) {
+      const j = Math.min(i + 1, this.starts.length - 1);
+      s.push(this.starts[i]);
+      t.push(Math.max(this.times[i], this.times[j]));
+      c.push(this.carried[i] && this.carried[j]);
+    }
+    this.starts = s;
+    this.times = t;
+    this.carried = c;
   }
 }
 
@@ -81,28 +186,44 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.tcp", { sink: init.label });
   const status = new StatusWord(init.status, init.statusSlot);
   const bell = new Doorbell(init.bell);
+  const address = `${init.host}:${init.port}`;
 
   let socket: net.Socket | null = null;
   let connected = false;
+  let connectedAt = 0;
+  /** when the last connection broke: the settle time of its replayed bytes counts up to then */
+  let brokeAt = 0;
   let closing = false;
   /** chunks written to the socket whose write has not completed, oldest first */
-  const unflushed: Buffer[] = [];
+  const unflushed: Pending[] = [];
   let unflushedBytes = 0;
-  /** the last REPLAY_BYTES the kernel accepted */
-  const replay = new ReplayBuffer(REPLAY_BYTES);
+  /** what the kernel accepted on the current connection (the last REPLAY_BYTES of it) */
+  const replay = new ReplayLog(REPLAY_BYTES);
   let out = Buffer.allocUnsafe(CHUNK);
   let outLen = 0;
   let wake: (() => void) | null = null;
   const wakeUp = () => { const w = wake; wake = null; w?.(); };
+  /** when a write last completed (or output started to wait for one), for the "blocked" log */
+  let lastProgress = Date.now();
+  let blockedLogged = false;
 
-  const write = (buf: Buffer) => {
-    unflushed.push(buf);
-    unflushedBytes += buf.length;
-    socket!.write(buf, (err) => {
-      if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
+  const write = (p: Pending) => {
+    if (unflushedBytes === 0) lastProgress = Date.now();
+    unflushed.push(p);
+    unflushedBytes += p.buf.length;
+    const s = socket!;
+    s.write(p.buf, (err) => {
+      // On error the chunk stays in `unflushed` and is written again after reconnecting.
+      if (err || s !== socket) return;
       const done = unflushed.shift()!;
-      unflushedBytes -= done.length;
-      replay.append(done);
+      unflushedBytes -= done.buf.length;
+      const now = Date.now();
+      replay.append(done.buf, done.carried, now);
+      lastProgress = now;
+      if (blockedLogged) {
+        blockedLogged = false;
+        log.info({ address, queuedBytes: unflushedBytes }, `output to ${address} is moving again`);
+      }
       if (unflushedBytes < HIGH_WATER / 2) wakeUp();
     });
   };
@@ -110,20 +231,26 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const flushOut = () => {
     if (outLen === 0) return;
     if (outLen < CHUNK / 4) {
-      // A small batch is copied out so the big buffer is reused: a written chunk is kept
-      // for replay, and a 256 KiB buffer kept for a few KiB of output wasted most of it.
-      write(Buffer.from(out.subarray(0, outLen)));
+      // A small batch is copied out so the big buffer is reused: a 256 KiB buffer
+      // waiting for its write for a few KiB of output wasted most of it.
+      write({ buf: Buffer.from(out.subarray(0, outLen)), carried: false });
     } else {
-      write(out.subarray(0, outLen));
+      write({ buf: out.subarray(0, outLen), carried: false });
       out = Buffer.allocUnsafe(CHUNK);
     }
     outLen = 0;
   };
 
+  /**
+   * Each ring message holds whole encoder outputs (the workers gather whole outputs
+   * per frame and send a big one alone), and it is copied whole into one chunk: so
+   * every chunk written starts and ends at an output boundary, which is what lets a
+   * replay start at a whole output.
+   */
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
     if (len > CHUNK) {
       flushOut();
-      write(Buffer.from(bytes.subarray(off, off + len)));
+      write({ buf: Buffer.from(bytes.subarray(off, off + len)), carried: false });
       return;
     }
     if (outLen + len > CHUNK) flushOut();
@@ -133,6 +260,16 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
   const ringsEmpty = () => !readers.some((r) => r.hasData());
 
+  const blockedTimer = setInterval(() => {
+    if (!connected || blockedLogged || unflushedBytes === 0) return;
+    const ms = Date.now() - lastProgress;
+    if (ms < BLOCKED_LOG_MS) return;
+    blockedLogged = true;
+    log.warn({ address, queuedBytes: unflushedBytes, blockedMs: ms },
+      `output to ${address} blocked for ${(ms / 1000).toFixed(1)} s: the receiver is not reading; ${unflushedBytes} bytes queued (the workers are held back until it reads)`);
+  }, Math.min(1000, BLOCKED_LOG_MS));
+  blockedTimer.unref();
+
   let attempt = 0;
   const connect = () => {
     if (closing) return;
@@ -141,28 +278,40 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     s.setNoDelay(true);
     s.on("connect", () => {
       connected = true;
-      if (attempt > 0) log.info(`connected to ${init.host}:${init.port}`);
-      attempt = 0;
-      // The recent tail the kernel had accepted, then what was never flushed, in order.
-      const again = [...replay.take(), ...unflushed.splice(0)];
-      const replayBytes = again.reduce((n, b) => n + b.length, 0) - unflushedBytes;
-      if (replayBytes + unflushedBytes > 0) {
-        log.info({ replayBytes, unflushedBytes }, `re-sending the last ${replayBytes + unflushedBytes} bytes after reconnecting`);
-      }
+      connectedAt = Date.now();
+      if (attempt > 0) log.info(`connected to ${address}`);
+      // Re-send first what the kernel accepted on the broken connection (it may not have
+      // been read), then what was never accepted, in order. Both start at output boundaries.
+      const r = replay.take(brokeAt, SETTLE_MS);
+      const again: Pending[] = [...r.chunks.map((buf) => ({ buf, carried: true })), ...unflushed.splice(0)];
+      const owed = unflushedBytes;
       unflushedBytes = 0;
-      for (const b of again) write(b);
+      if (r.bytes + owed > 0) {
+        log.info({ address, replayBytes: r.bytes, unflushedBytes: owed, settledBytes: r.settled },
+          `re-sending ${r.bytes} bytes the broken connection may not have delivered, then ${owed} never written`);
+      }
+      lastProgress = Date.now();
+      for (const p of again) write(p);
       wakeUp();
     });
     s.on("error", (err) => {
       if (attempt === 0 || attempt % 20 === 0) {
-        log.warn({ err: err.message, attempt }, `cannot write to ${init.host}:${init.port} (${err.message}); retrying`);
+        log.warn({ err: err.message, attempt }, `cannot write to ${address} (${err.message}); retrying`);
       }
     });
     s.on("close", () => {
       const was = connected;
+      if (was) brokeAt = Date.now();
       connected = false;
+      blockedLogged = false;
       if (closing) return;
-      if (was) log.warn(`connection to ${init.host}:${init.port} lost; reconnecting (${unflushedBytes} bytes to write again)`);
+      if (was) {
+        // A connection that broke quickly (a receiver that accepts and drops) backs off
+        // further; one that lived starts over with a short delay.
+        if (Date.now() - connectedAt >= SETTLE_MS) attempt = 0;
+        log.warn({ address, unflushedBytes, replayableBytes: replay.kept },
+          `connection to ${address} lost; reconnecting (up to ${replay.kept} bytes to re-send, ${unflushedBytes} to write again)`);
+      }
       attempt++;
       setTimeout(connect, Math.min(2000, 50 * 2 ** Math.min(attempt, 6)));
     });
@@ -199,11 +348,17 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   control.on("message", (msg: { type: string }) => {
     if (msg.type === "close") {
       closing = true;
+      clearInterval(blockedTimer);
       wakeUp();
       const s = socket;
       if (s && connected) s.end(() => control.postMessage({ type: "closed" }));
       else {
         s?.destroy();
+        if (replay.kept > 0) {
+          // Not counted as undelivered (they were written), but they may not have been read.
+          log.warn({ address, replayableBytes: replay.kept },
+            `stopping while ${address} is away: the last ${replay.kept} bytes written before its connection broke may not have been read, and are not re-sent`);
+        }
         control.postMessage({ type: "closed", undelivered: unflushedBytes });
       }
     }

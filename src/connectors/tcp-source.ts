@@ -5,8 +5,14 @@
  * One connection always feeds one worker, which is what keeps its messages in
  * order. When that worker's ring is full the connections feeding it are paused,
  * so a slow pipeline slows the sender down through TCP itself.
+ *
+ * Memory holds what arrived, never what a header announced: an incomplete frame is
+ * kept as the pieces received so far, and all connections together keep at most
+ * PARTIAL_BUDGET bytes of them (plus one frame that may complete and one socket read
+ * per connection) before the connections holding incomplete frames are paused.
  */
 import net from "node:net";
+import { closeSync, openSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
 import { parseLengthFormat } from "../core/struct.js";
 import { ChannelWriter } from "../transport/channel.js";
@@ -14,6 +20,7 @@ import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { createLogger } from "../core/log.js";
+import { LineLimiter } from "./log-limit.js";
 
 export interface TcpSourceInit {
   kind: "tcp-source";
@@ -32,18 +39,34 @@ export interface TcpSourceInit {
 interface Connection {
   readonly socket: net.Socket;
   readonly worker: number;
+  /** the peer's address, read when the connection was accepted (later it may be gone) */
   readonly name: string;
-  /** bytes of an incomplete header, or of a frame whose header was read */
-  partial: Buffer | null;
-  /** how much of `partial` is filled (a frame buffer is allocated whole once its header is known) */
+  /** the bytes of an incomplete header or frame, as they arrived (copies), oldest first */
+  pieces: Buffer[];
+  /** bytes in `pieces` (counted in the source's partialBytes) */
   filled: number;
+  /** header + payload bytes of the frame in progress once its header is complete, else 0 */
+  need: number;
   messages: number;
+  /** paused because incomplete frames use up the buffer budget */
+  budgetPaused: boolean;
+  closed: boolean;
 }
+
+/**
+ * Bytes of incomplete frames all connections of a source may hold before those
+ * connections are paused (backpressure: they are read again once frames complete).
+ * One connection at a time (`privileged`) goes on reading past it so that some frame
+ * can always complete; a frame is at most --max-frame-bytes.
+ */
+const PARTIAL_BUDGET = Number(process.env.WALLAROO_TCP_SOURCE_BUFFER_BYTES ?? 64 * 1024 * 1024);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const log = createLogger("wallaroo.source.tcp", { pipeline: init.pipeline, listen: `${init.host}:${init.port}` });
+  /** lines a peer can cause (per connection) are rate-limited, with counts of what was left out */
+  const lines = new LineLimiter(log);
   const fmt = parseLengthFormat(init.lengthFmt);
   const H = init.headerLength;
   const maxFrame = init.maxFrameBytes;
@@ -104,13 +127,13 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   };
 
   const reject = (c: Connection, n: number) => {
-    log.error(
+    lines.line("bad frame header", "error",
       { connection: c.name, announced: n, maxFrameBytes: maxFrame },
       n < 0
         ? `connection ${c.name} sent a negative frame length (${n}); closing it`
         : `connection ${c.name} announced a ${n}-byte frame, over the ${maxFrame}-byte limit (--max-frame-bytes); closing it`,
     );
-    c.partial = null;
+    dropPartial(c);
     c.socket.destroy();
     // The frames of this connection framed before the bad header still go on: publish them.
     const ch = channels[c.worker];
@@ -118,43 +141,127 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (ch.blocked) pauseFor(c.worker);
   };
 
+  /** bytes of incomplete frames held by all connections */
+  let partialBytes = 0;
+  /** connections paused for the budget */
+  const budgetPaused = new Set<Connection>();
+  /** the one connection holding an incomplete frame that reads on while over budget */
+  let privileged: Connection | null = null;
+  let overBudget = false;
+
+  const canRead = (c: Connection) => !stopping && !paused && !c.closed && !c.budgetPaused && !waiting.has(c.worker);
+
+  const addPiece = (c: Connection, chunk: Buffer, from: number, to: number) => {
+    if (to <= from) return;
+    // A copy: a view would keep the socket's whole read buffer (64 KiB) alive for a few bytes.
+    c.pieces.push(Buffer.from(chunk.subarray(from, to)));
+    c.filled += to - from;
+    partialBytes += to - from;
+  };
+
+  const dropPartial = (c: Connection) => {
+    partialBytes -= c.filled;
+    c.pieces = [];
+    c.filled = 0;
+    c.need = 0;
+    if (privileged === c) privileged = null;
+    if (overBudget) rebalance(null);
+  };
+
+  const pauseForBudget = (c: Connection) => {
+    c.budgetPaused = true;
+    budgetPaused.add(c);
+    c.socket.pause();
+  };
+
+  /** The connection closest to a whole frame (the most bytes held) gets to finish it. */
+  const choosePrivileged = () => {
+    privileged = null;
+    for (const set of byWorker) for (const c of set) {
+      if (c.filled > 0 && (privileged === null || c.filled > privileged.filled)) privileged = c;
+    }
+    const p = privileged as Connection | null;
+    if (p !== null && p.budgetPaused) {
+      p.budgetPaused = false;
+      budgetPaused.delete(p);
+      if (canRead(p)) p.socket.resume();
+    }
+  };
+
+  /**
+   * Keeps the bytes of incomplete frames within PARTIAL_BUDGET: over it, every
+   * connection holding one is paused except `privileged`; back under 3/4 of it, they
+   * are read again. Backpressure, not drops: nothing already read is thrown away.
+   * `c`: the connection that just added bytes, if any.
+   */
+  const rebalance = (c: Connection | null) => {
+    if (!overBudget) {
+      if (partialBytes <= PARTIAL_BUDGET) return;
+      overBudget = true;
+      choosePrivileged();
+      for (const set of byWorker) for (const o of set) if (o.filled > 0 && o !== privileged) pauseForBudget(o);
+      lines.line("buffer budget", "warn", { partialBytes, budget: PARTIAL_BUDGET, paused: budgetPaused.size },
+        `incomplete frames hold ${partialBytes} bytes, over this source's ${PARTIAL_BUDGET}-byte budget: ` +
+        `pausing the ${budgetPaused.size} other connections holding one until frames complete`);
+      return;
+    }
+    if (partialBytes <= PARTIAL_BUDGET * 0.75) {
+      overBudget = false;
+      privileged = null;
+      const n = budgetPaused.size;
+      for (const o of budgetPaused) {
+        o.budgetPaused = false;
+        if (canRead(o)) o.socket.resume();
+      }
+      budgetPaused.clear();
+      lines.line("buffer budget", "info", { partialBytes, budget: PARTIAL_BUDGET, resumed: n },
+        `incomplete frames hold ${partialBytes} bytes again: reading the ${n} paused connections`);
+      return;
+    }
+    // Until the episode ends (under 3/4 of the budget) one connection must always be
+    // reading, or the paused ones would wait for each other forever.
+    if (privileged === null || privileged.closed || privileged.filled === 0) choosePrivileged();
+    if (c !== null && c.filled > 0 && c !== privileged && !c.budgetPaused) pauseForBudget(c);
+  };
+
   const onData = (c: Connection, chunk: Buffer) => {
     let pos = 0;
-    if (c.partial !== null) {
+    if (c.filled > 0) {
       // Finish the pending header or frame first, copying only what it needs.
-      if (c.filled < H) {
+      if (c.need === 0) {
         const take = Math.min(H - c.filled, chunk.length);
-        chunk.copy(c.partial, c.filled, 0, take);
-        c.filled += take;
+        addPiece(c, chunk, 0, take);
         pos = take;
         if (c.filled < H) return;
-        const n = fmt.read(c.partial, 0);
+        const header = c.pieces.length === 1 ? c.pieces[0] : Buffer.concat(c.pieces, H);
+        c.pieces = [header];
+        const n = fmt.read(header, 0);
         if (n < 0 || n > maxFrame) return reject(c, n);
-        const whole = Buffer.allocUnsafe(H + n);
-        c.partial.copy(whole, 0, 0, H);
-        c.partial = whole;
+        c.need = H + n;
       }
-      const take = Math.min(c.partial.length - c.filled, chunk.length - pos);
-      chunk.copy(c.partial, c.filled, pos, pos + take);
-      c.filled += take;
+      const take = Math.min(c.need - c.filled, chunk.length - pos);
+      if (c.filled + take < c.need) {
+        addPiece(c, chunk, pos, pos + take);
+        if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
+        return;
+      }
+      // The frame is whole: only now is a buffer of its full size allocated.
+      const whole = Buffer.allocUnsafe(c.need);
+      let at = 0;
+      for (const p of c.pieces) { p.copy(whole, at); at += p.length; }
+      chunk.copy(whole, at, pos, pos + take);
       pos += take;
-      if (c.filled < c.partial.length) return;
-      channels[c.worker].send(t, c.partial, 0, c.partial.length);
+      channels[c.worker].send(t, whole, 0, whole.length);
       c.messages++;
-      c.partial = null;
+      dropPartial(c);
     }
     pos = frameAll(c, chunk, pos);
     if (pos < 0) return;
     if (pos < chunk.length) {
-      const rest = chunk.length - pos;
-      if (rest >= H) {
-        const n = fmt.read(chunk, pos);
-        c.partial = Buffer.allocUnsafe(H + n);
-      } else {
-        c.partial = Buffer.allocUnsafe(H);
-      }
-      chunk.copy(c.partial, 0, pos);
-      c.filled = rest;
+      // frameAll stopped at an incomplete header or frame; a complete header here was checked by it.
+      if (chunk.length - pos >= H) c.need = H + fmt.read(chunk, pos);
+      addPiece(c, chunk, pos, chunk.length);
+      if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
     }
     const ch = channels[c.worker];
     ch.commit();
@@ -178,55 +285,104 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
       ch.commit();
       waiting.delete(w);
-      if (!stopping && !paused) for (const c of byWorker[w]) c.socket.resume();
+      for (const c of byWorker[w]) if (canRead(c)) c.socket.resume();
       checkStopped();
       checkPaused();
     };
     void retry();
   };
 
+  let accepted = 0;
   const server = net.createServer((socket) => {
     if (stopping) {
       socket.destroy();
       return;
     }
+    accepted++;
     socket.setNoDelay(true);
     const worker = nextWorker;
     nextWorker = (nextWorker + 1) % channels.length;
+    // Read the peer's address now: a client that has already reset has none to give
+    // (the kernel forgot it), which is said rather than printed as undefined:undefined.
+    const name = socket.remoteAddress !== undefined
+      ? `${socket.remoteAddress}:${socket.remotePort}`
+      : `unknown-peer#${accepted}(reset-before-accept)`;
     const c: Connection = {
-      socket, worker, name: `${socket.remoteAddress}:${socket.remotePort}`, partial: null, filled: 0, messages: 0,
+      socket, worker, name, pieces: [], filled: 0, need: 0, messages: 0, budgetPaused: false, closed: false,
     };
     connections++;
     byWorker[worker].add(c);
-    log.info({ connection: c.name, worker }, `connection from ${c.name} (worker ${worker})`);
-    if (waiting.has(worker) || paused) socket.pause();
+    lines.line("connection accepted", "info", { connection: c.name, worker }, `connection from ${c.name} (worker ${worker})`);
+    if (!canRead(c)) socket.pause();
     socket.on("data", (chunk: Buffer) => onData(c, chunk));
-    socket.on("error", (err) => log.warn({ connection: c.name, err: err.message }, `connection ${c.name}: ${err.message}`));
+    socket.on("error", (err) => lines.line("connection error", "warn", { connection: c.name, err: err.message }, `connection ${c.name}: ${err.message}`));
     socket.on("close", () => {
-      if (c.partial !== null) {
-        log.warn({ connection: c.name, bytes: c.filled },
+      c.closed = true;
+      if (c.filled > 0) {
+        lines.line("partial frame at close", "warn", { connection: c.name, bytes: c.filled },
           `connection ${c.name} closed in the middle of a frame; dropped its last ${c.filled} bytes`);
       }
       byWorker[worker].delete(c);
+      if (c.budgetPaused) { c.budgetPaused = false; budgetPaused.delete(c); }
+      dropPartial(c);
       connections--;
-      log.info({ connection: c.name, messages: c.messages }, `connection ${c.name} closed after ${c.messages} messages`);
+      lines.line("connection closed", "info", { connection: c.name, messages: c.messages }, `connection ${c.name} closed after ${c.messages} messages`);
     });
   });
 
-  server.on("error", (err) => {
+  let listening = false;
+  server.on("error", (err: NodeJS.ErrnoException) => {
+    if (listening) {
+      // An accept that failed (EMFILE when libuv's spare descriptor trick did not help,
+      // ENFILE, ENOBUFS...): the listener itself is fine, so keep serving.
+      lines.line("accept failed", "error", { err: err.message, code: err.code },
+        `cannot accept a connection on ${init.host}:${init.port}: ${err.message}; still listening`);
+      return;
+    }
     control.postMessage({ type: "fatal", where: `TCP source of pipeline ${JSON.stringify(init.pipeline)}`,
       message: `cannot listen on ${init.host}:${init.port}: ${err.message}` });
   });
   server.listen(init.port, init.host, () => {
+    listening = true;
     const addr = server.address() as net.AddressInfo;
     log.info(`pipeline ${JSON.stringify(init.pipeline)} listening on ${addr.address}:${addr.port}`);
     control.postMessage({ type: "listening", port: addr.port });
   });
 
+  /**
+   * Out of file descriptors, libuv accepts and at once closes pending connections
+   * (its spare-descriptor trick) without telling JavaScript: the clients see a reset
+   * and nothing is logged. A once-a-second probe (opening /dev/null) sees the same
+   * EMFILE/ENFILE that accept gets and says so.
+   */
+  const fdProbe = setInterval(() => {
+    if (!listening || stopping) return;
+    try {
+      closeSync(openSync("/dev/null", "r"));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EMFILE" || code === "ENFILE") {
+        lines.line("out of file descriptors", "error", { code, connections },
+          `out of file descriptors (${code}) with ${connections} connections open: new connections to ` +
+          `${init.host}:${init.port} are closed as they are accepted; raise the limit (ulimit -n) or close connections`);
+      }
+    }
+  }, 1000);
+  fdProbe.unref();
+
+  let stoppedSent = false;
   const checkStopped = () => {
     if (stopping && waiting.size === 0) {
       for (const ch of channels) ch.commit();
-      control.postMessage({ type: "stopped" });
+      if (stoppedSent) return;
+      stoppedSent = true;
+      clearInterval(fdProbe);
+      // The sockets destroyed by the stop emit "close" in libuv's close phase, after
+      // this turn: report (and summarize the suppressed lines) once they have.
+      setTimeout(() => {
+        lines.close();
+        control.postMessage({ type: "stopped" });
+      }, 0);
     }
   };
 
@@ -249,7 +405,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (msg.type === "resume") {
       paused = false;
       pauseId = null;
-      if (!stopping) for (let w = 0; w < byWorker.length; w++) if (!waiting.has(w)) for (const c of byWorker[w]) c.socket.resume();
+      for (const set of byWorker) for (const c of set) if (canRead(c)) c.socket.resume();
       return;
     }
     if (msg.type === "stop" && !stopping) {

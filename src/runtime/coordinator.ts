@@ -6,6 +6,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
+import { constants as bufferConstants } from "node:buffer";
 import { compilePlan, type Plan } from "../topology/plan.js";
 import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
@@ -61,6 +62,22 @@ export interface Application {
   readonly done: Promise<void>;
 }
 
+/**
+ * The largest --max-frame-bytes that can work: a whole frame (header up to 8 bytes
+ * included) must fit in one Buffer (buffer.constants.MAX_LENGTH) and its length in
+ * the 32-bit length a message carries between threads (a frame bigger than a ring
+ * frame crosses it in fragments, reassembled by that length).
+ */
+export const MAX_FRAME_BYTES_LIMIT = Math.min(bufferConstants.MAX_LENGTH, 0xffffffff) - 8;
+
+export function checkMaxFrameBytes(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 1) throw new EngineError(`maxFrameBytes (--max-frame-bytes) must be a positive integer, got ${n}`);
+  if (n > MAX_FRAME_BYTES_LIMIT) {
+    throw new EngineError(`--max-frame-bytes ${n} is more than this platform can hold in one frame: at most ${MAX_FRAME_BYTES_LIMIT} ` +
+      `(Node's buffer limit buffer.constants.MAX_LENGTH = ${bufferConstants.MAX_LENGTH}, and frames cross threads with a 32-bit length)`);
+  }
+}
+
 export class EngineError extends Error {
   constructor(message: string) {
     super(message);
@@ -93,6 +110,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
   const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  checkMaxFrameBytes(maxFrameBytes);
   // Before the application is loaded, so that these many rings are not carved out of (and
   // resident in) heap memory that loading freed: see createPeerRings.
   const peerRings = createPeerRings(workers, peerRingBytes(workers));
