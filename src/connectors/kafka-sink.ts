@@ -31,6 +31,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../runtime/wiring.js";
 import { createLogger, RateLimitedErrors } from "../runtime/log.js";
 import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+import type { ToIo } from "../runtime/protocol.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -275,9 +276,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   };
   void loop();
 
-  control.on("message", (msg: { type: string; id?: number }) => {
+  control.on("message", (msg: ToIo) => {
     if (msg.type === "commit") {
-      void commitTransaction(msg.id!);
+      void commitTransaction(msg.id);
       return;
     }
     if (msg.type !== "close" || closing) return;

@@ -13,6 +13,7 @@ import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../runtime/wiring.js";
 import { createLogger } from "../runtime/log.js";
+import type { FromIo, ToIo } from "../runtime/protocol.js";
 
 export interface TcpSinkInit {
   kind: "tcp-sink";
@@ -40,6 +41,8 @@ const BATCH = 4096;
  * less than this much was in flight).
  */
 const REPLAY_BYTES = 16 * 1024 * 1024;
+/** how long a close waits for the receiver to take what is still being written */
+const CLOSE_WAIT_MS = 1500;
 
 /**
  * The most recent bytes written, in one buffer allocated once: keeping the written
@@ -87,7 +90,13 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let closing = false;
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Buffer[] = [];
+  /** messages in each `unflushed` chunk (0 for a chunk written again for replay: counted before) */
+  const unflushedMsgs: number[] = [];
   let unflushedBytes = 0;
+  /** messages whose bytes the kernel accepted, each counted once: what the stop report compares with what the workers produced */
+  let delivered = 0;
+  /** messages gathered in `out` */
+  let outMsgs = 0;
   /** the last REPLAY_BYTES the kernel accepted */
   const replay = new ReplayBuffer(REPLAY_BYTES);
   let out = Buffer.allocUnsafe(CHUNK);
@@ -95,12 +104,14 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let wake: (() => void) | null = null;
   const wakeUp = () => { const w = wake; wake = null; w?.(); };
 
-  const write = (buf: Buffer) => {
+  const write = (buf: Buffer, msgs: number) => {
     unflushed.push(buf);
+    unflushedMsgs.push(msgs);
     unflushedBytes += buf.length;
     socket!.write(buf, (err) => {
       if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
       const done = unflushed.shift()!;
+      delivered += unflushedMsgs.shift()!;
       unflushedBytes -= done.length;
       replay.append(done);
       if (unflushedBytes < HIGH_WATER / 2) wakeUp();
@@ -112,23 +123,25 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     if (outLen < CHUNK / 4) {
       // A small batch is copied out so the big buffer is reused: a written chunk is kept
       // for replay, and a 256 KiB buffer kept for a few KiB of output wasted most of it.
-      write(Buffer.from(out.subarray(0, outLen)));
+      write(Buffer.from(out.subarray(0, outLen)), outMsgs);
     } else {
-      write(out.subarray(0, outLen));
+      write(out.subarray(0, outLen), outMsgs);
       out = Buffer.allocUnsafe(CHUNK);
     }
     outLen = 0;
+    outMsgs = 0;
   };
 
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
     if (len > CHUNK) {
       flushOut();
-      write(Buffer.from(bytes.subarray(off, off + len)));
+      write(Buffer.from(bytes.subarray(off, off + len)), 1);
       return;
     }
     if (outLen + len > CHUNK) flushOut();
     copyBytes(bytes, off, off + len, out, outLen);
     outLen += len;
+    outMsgs++;
   };
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
   const ringsEmpty = () => !readers.some((r) => r.hasData());
@@ -144,13 +157,15 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (attempt > 0) log.info(`connected to ${init.host}:${init.port}`);
       attempt = 0;
       // The recent tail the kernel had accepted, then what was never flushed, in order.
-      const again = [...replay.take(), ...unflushed.splice(0)];
+      const replayed = replay.take();
+      const again = [...replayed, ...unflushed.splice(0)];
+      const msgs = [...replayed.map(() => 0), ...unflushedMsgs.splice(0)];
       const replayBytes = again.reduce((n, b) => n + b.length, 0) - unflushedBytes;
       if (replayBytes + unflushedBytes > 0) {
         log.info({ replayBytes, unflushedBytes }, `re-sending the last ${replayBytes + unflushedBytes} bytes after reconnecting`);
       }
       unflushedBytes = 0;
-      for (const b of again) write(b);
+      again.forEach((b, i) => write(b, msgs[i]));
       wakeUp();
     });
     s.on("error", (err) => {
@@ -196,15 +211,30 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   };
   void loop();
 
-  control.on("message", (msg: { type: string }) => {
-    if (msg.type === "close") {
+  control.on("message", (msg: ToIo) => {
+    if (msg.type === "close" && !closing) {
       closing = true;
       wakeUp();
       const s = socket;
-      if (s && connected) s.end(() => control.postMessage({ type: "closed" }));
-      else {
+      // Bounded: a receiver that does not read would hold the close (and the stop) forever.
+      let answered = false;
+      const answer = () => {
+        if (answered) return;
+        answered = true;
+        const undelivered = outMsgs + unflushedMsgs.reduce((n, m) => n + m, 0);
+        if (undelivered > 0 || unflushedBytes > 0 || outLen > 0) {
+          log.error({ delivered, undelivered, unflushedBytes: unflushedBytes + outLen },
+            `closed with ${unflushedBytes + outLen} bytes (${undelivered} outputs) not accepted by ${init.host}:${init.port}`);
+          s?.destroy();
+        }
+        control.postMessage({ type: "closed", delivered, undelivered } satisfies FromIo);
+      };
+      if (s && connected) {
+        s.end(answer);
+        setTimeout(answer, CLOSE_WAIT_MS);
+      } else {
         s?.destroy();
-        control.postMessage({ type: "closed", undelivered: unflushedBytes });
+        answer();
       }
     }
   });

@@ -14,6 +14,7 @@ import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { createLogger } from "../runtime/log.js";
+import type { FromIo, ToIo } from "../runtime/protocol.js";
 
 export interface TcpSourceInit {
   kind: "tcp-source";
@@ -54,6 +55,8 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   // Sources start at different workers, so single connections to two sources use two workers.
   let nextWorker = init.sourceId % init.rings.length;
   let connections = 0;
+  /** messages of the connections already closed (live ones count in their Connection) */
+  let closedMessages = 0;
   let stopping = false;
   /** a checkpoint asked this source to pause (resilience): sockets stay paused until "resume" */
   let paused = false;
@@ -209,6 +212,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       }
       byWorker[worker].delete(c);
       connections--;
+      closedMessages += c.messages;
       log.info({ connection: c.name, messages: c.messages }, `connection ${c.name} closed after ${c.messages} messages`);
     });
   });
@@ -226,7 +230,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const checkStopped = () => {
     if (stopping && waiting.size === 0) {
       for (const ch of channels) ch.commit();
-      control.postMessage({ type: "stopped" });
+      let messages = closedMessages;
+      for (const set of byWorker) for (const c of set) messages += c.messages;
+      control.postMessage({ type: "stopped", messages } satisfies FromIo);
     }
   };
 
@@ -238,10 +244,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     pauseId = null;
   };
 
-  control.on("message", (msg: { type: string; id?: number }) => {
+  control.on("message", (msg: ToIo) => {
     if (msg.type === "pause") {
       paused = true;
-      pauseId = msg.id!;
+      pauseId = msg.id;
       for (const set of byWorker) for (const c of set) c.socket.pause();
       checkPaused();
       return;

@@ -14,9 +14,9 @@ import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
 import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
-import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
-import type { Key } from "../topology/spec.js";
+import { createLogger, RateLimitedErrors } from "./log.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
+import { toErrorInfo, type FromWorker, type ToWorker, type WorkerFatalReason } from "./protocol.js";
 
 export interface WorkerInit {
   index: number;
@@ -46,16 +46,54 @@ const SLICE_MS = 10;
 const COMMIT_BYTES = 64 * 1024;
 const COMMIT_MS = 0.2;
 
-export type WorkerReport =
-  | { type: "ready" }
-  | { type: "restored"; worker: number; instances: number }
-  | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
-  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
-  | { type: "fatal"; worker: number; where: string; message: string };
+export type WorkerReport = FromWorker;
+
+/** set once the worker reported "ready": a failure after that is not a start-up failure */
+let started = false;
+/** set once a fatal error was reported: the loop stops taking messages, the coordinator stops the engine */
+let fatal = false;
+
+function reportFatal(reason: WorkerFatalReason, where: string, err: unknown): void {
+  if (fatal) return;
+  fatal = true;
+  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, reason, where, error: toErrorInfo(err) } satisfies FromWorker);
+}
+
+/**
+ * Errors user code raises outside any step: an exception thrown from a timer or
+ * callback it scheduled, a promise it left rejected. Without these handlers they
+ * would end the thread (and the process) with a raw stack. They follow the policy
+ * of errors in steps: logged with the stack and counted, or fatal with --fail-fast.
+ * Which step scheduled them cannot be known (the step has returned by then).
+ * process.exit() in user code would silently end this one worker: it is reported
+ * as fatal, with the caller's stack, and the thread then exits as asked.
+ */
+function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, countError: () => void): void {
+  const errors = new RateLimitedErrors(log);
+  const asyncError = (reason: "uncaught-exception" | "unhandled-rejection", err: unknown) => {
+    const where = reason === "uncaught-exception"
+      ? "user code outside any step (an exception thrown from a timer or callback)"
+      : "user code outside any step (a promise rejected and not handled)";
+    if (init.failFast || !started) return reportFatal(started ? reason : "start", where, err);
+    countError();
+    errors.report(where, err, { userCode: true, reason });
+  };
+  process.on("uncaughtException", (err) => asyncError("uncaught-exception", err));
+  process.on("unhandledRejection", (err) => asyncError("unhandled-rejection", err));
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => {
+    const err = new Error(`user code called process.exit(${code ?? ""}) on worker ${init.index}`);
+    err.name = "ProcessExit";
+    reportFatal("process-exit", "user code", err);
+    exit(code ?? 0);
+  }) as typeof process.exit;
+}
 
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   const log = createLogger("wallaroo.worker", { worker: init.index });
+  let countError = () => {};
+  guardUserCode(init, log, () => countError());
   const mod = await loadAppModule(init.moduleUrl);
   const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
   const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass));
@@ -67,16 +105,12 @@ async function main(init: WorkerInit): Promise<void> {
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
   const errors = new RateLimitedErrors(log);
-  let fatal = false;
   const onError = (where: string, err: unknown) => {
-    if (init.failFast) {
-      if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
-      fatal = true;
-      return;
-    }
+    if (init.failFast) return reportFatal("user-code-error", where, err);
     errors.report(where, err);
   };
   const executor = new Executor(plan, me, serde, peers, sinks, onError);
+  countError = () => { executor.errorCount++; };
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
@@ -105,7 +139,7 @@ async function main(init: WorkerInit): Promise<void> {
   setInterval(postStats, init.statsIntervalMs).unref();
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
-  port.on("message", (msg: { type: string; id?: number; entries?: [number, Key, Uint8Array][] }) => {
+  port.on("message", (msg: ToWorker) => {
     if (msg.type === "report") postStats();
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
@@ -121,23 +155,24 @@ async function main(init: WorkerInit): Promise<void> {
         });
         records = w.finish();
       } catch (err) {
-        port.postMessage({ type: "fatal", worker: me, where: "serializing state for a checkpoint", message: errorMessage(err) } satisfies WorkerReport);
+        reportFatal("checkpoint-serialization", "serializing state for a checkpoint", err);
         return;
       }
       const buffer = records.bytes.buffer as ArrayBuffer;
-      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, records } satisfies WorkerReport, [buffer]);
+      port.postMessage({ type: "snapshot", worker: me, id: msg.id, records } satisfies WorkerReport, [buffer]);
     } else if (msg.type === "restore") {
-      const entries = msg.entries!;
+      const entries = msg.entries;
       try {
         executor.restore(entries.map(([id, key, bytes]) => [id, key, snapshotCodec!.unpack(bytes, 0, bytes.length)]));
       } catch (err) {
-        port.postMessage({ type: "fatal", worker: me, where: "restoring state from the checkpoint store", message: errorMessage(err) } satisfies WorkerReport);
+        reportFatal("restore", "restoring state from the checkpoint store", err);
         return;
       }
       port.postMessage({ type: "restored", worker: me, instances: entries.length } satisfies WorkerReport);
     }
   });
   port.postMessage({ type: "ready" } satisfies WorkerReport);
+  started = true;
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
@@ -193,5 +228,6 @@ async function main(init: WorkerInit): Promise<void> {
 }
 
 main(workerData as WorkerInit).catch((err) => {
-  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, where: "worker start", message: errorMessage(err) });
+  if (started) reportFatal("engine", `worker ${(workerData as WorkerInit).index} loop`, err);
+  else reportFatal("start", "loading the application on the worker", err);
 });
