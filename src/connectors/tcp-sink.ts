@@ -90,13 +90,15 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let closing = false;
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Buffer[] = [];
-  /** messages in each `unflushed` chunk (0 for a chunk written again for replay: counted before) */
-  const unflushedMsgs: number[] = [];
+  /** whether each `unflushed` chunk is new output (false: written again for replay, counted before) */
+  const unflushedNew: boolean[] = [];
   let unflushedBytes = 0;
-  /** messages whose bytes the kernel accepted, each counted once: what the stop report compares with what the workers produced */
-  let delivered = 0;
-  /** messages gathered in `out` */
-  let outMsgs = 0;
+  /**
+   * Bytes of output the kernel accepted, each counted once: the stop report compares
+   * them with what the workers produced. (Bytes, not messages: the workers hand
+   * over gathered runs of outputs, the boundaries between them are not known here.)
+   */
+  let deliveredBytes = 0;
   /** the last REPLAY_BYTES the kernel accepted */
   const replay = new ReplayBuffer(REPLAY_BYTES);
   let out = Buffer.allocUnsafe(CHUNK);
@@ -104,14 +106,14 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let wake: (() => void) | null = null;
   const wakeUp = () => { const w = wake; wake = null; w?.(); };
 
-  const write = (buf: Buffer, msgs: number) => {
+  const write = (buf: Buffer, isNew: boolean) => {
     unflushed.push(buf);
-    unflushedMsgs.push(msgs);
+    unflushedNew.push(isNew);
     unflushedBytes += buf.length;
     socket!.write(buf, (err) => {
       if (err) return; // the chunk stays in `unflushed` and is written again after reconnecting
       const done = unflushed.shift()!;
-      delivered += unflushedMsgs.shift()!;
+      if (unflushedNew.shift()!) deliveredBytes += done.length;
       unflushedBytes -= done.length;
       replay.append(done);
       if (unflushedBytes < HIGH_WATER / 2) wakeUp();
@@ -123,25 +125,23 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     if (outLen < CHUNK / 4) {
       // A small batch is copied out so the big buffer is reused: a written chunk is kept
       // for replay, and a 256 KiB buffer kept for a few KiB of output wasted most of it.
-      write(Buffer.from(out.subarray(0, outLen)), outMsgs);
+      write(Buffer.from(out.subarray(0, outLen)), true);
     } else {
-      write(out.subarray(0, outLen), outMsgs);
+      write(out.subarray(0, outLen), true);
       out = Buffer.allocUnsafe(CHUNK);
     }
     outLen = 0;
-    outMsgs = 0;
   };
 
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
     if (len > CHUNK) {
       flushOut();
-      write(Buffer.from(bytes.subarray(off, off + len)), 1);
+      write(Buffer.from(bytes.subarray(off, off + len)), true);
       return;
     }
     if (outLen + len > CHUNK) flushOut();
     copyBytes(bytes, off, off + len, out, outLen);
     outLen += len;
-    outMsgs++;
   };
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
   const ringsEmpty = () => !readers.some((r) => r.hasData());
@@ -159,13 +159,13 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       // The recent tail the kernel had accepted, then what was never flushed, in order.
       const replayed = replay.take();
       const again = [...replayed, ...unflushed.splice(0)];
-      const msgs = [...replayed.map(() => 0), ...unflushedMsgs.splice(0)];
+      const isNew = [...replayed.map(() => false), ...unflushedNew.splice(0)];
       const replayBytes = again.reduce((n, b) => n + b.length, 0) - unflushedBytes;
       if (replayBytes + unflushedBytes > 0) {
         log.info({ replayBytes, unflushedBytes }, `re-sending the last ${replayBytes + unflushedBytes} bytes after reconnecting`);
       }
       unflushedBytes = 0;
-      again.forEach((b, i) => write(b, msgs[i]));
+      again.forEach((b, i) => write(b, isNew[i]));
       wakeUp();
     });
     s.on("error", (err) => {
@@ -221,13 +221,12 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       const answer = () => {
         if (answered) return;
         answered = true;
-        const undelivered = outMsgs + unflushedMsgs.reduce((n, m) => n + m, 0);
-        if (undelivered > 0 || unflushedBytes > 0 || outLen > 0) {
-          log.error({ delivered, undelivered, unflushedBytes: unflushedBytes + outLen },
-            `closed with ${unflushedBytes + outLen} bytes (${undelivered} outputs) not accepted by ${init.host}:${init.port}`);
+        const held = unflushedBytes + outLen;
+        if (held > 0) {
+          log.error({ deliveredBytes, heldBytes: held }, `closing with ${held} bytes of output not accepted by ${init.host}:${init.port}`);
           s?.destroy();
         }
-        control.postMessage({ type: "closed", delivered, undelivered } satisfies FromIo);
+        control.postMessage({ type: "closed", deliveredBytes } satisfies FromIo);
       };
       if (s && connected) {
         s.end(answer);

@@ -100,9 +100,11 @@ export interface StopReport {
    * logged at the time (a Kafka record over maxMessageSize) are not counted here.
    */
   undelivered: Record<string, number>;
+  /** per TCP sink (by label): bytes of output its receiver did not accept (exact; `undelivered` is estimated from it) */
+  undeliveredBytes: Record<string, number>;
   /** per pipeline: messages its source read that no worker processed */
   unprocessed: Record<string, number>;
-  /** counts are lower bounds: a thread died before it could report its last figures */
+  /** counts are estimates: a thread died before it could report its last figures, or a TCP sink's outputs were estimated from bytes */
   approximate: boolean;
   /** "off" without resilience; "skipped" when the stop could not drain or the engine failed */
   finalCheckpoint: "written" | "skipped" | "failed" | "off";
@@ -508,17 +510,19 @@ class Engine {
     if (this.running) this.stop().catch(() => {}); // settles done, which the caller observes
   }
 
-  private totals(): { in: number[]; out: number[]; errors: number } {
+  private totals(): { in: number[]; out: number[]; outBytes: number[]; errors: number } {
     const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
+    const bytesSum = new Array<number>(this.plan.sinks.length).fill(0);
     let errors = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
       st.in.forEach((v, i) => { inSum[i] += v; });
       st.out.forEach((v, i) => { outSum[i] += v; });
+      st.outBytes.forEach((v, i) => { bytesSum[i] += v; });
       errors += st.errors;
     }
-    return { in: inSum, out: outSum, errors };
+    return { in: inSum, out: outSum, outBytes: bytesSum, errors };
   }
 
   private logStats(): void {
@@ -622,10 +626,23 @@ class Engine {
     // A worker that died took its last counts with it.
     if (this.workerThreads.some((w) => w.dead)) approximate = true;
     const undelivered: Record<string, number> = {};
+    const undeliveredBytes: Record<string, number> = {};
     this.plan.sinks.forEach((k, i) => {
       const c = closed[i];
-      if (c === null || c.delivered === undefined) approximate = true;
-      undelivered[k.label] = Math.max(0, t.out[k.id] - (c?.delivered ?? 0) - (c?.dropped ?? 0));
+      if (c === null) approximate = true;
+      if (k.spec.kind === "tcp-sink") {
+        // A TCP sink knows bytes, not outputs: the outputs are estimated from the average output size.
+        const bytes = Math.max(0, t.outBytes[k.id] - (c?.deliveredBytes ?? 0));
+        if (bytes > 0) {
+          undeliveredBytes[k.label] = bytes;
+          const avg = t.out[k.id] > 0 ? t.outBytes[k.id] / t.out[k.id] : 1;
+          undelivered[k.label] = Math.max(1, Math.round(bytes / Math.max(avg, 1)));
+          if (avg > 0) approximate = true;
+        }
+      } else {
+        const n = Math.max(0, t.out[k.id] - (c?.delivered ?? 0) - (c?.dropped ?? 0));
+        if (n > 0) undelivered[k.label] = n;
+      }
     });
     const unprocessed: Record<string, number> = {};
     this.plan.sources.forEach((src, i) => {
@@ -635,12 +652,11 @@ class Engine {
       else unprocessed[name] = (unprocessed[name] ?? 0) + Math.max(0, n - t.in[src.pipeline]);
     });
     for (const name of Object.keys(unprocessed)) if (unprocessed[name] === 0) delete unprocessed[name];
-    for (const name of Object.keys(undelivered)) if (undelivered[name] === 0) delete undelivered[name];
     const lost = !drained || finalCheckpoint === "failed" || finalCheckpoint === "skipped" || this.failure !== null
       || Object.keys(undelivered).length > 0 || Object.keys(unprocessed).length > 0;
     return {
       lost, reason: this.failure?.reason ?? "requested", ...(this.failure ? { failure: this.failure } : {}),
-      drained, undelivered, unprocessed, approximate, finalCheckpoint,
+      drained, undelivered, undeliveredBytes, unprocessed, approximate, finalCheckpoint,
     };
   }
 
@@ -688,8 +704,11 @@ class Engine {
 /** One line: what a stop lost, per sink and pipeline. */
 export function describeLoss(r: StopReport): string {
   const parts: string[] = [];
-  const about = r.approximate ? "at least " : "";
-  for (const [sink, n] of Object.entries(r.undelivered)) parts.push(`${about}${n} output(s) not delivered to sink ${sink}`);
+  const about = r.approximate ? "about " : "";
+  for (const [sink, n] of Object.entries(r.undelivered)) {
+    const bytes = r.undeliveredBytes[sink];
+    parts.push(`${about}${n} output(s)${bytes !== undefined ? ` (${bytes} bytes)` : ""} not delivered to sink ${sink}`);
+  }
   for (const [p, n] of Object.entries(r.unprocessed)) parts.push(`${about}${n} message(s) read by pipeline ${JSON.stringify(p)} not processed`);
   if (!r.drained) parts.push("in-flight messages did not drain");
   if (r.finalCheckpoint === "failed") parts.push("the final checkpoint failed (state since the last checkpoint is lost)");

@@ -63,7 +63,8 @@ export type FromWorker =
   | { type: "ready" }
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
-  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
+  /** out: outputs per sink; outBytes: bytes handed to each sink's ring (what a TCP sink should deliver) */
+  | { type: "stats"; worker: number; in: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number }
   | { type: "fatal"; worker: number; reason: WorkerFatalReason; where: string; error: ErrorInfo };
 
 // ---- coordinator -> I/O thread
@@ -89,8 +90,11 @@ export type FromIo =
   | { type: "stopped"; positions?: Positions[string]; messages?: number }
   | { type: "count"; connections: number }
   | { type: "committed"; id: number; records?: number; error?: string }
-  /** `delivered`: messages the receiver (kernel, broker) accepted in all; `undelivered`: held when closing */
-  | { type: "closed"; delivered?: number; dropped?: number; undelivered?: number }
+  /**
+   * Kafka: `delivered` records the brokers acknowledged, `dropped` refused (and logged), `undelivered`
+   * held when closing. TCP: `deliveredBytes` of output the kernel accepted (each byte once).
+   */
+  | { type: "closed"; delivered?: number; dropped?: number; undelivered?: number; deliveredBytes?: number }
   /** sent every HEARTBEAT_MS while the thread's event loop runs */
   | { type: "heartbeat" }
   | { type: "fatal"; where?: string; message: string };

@@ -48,6 +48,19 @@ const COMMIT_MS = 0.2;
 
 export type WorkerReport = FromWorker;
 
+/**
+ * A sink's channel that counts the bytes handed to it (the executor sends TCP output
+ * as gathered runs, once per batch, so this costs nothing per message): with the
+ * bytes the sink reports as delivered, a stop tells how much output was lost.
+ */
+class CountingWriter extends ChannelWriter {
+  sentBytes = 0;
+  override send(tag: number, src: Uint8Array, start: number, end: number): void {
+    this.sentBytes += end - start;
+    super.send(tag, src, start, end);
+  }
+}
+
 /** set once the worker reported "ready": a failure after that is not a start-up failure */
 let started = false;
 /** set once a fatal error was reported: the loop stops taking messages, the coordinator stops the engine */
@@ -101,7 +114,7 @@ async function main(init: WorkerInit): Promise<void> {
   const me = init.index;
 
   const peers = w.peerRings[me].map((sab, v) => (sab ? new ChannelWriter(new RingWriter(sab, new Doorbell(w.workerBells[v]))) : null));
-  const sinks = w.sinkRings[me].map((sab, k) => new ChannelWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
+  const sinks = w.sinkRings[me].map((sab, k) => new CountingWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
   const errors = new RateLimitedErrors(log);
@@ -133,7 +146,7 @@ async function main(init: WorkerInit): Promise<void> {
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
   const postStats = () => port.postMessage({
-    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount),
+    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
     errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
   } satisfies WorkerReport);
   setInterval(postStats, init.statsIntervalMs).unref();
