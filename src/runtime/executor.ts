@@ -171,8 +171,9 @@ export class Executor {
   private decodeAndRun(sourceId: number, payload: Buffer): void {
     const source = this.plan.sources[sourceId];
     this.where = this.decoderLabels[sourceId];
-    const value = source.decoder.fn(payload);
+    // Counted before decoding: a message its decoder refuses was still taken (a stop compares this with what the source read).
     this.inCount[source.pipeline]++;
+    const value = source.decoder.fn(payload);
     if (value == null) return;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
