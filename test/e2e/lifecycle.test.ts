@@ -9,6 +9,9 @@
 import net from "node:net";
 import { availableParallelism } from "node:os";
 import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { frame, freePort, sendBytes, startCollector } from "../helpers/net.js";
 import { BIN, fixture, ROOT, sleep, startEngine, taggedMessages, type Engine, type LogLine } from "../helpers/engine.js";
@@ -195,6 +198,90 @@ describe("--workers bound", () => {
       const warn = engine.logs().find((l) => /workers beyond one per core compete/.test(msgOf(l)));
       expect(warn?.level).toBe(40);
       expect((await engine.stop("SIGTERM", 30_000)).code).toBe(0);
+    } finally {
+      engine.kill();
+      await sink.close();
+    }
+  }, 60_000);
+});
+
+describe("state and failures (--resilience-dir)", () => {
+  it("after a worker failure there is no final checkpoint, and a restart resumes from the last periodic one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
+    const sink = await startCollector();
+    try {
+      const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "0.2", "--workers", "1"]);
+      try {
+        await sendBytes(inPort, frame(["a", "b", "c"]));
+        await sink.waitForLines(3);
+        await engine.waitForLog((l) => /^checkpoint \d+ committed: 1 state instance/.test(msgOf(l)));
+        await sendBytes(inPort, frame(["exit"]));
+        const exit = await exitWithin(engine, 20_000);
+        expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 3, signal: null });
+        expect(engine.stderr()).toContain("no final checkpoint (the engine failed)");
+      } finally {
+        engine.kill();
+      }
+      const { engine: again, inPort: inPort2 } = await hostile(sink.port, ["--resilience-dir", dir, "--workers", "1"]);
+      try {
+        await again.waitForLog((l) => /^restored checkpoint \d+/.test(msgOf(l)), 1000);
+        await sendBytes(inPort2, frame(["d"]));
+        await sink.waitForLines(4);
+        expect(sink.lines()).toEqual(["a #1", "b #2", "c #3", "d #4"]);
+        expect((await again.stop("SIGTERM", 30_000)).code).toBe(0);
+      } finally {
+        again.kill();
+      }
+    } finally {
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it("a final checkpoint that cannot be written (the store's directory refuses the write) exits 4, not 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
+    const sink = await startCollector();
+    try {
+      // No periodic checkpoint within the test: only the final one writes.
+      const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "3600"]);
+      try {
+        await sendBytes(inPort, frame(["a", "b"]));
+        await sink.waitForLines(2);
+        // The store writes MANIFEST.tmp and renames it: a directory in its place makes that write
+        // fail (EISDIR), as a full disk would (ENOSPC), even for root.
+        mkdirSync(join(dir, "MANIFEST.tmp"));
+        const exit = await engine.stop("SIGTERM", 30_000);
+        expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 4, signal: null });
+        const failed = engine.logs().find((l) => /^final checkpoint failed/.test(msgOf(l)));
+        expect(failed?.level).toBe(50);
+        expect(engine.stderr()).toMatch(/stopped, but lost: .*the final checkpoint failed/);
+      } finally {
+        engine.kill();
+      }
+    } finally {
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe("--fail-fast", () => {
+  it("names what happened and keeps the user's stack: reason user-code-error, not a flattened string", async () => {
+    const sink = await startCollector();
+    const inPort = await freePort();
+    const engine = await startEngine(APP, [
+      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "faulty", "--fail-fast",
+    ]);
+    try {
+      await sendBytes(inPort, frame(["ok 0 k0", "bad-compute 1 k1"]));
+      const exit = await exitWithin(engine, 20_000);
+      expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 3, signal: null });
+      const fatal = engine.logs().find((l) => l.level === 60)!;
+      expect(fatal.reason).toBe("user-code-error");
+      expect(fatal.where).toBe('computation "faulty compute" of pipeline "faulty"');
+      expect(errOf(fatal).stack).toMatch(/computation refuses bad-compute 1 k1\n\s+at .*e2e-app\.ts/);
+      // the exit path prints it too
+      expect(engine.stderr()).toMatch(/\nError: computation refuses bad-compute 1 k1\n\s+at .*e2e-app\.ts/);
     } finally {
       engine.kill();
       await sink.close();
