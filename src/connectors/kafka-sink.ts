@@ -31,7 +31,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../runtime/wiring.js";
 import { createLogger, RateLimitedErrors } from "../runtime/log.js";
 import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
-import type { ToIo } from "../runtime/protocol.js";
+import type { FromIo, ToIo } from "../runtime/protocol.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -208,7 +208,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const fatalError = (message: string) => {
     if (fatal) return;
     fatal = true;
-    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` });
+    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` } satisfies FromIo);
   };
 
   /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
@@ -221,10 +221,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         txn = null;
         txnRecords = 0;
       }
-      control.postMessage({ type: "committed", id, records });
+      control.postMessage({ type: "committed", id, records } satisfies FromIo);
     } catch (err) {
       txn = null;
-      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` });
+      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` } satisfies FromIo);
     }
   };
 
@@ -298,7 +298,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       await producer?.disconnect().catch(() => {});
       log.info({ delivered, dropped, undelivered },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`);
-      control.postMessage({ type: "closed", delivered, dropped, undelivered });
+      control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);
     })();
   });
 }

@@ -93,7 +93,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   const postListening = (connected: boolean) => {
     if (listening) return;
     listening = true;
-    control.postMessage({ type: "listening", port: 0, connected });
+    control.postMessage({ type: "listening", port: 0, connected } satisfies FromIo);
   };
   const startTimer = setTimeout(() => {
     if (listening) return;
@@ -220,7 +220,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
           }
           ch.commit();
         }
-        if (pauseId === id) control.postMessage({ type: "paused", id, positions: positions() });
+        if (pauseId === id) control.postMessage({ type: "paused", id, positions: positions() } satisfies FromIo);
       })();
       return;
     }

@@ -219,12 +219,12 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
 
   server.on("error", (err) => {
     control.postMessage({ type: "fatal", where: `TCP source of pipeline ${JSON.stringify(init.pipeline)}`,
-      message: `cannot listen on ${init.host}:${init.port}: ${err.message}` });
+      message: `cannot listen on ${init.host}:${init.port}: ${err.message}` } satisfies FromIo);
   });
   server.listen(init.port, init.host, () => {
     const addr = server.address() as net.AddressInfo;
     log.info(`pipeline ${JSON.stringify(init.pipeline)} listening on ${addr.address}:${addr.port}`);
-    control.postMessage({ type: "listening", port: addr.port });
+    control.postMessage({ type: "listening", port: addr.port } satisfies FromIo);
   });
 
   const checkStopped = () => {
@@ -240,7 +240,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const checkPaused = () => {
     if (pauseId === null || waiting.size > 0) return;
     for (const ch of channels) ch.commit();
-    control.postMessage({ type: "paused", id: pauseId });
+    control.postMessage({ type: "paused", id: pauseId } satisfies FromIo);
     pauseId = null;
   };
 
@@ -268,7 +268,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       }
       checkStopped();
     } else if (msg.type === "count") {
-      control.postMessage({ type: "count", connections });
+      control.postMessage({ type: "count", connections } satisfies FromIo);
     }
   });
 }
