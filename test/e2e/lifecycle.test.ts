@@ -44,18 +44,23 @@ describe("stop is bounded by --drain-timeout", () => {
     const socket = net.connect(inPort, "127.0.0.1");
     socket.on("error", () => {});
     try {
-      // ~64 MB offered: far more than the engine's rings and the socket buffers hold, so the
-      // source's queue stays full and it cannot hand everything on (its "stopped" never comes).
-      // (buffered in this process's socket; written as the engine reads)
-      const payload = frame(Array.from({ length: 64 }, () => Buffer.alloc(16 * 1024, 0x61)));
-      for (let i = 0; i < 64; i++) socket.write(payload);
-      await engine.waitForLog((l) => /^connection from /.test(msgOf(l)));
-      await sleep(1500); // the engine reads, processes and writes until every buffer on the way is full
+      // Writes until the sender is blocked (no 'drain' for 1.5 s): the engine has read until every
+      // buffer on its way is full, and its source holds input that does not fit in its ring
+      // (before the fix, a stop waited for that input to fit: forever).
+      const chunk = frame(Array.from({ length: 64 }, () => Buffer.alloc(4096, 0x61)));
+      const until = Date.now() + 40_000;
+      let blocked = false;
+      while (!blocked && Date.now() < until) {
+        if (!socket.write(chunk)) {
+          blocked = !(await Promise.race([new Promise<boolean>((r) => socket.once("drain", () => r(true))), sleep(1500).then(() => false)]));
+        }
+      }
+      expect(blocked, "the sender never blocked").toBe(true);
       const t0 = Date.now();
       const exit = await engine.stop("SIGTERM", 25_000);
       const took = Date.now() - t0;
       expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 4, signal: null });
-      expect(took).toBeLessThan(20_000); // generous: the bound is 3 s + 2 s for the sinks; before the fix it never ended
+      expect(took).toBeLessThan(20_000); // generous: the bound is 3 s + at most 5 s for the sinks; before the fix it never ended
       const stopped = engine.logs().find((l) => /^stopped; LOST/.test(msgOf(l)));
       expect(stopped, engine.stderr().slice(-3000)).toBeDefined();
       const report = stopped!.report as { lost: boolean; undelivered: Record<string, number>; drained: boolean };
