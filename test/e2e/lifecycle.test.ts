@@ -196,6 +196,8 @@ describe("--workers bound", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 10000 is more than this machine can use: at most \d+/);
     const cores = availableParallelism();
+    // The warning needs one worker more than the cores: cheap on a small machine only.
+    if (cores > 8) return;
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(HOSTILE, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(cores + 1)]);
