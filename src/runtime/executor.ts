@@ -72,6 +72,10 @@ export class Executor {
   /** length-header format of each TCP source (null for other sources) */
   private readonly headerFormats: (LengthFormat | null)[];
   private where = "";
+  /** the step (or decoder, encoder) user code last ran in: names the step that scheduled a timer */
+  get currentStep(): string {
+    return this.where;
+  }
   /**
    * With resilience on: the keys of the instances whose state computation said
    * saveState since the last checkpoint, per state (null = not tracking, the default).

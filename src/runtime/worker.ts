@@ -81,18 +81,42 @@ function reportFatal(reason: WorkerFatalReason, where: string, err: unknown): vo
  * process.exit() in user code would silently end this one worker: it is reported
  * as fatal, with the caller's stack, and the thread then exits as asked.
  */
-function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, countError: () => void): void {
+function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, countError: () => void, currentStep: () => string | null): void {
   const errors = new RateLimitedErrors(log);
-  const asyncError = (reason: "uncaught-exception" | "unhandled-rejection", err: unknown) => {
-    const where = reason === "uncaught-exception"
-      ? "user code outside any step (an exception thrown from a timer or callback)"
-      : "user code outside any step (a promise rejected and not handled)";
+  const asyncError = (reason: "uncaught-exception" | "unhandled-rejection", err: unknown, step: string | null = null) => {
+    const where = step !== null
+      ? `a timer scheduled by ${step}`
+      : reason === "uncaught-exception"
+        ? "user code outside any step (an exception thrown from a timer or callback)"
+        : "user code outside any step (a promise rejected and not handled)";
     if (init.failFast || !started) return reportFatal(started ? reason : "start", where, err);
     countError();
     errors.report(where, err, { userCode: true, reason });
   };
   process.on("uncaughtException", (err) => asyncError("uncaught-exception", err));
   process.on("unhandledRejection", (err) => asyncError("unhandled-rejection", err));
+  // A timer scheduled while a step runs remembers that step, so that an exception it
+  // throws later is reported as that step's. (A rejected promise carries no such trace:
+  // it stays "outside any step".) The wrappers keep every other property of the originals
+  // (util.promisify.custom included), and cost nothing to timers scheduled outside steps.
+  for (const name of ["setTimeout", "setInterval", "setImmediate"] as const) {
+    const original = globalThis[name] as unknown as (fn: unknown, ...rest: unknown[]) => unknown;
+    const wrapper = function (this: unknown, fn: unknown, ...rest: unknown[]) {
+      const step = typeof fn === "function" ? currentStep() : null;
+      if (step === null) return original.call(this, fn, ...rest);
+      const callback = fn as (...args: unknown[]) => unknown;
+      return original.call(this, function (this: unknown, ...args: unknown[]) {
+        try {
+          return callback.apply(this, args);
+        } catch (err) {
+          asyncError("uncaught-exception", err, step);
+          return undefined;
+        }
+      }, ...rest);
+    };
+    Object.defineProperties(wrapper, Object.getOwnPropertyDescriptors(original));
+    (globalThis as Record<string, unknown>)[name] = wrapper;
+  }
   const exit = process.exit.bind(process);
   process.exit = ((code?: number | string | null) => {
     const err = new Error(`user code called process.exit(${code ?? ""}) on worker ${init.index}`);
@@ -106,7 +130,11 @@ async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   const log = createLogger("wallaroo.worker", { worker: init.index });
   let countError = () => {};
-  guardUserCode(init, log, () => countError());
+  /** the step user code runs in now, or null between batches (engine code) */
+  let currentStep = (): string | null => null;
+  /** true while the loop hands messages to the executor (user code may run) */
+  let stepping = false;
+  guardUserCode(init, log, () => countError(), () => currentStep());
   const mod = await loadAppModule(init.moduleUrl);
   const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
   const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass));
@@ -124,6 +152,7 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const executor = new Executor(plan, me, serde, peers, sinks, onError);
   countError = () => { executor.errorCount++; };
+  currentStep = () => (stepping ? executor.currentStep : null);
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
@@ -200,6 +229,7 @@ async function main(init: WorkerInit): Promise<void> {
     // peer input keeps being drained so that two workers waiting on each other's rings
     // cannot deadlock, up to PEER_QUEUE_CAP queued bytes.
     const readPeers = !sinkBlocked() && peerQueued() < PEER_QUEUE_CAP;
+    stepping = true;
     if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
     let blocked = anyBlocked();
     if (!blocked) {
@@ -218,6 +248,7 @@ async function main(init: WorkerInit): Promise<void> {
       }
     }
     executor.flushSinks();
+    stepping = false;
     const now = performance.now();
     if (n === 0 || now - lastCommit > COMMIT_MS) {
       for (let i = 0; i < outputs.length; i++) outputs[i].commit();

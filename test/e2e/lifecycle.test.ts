@@ -100,7 +100,7 @@ describe("stop is bounded by --drain-timeout", () => {
 });
 
 describe("user code outside any step", () => {
-  it("an exception thrown from a timer is logged as a user-code error with its stack; the engine keeps running, exit 0", async () => {
+  it("an exception thrown from a timer is logged as an error of the step that scheduled it, with its stack; the engine keeps running, exit 0", async () => {
     const sink = await startCollector();
     const { engine, inPort } = await hostile(sink.port);
     try {
@@ -108,6 +108,8 @@ describe("user code outside any step", () => {
       const err = await engine.waitForLog((l) => /thrown from a timer of user code/.test(msgOf(l)));
       expect(err.level).toBe(50);
       expect(err.userCode).toBe(true);
+      // the step that scheduled the timer is named
+      expect(err.where).toBe('a timer scheduled by computation "hostile" of pipeline "hostile"');
       expect(errOf(err).stack).toContain("hostile-app.ts");
       await sendBytes(inPort, frame(["c"]));
       await sink.waitForLines(4);
