@@ -30,9 +30,10 @@ Engine flags (everything else is left to the application):
   --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
   --ring-bytes N        size of each source/sink ring buffer (default 2097152)
   --drain-timeout S     how long a stop waits for in-flight output; a stop always
-                        ends within it (plus at most 5 s each for the final
-                        checkpoint and for the sinks to close); what did not
-                        arrive is counted per sink, exit code 4 (default 30)
+                        ends within it plus 11 s (5 s each for the final
+                        checkpoint and for closing the sinks, 1 s for the last
+                        counts); what did not arrive is counted per sink,
+                        exit code 4 (default 30)
   --stall-timeout S     a thread whose event loop does not run for S seconds
                         (user code in an infinite loop) stops the engine,
                         exit code 3; 0 = never (default 30)
