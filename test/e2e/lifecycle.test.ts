@@ -247,6 +247,28 @@ describe("state and failures (--resilience-dir)", () => {
     }
   }, 90_000);
 
+  it("state that cannot be serialized for a checkpoint stops the engine with that reason (not --fail-fast), exit 3", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
+    const sink = await startCollector();
+    try {
+      const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "0.2"]);
+      try {
+        await sendBytes(inPort, frame(["unserializable"]));
+        const exit = await exitWithin(engine, 20_000);
+        expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 3, signal: null });
+        const fatal = engine.logs().find((l) => l.level === 60)!;
+        expect(fatal.reason).toBe("checkpoint-serialization");
+        expect(msgOf(fatal)).toContain("serializing state for a checkpoint: this state cannot be read");
+        expect(engine.stderr()).not.toContain("--fail-fast");
+      } finally {
+        engine.kill();
+      }
+    } finally {
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("a final checkpoint that cannot be written (the store's directory refuses the write) exits 4, not 0", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
     const sink = await startCollector();
