@@ -16,5 +16,5 @@ export {
   tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
 } from "./api/args.js";
 export type { ApplicationSpec, Key } from "./topology/spec.js";
-export { runApplication, EngineError } from "./runtime/coordinator.js";
-export type { Application, EngineOptions } from "./runtime/coordinator.js";
+export { runApplication, EngineError, EngineStopError, maxWorkers } from "./runtime/coordinator.js";
+export type { Application, EngineOptions, EngineFailure, StopReport } from "./runtime/coordinator.js";

@@ -31,6 +31,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../transport/wiring.js";
 import { createLogger, RateLimitedErrors } from "../core/log.js";
 import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -207,7 +208,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const fatalError = (message: string) => {
     if (fatal) return;
     fatal = true;
-    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` });
+    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` } satisfies FromIo);
   };
 
   /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
@@ -220,10 +221,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         txn = null;
         txnRecords = 0;
       }
-      control.postMessage({ type: "committed", id, records });
+      control.postMessage({ type: "committed", id, records } satisfies FromIo);
     } catch (err) {
       txn = null;
-      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` });
+      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` } satisfies FromIo);
     }
   };
 
@@ -275,9 +276,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   };
   void loop();
 
-  control.on("message", (msg: { type: string; id?: number }) => {
+  control.on("message", (msg: ToIo) => {
     if (msg.type === "commit") {
-      void commitTransaction(msg.id!);
+      void commitTransaction(msg.id);
       return;
     }
     if (msg.type !== "close" || closing) return;
@@ -297,7 +298,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       await producer?.disconnect().catch(() => {});
       log.info({ delivered, dropped, undelivered },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`);
-      control.postMessage({ type: "closed", delivered, dropped, undelivered });
+      control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);
     })();
   });
 }

@@ -37,6 +37,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE, tag } from "../transport/tags.js";
 import { createLogger } from "../core/log.js";
 import { backoffMs, brokerList, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface KafkaSourceInit {
   kind: "kafka-source";
@@ -92,7 +93,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   const postListening = (connected: boolean) => {
     if (listening) return;
     listening = true;
-    control.postMessage({ type: "listening", port: 0, connected });
+    control.postMessage({ type: "listening", port: 0, connected } satisfies FromIo);
   };
   const startTimer = setTimeout(() => {
     if (listening) return;
@@ -205,10 +206,10 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   };
   void start(0);
 
-  control.on("message", (msg: { type: string; id?: number }) => {
+  control.on("message", (msg: ToIo) => {
     if (msg.type === "pause") {
       if (!paused) paused = new Promise((r) => { unpause = r; });
-      const id = msg.id!;
+      const id = msg.id;
       pauseId = id;
       void (async () => {
         // The batch loop is at an await: what it sent may still be queued; put it in the rings.
@@ -219,7 +220,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
           }
           ch.commit();
         }
-        if (pauseId === id) control.postMessage({ type: "paused", id, positions: positions() });
+        if (pauseId === id) control.postMessage({ type: "paused", id, positions: positions() } satisfies FromIo);
       })();
       return;
     }
@@ -247,7 +248,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
         ch.commit();
       }
       log.info({ messages, nullValues }, `stopped after ${messages} messages${nullValues ? ` (${nullValues} null values skipped)` : ""}`);
-      control.postMessage({ type: "stopped", positions: resilient ? positions() : undefined });
+      control.postMessage({ type: "stopped", positions: resilient ? positions() : undefined, messages } satisfies FromIo);
     })();
   });
 }

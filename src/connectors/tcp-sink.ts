@@ -15,6 +15,7 @@ import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../transport/wiring.js";
 import { createLogger } from "../core/log.js";
+import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface TcpSinkInit {
   kind: "tcp-sink";
@@ -62,6 +63,8 @@ interface Pending {
   readonly buf: Buffer;
   readonly carried: boolean;
 }
+/** how long a close waits for the receiver to take what is still being written */
+const CLOSE_WAIT_MS = 1500;
 
 /**
  * The bytes the kernel accepted on the current connection, in one ring buffer
@@ -197,6 +200,12 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   /** chunks written to the socket whose write has not completed, oldest first */
   const unflushed: Pending[] = [];
   let unflushedBytes = 0;
+  /**
+   * Bytes of output the kernel accepted, each counted once (a replay is not counted
+   * again): the stop report compares them with what the workers produced. (Bytes, not
+   * messages: the workers hand over gathered runs of outputs.)
+   */
+  let deliveredBytes = 0;
   /** what the kernel accepted on the current connection (the last REPLAY_BYTES of it) */
   const replay = new ReplayLog(REPLAY_BYTES);
   let out = Buffer.allocUnsafe(CHUNK);
@@ -217,6 +226,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (err || s !== socket) return;
       const done = unflushed.shift()!;
       unflushedBytes -= done.buf.length;
+      if (!done.carried) deliveredBytes += done.buf.length;
       const now = Date.now();
       replay.append(done.buf, done.carried, now);
       lastProgress = now;
@@ -345,21 +355,35 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   };
   void loop();
 
-  control.on("message", (msg: { type: string }) => {
-    if (msg.type === "close") {
+  control.on("message", (msg: ToIo) => {
+    if (msg.type === "close" && !closing) {
       closing = true;
       clearInterval(blockedTimer);
       wakeUp();
       const s = socket;
-      if (s && connected) s.end(() => control.postMessage({ type: "closed" }));
-      else {
+      // Bounded: a receiver that does not read would hold the close (and the stop) forever.
+      let answered = false;
+      const answer = () => {
+        if (answered) return;
+        answered = true;
+        const held = unflushedBytes + outLen;
+        if (held > 0) {
+          log.error({ deliveredBytes, heldBytes: held }, `closing with ${held} bytes of output not accepted by ${init.host}:${init.port}`);
+          s?.destroy();
+        }
+        control.postMessage({ type: "closed", deliveredBytes } satisfies FromIo);
+      };
+      if (s && connected) {
+        s.end(answer);
+        setTimeout(answer, CLOSE_WAIT_MS);
+      } else {
         s?.destroy();
         if (replay.kept > 0) {
           // Not counted as undelivered (they were written), but they may not have been read.
           log.warn({ address, replayableBytes: replay.kept },
             `stopping while ${address} is away: the last ${replay.kept} bytes written before its connection broke may not have been read, and are not re-sent`);
         }
-        control.postMessage({ type: "closed", undelivered: unflushedBytes });
+        answer();
       }
     }
   });

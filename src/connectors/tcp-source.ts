@@ -21,6 +21,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { createLogger } from "../core/log.js";
 import { LineLimiter } from "./log-limit.js";
+import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface TcpSourceInit {
   kind: "tcp-source";
@@ -77,6 +78,8 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   // Sources start at different workers, so single connections to two sources use two workers.
   let nextWorker = init.sourceId % init.rings.length;
   let connections = 0;
+  /** messages of the connections already closed (live ones count in their Connection) */
+  let closedMessages = 0;
   let stopping = false;
   /** a checkpoint asked this source to pause (resilience): sockets stay paused until "resume" */
   let paused = false;
@@ -326,6 +329,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       if (c.budgetPaused) { c.budgetPaused = false; budgetPaused.delete(c); }
       dropPartial(c);
       connections--;
+      closedMessages += c.messages;
       lines.line("connection closed", "info", { connection: c.name, messages: c.messages }, `connection ${c.name} closed after ${c.messages} messages`);
     });
   });
@@ -340,13 +344,13 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       return;
     }
     control.postMessage({ type: "fatal", where: `TCP source of pipeline ${JSON.stringify(init.pipeline)}`,
-      message: `cannot listen on ${init.host}:${init.port}: ${err.message}` });
+      message: `cannot listen on ${init.host}:${init.port}: ${err.message}` } satisfies FromIo);
   });
   server.listen(init.port, init.host, () => {
     listening = true;
     const addr = server.address() as net.AddressInfo;
     log.info(`pipeline ${JSON.stringify(init.pipeline)} listening on ${addr.address}:${addr.port}`);
-    control.postMessage({ type: "listening", port: addr.port });
+    control.postMessage({ type: "listening", port: addr.port } satisfies FromIo);
   });
 
   /**
@@ -381,7 +385,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       // this turn: report (and summarize the suppressed lines) once they have.
       setTimeout(() => {
         lines.close();
-        control.postMessage({ type: "stopped" });
+        let messages = closedMessages;
+        for (const set of byWorker) for (const c of set) messages += c.messages;
+        control.postMessage({ type: "stopped", messages } satisfies FromIo);
       }, 0);
     }
   };
@@ -390,14 +396,14 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const checkPaused = () => {
     if (pauseId === null || waiting.size > 0) return;
     for (const ch of channels) ch.commit();
-    control.postMessage({ type: "paused", id: pauseId });
+    control.postMessage({ type: "paused", id: pauseId } satisfies FromIo);
     pauseId = null;
   };
 
-  control.on("message", (msg: { type: string; id?: number }) => {
+  control.on("message", (msg: ToIo) => {
     if (msg.type === "pause") {
       paused = true;
-      pauseId = msg.id!;
+      pauseId = msg.id;
       for (const set of byWorker) for (const c of set) c.socket.pause();
       checkPaused();
       return;
@@ -418,7 +424,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       }
       checkStopped();
     } else if (msg.type === "count") {
-      control.postMessage({ type: "count", connections });
+      control.postMessage({ type: "count", connections } satisfies FromIo);
     }
   });
 }

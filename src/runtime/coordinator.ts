@@ -15,6 +15,9 @@ import { RingReader } from "../transport/ring.js";
 import { createLogger, type Logger } from "../core/log.js";
 import type { WorkerInit, WorkerReport } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
+import {
+  HEARTBEAT_MS, reply, request, toErrorInfo, type ErrorInfo, type FromIo, type FromWorker, type Reply, type ToIo,
+} from "../control/protocol.js";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
@@ -49,6 +52,77 @@ export interface EngineOptions {
   deadLetterDir?: string;
   /** size at which a dead-letter file is moved to worker-N.jsonl.1 (default 64 MiB) */
   deadLetterMaxBytes?: number;
+  /**
+   * a thread whose event loop has not run for this long (user code stuck, e.g. an
+   * infinite loop) is declared stalled and the engine stops with an error; 0: never
+   * (default 30 s)
+   */
+  stallTimeoutMs?: number;
+}
+
+/** The most worker threads an engine accepts: see maxWorkers(). */
+export const WORKERS_PER_CORE_MAX = 4;
+export const WORKERS_ABSOLUTE_MAX = 256;
+
+/**
+ * More workers than cores only adds threads competing for the same cores; the rings
+ * between workers grow with the square of the count (at 10000 workers the engine
+ * grew to 24 GB before the OOM killer ended it). Above 4 per core (and never above
+ * 256) is refused; above one per core is allowed with a warning.
+ */
+export function maxWorkers(cores = availableParallelism()): number {
+  return Math.min(WORKERS_ABSOLUTE_MAX, WORKERS_PER_CORE_MAX * cores);
+}
+
+/** Why an engine stopped on its own: a failure of a thread or of user code, never a requested stop. */
+export interface EngineFailure {
+  /** what happened, e.g. "user-code-error", "unhandled-rejection", "process-exit", "thread-exited", "thread-stalled" */
+  reason: string;
+  /** one line for the log and the exit path */
+  message: string;
+  /** the thread it happened on: "worker 1", "sink \"out\"", ... */
+  thread?: string;
+  /** the step or place in user code, when known */
+  where?: string;
+  /** the user's error, with its stack */
+  error?: ErrorInfo;
+}
+
+/**
+ * What a stop achieved. Nothing was lost when `lost` is false: every message the
+ * sources read was processed and its outputs accepted by the sinks' receivers, and
+ * (with resilience) the final checkpoint was written.
+ */
+export interface StopReport {
+  lost: boolean;
+  /** "requested" (stop(), a signal) or the failure's reason */
+  reason: string;
+  failure?: EngineFailure;
+  /** everything in flight reached the sinks within the drain timeout */
+  drained: boolean;
+  /**
+   * per sink (by label): outputs the workers produced for it that its receiver did not
+   * accept (still in rings, buffers, or a connection). Outputs a sink refused and
+   * logged at the time (a Kafka record over maxMessageSize) are not counted here.
+   */
+  undelivered: Record<string, number>;
+  /** per TCP sink (by label): bytes of output its receiver did not accept (exact; `undelivered` is estimated from it) */
+  undeliveredBytes: Record<string, number>;
+  /** per pipeline: messages its source read that no worker processed */
+  unprocessed: Record<string, number>;
+  /** counts are estimates: a thread died before it could report its last figures, or a TCP sink's outputs were estimated from bytes */
+  approximate: boolean;
+  /** "off" without resilience; "skipped" when the stop could not drain or the engine failed */
+  finalCheckpoint: "written" | "skipped" | "failed" | "off";
+}
+
+/** How a stop that lost something, or an engine that failed, settles stop() and done. */
+export class EngineStopError extends Error {
+  constructor(message: string, readonly report: StopReport) {
+    super(message);
+    this.name = "EngineStopError";
+    if (report.failure?.error?.stack) this.stack = `${this.name}: ${message}\ncaused by: ${report.failure.error.stack}`;
+  }
 }
 
 export interface Application {
@@ -56,10 +130,14 @@ export interface Application {
   readonly workers: number;
   /** the port each pipeline's TCP source listens on (useful with port 0), by pipeline name */
   readonly sourcePorts: Record<string, number>;
-  /** drains what is in flight to the sinks, then stops every thread */
-  stop(): Promise<void>;
-  /** settles when the engine has stopped: rejects if it stopped on an error (e.g. --fail-fast) */
-  readonly done: Promise<void>;
+  /**
+   * Drains what is in flight to the sinks (bounded by the drain timeout), then stops
+   * every thread. Resolves with the report when nothing was lost; rejects with an
+   * EngineStopError carrying the report when output or state was lost or the engine failed.
+   */
+  stop(): Promise<StopReport>;
+  /** settles when the engine has stopped, as stop() does; rejects if it stopped on an error (e.g. --fail-fast) */
+  readonly done: Promise<StopReport>;
 }
 
 /**
@@ -98,10 +176,12 @@ const WORKER_ENV = { ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "tru
  * on passthrough with two workers. I/O threads allocate almost nothing on the JS
  * heap (their buffers are external), workers allocate per message.
  */
-const WORKER_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_WORKER_YOUNG_MB ?? 16) };
+const WORKER_HEAP = {
+  maxYoungGenerationSizeMb: Number(process.env.WALLAROO_WORKER_YOUNG_MB ?? 16),
+  // The old generation is V8's default unless set: a worker over it fails the engine (exit 3), not the process.
+  ...(process.env.WALLAROO_WORKER_HEAP_MB ? { maxOldGenerationSizeMb: Number(process.env.WALLAROO_WORKER_HEAP_MB) } : {}),
+};
 const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? 4) };
-
-interface ThreadReport { type: string; [k: string]: unknown }
 
 export async function runApplication(options: EngineOptions): Promise<Application> {
   const log = createLogger("wallaroo");
@@ -109,6 +189,12 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   const args = options.args ?? [];
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
+  if (workers > maxWorkers()) {
+    throw new EngineError(`${workers} workers is more than this machine can use: at most ${maxWorkers()} (${WORKERS_PER_CORE_MAX} per core, ${availableParallelism()} cores, never above ${WORKERS_ABSOLUTE_MAX})`);
+  }
+  if (workers > availableParallelism()) {
+    log.warn({ workers, cores: availableParallelism() }, `${workers} workers on ${availableParallelism()} cores: workers beyond one per core compete for the same cores`);
+  }
   const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
   checkMaxFrameBytes(maxFrameBytes);
   // Before the application is loaded, so that these many rings are not carved out of (and
@@ -143,6 +229,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
     deadLetter,
     url, args, failFast: options.failFast ?? false, maxFrameBytes,
     statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+    stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
     resilience: opened === null ? null : {
       opened, intervalMs: (options.checkpointInterval ?? 1) * 1000, timeoutMs: options.checkpointTimeoutMs ?? 10_000,
@@ -164,27 +251,97 @@ interface Settings {
   maxFrameBytes: number;
   statsIntervalMs: number;
   drainTimeoutMs: number;
+  stallTimeoutMs: number;
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
 }
 
+/** One thread of the engine, as the coordinator watches it. */
+interface Thread {
+  readonly t: Worker;
+  /** "worker 0", "source of pipeline \"p\"", "sink \"out\"" */
+  readonly what: string;
+  readonly kind: "worker" | "source" | "sink";
+  readonly index: number;
+  /** when its event loop last showed it runs (any message: stats, heartbeat, reply) */
+  lastSeen: number;
+  /** exited, crashed, stalled or gave up: the engine no longer waits for it */
+  dead: boolean;
+}
+
+/** Grace given to a thread's last messages (its fatal report) after its exit event. */
+const EXIT_GRACE_MS = 100;
+/**
+ * A sink's close gets at least this long, even after the drain timeout ran out: a TCP
+ * sink answers within 1.5 s, a Kafka sink gives a batch still out 4 s.
+ */
+const CLOSE_MIN_MS = 5000;
+
 class Engine {
-  private readonly workerThreads: Worker[] = [];
-  private readonly sourceThreads: Worker[] = [];
-  private readonly sinkThreads: Worker[] = [];
-  private readonly workerStats: WorkerReport[] = [];
+  private readonly threads: Thread[] = [];
+  private readonly workerThreads: Thread[] = [];
+  private readonly sourceThreads: Thread[] = [];
+  private readonly sinkThreads: Thread[] = [];
+  private readonly workerStats: Extract<FromWorker, { type: "stats" }>[] = [];
   private readonly sourcePorts: Record<string, number> = {};
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<StopReport> | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
   private lastStats = { at: 0, in: [] as number[], out: [] as number[] };
-  private settle!: { resolve: () => void; reject: (e: Error) => void };
-  readonly done: Promise<void>;
+  private settle!: { resolve: (r: StopReport) => void; reject: (e: Error) => void };
+  readonly done: Promise<StopReport>;
   private checkpointer: Checkpointer | null = null;
+  /** the first failure; the engine stops on it */
+  private failure: EngineFailure | null = null;
+  /** start() completed: a failure from now on stops the engine (before, start() rejects) */
+  private running = false;
+  /** the coordinator is terminating the threads itself: their exits are expected */
+  private terminating = false;
 
   constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
     this.done.catch(() => {}); // observed through handle().done
+  }
+
+  /** Starts a thread and watches it for its whole life: a death, crash or fatal report is never silent. */
+  private spawn(file: string, options: ConstructorParameters<typeof Worker>[1], what: string, kind: Thread["kind"], index: number): Thread {
+    const t = new Worker(new URL(file, import.meta.url), options);
+    const th: Thread = { t, what, kind, index, lastSeen: performance.now(), dead: false };
+    t.on("message", (m: Reply) => {
+      th.lastSeen = performance.now();
+      if (m.type === "stats") this.workerStats[m.worker] = m;
+      else if (m.type === "fatal") {
+        if ("reason" in m) {
+          const why = m.reason === "user-code-error" ? "error in user code, --fail-fast" : m.reason.replaceAll("-", " ");
+          this.fail(th, {
+            reason: m.reason, thread: what, where: m.where, error: m.error,
+            message: `${what}: ${m.where}: ${m.error.message} (${why})`,
+          });
+        } else {
+          this.fail(th, { reason: "io-fatal", thread: what, where: m.where, message: `${m.where ?? what}: ${m.message}` });
+        }
+      }
+    });
+    // Without an "error" listener a thread that runs out of heap or throws at its top level takes the whole process down.
+    t.on("error", (err) => {
+      const oom = (err as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY";
+      this.fail(th, {
+        reason: oom ? "out-of-memory" : "thread-crashed", thread: what, error: toErrorInfo(err),
+        message: oom ? `${what} ran out of memory (${err.message})` : `${what} crashed: ${err.message}`,
+      });
+    });
+    t.on("exit", (code) => {
+      const wasDead = th.dead;
+      th.dead = true;
+      if (this.terminating || wasDead) return;
+      // Its last message (a fatal report with the reason) may still be on its way.
+      setTimeout(() => this.fail(th, {
+        reason: "thread-exited", thread: what, message: `${what} exited unexpectedly (exit code ${code})`,
+      }), EXIT_GRACE_MS).unref();
+    });
+    this.threads.push(th);
+    return th;
   }
 
   async start(): Promise<void> {
@@ -192,13 +349,13 @@ class Engine {
     const ready: Promise<unknown>[] = [];
     for (let i = 0; i < wiring.workers; i++) {
       const init: WorkerInit = {
-        index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000, resilience: s.resilience !== null,
+        index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: HEARTBEAT_MS, resilience: s.resilience !== null,
         deadLetter: s.deadLetter,
       };
-      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
+      const w = this.spawn("./worker.js", { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP }, `worker ${i}`, "worker", i);
       this.workerThreads.push(w);
-      ready.push(this.expect(w, "ready", `worker ${i}`));
-      w.on("message", (m: WorkerReport) => this.onWorkerReport(m));
+      // No timeout: loading the application may take long; a death or fatal report ends the wait.
+      ready.push(request(w.t, null, reply("ready"), `worker ${i}`, Infinity));
     }
     await Promise.all(ready);
     if (s.resilience) await this.restore(s.resilience.opened);
@@ -216,7 +373,7 @@ class Engine {
           // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
           transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
         };
-      this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`));
+      this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`, "sink", k.id));
     });
     const listening: Promise<unknown>[] = [];
     plan.sources.forEach((src) => {
@@ -234,27 +391,30 @@ class Engine {
           resilience: s.resilience !== null,
           startOffsets: s.resilience?.opened.positions[pipeline]?.topic === spec.topic ? s.resilience.opened.positions[pipeline].offsets : {},
         };
-      const t = this.ioThread(init, `source of pipeline ${JSON.stringify(pipeline)}`);
+      const what = `source of pipeline ${JSON.stringify(pipeline)}`;
+      const t = this.ioThread(init, what, "source", src.id);
       this.sourceThreads.push(t);
       // A Kafka source reports port 0; it reports connected: false when it started without reaching the brokers.
-      listening.push(this.expect(t, "listening", `source of pipeline ${JSON.stringify(pipeline)}`)
+      listening.push(request(t.t, null, reply("listening"), what, Infinity)
         .then((m) => {
-          this.sourcePorts[pipeline] = Number(m.port);
+          this.sourcePorts[pipeline] = m.port;
           if (m.connected === false) this.log.warn(`pipeline ${JSON.stringify(pipeline)}: Kafka brokers not reachable yet; running, its source keeps retrying`);
         }));
     });
     await Promise.all(listening);
+    if (this.failure) throw new EngineError(this.failure.message);
+    this.running = true;
     this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
       `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
     if (s.resilience) {
       const r = s.resilience;
       this.checkpointer = new Checkpointer(r.opened.store, plan, r.opened.positions, {
         pauseSources: (id, ms) => this.pauseSources(id, ms),
-        resumeSources: (id) => { for (const t of this.sourceThreads) t.postMessage({ type: "resume", id }); },
+        resumeSources: (id) => { for (const t of this.live(this.sourceThreads)) t.t.postMessage({ type: "resume", id } satisfies ToIo); },
         waitQuiescent: (ms) => this.waitQuiescent(ms),
         collect: (id) => this.collectDirty(id),
         commitSinks: (id) => this.commitSinks(id),
-        fatal: (message) => this.fail(message),
+        fatal: (message) => this.fail(null, { reason: "checkpoint-failed", message }),
       }, this.log, r.intervalMs, r.timeoutMs);
       this.checkpointer.start();
     }
@@ -263,17 +423,46 @@ class Engine {
       this.statsTimer = setInterval(() => this.logStats(), s.statsIntervalMs);
       this.statsTimer.unref();
     }
+    if (s.stallTimeoutMs > 0) this.watch(s.stallTimeoutMs);
+  }
+
+  /**
+   * The heartbeat check: every thread shows its event loop runs at least every
+   * HEARTBEAT_MS (workers through their stats report, which their loop yields for
+   * every few ms; I/O threads through a heartbeat). One that stays silent past the
+   * stall timeout is stuck, typically in user code (an infinite loop): it is
+   * terminated and the engine stops with an error. If this thread itself was held
+   * up (its timer fired late), the others' silence proves nothing: start over.
+   */
+  private watch(stallMs: number): void {
+    let last = performance.now();
+    this.watchTimer = setInterval(() => {
+      const now = performance.now();
+      const late = now - last > 2 * HEARTBEAT_MS;
+      last = now;
+      for (const th of this.threads) {
+        if (late) { th.lastSeen = now; continue; }
+        if (th.dead || now - th.lastSeen < stallMs) continue;
+        this.fail(th, {
+          reason: "thread-stalled", thread: th.what,
+          message: `${th.what} has not responded for ${Math.round((now - th.lastSeen) / 1000)} s (--stall-timeout ${stallMs / 1000}): `
+            + (th.kind === "worker" ? "user code is stuck (an infinite loop, or a step that blocks)" : "its event loop is blocked"),
+        });
+      }
+    }, HEARTBEAT_MS);
+    this.watchTimer.unref();
+  }
+
+  private live(list: Thread[]): Thread[] {
+    return list.filter((th) => !th.dead);
   }
 
   /** Puts the instances of the last checkpoint into the workers that own them, before any source opens. */
   private async restore(opened: OpenedStore): Promise<void> {
     const t0 = performance.now();
     const byOwner = entriesByOwner(this.plan, opened.entries);
-    await Promise.all(this.workerThreads.map((w, i) => {
-      const done = this.expect(w, "restored", `worker ${i}`);
-      w.postMessage({ type: "restore", entries: byOwner[i] });
-      return done;
-    }));
+    await Promise.all(this.workerThreads.map((w, i) =>
+      request(w.t, { type: "restore", entries: byOwner[i] }, reply("restored"), `worker ${i} restoring`, Infinity)));
     const store = opened.store;
     if (opened.checkpoint > 0) {
       this.log.info({ checkpoint: opened.checkpoint, instances: opened.entries.length, ms: Number((performance.now() - t0).toFixed(1)), store: store.dir },
@@ -284,47 +473,47 @@ class Engine {
     opened.entries.length = 0; // handed over: let it be collected
   }
 
-  /** Asks every source to pause at a message boundary; their Kafka positions, or null on timeout. */
+  /** Asks every source to pause at a message boundary; their Kafka positions, or null on timeout (or a source gone). */
   private async pauseSources(id: number, timeoutMs: number): Promise<Positions | null> {
-    const replies = this.sourceThreads.map((t) => new Promise<ThreadReport>((resolve) => {
-      const on = (m: ThreadReport) => { if (m.type === "paused" && m.id === id) { t.off("message", on); resolve(m); } };
-      t.on("message", on);
-      t.postMessage({ type: "pause", id });
-    }));
-    const all = await Promise.race([Promise.all(replies), timeout(timeoutMs).then(() => null)]);
-    if (all === null) return null;
+    if (this.sourceThreads.some((t) => t.dead)) return null;
+    let all: Extract<FromIo, { type: "paused" }>[];
+    try {
+      all = await Promise.all(this.sourceThreads.map((t) => request(t.t, { type: "pause", id }, reply("paused", id), t.what, timeoutMs)));
+    } catch {
+      return null;
+    }
     const positions: Positions = {};
     all.forEach((m, i) => {
-      const p = m.positions as Positions[string] | undefined;
-      if (p) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = p;
+      if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions;
     });
     return positions;
   }
 
   /** Commits the open transaction of every Kafka sink (resilience); throws if one fails. */
   private async commitSinks(id: number): Promise<void> {
-    const replies = this.plan.sinks.filter((k) => k.spec.kind === "kafka-sink").map((k) => {
+    const all = await Promise.all(this.plan.sinks.filter((k) => k.spec.kind === "kafka-sink").map((k) => {
       const t = this.sinkThreads[k.id];
-      return new Promise<ThreadReport>((resolve) => {
-        const on = (m: ThreadReport) => { if (m.type === "committed" && m.id === id) { t.off("message", on); resolve(m); } };
-        t.on("message", on);
-        t.postMessage({ type: "commit", id });
-      });
-    });
-    const all = await Promise.race([Promise.all(replies), timeout(60_000).then(() => null)]);
-    if (all === null) throw new Error("a Kafka sink did not commit its transaction within 60 s");
+      return request(t.t, { type: "commit", id }, reply("committed", id), `${t.what} committing its transaction`, 60_000);
+    }));
     const failed = all.find((m) => typeof m.error === "string");
-    if (failed) throw new Error(String(failed.error));
+    if (failed) throw new Error(failed.error);
   }
 
+  /**
+   * The dirty instances of every worker. A worker that does not answer within the
+   * checkpoint timeout fails the engine: the others have handed over (and forgotten)
+   * their dirty marks, so going on would leave those instances out of every later checkpoint.
+   */
   private async collectDirty(id: number): Promise<EncodedRecords[]> {
-    return Promise.all(this.workerThreads.map((w) => new Promise<EncodedRecords>((resolve) => {
-      const on = (m: WorkerReport) => {
-        if (m.type === "snapshot" && m.id === id) { w.off("message", on); resolve(m.records); }
-      };
-      w.on("message", on);
-      w.postMessage({ type: "checkpoint", id });
-    })));
+    const timeoutMs = this.s.resilience?.timeoutMs ?? 10_000;
+    try {
+      const all = await Promise.all(this.workerThreads.map((w) =>
+        request(w.t, { type: "checkpoint", id }, reply("snapshot", id), `${w.what} collecting state for a checkpoint`, timeoutMs)));
+      return all.map((m) => m.records);
+    } catch (err) {
+      this.fail(null, { reason: "checkpoint-failed", message: `checkpoint ${id}: ${(err as Error).message}; stopping so that a restart resumes from the last checkpoint` });
+      throw err;
+    }
   }
 
   handle(): Application {
@@ -337,55 +526,47 @@ class Engine {
     };
   }
 
-  private ioThread(init: IoInit, what: string): Worker {
-    const t = new Worker(new URL("./io-thread.js", import.meta.url), { workerData: init, resourceLimits: IO_HEAP });
-    t.on("message", (m: ThreadReport) => {
-      if (m.type === "fatal") this.fail(`${m.where ?? what}: ${m.message}`);
-    });
-    t.on("error", (err) => this.fail(`${what} crashed: ${err.message}`));
-    return t;
+  private ioThread(init: IoInit, what: string, kind: "source" | "sink", index: number): Thread {
+    return this.spawn("./io-thread.js", { workerData: init, resourceLimits: IO_HEAP }, what, kind, index);
   }
 
-  /** Resolves with the first message of `type` from a thread; rejects if it reports a fatal error or dies first. */
-  private expect(t: Worker, type: string, what: string): Promise<ThreadReport> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: ThreadReport) => {
-        if (m.type === type) { cleanup(); resolve(m); }
-        else if (m.type === "fatal") { cleanup(); reject(new EngineError(`${m.where ?? what}: ${m.message}`)); }
-      };
-      const onError = (err: Error) => { cleanup(); reject(new EngineError(`${what} failed: ${err.message}`)); };
-      const onExit = (code: number) => { cleanup(); reject(new EngineError(`${what} exited with code ${code}`)); };
-      const cleanup = () => { t.off("message", onMessage); t.off("error", onError); t.off("exit", onExit); };
-      t.on("message", onMessage);
-      t.on("error", onError);
-      t.on("exit", onExit);
-    });
+  /**
+   * A thread failed (th: null when the failure is the engine's own, e.g. a checkpoint).
+   * The first failure is logged with the user's error and its stack, the thread is
+   * terminated (it may be stuck), and the rest of the engine is stopped as by a stop
+   * request, bounded by the drain timeout, with no final checkpoint: a restart with
+   * --resilience-dir resumes from the last periodic one.
+   */
+  private fail(th: Thread | null, f: EngineFailure): void {
+    if (th) {
+      if (th.dead && this.failure !== null) return;
+      th.dead = true;
+      void th.t.terminate();
+    }
+    if (this.failure !== null) return;
+    this.failure = f;
+    if (!this.running) {
+      // start() rejects with it; the engine is not running yet, so nothing to stop.
+      this.log.error({ reason: f.reason, thread: f.thread, where: f.where, err: f.error }, f.message);
+      return;
+    }
+    this.log.fatal({ reason: f.reason, thread: f.thread, where: f.where, err: f.error }, `stopping: ${f.message}`);
+    this.stop().catch(() => {}); // settles done, which the caller observes
   }
 
-  private onWorkerReport(m: WorkerReport): void {
-    if (m.type === "stats") this.workerStats[m.worker] = m;
-    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" || m.where.startsWith("checkpoint") ? undefined : "--fail-fast");
-  }
-
-  private failed = false;
-  private fail(message: string, reason?: string): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.log.fatal({ reason }, `stopping: ${message}`);
-    void this.kill().then(() => this.settle.reject(new EngineError(message)));
-  }
-
-  private totals(): { in: number[]; out: number[]; errors: number } {
+  private totals(): { in: number[]; out: number[]; outBytes: number[]; errors: number } {
     const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
+    const bytesSum = new Array<number>(this.plan.sinks.length).fill(0);
     let errors = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
       st.in.forEach((v, i) => { inSum[i] += v; });
       st.out.forEach((v, i) => { outSum[i] += v; });
+      st.outBytes.forEach((v, i) => { bytesSum[i] += v; });
       errors += st.errors;
     }
-    return { in: inSum, out: outSum, errors };
+    return { in: inSum, out: outSum, outBytes: bytesSum, errors };
   }
 
   private logStats(): void {
@@ -402,83 +583,187 @@ class Engine {
     this.lastStats = { at: now, in: t.in, out: t.out };
   }
 
-  stop(): Promise<void> {
-    if (!this.stopping) this.stopping = this.drainAndStop();
+  stop(): Promise<StopReport> {
+    if (!this.stopping) {
+      this.stopping = this.drainAndStop().then((report) => {
+        if (report.lost || report.failure) {
+          const err = new EngineStopError(report.failure?.message ?? describeLoss(report), report);
+          this.settle.reject(err);
+          throw err;
+        }
+        this.settle.resolve(report);
+        return report;
+      });
+    }
     return this.stopping;
   }
 
-  private async drainAndStop(): Promise<void> {
-    if (this.failed) return this.done;
-    this.log.info("stopping: sources stop reading, in-flight messages drain to the sinks");
-    if (this.checkpointer) await this.checkpointer.stop();
-    const stopped = await Promise.all(this.sourceThreads.map((t) => {
-      const stopped = this.expect(t, "stopped", "source");
-      t.postMessage({ type: "stop" });
-      return stopped;
+  /**
+   * Every step is bounded: the whole stop takes at most the drain timeout, plus
+   * CLOSE_MIN_MS for the final checkpoint and the sinks to close when the drain used it all up.
+   */
+  private async drainAndStop(): Promise<StopReport> {
+    const deadline = performance.now() + this.s.drainTimeoutMs;
+    const left = () => Math.max(0, deadline - performance.now());
+    this.log.info(this.failure
+      ? "stopping after the failure: sources stop reading, what the other threads hold drains to the sinks"
+      : "stopping: sources stop reading, in-flight messages drain to the sinks");
+    if (this.checkpointer) await Promise.race([this.checkpointer.stop(), timeout(left())]);
+    let approximate = false;
+    const read: (number | null)[] = new Array(this.sourceThreads.length).fill(null);
+    const positions: Positions = {};
+    await Promise.all(this.sourceThreads.map(async (t, i) => {
+      if (t.dead) return;
+      try {
+        const m = await request(t.t, { type: "stop" }, reply("stopped"), t.what, left());
+        read[i] = m.messages ?? null;
+        if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions;
+      } catch (err) {
+        this.log.error(`stopping: ${t.what} did not stop within the drain timeout (${(err as Error).message}); what it had read and not handed on is lost`);
+        approximate = true;
+      }
     }));
-    const drained = await this.waitQuiescent(this.s.drainTimeoutMs);
-    if (!drained) this.log.error(`stopping: in-flight messages did not reach the sinks within ${this.s.drainTimeoutMs} ms; some output is lost`);
+    const drained = await this.waitQuiescent(left());
+    if (!drained) this.log.error(`stopping: in-flight messages did not reach the sinks within the drain timeout (${this.s.drainTimeoutMs} ms); some output is lost (counted below)`);
+    let finalCheckpoint: StopReport["finalCheckpoint"] = "off";
     if (this.checkpointer) {
-      if (!drained) this.log.error("stopping: no final checkpoint (not drained); a restart resumes from the last periodic checkpoint");
-      else {
-        const positions: Positions = {};
-        stopped.forEach((m, i) => {
-          if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions as Positions[string];
-        });
-        await this.checkpointer.final(positions).catch((err) => this.log.error(`final checkpoint failed: ${(err as Error).message}`));
+      if (this.failure || !drained) {
+        finalCheckpoint = "skipped";
+        this.log.error(`stopping: no final checkpoint (${this.failure ? "the engine failed" : "not drained"}); a restart resumes from the last periodic checkpoint`);
+      } else {
+        try {
+          await Promise.race([
+            this.checkpointer.final(positions),
+            timeout(Math.max(left(), CLOSE_MIN_MS)).then(() => { throw new Error("it did not complete within the drain timeout"); }),
+          ]);
+          finalCheckpoint = "written";
+        } catch (err) {
+          finalCheckpoint = "failed";
+          this.log.error({ err: toErrorInfo(err) }, `final checkpoint failed: ${(err as Error).message}; state since the last checkpoint is lost, a restart resumes from it`);
+        }
       }
     }
-    await Promise.all(this.sinkThreads.map((t) => {
-      const closed = this.expect(t, "closed", "sink");
-      t.postMessage({ type: "close" });
-      return Promise.race([closed, timeout(5000)]);
-    }));
     await this.refreshStats();
+    const delivered: (Extract<FromIo, { type: "closed" }> | null)[] = await Promise.all(this.sinkThreads.map((t) => {
+      if (t.dead) return null;
+      return request(t.t, { type: "close" }, reply("closed"), t.what, Math.max(left(), CLOSE_MIN_MS)).catch((err) => {
+        this.log.error(`stopping: ${t.what} did not close (${(err as Error).message})`);
+        return null;
+      });
+    }));
     if (this.s.statsIntervalMs > 0) this.logStats();
     const dropped = this.totals().errors;
     if (this.s.deadLetter && dropped > 0) {
       this.log.warn({ deadLetters: dropped, dir: this.s.deadLetter.dir },
         `${dropped} message(s) dropped on errors in user code; each is in ${this.s.deadLetter.dir}/worker-N.jsonl`);
     }
+    const report = this.report(drained, finalCheckpoint, read, delivered, approximate);
     await this.kill();
-    this.log.info("stopped");
-    this.settle.resolve();
+    if (report.lost) {
+      this.log.error({ report }, `stopped; LOST: ${describeLoss(report)}`);
+    } else {
+      this.log.info({ report }, "stopped");
+    }
+    return report;
   }
 
-  /** Everything sent has been received and handled: every ring empty, every consumer asleep, twice in a row. */
+  private report(
+    drained: boolean, finalCheckpoint: StopReport["finalCheckpoint"], read: (number | null)[],
+    closed: (Extract<FromIo, { type: "closed" }> | null)[], approximate: boolean,
+  ): StopReport {
+    const t = this.totals();
+    // A worker that died took its last counts with it.
+    if (this.workerThreads.some((w) => w.dead)) approximate = true;
+    const undelivered: Record<string, number> = {};
+    const undeliveredBytes: Record<string, number> = {};
+    this.plan.sinks.forEach((k, i) => {
+      const c = closed[i];
+      if (c === null) approximate = true;
+      if (k.spec.kind === "tcp-sink") {
+        // A TCP sink knows bytes, not outputs: the outputs are estimated from the average output size.
+        const bytes = Math.max(0, t.outBytes[k.id] - (c?.deliveredBytes ?? 0));
+        if (bytes > 0) {
+          undeliveredBytes[k.label] = bytes;
+          const avg = t.out[k.id] > 0 ? t.outBytes[k.id] / t.out[k.id] : 1;
+          undelivered[k.label] = Math.max(1, Math.round(bytes / Math.max(avg, 1)));
+          if (avg > 0) approximate = true;
+        }
+      } else {
+        const n = Math.max(0, t.out[k.id] - (c?.delivered ?? 0) - (c?.dropped ?? 0));
+        if (n > 0) undelivered[k.label] = n;
+      }
+    });
+    const unprocessed: Record<string, number> = {};
+    this.plan.sources.forEach((src, i) => {
+      const name = this.plan.pipelines[src.pipeline].name;
+      const n = read[i];
+      if (n === null) approximate = true;
+      else unprocessed[name] = (unprocessed[name] ?? 0) + Math.max(0, n - t.in[src.pipeline]);
+    });
+    for (const name of Object.keys(unprocessed)) if (unprocessed[name] === 0) delete unprocessed[name];
+    const lost = !drained || finalCheckpoint === "failed" || finalCheckpoint === "skipped" || this.failure !== null
+      || Object.keys(undelivered).length > 0 || Object.keys(unprocessed).length > 0;
+    return {
+      lost, reason: this.failure?.reason ?? "requested", ...(this.failure ? { failure: this.failure } : {}),
+      drained, undelivered, undeliveredBytes, unprocessed, approximate, finalCheckpoint,
+    };
+  }
+
+  /**
+   * Everything sent has been received and handled: every ring empty, every consumer
+   * asleep, twice in a row. Rings whose consumer is dead and its status are left out:
+   * what sits there is lost (and counted), it will not drain.
+   */
   private async waitQuiescent(timeoutMs: number): Promise<boolean> {
     const w = this.wiring;
-    const rings = [
-      ...w.sourceRings.flat(), ...w.peerRings.flat().filter((r): r is SharedArrayBuffer => r !== null), ...w.sinkRings.flat(),
-    ].map((sab) => new RingReader(sab));
+    const rings: RingReader[] = [];
+    w.sourceRings.forEach((row) => row.forEach((sab, v) => { if (!this.workerThreads[v]?.dead) rings.push(new RingReader(sab)); }));
+    w.peerRings.forEach((row) => row.forEach((sab, v) => { if (sab && !this.workerThreads[v]?.dead) rings.push(new RingReader(sab)); }));
+    w.sinkRings.forEach((row) => row.forEach((sab, k) => { if (!this.sinkThreads[k]?.dead) rings.push(new RingReader(sab)); }));
+    const consumers = [...this.workerThreads, ...this.sinkThreads];
     const deadline = performance.now() + timeoutMs;
     let previous = "";
-    while (performance.now() < deadline) {
+    for (;;) {
       const st = readStatus(w.status);
-      const calm = st.allIdle && rings.every((r) => r.isEmpty());
+      const allIdle = st.idle.every((idle, slot) => idle || (consumers[slot]?.dead ?? false));
+      const calm = allIdle && rings.every((r) => r.isEmpty());
       const snapshot = st.wakeups.join(",");
       if (calm && snapshot === previous) return true;
       previous = calm ? snapshot : "";
+      if (performance.now() >= deadline) return false;
       await sleep(5);
     }
-    return false;
   }
 
   private async refreshStats(): Promise<void> {
-    const got = this.workerThreads.map((t) => new Promise<void>((resolve) => {
-      const on = (m: WorkerReport) => { if (m.type === "stats") { t.off("message", on); resolve(); } };
-      t.on("message", on);
-      t.postMessage({ type: "report" });
-    }));
-    await Promise.race([Promise.all(got), timeout(1000)]);
+    await Promise.all(this.live(this.workerThreads).map((w) =>
+      request(w.t, { type: "report" }, reply("stats"), w.what, 1000).catch(() => null)));
   }
 
   async kill(): Promise<void> {
+    this.terminating = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     if (this.checkpointer) void this.checkpointer.stop();
     this.s.resilience?.opened.store.close();
-    await Promise.all([...this.sourceThreads, ...this.workerThreads, ...this.sinkThreads].map((t) => t.terminate()));
+    await Promise.all(this.threads.map((th) => th.t.terminate()));
   }
+}
+
+/** One line: what a stop lost, per sink and pipeline. */
+export function describeLoss(r: StopReport): string {
+  const parts: string[] = [];
+  const about = r.approximate ? "about " : "";
+  for (const [sink, n] of Object.entries(r.undelivered)) {
+    const bytes = r.undeliveredBytes[sink];
+    parts.push(`${about}${n} output(s)${bytes !== undefined ? ` (${bytes} bytes)` : ""} not delivered to sink ${sink}`);
+  }
+  for (const [p, n] of Object.entries(r.unprocessed)) parts.push(`${about}${n} message(s) read by pipeline ${JSON.stringify(p)} not processed`);
+  if (!r.drained) parts.push("in-flight messages did not drain");
+  if (r.finalCheckpoint === "failed") parts.push("the final checkpoint failed (state since the last checkpoint is lost)");
+  if (r.finalCheckpoint === "skipped") parts.push("no final checkpoint (a restart resumes from the last periodic one)");
+  if (r.failure) parts.unshift(`engine failed (${r.failure.reason})`);
+  return parts.length > 0 ? parts.join("; ") : "nothing";
 }
 
 /** A bound for a Promise.race: its timer does not keep the process alive once everything else is done. */

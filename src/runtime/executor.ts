@@ -77,6 +77,10 @@ export class Executor {
   /** length-header format of each TCP source (null for other sources) */
   private readonly headerFormats: (LengthFormat | null)[];
   private where = "";
+  /** the step (or decoder, encoder) user code last ran in: names the step that scheduled a timer */
+  get currentStep(): string {
+    return this.where;
+  }
   /**
    * With resilience on: the keys of the instances whose state computation said
    * saveState since the last checkpoint, per state (null = not tracking, the default).
@@ -181,8 +185,9 @@ export class Executor {
   private decodeAndRun(sourceId: number, payload: Buffer): void {
     const source = this.plan.sources[sourceId];
     this.where = this.decoderLabels[sourceId];
-    const value = source.decoder.fn(payload);
+    // Counted before decoding: a message its decoder refuses was still taken (a stop compares this with what the source read).
     this.inCount[source.pipeline]++;
+    const value = source.decoder.fn(payload);
     if (value == null) return;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);

@@ -10,7 +10,12 @@ import type { TcpSinkInit } from "../connectors/tcp-sink.js";
 import type { KafkaSourceInit } from "../connectors/kafka-source.js";
 import type { KafkaSinkInit } from "../connectors/kafka-sink.js";
 
+import { HEARTBEAT_MS, type FromIo } from "../control/protocol.js";
+
 export type IoInit = TcpSourceInit | TcpSinkInit | KafkaSourceInit | KafkaSinkInit;
+
+// Shows the coordinator that this thread's event loop runs (a silent thread past the stall timeout is declared stuck).
+setInterval(() => parentPort!.postMessage({ type: "heartbeat" } satisfies FromIo), HEARTBEAT_MS).unref();
 
 const init = workerData as IoInit;
 switch (init.kind) {

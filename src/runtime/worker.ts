@@ -20,6 +20,7 @@ import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
+import { toErrorInfo, type FromWorker, type ToWorker, type WorkerFatalReason } from "../control/protocol.js";
 
 export interface WorkerInit {
   index: number;
@@ -62,16 +63,95 @@ const SLICE_MS = 10;
 const COMMIT_BYTES = 64 * 1024;
 const COMMIT_MS = 0.2;
 
-export type WorkerReport =
-  | { type: "ready" }
-  | { type: "restored"; worker: number; instances: number }
-  | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
-  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
-  | { type: "fatal"; worker: number; where: string; message: string };
+export type WorkerReport = FromWorker;
+
+/**
+ * A sink's channel that counts the bytes handed to it (the executor sends TCP output
+ * as gathered runs, once per batch, so this costs nothing per message): with the
+ * bytes the sink reports as delivered, a stop tells how much output was lost.
+ */
+class CountingWriter extends ChannelWriter {
+  sentBytes = 0;
+  override send(tag: number, src: Uint8Array, start: number, end: number): void {
+    this.sentBytes += end - start;
+    super.send(tag, src, start, end);
+  }
+}
+
+/** set once the worker reported "ready": a failure after that is not a start-up failure */
+let started = false;
+/** set once a fatal error was reported: the loop stops taking messages, the coordinator stops the engine */
+let fatal = false;
+
+function reportFatal(reason: WorkerFatalReason, where: string, err: unknown): void {
+  if (fatal) return;
+  fatal = true;
+  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, reason, where, error: toErrorInfo(err) } satisfies FromWorker);
+}
+
+/**
+ * Errors user code raises outside any step: an exception thrown from a timer or
+ * callback it scheduled, a promise it left rejected. Without these handlers they
+ * would end the thread (and the process) with a raw stack. They follow the policy
+ * of errors in steps: logged with the stack and counted, or fatal with --fail-fast.
+ * Which step scheduled them cannot be known (the step has returned by then).
+ * process.exit() in user code would silently end this one worker: it is reported
+ * as fatal, with the caller's stack, and the thread then exits as asked.
+ */
+function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, countError: () => void, currentStep: () => string | null): void {
+  const errors = new RateLimitedErrors(log);
+  const asyncError = (reason: "uncaught-exception" | "unhandled-rejection", err: unknown, step: string | null = null) => {
+    const where = step !== null
+      ? `a timer scheduled by ${step}`
+      : reason === "uncaught-exception"
+        ? "user code outside any step (an exception thrown from a timer or callback)"
+        : "user code outside any step (a promise rejected and not handled)";
+    if (init.failFast || !started) return reportFatal(started ? reason : "start", where, err);
+    countError();
+    errors.report(where, err, { userCode: true, reason });
+  };
+  process.on("uncaughtException", (err) => asyncError("uncaught-exception", err));
+  process.on("unhandledRejection", (err) => asyncError("unhandled-rejection", err));
+  // A timer scheduled while a step runs remembers that step, so that an exception it
+  // throws later is reported as that step's. (A rejected promise carries no such trace:
+  // it stays "outside any step".) The wrappers keep every other property of the originals
+  // (util.promisify.custom included), and cost nothing to timers scheduled outside steps.
+  for (const name of ["setTimeout", "setInterval", "setImmediate"] as const) {
+    const original = globalThis[name] as unknown as (fn: unknown, ...rest: unknown[]) => unknown;
+    const wrapper = function (this: unknown, fn: unknown, ...rest: unknown[]) {
+      const step = typeof fn === "function" ? currentStep() : null;
+      if (step === null) return original.call(this, fn, ...rest);
+      const callback = fn as (...args: unknown[]) => unknown;
+      return original.call(this, function (this: unknown, ...args: unknown[]) {
+        try {
+          return callback.apply(this, args);
+        } catch (err) {
+          asyncError("uncaught-exception", err, step);
+          return undefined;
+        }
+      }, ...rest);
+    };
+    Object.defineProperties(wrapper, Object.getOwnPropertyDescriptors(original));
+    (globalThis as Record<string, unknown>)[name] = wrapper;
+  }
+  const exit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) => {
+    const err = new Error(`user code called process.exit(${code ?? ""}) on worker ${init.index}`);
+    err.name = "ProcessExit";
+    reportFatal("process-exit", "user code", err);
+    exit(code ?? 0);
+  }) as typeof process.exit;
+}
 
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   const log = createLogger("wallaroo.worker", { worker: init.index });
+  let countError = () => {};
+  /** the step user code runs in now, or null between batches (engine code) */
+  let currentStep = (): string | null => null;
+  /** true while the loop hands messages to the executor (user code may run) */
+  let stepping = false;
+  guardUserCode(init, log, () => countError(), () => currentStep());
   const mod = await loadAppModule(init.moduleUrl);
   const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
   const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass), await userModules());
@@ -79,23 +159,20 @@ async function main(init: WorkerInit): Promise<void> {
   const me = init.index;
 
   const peers = w.peerRings[me].map((sab, v) => (sab ? new ChannelWriter(new RingWriter(sab, new Doorbell(w.workerBells[v]))) : null));
-  const sinks = w.sinkRings[me].map((sab, k) => new ChannelWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
+  const sinks = w.sinkRings[me].map((sab, k) => new CountingWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
   const errors = new RateLimitedErrors(log);
   const deadLetters = init.deadLetter ? new DeadLetters(plan, me, init.deadLetter, log) : null;
-  let fatal = false;
   const onError = (where: string, err: unknown, payload?: Uint8Array, value?: unknown) => {
     // Written before anything else, synchronously: `payload` may be a view of a ring slot.
     if (deadLetters !== null) deadLetters.write(where, err, payload, value);
-    if (init.failFast) {
-      if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
-      fatal = true;
-      return;
-    }
+    if (init.failFast) return reportFatal("user-code-error", where, err);
     errors.report(where, err);
   };
   const executor = new Executor(plan, me, serde, peers, sinks, onError);
+  countError = () => { executor.errorCount++; };
+  currentStep = () => (stepping ? executor.currentStep : null);
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
@@ -168,13 +245,13 @@ async function main(init: WorkerInit): Promise<void> {
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
   const postStats = () => port.postMessage({
-    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount),
+    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
     errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
   } satisfies WorkerReport);
   setInterval(postStats, init.statsIntervalMs).unref();
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
-  port.on("message", (msg: { type: string; id?: number; entries?: [number, Key, Uint8Array][] }) => {
+  port.on("message", (msg: ToWorker) => {
     if (msg.type === "report") postStats();
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
@@ -198,24 +275,24 @@ async function main(init: WorkerInit): Promise<void> {
         });
         records = w.finish();
       } catch (err) {
-        fatal = true; // the coordinator stops the engine: a checkpoint that cannot be written must not be skipped silently
-        port.postMessage({ type: "fatal", worker: me, where: `checkpoint ${msg.id}: serializing state`, message: errorMessage(err) } satisfies WorkerReport);
+        reportFatal("checkpoint-serialization", "serializing state for a checkpoint", err);
         return;
       }
       const buffer = records.bytes.buffer as ArrayBuffer;
-      port.postMessage({ type: "snapshot", worker: me, id: msg.id!, records } satisfies WorkerReport, [buffer]);
+      port.postMessage({ type: "snapshot", worker: me, id: msg.id, records } satisfies WorkerReport, [buffer]);
     } else if (msg.type === "restore") {
-      const entries = msg.entries!;
+      const entries = msg.entries;
       try {
         executor.restore(entries.map(([id, key, bytes]) => [id, key, snapshotCodec!.unpack(bytes, 0, bytes.length)]));
       } catch (err) {
-        port.postMessage({ type: "fatal", worker: me, where: "restoring state from the checkpoint store", message: errorMessage(err) } satisfies WorkerReport);
+        reportFatal("restore", "restoring state from the checkpoint store", err);
         return;
       }
       port.postMessage({ type: "restored", worker: me, instances: entries.length } satisfies WorkerReport);
     }
   });
   port.postMessage({ type: "ready" } satisfies WorkerReport);
+  started = true;
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
@@ -237,6 +314,7 @@ async function main(init: WorkerInit): Promise<void> {
     //   the cap does hold up the other pipelines' messages that cross to that worker; its
     //   sources being stopped everywhere at the first backed-up worker keeps that rare.)
     const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
+    stepping = true;
     if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
     peerBlocked = peersBlocked();
     let heldBack = false;
@@ -255,6 +333,7 @@ async function main(init: WorkerInit): Promise<void> {
       }
     }
     executor.flushSinks();
+    stepping = false;
     const now = performance.now();
     trackCongestion(now);
     if (n === 0 || now - lastCommit > COMMIT_MS) {
@@ -280,5 +359,6 @@ async function main(init: WorkerInit): Promise<void> {
 }
 
 main(workerData as WorkerInit).catch((err) => {
-  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, where: "worker start", message: errorMessage(err) });
+  if (started) reportFatal("engine", `worker ${(workerData as WorkerInit).index} loop`, err);
+  else reportFatal("start", "loading the application on the worker", err);
 });

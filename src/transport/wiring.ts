@@ -123,13 +123,16 @@ export class StatusWord {
 }
 
 /** The coordinator's view: idle flags and wake-up counters of all consumer threads. */
-export function readStatus(status: SharedArrayBuffer): { allIdle: boolean; wakeups: number[] } {
+export function readStatus(status: SharedArrayBuffer): { allIdle: boolean; idle: boolean[]; wakeups: number[] } {
   const words = new Int32Array(status);
   let allIdle = true;
+  const idle: boolean[] = [];
   const wakeups: number[] = [];
   for (let i = 0; i < words.length; i += 2) {
-    if (Atomics.load(words, i) !== 1) allIdle = false;
+    const slotIdle = Atomics.load(words, i) === 1;
+    if (!slotIdle) allIdle = false;
+    idle.push(slotIdle);
     wakeups.push(Atomics.load(words, i + 1));
   }
-  return { allIdle, wakeups };
+  return { allIdle, idle, wakeups };
 }
