@@ -1,9 +1,10 @@
 /**
  * wallaroo: Wallaroo-style stream processing for Node.js. The public surface is
- * the Wallaroo Python API in TypeScript form (see README.md and API.md).
+ * the Wallaroo Python API in TypeScript form (see README.md).
  */
 export { WallarooParameterError } from "./api/errors.js";
 export { ApplicationBuilder } from "./api/builder.js";
+export type { Pipeline, StateClass } from "./api/builder.js";
 export {
   computation, computationMulti, stateComputation, stateComputationMulti, partition, encoder, decoder,
   computation_multi, state_computation, state_computation_multi,
@@ -15,6 +16,8 @@ export {
   tcpParseInputAddrs, tcpParseOutputAddrs, kafkaParseSourceOptions, kafkaParseSinkOptions,
   tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
 } from "./api/args.js";
-export type { ApplicationSpec, Key } from "./topology/spec.js";
+export type {
+  ApplicationSpec, Key, Computation, StateComputation, PartitionFunction, Decoder, Encoder,
+} from "./topology/spec.js";
 export { runApplication, EngineError } from "./runtime/coordinator.js";
 export type { Application, EngineOptions } from "./runtime/coordinator.js";
