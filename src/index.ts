@@ -15,9 +15,12 @@ export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
 export {
   tcpParseInputAddrs, tcpParseOutputAddrs, kafkaParseSourceOptions, kafkaParseSinkOptions,
   tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
+  tcpParseInputAddr, tcpParseOutputAddr, tcp_parse_input_addr, tcp_parse_output_addr,
 } from "./api/args.js";
 export type {
   ApplicationSpec, Key, Computation, StateComputation, PartitionFunction, Decoder, Encoder,
 } from "./topology/spec.js";
 export { runApplication, EngineError } from "./runtime/coordinator.js";
 export type { Application, EngineOptions } from "./runtime/coordinator.js";
+export { EngineOptionError, ENGINE_FLAGS } from "./runtime/options.js";
+export type { EngineFlag } from "./runtime/options.js";

@@ -4,7 +4,10 @@
  * application, as with Machida.
  */
 import { runApplication, type Application, type EngineOptions } from "../runtime/coordinator.js";
-import { createLogger, errorMessage } from "../runtime/log.js";
+import { availableParallelism } from "node:os";
+import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../runtime/log.js";
+import { loadAppModule, moduleUrl } from "../runtime/loader.js";
+import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
 
@@ -13,28 +16,12 @@ applicationSetup(args) with every argument given here, and runs the pipelines
 on a pool of worker threads until SIGINT or SIGTERM, which stop the sources,
 drain every message in flight to the sinks and exit 0.
 
-Engine flags (everything else is left to the application):
-  --workers N           worker threads (default: one per core)
-  --max-frame-bytes N   largest message a TCP source accepts; a bigger header
-                        closes that connection (default 16777216)
-  --fail-fast           stop the engine with exit code 1 on the first error in
-                        user code (default: drop that message, log, count)
-  --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
-  --ring-bytes N        size of each source/sink ring buffer (default 2097152)
-  --drain-timeout S     how long a stop waits for in-flight output (default 30)
-  --kafka-group ID      consumer group of the Kafka sources (default: the
-                        application's name)
-  --resilience-dir DIR  checkpoint state (instances whose computation returned
-                        saveState = true) and Kafka source offsets to a store in
-                        DIR, restore them at start; Kafka sinks become
-                        transactional (default: off, state in memory only)
-  --checkpoint-interval S  seconds between checkpoints (default 1)
-  --checkpoint-timeout S   how long a checkpoint may wait for the engine to
-                        drain before it is abandoned (default 10)
-  --help                this text
+Engine flags (everything else is left to the application; durations are in
+seconds, sizes in bytes):
+${engineFlagsHelp()}  --help                  this text (after APP: also the application's help)
 
-Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
-  --in HOST:PORT[,HOST:PORT]   where the TCP sources listen
+Typical application args (parsed by the app with wallaroo.tcpParseInputAddr etc.):
+  --in HOST:PORT[,HOST:PORT]   where the TCP sources listen (port 0: any free port)
   --out HOST:PORT              where the TCP sink connects
 
 Logs are JSON lines (pino) on stderr; WALLAROO_LOG_LEVEL=debug|info|warn|error.
@@ -43,58 +30,24 @@ Example:
   wallaroo run examples/word_count/app.ts --in 127.0.0.1:7010 --out 127.0.0.1:7002 --workers 2
 `;
 
-interface Flag {
-  name: string;
-  apply(o: EngineOptions, value: string | undefined): void;
-  takesValue: boolean;
-}
-
-const int = (flag: string, v: string | undefined, min = 1): number => {
-  const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}, got ${v ?? "nothing"}`);
-  return n;
-};
-
-const FLAGS: Flag[] = [
-  { name: "--workers", takesValue: true, apply: (o, v) => { o.workers = int("--workers", v); } },
-  { name: "--max-frame-bytes", takesValue: true, apply: (o, v) => { o.maxFrameBytes = int("--max-frame-bytes", v); } },
-  { name: "--fail-fast", takesValue: false, apply: (o) => { o.failFast = true; } },
-  { name: "--stats-interval", takesValue: true, apply: (o, v) => { o.statsInterval = int("--stats-interval", v, 0); } },
-  { name: "--ring-bytes", takesValue: true, apply: (o, v) => { o.ringBytes = int("--ring-bytes", v, 4096); } },
-  { name: "--drain-timeout", takesValue: true, apply: (o, v) => { o.drainTimeoutMs = int("--drain-timeout", v, 0) * 1000; } },
-  { name: "--kafka-group", takesValue: true, apply: (o, v) => {
-    if (!v) throw new Error("--kafka-group needs a consumer group id");
-    o.kafkaGroup = v;
-  } },
-  { name: "--resilience-dir", takesValue: true, apply: (o, v) => {
-    if (!v) throw new Error("--resilience-dir needs a directory");
-    o.resilienceDir = v;
-  } },
-  { name: "--checkpoint-interval", takesValue: true, apply: (o, v) => {
-    const n = Number(v);
-    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-interval needs a positive number of seconds, got ${v ?? "nothing"}`);
-    o.checkpointInterval = n;
-  } },
-  { name: "--checkpoint-timeout", takesValue: true, apply: (o, v) => {
-    const n = Number(v);
-    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-timeout needs a positive number of seconds, got ${v ?? "nothing"}`);
-    o.checkpointTimeoutMs = n * 1000;
-  } },
-];
-
-/** Picks the engine's flags out of argv; the rest is the application's. */
-export function parseEngineFlags(argv: string[]): EngineOptions {
-  const o: EngineOptions = { module: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf("=");
-    const name = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    const flag = FLAGS.find((f) => f.name === name);
-    if (!flag) continue;
-    if (!flag.takesValue) flag.apply(o, undefined);
-    else flag.apply(o, eq > 0 && a.startsWith("--") ? a.slice(eq + 1) : argv[++i]);
+/**
+ * `wallaroo run APP --help`: the engine's flags, then the application's own help
+ * when its module exports a `help` string (loading it runs its top level only).
+ */
+async function appHelp(module: string): Promise<number> {
+  process.stdout.write(RUN_HELP);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await loadAppModule(moduleUrl(module));
+  } catch (err) {
+    process.stderr.write(`wallaroo run: cannot load ${module} for its help: ${errorMessage(err)}\n`);
+    return 1;
   }
-  return o;
+  const help = mod.help;
+  process.stdout.write(typeof help === "string"
+    ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
+    : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`);
+  return 0;
 }
 
 export async function runMain(argv: string[]): Promise<number> {
@@ -104,9 +57,19 @@ export async function runMain(argv: string[]): Promise<number> {
   }
   const log = createLogger("wallaroo.cli");
   const [module, ...rest] = argv;
+  if (rest.includes("--help") || rest.includes("-h")) return appHelp(module);
   let options: EngineOptions;
   try {
-    options = { ...parseEngineFlags(rest), module, args: argv };
+    const parsed = parseEngineFlags(rest);
+    options = { ...parsed.options, module, args: argv };
+    for (const [given, near] of parsed.nearMisses) {
+      log.warn({ flag: given, suggestion: near }, `${given} is not an engine flag (did you mean ${near}?); passing it to the application`);
+    }
+    const cores = availableParallelism();
+    if (options.workers !== undefined && options.workers > cores) {
+      log.warn({ workers: options.workers, cores },
+        `--workers ${options.workers} is more than the ${cores} core(s) of this machine: workers will share cores (slower, not faster)`);
+    }
   } catch (err) {
     process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
     return 2;
@@ -131,7 +94,11 @@ export async function runMain(argv: string[]): Promise<number> {
   try {
     app = await runApplication(options);
   } catch (err) {
-    log.error({ err: errorMessage(err) }, `cannot start ${module}: ${errorMessage(err)}`);
+    // The log line for machines, a plain line for the person at the terminal: both
+    // name the user's file and line when the error came from the user's code.
+    log.error({ err: errorInfo(err) }, `cannot start ${module}: ${errorWithFrame(err)}`);
+    const at = userFrame(err);
+    process.stderr.write(`wallaroo run: cannot start ${module}: ${errorMessage(err)}\n${at ? `    at ${at}\n` : ""}`);
     return 1;
   }
   if (stopRequested) void app.stop();

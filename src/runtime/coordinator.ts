@@ -17,33 +17,9 @@ import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
+import { resolveEngineOptions, type EngineOptions } from "./options.js";
 
-export interface EngineOptions {
-  /** the application module: a path (relative to the cwd) or a file: URL */
-  module: string | URL;
-  /** every command-line argument; passed to applicationSetup as is */
-  args?: string[];
-  /** worker threads; default one per core */
-  workers?: number;
-  /** largest frame a TCP source accepts (default 16 MiB) */
-  maxFrameBytes?: number;
-  /** stop the engine on the first error in user code instead of dropping the message */
-  failFast?: boolean;
-  /** seconds between stats lines; 0 turns them off (default 5) */
-  statsInterval?: number;
-  /** bytes of each ring between a source thread and a worker (default 2 MiB) */
-  ringBytes?: number;
-  /** how long stop() waits for in-flight data to reach the sinks (default 30 s) */
-  drainTimeoutMs?: number;
-  /** consumer group of the Kafka sources (default: the application's name) */
-  kafkaGroup?: string;
-  /** directory of the checkpoint store; turns resilience on (default: off) */
-  resilienceDir?: string;
-  /** seconds between checkpoints (default 1) */
-  checkpointInterval?: number;
-  /** how long a checkpoint may wait for the sources to pause and the engine to drain before it is abandoned (default 10 s) */
-  checkpointTimeoutMs?: number;
-}
+export type { EngineOptions } from "./options.js";
 
 export interface Application {
   readonly name: string;
@@ -81,19 +57,20 @@ const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG
 
 interface ThreadReport { type: string; [k: string]: unknown }
 
-export async function runApplication(options: EngineOptions): Promise<Application> {
+export async function runApplication(given: EngineOptions): Promise<Application> {
   const log = createLogger("wallaroo");
-  const url = moduleUrl(options.module);
-  const args = options.args ?? [];
+  // Checked against ENGINE_FLAGS (options.ts), with its defaults filled in.
+  const options = resolveEngineOptions(given);
+  const url = moduleUrl(given.module);
+  const args = given.args ?? [];
   const workers = options.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
-  const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  const maxFrameBytes = options.maxFrameBytes!;
   const mod = await loadAppModule(url);
   const plan = compilePlan(setupApplication(mod, args, url), workers);
   for (const s of plan.sources) {
     if (s.spec.kind === "tcp-source") parseLengthFormat(s.decoder.lengthFmt);
   }
-  const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
+  const ringBytes = options.ringBytes!;
   const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
     sourceRingBytes: ringBytes,
     peerRingBytes: Math.max(256 * 1024, Math.floor((8 * 1024 * 1024) / workers)),
@@ -101,17 +78,15 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   });
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
-    const interval = options.checkpointInterval ?? 1;
-    if (!(interval > 0)) throw new EngineError(`checkpointInterval must be a positive number of seconds, got ${interval}`);
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
     opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
   }
   const engine = new Engine(plan, wiring, log, {
-    url, args, failFast: options.failFast ?? false, maxFrameBytes,
-    statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
+    url, args, failFast: options.failFast!, maxFrameBytes,
+    statsIntervalMs: options.statsInterval! * 1000, drainTimeoutMs: options.drainTimeout! * 1000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
     resilience: opened === null ? null : {
-      opened, intervalMs: (options.checkpointInterval ?? 1) * 1000, timeoutMs: options.checkpointTimeoutMs ?? 10_000,
+      opened, intervalMs: options.checkpointInterval! * 1000, timeoutMs: options.checkpointTimeout! * 1000,
     },
   });
   try {
@@ -208,8 +183,9 @@ class Engine {
         }));
     });
     await Promise.all(listening);
-    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
-      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
+    const ports = Object.entries(this.sourcePorts).filter(([, port]) => port > 0).map(([p, port]) => `${p}: ${port}`);
+    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name), sourcePorts: { ...this.sourcePorts } },
+      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)${ports.length ? `; TCP sources listen on ${ports.join(", ")}` : ""}`);
     if (s.resilience) {
       const r = s.resilience;
       this.checkpointer = new Checkpointer(r.opened.store, plan, r.opened.positions, {
@@ -328,14 +304,14 @@ class Engine {
 
   private onWorkerReport(m: WorkerReport): void {
     if (m.type === "stats") this.workerStats[m.worker] = m;
-    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" ? undefined : "--fail-fast");
+    else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" ? undefined : "--fail-fast", m.stack);
   }
 
   private failed = false;
-  private fail(message: string, reason?: string): void {
+  private fail(message: string, reason?: string, stack?: string): void {
     if (this.failed) return;
     this.failed = true;
-    this.log.fatal({ reason }, `stopping: ${message}`);
+    this.log.fatal({ reason, stack }, `stopping: ${message}`);
     void this.kill().then(() => this.settle.reject(new EngineError(message)));
   }
 

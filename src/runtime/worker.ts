@@ -14,7 +14,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
 import { StatusWord, workerSlot, type Wiring } from "./wiring.js";
-import { createLogger, errorMessage, RateLimitedErrors } from "./log.js";
+import { createLogger, errorMessage, errorWithFrame, RateLimitedErrors } from "./log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 
@@ -51,7 +51,7 @@ export type WorkerReport =
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
-  | { type: "fatal"; worker: number; where: string; message: string };
+  | { type: "fatal"; worker: number; where: string; message: string; stack?: string };
 
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
@@ -70,7 +70,8 @@ async function main(init: WorkerInit): Promise<void> {
   let fatal = false;
   const onError = (where: string, err: unknown) => {
     if (init.failFast) {
-      if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
+      // The user's file and line travel in the message, the stack for the log.
+      if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorWithFrame(err), stack: (err as Error)?.stack } satisfies WorkerReport);
       fatal = true;
       return;
     }
@@ -193,5 +194,5 @@ async function main(init: WorkerInit): Promise<void> {
 }
 
 main(workerData as WorkerInit).catch((err) => {
-  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, where: "worker start", message: errorMessage(err) });
+  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, where: "worker start", message: errorWithFrame(err), stack: (err as Error)?.stack });
 });

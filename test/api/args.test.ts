@@ -110,7 +110,7 @@ describe("kafkaParseSinkOptions", () => {
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_brokers", "b"])).toThrow("missing --kafka_sink_topic: pass --kafka_sink_topic TOPIC");
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t"])).toThrow(/missing --kafka_sink_brokers/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_message_size", "big"]))
-      .toThrow(/--kafka_sink_max_message_size: "big" is not an integer >= 1/);
+      .toThrow(/--kafka_sink_max_message_size must be an integer >= 1, got 'big'/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_produce_buffer_ms", "-1"]))
       .toThrow(/--kafka_sink_max_produce_buffer_ms needs a value/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_message_size", "0"]))

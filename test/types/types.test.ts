@@ -29,6 +29,12 @@ describe("typed pipelines", () => {
     expect(r.code).toBe(0);
   }, 120_000);
 
+  it("the emitted declarations (dist/) type the same way, and tcpParseInputAddr destructures under noUncheckedIndexedAccess", async () => {
+    const r = await tsc(join(ROOT, "test/types/tsconfig.unchecked.json"));
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  }, 120_000);
+
   it("the same configuration reports a mismatch that is not marked (the check can fail)", async () => {
     // Inside the repository, so that @types/node resolves as for the real fixtures.
     const dir = mkdtempSync(join(ROOT, "test/types/tmp-"));
