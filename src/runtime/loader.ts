@@ -35,6 +35,8 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
     const err = new Error(`cannot find the application module ${fileURLToPath(url)}` +
       ` (a relative path is resolved against the current directory, ${process.cwd()})`);
     (err as NodeJS.ErrnoException).code = "ERR_MODULE_NOT_FOUND";
+    err.stack = `Error: ${err.message}`; // the user's mistake, not a place in the engine
+
     throw err;
   }
   if (!tsxRegistered && /\.(ts|mts|cts|tsx)$/.test(new URL(url).pathname)) {

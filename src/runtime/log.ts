@@ -53,8 +53,9 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
-/** This package's own files (dist/ or src/), which are never the user's frame. */
+/** This package's own code (dist/, src/, bin/), which is never the user's frame. */
 const PACKAGE_DIR = fileURLToPath(new URL("../../", import.meta.url));
+const OWN_CODE = ["dist/", "src/", "bin/"].map((d) => PACKAGE_DIR + d);
 
 /**
  * `file:line:column` of the first stack frame in the user's code: not in this
@@ -75,7 +76,7 @@ export function userFrame(err: unknown): string | undefined {
         continue;
       }
     }
-    if (where.startsWith("node:") || where.includes("/node_modules/") || where.startsWith(PACKAGE_DIR) || !where.startsWith("/")) continue;
+    if (where.startsWith("node:") || where.includes("/node_modules/") || OWN_CODE.some((d) => where.startsWith(d)) || !where.startsWith("/")) continue;
     return where;
   }
   return undefined;
