@@ -8,6 +8,7 @@ Commands:
   run APP [flags] [app args]   run a Wallaroo application (TypeScript or JavaScript)
   send [options]               send framed messages (lines of a file or binary records) to a TCP source
   receive [options]            listen for a TCP sink's output; write it to a file or stdout, or count it
+  init DIR                     create a project: package.json, tsconfig.json, an app and its test
 
 Run "wallaroo <command> --help" for the options of each; "wallaroo --version"
 prints the version.
@@ -24,6 +25,10 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "run":
       return runMain(rest);
+    case "init": {
+      const { initMain } = await import("./init.js");
+      return initMain(rest);
+    }
     case "send": {
       const { sendMain } = await import("./send.js");
       return sendMain(rest);

@@ -50,6 +50,23 @@ async function appHelp(module: string): Promise<number> {
   return 0;
 }
 
+/**
+ * --exit-with-parent: a process whose parent dies is re-parented (to init or a
+ * subreaper), so its ppid changes; polling it works for any parent on Linux and
+ * macOS, whether or not the parent gave us a pipe or an IPC channel (npm's shell,
+ * a supervisor, a test harness), and costs one syscall per half second.
+ */
+function watchParent(onGone: () => void, log: ReturnType<typeof createLogger>): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    log.warn({ parent, now: process.ppid }, `parent process ${parent} exited (--exit-with-parent): stopping`);
+    onGone();
+  }, 500);
+  timer.unref();
+}
+
 export async function runMain(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h") {
     process.stdout.write(RUN_HELP);
@@ -91,6 +108,7 @@ export async function runMain(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+  if (options.exitWithParent) watchParent(() => onSignal("parent process exited"), log);
   try {
     app = await runApplication(options);
   } catch (err) {

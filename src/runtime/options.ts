@@ -86,6 +86,11 @@ export const ENGINE_FLAGS = [
     flag: "--checkpoint-timeout", key: "checkpointTimeout", type: "seconds", value: "S", min: 0, positive: true, default: 10,
     defaultText: "10", help: "a checkpoint that cannot drain within this many seconds is abandoned (logged)",
   },
+  {
+    flag: "--exit-with-parent", key: "exitWithParent", type: "boolean", default: false,
+    defaultText: "off",
+    help: "stop (draining, as on SIGTERM) when the process that started the engine exits, e.g. an npm or a supervisor killed with SIGKILL (wallaroo run only)",
+  },
 ] as const satisfies readonly EngineFlag[];
 
 type Flags = (typeof ENGINE_FLAGS)[number];
