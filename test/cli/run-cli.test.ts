@@ -3,9 +3,9 @@
  * process): help after APP, near-miss flags, port 0, and errors that name the
  * user's file and line.
  */
-import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -88,6 +88,38 @@ describe("wallaroo run", () => {
     } finally {
       engine.kill();
       await sink.close();
+    }
+  });
+
+  it("--exit-with-parent: the engine drains and exits when the process that started it is killed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-parent-"));
+    const sink = await startCollector();
+    let enginePid = 0;
+    try {
+      const log = join(dir, "engine.log");
+      // The parent: starts the engine (stderr to a file, so that nothing breaks when the parent dies), prints its pid, waits.
+      const parent = spawn(process.execPath, ["-e", `
+        const { spawn } = require("node:child_process");
+        const fd = require("node:fs").openSync(${JSON.stringify(log)}, "w");
+        const c = spawn(process.execPath, ${JSON.stringify([BIN, "run", HELP_APP, "--exit-with-parent", "--stats-interval", "0",
+          "--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--workers", "1"])}, { stdio: ["ignore", "ignore", fd] });
+        console.log(c.pid);
+        setInterval(() => {}, 1000);
+      `], { stdio: ["ignore", "pipe", "inherit"] });
+      enginePid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
+      for (let i = 0; i < 300 && !/ running on /.test(readFileSync(log, "utf8")); i++) await sleep(100);
+      expect(readFileSync(log, "utf8")).toMatch(/ running on /);
+      parent.kill("SIGKILL");
+      const alive = () => { try { process.kill(enginePid, 0); return true; } catch { return false; } };
+      for (let i = 0; i < 300 && alive(); i++) await sleep(100);
+      expect(alive(), "the engine outlived its parent").toBe(false);
+      const text = readFileSync(log, "utf8");
+      expect(text).toMatch(/parent process \d+ exited \(--exit-with-parent\): stopping/);
+      expect(text).toMatch(/"msg":"stopped"/);
+    } finally {
+      if (enginePid) try { process.kill(enginePid, "SIGKILL"); } catch { /* gone */ }
+      await sink.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
