@@ -16,7 +16,7 @@ export async function resolve(
 ): Promise<unknown> {
   if (specifier === "wallaroo") return { url: wallarooUrl, shortCircuit: true };
   const resolved = (await next(specifier, context)) as { url: string; format?: string };
-  // Wallaroo apps are ES modules (API.md: `import * as wallaroo from "wallaroo"`), also
+  // Wallaroo apps are ES modules (`import * as wallaroo from "wallaroo"`), also
   // where no package.json says "type": "module"; only .cts stays CommonJS.
   if (resolved.url.startsWith("file:") && /\.(ts|tsx)$/.test(resolved.url) && resolved.format !== "module") {
     return { ...resolved, format: "module" };
