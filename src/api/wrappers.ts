@@ -104,9 +104,10 @@ const DECODER_OPTIONS = new Set(["headerLength", "lengthFmt", "header_length", "
 /**
  * A decoder for a source. `fn` receives the payload bytes (a TCP frame without its
  * header, or a Kafka message value). `decoder(fn)` uses the defaults (4, ">I").
+ * A null/undefined result sends nothing on, so the pipeline's type is `T` without them.
  */
-export function decoder<T = any>(fn: (payload: Buffer) => T): Decoder<T>;
-export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T): Decoder<T>;
+export function decoder<T = any>(fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
+export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
 export function decoder(a: unknown, b?: unknown): Decoder {
   if (typeof a === "function" && b === undefined) return makeDecoder({}, a as Decoder["fn"]);
   if (a === null || typeof a !== "object" || Array.isArray(a)) {

@@ -50,7 +50,8 @@ export interface Decoder<T = any> {
   readonly headerLength: number;
   /** Python struct format of the length header, e.g. ">I" */
   readonly lengthFmt: string;
-  readonly fn: (payload: Buffer) => T;
+  /** null/undefined: nothing is sent on */
+  readonly fn: (payload: Buffer) => T | null | undefined;
 }
 
 export interface Encoder<O = any> {
