@@ -14,7 +14,7 @@ export function integerProblem(text: string, min: number, max = Number.MAX_SAFE_
 
 /** Why `text` is not a finite decimal number >= min (> min when `exclusive`), or undefined. */
 export function numberProblem(text: string, min: number, exclusive = false): string | undefined {
-  const n = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) ? Number(text) : NaN;
+  const n = /^\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(text) ? Number(text) : NaN;
   if (Number.isFinite(n) && (exclusive ? n > min : n >= min)) return undefined;
   return `must be a number ${exclusive ? ">" : ">="} ${min}, got '${text}'`;
 }

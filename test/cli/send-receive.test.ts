@@ -266,7 +266,7 @@ describe("flags", () => {
     [["--file", "f"], "--port is required"],
     [["--port", "1"], "give exactly one of --file"],
     [["--port", "1", "--binary", "f"], "--binary needs --record-size"],
-    [["--port", "1", "--file", "f", "--rate", "0"], "--rate must be a positive number, got '0'"],
+    [["--port", "1", "--file", "f", "--rate", "0"], "--rate must be a number > 0, got '0'"],
     [["--port", "1", "--file", "f", "--header-length", "2", "--length-fmt", ">I"], "--header-length 2 does not match --length-fmt '>I'"],
     [["--port", "1", "--file", "/no/such/file"], "cannot read --file /no/such/file"],
   ])("send %j exits 2", async (args, message) => {
