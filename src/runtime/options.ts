@@ -221,6 +221,12 @@ export function editDistance(a: string, b: string): number {
  * fixed default (workers, kafkaGroup, resilienceDir) stay undefined when not given.
  */
 export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
+  if (typeof o?.module !== "string" && !(o?.module instanceof URL)) {
+    throw new EngineOptionError(`module must be the application's path (relative to the current directory) or a file: URL, got ${o?.module === null ? "null" : typeof o?.module}`);
+  }
+  if (o.args !== undefined && (!Array.isArray(o.args) || o.args.some((a) => typeof a !== "string"))) {
+    throw new EngineOptionError("args must be an array of strings (what applicationSetup(args) receives)");
+  }
   const given: Record<string, unknown> = { ...o };
   // The deprecated millisecond spellings, when the seconds ones are not given.
   if (given.drainTimeout === undefined && o.drainTimeoutMs !== undefined) given.drainTimeout = o.drainTimeoutMs / 1000;

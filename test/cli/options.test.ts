@@ -51,6 +51,8 @@ describe("engine flags", () => {
     expect(() => resolveEngineOptions({ module: "x", workers: 1.5 })).toThrow(/workers \(--workers\)/);
     expect(() => resolveEngineOptions({ module: "x", checkpointInterval: 0 })).toThrow(/checkpointInterval \(--checkpoint-interval\) must be a number > 0/);
     expect(() => resolveEngineOptions({ module: "x", failFast: "yes" as never })).toThrow("failFast (--fail-fast) must be true or false");
+    expect(() => resolveEngineOptions({} as never)).toThrow("module must be the application's path (relative to the current directory) or a file: URL, got undefined");
+    expect(() => resolveEngineOptions({ module: "x", args: "--in h:1" as never })).toThrow("args must be an array of strings");
   });
 
   it("run --help lists every flag of the schema with its default", () => {
