@@ -4,13 +4,14 @@
  * the npm cache has the dev tools), type-check it, run its CLI, and — once
  * wallaroo/testing is part of the package — run its own tests with `npm test`.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, ROOT } from "../helpers/engine.js";
+import { BIN, ROOT, sleep } from "../helpers/engine.js";
+import { startCollector } from "../helpers/net.js";
 
 const run = promisify(execFile);
 /** whether this package exports wallaroo/testing (the test driver, merged from another branch) */
@@ -95,6 +96,28 @@ describe("wallaroo init from a packed tarball", () => {
       writeFileSync(app, good);
     }
   }, 120_000);
+
+  it("npm start: a SIGTERM to npm reaches the engine (exec), which drains, stops and lets npm exit 0", async () => {
+    const sink = await startCollector();
+    const npm = spawn(NPM, ["start", "--", "--stats-interval", "0", "--workers", "1", "--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`],
+      { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    npm.stdout!.on("data", (d: Buffer) => { out += d; });
+    npm.stderr!.on("data", (d: Buffer) => { out += d; });
+    const exited = new Promise<number | null>((r) => npm.on("exit", (code) => r(code)));
+    try {
+      for (let i = 0; i < 300 && !/ running on /.test(out); i++) await sleep(100);
+      expect(out).toMatch(/ running on /);
+      npm.kill("SIGTERM");
+      const code = await Promise.race([exited, sleep(30_000).then(() => "timeout")]);
+      expect(code, out).toBe(0);
+      expect(out).toContain("SIGTERM: draining");
+      expect(out).toMatch(/"msg":"stopped"/);
+    } finally {
+      npm.kill("SIGKILL");
+      await sink.close();
+    }
+  }, 60_000);
 
   // AFTER MERGE: runs once the package exports wallaroo/testing (the test driver branch).
   it.skipIf(!HAS_TESTING)("npm test passes in the new project (needs wallaroo/testing)", async () => {
