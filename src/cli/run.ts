@@ -74,7 +74,8 @@ export async function runMain(argv: string[]): Promise<number> {
   }
   const log = createLogger("wallaroo.cli");
   const [module, ...rest] = argv;
-  if (rest.includes("--help") || rest.includes("-h")) return appHelp(module);
+  // Only --help: "-h" may be an application's own short flag (a host, say).
+  if (rest.includes("--help")) return appHelp(module);
   let options: EngineOptions;
   try {
     const parsed = parseEngineFlags(rest);
