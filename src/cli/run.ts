@@ -115,7 +115,9 @@ export async function runMain(argv: string[]): Promise<number> {
   } catch (err) {
     // The log line for machines, a plain line for the person at the terminal: both
     // name the user's file and line when the error came from the user's code.
-    log.error({ err: errorInfo(err) }, `cannot start ${module}: ${errorWithFrame(err)}`);
+    // err stays the message (as before: tools and tests read it); type, at and stack beside it.
+    const info = errorInfo(err);
+    log.error({ err: errorMessage(err), type: info.type, at: info.at, stack: info.stack }, `cannot start ${module}: ${errorWithFrame(err)}`);
     const at = userFrame(err);
     process.stderr.write(`wallaroo run: cannot start ${module}: ${errorMessage(err)}\n${at ? `    at ${at}\n` : ""}`);
     return 1;

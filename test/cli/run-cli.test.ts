@@ -63,10 +63,11 @@ describe("wallaroo run", () => {
     const r = await cli(["run", HELP_APP, "--explode"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`wallaroo run: cannot start ${HELP_APP}: exploded on purpose\n    at ${HELP_APP}:12:`);
-    const logged = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { err?: { type?: string; at?: string } });
-    const err = logged.find((l) => l.err)?.err;
-    expect(err?.type).toBe("RangeError");
-    expect(err?.at).toMatch(new RegExp(`help-app\\.ts:12:\\d+$`));
+    const logged = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { err?: string; type?: string; at?: string });
+    const line = logged.find((l) => l.err);
+    expect(line?.err).toBe("exploded on purpose");
+    expect(line?.type).toBe("RangeError");
+    expect(line?.at).toMatch(new RegExp(`help-app\\.ts:12:\\d+$`));
   });
 
   it("a module that does not exist is named by the user's path only", async () => {
