@@ -1,9 +1,10 @@
 /**
  * wallaroo: Wallaroo-style stream processing for Node.js. The public surface is
- * the Wallaroo Python API in TypeScript form (see README.md and API.md).
+ * the Wallaroo Python API in TypeScript form (see README.md).
  */
 export { WallarooParameterError } from "./api/errors.js";
 export { ApplicationBuilder } from "./api/builder.js";
+export type { Pipeline, StateClass } from "./api/builder.js";
 export {
   computation, computationMulti, stateComputation, stateComputationMulti, partition, encoder, decoder,
   computation_multi, state_computation, state_computation_multi,
@@ -14,7 +15,12 @@ export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
 export {
   tcpParseInputAddrs, tcpParseOutputAddrs, kafkaParseSourceOptions, kafkaParseSinkOptions,
   tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
+  tcpParseInputAddr, tcpParseOutputAddr, tcp_parse_input_addr, tcp_parse_output_addr,
 } from "./api/args.js";
-export type { ApplicationSpec, Key } from "./topology/spec.js";
+export type {
+  ApplicationSpec, Key, Computation, StateComputation, PartitionFunction, Decoder, Encoder,
+} from "./topology/spec.js";
 export { runApplication, EngineError, EngineStopError, maxWorkers } from "./runtime/coordinator.js";
 export type { Application, EngineOptions, EngineFailure, StopReport } from "./runtime/coordinator.js";
+export { EngineOptionError, ENGINE_FLAGS } from "./runtime/options.js";
+export type { EngineFlag } from "./runtime/options.js";

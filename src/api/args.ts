@@ -10,6 +10,7 @@
  */
 import { KAFKA_LOG_LEVELS, parsePort, type KafkaLogLevel } from "./configs.js";
 import { WallarooParameterError } from "./errors.js";
+import { integerProblem } from "./numbers.js";
 
 const KAFKA_DEFAULT_PORT = 9092;
 
@@ -56,7 +57,7 @@ function items(value: string): string[] {
 }
 
 /** "host:port" (IPv6 as "[::1]:port") into [host, port]; `defaultPort` when the port is left out. */
-function parseAddr(item: string, flag: string, defaultPort?: number): [string, number] {
+function parseAddr(item: string, flag: string, defaultPort?: number, minPort = 1): [string, number] {
   const m = /^\[([^\]]*)\](?::(.*))?$/.exec(item) ?? /^([^:]*)(?::(.*))?$/.exec(item);
   const host = m?.[1] ?? "";
   const port = m?.[2];
@@ -69,20 +70,32 @@ function parseAddr(item: string, flag: string, defaultPort?: number): [string, n
     }
     return [host, defaultPort];
   }
-  return [host, parsePort(port, `${flag} ${item}`)];
+  return [host, parsePort(port, `${flag} ${item}`, minPort)];
 }
 
-function addrs(args: readonly string[], names: readonly string[]): [string, number][] {
+function addrs(args: readonly string[], names: readonly [string, string]): [string, number][] {
   const flag = names[0];
   const value = flagValue(args, names);
   const list = value === undefined ? [] : items(value);
   if (list.length === 0) {
     throw new WallarooParameterError(`no ${flag === "--in" ? "input" : "output"} address: pass ${flag} ${usage(flag)}`);
   }
-  return list.map((item) => parseAddr(item, flag));
+  // Port 0 is "any free port" where the engine listens (--in), never where it connects.
+  return list.map((item) => parseAddr(item, flag, undefined, flag === "--in" ? 0 : 1));
 }
 
-/** `[host, port][]` from `--in`/`-i h1:p1,h2:p2`. */
+function single(args: readonly string[], names: readonly [string, string], plural: string): [string, number] {
+  const list = addrs(args, names);
+  const [first] = list;
+  if (first === undefined || list.length > 1) {
+    throw new WallarooParameterError(
+      `${names[0]} gives ${list.length} addresses where the application takes one; pass one host:port, or read them all with ${plural}(args)`,
+    );
+  }
+  return first;
+}
+
+/** `[host, port][]` from `--in`/`-i h1:p1,h2:p2` (port 0: any free port; the engine logs the bound one). */
 export function tcpParseInputAddrs(args: readonly string[]): [string, number][] {
   return addrs(args, ["--in", "-i"]);
 }
@@ -90,6 +103,16 @@ export function tcpParseInputAddrs(args: readonly string[]): [string, number][] 
 /** `[host, port][]` from `--out`/`-o h1:p1,h2:p2`. */
 export function tcpParseOutputAddrs(args: readonly string[]): [string, number][] {
   return addrs(args, ["--out", "-o"]);
+}
+
+/** The one `[host, port]` of `--in`/`-i host:port`; throws when there is none or more than one. */
+export function tcpParseInputAddr(args: readonly string[]): [string, number] {
+  return single(args, ["--in", "-i"], "tcpParseInputAddrs");
+}
+
+/** The one `[host, port]` of `--out`/`-o host:port`; throws when there is none or more than one. */
+export function tcpParseOutputAddr(args: readonly string[]): [string, number] {
+  return single(args, ["--out", "-o"], "tcpParseOutputAddrs");
 }
 
 function required(args: readonly string[], flag: string): string {
@@ -118,11 +141,9 @@ function logLevel(args: readonly string[], flag: string): KafkaLogLevel {
 function int(args: readonly string[], flag: string, dflt: number, min: number): number {
   const v = flagValue(args, [flag]);
   if (v === undefined) return dflt;
-  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new WallarooParameterError(`${flag}: ${JSON.stringify(v)} is not an integer >= ${min}; pass ${flag} N`);
-  }
-  return n;
+  const problem = integerProblem(v, min);
+  if (problem !== undefined) throw new WallarooParameterError(`${flag} ${problem}; pass ${flag} N`);
+  return Number(v);
 }
 
 /** `[topic, brokers, logLevel]` from `--kafka_source_topic`, `--kafka_source_brokers`, `--kafka_source_log_level`. */
@@ -153,6 +174,8 @@ export function kafkaParseSinkOptions(
 
 // Spellings of the Python API, for porting.
 export const tcp_parse_input_addrs = tcpParseInputAddrs;
+export const tcp_parse_input_addr = tcpParseInputAddr;
+export const tcp_parse_output_addr = tcpParseOutputAddr;
 export const tcp_parse_output_addrs = tcpParseOutputAddrs;
 export const kafka_parse_source_options = kafkaParseSourceOptions;
 export const kafka_parse_sink_options = kafkaParseSinkOptions;

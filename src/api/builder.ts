@@ -38,7 +38,55 @@ import {
   type StepSpec,
 } from "../topology/spec.js";
 
-export type StateClass = new () => object;
+export type StateClass<S extends object = object> = new () => S;
+
+/**
+ * The open pipeline that newPipeline() returns, typed by what flows through it: `T`
+ * is the output of the previous step (at first, of the source's decoder). A step
+ * whose input type is not `T`, or a sink whose encoder does not take `T`, is a type
+ * error; each step returns the pipeline of its own output type. toSink()/toSinks()/
+ * done() end the pipeline and return the builder, so a chain can go on with the next
+ * newPipeline() or build(). At run time this is the builder itself: the types cost
+ * nothing and plain JavaScript sees the same object as before.
+ */
+export interface Pipeline<T> {
+  /** A stateless step that runs where the previous step ran. */
+  to<O>(computation: Computation<T, O>): Pipeline<O>;
+  /** A stateless step with one copy per worker thread. */
+  toParallel<O>(computation: Computation<T, O>): Pipeline<O>;
+  /** A step on one state instance named `stateName`. */
+  toStateful<S extends object, O>(computation: StateComputation<T, S, O>, stateClass: StateClass<S>, stateName: string): Pipeline<O>;
+  /** A step on one state instance per key; keys not listed are created on first use. */
+  toStatePartition<S extends object, O>(
+    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
+    partitionFn: PartitionFunction<T>, partitionKeys?: readonly Key[],
+  ): Pipeline<O>;
+  /** As toStatePartition, with keys that are non-negative integers below 2^64. */
+  toStatePartitionU64<S extends object, O>(
+    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
+    partitionFn: PartitionFunction<T>, partitionKeys?: readonly (number | bigint)[],
+  ): Pipeline<O>;
+  /** Ends the pipeline with a sink. */
+  toSink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
+  /** Ends the pipeline with several sinks; every output goes to every sink. */
+  toSinks(sinkConfigs: readonly SinkConfig<T>[]): ApplicationBuilder;
+  /** Closes the pipeline without a sink: its outputs are discarded. */
+  done(): ApplicationBuilder;
+
+  // Spellings of the Python API, for porting.
+  to_parallel<O>(computation: Computation<T, O>): Pipeline<O>;
+  to_stateful<S extends object, O>(computation: StateComputation<T, S, O>, stateClass: StateClass<S>, stateName: string): Pipeline<O>;
+  to_state_partition<S extends object, O>(
+    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
+    partitionFn: PartitionFunction<T>, partitionKeys?: readonly Key[],
+  ): Pipeline<O>;
+  to_state_partition_u64<S extends object, O>(
+    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
+    partitionFn: PartitionFunction<T>, partitionKeys?: readonly (number | bigint)[],
+  ): Pipeline<O>;
+  to_sink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
+  to_sinks(sinkConfigs: readonly SinkConfig<T>[]): ApplicationBuilder;
+}
 
 const U64_LIMIT = 1n << 64n;
 
@@ -100,6 +148,11 @@ interface OpenPipeline {
   actions: number;
 }
 
+/**
+ * The step methods on the builder itself (used when a pipeline is written as separate
+ * statements, `ab.newPipeline(...); ab.to(c); ...`) are untyped: only the chain that
+ * starts at newPipeline() knows what flows.
+ */
 export class ApplicationBuilder {
   readonly #name: unknown;
   readonly #actions: Action[] = [];
@@ -113,9 +166,10 @@ export class ApplicationBuilder {
     return this;
   }
 
-  /** Starts a pipeline fed by a source. */
-  newPipeline(name: string, sourceConfig: SourceConfig): this {
-    return this.#record({ op: "newPipeline", method: "newPipeline", name, source: sourceConfig });
+  /** Starts a pipeline fed by a source; the steps chained on what it returns are type-checked. */
+  newPipeline<T>(name: string, sourceConfig: SourceConfig<T>): Pipeline<T> {
+    // The builder is the pipeline at run time (see Pipeline): only the static type narrows.
+    return this.#record({ op: "newPipeline", method: "newPipeline", name, source: sourceConfig }) as unknown as Pipeline<T>;
   }
   /** Closes the current pipeline without a sink: its outputs are discarded. */
   done(): this {
@@ -163,7 +217,7 @@ export class ApplicationBuilder {
   }
 
   // Spellings of the Python API, for porting.
-  new_pipeline(name: string, sourceConfig: SourceConfig): this {
+  new_pipeline<T>(name: string, sourceConfig: SourceConfig<T>): Pipeline<T> {
     return this.newPipeline(name, sourceConfig);
   }
   to_parallel(computation: Computation): this {

@@ -104,12 +104,12 @@ function checkInt(v: unknown, name: string, min: number, what: string): number {
 }
 
 /** The engine LISTENS on host:port; any number of senders may connect. */
-export class TCPSourceConfig {
+export class TCPSourceConfig<T = any> {
   readonly [KIND] = "tcpSourceConfig" as const;
   constructor(
     readonly host: string,
     readonly port: string | number,
-    readonly decoder: Decoder,
+    readonly decoder: Decoder<T>,
   ) {}
 
   toSpec(): TCPSourceSpec {
@@ -124,12 +124,12 @@ export class TCPSourceConfig {
 }
 
 /** The engine CONNECTS to host:port, retrying until it is up. */
-export class TCPSinkConfig {
+export class TCPSinkConfig<O = any> {
   readonly [KIND] = "tcpSinkConfig" as const;
   constructor(
     readonly host: string,
     readonly port: string | number,
-    readonly encoder: Encoder,
+    readonly encoder: Encoder<O>,
   ) {}
 
   toSpec(): TCPSinkSpec {
@@ -143,13 +143,13 @@ export class TCPSinkConfig {
   }
 }
 
-export class KafkaSourceConfig {
+export class KafkaSourceConfig<T = any> {
   readonly [KIND] = "kafkaSourceConfig" as const;
   constructor(
     readonly topic: string,
     readonly brokers: readonly (readonly [string, string | number])[],
     readonly logLevel: KafkaLogLevel,
-    readonly decoder: Decoder,
+    readonly decoder: Decoder<T>,
   ) {}
 
   toSpec(): KafkaSourceSpec {
@@ -164,7 +164,7 @@ export class KafkaSourceConfig {
   }
 }
 
-export class KafkaSinkConfig {
+export class KafkaSinkConfig<O = any> {
   readonly [KIND] = "kafkaSinkConfig" as const;
   readonly maxProduceBufferMs: number;
   readonly maxMessageSize: number;
@@ -174,7 +174,7 @@ export class KafkaSinkConfig {
     readonly logLevel: KafkaLogLevel,
     maxProduceBufferMs: number | undefined,
     maxMessageSize: number | undefined,
-    readonly encoder: Encoder,
+    readonly encoder: Encoder<O>,
   ) {
     // The defaults of Wallaroo's --kafka_sink_* options.
     this.maxProduceBufferMs = maxProduceBufferMs ?? 0;
@@ -195,8 +195,10 @@ export class KafkaSinkConfig {
   }
 }
 
-export type SourceConfig = TCPSourceConfig | KafkaSourceConfig;
-export type SinkConfig = TCPSinkConfig | KafkaSinkConfig;
+/** `T`: what the source's decoder produces (what the pipeline's first step receives). */
+export type SourceConfig<T = any> = TCPSourceConfig<T> | KafkaSourceConfig<T>;
+/** `O`: what the sink's encoder takes (what the pipeline's last step sends). */
+export type SinkConfig<O = any> = TCPSinkConfig<O> | KafkaSinkConfig<O>;
 
 /** The brand build() accepts as a source config, or undefined. */
 export function asSourceConfig(v: unknown): SourceConfig | undefined {

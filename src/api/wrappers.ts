@@ -43,13 +43,13 @@ function checkFn<F>(wrapper: string, what: string, fn: F): F {
 }
 
 /** A stateless computation: `fn` returns the output; null/undefined sends nothing on. */
-export function computation<I = any, O = any>(name: string, fn: (input: I) => O | null | undefined): Computation {
+export function computation<I = any, O = any>(name: string, fn: (input: I) => O | null | undefined): Computation<I, O> {
   const n = checkName("computation", name);
   return Object.freeze({ [KIND]: "computation" as const, name: n, multi: false, fn: checkFn(`computation("${n}")`, "fn", fn) });
 }
 
 /** A stateless computation with many outputs: `fn` returns an array (each element goes on) or null. */
-export function computationMulti<I = any, O = any>(name: string, fn: (input: I) => readonly O[] | null | undefined): Computation {
+export function computationMulti<I = any, O = any>(name: string, fn: (input: I) => readonly O[] | null | undefined): Computation<I, O> {
   const n = checkName("computationMulti", name);
   return Object.freeze({ [KIND]: "computation" as const, name: n, multi: true, fn: checkFn(`computationMulti("${n}")`, "fn", fn) });
 }
@@ -58,7 +58,7 @@ export function computationMulti<I = any, O = any>(name: string, fn: (input: I) 
 export function stateComputation<I = any, S = any, O = any>(
   name: string,
   fn: (input: I, state: S) => [O | null | undefined, boolean],
-): StateComputation {
+): StateComputation<I, S, O> {
   const n = checkName("stateComputation", name);
   return Object.freeze({
     [KIND]: "stateComputation" as const, name: n, multi: false,
@@ -70,7 +70,7 @@ export function stateComputation<I = any, S = any, O = any>(
 export function stateComputationMulti<I = any, S = any, O = any>(
   name: string,
   fn: (input: I, state: S) => [readonly O[] | null | undefined, boolean],
-): StateComputation {
+): StateComputation<I, S, O> {
   const n = checkName("stateComputationMulti", name);
   return Object.freeze({
     [KIND]: "stateComputation" as const, name: n, multi: true,
@@ -79,12 +79,12 @@ export function stateComputationMulti<I = any, S = any, O = any>(
 }
 
 /** The partition function of a partitioned state: maps an input to its key. */
-export function partition<I = any>(fn: (input: I) => Key): PartitionFunction {
+export function partition<I = any>(fn: (input: I) => Key): PartitionFunction<I> {
   return Object.freeze({ [KIND]: "partition" as const, fn: checkFn("partition(fn)", "fn", fn) });
 }
 
 /** TCP sink: `fn` returns Buffer | Uint8Array | string; Kafka sink: `[value, key]`. */
-export function encoder<O = any>(fn: (output: O) => unknown): Encoder {
+export function encoder<O = any>(fn: (output: O) => unknown): Encoder<O> {
   return Object.freeze({ [KIND]: "encoder" as const, fn: checkFn("encoder(fn)", "fn", fn) });
 }
 
@@ -104,9 +104,10 @@ const DECODER_OPTIONS = new Set(["headerLength", "lengthFmt", "header_length", "
 /**
  * A decoder for a source. `fn` receives the payload bytes (a TCP frame without its
  * header, or a Kafka message value). `decoder(fn)` uses the defaults (4, ">I").
+ * A null/undefined result sends nothing on, so the pipeline's type is `T` without them.
  */
-export function decoder<T = any>(fn: (payload: Buffer) => T): Decoder;
-export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T): Decoder;
+export function decoder<T = any>(fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
+export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
 export function decoder(a: unknown, b?: unknown): Decoder {
   if (typeof a === "function" && b === undefined) return makeDecoder({}, a as Decoder["fn"]);
   if (a === null || typeof a !== "object" || Array.isArray(a)) {

@@ -1,6 +1,7 @@
 /** Flag parsing shared by `wallaroo send` and `wallaroo receive`. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
+import { integerProblem, numberProblem } from "../api/numbers.js";
 
 /** A mistake in the command line: printed with the command's name, exit status 2. */
 export class UsageError extends Error {}
@@ -28,20 +29,17 @@ export function parseFlags<O extends ParseArgsConfig["options"]>(command: string
 /** An integer flag within [min, max], or undefined when absent. */
 export function intFlag(name: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(n >= min && n <= max)) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
-    throw new UsageError(`--${name} must be ${range}, got '${value}'`);
-  }
-  return n;
+  const problem = integerProblem(value, min, max);
+  if (problem !== undefined) throw new UsageError(`--${name} ${problem}`);
+  return Number(value);
 }
 
 /** A positive number flag, or undefined when absent. */
 export function numberFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const n = value.trim() === "" ? NaN : Number(value);
-  if (!(n > 0 && Number.isFinite(n))) throw new UsageError(`--${name} must be a positive number, got '${value}'`);
-  return n;
+  const problem = numberProblem(value, 0, true);
+  if (problem !== undefined) throw new UsageError(`--${name} ${problem}`);
+  return Number(value);
 }
 
 /** The header format from --header-length and --length-fmt, which must agree when both are given. */

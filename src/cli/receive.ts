@@ -29,8 +29,10 @@ Where:
   --port P              port to listen on (required; 0 picks a free one)
 
 What to do with the data (default: --count-only):
-  --output FILE|-       append everything to FILE, or write it to stdout with -;
-                        bytes from several connections are interleaved by chunk
+  --output FILE|-       write everything to FILE (emptied first), or to stdout
+                        with -; bytes from several connections are interleaved
+                        by chunk
+  --append              add to the end of --output FILE instead of emptying it
   --count-only          only count bytes and messages or lines
 
 Framing:
@@ -58,6 +60,7 @@ const OPTIONS = {
   host: { type: "string" },
   port: { type: "string" },
   output: { type: "string" },
+  append: { type: "boolean" },
   "count-only": { type: "boolean" },
   framed: { type: "boolean" },
   "header-length": { type: "string" },
@@ -75,6 +78,8 @@ export interface ReceiverOptions {
   port?: number;
   /** where the bytes go: a file path (created or truncated) or a stream (left open on close); absent: count only */
   output?: string | Writable;
+  /** a file output is emptied first unless this is true */
+  append?: boolean;
   /** count length-header frames instead of lines */
   framed?: boolean;
   /** header format when framed (default 4 bytes, '>I') */
@@ -109,7 +114,7 @@ export interface Receiver {
 
 export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
   const lf = opts.framed ? (opts.lengthFormat ?? lengthFormatFromFlags(undefined, undefined)) : undefined;
-  const output = typeof opts.output === "string" ? await openFile(opts.output) : opts.output;
+  const output = typeof opts.output === "string" ? await openFile(opts.output, opts.append === true) : opts.output;
   const ownsOutput = typeof opts.output === "string";
   const st: ReceiverStats = { bytes: 0, messages: 0, unit: lf ? "messages" : "lines", connections: 0, openConnections: 0 };
   const sockets = new Set<net.Socket>();
@@ -189,9 +194,9 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
   };
 }
 
-function openFile(path: string): Promise<Writable> {
+function openFile(path: string, append: boolean): Promise<Writable> {
   return new Promise((resolve, reject) => {
-    const f = createWriteStream(path);
+    const f = createWriteStream(path, { flags: append ? "a" : "w" });
     f.once("error", (e) => reject(new UsageError(`cannot open --output ${path}: ${e.message}`)));
     f.once("open", () => resolve(f));
   });
@@ -276,6 +281,7 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
     receiver = await startReceiver({
       ...cfg.receiver,
       output: cfg.output === "-" ? stdout : cfg.output,
+      append: cfg.append,
       onError: (e) => stderr.write(`wallaroo receive: ${e.message}\n`),
     });
   } catch (e) {
@@ -332,10 +338,13 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
 
   const s = await receiver.close();
   const seconds = s.firstDataAt === undefined ? 0 : (s.lastDataAt! - s.firstDataAt) / 1000;
-  const rate = seconds > 0 ? Math.round(s.messages / seconds) : 0;
+  // Everything in one chunk (or nothing) has no duration to divide by: say so rather than print a rate of 0.
+  const rate = seconds > 0
+    ? `first to last data; ${Math.round(s.messages / seconds)} ${s.unit}/s, ${formatMB(s.bytes / seconds)}/s`
+    : s.bytes > 0 ? "all of it in one read: too fast to measure a rate" : "nothing arrived";
   stderr.write(
-    `received ${s.messages} ${s.unit}, ${s.bytes} bytes over ${s.connections} connections in ${seconds.toFixed(3)} s ` +
-      `(first to last data; ${rate} ${s.unit}/s, ${formatMB(seconds > 0 ? s.bytes / seconds : 0)}/s)\n`,
+    `received ${s.messages} ${s.messages === 1 ? s.unit.replace(/s$/, "") : s.unit}, ${s.bytes} bytes over ` +
+      `${s.connections} connection${s.connections === 1 ? "" : "s"} in ${seconds.toFixed(3)} s (${rate})\n`,
   );
   if (outcome === "idle" && expect !== undefined && s.messages < expect) {
     stderr.write(`wallaroo receive: idle for ${idleTimeoutS} s with ${s.messages} of the ${expect} expected ${s.unit}\n`);
@@ -354,6 +363,7 @@ function parseReceiveArgs(argv: string[]) {
     throw new UsageError("--header-length and --length-fmt only apply with --framed");
   }
   if (v.output === "") throw new UsageError("--output needs a file name, or - for stdout");
+  if (v.append && (v.output === undefined || v.output === "-")) throw new UsageError("--append needs --output FILE");
   return {
     receiver: {
       host: v.host ?? "127.0.0.1",
@@ -362,6 +372,7 @@ function parseReceiveArgs(argv: string[]) {
       lengthFormat: v.framed ? lengthFormatFromFlags(v["header-length"], v["length-fmt"]) : undefined,
     },
     output: v.output,
+    append: v.append === true,
     expect: intFlag("expect", v.expect, 1),
     idleTimeoutS: numberFlag("idle-timeout", v["idle-timeout"]),
     progress: !v["no-progress"],

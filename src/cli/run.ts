@@ -5,9 +5,11 @@
  */
 import { availableParallelism } from "node:os";
 import {
-  checkMaxFrameBytes, describeLoss, EngineStopError, maxWorkers, runApplication, type Application, type EngineOptions,
+  describeLoss, EngineStopError, maxWorkers, runApplication, type Application, type EngineOptions,
 } from "../runtime/coordinator.js";
-import { createLogger, errorMessage } from "../core/log.js";
+import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
+import { loadAppModule, moduleUrl } from "../runtime/loader.js";
+import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
 
@@ -17,48 +19,12 @@ on a pool of worker threads until SIGINT, SIGTERM or SIGHUP, which stop the
 sources and drain every message in flight to the sinks (at most --drain-timeout
 seconds). A second signal exits at once without draining.
 
-Engine flags (everything else is left to the application):
-  --workers N           worker threads (default: one per core; more than one per
-                        core is warned about, more than 4 per core or 256 is
-                        refused)
-  --max-frame-bytes N   largest message a TCP source accepts; a bigger header
-                        closes that connection (default 16777216, at most
-                        4294967287: one Buffer, 32-bit lengths between threads)
-  --fail-fast           stop the engine with exit code 3 on the first error in
-                        user code, an exception thrown from a timer or callback
-                        of user code, or a promise it left rejected (default:
-                        drop that message, log with the stack, count)
-  --stats-interval S    seconds between stats lines on stderr, 0 = none (default 5)
-  --ring-bytes N        size of each source/sink ring buffer (default 2097152)
-  --drain-timeout S     how long a stop waits for in-flight output; a stop always
-                        ends within it plus 11 s (5 s each for the final
-                        checkpoint and for closing the sinks, 1 s for the last
-                        counts); what did not arrive is counted per sink,
-                        exit code 4 (default 30)
-  --stall-timeout S     a thread whose event loop does not run for S seconds
-                        (user code in an infinite loop) stops the engine,
-                        exit code 3; 0 = never (default 30)
-  --kafka-group ID      consumer group of the Kafka sources (default: the
-                        application's name)
-  --resilience-dir DIR  checkpoint state (instances whose computation returned
-                        saveState = true) and Kafka source offsets to a store in
-                        DIR, restore them at start; Kafka sinks become
-                        transactional (default: off, state in memory only)
-  --checkpoint-interval S  seconds between checkpoints (default 1)
-  --checkpoint-timeout S   how long a checkpoint may wait for the engine to
-                        drain before it is abandoned (default 10)
-  --dead-letter DIR     write every message dropped because user code threw
-                        (decoder, computation, partition function, encoder) to
-                        DIR/worker-N.jsonl: one JSON line per drop with the
-                        pipeline, step, error, stack and the raw payload (base64)
-                        or the value (default: off; drops are logged and counted)
-  --dead-letter-max-bytes N  a dead-letter file that reaches N bytes is moved to
-                        worker-N.jsonl.1, replacing the older one, which is logged
-                        (default 67108864: at most 2 x N per worker on disk)
-  --help                this text
+Engine flags (everything else is left to the application; durations are in
+seconds, sizes in bytes):
+${engineFlagsHelp()}  --help                  this text (after APP: also the application's help)
 
-Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
-  --in HOST:PORT[,HOST:PORT]   where the TCP sources listen
+Typical application args (parsed by the app with wallaroo.tcpParseInputAddr etc.):
+  --in HOST:PORT[,HOST:PORT]   where the TCP sources listen (port 0: any free port)
   --out HOST:PORT              where the TCP sink connects
 
 Logs are JSON lines (pino) on stderr; WALLAROO_LOG_LEVEL=debug|info|warn|error.
@@ -81,71 +47,41 @@ Example:
   wallaroo run examples/word_count/app.ts --in 127.0.0.1:7010 --out 127.0.0.1:7002 --workers 2
 `;
 
-interface Flag {
-  name: string;
-  apply(o: EngineOptions, value: string | undefined): void;
-  takesValue: boolean;
+/**
+ * `wallaroo run APP --help`: the engine's flags, then the application's own help
+ * when its module exports a `help` string (loading it runs its top level only).
+ */
+async function appHelp(module: string): Promise<number> {
+  process.stdout.write(RUN_HELP);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await loadAppModule(moduleUrl(module));
+  } catch (err) {
+    process.stderr.write(`wallaroo run: cannot load ${module} for its help: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  const help = mod.help;
+  process.stdout.write(typeof help === "string"
+    ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
+    : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`);
+  return 0;
 }
 
-const int = (flag: string, v: string | undefined, min = 1): number => {
-  const n = Number(v);
-  if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs a whole number >= ${min}, got ${v ?? "nothing"}`);
-  return n;
-};
-
-const FLAGS: Flag[] = [
-  { name: "--workers", takesValue: true, apply: (o, v) => {
-    const n = int("--workers", v);
-    if (n > maxWorkers()) throw new Error(`--workers ${n} is more than this machine can use: at most ${maxWorkers()} (4 per core on ${availableParallelism()} cores, never above 256)`);
-    o.workers = n;
-  } },
-  { name: "--max-frame-bytes", takesValue: true, apply: (o, v) => {
-    o.maxFrameBytes = int("--max-frame-bytes", v);
-    checkMaxFrameBytes(o.maxFrameBytes);
-  } },
-  { name: "--fail-fast", takesValue: false, apply: (o) => { o.failFast = true; } },
-  { name: "--stats-interval", takesValue: true, apply: (o, v) => { o.statsInterval = int("--stats-interval", v, 0); } },
-  { name: "--ring-bytes", takesValue: true, apply: (o, v) => { o.ringBytes = int("--ring-bytes", v, 4096); } },
-  { name: "--drain-timeout", takesValue: true, apply: (o, v) => { o.drainTimeoutMs = int("--drain-timeout", v, 0) * 1000; } },
-  { name: "--stall-timeout", takesValue: true, apply: (o, v) => { o.stallTimeoutMs = int("--stall-timeout", v, 0) * 1000; } },
-  { name: "--kafka-group", takesValue: true, apply: (o, v) => {
-    if (!v) throw new Error("--kafka-group needs a consumer group id");
-    o.kafkaGroup = v;
-  } },
-  { name: "--resilience-dir", takesValue: true, apply: (o, v) => {
-    if (!v) throw new Error("--resilience-dir needs a directory");
-    o.resilienceDir = v;
-  } },
-  { name: "--checkpoint-interval", takesValue: true, apply: (o, v) => {
-    const n = Number(v);
-    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-interval needs a positive number of seconds, got ${v ?? "nothing"}`);
-    o.checkpointInterval = n;
-  } },
-  { name: "--checkpoint-timeout", takesValue: true, apply: (o, v) => {
-    const n = Number(v);
-    if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-timeout needs a positive number of seconds, got ${v ?? "nothing"}`);
-    o.checkpointTimeoutMs = n * 1000;
-  } },
-  { name: "--dead-letter", takesValue: true, apply: (o, v) => {
-    if (!v) throw new Error("--dead-letter needs a directory");
-    o.deadLetterDir = v;
-  } },
-  { name: "--dead-letter-max-bytes", takesValue: true, apply: (o, v) => { o.deadLetterMaxBytes = int("--dead-letter-max-bytes", v, 1); } },
-];
-
-/** Picks the engine's flags out of argv; the rest is the application's. */
-export function parseEngineFlags(argv: string[]): EngineOptions {
-  const o: EngineOptions = { module: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const eq = a.indexOf("=");
-    const name = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    const flag = FLAGS.find((f) => f.name === name);
-    if (!flag) continue;
-    if (!flag.takesValue) flag.apply(o, undefined);
-    else flag.apply(o, eq > 0 && a.startsWith("--") ? a.slice(eq + 1) : argv[++i]);
-  }
-  return o;
+/**
+ * --exit-with-parent: a process whose parent dies is re-parented (to init or a
+ * subreaper), so its ppid changes; polling it works for any parent on Linux and
+ * macOS, whether or not the parent gave us a pipe or an IPC channel (npm's shell,
+ * a supervisor, a test harness), and costs one syscall per half second.
+ */
+function watchParent(onGone: () => void, log: ReturnType<typeof createLogger>): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    log.warn({ parent, now: process.ppid }, `parent process ${parent} exited (--exit-with-parent): stopping`);
+    onGone();
+  }, 500);
+  timer.unref();
 }
 
 /** The exit codes of `wallaroo run` (documented in RUN_HELP and the README). */
@@ -158,9 +94,19 @@ export async function runMain(argv: string[]): Promise<number> {
   }
   const log = createLogger("wallaroo.cli");
   const [module, ...rest] = argv;
+  // Only --help: "-h" may be an application's own short flag (a host, say).
+  if (rest.includes("--help")) return appHelp(module);
   let options: EngineOptions;
   try {
-    options = { ...parseEngineFlags(rest), module, args: argv };
+    const parsed = parseEngineFlags(rest);
+    options = { ...parsed.options, module, args: argv };
+    for (const [given, near] of parsed.nearMisses) {
+      log.warn({ flag: given, suggestion: near }, `${given} is not an engine flag (did you mean ${near}?); passing it to the application`);
+    }
+    // (more workers than cores is warned about by runApplication, for library users too)
+    if (options.workers !== undefined && options.workers > maxWorkers()) {
+      throw new Error(`--workers ${options.workers} is more than this machine can use: at most ${maxWorkers()} (4 per core on ${availableParallelism()} cores, never above 256)`);
+    }
   } catch (err) {
     process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
     return EXIT.USAGE;
@@ -184,10 +130,17 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   // A closed terminal (or a supervisor's reload signal) must not end the engine without a drain.
   process.on("SIGHUP", () => onSignal("SIGHUP"));
+  if (options.exitWithParent) watchParent(() => onSignal("parent process exited"), log);
   try {
     app = await runApplication(options);
   } catch (err) {
-    log.error({ err: errorMessage(err) }, `cannot start ${module}: ${errorMessage(err)}`);
+    // The log line for machines, a plain line for the person at the terminal: both
+    // name the user's file and line when the error came from the user's code.
+    // err stays the message (as before: tools and tests read it); type, at and stack beside it.
+    const info = errorInfo(err);
+    log.error({ err: errorMessage(err), type: info.type, at: info.at, stack: info.stack }, `cannot start ${module}: ${errorWithFrame(err)}`);
+    const at = userFrame(err);
+    process.stderr.write(`wallaroo run: cannot start ${module}: ${errorMessage(err)}\n${at ? `    at ${at}\n` : ""}`);
     return EXIT.START_FAILED;
   }
   // The handlers above only start the stop; its outcome is observed through done.

@@ -323,6 +323,11 @@ export async function send(opts: SendOptions, log: Writable = process.stderr): P
     await Promise.all(sockets.map(finish));
   } catch (e) {
     stop();
+    // Say how far it got: the user must know what to re-send.
+    if (e instanceof Error) {
+      e.message += `; ${sent} messages (${bytes} bytes) had been handed to the connection${sockets.length > 1 ? "s" : ""} ` +
+        `in ${((performance.now() - t0) / 1000).toFixed(3)} s, the last of them may not have arrived`;
+    }
     throw e;
   } finally {
     if (progress) clearInterval(progress);
@@ -484,6 +489,8 @@ function connectOnce(host: string, port: number): Promise<net.Socket> {
     sock.once("error", onError);
     sock.once("connect", () => {
       sock.off("error", onError);
+      // Kept: a destroyed socket no longer knows its peer, and errors must name it.
+      (sock as SocketWithError).peer = `${sock.remoteAddress ?? host}:${sock.remotePort ?? port}`;
       // Kept for the socket's life so a reset between writes is seen, not thrown as uncaught.
       sock.on("error", (e) => ((sock as SocketWithError).failure ??= e));
       // Whatever the peer sends is not ours to read, but must not fill our receive buffer.
@@ -493,7 +500,7 @@ function connectOnce(host: string, port: number): Promise<net.Socket> {
   });
 }
 
-type SocketWithError = net.Socket & { failure?: Error };
+type SocketWithError = net.Socket & { failure?: Error; peer?: string };
 
 function drained(sock: net.Socket): Promise<void> {
   const failure = (sock as SocketWithError).failure;
@@ -534,5 +541,6 @@ async function finish(sock: net.Socket): Promise<void> {
 }
 
 function connectionLost(sock: net.Socket, e: Error | undefined): Error {
-  return new Error(`connection to ${sock.remoteAddress ?? "the engine"}:${sock.remotePort ?? "?"} lost: ${e?.message ?? "destroyed"}`);
+  const peer = (sock as SocketWithError).peer ?? (sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : "the engine");
+  return new Error(`connection to ${peer} lost: ${e?.message ?? "closed by the peer"}`);
 }

@@ -4,13 +4,19 @@
  * logged just before a crash or exit is not lost.
  */
 import pino from "pino";
+import { fileURLToPath } from "node:url";
 
 export type Logger = pino.Logger;
 
 const destination = pino.destination({ dest: 2, sync: true });
 
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ name, level: process.env.WALLAROO_LOG_LEVEL ?? "info", base: { ...bindings } }, destination);
+  // Our own `err` serializer: pino's standard one types anything that is not an
+  // Error instance (a string, the object errorInfo made) as "Object".
+  return pino({
+    name, level: process.env.WALLAROO_LOG_LEVEL ?? "info", base: { ...bindings },
+    serializers: { err: (e: unknown) => (e instanceof Error ? errorInfo(e) : e) },
+  }, destination);
 }
 
 /**
@@ -35,9 +41,55 @@ export class RateLimitedErrors {
 }
 
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof Error) return err.message;
+  // A thrown plain object ({ code, message }) says more as JSON than as "[object Object]".
+  if (err !== null && typeof err === "object") {
+    try {
+      return JSON.stringify(err);
+    } catch {
+      return String(err);
+    }
+  }
+  return String(err);
 }
 
-function errorInfo(err: unknown): unknown {
-  return err instanceof Error ? { type: err.name, message: err.message, stack: err.stack } : err;
+/** This package's own code (dist/, src/, bin/), which is never the user's frame. */
+const PACKAGE_DIR = fileURLToPath(new URL("../../", import.meta.url));
+const OWN_CODE = ["dist/", "src/", "bin/"].map((d) => PACKAGE_DIR + d);
+
+/**
+ * `file:line:column` of the first stack frame in the user's code: not in this
+ * package, not in node_modules, not a node: internal. What a user needs to find the
+ * line that threw (TypeScript apps run through tsx, whose source maps give .ts lines).
+ */
+export function userFrame(err: unknown): string | undefined {
+  const stack = err instanceof Error ? err.stack : undefined;
+  if (stack === undefined) return undefined;
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /^\s*at (?:.*? \()?(.+?:\d+:\d+)\)?\s*$/.exec(line);
+    if (m === null) continue;
+    let where = m[1]!;
+    if (where.startsWith("file://")) {
+      try {
+        where = fileURLToPath(where.replace(/:\d+:\d+$/, "")) + /:\d+:\d+$/.exec(where)![0];
+      } catch {
+        continue;
+      }
+    }
+    if (where.startsWith("node:") || where.includes("/node_modules/") || OWN_CODE.some((d) => where.startsWith(d)) || !where.startsWith("/")) continue;
+    return where;
+  }
+  return undefined;
+}
+
+/** The message with the user's frame appended: "msg (at /app/src/app.ts:12:5)". */
+export function errorWithFrame(err: unknown): string {
+  const at = userFrame(err);
+  return at === undefined ? errorMessage(err) : `${errorMessage(err)} (at ${at})`;
+}
+
+/** What the log records of an error: its class (not "Object"), message, user frame and stack. */
+export function errorInfo(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { type: err.name, message: err.message, at: userFrame(err), stack: err.stack };
+  return { type: err === null ? "null" : typeof err, message: errorMessage(err) };
 }

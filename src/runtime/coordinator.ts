@@ -22,43 +22,9 @@ import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
+import { resolveEngineOptions, type EngineOptions } from "./options.js";
 
-export interface EngineOptions {
-  /** the application module: a path (relative to the cwd) or a file: URL */
-  module: string | URL;
-  /** every command-line argument; passed to applicationSetup as is */
-  args?: string[];
-  /** worker threads; default one per core */
-  workers?: number;
-  /** largest frame a TCP source accepts (default 16 MiB) */
-  maxFrameBytes?: number;
-  /** stop the engine on the first error in user code instead of dropping the message */
-  failFast?: boolean;
-  /** seconds between stats lines; 0 turns them off (default 5) */
-  statsInterval?: number;
-  /** bytes of each ring between a source thread and a worker (default 2 MiB) */
-  ringBytes?: number;
-  /** how long stop() waits for in-flight data to reach the sinks (default 30 s) */
-  drainTimeoutMs?: number;
-  /** consumer group of the Kafka sources (default: the application's name) */
-  kafkaGroup?: string;
-  /** directory of the checkpoint store; turns resilience on (default: off) */
-  resilienceDir?: string;
-  /** seconds between checkpoints (default 1) */
-  checkpointInterval?: number;
-  /** how long a checkpoint may wait for the sources to pause and the engine to drain before it is abandoned (default 10 s) */
-  checkpointTimeoutMs?: number;
-  /** write every message dropped on an error in user code to DIR/worker-N.jsonl (default: off, drops are logged and counted only) */
-  deadLetterDir?: string;
-  /** size at which a dead-letter file is moved to worker-N.jsonl.1 (default 64 MiB) */
-  deadLetterMaxBytes?: number;
-  /**
-   * a thread whose event loop has not run for this long (user code stuck, e.g. an
-   * infinite loop) is declared stalled and the engine stops with an error; 0: never
-   * (default 30 s)
-   */
-  stallTimeoutMs?: number;
-}
+export type { EngineOptions } from "./options.js";
 
 /** The most worker threads an engine accepts: see maxWorkers(). */
 export const WORKERS_PER_CORE_MAX = 4;
@@ -183,19 +149,22 @@ const WORKER_HEAP = {
 };
 const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? 4) };
 
-export async function runApplication(options: EngineOptions): Promise<Application> {
+export async function runApplication(given: EngineOptions): Promise<Application> {
   const log = createLogger("wallaroo");
-  const url = moduleUrl(options.module);
-  const args = options.args ?? [];
+  // Checked against ENGINE_FLAGS (options.ts), with its defaults filled in.
+  const options = resolveEngineOptions(given);
+  const url = moduleUrl(given.module);
+  const args = given.args ?? [];
   const workers = options.workers ?? availableParallelism();
   if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
   if (workers > maxWorkers()) {
     throw new EngineError(`${workers} workers is more than this machine can use: at most ${maxWorkers()} (${WORKERS_PER_CORE_MAX} per core, ${availableParallelism()} cores, never above ${WORKERS_ABSOLUTE_MAX})`);
   }
   if (workers > availableParallelism()) {
-    log.warn({ workers, cores: availableParallelism() }, `${workers} workers on ${availableParallelism()} cores: workers beyond one per core compete for the same cores`);
+    log.warn({ workers, cores: availableParallelism() },
+      `--workers ${workers} is more than the ${availableParallelism()} core(s) of this machine: workers beyond one per core compete for the same cores (slower, not faster)`);
   }
-  const maxFrameBytes = options.maxFrameBytes ?? 16 * 1024 * 1024;
+  const maxFrameBytes = options.maxFrameBytes!;
   checkMaxFrameBytes(maxFrameBytes);
   // Before the application is loaded, so that these many rings are not carved out of (and
   // resident in) heap memory that loading freed: see createPeerRings.
@@ -205,7 +174,7 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   for (const s of plan.sources) {
     if (s.spec.kind === "tcp-source") parseLengthFormat(s.decoder.lengthFmt);
   }
-  const ringBytes = options.ringBytes ?? 2 * 1024 * 1024;
+  const ringBytes = options.ringBytes!;
   const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
     sourceRingBytes: ringBytes,
     peerRingBytes: peerRingBytes(workers),
@@ -213,8 +182,6 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   }, peerRings);
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
-    const interval = options.checkpointInterval ?? 1;
-    if (!(interval > 0)) throw new EngineError(`checkpointInterval must be a positive number of seconds, got ${interval}`);
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
     opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
   }
@@ -227,12 +194,12 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
   }
   const engine = new Engine(plan, wiring, log, {
     deadLetter,
-    url, args, failFast: options.failFast ?? false, maxFrameBytes,
-    statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
-    stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
+    url, args, failFast: options.failFast!, maxFrameBytes,
+    statsIntervalMs: options.statsInterval! * 1000, drainTimeoutMs: options.drainTimeout! * 1000,
+    stallTimeoutMs: options.stallTimeout! * 1000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
     resilience: opened === null ? null : {
-      opened, intervalMs: (options.checkpointInterval ?? 1) * 1000, timeoutMs: options.checkpointTimeoutMs ?? 10_000,
+      opened, intervalMs: options.checkpointInterval! * 1000, timeoutMs: options.checkpointTimeout! * 1000,
     },
   });
   try {
@@ -404,8 +371,9 @@ class Engine {
     await Promise.all(listening);
     if (this.failure) throw new EngineError(this.failure.message);
     this.running = true;
-    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
-      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
+    const ports = Object.entries(this.sourcePorts).filter(([, port]) => port > 0).map(([p, port]) => `${p}: ${port}`);
+    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name), sourcePorts: { ...this.sourcePorts } },
+      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)${ports.length ? `; TCP sources listen on ${ports.join(", ")}` : ""}`);
     if (s.resilience) {
       const r = s.resilience;
       this.checkpointer = new Checkpointer(r.opened.store, plan, r.opened.positions, {

@@ -454,7 +454,7 @@ function checkKey(k: unknown): Key {
 }
 
 function describe(v: unknown): string {
-  if (v === null) return "null";
+  if (v == null) return String(v);
   if (Array.isArray(v)) return "an array";
   return typeof v === "object" ? `an object (${(v as object).constructor?.name ?? "Object"})` : `${typeof v} ${String(v)}`;
 }

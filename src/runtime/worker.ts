@@ -16,7 +16,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
 import { congestedWorkersWord, congestionLoggedWord, StatusWord, workerSlot, type Wiring } from "../transport/wiring.js";
-import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
+import { createLogger, errorMessage, errorWithFrame, RateLimitedErrors } from "../core/log.js";
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";

@@ -10,40 +10,55 @@ import type { Key } from "../core/hash.js";
 /** Marks objects made by the wrappers, so that build() can tell them from plain functions. */
 export const KIND = Symbol.for("wallaroo.kind");
 
-export interface Computation {
+/**
+ * Type-only marker of the output type a wrapper carries, so that a typed pipeline
+ * (ApplicationBuilder.newPipeline) knows what the next step receives. It never
+ * exists at run time.
+ */
+declare const OUTPUT: unique symbol;
+
+/**
+ * The type parameters are for the type checker only: `I` is what the step receives,
+ * `O` what it sends on (for a multi computation: each element). They default to
+ * `any`, so the runtime and untyped code see the same shapes as before.
+ */
+export interface Computation<I = any, O = any> {
   readonly [KIND]: "computation";
   readonly name: string;
   readonly multi: boolean;
   /** returns the output (multi: an array of outputs); null/undefined sends nothing on */
-  readonly fn: (input: any) => any;
+  readonly fn: (input: I) => any;
+  readonly [OUTPUT]?: O;
 }
 
-export interface StateComputation {
+export interface StateComputation<I = any, S = any, O = any> {
   readonly [KIND]: "stateComputation";
   readonly name: string;
   readonly multi: boolean;
   /** returns [output | null, saveState] (multi: [outputs[] | null, saveState]) */
-  readonly fn: (input: any, state: any) => [any, boolean];
+  readonly fn: (input: I, state: S) => [any, boolean];
+  readonly [OUTPUT]?: O;
 }
 
-export interface PartitionFunction {
+export interface PartitionFunction<I = any> {
   readonly [KIND]: "partition";
-  readonly fn: (input: any) => Key;
+  readonly fn: (input: I) => Key;
 }
 
-export interface Decoder {
+export interface Decoder<T = any> {
   readonly [KIND]: "decoder";
   /** bytes of the length header; 0 is not allowed for TCP */
   readonly headerLength: number;
   /** Python struct format of the length header, e.g. ">I" */
   readonly lengthFmt: string;
-  readonly fn: (payload: Buffer) => any;
+  /** null/undefined: nothing is sent on */
+  readonly fn: (payload: Buffer) => T | null | undefined;
 }
 
-export interface Encoder {
+export interface Encoder<O = any> {
   readonly [KIND]: "encoder";
   /** TCP sink: returns Buffer | Uint8Array | string; Kafka sink: returns [value, key] */
-  readonly fn: (output: any) => any;
+  readonly fn: (output: O) => any;
 }
 
 export interface TCPSourceSpec { readonly kind: "tcp-source"; readonly host: string; readonly port: number; readonly decoder: Decoder }

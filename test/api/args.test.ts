@@ -110,10 +110,26 @@ describe("kafkaParseSinkOptions", () => {
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_brokers", "b"])).toThrow("missing --kafka_sink_topic: pass --kafka_sink_topic TOPIC");
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t"])).toThrow(/missing --kafka_sink_brokers/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_message_size", "big"]))
-      .toThrow(/--kafka_sink_max_message_size: "big" is not an integer >= 1/);
+      .toThrow(/--kafka_sink_max_message_size must be an integer >= 1, got 'big'/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_produce_buffer_ms", "-1"]))
       .toThrow(/--kafka_sink_max_produce_buffer_ms needs a value/);
     expect(() => a.kafkaParseSinkOptions(["--kafka_sink_topic", "t", "--kafka_sink_brokers", "b", "--kafka_sink_max_message_size", "0"]))
       .toThrow(WallarooParameterError);
+  });
+});
+
+describe("single addresses and port 0", () => {
+  it("tcpParseInputAddr returns the one [host, port]; port 0 (any free port) is accepted for --in only", () => {
+    expect(a.tcpParseInputAddr(["--in", "127.0.0.1:0"])).toEqual(["127.0.0.1", 0]);
+    expect(a.tcp_parse_input_addr(["-i", "h:7010"])).toEqual(["h", 7010]);
+    expect(a.tcpParseInputAddrs(["--in", "h:0,h:0"])).toEqual([["h", 0], ["h", 0]]);
+    expect(a.tcpParseOutputAddr(["--out", "h:7002"])).toEqual(["h", 7002]);
+    expect(() => a.tcpParseOutputAddr(["--out", "h:0"])).toThrow(/port "0" is not a port number; give an integer from 1 to 65535/);
+  });
+
+  it("throws when there is no address or more than one", () => {
+    expect(() => a.tcpParseInputAddr([])).toThrow("no input address: pass --in host:port[,host:port...]");
+    expect(() => a.tcpParseInputAddr(["--in", "h:1,h:2"]))
+      .toThrow("--in gives 2 addresses where the application takes one; pass one host:port, or read them all with tcpParseInputAddrs(args)");
   });
 });

@@ -152,6 +152,22 @@ describe("wallaroo send to a receiver", () => {
     expect(all()).toEqual(["early", "bird"]);
   });
 
+  it("a connection the receiver drops mid-stream: the error names the address and how much was sent", async () => {
+    // A server that takes the first bytes and then closes: the sender is still writing.
+    const server = net.createServer((sock) => sock.once("data", () => sock.resetAndDestroy()));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const f = file("many.txt", `${"x".repeat(1000)}\n`);
+      const res = await runSend(["--port", String(port), "--file", f, "--repeat", "--messages", "10000000", "--no-progress"]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(new RegExp(`connection to 127\\.0\\.0\\.1:${port} lost: .+; \\d+ messages \\(\\d+ bytes\\) had been handed to the connection in`));
+      expect(res.stderr).not.toContain(":?");
+    } finally {
+      server.close();
+    }
+  });
+
   it("gives up after --connect-timeout with a clear error", async () => {
     const port = await freePort();
     const f = file("nobody.txt", "x\n");
@@ -170,7 +186,9 @@ describe("wallaroo receive", () => {
     expect((await runSend(["--port", String(port), "--file", f, "--no-progress"])).code).toBe(0);
     expect(await receiving).toBe(0);
     expect(stderr.text.split("\n")[0]).toBe(`listening on 127.0.0.1:${port}`);
-    expect(stderr.text).toMatch(/received 5 messages, 25 bytes over 1 connections/);
+    expect(stderr.text).toMatch(/received 5 messages, 25 bytes over 1 connection in /);
+    // everything came in one read: no rate of "0 messages/s"
+    expect(stderr.text).not.toMatch(/ 0 messages\/s/);
   });
 
   it("writes what arrives to --output and counts lines", async () => {
@@ -185,6 +203,23 @@ describe("wallaroo receive", () => {
     sock.destroy();
     expect(readFileSync(out, "utf8")).toBe("one\ntwo\nthree\n");
     expect(stderr.text).toMatch(/received 3 lines, 14 bytes/);
+  });
+
+  it("--output FILE is emptied first; --append adds to it", async () => {
+    const out = join(dir, "again.txt");
+    writeFileSync(out, "old\n");
+    for (const [extra, want] of [[[], "new\n"], [["--append"], "new\nnew\n"]] as const) {
+      const stderr = new Capture();
+      const receiving = receiveMain(["--port", "0", "--output", out, ...extra, "--expect", "1", "--no-progress"], { stderr });
+      const port = await announcedPort(stderr);
+      net.connect(port, "127.0.0.1").end("new\n");
+      expect(await receiving).toBe(0);
+      expect(readFileSync(out, "utf8")).toBe(want);
+      expect(stderr.text).toMatch(/received 1 line, 4 bytes over 1 connection in [\d.]+ s \(all of it in one read: too fast to measure a rate\)/);
+    }
+    const bad = new Capture();
+    expect(await receiveMain(["--port", "0", "--append"], { stderr: bad })).toBe(2);
+    expect(bad.text).toContain("--append needs --output FILE");
   });
 
   it("--idle-timeout exits after silence, 1 when --expect was missed", async () => {
@@ -231,7 +266,7 @@ describe("flags", () => {
     [["--file", "f"], "--port is required"],
     [["--port", "1"], "give exactly one of --file"],
     [["--port", "1", "--binary", "f"], "--binary needs --record-size"],
-    [["--port", "1", "--file", "f", "--rate", "0"], "--rate must be a positive number, got '0'"],
+    [["--port", "1", "--file", "f", "--rate", "0"], "--rate must be a number > 0, got '0'"],
     [["--port", "1", "--file", "f", "--header-length", "2", "--length-fmt", ">I"], "--header-length 2 does not match --length-fmt '>I'"],
     [["--port", "1", "--file", "/no/such/file"], "cannot read --file /no/such/file"],
   ])("send %j exits 2", async (args, message) => {

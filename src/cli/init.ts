@@ -1,0 +1,148 @@
+/**
+ * `wallaroo init DIR`: scaffolds a ready project — package.json (an ES module with
+ * start/test/typecheck scripts and a dependency on wallaroo), a strict
+ * tsconfig.json, a small keyed application, its test with wallaroo/testing, and a
+ * README — from templates/init/ of this package.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseFlags, UsageError } from "./flags.js";
+
+export const INIT_HELP = `Usage: wallaroo init DIR [--name NAME] [--wallaroo-spec SPEC] [--force]
+
+Creates a project in DIR (created if missing; it must be empty unless --force):
+  package.json        "type": "module"; scripts start, test, typecheck;
+                      wallaroo as a dependency; typescript, @types/node, vitest
+  tsconfig.json       strict (and noUncheckedIndexedAccess); no build step
+  src/app.ts          a small keyed application (word counts)
+  test/app.test.ts    its tests, with wallaroo/testing
+  README.md, .gitignore
+
+Then: cd DIR && npm install && npm run typecheck && npm test && npm start
+
+Options:
+  --name NAME           the package name (default: DIR's name)
+  --wallaroo-spec SPEC  how package.json depends on wallaroo: a version range
+                        (the default when wallaroo was installed from a
+                        registry: ^VERSION), or file:/path/to/wallaroo-X.tgz
+                        (made with npm pack), or file:/path/to/a/clone (the
+                        default when this wallaroo runs from a clone)
+  --force               write into a DIR that is not empty (existing files
+                        of the same name are overwritten)
+  --help                this text
+`;
+
+/** This package's root (dist/cli/init.js -> ../../). */
+const PACKAGE_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+interface OwnPackage {
+  name: string;
+  version: string;
+  devDependencies?: Record<string, string>;
+}
+
+function ownPackage(): OwnPackage {
+  return JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as OwnPackage;
+}
+
+/**
+ * The default dependency spec: a clone (not inside node_modules) is not on a
+ * registry, so the project points at it; an installed copy came from a registry
+ * (or a tarball, which the user then names with --wallaroo-spec).
+ */
+export function defaultSpec(root = PACKAGE_ROOT, version = ownPackage().version): string {
+  const installed = root.split(sep).includes("node_modules");
+  return installed ? `^${version}` : `file:${root.replace(/[\\/]$/, "")}`;
+}
+
+/** The package.json of a new project. Dev tool versions are the ones wallaroo itself is tested with. */
+export function projectPackageJson(name: string, spec: string): string {
+  const dev = ownPackage().devDependencies ?? {};
+  const pkg = {
+    name,
+    version: "0.1.0",
+    private: true,
+    type: "module",
+    engines: { node: ">=20.6" },
+    scripts: {
+      // exec: the shell npm starts is replaced by the engine, so SIGINT/SIGTERM reach it directly.
+      start: "exec wallaroo run src/app.ts --exit-with-parent --in 127.0.0.1:7010 --out 127.0.0.1:7002",
+      test: "vitest run",
+      typecheck: "tsc --noEmit -p tsconfig.json",
+    },
+    dependencies: { wallaroo: spec },
+    devDependencies: {
+      "@types/node": dev["@types/node"] ?? "^20.19.0",
+      typescript: dev.typescript ?? "^5.9.3",
+      vitest: dev.vitest ?? "^4.1.12",
+    },
+  };
+  return `${JSON.stringify(pkg, null, 2)}\n`;
+}
+
+/** Every file under `dir`, as paths relative to it. */
+function listFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...listFiles(p).map((f) => join(e.name, f)));
+    else out.push(e.name);
+  }
+  return out;
+}
+
+/** npm pack drops files named .gitignore, so the template keeps it as "gitignore". */
+const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
+
+export function initProject(dir: string, opts: { name?: string; spec?: string; force?: boolean } = {}): { files: string[]; spec: string } {
+  const target = resolve(dir);
+  if (existsSync(target)) {
+    if (!statSync(target).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
+    if (!opts.force && readdirSync(target).length > 0) throw new UsageError(`${dir} is not empty; choose a new directory or pass --force`);
+  }
+  const name = opts.name ?? basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+/, "");
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new UsageError(`${JSON.stringify(name)} is not a valid package name; pass --name`);
+  const spec = opts.spec ?? defaultSpec();
+  const templates = join(PACKAGE_ROOT, "templates", "init");
+  const files: string[] = [];
+  mkdirSync(target, { recursive: true });
+  for (const f of listFiles(templates)) {
+    const out = join(target, RENAMED[f] ?? f);
+    mkdirSync(resolve(out, ".."), { recursive: true });
+    if (f === "README.md") writeFileSync(out, readFileSync(join(templates, f), "utf8").replaceAll("__NAME__", name));
+    else copyFileSync(join(templates, f), out);
+    files.push(relative(target, out));
+  }
+  writeFileSync(join(target, "package.json"), projectPackageJson(name, spec));
+  files.push("package.json");
+  return { files: files.sort(), spec };
+}
+
+export async function initMain(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(INIT_HELP);
+    return 0;
+  }
+  const positional = argv.filter((a, i) => !a.startsWith("-") && !["--name", "--wallaroo-spec"].includes(argv[i - 1] ?? ""));
+  const [dir] = positional;
+  try {
+    if (dir === undefined || positional.length > 1) throw new UsageError("give one directory: wallaroo init DIR");
+    const v = parseFlags("init", argv.filter((a) => a !== dir), {
+      name: { type: "string" }, "wallaroo-spec": { type: "string" }, force: { type: "boolean" },
+    });
+    const { files, spec } = initProject(dir, { name: v.name, spec: v["wallaroo-spec"], force: v.force });
+    process.stdout.write(`created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec}\n\n` +
+      `  cd ${dir}\n  npm install\n  npm run typecheck\n  npm test\n  npm start\n`);
+    if (spec.startsWith("^")) {
+      process.stdout.write(`\n(if this wallaroo did not come from the npm registry, rerun with --wallaroo-spec file:/path/to/wallaroo-X.tgz)\n`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`wallaroo init: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
