@@ -1,7 +1,10 @@
 /**
- * How values cross threads. msgpackr by default, with every class the application
- * module exports (and every state class) registered as an extension so that
- * instances arrive with their prototype. An application module may export
+ * How values cross threads and go into checkpoints. msgpackr by default, with every
+ * class exported by the application's own modules (the app module and the files it
+ * imports; see loader.ts) and every state class registered as an extension, so that
+ * instances arrive with their prototype. What the other side could not restore (an
+ * unexported class, #private members, a function, a Symbol) is refused with an
+ * error naming the field, never written as a plain object. An application module may export
  * `serialize(obj): Uint8Array` and `deserialize(bytes): unknown` to replace it, as in
  * the Python API.
  */
