@@ -31,6 +31,11 @@ Engine flags (everything else is left to the application):
   --checkpoint-interval S  seconds between checkpoints (default 1)
   --checkpoint-timeout S   how long a checkpoint may wait for the engine to
                         drain before it is abandoned (default 10)
+  --metrics-port N      serve Prometheus metrics on http://HOST:N/metrics and a
+                        live dashboard on http://HOST:N/ (0 = any free port,
+                        logged at start; default: off)
+  --metrics-host HOST   address the metrics server binds to (default 127.0.0.1;
+                        0.0.0.0 to let a Prometheus on another machine scrape)
   --help                this text
 
 Typical application args (parsed by the app with wallaroo.tcpParseInputAddrs etc.):
@@ -79,6 +84,15 @@ const FLAGS: Flag[] = [
     const n = Number(v);
     if (v === undefined || !(n > 0) || !Number.isFinite(n)) throw new Error(`--checkpoint-timeout needs a positive number of seconds, got ${v ?? "nothing"}`);
     o.checkpointTimeoutMs = n * 1000;
+  } },
+  { name: "--metrics-port", takesValue: true, apply: (o, v) => {
+    const n = int("--metrics-port", v, 0);
+    if (n > 65535) throw new Error(`--metrics-port needs a port number from 0 to 65535, got ${v}`);
+    o.metricsPort = n;
+  } },
+  { name: "--metrics-host", takesValue: true, apply: (o, v) => {
+    if (!v) throw new Error("--metrics-host needs an address");
+    o.metricsHost = v;
   } },
 ];
 

@@ -12,6 +12,7 @@ import { ChannelReader, copyBytes } from "../transport/channel.js";
 import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../runtime/wiring.js";
+import { SINK_RECONNECTS, SINK_REPLAYED_BYTES } from "../metrics/layout.js";
 import { createLogger } from "../runtime/log.js";
 
 export interface TcpSinkInit {
@@ -25,6 +26,8 @@ export interface TcpSinkInit {
   bell: SharedArrayBuffer;
   status: SharedArrayBuffer;
   statusSlot: number;
+  /** metrics on: [reconnects, bytes written again after reconnecting] (metrics/layout.ts) */
+  counters?: SharedArrayBuffer;
 }
 
 /** size of the buffers outputs are gathered into */
@@ -134,6 +137,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const ringsEmpty = () => !readers.some((r) => r.hasData());
 
   let attempt = 0;
+  let everConnected = false;
+  const counters = init.counters ? new Float64Array(init.counters) : null;
   const connect = () => {
     if (closing) return;
     const s = net.createConnection({ host: init.host, port: init.port });
@@ -146,6 +151,11 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       // The recent tail the kernel had accepted, then what was never flushed, in order.
       const again = [...replay.take(), ...unflushed.splice(0)];
       const replayBytes = again.reduce((n, b) => n + b.length, 0) - unflushedBytes;
+      if (counters && everConnected) {
+        counters[SINK_RECONNECTS]++;
+        counters[SINK_REPLAYED_BYTES] += replayBytes + unflushedBytes;
+      }
+      everConnected = true;
       if (replayBytes + unflushedBytes > 0) {
         log.info({ replayBytes, unflushedBytes }, `re-sending the last ${replayBytes + unflushedBytes} bytes after reconnecting`);
       }

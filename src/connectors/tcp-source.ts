@@ -27,6 +27,8 @@ export interface TcpSourceInit {
   /** one ring per worker */
   rings: SharedArrayBuffer[];
   workerBells: SharedArrayBuffer[];
+  /** metrics on: ms the connections feeding each worker were paused on its full ring */
+  blockedMs?: SharedArrayBuffer;
 }
 
 interface Connection {
@@ -50,6 +52,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const t = tag(SOURCE_FRAMED, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const byWorker: Set<Connection>[] = channels.map(() => new Set());
+  const blockedMs = init.blockedMs ? new Float64Array(init.blockedMs) : null;
   const waiting = new Set<number>();
   // Sources start at different workers, so single connections to two sources use two workers.
   let nextWorker = init.sourceId % init.rings.length;
@@ -167,6 +170,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (waiting.has(w)) return;
     waiting.add(w);
     const ch = channels[w];
+    const pausedAt = performance.now();
     const retry = async () => {
       // Resume only once half the ring is free: resuming at the first free byte would
       // pause and resume the sockets for every batch the worker takes.
@@ -178,6 +182,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
       ch.commit();
       waiting.delete(w);
+      if (blockedMs) blockedMs[w] += performance.now() - pausedAt;
       if (!stopping && !paused) for (const c of byWorker[w]) c.socket.resume();
       checkStopped();
       checkPaused();

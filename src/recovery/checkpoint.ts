@@ -80,6 +80,8 @@ export class Checkpointer {
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private nextId = 1;
+  /** told the outcome of each periodic checkpoint (metrics): its stats, or null when abandoned or failed */
+  observer: ((stats: CheckpointStats | null, ms: number) => void) | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -98,7 +100,9 @@ export class Checkpointer {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.checkpoint().catch((err) => {
+      const t0 = performance.now();
+      this.running = this.checkpoint().then((st) => this.observer?.(st, performance.now() - t0), (err) => {
+        this.observer?.(null, performance.now() - t0);
         this.log.error({ err: (err as Error).message }, `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`);
       }).finally(() => this.schedule());
     }, this.intervalMs);

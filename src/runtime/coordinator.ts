@@ -17,6 +17,8 @@ import type { IoInit } from "./io-thread.js";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
+import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
+import { MetricsServer } from "../metrics/server.js";
 
 export interface EngineOptions {
   /** the application module: a path (relative to the cwd) or a file: URL */
@@ -43,6 +45,10 @@ export interface EngineOptions {
   checkpointInterval?: number;
   /** how long a checkpoint may wait for the sources to pause and the engine to drain before it is abandoned (default 10 s) */
   checkpointTimeoutMs?: number;
+  /** port of the Prometheus /metrics endpoint and live dashboard (0 = any free port; default: off) */
+  metricsPort?: number;
+  /** address the metrics server binds to (default 127.0.0.1) */
+  metricsHost?: string;
 }
 
 export interface Application {
@@ -50,6 +56,8 @@ export interface Application {
   readonly workers: number;
   /** the port each pipeline's TCP source listens on (useful with port 0), by pipeline name */
   readonly sourcePorts: Record<string, number>;
+  /** the port of the metrics server and dashboard, or null when metrics are off */
+  readonly metricsPort: number | null;
   /** drains what is in flight to the sinks, then stops every thread */
   stop(): Promise<void>;
   /** settles when the engine has stopped: rejects if it stopped on an error (e.g. --fail-fast) */
@@ -106,7 +114,16 @@ export async function runApplication(options: EngineOptions): Promise<Applicatio
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
     opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
   }
+  if (options.metricsPort !== undefined && !(Number.isInteger(options.metricsPort) && options.metricsPort >= 0 && options.metricsPort < 65536)) {
+    throw new EngineError(`metricsPort must be a port number (0 = any free port), got ${options.metricsPort}`);
+  }
   const engine = new Engine(plan, wiring, log, {
+    metrics: options.metricsPort === undefined ? null : {
+      port: options.metricsPort, host: options.metricsHost ?? "127.0.0.1",
+      memory: createMetricsMemory({
+        pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers,
+      }, plan.sources.length),
+    },
     url, args, failFast: options.failFast ?? false, maxFrameBytes,
     statsIntervalMs: (options.statsInterval ?? 5) * 1000, drainTimeoutMs: options.drainTimeoutMs ?? 30_000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
@@ -132,6 +149,7 @@ interface Settings {
   drainTimeoutMs: number;
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
+  metrics: { port: number; host: string; memory: MetricsMemory } | null;
 }
 
 class Engine {
@@ -146,6 +164,7 @@ class Engine {
   private settle!: { resolve: () => void; reject: (e: Error) => void };
   readonly done: Promise<void>;
   private checkpointer: Checkpointer | null = null;
+  private metrics: MetricsServer | null = null;
 
   constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
@@ -158,6 +177,7 @@ class Engine {
     for (let i = 0; i < wiring.workers; i++) {
       const init: WorkerInit = {
         index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000, resilience: s.resilience !== null,
+        metrics: s.metrics?.memory.workers[i],
       };
       const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
       this.workerThreads.push(w);
@@ -173,7 +193,7 @@ class Engine {
       };
       const spec = k.spec;
       const init: IoInit = spec.kind === "tcp-sink"
-        ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port }
+        ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port, counters: s.metrics?.memory.sinks[k.id] }
         : {
           kind: "kafka-sink", ...common, topic: spec.topic, brokers: spec.brokers, logLevel: spec.logLevel as KafkaLogLevel,
           maxProduceBufferMs: spec.maxProduceBufferMs, maxMessageSize: spec.maxMessageSize,
@@ -191,6 +211,7 @@ class Engine {
         ? {
           kind: "tcp-source", ...common, host: spec.host, port: spec.port,
           headerLength: src.decoder.headerLength, lengthFmt: src.decoder.lengthFmt, maxFrameBytes: s.maxFrameBytes,
+          blockedMs: s.metrics?.memory.sources[src.id],
         }
         : {
           kind: "kafka-source", ...common, topic: spec.topic, brokers: spec.brokers,
@@ -208,6 +229,16 @@ class Engine {
         }));
     });
     await Promise.all(listening);
+    if (s.metrics) {
+      const m = s.metrics;
+      try {
+        this.metrics = await MetricsServer.start(
+          { plan, wiring, memory: m.memory, workerThreads: this.workerThreads, resilience: s.resilience !== null }, m);
+      } catch (err) {
+        throw new EngineError(`cannot start the metrics server on ${m.host}:${m.port}: ${(err as Error).message}`);
+      }
+      this.log.info({ metrics: `${this.metrics.url}metrics`, dashboard: this.metrics.url }, `metrics on ${this.metrics.url}metrics, dashboard on ${this.metrics.url}`);
+    }
     this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name) },
       `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)`);
     if (s.resilience) {
@@ -220,6 +251,7 @@ class Engine {
         commitSinks: (id) => this.commitSinks(id),
         fatal: (message) => this.fail(message),
       }, this.log, r.intervalMs, r.timeoutMs);
+      if (this.metrics) this.checkpointer.observer = (st, ms) => this.metrics?.onCheckpoint(st, ms);
       this.checkpointer.start();
     }
     if (s.statsIntervalMs > 0) {
@@ -296,6 +328,7 @@ class Engine {
       name: this.plan.app.name,
       workers: this.wiring.workers,
       sourcePorts: { ...this.sourcePorts },
+      metricsPort: this.metrics ? this.metrics.port : null,
       stop: () => this.stop(),
       done: this.done,
     };
@@ -327,7 +360,10 @@ class Engine {
   }
 
   private onWorkerReport(m: WorkerReport): void {
-    if (m.type === "stats") this.workerStats[m.worker] = m;
+    if (m.type === "stats") {
+      this.workerStats[m.worker] = m;
+      if (m.recentErrors && this.metrics) this.metrics.addErrors(m.recentErrors);
+    }
     else if (m.type === "fatal") this.fail(`${m.where}: ${m.message}`, m.where === "worker start" ? undefined : "--fail-fast");
   }
 
@@ -434,6 +470,8 @@ class Engine {
 
   async kill(): Promise<void> {
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.metrics) await this.metrics.close().catch(() => {});
+    this.metrics = null;
     if (this.checkpointer) void this.checkpointer.stop();
     this.s.resilience?.opened.store.close();
     await Promise.all([...this.sourceThreads, ...this.workerThreads, ...this.sinkThreads].map((t) => t.terminate()));

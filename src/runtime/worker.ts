@@ -27,6 +27,8 @@ export interface WorkerInit {
   statsIntervalMs: number;
   /** resilience on: track the instances marked saveState, answer checkpoint requests */
   resilience: boolean;
+  /** metrics on: this worker's counters live in this buffer (metrics/layout.ts), and samples are timed */
+  metrics?: SharedArrayBuffer;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -50,8 +52,11 @@ export type WorkerReport =
   | { type: "ready" }
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
-  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number }
+  | { type: "stats"; worker: number; in: number[]; out: number[]; errors: number; queuedBytes: number; recentErrors?: RecentError[] }
   | { type: "fatal"; worker: number; where: string; message: string };
+
+/** An error in user code, as shown on the dashboard (metrics on only). */
+export interface RecentError { at: number; worker: number; where: string; message: string }
 
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
@@ -75,8 +80,12 @@ async function main(init: WorkerInit): Promise<void> {
       return;
     }
     errors.report(where, err);
+    // Kept for the dashboard (metrics on): the latest few, sent with the next stats report.
+    if (init.metrics && recentErrors.length < 5) recentErrors.push({ at: Date.now(), worker: me, where, message: errorMessage(err) });
   };
-  const executor = new Executor(plan, me, serde, peers, sinks, onError);
+  const recentErrors: RecentError[] = [];
+  const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics);
+  const blockedBase = executor.layout.blockedMs;
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
@@ -98,10 +107,14 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
-  const postStats = () => port.postMessage({
-    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount),
-    errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
-  } satisfies WorkerReport);
+  const postStats = () => {
+    if (init.metrics) executor.countInstances();
+    port.postMessage({
+      type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount),
+      errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
+      recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
+    } satisfies WorkerReport);
+  };
   setInterval(postStats, init.statsIntervalMs).unref();
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
@@ -180,7 +193,12 @@ async function main(init: WorkerInit): Promise<void> {
     if (n === 0) {
       if (anyBlocked()) {
         // Waiting for a consumer to make room; peer input must still be drained, so poll rather than block.
+        const t = performance.now();
         await new Promise((r) => setTimeout(r, 1));
+        // Time blocked, charged to every output that was full (slots: per peer worker, then per sink).
+        const waited = performance.now() - t;
+        for (let v = 0; v < peers.length; v++) if (peers[v]?.blocked) executor.slots[blockedBase + v] += waited;
+        for (let k = 0; k < sinks.length; k++) if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
       } else {
         await status.sleepIdle(bell, inputsEmpty);
       }
