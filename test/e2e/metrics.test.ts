@@ -1,0 +1,159 @@
+/**
+ * Metrics and dashboard, end to end: the engine run through the CLI with
+ * --metrics-port 0, real traffic through examples/word_count, /metrics scraped over
+ * HTTP, and the dashboard loaded in a real (headless) Chromium.
+ */
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { example, startEngine, send, type Engine } from "../helpers/engine.js";
+import { frame, freePort, startCollector, type Collector } from "../helpers/net.js";
+import * as wordCount from "../../examples/word_count/reference.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM && process.env.CI !== "true") {
+  console.warn(`metrics.test.ts: ${CHROMIUM} not found, skipping the browser test (apt-get install -y chromium; CI installs it)`);
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DATA = example("word_count", "data.txt");
+const dataLines = () => readFileSync(DATA, "utf8").split("\n").filter((l) => l.length > 0);
+
+async function withMetricsEngine(workers: number, body: (e: Engine, base: string, sink: Collector, inPort: number) => Promise<void>): Promise<void> {
+  const sink = await startCollector(0, { keep: true });
+  const inPort = await freePort();
+  const engine = await startEngine(example("word_count"), [
+    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), "--metrics-port", "0",
+  ]);
+  try {
+    const line = await engine.waitForLog((l) => typeof l.dashboard === "string", 10_000);
+    const base = String(line.dashboard);
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    await body(engine, base, sink, inPort);
+    const exit = await engine.stop("SIGTERM");
+    expect(exit, engine.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
+  } finally {
+    engine.kill();
+    await sink.close();
+  }
+}
+
+/** `name{labels} value` lines of the Prometheus text format, as [name+labels, value]. */
+function parseMetrics(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of text.split("\n")) {
+    if (l.startsWith("#") || l.trim() === "") continue;
+    const at = l.lastIndexOf(" ");
+    m.set(l.slice(0, at), Number(l.slice(at + 1)));
+  }
+  return m;
+}
+
+describe("metrics", () => {
+  it("/metrics counts exactly the messages sent and the outputs received", async () => {
+    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
+      const input = dataLines();
+      const want = wordCount.expected(input.map((l) => Buffer.from(l))).length;
+      expect(want).toBe(5590);
+      // Three passes over the data set, on three connections.
+      for (let i = 0; i < 3; i++) {
+        const s = await send(["--port", String(inPort), "--file", DATA]);
+        expect(s.code, s.stderr).toBe(0);
+      }
+      await sink.waitForLines(3 * want);
+      await sleep(300);
+      const res = await fetch(`${base}metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+      const m = parseMetrics(await res.text());
+      const p = 'pipeline="Split and Count"';
+      expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(3 * input.length);
+      expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(sink.lines().length);
+      expect(sink.lines().length).toBe(3 * want);
+      expect(m.get(`wallaroo_step_messages_total{${p},step="split into words"}`)).toBe(3 * input.length);
+      expect(m.get(`wallaroo_step_messages_total{${p},step="Count Word"}`)).toBe(3 * want);
+      expect(m.get(`wallaroo_step_errors_total{${p},step="Count Word"}`)).toBe(0);
+      // One instance per partition key seen: at most the 26 letters and "!".
+      const instances = m.get('wallaroo_state_instances{state="word totals"}')!;
+      expect(instances).toBeGreaterThan(0);
+      expect(instances).toBeLessThanOrEqual(27);
+      // Sampled histograms: some samples, never more than the messages.
+      const stepSamples = m.get(`wallaroo_step_processing_seconds_count{${p},step="Count Word"}`)!;
+      expect(stepSamples).toBeGreaterThan(0);
+      expect(stepSamples).toBeLessThanOrEqual(3 * want);
+      expect(m.get(`wallaroo_latency_seconds_count{${p}}`)).toBeGreaterThan(0);
+      expect(m.get(`wallaroo_latency_seconds_bucket{${p},le="+Inf"}`)).toBe(m.get(`wallaroo_latency_seconds_count{${p}}`));
+      // Every ring is reported; nothing is in flight any more.
+      const rings = [...m.keys()].filter((k) => k.startsWith("wallaroo_ring_occupancy_ratio"));
+      expect(rings.length).toBe(2 + 2 + 2); // source->2 workers, 2 peer rings, 2 workers->sink
+      for (const r of rings) expect(m.get(r)).toBe(0);
+      expect(m.has('wallaroo_worker_busy_seconds_total{worker="1"}')).toBe(true);
+    });
+  });
+
+  it("dashboard: every step of the graph, throughput that moves while traffic flows", { skip: !HAVE_CHROMIUM && process.env.CI !== "true", timeout: 90_000 }, async () => {
+    if (!HAVE_CHROMIUM) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
+    const { default: puppeteer } = await import("puppeteer-core");
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    try {
+      await withMetricsEngine(2, async (_e, base, sink, inPort) => {
+        const page = await browser.newPage();
+        await page.setViewport({ width: 1400, height: 1000 });
+        const pageErrors: string[] = [];
+        page.on("pageerror", (err) => pageErrors.push(String(err)));
+        await page.goto(base, { waitUntil: "load" });
+        await page.waitForSelector("[data-step]", { timeout: 10_000 });
+        const steps = await page.$$eval("[data-step]", (els) => els.map((n) => (n as HTMLElement).dataset.step));
+        expect(steps).toEqual(["split into words", "Count Word"]);
+        expect(await page.$$eval(".node.source", (els) => els.length)).toBe(1);
+        expect(await page.$$eval("[data-sink]", (els) => els.map((n) => (n as HTMLElement).dataset.sink)))
+          .toEqual([`tcp 127.0.0.1:${sink.port}`]);
+        expect(await page.$eval("#app", (n) => n.textContent)).toBe("Word Count Application");
+
+        // Traffic for a few seconds on one connection, sampling what the page shows.
+        const socket = net.connect(inPort, "127.0.0.1");
+        await new Promise((r) => socket.once("connect", r));
+        const payload = frame(dataLines());
+        let sending = true;
+        let sent = 0;
+        const pump = (async () => {
+          while (sending) {
+            if (!socket.write(payload)) await new Promise((r) => socket.once("drain", r));
+            sent++;
+            await sleep(20);
+          }
+        })();
+        const read = () => page.$$eval("[data-step]", (els) => els.map((n) => {
+          const r = n.querySelector(".rate") as HTMLElement;
+          return { text: r.textContent ?? "", total: Number(r.title.split(" ")[0]) };
+        }));
+        const samples: { text: string; total: number }[][] = [];
+        for (let i = 0; i < 5; i++) {
+          await sleep(1100);
+          samples.push(await read());
+        }
+        sending = false;
+        await pump;
+        socket.end();
+        if (process.env.WALLAROO_DASHBOARD_SCREENSHOT) {
+          await page.screenshot({ path: process.env.WALLAROO_DASHBOARD_SCREENSHOT, fullPage: true });
+        }
+        expect(sent).toBeGreaterThan(10);
+        for (let s = 0; s < steps.length; s++) {
+          const totals = samples.map((x) => x[s].total);
+          // The totals behind each step's rate grow while traffic flows...
+          expect(totals[totals.length - 1], JSON.stringify(samples)).toBeGreaterThan(totals[0]);
+          // ...and the rate shown is a number above zero at least once, and not always the same.
+          const rates = samples.map((x) => x[s].text);
+          expect(rates.some((t) => /^[1-9][\d.]*[kM]?$/.test(t) || /^\d+\.\d+[kM]$/.test(t)), JSON.stringify(rates)).toBe(true);
+          expect(new Set(rates).size, JSON.stringify(rates)).toBeGreaterThan(1);
+        }
+        expect(pageErrors).toEqual([]);
+      });
+    } finally {
+      await browser.close();
+    }
+  });
+});
