@@ -18,8 +18,20 @@ export const BUCKETS_MS = [
 /** per histogram: one count per bucket, the +Inf bucket, then the sum (ms) */
 export const HIST_SLOTS = BUCKETS_MS.length + 2;
 
-/** One in SAMPLE_EVERY messages is timed (a power of two: the test is a mask). */
-export const SAMPLE_EVERY = 256;
+/**
+ * One in SAMPLE_EVERY messages is timed (a power of two: the test is a mask).
+ * WALLAROO_METRICS_SAMPLE_EVERY changes it (tests time every message with 1).
+ */
+export const SAMPLE_EVERY = sampleEvery(process.env.WALLAROO_METRICS_SAMPLE_EVERY);
+
+function sampleEvery(v: string | undefined): number {
+  if (v === undefined || v === "") return 256;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) {
+    throw new Error(`WALLAROO_METRICS_SAMPLE_EVERY must be a power of two (1, 2, 4, ...), got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
 
 export interface PlanShape {
   pipelines: number;

@@ -74,9 +74,10 @@ export class EngineError extends Error {
 /**
  * msgpackr's native string extractor is handed the whole SharedArrayBuffer behind a
  * ring and fails on it every time: 7 us per unpack instead of 0.25 us (measured),
- * so workers use msgpackr's JavaScript string reader.
+ * so workers use msgpackr's JavaScript string reader. (Taken when the workers start, so
+ * that env changes an embedding program makes before runApplication reach them.)
  */
-const WORKER_ENV = { ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "true" };
+const workerEnv = () => ({ ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "true" });
 
 /**
  * Young-generation sizes per thread. V8's default lets each isolate's nursery grow
@@ -179,7 +180,7 @@ class Engine {
         index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: 1000, resilience: s.resilience !== null,
         metrics: s.metrics?.memory.workers[i],
       };
-      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP });
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init, env: workerEnv(), resourceLimits: WORKER_HEAP });
       this.workerThreads.push(w);
       ready.push(this.expect(w, "ready", `worker ${i}`));
       w.on("message", (m: WorkerReport) => this.onWorkerReport(m));
