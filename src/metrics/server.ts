@@ -25,7 +25,7 @@ import {
   BUCKETS_MS, HIST_SLOTS, SINK_RECONNECTS, SINK_REPLAYED_BYTES, workerLayout, type MetricsMemory, type WorkerLayout,
 } from "./layout.js";
 import { RING_CAPACITY_WORD, RING_READ_POS_WORD, RING_WRITE_POS_WORD } from "../transport/ring.js";
-import type { CheckpointStats } from "../recovery/checkpoint.js";
+import type { CheckpointOutcome, CheckpointStats } from "../recovery/checkpoint.js";
 import type { RecentError } from "../runtime/worker.js";
 
 export interface MetricsOptions {
@@ -164,11 +164,9 @@ export class MetricsServer {
     if (this.recentErrors.length > 20) this.recentErrors.splice(0, this.recentErrors.length - 20);
   }
 
-  onCheckpoint(stats: CheckpointStats | null, ms: number): void {
-    if (stats === null) {
-      this.checkpoint.failures++;
-      return;
-    }
+  onCheckpoint(outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number): void {
+    if (outcome === "abandoned" || outcome === "failed") this.checkpoint.failures++;
+    if (outcome !== "committed" || stats === null) return;
     this.checkpoint.count++;
     this.checkpoint.lastSuccess = Date.now();
     this.checkpoint.lastBytes = stats.bytes;

@@ -252,7 +252,7 @@ class Engine {
         commitSinks: (id) => this.commitSinks(id),
         fatal: (message) => this.fail(message),
       }, this.log, r.intervalMs, r.timeoutMs);
-      if (this.metrics) this.checkpointer.observer = (st, ms) => this.metrics?.onCheckpoint(st, ms);
+      if (this.metrics) this.checkpointer.observer = (outcome, st, ms) => this.metrics?.onCheckpoint(outcome, st, ms);
       this.checkpointer.start();
     }
     if (s.statsIntervalMs > 0) {

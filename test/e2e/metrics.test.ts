@@ -4,10 +4,12 @@
  * HTTP, and the dashboard loaded in a real (headless) Chromium.
  */
 import { describe, expect, it } from "vitest";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import net from "node:net";
-import { example, startEngine, send, type Engine } from "../helpers/engine.js";
-import { frame, freePort, startCollector, type Collector } from "../helpers/net.js";
+import { example, fixture, startEngine, send, taggedMessages, type Engine } from "../helpers/engine.js";
+import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
 import * as wordCount from "../../examples/word_count/reference.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -19,11 +21,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DATA = example("word_count", "data.txt");
 const dataLines = () => readFileSync(DATA, "utf8").split("\n").filter((l) => l.length > 0);
 
-async function withMetricsEngine(workers: number, body: (e: Engine, base: string, sink: Collector, inPort: number) => Promise<void>): Promise<void> {
+async function withMetricsEngine(
+  workers: number, body: (e: Engine, base: string, sink: Collector, inPort: number) => Promise<void>, app = example("word_count"), extra: string[] = [],
+): Promise<void> {
   const sink = await startCollector(0, { keep: true });
   const inPort = await freePort();
-  const engine = await startEngine(example("word_count"), [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), "--metrics-port", "0",
+  const engine = await startEngine(app, [
+    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), "--metrics-port", "0", ...extra,
   ]);
   try {
     const line = await engine.waitForLog((l) => typeof l.dashboard === "string", 10_000);
@@ -51,6 +55,7 @@ function parseMetrics(text: string): Map<string, number> {
 
 describe("metrics", () => {
   it("/metrics counts exactly the messages sent and the outputs received", async () => {
+    const started = Date.now();
     await withMetricsEngine(2, async (_e, base, sink, inPort) => {
       const input = dataLines();
       const want = wordCount.expected(input.map((l) => Buffer.from(l))).length;
@@ -88,7 +93,35 @@ describe("metrics", () => {
       expect(rings.length).toBe(2 + 2 + 2); // source->2 workers, 2 peer rings, 2 workers->sink
       for (const r of rings) expect(m.get(r)).toBe(0);
       expect(m.has('wallaroo_worker_busy_seconds_total{worker="1"}')).toBe(true);
-    });
+      // Resilience is on in this run: periodic checkpoints are counted and timed.
+      expect(m.get("wallaroo_checkpoints_total")).toBeGreaterThan(0);
+      expect(m.get("wallaroo_checkpoint_failures_total")).toBe(0);
+      expect(m.get("wallaroo_checkpoint_duration_seconds_count")).toBe(m.get("wallaroo_checkpoints_total"));
+      expect(m.get("wallaroo_checkpoint_last_success_timestamp_seconds")! * 1000).toBeGreaterThan(started);
+      expect(m.get("wallaroo_checkpoint_bytes")).toBeGreaterThanOrEqual(0);
+    }, example("word_count"), ["--resilience-dir", mkdtempSync(join(tmpdir(), "wallaroo-metrics-")), "--checkpoint-interval", "0.2"]);
+  });
+
+  it("errors are counted where they happen, and the latest reach the dashboard's data", async () => {
+    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
+      const bad = (what: string, n: number) => Array.from({ length: n }, (_, i) => `bad-${what} ${1000 + i} k${i % 3}`);
+      const msgs = [...taggedMessages("c", 0, 40, 3), ...bad("decode", 2), ...bad("compute", 3), ...bad("partition", 4), ...bad("encode", 5)];
+      await sendBytes(inPort, frame(msgs));
+      await sink.waitForLines(40);
+      await sleep(1500); // the workers' stats report (every second) carries their latest errors
+      const m = parseMetrics(await (await fetch(`${base}metrics`)).text());
+      const p = 'pipeline="faulty"';
+      expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(msgs.length - 2); // a message that fails to decode never entered
+      expect(m.get(`wallaroo_step_errors_total{${p},step="(decoder)"}`)).toBe(2);
+      expect(m.get(`wallaroo_step_errors_total{${p},step="faulty compute"}`)).toBe(3);
+      expect(m.get(`wallaroo_step_errors_total{${p},step="count per key"}`)).toBe(4); // its partition function
+      expect(m.get(`wallaroo_step_errors_total{${p},step="(encoder tcp 127.0.0.1:${sink.port})"}`)).toBe(5);
+      expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(40);
+      expect(sink.lines().length).toBe(40);
+      const snap = await (await fetch(`${base}api/snapshot`)).json() as { errors: { where: string; message: string }[] };
+      expect(snap.errors.length).toBeGreaterThan(0);
+      expect(snap.errors.map((e) => e.message).join("\n")).toMatch(/refuses bad-/);
+    }, fixture("e2e-app.ts"), ["--mode", "faulty"]);
   });
 
   it("dashboard: every step of the graph, throughput that moves while traffic flows", { skip: !HAVE_CHROMIUM && process.env.CI !== "true", timeout: 90_000 }, async () => {
