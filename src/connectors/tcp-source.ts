@@ -170,19 +170,30 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (waiting.has(w)) return;
     waiting.add(w);
     const ch = channels[w];
-    const pausedAt = performance.now();
+    // Time paused is added as it passes (metrics), so that a long pause shows while it lasts.
+    let mark = performance.now();
+    const countPaused = () => {
+      if (blockedMs === null) return;
+      const now = performance.now();
+      blockedMs[w] += now - mark;
+      mark = now;
+    };
     const retry = async () => {
       // Resume only once half the ring is free: resuming at the first free byte would
       // pause and resume the sockets for every batch the worker takes.
       while (!ch.flush()) {
         ch.commit();
         await ch.waitForSpace(50);
+        countPaused();
       }
       ch.commit();
-      while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
+      while (ch.freeBytes() < ch.ring.capacity / 2) {
+        await sleep(1);
+        countPaused();
+      }
       ch.commit();
       waiting.delete(w);
-      if (blockedMs) blockedMs[w] += performance.now() - pausedAt;
+      countPaused();
       if (!stopping && !paused) for (const c of byWorker[w]) c.socket.resume();
       checkStopped();
       checkPaused();

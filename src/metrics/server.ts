@@ -73,7 +73,10 @@ function histogramValues(name: string, labels: Labels, h: Float64Array): Value[]
   return out;
 }
 
-/** Estimated quantile (ms) of a bucketed histogram: the upper bound of the bucket holding it. */
+/**
+ * Estimated quantile (ms) of a bucketed histogram: the upper bound of the bucket holding
+ * it; -1 when it is beyond the last bucket (JSON has no Infinity); null without samples.
+ */
 export function quantileMs(h: Float64Array | number[], q: number): number | null {
   let total = 0;
   for (let i = 0; i <= BUCKETS_MS.length; i++) total += h[i];
@@ -84,7 +87,7 @@ export function quantileMs(h: Float64Array | number[], q: number): number | null
     cum += h[i];
     if (cum >= rank) return BUCKETS_MS[i];
   }
-  return Infinity;
+  return -1;
 }
 
 export interface ChannelInfo { channel: "source" | "peer" | "sink"; from: string; to: string; ring: SharedArrayBuffer }

@@ -124,6 +124,64 @@ describe("metrics", () => {
     }, fixture("e2e-app.ts"), ["--mode", "faulty"]);
   });
 
+  it("a stalled receiver shows as full rings and blocked time, sink first, then back to the source; counts stay exact", async () => {
+    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
+      sink.pause(); // accepts the engine's connection, never reads
+      const socket = net.connect(inPort, "127.0.0.1");
+      await new Promise((r) => socket.once("connect", r));
+      const m = async () => parseMetrics(await (await fetch(`${base}metrics`)).text());
+      const sumOf = (mm: Map<string, number>, prefix: string) =>
+        [...mm].filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
+      const sinkFill = (mm: Map<string, number>) =>
+        Math.max(...[...mm].filter(([k]) => k.startsWith('wallaroo_ring_occupancy_ratio{channel="sink"')).map(([, v]) => v));
+      // Write 16 KiB messages until TCP stops taking them for a second: the receiver's kernel
+      // buffers, the sink thread's, its rings, the workers' and the source's rings are full.
+      const msg = frame([Buffer.alloc(16 * 1024, 7)]);
+      let sent = 0;
+      for (let blocked = false; !blocked && sent < 20_000;) {
+        sent++;
+        if (!socket.write(msg)) {
+          blocked = !(await Promise.race([new Promise<boolean>((r) => socket.once("drain", () => r(true))), sleep(1000).then(() => false)]));
+        }
+      }
+      expect(sent, "the sender never blocked").toBeLessThan(20_000);
+      const stalled = await m();
+      expect(sinkFill(stalled), JSON.stringify([...stalled].filter(([k]) => k.includes("ring")))).toBeGreaterThan(0.5);
+      expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="sink"')).toBeGreaterThan(0);
+      expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="source"')).toBeGreaterThan(0);
+      const snap = await (await fetch(`${base}api/snapshot`)).json() as { channels: { channel: string; occupancy: number }[] };
+      expect(snap.channels.some((c) => c.channel === "sink" && c.occupancy > 0.5)).toBe(true);
+      // Let it all through: every message sent is counted once, every byte received once.
+      sink.resume();
+      await new Promise<void>((r) => socket.end(r));
+      await sink.waitForBytes(sent * 16 * 1024, 60_000);
+      await sleep(300);
+      const end = await m();
+      expect(end.get('wallaroo_source_messages_total{pipeline="passthrough"}')).toBe(sent);
+      expect(sumOf(end, "wallaroo_sink_messages_total{")).toBe(sent);
+      expect(sink.received()).toBe(sent * 16 * 1024);
+    }, fixture("e2e-app.ts"), ["--mode", "passthrough", "--ring-bytes", "65536"]);
+  });
+
+  it("a metrics port already taken stops the start with exit code 1 and says why", async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const sink = await startCollector();
+    const engine = await startEngine(example("word_count"), [
+      "--in", `127.0.0.1:${await freePort()}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--metrics-port", String(port),
+    ], { waitRunning: false });
+    try {
+      expect(await engine.exited).toEqual({ code: 1, signal: null });
+      expect(engine.stderr()).toContain(`cannot start the metrics server on 127.0.0.1:${port}`);
+      expect(engine.stderr()).toContain("EADDRINUSE");
+    } finally {
+      engine.kill();
+      taken.close();
+      await sink.close();
+    }
+  });
+
   it("dashboard: every step of the graph, throughput that moves while traffic flows", { skip: !HAVE_CHROMIUM && process.env.CI !== "true", timeout: 90_000 }, async () => {
     if (!HAVE_CHROMIUM) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
     const { default: puppeteer } = await import("puppeteer-core");

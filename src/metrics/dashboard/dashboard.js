@@ -23,7 +23,7 @@ function fmtRate(r) {
 }
 function fmtMs(ms) {
   if (ms === null || ms === undefined) return "–";
-  if (!isFinite(ms)) return ">10 s";
+  if (ms < 0) return "> 10 s"; // beyond the last histogram bucket
   if (ms < 1) return (ms * 1000).toFixed(0) + " µs";
   if (ms < 1000) return ms.toFixed(ms < 10 ? 1 : 0) + " ms";
   return (ms / 1000).toFixed(1) + " s";
@@ -270,14 +270,20 @@ function update(snap) {
       call.append("Busiest step: ", el("b", "", `${worst.n.name}`), ` (pipeline ${worst.n.pipeline}) — ${worst.load.toFixed(2)} of a core`);
     }
     if (fullest && fullest.occupancy >= 0.5) {
-      call.append(worst !== null ? " · " : "", "backpressure: ring ", el("b", "", `${fullest.from} → ${fullest.to}`), ` ${pct(fullest.occupancy)} full`);
+      // A full ring means its consumer cannot keep up: name it, with how busy it is.
+      const w = /^worker (\d+)$/.exec(fullest.to);
+      const busy = w ? snap.workers[Number(w[1])] : null;
+      const why = busy ? ` — ${fullest.to} is ${pct(busy.busy)} busy and cannot keep up`
+        : fullest.channel === "sink" ? " — the sink cannot write as fast (slow or stalled receiver?)" : "";
+      call.append(worst !== null ? " · " : "", "backpressure: ring ", el("b", "", `${fullest.from} → ${fullest.to}`), ` ${pct(fullest.occupancy)} full${why}`);
     }
   } else call.hidden = true;
 
   if (prev) {
     push(charts.steps, t, stepRates);
     const lat = [];
-    for (const p of snap.pipelines) lat.push(p.latency.p50, p.latency.p99 === null || isFinite(p.latency.p99) ? p.latency.p99 : 10000);
+    const plot = (ms) => (ms !== null && ms < 0 ? 10000 : ms);
+    for (const p of snap.pipelines) lat.push(plot(p.latency.p50), plot(p.latency.p99));
     push(charts.latency, t, lat);
     push(charts.workers, t, snap.workers.map((w) => w.busy * 100));
   }
