@@ -91,7 +91,12 @@ export interface MetricsMemory {
   readonly sources: SharedArrayBuffer[];
   /** per sink thread: SINK_SLOTS */
   readonly sinks: SharedArrayBuffer[];
+  /** per source thread: Kafka consumer lag per partition (KAFKA_PARTITIONS slots, -1 = not seen) */
+  readonly lag: SharedArrayBuffer[];
 }
+
+/** partitions whose lag is reported (a topic with more reports its first KAFKA_PARTITIONS) */
+export const KAFKA_PARTITIONS = 256;
 
 export function createMetricsMemory(s: PlanShape, sources: number): MetricsMemory {
   const l = workerLayout(s);
@@ -99,6 +104,11 @@ export function createMetricsMemory(s: PlanShape, sources: number): MetricsMemor
     workers: Array.from({ length: s.workers }, () => new SharedArrayBuffer(8 * l.size)),
     sources: Array.from({ length: sources }, () => new SharedArrayBuffer(8 * s.workers)),
     sinks: Array.from({ length: s.sinks }, () => new SharedArrayBuffer(8 * SINK_SLOTS)),
+    lag: Array.from({ length: sources }, () => {
+      const sab = new SharedArrayBuffer(8 * KAFKA_PARTITIONS);
+      new Float64Array(sab).fill(-1);
+      return sab;
+    }),
   };
 }
 

@@ -245,6 +245,17 @@ export class MetricsServer {
       const s = this.sums();
       return plan.states.map((st) => ({ labels: { state: st.spec.name }, value: s[l.instances + st.id] }));
     });
+    add("wallaroo_kafka_consumer_lag", "Records behind the partition's high watermark after the last batch a Kafka source handed on", "gauge", () =>
+      plan.sources.flatMap((src) => {
+        if (src.spec.kind !== "kafka-source") return [];
+        const topic = src.spec.topic;
+        const lag = new Float64Array(this.ctx.memory.lag[src.id]);
+        const out: Value[] = [];
+        lag.forEach((v, partition) => {
+          if (v >= 0) out.push({ labels: { pipeline: pipelineName(src.pipeline), topic, partition }, value: v });
+        });
+        return out;
+      }));
     add("wallaroo_sink_reconnects_total", "Reconnections of each TCP sink", "counter", () => this.sinkCounter(SINK_RECONNECTS));
     add("wallaroo_sink_replayed_bytes_total", "Bytes a TCP sink wrote again after reconnecting (at-least-once tail)", "counter",
       () => this.sinkCounter(SINK_REPLAYED_BYTES));

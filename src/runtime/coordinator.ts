@@ -217,6 +217,7 @@ class Engine {
         : {
           kind: "kafka-source", ...common, topic: spec.topic, brokers: spec.brokers,
           logLevel: spec.logLevel as KafkaLogLevel, groupId: s.kafkaGroup,
+          blockedMs: s.metrics?.memory.sources[src.id], lag: s.metrics?.memory.lag[src.id],
           resilience: s.resilience !== null,
           startOffsets: s.resilience?.opened.positions[pipeline]?.topic === spec.topic ? s.resilience.opened.positions[pipeline].offsets : {},
         };
