@@ -90,7 +90,8 @@ export function quantileMs(h: Float64Array | number[], q: number): number | null
   return -1;
 }
 
-export interface ChannelInfo { channel: "source" | "peer" | "sink"; from: string; to: string; ring: SharedArrayBuffer }
+/** A ring between two threads; `producer` and `index` locate its blocked-time slot (source or worker, then worker or peer/sink). */
+export interface ChannelInfo { channel: "source" | "peer" | "sink"; from: string; to: string; ring: SharedArrayBuffer; producer: number; index: number }
 
 export class MetricsServer {
   readonly registry = new Registry();
@@ -119,13 +120,13 @@ export class MetricsServer {
     this.stepNames = plan.steps.map((s) => ({ pipeline: plan.pipelines[s.pipeline].name, step: s.name }));
     this.channels = [
       ...wiring.sourceRings.flatMap((row, s) => row.map((ring, w) => ({
-        channel: "source" as const, from: `source ${plan.pipelines[plan.sources[s].pipeline].name}`, to: `worker ${w}`, ring,
+        channel: "source" as const, from: `source ${plan.pipelines[plan.sources[s].pipeline].name}`, to: `worker ${w}`, ring, producer: s, index: w,
       }))),
       ...wiring.peerRings.flatMap((row, w) => row.flatMap((ring, v) => (ring === null ? [] : [{
-        channel: "peer" as const, from: `worker ${w}`, to: `worker ${v}`, ring,
+        channel: "peer" as const, from: `worker ${w}`, to: `worker ${v}`, ring, producer: w, index: v,
       }]))),
       ...wiring.sinkRings.flatMap((row, w) => row.map((ring, k) => ({
-        channel: "sink" as const, from: `worker ${w}`, to: `sink ${this.sinkNames[k]}`, ring,
+        channel: "sink" as const, from: `worker ${w}`, to: `sink ${this.sinkNames[k]}`, ring, producer: w, index: wiring.workers + k,
       }))),
     ];
     this.checkpointHist = new Histogram({
@@ -278,24 +279,13 @@ export class MetricsServer {
 
   /** ms waited on each channel, same order as this.channels */
   private blocked(): (ChannelInfo & { ms: number })[] {
-    const { plan, wiring, memory } = this.ctx;
-    const W = wiring.workers;
-    const l = this.layout;
+    const { memory } = this.ctx;
     const source = memory.sources.map((sab) => new Float64Array(sab));
     const worker = memory.workers.map((sab) => new Float64Array(sab));
-    return this.channels.map((c, i) => {
-      let ms = 0;
-      if (c.channel === "source") ms = source[Math.floor(i / W)][i % W];
-      else if (c.channel === "peer") {
-        const [w, v] = [Number(c.from.slice(7)), Number(c.to.slice(7))];
-        ms = worker[w][l.blockedMs + v];
-      } else {
-        const j = i - plan.sources.length * W - W * (W - 1);
-        const w = Math.floor(j / plan.sinks.length);
-        ms = worker[w][l.blockedMs + W + (j % plan.sinks.length)];
-      }
-      return { ...c, ms };
-    });
+    // A worker's blocked slots: per peer worker, then per sink (see worker.ts).
+    return this.channels.map((c) => ({
+      ...c, ms: c.channel === "source" ? source[c.producer][c.index] : worker[c.producer][this.layout.blockedMs + c.index],
+    }));
   }
 
   /** Busy share of each worker over the last interval. */
