@@ -81,7 +81,10 @@ async function main(init: WorkerInit): Promise<void> {
     }
     errors.report(where, err);
     // Kept for the dashboard (metrics on): the latest few, sent with the next stats report.
-    if (init.metrics && recentErrors.length < 5) recentErrors.push({ at: Date.now(), worker: me, where, message: errorMessage(err) });
+    if (init.metrics) {
+      recentErrors.push({ at: Date.now(), worker: me, where, message: errorMessage(err) });
+      if (recentErrors.length > 5) recentErrors.shift();
+    }
   };
   const recentErrors: RecentError[] = [];
   const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics);
