@@ -25,7 +25,8 @@ export const HIST_SLOTS = BUCKETS_MS.length + 2;
 export const SAMPLE_EVERY = sampleEvery(process.env.WALLAROO_METRICS_SAMPLE_EVERY);
 
 function sampleEvery(v: string | undefined): number {
-  if (v === undefined || v === "") return 256;
+  // A timed source message times everything it fans out to (a line's words): keep it rare.
+  if (v === undefined || v === "") return 1024;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || (n & (n - 1)) !== 0) {
     throw new Error(`WALLAROO_METRICS_SAMPLE_EVERY must be a power of two (1, 2, 4, ...), got ${JSON.stringify(v)}`);
@@ -59,8 +60,16 @@ export interface WorkerLayout {
   readonly size: number;
 }
 
+/**
+ * Free slots before and after a worker's counters (128 bytes each): a small
+ * SharedArrayBuffer can sit next to the rings' doorbells and status words, which
+ * other threads hammer with atomics; sharing a cache line with them would make every
+ * counter increment contend (false sharing).
+ */
+const PAD_SLOTS = 16;
+
 export function workerLayout(s: PlanShape): WorkerLayout {
-  let at = 0;
+  let at = PAD_SLOTS;
   const take = (n: number) => { const a = at; at += n; return a; };
   const l = {
     in: take(s.pipelines),
@@ -75,7 +84,7 @@ export function workerLayout(s: PlanShape): WorkerLayout {
     instances: take(s.states),
     size: 0,
   };
-  l.size = at;
+  l.size = at + PAD_SLOTS;
   return l;
 }
 

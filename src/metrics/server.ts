@@ -224,7 +224,7 @@ export class MetricsServer {
         ...plan.sinks.map((k) => ({ labels: { pipeline: pipelineName(k.pipeline), step: `(encoder ${this.sinkNames[k.id]})` }, value: s[l.encodeErrors + k.id] })),
       ];
     });
-    add("wallaroo_step_processing_seconds", "Time in each step's computation (sampled: 1 message in 256 of each source)", "histogram", () => {
+    add("wallaroo_step_processing_seconds", "Time in each step's computation (sampled: 1 in 1024 decoded messages, with all their outputs)", "histogram", () => {
       const s = this.sums();
       return plan.steps.flatMap((st) => histogramValues("wallaroo_step_processing_seconds", this.stepNames[st.id],
         s.subarray(l.stepHist + st.id * HIST_SLOTS, l.stepHist + (st.id + 1) * HIST_SLOTS)));
