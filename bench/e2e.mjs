@@ -179,7 +179,7 @@ export const PROFILES = {
 export function plan(scenario, quick) {
   const all = systems(scenario);
   if (!quick) return { systems: all, halfLoad: scenario.output.stamp ? all.map((s) => s.id) : [] };
-  const keep = { passthrough: ['engine-w2', 'hand-written', 'piscina'], word_count: ['engine-w2', 'hand-written'], alphabet: ['engine-w2'], market_spread: ['engine-w2'] }[scenario.name];
+  const keep = { passthrough: ['engine-w2', 'hand-written', 'piscina'], word_count: ['engine-w2', 'engine-w2-metrics', 'hand-written'], alphabet: ['engine-w2'], market_spread: ['engine-w2'] }[scenario.name];
   return { systems: all.filter((s) => keep.includes(s.id)), halfLoad: scenario.output.stamp ? ['engine-w2'] : [] };
 }
 

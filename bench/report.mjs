@@ -8,7 +8,7 @@ import { barChart } from './lib/svg.mjs';
 import { microTable } from './micro.bench.mjs';
 import { SCENARIOS } from './scenarios/index.mjs';
 
-const SYSTEMS = ['engine-w1', 'engine-w2', 'hand-written', 'piscina'];
+const SYSTEMS = ['engine-w1', 'engine-w2', 'engine-w2-metrics', 'hand-written', 'piscina'];
 const M = (x) => (x == null ? '–' : x >= 999.5e3 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
 const f = (x, d = 1) => (x == null || Number.isNaN(x) ? '–' : x.toFixed(d));
 const us = (x) => (x == null ? '–' : x >= 1e4 ? `${(x / 1e3).toFixed(0)} ms` : x >= 1e3 ? `${(x / 1e3).toFixed(2)} ms` : `${x.toFixed(0)} µs`);

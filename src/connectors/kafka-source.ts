@@ -57,6 +57,10 @@ export interface KafkaSourceInit {
   /** one ring per worker */
   rings: SharedArrayBuffer[];
   workerBells: SharedArrayBuffer[];
+  /** metrics on: ms spent waiting for room in each worker's ring */
+  blockedMs?: SharedArrayBuffer;
+  /** metrics on: consumer lag per partition after each batch (-1 = not seen; metrics/layout.ts) */
+  lag?: SharedArrayBuffer;
 }
 
 /** how long the start waits for the group join before reporting "listening" unconnected */
@@ -71,6 +75,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: groupId });
   const t = tag(SOURCE, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
+  const blockedMs = init.blockedMs ? new Float64Array(init.blockedMs) : null;
+  const lag = init.lag ? new Float64Array(init.lag) : null;
   const client: ClientOptions = { clientId: `wallaroo-source-${init.sourceId}`, brokers: init.brokers, logLevel: init.logLevel, log };
   const brokers = brokerList(init.brokers).join(",");
 
@@ -120,6 +126,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, uncommittedOffsets } = p;
     const ch = channels[batch.partition % channels.length];
     let sinceCommit = 0;
+    let lastOffset = -1n;
     for (const m of batch.messages) {
       if (resilient) {
         while (paused) await paused;
@@ -135,7 +142,11 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       } else {
         ch.send(t, m.value, 0, m.value.length);
         messages++;
-        if (ch.blocked) await drain(ch, heartbeat);
+        if (ch.blocked) {
+          const t0 = performance.now();
+          await drain(ch, heartbeat);
+          if (blockedMs) blockedMs[batch.partition % channels.length] += performance.now() - t0;
+        }
         else if (++sinceCommit >= COMMIT_EVERY) {
           ch.commit();
           sinceCommit = 0;
@@ -143,8 +154,13 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       }
       // Only now is the message in the ring: its offset may be committed.
       resolveOffset(m.offset);
+      lastOffset = BigInt(m.offset);
     }
     ch.commit();
+    // Lag once this batch is in the rings: the partition's high watermark less the next offset.
+    if (lag && lastOffset >= 0n && batch.partition < lag.length) {
+      lag[batch.partition] = Math.max(0, Number(BigInt(batch.highWatermark) - lastOffset - 1n));
+    }
     if (resilient) {
       // Offsets are kept in checkpoints, never committed to the group.
       if (!stopping && isRunning()) await heartbeat();

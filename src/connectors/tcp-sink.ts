@@ -16,6 +16,7 @@ import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../transport/wiring.js";
 import { createLogger } from "../core/log.js";
 import type { FromIo, ToIo } from "../control/protocol.js";
+import { SINK_RECONNECTS, SINK_REPLAYED_BYTES } from "../metrics/layout.js";
 
 export interface TcpSinkInit {
   kind: "tcp-sink";
@@ -28,6 +29,8 @@ export interface TcpSinkInit {
   bell: SharedArrayBuffer;
   status: SharedArrayBuffer;
   statusSlot: number;
+  /** metrics on: [reconnects, bytes written again after reconnecting] (metrics/layout.ts) */
+  counters?: SharedArrayBuffer;
 }
 
 /** size of the buffers outputs are gathered into */
@@ -281,6 +284,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   blockedTimer.unref();
 
   let attempt = 0;
+  let everConnected = false;
+  const counters = init.counters ? new Float64Array(init.counters) : null;
   const connect = () => {
     if (closing) return;
     const s = net.createConnection({ host: init.host, port: init.port });
@@ -295,6 +300,11 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       const r = replay.take(brokeAt, SETTLE_MS);
       const again: Pending[] = [...r.chunks.map((buf) => ({ buf, carried: true })), ...unflushed.splice(0)];
       const owed = unflushedBytes;
+      if (counters && everConnected) {
+        counters[SINK_RECONNECTS]++;
+        counters[SINK_REPLAYED_BYTES] += r.bytes + owed;
+      }
+      everConnected = true;
       unflushedBytes = 0;
       if (r.bytes + owed > 0) {
         log.info({ address, replayBytes: r.bytes, unflushedBytes: owed, settledBytes: r.settled },

@@ -35,6 +35,8 @@ export interface TcpSourceInit {
   /** one ring per worker */
   rings: SharedArrayBuffer[];
   workerBells: SharedArrayBuffer[];
+  /** metrics on: ms the connections feeding each worker were paused on its full ring */
+  blockedMs?: SharedArrayBuffer;
 }
 
 interface Connection {
@@ -74,6 +76,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const t = tag(SOURCE_FRAMED, init.sourceId);
   const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
   const byWorker: Set<Connection>[] = channels.map(() => new Set());
+  const blockedMs = init.blockedMs ? new Float64Array(init.blockedMs) : null;
   const waiting = new Set<number>();
   // Sources start at different workers, so single connections to two sources use two workers.
   let nextWorker = init.sourceId % init.rings.length;
@@ -277,17 +280,30 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (waiting.has(w)) return;
     waiting.add(w);
     const ch = channels[w];
+    // Time paused is added as it passes (metrics), so that a long pause shows while it lasts.
+    let mark = performance.now();
+    const countPaused = () => {
+      if (blockedMs === null) return;
+      const now = performance.now();
+      blockedMs[w] += now - mark;
+      mark = now;
+    };
     const retry = async () => {
       // Resume only once half the ring is free: resuming at the first free byte would
       // pause and resume the sockets for every batch the worker takes.
       while (!ch.flush()) {
         ch.commit();
         await ch.waitForSpace(50);
+        countPaused();
       }
       ch.commit();
-      while (ch.freeBytes() < ch.ring.capacity / 2) await sleep(1);
+      while (ch.freeBytes() < ch.ring.capacity / 2) {
+        await sleep(1);
+        countPaused();
+      }
       ch.commit();
       waiting.delete(w);
+      countPaused();
       for (const c of byWorker[w]) if (canRead(c)) c.socket.resume();
       checkStopped();
       checkPaused();

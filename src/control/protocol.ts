@@ -8,6 +8,9 @@ import type { Worker } from "node:worker_threads";
 import type { Key } from "../topology/spec.js";
 import type { EncodedRecords, Positions } from "../recovery/store.js";
 
+/** An error in user code, as the dashboard lists it (metrics on: sent with the stats, at most a few a second). */
+export interface RecentError { at: number; worker: number; where: string; message: string }
+
 /** An error as it crosses a thread boundary: what the user needs to find it (the stack) survives. */
 export interface ErrorInfo {
   name: string;
@@ -64,7 +67,7 @@ export type FromWorker =
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   /** out: outputs per sink; outBytes: bytes handed to each sink's ring (what a TCP sink should deliver) */
-  | { type: "stats"; worker: number; in: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number }
+  | { type: "stats"; worker: number; in: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number; recentErrors?: RecentError[] }
   | { type: "fatal"; worker: number; reason: WorkerFatalReason; where: string; error: ErrorInfo };
 
 // ---- coordinator -> I/O thread

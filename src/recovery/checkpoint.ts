@@ -44,6 +44,9 @@ export interface CheckpointHooks {
   fatal(message: string): void;
 }
 
+/** committed; nothing changed since the last one (nothing written); abandoned (could not drain in time); failed */
+export type CheckpointOutcome = "committed" | "unchanged" | "abandoned" | "failed";
+
 export interface CheckpointStats {
   checkpoint: number;
   instances: number;
@@ -95,6 +98,8 @@ export class Checkpointer {
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private nextId = 1;
+  /** told the outcome of each periodic checkpoint (metrics); stats only when committed */
+  observer: ((outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number) => void) | null = null;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -113,7 +118,11 @@ export class Checkpointer {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.running = this.checkpoint().catch((err) => {
+      const t0 = performance.now();
+      this.running = this.checkpoint().then((st) => {
+        if (st !== null) this.observer?.("committed", st, performance.now() - t0);
+      }, (err) => {
+        this.observer?.("failed", null, performance.now() - t0);
         this.log.error({ err: (err as Error).message }, `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`);
       }).finally(() => this.schedule());
     }, this.intervalMs);
@@ -141,12 +150,14 @@ export class Checkpointer {
       if (positions === null) {
         this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
           `checkpoint abandoned: a source could not pause within ${this.timeoutMs} ms (its worker ring stays full: is a sink stalled?); the previous checkpoint stays the latest`);
+        this.observer?.("abandoned", null, performance.now() - t0);
         return null;
       }
       const left = Math.max(0, this.timeoutMs - (performance.now() - t0));
       if (!(await this.hooks.waitQuiescent(left))) {
         this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
           `checkpoint abandoned: in-flight messages did not drain within ${this.timeoutMs} ms (is a sink stalled?); the previous checkpoint stays the latest`);
+        this.observer?.("abandoned", null, performance.now() - t0);
         return null;
       }
       const entries = await this.hooks.collect(id);
@@ -155,12 +166,14 @@ export class Checkpointer {
         await this.hooks.commitSinks(id);
         stats = this.commit(entries, positions, t0);
       } catch (err) {
+        this.observer?.("failed", null, performance.now() - t0);
         if (!this.stopped) this.hooks.fatal(`checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`);
         return null;
       }
       resume();
       if (stats) stats.pauseMs = performance.now() - t0;
       if (stats) this.logCommitted(stats);
+      else this.observer?.("unchanged", null, performance.now() - t0);
       return stats;
     } finally {
       resume();

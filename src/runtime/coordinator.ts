@@ -21,6 +21,8 @@ import {
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
+import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
+import { MetricsServer } from "../metrics/server.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
 import { resolveEngineOptions, type EngineOptions } from "./options.js";
 
@@ -96,6 +98,8 @@ export interface Application {
   readonly workers: number;
   /** the port each pipeline's TCP source listens on (useful with port 0), by pipeline name */
   readonly sourcePorts: Record<string, number>;
+  /** the port of the metrics server and dashboard, or null when metrics are off */
+  readonly metricsPort: number | null;
   /**
    * Drains what is in flight to the sinks (bounded by the drain timeout), then stops
    * every thread. Resolves with the report when nothing was lost; rejects with an
@@ -132,9 +136,10 @@ export class EngineError extends Error {
 /**
  * msgpackr's native string extractor is handed the whole SharedArrayBuffer behind a
  * ring and fails on it every time: 7 us per unpack instead of 0.25 us (measured),
- * so workers use msgpackr's JavaScript string reader.
+ * so workers use msgpackr's JavaScript string reader. (Taken when the workers start, so
+ * that env changes an embedding program makes before runApplication reach them.)
  */
-const WORKER_ENV = { ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "true" };
+const workerEnv = () => ({ ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED: "true" });
 
 /**
  * Young-generation sizes per thread. V8's default lets each isolate's nursery grow
@@ -192,8 +197,17 @@ export async function runApplication(given: EngineOptions): Promise<Application>
     prepareDeadLetterDir(options.deadLetterDir);
     deadLetter = { dir: options.deadLetterDir, maxBytes };
   }
+  if (options.metricsPort !== undefined && !(Number.isInteger(options.metricsPort) && options.metricsPort >= 0 && options.metricsPort < 65536)) {
+    throw new EngineError(`metricsPort must be a port number (0 = any free port), got ${options.metricsPort}`);
+  }
   const engine = new Engine(plan, wiring, log, {
     deadLetter,
+    metrics: options.metricsPort === undefined ? null : {
+      port: options.metricsPort, host: options.metricsHost ?? "127.0.0.1",
+      memory: createMetricsMemory({
+        pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers,
+      }, plan.sources.length),
+    },
     url, args, failFast: options.failFast!, maxFrameBytes,
     statsIntervalMs: options.statsInterval! * 1000, drainTimeoutMs: options.drainTimeout! * 1000,
     stallTimeoutMs: options.stallTimeout! * 1000,
@@ -222,6 +236,7 @@ interface Settings {
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
+  metrics: { port: number; host: string; memory: MetricsMemory } | null;
 }
 
 /** One thread of the engine, as the coordinator watches it. */
@@ -265,6 +280,7 @@ class Engine {
   private running = false;
   /** the coordinator is terminating the threads itself: their exits are expected */
   private terminating = false;
+  private metrics: MetricsServer | null = null;
 
   constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
@@ -277,7 +293,10 @@ class Engine {
     const th: Thread = { t, what, kind, index, lastSeen: performance.now(), dead: false };
     t.on("message", (m: Reply) => {
       th.lastSeen = performance.now();
-      if (m.type === "stats") this.workerStats[m.worker] = m;
+      if (m.type === "stats") {
+        this.workerStats[m.worker] = m;
+        if (m.recentErrors && this.metrics) this.metrics.addErrors(m.recentErrors);
+      }
       else if (m.type === "fatal") {
         if ("reason" in m) {
           const why = m.reason === "user-code-error" ? "error in user code, --fail-fast" : m.reason.replaceAll("-", " ");
@@ -318,8 +337,9 @@ class Engine {
       const init: WorkerInit = {
         index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: HEARTBEAT_MS, resilience: s.resilience !== null,
         deadLetter: s.deadLetter,
+        metrics: s.metrics?.memory.workers[i],
       };
-      const w = this.spawn("./worker.js", { workerData: init, env: WORKER_ENV, resourceLimits: WORKER_HEAP }, `worker ${i}`, "worker", i);
+      const w = this.spawn("./worker.js", { workerData: init, env: workerEnv(), resourceLimits: WORKER_HEAP }, `worker ${i}`, "worker", i);
       this.workerThreads.push(w);
       // No timeout: loading the application may take long; a death or fatal report ends the wait.
       ready.push(request(w.t, null, reply("ready"), `worker ${i}`, Infinity));
@@ -333,7 +353,7 @@ class Engine {
       };
       const spec = k.spec;
       const init: IoInit = spec.kind === "tcp-sink"
-        ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port }
+        ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port, counters: s.metrics?.memory.sinks[k.id] }
         : {
           kind: "kafka-sink", ...common, topic: spec.topic, brokers: spec.brokers, logLevel: spec.logLevel as KafkaLogLevel,
           maxProduceBufferMs: spec.maxProduceBufferMs, maxMessageSize: spec.maxMessageSize,
@@ -351,10 +371,12 @@ class Engine {
         ? {
           kind: "tcp-source", ...common, host: spec.host, port: spec.port,
           headerLength: src.decoder.headerLength, lengthFmt: src.decoder.lengthFmt, maxFrameBytes: s.maxFrameBytes,
+          blockedMs: s.metrics?.memory.sources[src.id],
         }
         : {
           kind: "kafka-source", ...common, topic: spec.topic, brokers: spec.brokers,
           logLevel: spec.logLevel as KafkaLogLevel, groupId: s.kafkaGroup,
+          blockedMs: s.metrics?.memory.sources[src.id], lag: s.metrics?.memory.lag[src.id],
           resilience: s.resilience !== null,
           startOffsets: s.resilience?.opened.positions[pipeline]?.topic === spec.topic ? s.resilience.opened.positions[pipeline].offsets : {},
         };
@@ -371,6 +393,16 @@ class Engine {
     await Promise.all(listening);
     if (this.failure) throw new EngineError(this.failure.message);
     this.running = true;
+    if (s.metrics) {
+      const m = s.metrics;
+      try {
+        this.metrics = await MetricsServer.start(
+          { plan, wiring, memory: m.memory, workerThreads: this.workerThreads.map((th) => th.t), resilience: s.resilience !== null }, m);
+      } catch (err) {
+        throw new EngineError(`cannot start the metrics server on ${m.host}:${m.port}: ${(err as Error).message}`);
+      }
+      this.log.info({ metrics: `${this.metrics.url}metrics`, dashboard: this.metrics.url }, `metrics on ${this.metrics.url}metrics, dashboard on ${this.metrics.url}`);
+    }
     const ports = Object.entries(this.sourcePorts).filter(([, port]) => port > 0).map(([p, port]) => `${p}: ${port}`);
     this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name), sourcePorts: { ...this.sourcePorts } },
       `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)${ports.length ? `; TCP sources listen on ${ports.join(", ")}` : ""}`);
@@ -384,6 +416,7 @@ class Engine {
         commitSinks: (id) => this.commitSinks(id),
         fatal: (message) => this.fail(null, { reason: "checkpoint-failed", message }),
       }, this.log, r.intervalMs, r.timeoutMs);
+      if (this.metrics) this.checkpointer.observer = (outcome, st, ms) => this.metrics?.onCheckpoint(outcome, st, ms);
       this.checkpointer.start();
     }
     if (s.statsIntervalMs > 0) {
@@ -489,6 +522,7 @@ class Engine {
       name: this.plan.app.name,
       workers: this.wiring.workers,
       sourcePorts: { ...this.sourcePorts },
+      metricsPort: this.metrics ? this.metrics.port : null,
       stop: () => this.stop(),
       done: this.done,
     };
@@ -712,6 +746,8 @@ class Engine {
     this.terminating = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
     if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.metrics) await this.metrics.close().catch(() => {});
+    this.metrics = null;
     if (this.checkpointer) void this.checkpointer.stop();
     this.s.resilience?.opened.store.close();
     await Promise.all(this.threads.map((th) => th.t.terminate()));

@@ -14,6 +14,7 @@ import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
+import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 
 /** What the executor tells its owner about messages it had to drop. */
 export interface ErrorSink {
@@ -53,12 +54,28 @@ const VALUE_STRING = 1;
  * serializing and deserializing the decoded value (measured: alphabet, market_spread)
  */
 const VALUE_RAW = 2;
+/** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
+const VALUE_TIMED = 0x80;
+
+/** wall-clock ms comparable across threads (each thread's performance.now() has its own origin) */
+const epochMs = (): number => performance.timeOrigin + performance.now();
 
 export class Executor {
   /** messages decoded per pipeline, outputs delivered per sink, messages dropped on errors */
   readonly inCount: Float64Array;
   readonly outCount: Float64Array;
   errorCount = 0;
+  /** every counter of this worker (see metrics/layout.ts): shared with the coordinator when metrics are on */
+  readonly slots: Float64Array;
+  readonly layout: WorkerLayout;
+  private readonly stepMessages: Float64Array;
+  /** error label (`where`) -> slot of its error counter; looked up on the error path only */
+  private readonly errorSlots = new Map<string, number>();
+  /** -1: no sampling (metrics off); else a message is timed when (tick & mask) === 0 */
+  private readonly sampleMask: number;
+  private sampleTick = 0;
+  /** start (epochMs) of the message being run when it is a timed sample, else 0 */
+  private sampleT0 = 0;
 
   private readonly steps: readonly StepPlan[];
   private readonly states: readonly StatePlan[];
@@ -96,14 +113,22 @@ export class Executor {
     private readonly peers: (ChannelWriter | null)[],
     private readonly sinks: ChannelWriter[],
     private readonly onError: ErrorSink,
+    metrics?: SharedArrayBuffer,
   ) {
+    this.layout = workerLayout({
+      pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers: plan.workers,
+    });
+    this.slots = metrics ? new Float64Array(metrics, 0, this.layout.size) : new Float64Array(this.layout.size);
+    this.sampleMask = metrics ? SAMPLE_EVERY - 1 : -1;
     this.steps = plan.steps;
     this.states = plan.states;
     this.instances = plan.states.map(() => new Map());
     this.singleInstances = plan.states.map(() => null);
     this.pipelineSinks = plan.pipelines.map((p) => p.sinks);
-    this.inCount = new Float64Array(plan.pipelines.length);
-    this.outCount = new Float64Array(plan.sinks.length);
+    const l = this.layout;
+    this.inCount = this.slots.subarray(l.in, l.in + plan.pipelines.length);
+    this.outCount = this.slots.subarray(l.out, l.out + plan.sinks.length);
+    this.stepMessages = this.slots.subarray(l.stepMessages, l.stepMessages + plan.steps.length);
     const pname = (p: number) => JSON.stringify(plan.pipelines[p].name);
     this.stepLabels = plan.steps.map((s) => `computation ${JSON.stringify(s.name)} of pipeline ${pname(s.pipeline)}`);
     this.partitionLabels = plan.steps.map((s) =>
@@ -117,6 +142,26 @@ export class Executor {
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
     this.rawStrings = !serde.custom;
     this.headerFormats = plan.sources.map((s) => (s.spec.kind === "tcp-source" ? parseLengthFormat(s.decoder.lengthFmt) : null));
+    this.stepLabels.forEach((w, i) => this.errorSlots.set(w, l.stepErrors + i));
+    this.partitionLabels.forEach((w, i) => { if (w) this.errorSlots.set(w, l.stepErrors + i); });
+    this.decoderLabels.forEach((w, i) => this.errorSlots.set(w, l.decodeErrors + plan.sources[i].pipeline));
+    this.encoderLabels.forEach((w, i) => this.errorSlots.set(w, l.encodeErrors + i));
+  }
+
+  /** Counts an error where it happened, then reports it (with the message, for the dead-letter files). */
+  private failed(err: unknown, payload?: Uint8Array, value?: unknown): void {
+    this.errorCount++;
+    const slot = this.errorSlots.get(this.where);
+    if (slot !== undefined) this.slots[slot]++;
+    this.onError(this.where, err, payload, value);
+  }
+
+  /** Live state instances per state, into the shared slots (called about once a second). */
+  countInstances(): void {
+    const base = this.layout.instances;
+    for (let i = 0; i < this.states.length; i++) {
+      this.slots[base + i] = this.states[i].partitioned ? this.instances[i].size : this.singleInstances[i] === null ? 0 : 1;
+    }
   }
 
   /**
@@ -139,8 +184,7 @@ export class Executor {
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
-        this.errorCount++;
-        this.onError(this.where, err);
+        this.failed(err);
       }
     };
   }
@@ -153,8 +197,7 @@ export class Executor {
     try {
       this.decodeAndRun(sourceId, payload);
     } catch (err) {
-      this.errorCount++;
-      this.onError(this.where, err, payload);
+      this.failed(err, payload);
     }
   }
 
@@ -176,8 +219,7 @@ export class Executor {
       try {
         this.decodeAndRun(sourceId, payload);
       } catch (err) {
-        this.errorCount++;
-        this.onError(this.where, err, payload);
+        this.failed(err, payload);
       }
     }
   }
@@ -186,6 +228,7 @@ export class Executor {
     const source = this.plan.sources[sourceId];
     this.where = this.decoderLabels[sourceId];
     // Counted before decoding: a message its decoder refuses was still taken (a stop compares this with what the source read).
+    this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
     this.inCount[source.pipeline]++;
     const value = source.decoder.fn(payload);
     if (value == null) return;
@@ -196,7 +239,14 @@ export class Executor {
   private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
     this.where = this.stepLabels[stepId];
     const keyType = buf[off];
-    const valueType = buf[off + 1];
+    let valueType = buf[off + 1];
+    let end = off + len;
+    this.sampleT0 = 0;
+    if (valueType & VALUE_TIMED) {
+      end -= 8;
+      this.sampleT0 = buf.readDoubleLE(end);
+      valueType &= ~VALUE_TIMED;
+    }
     const keyLen = buf.readUInt32LE(off + 2);
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
@@ -206,21 +256,20 @@ export class Executor {
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
     let value: unknown;
     let payload: Buffer | undefined;
-    if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, off + len);
+    if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      payload = Buffer.allocUnsafe(off + len - vStart);
-      buf.copy(payload, 0, vStart, off + len);
+      payload = Buffer.allocUnsafe(end - vStart);
+      buf.copy(payload, 0, vStart, end);
       const source = this.plan.sources[this.steps[stepId].pipeline];
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
       this.where = this.stepLabels[stepId];
-    } else value = codec.unpack(buf, vStart, off + len);
+    } else value = codec.unpack(buf, vStart, end);
     try {
       this.run(stepId, value, true, key, null);
     } catch (err) {
-      this.errorCount++;
-      this.onError(this.where, err, payload, value);
+      this.failed(err, payload, value);
     }
   }
 
@@ -236,7 +285,13 @@ export class Executor {
       let out: any;
       if (step.stateful === null) {
         this.where = this.stepLabels[stepId];
-        out = step.stateless!(value);
+        this.stepMessages[stepId]++;
+        if (this.sampleT0 === 0) out = step.stateless!(value);
+        else {
+          const t = performance.now();
+          out = step.stateless!(value);
+          observe(this.slots, this.layout.stepHist + stepId * HIST_SLOTS, performance.now() - t);
+        }
       } else {
         const state = this.states[step.state];
         if (!routed) {
@@ -253,7 +308,10 @@ export class Executor {
         }
         routed = false;
         this.where = this.stepLabels[stepId];
+        this.stepMessages[stepId]++;
+        const t = this.sampleT0 === 0 ? 0 : performance.now();
         const result = step.stateful(value, this.instance(state, key));
+        if (t !== 0) observe(this.slots, this.layout.stepHist + stepId * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
         }
@@ -337,13 +395,14 @@ export class Executor {
       else if (typeof key === "number") { keyType = KEY_NUMBER; keyLen = 8; }
       else { keyType = KEY_BIGINT; keyText = key.toString(); keyLen = keyText.length; }
     }
-    const total = STEP_HEADER + keyLen + valueLen;
+    const timed = this.sampleT0 !== 0;
+    const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
     const t = tag(STEP, stepId);
     const off = ch.reserve(t, total);
     const buf = (off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total)) as FastBuffer;
     const base = off >= 0 ? off : 0;
     buf[base] = keyType;
-    buf[base + 1] = raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED;
+    buf[base + 1] = (raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED) | (timed ? VALUE_TIMED : 0);
     buf.writeUInt32LE(keyLen, base + 2);
     const k = base + STEP_HEADER;
     if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
@@ -352,11 +411,13 @@ export class Executor {
     if (raw !== null) copyBytes(raw, 0, valueLen, buf, k + keyLen);
     else if (isString) utf8Write(buf, value as string, k + keyLen, valueLen);
     else buf.set(packed!, k + keyLen);
+    if (timed) buf.writeDoubleLE(this.sampleT0, k + keyLen + valueLen);
     if (off < 0) ch.send(t, buf, 0, total);
   }
 
   private emit(pipeline: number, value: unknown): void {
     const sinks = this.pipelineSinks[pipeline];
+    if (this.sampleT0 !== 0) observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
     for (let i = 0; i < sinks.length; i++) {
       const k = sinks[i];
       this.where = this.encoderLabels[k];

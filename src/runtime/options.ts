@@ -103,6 +103,15 @@ export const ENGINE_FLAGS = [
     defaultText: "67108864", help: "a dead-letter file that reaches this size is moved to worker-N.jsonl.1, replacing the older one (logged): at most twice this per worker on disk",
   },
   {
+    flag: "--metrics-port", key: "metricsPort", type: "integer", value: "N", min: 0, max: 65535,
+    defaultText: "off",
+    help: "serve Prometheus metrics on http://HOST:N/metrics and a live dashboard on http://HOST:N/ (0 = any free port, logged at start)",
+  },
+  {
+    flag: "--metrics-host", key: "metricsHost", type: "string", value: "HOST", default: "127.0.0.1",
+    defaultText: "127.0.0.1", help: "address the metrics server binds to (0.0.0.0 lets a Prometheus on another machine scrape)",
+  },
+  {
     flag: "--exit-with-parent", key: "exitWithParent", type: "boolean", default: false,
     defaultText: "off",
     help: "stop (draining, as on SIGTERM) when the process that started the engine exits, e.g. an npm or a supervisor killed with SIGKILL (wallaroo run only)",

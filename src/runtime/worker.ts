@@ -20,7 +20,7 @@ import { createLogger, errorMessage, errorWithFrame, RateLimitedErrors } from ".
 import type { Key } from "../topology/spec.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
-import { toErrorInfo, type FromWorker, type ToWorker, type WorkerFatalReason } from "../control/protocol.js";
+import { toErrorInfo, type FromWorker, type RecentError, type ToWorker, type WorkerFatalReason } from "../control/protocol.js";
 
 export interface WorkerInit {
   index: number;
@@ -33,6 +33,8 @@ export interface WorkerInit {
   resilience: boolean;
   /** --dead-letter: where this worker writes the messages it drops on errors in user code */
   deadLetter?: DeadLetterOptions | null;
+  /** metrics on: this worker's counters live in this buffer (metrics/layout.ts), and samples are timed */
+  metrics?: SharedArrayBuffer;
 }
 
 /** frames taken from one peer ring before looking at the others */
@@ -143,6 +145,8 @@ function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, c
   }) as typeof process.exit;
 }
 
+/** An error in user code, as shown on the dashboard (metrics on only). */
+
 async function main(init: WorkerInit): Promise<void> {
   const port = parentPort!;
   const log = createLogger("wallaroo.worker", { worker: init.index });
@@ -169,8 +173,15 @@ async function main(init: WorkerInit): Promise<void> {
     if (deadLetters !== null) deadLetters.write(where, err, payload, value);
     if (init.failFast) return reportFatal("user-code-error", where, err);
     errors.report(where, err);
+    // Kept for the dashboard (metrics on): the latest few, sent with the next stats report.
+    if (init.metrics) {
+      recentErrors.push({ at: Date.now(), worker: me, where, message: errorMessage(err) });
+      if (recentErrors.length > 5) recentErrors.shift();
+    }
   };
-  const executor = new Executor(plan, me, serde, peers, sinks, onError);
+  const recentErrors: RecentError[] = [];
+  const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics);
+  const blockedBase = executor.layout.blockedMs;
   countError = () => { executor.errorCount++; };
   currentStep = () => (stepping ? executor.currentStep : null);
   const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
@@ -244,10 +255,14 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
-  const postStats = () => port.postMessage({
-    type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
-    errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
-  } satisfies WorkerReport);
+  const postStats = () => {
+    if (init.metrics) executor.countInstances();
+    port.postMessage({
+      type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
+      errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
+      recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
+    } satisfies WorkerReport);
+  };
   setInterval(postStats, init.statsIntervalMs).unref();
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
@@ -346,7 +361,12 @@ async function main(init: WorkerInit): Promise<void> {
       if (anyBlocked() || heldBack) {
         // Waiting for a consumer to make room (here, or on another worker for a source held
         // back: no doorbell rings when that clears); peer input must still be drained, so poll rather than block.
+        const t = performance.now();
         await new Promise((r) => setTimeout(r, 1));
+        // Time blocked, charged to every output that was full (slots: per peer worker, then per sink).
+        const waited = performance.now() - t;
+        for (let v = 0; v < peers.length; v++) if (peers[v]?.blocked) executor.slots[blockedBase + v] += waited;
+        for (let k = 0; k < sinks.length; k++) if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
       } else {
         await status.sleepIdle(bell, inputsEmpty);
       }

@@ -14,11 +14,11 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
  * Bottom first. core: hashing, length formats, logging; topology: the spec and the plan;
  * api: what applications call; transport: rings, doorbells, channels, serialization, the shared
  * memory layout; recovery: the checkpoint store; control: the typed messages between threads;
- * engine: the step runner; connectors: sources and
- * sinks in I/O threads; runtime: coordinator, workers, loader; testing: the in-process driver;
- * metrics: what a running engine reports; cli: the commands; "." is the package entry (index.ts).
+ * metrics: the counters threads keep in shared memory and the server that reports them;
+ * engine: the step runner; connectors: sources and sinks in I/O threads; runtime: coordinator,
+ * workers, loader; testing: the in-process driver; cli: the commands; "." is the package entry (index.ts).
  */
-const LAYERS = ["core", "topology", "api", "transport", "recovery", "control", "engine", "connectors", "runtime", "testing", "metrics", "cli", "."];
+const LAYERS = ["core", "topology", "api", "transport", "recovery", "control", "metrics", "engine", "connectors", "runtime", "testing", "cli", "."];
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
