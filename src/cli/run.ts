@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import {
-  describeLoss, EngineStopError, maxWorkers, runApplication, type Application, type EngineOptions,
+  checkMaxFrameBytes, describeLoss, EngineStopError, maxWorkers, runApplication, type Application, type EngineOptions,
 } from "../runtime/coordinator.js";
 import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
@@ -103,6 +103,8 @@ export async function runMain(argv: string[]): Promise<number> {
     for (const [given, near] of parsed.nearMisses) {
       log.warn({ flag: given, suggestion: near }, `${given} is not an engine flag (did you mean ${near}?); passing it to the application`);
     }
+    // the platform's limit, with the reason (runApplication checks it too, for library users)
+    if (options.maxFrameBytes !== undefined) checkMaxFrameBytes(options.maxFrameBytes);
     // (more workers than cores is warned about by runApplication, for library users too)
     if (options.workers !== undefined && options.workers > maxWorkers()) {
       throw new Error(`--workers ${options.workers} is more than this machine can use: at most ${maxWorkers()} (4 per core on ${availableParallelism()} cores, never above 256)`);

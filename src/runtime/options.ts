@@ -51,7 +51,7 @@ export const ENGINE_FLAGS = [
     help: "worker threads; more than one per core is warned about, more than 4 per core (or 256) is refused",
   },
   {
-    flag: "--max-frame-bytes", key: "maxFrameBytes", type: "bytes", value: "N", min: 1, max: 4294967287, default: 16 * 1024 * 1024,
+    flag: "--max-frame-bytes", key: "maxFrameBytes", type: "bytes", value: "N", min: 1, default: 16 * 1024 * 1024,
     defaultText: "16777216",
     help: "a TCP source closes a connection whose header announces more; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)",
   },

@@ -84,7 +84,7 @@ describe("wallaroo run", () => {
       const running = engine.logs().find((l) => / running on /.test(String(l.msg)))!;
       await sendBytes(Object.values(running.sourcePorts as Record<string, number>)[0]!, frame(["bad-compute 1 k"]));
       const exit = await Promise.race([engine.exited, sleep(20_000).then(() => null)]);
-      expect(exit?.code).toBe(1);
+      expect(exit?.code).toBe(3); // EXIT.FAILED: the engine stopped on an error
       expect(engine.stderr()).toMatch(/computation refuses bad-compute 1 k \(at [^)]*e2e-app\.ts:45:\d+\)/);
     } finally {
       engine.kill();

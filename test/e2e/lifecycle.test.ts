@@ -258,7 +258,8 @@ describe("state and failures (--resilience-dir)", () => {
         expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 3, signal: null });
         const fatal = engine.logs().find((l) => l.level === 60)!;
         expect(fatal.reason).toBe("checkpoint-serialization");
-        expect(msgOf(fatal)).toContain("serializing state for a checkpoint: this state cannot be read");
+        // the message names the state (and its class) whose serialization failed, then the error
+        expect(msgOf(fatal)).toMatch(/serializing state for a checkpoint: state "total" \(class Total\): this state cannot be read/);
         expect(engine.stderr()).not.toContain("--fail-fast");
       } finally {
         engine.kill();
