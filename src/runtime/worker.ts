@@ -70,6 +70,8 @@ async function main(init: WorkerInit): Promise<void> {
   let fatal = false;
   const onError = (where: string, err: unknown) => {
     if (init.failFast) {
+      // Nothing after the failing message may reach a sink, not even the rest of this batch.
+      executor.halt();
       if (!fatal) port.postMessage({ type: "fatal", worker: me, where, message: errorMessage(err) } satisfies WorkerReport);
       fatal = true;
       return;
