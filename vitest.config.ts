@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     // A real Kafka broker on 127.0.0.1:19092 for test/kafka (skipped without java/mvn, see the file).
     globalSetup: ["test/kafka/globalSetup.ts"],
     testTimeout: 60_000,
