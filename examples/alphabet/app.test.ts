@@ -32,3 +32,20 @@ describe.each([1, 2])("alphabet on %i simulated worker(s)", (workers) => {
     await driver.close();
   });
 });
+
+// The snippet in examples/README.md.
+it("two votes for a: running totals 3 and 6", async () => {
+  const driver = await createTestDriver({
+    module: new URL("./app.ts", import.meta.url),
+    args: ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"], // parsed by applicationSetup; nothing listens
+    workers: 2,
+  });
+  const vote = Buffer.from([0x61, 0, 0, 0, 3]); // what the decoder receives: letter "a", 3 votes (u32 BE)
+  await driver.pipeInput("alphabet", vote, vote);
+  expect(driver.readOutput().map((b) => b.toString("hex"))).toEqual([
+    "00000009" + "61" + "0000000000000003",
+    "00000009" + "61" + "0000000000000006",
+  ]);
+  expect(await driver.state("letter state", "a")).toMatchObject({ letter: "a", votes: 6 });
+  await driver.close();
+});
