@@ -167,6 +167,22 @@ describe("several simulated workers", () => {
   });
 });
 
+describe("two applications in one process", () => {
+  it("each keeps its classes' prototypes across workers (msgpackr's registry is per thread)", async () => {
+    // the same file under another URL is another module instance: other classes, registered separately
+    const a = await createTestDriver({ module: APP, workers: 3 });
+    const b = await createTestDriver({ module: `${pathToFileURL(APP).href}?second-instance`, workers: 3 });
+    const input = ["a b c d e f g h i j", "j i h g f e d c b a"];
+    for (const d of [a, b, a, b]) {
+      await d.pipeInput("words", ...input); // Word.text() is called on the owner of each word
+      expect(d.readOutput().length).toBe(20);
+    }
+    expect(await b.state("word counts", "e")).toMatchObject({ n: 4 });
+    await a.close();
+    await b.close();
+  });
+});
+
 describe("checkpoint and restore", () => {
   it("restores the saved instances into another worker count; an instance never marked saveState is not saved", async () => {
     const d = await createTestDriver({ module: APP, workers: 2 });
