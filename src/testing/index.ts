@@ -131,6 +131,7 @@ class Driver implements TestDriver {
   /** the latest record of every saved instance (what the checkpoint store keeps live) */
   private readonly saved = new Map<string, Uint8Array>();
   private checkpoints = 0;
+  private checkpointFailed: string | null = null;
   private closed = false;
 
   private readonly snapshotCodec: Codec;
@@ -288,20 +289,15 @@ class Driver implements TestDriver {
 
   async checkpoint(): Promise<TestSnapshot> {
     this.checkOpen();
-    for (const e of this.executors) {
-      const w = new RecordWriter();
-      e.takeDirty((stateId, key, inst) => {
-        const state = this.plan.states[stateId];
-        const k = keyTagged(state.partitioned, key);
-        // A copy: msgpackr may reuse its buffer when the record around it is packed (as in the worker).
-        w.add(state.spec.name, k.tag, k.key, Uint8Array.from(this.snapshotCodec.pack(inst)));
-      });
-      const r = w.finish();
-      let off = 0;
-      r.ids.forEach((id, i) => {
-        this.saved.set(id, r.bytes.subarray(off, off + r.lens[i]));
-        off += r.lens[i];
-      });
+    if (this.checkpointFailed !== null) {
+      // Some workers' saveState marks were handed over and forgotten: a later snapshot would miss them.
+      throw new Error(`an earlier checkpoint failed (${this.checkpointFailed}); the engine stops in that case, so no later checkpoint is taken`);
+    }
+    try {
+      this.collectCheckpoint();
+    } catch (err) {
+      this.checkpointFailed = messageOf(err);
+      throw err;
     }
     this.checkpoints++;
     return {
@@ -310,6 +306,31 @@ class Driver implements TestDriver {
       checkpoint: this.checkpoints,
       records: Buffer.concat([...this.saved.values()]),
     };
+  }
+
+  private collectCheckpoint(): void {
+    for (const e of this.executors) {
+      const w = new RecordWriter();
+      e.takeDirty((stateId, key, inst) => {
+        const state = this.plan.states[stateId];
+        const k = keyTagged(state.partitioned, key);
+        let bytes: Uint8Array;
+        try {
+          // A copy: msgpackr may reuse its buffer when the record around it is packed (as in the worker).
+          bytes = Uint8Array.from(this.snapshotCodec.pack(inst));
+        } catch (err) {
+          const which = state.partitioned ? ` (key ${typeof key === "string" ? JSON.stringify(key) : String(key)})` : "";
+          throw new Error(`state ${JSON.stringify(state.spec.name)}${which} cannot be serialized for a checkpoint: ${messageOf(err)}`, { cause: err });
+        }
+        w.add(state.spec.name, k.tag, k.key, bytes);
+      });
+      const r = w.finish();
+      let off = 0;
+      r.ids.forEach((id, i) => {
+        this.saved.set(id, r.bytes.subarray(off, off + r.lens[i]));
+        off += r.lens[i];
+      });
+    }
   }
 
   async close(): Promise<void> {

@@ -221,6 +221,14 @@ describe("checkpoint and restore", () => {
     }
   });
 
+  it("a state that cannot be serialized fails checkpoint(), naming the state and key", async () => {
+    const d = await createTestDriver({ module: APP });
+    await d.pipeInput("words", "a symbol");
+    await expect(d.checkpoint()).rejects.toThrow('state "word counts" (key "symbol") cannot be serialized for a checkpoint: Unknown type: symbol');
+    await expect(d.checkpoint()).rejects.toThrow(/an earlier checkpoint failed \(state "word counts"/);
+    await d.close();
+  });
+
   it("a snapshot of another application is refused", async () => {
     const d = await createTestDriver({ module: APP });
     await d.pipeInput("words", "a");
