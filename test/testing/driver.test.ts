@@ -5,6 +5,9 @@
  * export).
  */
 import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createTestDriver, UserCodeError, type KafkaOutput, type TestDriver } from "wallaroo/testing";
 import { hashKey } from "../../dist/runtime/hash.js";
@@ -85,6 +88,32 @@ describe("one worker", () => {
       expect(Buffer.isBuffer(out[0].value)).toBe(true);
       expect(d.readOutput(2)).toEqual([]);
     });
+  });
+
+  it("loads a .js application outside the package: `import \"wallaroo\"` resolves wherever the file lives", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-driver-"));
+    try {
+      writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+      writeFileSync(join(dir, "app.js"), [
+        'import * as wallaroo from "wallaroo";',
+        "const decoder = wallaroo.decoder((b) => b.toString());",
+        'const up = wallaroo.computation("up", (s) => s.toUpperCase());',
+        "const encoder = wallaroo.encoder((s) => s);",
+        "export function applicationSetup(args) {",
+        '  const ab = new wallaroo.ApplicationBuilder("js app " + args.join(" "));',
+        '  ab.newPipeline("up", new wallaroo.TCPSourceConfig("127.0.0.1", 7010, decoder)).to(up)',
+        '    .toSink(new wallaroo.TCPSinkConfig("127.0.0.1", 7002, encoder));',
+        "  return ab.build();",
+        "}",
+      ].join("\n"));
+      const d = await createTestDriver({ module: join(dir, "app.js"), args: ["x", "y"] });
+      expect(d.name).toBe("js app x y");
+      await d.pipeInput("up", "abc", "d");
+      expect(text(d.readOutput())).toEqual(["ABC", "D"]);
+      await d.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the module may be given as a file URL, and args reach applicationSetup", async () => {
