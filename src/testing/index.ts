@@ -172,19 +172,20 @@ class Driver implements TestDriver {
 
   /** One call is one connection: its messages go to one worker, in runs of whole framed messages. */
   private feedTcp(sourceId: number, lengthFmt: string, payloads: Buffer[]): void {
-    const w = this.takeWorker(sourceId);
-    const handler = this.sourceIn[sourceId][w];
     const fmt = parseLengthFormat(lengthFmt);
-    const max = fmt.size >= 4 ? 0xffffffff : 2 ** (8 * fmt.size - (fmt.signed ? 1 : 0)) - 1;
+    const max = fmt.size > 4 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * fmt.size - (fmt.signed ? 1 : 0)) - 1;
+    payloads.forEach((b, j) => {
+      if (b.length > max) {
+        throw new RangeError(`payload ${j} is ${b.length} bytes, more than the decoder's ${JSON.stringify(lengthFmt)} length header can announce`);
+      }
+    });
+    const handler = this.sourceIn[sourceId][this.takeWorker(sourceId)];
     const t = tag(SOURCE_FRAMED, sourceId);
     let i = 0;
     while (i < payloads.length) {
       let bytes = 0;
       let j = i;
       do {
-        if (payloads[j].length > max) {
-          throw new RangeError(`payload ${j} is ${payloads[j].length} bytes, more than the decoder's ${JSON.stringify(lengthFmt)} length header can announce`);
-        }
         bytes += fmt.size + payloads[j].length;
         j++;
       } while (j < payloads.length && bytes + fmt.size + payloads[j].length <= RUN_BYTES);

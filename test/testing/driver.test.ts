@@ -313,6 +313,8 @@ describe("errors in user code", () => {
       await expect(d.pipeInput("nope", "x")).rejects.toThrow('no pipeline named "nope" in "driver test app"; pipelines: "words", "hidden", "events"');
       await expect(d.pipeInput("words", { key: "k", value: "v" })).rejects.toThrow(/\{ key, value \} is for Kafka sources/);
       await expect(d.pipeInput("words", 42 as unknown as string)).rejects.toThrow(/payload 0 must be a Buffer, Uint8Array or string, got number/);
+      // nothing of a call with a bad payload is processed
+      expect(d.readOutput()).toEqual([]);
       expect(() => d.readOutput(3)).toThrow(/no sink 3: "driver test app" has 3 sink\(s\)/);
       await expect(d.state("nope")).rejects.toThrow(/no state named "nope".*"word counts", "total", "shouts", "sums"/);
       await expect(d.state("word counts")).rejects.toThrow(/is partitioned: pass the key/);
