@@ -2,7 +2,11 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    // The built package runs as Node runs it (as a dependency in node_modules would, which vitest
+    // does not transform): wallaroo/testing then loads applications with Node's own loader and the
+    // resolve hook that makes "wallaroo" importable from an application file wherever it lives.
+    server: { deps: { external: [/\/dist\//] } },
     // A real Kafka broker on 127.0.0.1:19092 for test/kafka (skipped without java/mvn, see the file).
     globalSetup: ["test/kafka/globalSetup.ts"],
     testTimeout: 60_000,

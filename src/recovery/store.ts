@@ -164,8 +164,7 @@ export class CheckpointStore {
       if (crc32(payload) !== crc) throw corrupt(file, off, "checksum mismatch");
       let e: StoredEntry;
       try {
-        const [state, tag, key, value] = packr.unpack(payload) as [string, KeyTag, string | number, Uint8Array];
-        e = { state, tag, key, value };
+        e = decodeRecord(payload);
       } catch (err) {
         throw corrupt(file, off, `undecodable record (${(err as Error).message})`);
       }
@@ -315,6 +314,29 @@ export function encodeRecord(e: StoredEntry): Buffer {
   rec.writeUInt32LE(crc32(payload), 4);
   rec.set(payload, HEADER);
   return rec;
+}
+
+/** The entry in a record's payload (the bytes after its length and checksum; checked by the caller). */
+export function decodeRecord(payload: Uint8Array): StoredEntry {
+  const [state, tag, key, value] = packr.unpack(payload) as [string, KeyTag, string | number, Uint8Array];
+  return { state, tag, key, value };
+}
+
+/** Every entry of a block of whole records (as RecordWriter writes them), checked; `what` names the block in errors. */
+export function decodeRecords(bytes: Uint8Array, what: string): StoredEntry[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: StoredEntry[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf.length - off < HEADER) throw new StoreError(`${what} is corrupt at offset ${off}: truncated record header`);
+    const len = buf.readUInt32LE(off);
+    if (len > buf.length - off - HEADER) throw new StoreError(`${what} is corrupt at offset ${off}: record length ${len} runs past the end`);
+    const payload = buf.subarray(off + HEADER, off + HEADER + len);
+    if (crc32(payload) !== buf.readUInt32LE(off + 4)) throw new StoreError(`${what} is corrupt at offset ${off}: checksum mismatch`);
+    out.push(decodeRecord(payload));
+    off += HEADER + len;
+  }
+  return out;
 }
 
 export const entryId = (e: { state: string; tag: KeyTag; key: string | number }) => `${e.state}\u0000${e.tag}${e.key}`;

@@ -10,13 +10,17 @@ import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "../core/hash.js";
 import { copyBytes, type ChannelWriter } from "../transport/channel.js";
+import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 
-/** What the executor tells its owner about messages it had to drop. */
+/**
+ * What the executor tells its owner about messages it had to drop (every drop is
+ * reported here once, with the step where it happened).
+ */
 export interface ErrorSink {
   /**
    * `payload`: the message's raw source bytes when the failing code had them (a view
@@ -76,6 +80,11 @@ export class Executor {
   private sampleTick = 0;
   /** start (epochMs) of the message being run when it is a timed sample, else 0 */
   private sampleT0 = 0;
+  /**
+   * Set by halt() (--fail-fast after the first error): nothing more is processed, not
+   * even the rest of the batch being handled, so no message after the failing one reaches a sink.
+   */
+  halted = false;
 
   private readonly steps: readonly StepPlan[];
   private readonly states: readonly StatePlan[];
@@ -110,10 +119,15 @@ export class Executor {
     private readonly plan: Plan,
     private readonly index: number,
     private readonly serde: Serde,
-    private readonly peers: (ChannelWriter | null)[],
-    private readonly sinks: ChannelWriter[],
+    private readonly peers: (Outbox | null)[],
+    private readonly sinks: Outbox[],
     private readonly onError: ErrorSink,
     metrics?: SharedArrayBuffer,
+    /**
+     * false: every TCP sink output is its own frame (the test driver, which hands
+     * outputs back one by one); the engine gathers them (see writeBytes).
+     */
+    gatherOutputs = true,
   ) {
     this.layout = workerLayout({
       pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers: plan.workers,
@@ -137,7 +151,7 @@ export class Executor {
     this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
     this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
-    this.gather = plan.sinks.map((k) => (k.spec.kind === "tcp-sink" ? Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer : null));
+    this.gather = plan.sinks.map((k) => (k.spec.kind === "tcp-sink" && gatherOutputs ? Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer : null));
     this.gatherLen = plan.sinks.map(() => 0);
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
     this.rawStrings = !serde.custom;
@@ -173,6 +187,7 @@ export class Executor {
     let inputBytes: Uint8Array | null = null;
     let inputBuffer = Buffer.alloc(0) as FastBuffer;
     return (t, bytes, off, len) => {
+      if (this.halted) return;
       if (bytes !== inputBytes) {
         inputBytes = bytes;
         inputBuffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as FastBuffer;
@@ -212,7 +227,7 @@ export class Executor {
     const fmt = this.headerFormats[sourceId]!;
     const H = fmt.size;
     let p = 0;
-    while (p < len) {
+    while (p < len && !this.halted) {
       const n = fmt.read(run, p);
       const payload = run.subarray(p + H, p + H + n);
       p += H + n;
@@ -231,7 +246,7 @@ export class Executor {
     this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
     this.inCount[source.pipeline]++;
     const value = source.decoder.fn(payload);
-    if (value == null) return;
+    if (value == null) throw new TypeError(`a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`);
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
   }
@@ -325,8 +340,16 @@ export class Executor {
         for (let i = 0; i < out.length; i++) {
           const o = out[i];
           if (o == null) continue;
-          if (next < 0) this.emit(pipeline, o);
-          else this.run(next, o, false, 0, null);
+          // Each element is a message of its own from here on: one that fails is
+          // dropped and reported, and the elements after it go on.
+          try {
+            if (next < 0) this.emit(pipeline, o);
+            else this.run(next, o, false, 0, null);
+          } catch (err) {
+            this.errorCount++;
+            this.onError(this.where, err);
+            if (this.halted) return;
+          }
         }
         return;
       }
@@ -335,6 +358,17 @@ export class Executor {
       stepId = step.next;
     }
     this.emit(pipeline, value);
+  }
+
+  /** Stops all processing (--fail-fast): see `halted`. */
+  halt(): void {
+    this.halted = true;
+  }
+
+  /** The live instance of a state for `key` (ignored for toStateful), if this worker has created it. */
+  peekInstance(stateId: number, key: Key): object | undefined {
+    if (!this.states[stateId].partitioned) return this.singleInstances[stateId] ?? undefined;
+    return this.instances[stateId].get(key);
   }
 
   /** Turns on dirty tracking (resilience). */
@@ -423,7 +457,8 @@ export class Executor {
       this.where = this.encoderLabels[k];
       const encoded = this.plan.sinks[k].encoder.fn(value);
       if (this.kafkaSink[k]) this.writeKafkaRecord(k, encoded);
-      else this.writeBytes(k, encoded);
+      else if (this.gather[k] !== null) this.writeBytes(k, encoded);
+      else this.writeOutput(k, encoded);
       this.outCount[k]++;
     }
   }
@@ -460,8 +495,26 @@ export class Executor {
       }
       copyBytes(encoded, 0, n, out, len);
       this.gatherLen[k] = len + n;
-    } else if (encoded != null) {
-      throw new TypeError(`an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}`);
+    } else {
+      throw badTcpOutput(encoded);
+    }
+  }
+
+  /** One frame per output, not gathered (the test driver). */
+  private writeOutput(k: number, encoded: unknown): void {
+    if (typeof encoded === "string") {
+      const n = utf8Length(encoded);
+      const off = this.sinks[k].reserve(tag(SINK, k), n);
+      if (off >= 0) {
+        utf8Write(this.sinks[k].buffer, encoded, off, n);
+      } else {
+        const b = Buffer.from(encoded, "utf8");
+        this.sinks[k].send(tag(SINK, k), b, 0, b.length);
+      }
+    } else if (encoded instanceof Uint8Array) {
+      this.sinks[k].send(tag(SINK, k), encoded, 0, encoded.length);
+    } else {
+      throw badTcpOutput(encoded);
     }
   }
 
@@ -493,6 +546,10 @@ export class Executor {
     buf.set(value, 4 + keyLen);
     this.sinks[k].send(tag(SINK, k), buf, 0, total);
   }
+}
+
+function badTcpOutput(encoded: unknown): TypeError {
+  return new TypeError(`an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}; the output is dropped`);
 }
 
 function toBytes(v: unknown, what: string): Uint8Array {

@@ -171,7 +171,11 @@ async function main(init: WorkerInit): Promise<void> {
   const onError = (where: string, err: unknown, payload?: Uint8Array, value?: unknown) => {
     // Written before anything else, synchronously: `payload` may be a view of a ring slot.
     if (deadLetters !== null) deadLetters.write(where, err, payload, value);
-    if (init.failFast) return reportFatal("user-code-error", where, err);
+    if (init.failFast) {
+      // Nothing after the failing message may reach a sink, not even the rest of this batch.
+      executor.halt();
+      return reportFatal("user-code-error", where, err);
+    }
     errors.report(where, err);
     // Kept for the dashboard (metrics on): the latest few, sent with the next stats report.
     if (init.metrics) {
