@@ -12,7 +12,7 @@
 //   - kafkajs send            producer.send as kafkajs ships it (its per-message
 //                             array copy in groupMessagesPerPartition makes a send of
 //                             n records O(n^2 / partitions))
-//   - kafkajs send, linear    the same after src/connectors/kafkajs-linear.ts's fix
+//   - kafkajs send, linear    the same after src/connectors/kafkajs-patches.ts's fix
 //   - @platformatic/kafka     producer.send (needs Node >= 22.22; loaded from --modules DIR,
 //                             a folder with node_modules/@platformatic/kafka, when given)
 // Each consume case reads the first topic from the beginning with a fresh group:
@@ -83,7 +83,7 @@ const time = async (name, fn, topic) => {
 
 /** A second, fresh kafkajs whose producer was loaded with the linear grouping in place. */
 async function linearKafkajs() {
-  const { groupMessagesPerPartition } = await import("../dist/connectors/kafkajs-linear.js");
+  const { groupMessagesPerPartition } = await import("../dist/connectors/kafkajs-patches.js");
   const root = dirname(here.resolve("kafkajs"));
   for (const k of Object.keys(here.cache)) if (k.startsWith(`${root}/`)) delete here.cache[k];
   const groupPath = here.resolve("kafkajs/src/producer/groupMessagesPerPartition.js");

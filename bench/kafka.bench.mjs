@@ -3,7 +3,7 @@
 //
 //   npm run kafka:start && npx tsc -p tsconfig.json
 //   node bench/kafka.bench.mjs [--brokers 127.0.0.1:9092] [--app celsius|word_count] [--messages 200000]
-//        [--workers 2] [--partitions 4] [--engines label=DIR,label=DIR] [--json]
+//        [--workers 2] [--partitions 4] [--engines label=DIR,label=DIR] [--engines-only] [--json]
 //
 // --app celsius (default): --messages 4-byte floats; word_count: --messages lines of
 // generated text (examples/word_count/gen.mjs), one output record per word. The input
@@ -39,6 +39,8 @@ const N = Number(opt("--messages", "200000"));
 const WORKERS = Number(opt("--workers", "2"));
 const PARTITIONS = Number(opt("--partitions", "4"));
 const JSON_OUT = argv.includes("--json");
+/** --engines-only: skip the kafkajs consume-only and loop cases (e.g. to profile the engine) */
+const ENGINES_ONLY = argv.includes("--engines-only");
 const APP_NAME = opt("--app", "celsius");
 if (APP_NAME !== "celsius" && APP_NAME !== "word_count") throw new Error(`--app: celsius or word_count, not ${APP_NAME}`);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -197,10 +199,12 @@ try {
   note(`producing ${N} records into ${input} (${PARTITIONS} partitions) ...`);
   const produceSecs = await produceOnly(input);
   if (APP_NAME === "celsius") rows.push({ name: "kafkajs produce only (batches of 10000, acks -1)", secs: produceSecs });
-  note("consume only ...");
-  rows.push({ name: "kafkajs consume only (eachBatch, no work)", secs: await consumeOnly(input) });
-  note("kafkajs consume-transform-produce loop ...");
-  rows.push({ name: "kafkajs consume-transform-produce loop (1 thread)", secs: await kafkajsLoop(input) });
+  if (!ENGINES_ONLY) {
+    note("consume only ...");
+    rows.push({ name: "kafkajs consume only (eachBatch, no work)", secs: await consumeOnly(input) });
+    note("kafkajs consume-transform-produce loop ...");
+    rows.push({ name: "kafkajs consume-transform-produce loop (1 thread)", secs: await kafkajsLoop(input) });
+  }
   for (const e of ENGINES) {
     note(`${e.label}, ${WORKERS} workers ...`);
     rows.push({ name: `${e.label}: ${APP_NAME}_kafka (${WORKERS} workers)`, secs: await engine(input, e.dir) });

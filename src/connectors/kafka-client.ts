@@ -5,8 +5,8 @@
  * consumer or producer, so an unreachable cluster gives one clear, repeated
  * log line and a capped backoff instead of kafkajs' own crash/restart noise.
  */
-// Must come before "kafkajs": see kafkajs-linear.ts.
-import "./kafkajs-linear.js";
+// Must come before "kafkajs": see kafkajs-patches.ts.
+import "./kafkajs-patches.js";
 import { Kafka, logLevel as KafkaJsLevel, type LogEntry, type logCreator } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import type { Logger } from "../runtime/log.js";

@@ -23,8 +23,8 @@
  *   transaction stops the engine instead of being retried (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
-// Must come before "kafkajs": see kafkajs-linear.ts.
-import { installLinearGrouping } from "./kafkajs-linear.js";
+// Must come before "kafkajs": see kafkajs-patches.ts.
+import { installKafkajsPatches } from "./kafkajs-patches.js";
 import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelReader } from "../transport/channel.js";
@@ -84,8 +84,9 @@ const newBatch = (): Batch => ({ messages: [], bytes: 0, startedAt: 0 });
 export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.kafka", { sink: init.label, topic: init.topic });
   const errors = new RateLimitedErrors(log, 5000);
-  if (!installLinearGrouping()) {
-    log.warn("kafkajs' producer was loaded before wallaroo's fix of its per-partition grouping; large sends will be slow");
+  const patched = installKafkajsPatches();
+  if (!patched.grouping || !patched.produce || !patched.murmur2) {
+    log.warn({ patched }, "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow");
   }
   const status = new StatusWord(init.status, init.statusSlot);
   const bell = new Doorbell(init.bell);
