@@ -3,7 +3,7 @@
 //
 //   npm run kafka:start && npx tsc -p tsconfig.json
 //   node bench/kafka.bench.mjs [--brokers 127.0.0.1:9092] [--app celsius|word_count] [--messages 200000]
-//        [--workers 2] [--partitions 4] [--engines label=DIR,label=DIR] [--engines-only] [--json]
+//        [--workers 2] [--partitions 4] [--engines label=DIR,label=DIR] [--engines-only] [--peers] [--verify] [--json]
 //
 // --app celsius (default): --messages 4-byte floats; word_count: --messages lines of
 // generated text (examples/word_count/gen.mjs), one output record per word. The input
@@ -15,6 +15,9 @@
 //   - engine              examples/<app>_kafka/app.ts on --workers threads, once per
 //                         --engines entry (a checkout's root whose dist/ is built: compare
 //                         two builds on the same broker and data, in the same run)
+//   - Kafka Streams       (--peers, word_count) bench/peers/kafka-streams/WordCount.java, --workers
+//                         stream threads, from its RUNNING state; build it first with its build.sh
+// --verify (implied by --peers) reads each word_count output back and checks it is exact.
 // Time runs from the group join (or the first send) to the last output record being
 // acknowledged (output topic high-water marks summed). The throughput unit is input
 // records/s for celsius and words/s (output records) for word_count.
@@ -39,6 +42,10 @@ const N = Number(opt("--messages", "200000"));
 const WORKERS = Number(opt("--workers", "2"));
 const PARTITIONS = Number(opt("--partitions", "4"));
 const JSON_OUT = argv.includes("--json");
+/** --peers (word_count): also run the Kafka Streams word count of bench/peers/kafka-streams (built by its build.sh) */
+const PEERS = argv.includes("--peers");
+/** --verify (word_count): read every output topic back and check each word's counts are 1..n in order, n its occurrences */
+const VERIFY = argv.includes("--verify") || PEERS;
 /** --engines-only: skip the kafkajs consume-only and loop cases (e.g. to profile the engine) */
 const ENGINES_ONLY = argv.includes("--engines-only");
 const APP_NAME = opt("--app", "celsius");
@@ -101,6 +108,64 @@ if (APP_NAME === "word_count") {
   LINES = readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0);
   OUT = LINES.reduce((n, l) => n + splitWords(l).length, 0);
 }
+/** word_count: occurrences of each word in the input */
+const EXPECTED = new Map();
+if (APP_NAME === "word_count") for (const l of LINES) for (const w of splitWords(l)) EXPECTED.set(w, (EXPECTED.get(w) ?? 0) + 1);
+
+/** Reads `topic` back: every word's outputs must be "word => 1", "word => 2", ... up to its occurrences, in order. */
+async function verifyWordCounts(topic, who) {
+  const seen = new Map();
+  let n = 0;
+  let bad = null;
+  const groupId = name("verify");
+  groups.push(groupId);
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let resolveDone;
+  const done = new Promise((r) => { resolveDone = r; });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        const word = m.key.toString();
+        const want = `${word} => ${(seen.get(word) ?? 0) + 1}`;
+        if (m.value.toString() !== want && bad === null) bad = `got ${JSON.stringify(m.value.toString())}, expected ${JSON.stringify(want)}`;
+        seen.set(word, (seen.get(word) ?? 0) + 1);
+        if (++n >= OUT) resolveDone();
+      }
+    },
+  });
+  const timer = setTimeout(() => resolveDone(), 300_000);
+  await done;
+  clearTimeout(timer);
+  await consumer.disconnect();
+  for (const [w, c] of EXPECTED) if ((seen.get(w) ?? 0) !== c && bad === null) bad = `${w}: ${seen.get(w) ?? 0} outputs, expected ${c}`;
+  if (n !== OUT && bad === null) bad = `${n} outputs, expected ${OUT}`;
+  if (bad !== null) throw new Error(`${who}: output of ${topic} is not exact: ${bad}`);
+  note(`${who}: ${n} outputs verified exact`);
+}
+
+/** Kafka Streams word count (bench/peers/kafka-streams), 2 stream threads by default (--workers). */
+async function kafkaStreams(input) {
+  const output = await createTopic(PARTITIONS);
+  const dir = join(ROOT, "bench/peers/kafka-streams/target");
+  const appId = name("kstreams");
+  groups.push(appId);
+  const { spawn } = await import("node:child_process");
+  const child = spawn("java", ["-cp", `${dir}/classes:${dir}/libs/*`, "WordCount", BROKERS, input, output, appId, String(WORKERS)],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  let t0 = 0;
+  await new Promise((resolve, reject) => {
+    child.stdout.on("data", (d) => { if (String(d).includes("RUNNING") && !t0) { t0 = performance.now(); resolve(); } });
+    child.on("exit", (code) => reject(new Error(`Kafka Streams exited with ${code} before running (built? bash bench/peers/kafka-streams/build.sh)`)));
+  });
+  const end = await waitForRecords(output, OUT);
+  child.kill("SIGTERM");
+  await new Promise((r) => child.on("exit", r));
+  if (VERIFY) await verifyWordCounts(output, "Kafka Streams");
+  return (end - t0) / 1000;
+}
+
 function inputBatch(from, to) {
   if (APP_NAME === "celsius") return celsiusBatch(from, to);
   return LINES.slice(from, to).map((l) => ({ value: Buffer.from(l) }));
@@ -189,6 +254,7 @@ async function engine(input, dir) {
   await app.stop();
   const got = await records(output);
   if (got !== OUT) throw new Error(`engine ${dir}: ${got} output records, expected ${OUT}`);
+  if (VERIFY && APP_NAME === "word_count") await verifyWordCounts(output, `engine ${dir}`);
   return (end - t0) / 1000;
 }
 
@@ -208,6 +274,10 @@ try {
   for (const e of ENGINES) {
     note(`${e.label}, ${WORKERS} workers ...`);
     rows.push({ name: `${e.label}: ${APP_NAME}_kafka (${WORKERS} workers)`, secs: await engine(input, e.dir) });
+  }
+  if (PEERS && APP_NAME === "word_count") {
+    note(`Kafka Streams, ${WORKERS} stream threads ...`);
+    rows.push({ name: `Kafka Streams 3.9.1 word count (${WORKERS} stream threads, cache off)`, secs: await kafkaStreams(input) });
   }
 } finally {
   await admin.deleteGroups(groups).catch(() => {});
