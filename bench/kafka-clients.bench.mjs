@@ -12,7 +12,7 @@
 //   - kafkajs send            producer.send as kafkajs ships it (its per-message
 //                             array copy in groupMessagesPerPartition makes a send of
 //                             n records O(n^2 / partitions))
-//   - kafkajs send, linear    the same after src/connectors/kafkajs-patches.ts's fix
+//   - kafkajs send, patched   the same with src/connectors/kafkajs-patches.ts's fixes
 //   - @platformatic/kafka     producer.send (needs Node >= 22.22; loaded from --modules DIR,
 //                             a folder with node_modules/@platformatic/kafka, when given)
 // Each consume case reads the first topic from the beginning with a fresh group:
@@ -81,20 +81,19 @@ const time = async (name, fn, topic) => {
   rows.push({ name, secs, rate: N / secs });
 };
 
-/** A second, fresh kafkajs whose producer was loaded with the linear grouping in place. */
-async function linearKafkajs() {
-  const { groupMessagesPerPartition } = await import("../dist/connectors/kafkajs-patches.js");
+/** A second, fresh kafkajs, loaded with src/connectors/kafkajs-patches.ts's fixes in place. */
+async function patchedKafkajs() {
+  const { reinstallKafkajsPatches } = await import("../dist/connectors/kafkajs-patches.js");
   const root = dirname(here.resolve("kafkajs"));
   for (const k of Object.keys(here.cache)) if (k.startsWith(`${root}/`)) delete here.cache[k];
-  const groupPath = here.resolve("kafkajs/src/producer/groupMessagesPerPartition.js");
-  here(groupPath);
-  here.cache[groupPath].exports = groupMessagesPerPartition;
+  const state = reinstallKafkajsPatches();
+  if (!state.grouping || !state.produce || !state.murmur2) throw new Error(`patches not installed: ${JSON.stringify(state)}`);
   const fresh = here("kafkajs");
-  return new fresh.Kafka({ clientId: "clients-bench", brokers: BROKERS, logLevel: fresh.logLevel.ERROR });
+  return [new fresh.Kafka({ clientId: "clients-bench", brokers: BROKERS, logLevel: fresh.logLevel.ERROR }), fresh.Partitioners];
 }
 
-async function kafkajsProduce(topic, client = kafka) {
-  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+async function kafkajsProduce(topic, client = kafka, partitioners = Partitioners) {
+  const producer = client.producer({ createPartitioner: partitioners.DefaultPartitioner });
   await producer.connect();
   for (let i = 0; i < N; i += BATCH) {
     await producer.send({ topic, acks: -1, messages: records.slice(i, i + BATCH) });
@@ -104,7 +103,7 @@ async function kafkajsProduce(topic, client = kafka) {
 
 try {
   const first = await newTopic();
-  // Fill the topic every consume case reads (and that the engine-free linear case would write).
+  // Fill the topic every consume case reads.
   if (platformatic) {
     const t = first;
     await time("@platformatic/kafka send", async () => {
@@ -123,8 +122,8 @@ try {
   }
   {
     const t = await newTopic();
-    await time("kafkajs send, linear grouping", async () => {
-      await kafkajsProduce(t, await linearKafkajs());
+    await time("kafkajs send, patched (kafkajs-patches.ts)", async () => {
+      await kafkajsProduce(t, ...(await patchedKafkajs()));
     }, t);
   }
   if (platformatic) {
