@@ -22,7 +22,8 @@
  * committed offsets resumes from them.
  *
  * Start-up: "listening" is posted once the consumer has joined the group and has
- * been assigned partitions. If the brokers cannot be reached, the source keeps
+ * been assigned partitions. If the brokers cannot be reached, or the topic does
+ * not exist (the source never creates it), the source keeps
  * retrying with a capped backoff (logging why), and after START_WAIT_MS posts
  * "listening" anyway with connected: false, so runApplication resolves with a
  * warning instead of hanging; consumption starts whenever the brokers come up.
