@@ -86,7 +86,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const errors = new RateLimitedErrors(log, 5000);
   const patched = installKafkajsPatches();
   if (!patched.grouping || !patched.produce || !patched.murmur2) {
-    log.warn({ patched }, "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow");
+    log.warn({ patched }, process.env.WALLAROO_KAFKAJS_PATCHES === "0"
+      ? "WALLAROO_KAFKAJS_PATCHES=0: kafkajs' producer runs as shipped; producing will be slow"
+      : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow");
   }
   const status = new StatusWord(init.status, init.statusSlot);
   const bell = new Doorbell(init.bell);
