@@ -5,6 +5,8 @@
  * consumer or producer, so an unreachable cluster gives one clear, repeated
  * log line and a capped backoff instead of kafkajs' own crash/restart noise.
  */
+// Must come before "kafkajs": see kafkajs-patches.ts.
+import "./kafkajs-patches.js";
 import { Kafka, logLevel as KafkaJsLevel, type LogEntry, type logCreator } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import type { Logger } from "../core/log.js";
@@ -92,32 +94,74 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export const backoffMs = (attempt: number): number => Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
 
 /**
- * Resolves once one of the brokers answers a metadata request, or with false
- * when `cancelled()` turns true. Logs why it cannot connect on every attempt
- * (backoff capped at 10 s, so at most a few lines a minute).
+ * The Kafka protocol error type ("UNKNOWN_TOPIC_OR_PARTITION") inside a kafkajs
+ * error, if any.
  */
-export async function waitForBrokers(o: ClientOptions, cancelled: () => boolean): Promise<boolean> {
+export function protocolErrorType(err: unknown): string | null {
+  let e: any = err;
+  for (let depth = 0; e && depth < 10; depth++) {
+    if (e.name === "KafkaJSProtocolError" && typeof e.type === "string") return e.type;
+    const next = e.cause ?? e.originalError;
+    if (!next || next === e) break;
+    e = next;
+  }
+  return null;
+}
+
+/** The line logged while `topic` does not exist: the engine never creates topics (see README, Kafka). */
+export const missingTopicMessage = (topic: string, brokers: string): string =>
+  `Kafka topic ${JSON.stringify(topic)} does not exist on brokers ${brokers}; wallaroo does not create topics `
+  + `(create it first, e.g. kafka-topics.sh --bootstrap-server ${brokers.split(",")[0]} --create --topic ${topic} --partitions N)`;
+
+/**
+ * A connection or protocol error as a reason to log: "ECONNREFUSED", a message,
+ * or, when the broker does not know the topic, the missing-topic line.
+ */
+export function describeError(err: unknown, topic: string, brokers: string): string {
+  return protocolErrorType(err) === "UNKNOWN_TOPIC_OR_PARTITION" ? missingTopicMessage(topic, brokers) : errorReason(err);
+}
+
+/**
+ * Resolves once one of the brokers answers a metadata request and (when `topic`
+ * is given) knows that topic, or with false when `cancelled()` turns true. Logs
+ * why not on every attempt (backoff capped at 10 s, so at most a few lines a
+ * minute): an unreachable cluster and a missing topic are both retried, since a
+ * broker may come up and a topic may be created while the engine waits.
+ */
+export async function waitForBrokers(o: ClientOptions, cancelled: () => boolean, topic?: string): Promise<boolean> {
   // A client of its own without retries: each attempt is one quick try, the backoff is ours.
   const probe = new Kafka({
     clientId: `${o.clientId}-probe`, brokers: brokerList(o.brokers), logLevel: KafkaJsLevel.NOTHING,
     connectionTimeout: 3000, retry: { retries: 0 },
   });
   const list = brokerList(o.brokers).join(",");
+  let unreachable = false;
+  let missing = false;
   for (let attempt = 0; !cancelled(); attempt++) {
     const admin = probe.admin();
+    let problem: string;
     try {
       await admin.connect();
+      if (unreachable) o.log.info(`Kafka brokers ${list} reachable`);
+      unreachable = false;
+      // The admin client never creates topics, whatever the broker's auto.create.topics.enable.
+      const found = topic === undefined || (await admin.listTopics()).includes(topic);
       await admin.disconnect();
-      if (attempt > 0) o.log.info(`Kafka brokers ${list} reachable`);
-      return true;
+      if (found) {
+        if (missing) o.log.info(`Kafka topic ${JSON.stringify(topic)} now exists on ${list}`);
+        return true;
+      }
+      missing = true;
+      problem = missingTopicMessage(topic!, list);
     } catch (err) {
       await admin.disconnect().catch(() => {});
-      const wait = backoffMs(attempt);
-      o.log.warn({ brokers: list, err: errorReason(err), attempt, retryInMs: wait },
-        `cannot reach Kafka brokers ${list}: ${errorReason(err)}; retrying in ${wait} ms`);
-      // Sleep in short steps so a stop is not held up by the backoff.
-      for (let slept = 0; slept < wait && !cancelled(); slept += 100) await sleep(100);
+      unreachable = true;
+      problem = `cannot reach Kafka brokers ${list}: ${errorReason(err)}`;
     }
+    const wait = backoffMs(attempt);
+    o.log.warn({ brokers: list, topic, attempt, retryInMs: wait }, `${problem}; retrying in ${wait} ms`);
+    // Sleep in short steps so a stop is not held up by the backoff.
+    for (let slept = 0; slept < wait && !cancelled(); slept += 100) await sleep(100);
   }
   return false;
 }

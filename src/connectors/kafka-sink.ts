@@ -23,6 +23,8 @@
  *   transaction stops the engine instead of being retried (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
+// Must come before "kafkajs": see kafkajs-patches.ts.
+import { installKafkajsPatches } from "./kafkajs-patches.js";
 import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { ChannelReader } from "../transport/channel.js";
@@ -30,7 +32,9 @@ import { RingReader } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../transport/wiring.js";
 import { createLogger, RateLimitedErrors } from "../core/log.js";
-import { backoffMs, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+import {
+  backoffMs, brokerList, createClient, describeError, errorReason, protocolErrorType, sleep, waitForBrokers, type ClientOptions,
+} from "./kafka-client.js";
 import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface KafkaSinkInit {
@@ -81,9 +85,16 @@ const newBatch = (): Batch => ({ messages: [], bytes: 0, startedAt: 0 });
 export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.kafka", { sink: init.label, topic: init.topic });
   const errors = new RateLimitedErrors(log, 5000);
+  const patched = installKafkajsPatches();
+  if (!patched.grouping || !patched.produce || !patched.murmur2) {
+    log.warn({ patched }, process.env.WALLAROO_KAFKAJS_PATCHES === "0"
+      ? "WALLAROO_KAFKAJS_PATCHES=0: kafkajs' producer runs as shipped; producing will be slow"
+      : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow");
+  }
   const status = new StatusWord(init.status, init.statusSlot);
   const bell = new Doorbell(init.bell);
   const client: ClientOptions = { clientId: `wallaroo-sink-${init.sinkId}`, brokers: init.brokers, logLevel: init.logLevel, log };
+  const brokers = brokerList(init.brokers).join(",");
   const linger = init.maxProduceBufferMs;
   const transactional = init.transactionalId !== undefined;
   /** the open transaction (transactional only); begun by the first send after a commit */
@@ -127,10 +138,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
 
   const connect = async (): Promise<void> => {
     for (let attempt = 0; !closing; attempt++) {
-      if (!(await waitForBrokers(client, () => closing))) return;
+      if (!(await waitForBrokers(client, () => closing, init.topic))) return;
       const p = createClient(client).producer({
         createPartitioner: Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: true,
+        // A missing topic is an error the sink reports and retries (see deliver), never created by a send.
+        allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
         ...(transactional ? { transactionalId: init.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {}),
       });
@@ -149,7 +161,8 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       } catch (err) {
         await p.disconnect().catch(() => {});
         const wait = backoffMs(attempt);
-        log.warn({ err: errorReason(err) }, `cannot start the Kafka producer: ${errorReason(err)}; retrying in ${wait} ms`);
+        const why = describeError(err, init.topic, brokers);
+        log.warn({ err: errorReason(err) }, `cannot start the Kafka producer: ${why}; retrying in ${wait} ms`);
         await sleep(wait);
       }
     }
@@ -181,7 +194,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         if (closing && attempt > 0) throw err;
         const wait = backoffMs(attempt + 2);
         log.warn({ err: errorReason(err), records: messages.length, attempt },
-          `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${errorReason(err)}; retrying in ${wait} ms`);
+          `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`);
         await sleep(wait);
       }
     }
@@ -200,7 +213,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       delivered += messages.length;
       txnRecords += messages.length;
     } catch (err) {
-      fatalError(`Kafka transaction failed while sending ${messages.length} records (${errorReason(err)})`);
+      fatalError(`Kafka transaction failed while sending ${messages.length} records (${describeError(err, init.topic, brokers)})`);
       throw err;
     }
   };
@@ -301,16 +314,4 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);
     })();
   });
-}
-
-/** The Kafka protocol error type ("MESSAGE_TOO_LARGE") inside a kafkajs error, if any. */
-function protocolErrorType(err: unknown): string | null {
-  let e: any = err;
-  for (let depth = 0; e && depth < 10; depth++) {
-    if (e.name === "KafkaJSProtocolError" && typeof e.type === "string") return e.type;
-    const next = e.cause ?? e.originalError;
-    if (!next || next === e) break;
-    e = next;
-  }
-  return null;
 }

@@ -22,7 +22,8 @@
  * committed offsets resumes from them.
  *
  * Start-up: "listening" is posted once the consumer has joined the group and has
- * been assigned partitions. If the brokers cannot be reached, the source keeps
+ * been assigned partitions. If the brokers cannot be reached, or the topic does
+ * not exist (the source never creates it), the source keeps
  * retrying with a capped backoff (logging why), and after START_WAIT_MS posts
  * "listening" anyway with connected: false, so runApplication resolves with a
  * warning instead of hanging; consumption starts whenever the brokers come up.
@@ -36,7 +37,9 @@ import { RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE, tag } from "../transport/tags.js";
 import { createLogger } from "../core/log.js";
-import { backoffMs, brokerList, createClient, errorReason, sleep, waitForBrokers, type ClientOptions } from "./kafka-client.js";
+import {
+  backoffMs, brokerList, createClient, describeError, errorReason, sleep, waitForBrokers, type ClientOptions,
+} from "./kafka-client.js";
 import type { FromIo, ToIo } from "../control/protocol.js";
 
 export interface KafkaSourceInit {
@@ -175,10 +178,13 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
 
   /** Connects (waiting for reachable brokers first), subscribes and runs; restarts itself after a fatal crash. */
   const start = async (attempt: number): Promise<void> => {
-    if (!(await waitForBrokers(client, () => stopping))) return;
+    if (!(await waitForBrokers(client, () => stopping, init.topic))) return;
     const kafka = createClient(client);
     const c = kafka.consumer({
       groupId,
+      // Never create the topic (kafkajs' default would, with the broker's default partition count, when the
+      // topic is missing or was deleted under a running engine): a missing topic is reported and retried.
+      allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
@@ -195,9 +201,15 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       postListening(true);
     });
     c.on(c.events.CRASH, (e) => {
-      if (e.payload.restart || stopping) return;
+      if (stopping) return;
+      const why = describeError(e.payload.error, init.topic, brokers);
+      if (e.payload.restart) {
+        // kafkajs restarts the consumer itself after its retries; still say why (a deleted topic shows up here).
+        log.warn({ err: errorReason(e.payload.error) }, `Kafka consumer failed (${why}); restarting it`);
+        return;
+      }
       // kafkajs gives up on errors it deems fatal; the source must not: start over with a fresh consumer.
-      log.error({ err: errorReason(e.payload.error) }, `Kafka consumer failed (${errorReason(e.payload.error)}); restarting it`);
+      log.error({ err: errorReason(e.payload.error) }, `Kafka consumer failed (${why}); restarting it`);
       if (consumer === c) consumer = null;
       void c.disconnect().catch(() => {}).then(() => sleep(backoffMs(attempt))).then(() => start(attempt + 1));
     });
@@ -215,7 +227,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       if (consumer === c) consumer = null;
       if (stopping) return;
       const wait = backoffMs(attempt);
-      log.warn({ err: errorReason(err) }, `cannot start the Kafka consumer: ${errorReason(err)}; retrying in ${wait} ms`);
+      log.warn({ err: errorReason(err) }, `cannot start the Kafka consumer: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`);
       await sleep(wait);
       return start(attempt + 1);
     }

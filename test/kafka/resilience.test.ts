@@ -77,6 +77,16 @@ describe("Kafka with --resilience-dir", () => {
       expect(restored.length).toBe(3); // each restart found a checkpoint
       // Every input appears, and each output's count is its input's position in the key's sequence:
       // a record applied twice to the state (or skipped) would shift every later count of its key.
+      // Repeated outputs, described so that a failure says whether they are one checkpoint interval's
+      // (the commit window the README documents: a contiguous run of input sequence numbers) or scattered.
+      const times = new Map<number, number>();
+      for (const o of output.out) times.set(o.seq, (times.get(o.seq) ?? 0) + 1);
+      const repeated = [...times].filter(([, n]) => n > 1).map(([seq]) => seq).sort((a, b) => a - b);
+      if (repeated.length > 0) {
+        const gaps = repeated.filter((seq, i) => i > 0 && seq !== repeated[i - 1] + 1).length;
+        throw new Error(`${repeated.length} inputs were output more than once: seq ${repeated[0]}..${repeated[repeated.length - 1]} `
+          + `in ${gaps + 1} contiguous run(s); restored checkpoints ${restored.join(",")}`);
+      }
       checkOutput(input, output.out, false); // each input's output once, in order per key
       expect(output.out.length).toBe(input.length);
       const position = new Map<number, number>();

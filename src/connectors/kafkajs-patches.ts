@@ -1,0 +1,256 @@
+/**
+ * Two fixes to kafkajs 2.2.4's producer, the Kafka sink's bottleneck (see
+ * bench/ANALYSIS.md, "Kafka"). kafkajs is unmaintained since 2023 and pinned
+ * at 2.2.4 in package.json; both fixes are applied by setting a module's entry
+ * in Node's CommonJS cache before kafkajs requires it, and both keep the
+ * module's contract (the second writes the very same bytes).
+ *
+ * 1. producer/groupMessagesPerPartition.js groups a send's messages by partition
+ *    with `Object.assign(result, { [partition]: [...current, message] })`, copying
+ *    the partition's array for every message: a send of n records into p
+ *    partitions costs O(n^2 / p) copies. Replaced by a linear grouping (partition
+ *    -> its messages in the order given, which is what keeps per-partition order).
+ *
+ * 2. protocol/requests/produce/v3/request.js (which v4..v7 wrap) encodes each record
+ *    through a spread copy of the message, an Encoder of its own and a byte array
+ *    per varint, then copies them all into the batch: most of the sink thread's
+ *    time went to that and the garbage it makes. For uncompressed batches whose
+ *    messages are plain (Buffer or null key and value, no timestamp, no headers,
+ *    which is what the sink sends) the request's encode writes each partition's
+ *    record batch straight into one buffer; anything else goes through kafkajs'
+ *    own encoder. The output is byte for byte kafkajs' (tested).
+ *
+ * 3. producer/partitioners/default/murmur2.js hashes keys with 64-bit Long objects
+ *    (several allocations per key byte group). Replaced by the same 32-bit murmur2
+ *    (Kafka's Utils.murmur2, as the Java client) with Math.imul: same hash, so a key
+ *    lands in the same partition as before (tested against kafkajs' function).
+ *
+ * Invariant: this module must be evaluated before kafkajs in every thread that
+ * produces: kafka-client.ts and kafka-sink.ts import it before "kafkajs". If
+ * kafkajs' producer was loaded first the fixes cannot take effect, and
+ * installKafkajsPatches() says so (the sink logs it).
+ */
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+
+type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
+
+/** Same result as kafkajs' grouping (an object keyed by partition, messages in input order), in O(n). */
+export function groupMessagesPerPartition(
+  { topic, partitionMetadata, messages, partitioner }:
+  { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: Partitioner },
+): Record<number, unknown[]> {
+  const result: Record<number, unknown[]> = {};
+  if (partitionMetadata.length === 0) return result;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (result[partition] ??= []).push(message);
+  }
+  return result;
+}
+
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), on 32-bit ints. */
+export function murmur2(key: Buffer | string): number {
+  const data = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
+  const length = data.length;
+  const m = 0x5bd1e995;
+  let h = (0x9747b28c ^ length) | 0;
+  const length4 = length >>> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const tail = length & ~3;
+  switch (length % 4) {
+    case 3: h ^= data[tail + 2] << 16; // falls through
+    case 2: h ^= data[tail + 1] << 8; // falls through
+    case 1: h ^= data[tail]; h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+interface PlainMessage { key?: Buffer | null; value: Buffer | null; timestamp?: unknown; headers?: object }
+interface PartitionData { partition: number; messages: PlainMessage[]; firstSequence?: number }
+interface TopicData { topic: string; partitions: PartitionData[] }
+interface ProduceArgs {
+  acks: number; timeout: number; transactionalId?: string | null; producerId?: unknown; producerEpoch?: number;
+  compression?: number; topicData: TopicData[];
+}
+type Encoder = any;
+
+const isPlain = (m: PlainMessage): boolean =>
+  m.timestamp == null
+  && (m.key == null || Buffer.isBuffer(m.key))
+  && (m.value === null || Buffer.isBuffer(m.value))
+  && (m.headers == null || Object.keys(m.headers).length === 0);
+
+/** bytes of a zigzag varint (kafkajs' Encoder.sizeOfVarInt) */
+const sizeOfVarInt = (v: number): number => {
+  let z = ((v << 1) ^ (v >> 31)) >>> 0;
+  let n = 1;
+  while (z >= 0x80) { n++; z >>>= 7; }
+  return n;
+};
+const writeVarInt = (buf: Buffer, at: number, v: number): number => {
+  let z = ((v << 1) ^ (v >> 31)) >>> 0;
+  while (z >= 0x80) { buf[at++] = (z & 0x7f) | 0x80; z >>>= 7; }
+  buf[at++] = z;
+  return at;
+};
+const sizeOfBytes = (b: Buffer | null | undefined): number => (b == null ? 1 : sizeOfVarInt(b.length) + b.length);
+const writeBytes = (buf: Buffer, at: number, b: Buffer | null | undefined): number => {
+  if (b == null) return writeVarInt(buf, at, -1);
+  at = writeVarInt(buf, at, b.length);
+  return at + b.copy(buf, at);
+};
+
+/** The patched v3 produce request: kafkajs' own, whose encode takes the direct path when every message is plain. */
+function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: string) {
+  const req = createRequire(`${kafkajsRoot}/`);
+  const EncoderClass = req("./src/protocol/encoder.js");
+  const crc32C: (b: Buffer) => number = req("./src/protocol/recordBatch/crc32C/index.js");
+  const Long = req("./src/utils/long.js");
+  const { Types } = req("./src/protocol/message/compression/index.js");
+
+  const encodePartition = (d: PartitionData, transactionalId: string | null, producerId: unknown, producerEpoch: number): Encoder => {
+    const { messages } = d;
+    const now = Date.now();
+    // Record: varint length, attributes (0), timestampDelta (varlong 0: all records carry the batch's time), offsetDelta, key, value, 0 headers.
+    let recordsBytes = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      const body = 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1;
+      recordsBytes += sizeOfVarInt(body) + body;
+    }
+    const header = new EncoderClass()
+      .writeInt16(transactionalId ? 16 : 0) // attributes: no compression, create time, transactional bit
+      .writeInt32(messages.length - 1) // lastOffsetDelta
+      .writeInt64(now) // firstTimestamp
+      .writeInt64(now) // maxTimestamp
+      .writeInt64(producerId)
+      .writeInt16(producerEpoch)
+      .writeInt32(d.firstSequence ?? 0)
+      .writeInt32(messages.length).buffer as Buffer;
+    // partition, record batch size, then the batch: firstOffset, length, leader epoch, magic, crc, body
+    const bodyBytes = header.length + recordsBytes;
+    const batchBytes = 4 + 1 + 4 + bodyBytes;
+    const out = Buffer.allocUnsafe(4 + 4 + 8 + 4 + batchBytes);
+    let at = out.writeInt32BE(d.partition, 0);
+    at = out.writeInt32BE(8 + 4 + batchBytes, at);
+    at = out.writeInt32BE(0, at); // firstOffset (int64 0)
+    at = out.writeInt32BE(0, at);
+    at = out.writeInt32BE(batchBytes, at);
+    at = out.writeInt32BE(0, at); // partitionLeaderEpoch
+    at = out.writeInt8(2, at); // magic
+    const crcAt = at;
+    at += 4;
+    const bodyAt = at;
+    at += header.copy(out, at);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      at = writeVarInt(out, at, 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1);
+      out[at++] = 0; // attributes
+      out[at++] = 0; // timestampDelta
+      at = writeVarInt(out, at, i);
+      at = writeBytes(out, at, m.key);
+      at = writeBytes(out, at, m.value);
+      out[at++] = 0; // headers
+    }
+    if (at !== out.length) throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
+    out.writeUInt32BE(crc32C(out.subarray(bodyAt)) >>> 0, crcAt);
+    return new EncoderClass().writeBuffer(out);
+  };
+
+  return (args: ProduceArgs) => {
+    const request = original(args);
+    const { acks, timeout, transactionalId = null, topicData } = args;
+    const compression = args.compression ?? Types.None;
+    const producerId = args.producerId ?? Long.fromInt(-1);
+    const producerEpoch = args.producerEpoch ?? 0;
+    const direct = compression === Types.None
+      && topicData.every((t) => t.partitions.every((p) => p.messages.length > 0 && p.messages.every(isPlain)));
+    if (!direct) return request;
+    return {
+      ...request,
+      encode: async () => new EncoderClass()
+        .writeString(transactionalId)
+        .writeInt16(acks)
+        .writeInt32(timeout)
+        .writeArray(topicData.map((t) => new EncoderClass()
+          .writeString(t.topic)
+          .writeArray(t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch))))),
+    };
+  };
+}
+
+export interface PatchState { grouping: boolean; produce: boolean; murmur2: boolean }
+let state: PatchState | null = null;
+
+/** The original kafkajs v3 produce request (for tests comparing bytes); set by installKafkajsPatches. */
+export let originalProduceRequest: ((a: ProduceArgs) => any) | null = null;
+/** kafkajs' murmur2 (for tests comparing hashes); set by installKafkajsPatches. */
+export let originalMurmur2: ((key: Buffer | string) => number) | null = null;
+/** The patched one. */
+export let patchedProduceRequest: ((a: ProduceArgs) => any) | null = null;
+
+/**
+ * Puts both fixes in place (idempotent). Says which of them kafkajs' producer
+ * uses: not those whose user module (sendMessages.js, produce/index.js) was
+ * already loaded with the original.
+ */
+export function installKafkajsPatches(): PatchState {
+  if (state !== null) return state;
+  // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
+  if (process.env.WALLAROO_KAFKAJS_PATCHES === "0") return (state = { grouping: false, produce: false, murmur2: false });
+  let root: string;
+  try {
+    root = require.resolve("kafkajs/package.json").replace(/\/package\.json$/, "");
+  } catch {
+    return (state = { grouping: false, produce: false, murmur2: false });
+  }
+  const patch = (target: string, user: string, replace: (original: any) => any): boolean => {
+    const targetPath = `${root}/${target}`;
+    const userPath = `${root}/${user}`;
+    try {
+      require.resolve(targetPath);
+    } catch {
+      return false; // another kafkajs layout: nothing to patch
+    }
+    if (require.cache[userPath] !== undefined) return false; // too late: its user holds the original
+    const original = require(targetPath);
+    require.cache[targetPath]!.exports = replace(original);
+    return true;
+  };
+  const grouping = patch("src/producer/groupMessagesPerPartition.js", "src/producer/sendMessages.js", () => groupMessagesPerPartition);
+  const produce = patch("src/protocol/requests/produce/v3/request.js", "src/protocol/requests/produce/v4/request.js", (original) => {
+    originalProduceRequest = original;
+    patchedProduceRequest = makeProduceRequest(original, root);
+    return patchedProduceRequest;
+  });
+  // kafkajs' index loads the partitioners (and so murmur2.js) on import: patched only when this runs first.
+  const hash = patch("src/producer/partitioners/default/murmur2.js", "src/producer/partitioners/default/index.js", (original) => {
+    originalMurmur2 = original;
+    return murmur2;
+  });
+  return (state = { grouping, produce, murmur2: hash });
+}
+
+/**
+ * For bench/kafka-clients.bench.mjs, which compares kafkajs as shipped and patched in one
+ * process: after the caller removed kafkajs' modules from the CommonJS cache, patches the
+ * next kafkajs load again.
+ */
+export function reinstallKafkajsPatches(): PatchState {
+  state = null;
+  return installKafkajsPatches();
+}
+
+installKafkajsPatches();
