@@ -13,7 +13,7 @@ import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
 import { createPeerRings, createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
 import { RingReader } from "../transport/ring.js";
 import { createLogger, type Logger } from "../core/log.js";
-import type { WorkerInit, WorkerReport } from "./worker.js";
+import type { WorkerInit } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import {
   HEARTBEAT_MS, reply, request, toErrorInfo, type ErrorInfo, type FromIo, type FromWorker, type Reply, type ToIo,

@@ -9,7 +9,7 @@ import type { Plan, StatePlan, StepPlan } from "../topology/plan.js";
 import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "../core/hash.js";
-import { copyBytes, type ChannelWriter } from "../transport/channel.js";
+import { copyBytes } from "../transport/channel.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
