@@ -67,7 +67,9 @@ export function murmur2(key: Buffer | string): number {
   }
   const tail = length & ~3;
   switch (length % 4) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2 mixes the 3, 2 or 1 tail bytes in turn
     case 3: h ^= data[tail + 2] << 16; // falls through
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
     case 2: h ^= data[tail + 1] << 8; // falls through
     case 1: h ^= data[tail]; h = Math.imul(h, m);
   }

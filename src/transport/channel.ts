@@ -5,7 +5,7 @@
  * of the channel stops taking new input while anything is queued: that is the
  * backpressure, and it keeps the queue bounded).
  */
-import { RingReader, RingWriter } from "./ring.js";
+import type { RingReader, RingWriter } from "./ring.js";
 import { FRAGMENT, KIND_SHIFT, tag as makeTag } from "./tags.js";
 
 const FRAG_FIRST_HEADER = 8; // original tag, total length

@@ -19,7 +19,7 @@
  * A frame never wraps: if it does not fit before the end of the data region, a wrap marker
  * (tag 0xFFFFFFFF, length = bytes to the end - 8) fills the tail and the frame starts at 0.
  */
-import { Doorbell, keepAliveAcquire, keepAliveRelease, waitAsync } from './doorbell.js';
+import { type Doorbell, keepAliveAcquire, keepAliveRelease, waitAsync } from './doorbell.js';
 
 export const RING_HEADER_BYTES = 128;
 export const FRAME_HEADER_BYTES = 8;

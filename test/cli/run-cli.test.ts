@@ -67,7 +67,7 @@ describe("wallaroo run", () => {
     const line = logged.find((l) => l.err);
     expect(line?.err).toBe("exploded on purpose");
     expect(line?.type).toBe("RangeError");
-    expect(line?.at).toMatch(new RegExp(`help-app\\.ts:12:\\d+$`));
+    expect(line?.at).toMatch(/help-app\.ts:12:\d+$/);
   });
 
   it("a module that does not exist is named by the user's path only", async () => {
