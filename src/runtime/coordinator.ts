@@ -12,7 +12,7 @@ import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
 import { createPeerRings, createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
 import { RingReader } from "../transport/ring.js";
-import { createLogger, type Logger } from "../core/log.js";
+import { createLogger, errorWithFrame, type Logger } from "../core/log.js";
 import type { WorkerInit } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import {
@@ -302,7 +302,8 @@ class Engine {
           const why = m.reason === "user-code-error" ? "error in user code, --fail-fast" : m.reason.replaceAll("-", " ");
           this.fail(th, {
             reason: m.reason, thread: what, where: m.where, error: m.error,
-            message: `${what}: ${m.where}: ${m.error.message} (${why})`,
+            // the first frame in the user's code (file:line), as for errors at start
+            message: `${what}: ${m.where}: ${errorWithFrame(Object.assign(new Error(m.error.message), { stack: m.error.stack }))} (${why})`,
           });
         } else {
           this.fail(th, { reason: "io-fatal", thread: what, where: m.where, message: `${m.where ?? what}: ${m.message}` });

@@ -100,7 +100,9 @@ export async function userModules(): Promise<ModuleExports[]> {
   });
   // Already evaluated: import() returns the cached namespace, it runs nothing.
   // Only code modules (a JSON import cannot be imported again without its attribute, and exports no class).
-  const code = urls.filter((u) => /\.(m|c)?(j|t)sx?$/.test(new URL(u).pathname)).sort();
+  // A file gone since it was loaded (an earlier application in a test process, in a temp dir since
+  // removed) belongs to no application loaded now, and its import() would fail to resolve.
+  const code = urls.filter((u) => /\.(m|c)?(j|t)sx?$/.test(new URL(u).pathname) && existsSync(fileURLToPath(u))).sort();
   return Promise.all(code.map(async (url) => ({ url, exports: (await import(url)) as Record<string, unknown> })));
 }
 
