@@ -67,7 +67,7 @@ export type FromWorker =
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   /** out: outputs per sink; outBytes: bytes handed to each sink's ring (what a TCP sink should deliver) */
-  | { type: "stats"; worker: number; in: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number; recentErrors?: RecentError[] }
+  | { type: "stats"; worker: number; in: number[]; taken: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number; recentErrors?: RecentError[] }
   | { type: "fatal"; worker: number; reason: WorkerFatalReason; where: string; error: ErrorInfo };
 
 // ---- coordinator -> I/O thread

@@ -557,19 +557,21 @@ class Engine {
     this.stop().catch(() => {}); // settles done, which the caller observes
   }
 
-  private totals(): { in: number[]; out: number[]; outBytes: number[]; errors: number } {
+  private totals(): { in: number[]; taken: number[]; out: number[]; outBytes: number[]; errors: number } {
     const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
+    const takenSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
     const bytesSum = new Array<number>(this.plan.sinks.length).fill(0);
     let errors = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
       st.in.forEach((v, i) => { inSum[i] += v; });
+      st.taken.forEach((v, i) => { takenSum[i] += v; });
       st.out.forEach((v, i) => { outSum[i] += v; });
       st.outBytes.forEach((v, i) => { bytesSum[i] += v; });
       errors += st.errors;
     }
-    return { in: inSum, out: outSum, outBytes: bytesSum, errors };
+    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors };
   }
 
   private logStats(): void {
@@ -701,7 +703,7 @@ class Engine {
       const name = this.plan.pipelines[src.pipeline].name;
       const n = read[i];
       if (n === null) approximate = true;
-      else unprocessed[name] = (unprocessed[name] ?? 0) + Math.max(0, n - t.in[src.pipeline]);
+      else unprocessed[name] = (unprocessed[name] ?? 0) + Math.max(0, n - t.taken[src.pipeline]);
     });
     for (const name of Object.keys(unprocessed)) if (unprocessed[name] === 0) delete unprocessed[name];
     const lost = !drained || finalCheckpoint === "failed" || finalCheckpoint === "skipped" || this.failure !== null

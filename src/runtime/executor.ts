@@ -67,6 +67,8 @@ const epochMs = (): number => performance.timeOrigin + performance.now();
 export class Executor {
   /** messages decoded per pipeline, outputs delivered per sink, messages dropped on errors */
   readonly inCount: Float64Array;
+  /** messages taken from the sources per pipeline: inCount plus those their decoder failed on */
+  readonly takenCount: Float64Array;
   readonly outCount: Float64Array;
   errorCount = 0;
   /** every counter of this worker (see metrics/layout.ts): shared with the coordinator when metrics are on */
@@ -141,6 +143,7 @@ export class Executor {
     this.pipelineSinks = plan.pipelines.map((p) => p.sinks);
     const l = this.layout;
     this.inCount = this.slots.subarray(l.in, l.in + plan.pipelines.length);
+    this.takenCount = new Float64Array(plan.pipelines.length);
     this.outCount = this.slots.subarray(l.out, l.out + plan.sinks.length);
     this.stepMessages = this.slots.subarray(l.stepMessages, l.stepMessages + plan.steps.length);
     const pname = (p: number) => JSON.stringify(plan.pipelines[p].name);
@@ -242,11 +245,13 @@ export class Executor {
   private decodeAndRun(sourceId: number, payload: Buffer): void {
     const source = this.plan.sources[sourceId];
     this.where = this.decoderLabels[sourceId];
-    // Counted before decoding: a message its decoder refuses was still taken (a stop compares this with what the source read).
+    // Taken before decoding (a stop compares it with what the source read: a message its decoder
+    // refused was taken, and reported as an error, not lost); in once it decoded.
+    this.takenCount[source.pipeline]++;
     this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
-    this.inCount[source.pipeline]++;
     const value = source.decoder.fn(payload);
     if (value == null) throw new TypeError(`a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`);
+    this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
   }

@@ -261,7 +261,7 @@ async function main(init: WorkerInit): Promise<void> {
   const postStats = () => {
     if (init.metrics) executor.countInstances();
     port.postMessage({
-      type: "stats", worker: me, in: Array.from(executor.inCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
+      type: "stats", worker: me, in: Array.from(executor.inCount), taken: Array.from(executor.takenCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
       errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
     } satisfies WorkerReport);

@@ -82,7 +82,7 @@ describe("--fail-fast", () => {
       await sendBytes(inPort, frame(["ok 0 k0", "bad-compute 1 k1", ...after]));
       const exit = await Promise.race([engine.exited, sleep(20_000).then(() => null)]);
       expect(exit, "the engine did not stop on its own").not.toBeNull();
-      expect(exit!.code).toBe(1);
+      expect(exit!.code).toBe(3); // EXIT.FAILED
       expect(engine.stderr()).toContain("computation refuses bad-compute 1 k1");
       // what arrived (the engine is gone: nothing more can) is at most the message before the failure
       const got = sink.lines();

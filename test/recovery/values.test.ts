@@ -68,7 +68,7 @@ describe("checkpointed values", () => {
       try {
         await sendBytes(inPort, frame([`${kind}:k1`]));
         const err = await done;
-        expect(err?.message).toMatch(/^checkpoint \d+: serializing state: /);
+        expect(err?.message).toMatch(/serializing state for a checkpoint: state "box" key "k1" \(class Box\): /);
         expect(err?.message).toMatch(field);
       } finally {
         await app.stop().catch(() => {});
