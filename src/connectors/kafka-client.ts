@@ -42,8 +42,10 @@ export function pinoLogCreator(log: Logger, level: KafkaLogLevel): logCreator {
     if (last.size > 1000) last.clear(); // messages embedding offsets etc. must not grow the map forever
     const obj = { namespace, ...extra, ...(seen?.suppressed ? { suppressedSinceLast: seen.suppressed } : {}) };
     const text = `kafkajs ${namespace}: ${message}`;
-    if (lvl === KafkaJsLevel.ERROR) child.error(obj, text);
-    else if (lvl === KafkaJsLevel.WARN) child.warn(obj, text);
+    // kafkajs logs at ERROR what it then retries, and mostly recovers from (a broker that
+    // restarts, a connection reset): a warning here. What the engine cannot recover from
+    // (a send failed inside a transaction, a topic that does not exist) it logs itself, at error.
+    if (lvl === KafkaJsLevel.ERROR || lvl === KafkaJsLevel.WARN) child.warn(obj, text);
     else if (lvl === KafkaJsLevel.INFO) child.info(obj, text);
     else child.debug(obj, text);
   };

@@ -270,7 +270,9 @@ class Engine {
   private stopping: Promise<StopReport> | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
-  private lastStats = { at: 0, in: [] as number[], out: [] as number[] };
+  private lastStats = { at: 0, in: [] as number[], out: [] as number[], errors: 0 };
+  /** the last stats line said "idle": no more lines until something moves */
+  private statsQuiet = false;
   private settle!: { resolve: (r: StopReport) => void; reject: (e: Error) => void };
   readonly done: Promise<StopReport>;
   private checkpointer: Checkpointer | null = null;
@@ -578,6 +580,20 @@ class Engine {
     const now = performance.now();
     const secs = (now - this.lastStats.at) / 1000;
     const t = this.totals();
+    const moved = t.errors !== this.lastStats.errors || t.in.some((v, i) => v !== this.lastStats.in[i])
+      || t.out.some((v, i) => v !== this.lastStats.out[i]);
+    if (!moved && this.lastStats.in.length > 0) {
+      // An engine waiting for input should not fill its log: one line says so, the next
+      // line comes with the next message.
+      if (!this.statsQuiet) {
+        this.statsQuiet = true;
+        this.log.info({ stats: { in: t.in, out: t.out, errors: t.errors }, idle: true },
+          `idle: nothing in or out since the last stats line (total in ${t.in.reduce((a, b) => a + b, 0)}); stats lines resume with traffic`);
+      }
+      this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
+      return;
+    }
+    this.statsQuiet = false;
     const parts = this.plan.pipelines.map((p) => {
       const inRate = (t.in[p.id] - (this.lastStats.in[p.id] ?? 0)) / secs;
       const out = p.sinks.reduce((n, k) => n + t.out[k], 0);
@@ -585,7 +601,7 @@ class Engine {
       return `${p.name}: in ${fmtRate(inRate)}/s out ${fmtRate((out - outBefore) / secs)}/s (total in ${t.in[p.id]}, out ${out})`;
     });
     this.log.info({ stats: { in: t.in, out: t.out, errors: t.errors } }, `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`);
-    this.lastStats = { at: now, in: t.in, out: t.out };
+    this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
   }
 
   stop(): Promise<StopReport> {

@@ -61,7 +61,7 @@ export const ENGINE_FLAGS = [
   },
   {
     flag: "--stats-interval", key: "statsInterval", type: "seconds", value: "S", min: 0, default: 5,
-    defaultText: "5", help: "seconds between stats lines (messages in/out per second per pipeline); 0 = none",
+    defaultText: "5", help: "seconds between stats lines (messages in/out per second per pipeline); 0 = none. Once nothing has moved for 2 s one \"idle\" line is logged, then none until messages flow again",
   },
   {
     flag: "--ring-bytes", key: "ringBytes", type: "bytes", value: "N", min: 4096, default: 2 * 1024 * 1024,
