@@ -439,8 +439,6 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
         c.socket.destroy();
       }
       checkStopped();
-    } else if (msg.type === "count") {
-      control.postMessage({ type: "count", connections } satisfies FromIo);
     }
   });
 }

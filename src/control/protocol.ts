@@ -78,7 +78,6 @@ export type ToIo =
   | { type: "resume"; id: number }
   /** stop reading for good; answer "stopped" once everything read is in the rings */
   | { type: "stop" }
-  | { type: "count" }
   /** Kafka sink with resilience: commit the open transaction */
   | { type: "commit"; id: number }
   /** sink: deliver what is left (bounded), then answer "closed" */
@@ -91,7 +90,6 @@ export type FromIo =
   | { type: "paused"; id: number; positions?: Positions[string] }
   /** `messages`: how many messages the source read in all (what the workers should have received) */
   | { type: "stopped"; positions?: Positions[string]; messages?: number }
-  | { type: "count"; connections: number }
   | { type: "committed"; id: number; records?: number; error?: string }
   /**
    * Kafka: `delivered` records the brokers acknowledged, `dropped` refused (and logged), `undelivered`
