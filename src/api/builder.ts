@@ -73,19 +73,13 @@ export interface Pipeline<T> {
   /** Closes the pipeline without a sink: its outputs are discarded. */
   done(): ApplicationBuilder;
 
-  // Spellings of the Python API, for porting.
-  to_parallel<O>(computation: Computation<T, O>): Pipeline<O>;
-  to_stateful<S extends object, O>(computation: StateComputation<T, S, O>, stateClass: StateClass<S>, stateName: string): Pipeline<O>;
-  to_state_partition<S extends object, O>(
-    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
-    partitionFn: PartitionFunction<T>, partitionKeys?: readonly Key[],
-  ): Pipeline<O>;
-  to_state_partition_u64<S extends object, O>(
-    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
-    partitionFn: PartitionFunction<T>, partitionKeys?: readonly (number | bigint)[],
-  ): Pipeline<O>;
-  to_sink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
-  to_sinks(sinkConfigs: readonly SinkConfig<T>[]): ApplicationBuilder;
+  // Spellings of the Python API, for porting: the same methods, with the same types.
+  to_parallel: Pipeline<T>["toParallel"];
+  to_stateful: Pipeline<T>["toStateful"];
+  to_state_partition: Pipeline<T>["toStatePartition"];
+  to_state_partition_u64: Pipeline<T>["toStatePartitionU64"];
+  to_sink: Pipeline<T>["toSink"];
+  to_sinks: Pipeline<T>["toSinks"];
 }
 
 const U64_LIMIT = 1n << 64n;
