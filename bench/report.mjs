@@ -188,12 +188,15 @@ function kafkaSection(k) {
   if (k.markdown) return k.markdown;
   const o = k.output;
   if (!o || typeof o !== 'object' || !Array.isArray(o.results)) return '```\n' + (typeof o === 'string' ? o : JSON.stringify(o, null, 2)) + '\n```';
+  // kafka.bench.mjs reports `perSec` with its `unit` (records/s, words/s); older results had msgsPerSec
+  const rate = (r) => r.perSec ?? r.msgsPerSec;
   const loop = o.results.find((r) => /transform-produce loop/.test(r.name));
-  const rows = o.results.map((r) => `| ${r.name} | ${fmtRate(r.msgsPerSec)} | ${r.seconds.toFixed(2)} | ${loop ? (r.msgsPerSec / loop.msgsPerSec).toFixed(2) + '×' : ''} |`);
+  const rows = o.results.map((r) => `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? 'msgs/s'} | ${r.seconds.toFixed(2)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + '×' : ''} |`);
   return [
-    `${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs is the client. ` +
-      'The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run.',
-    '', '| what | msgs/s | seconds | vs plain loop |', '|---|---:|---:|---:|', ...rows,
+    `${o.app ? `${o.app}: ` : ''}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
+      'The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run. ' +
+      'Peers (Kafka Streams) and the word-count input run with `node bench/kafka.bench.mjs --app word_count --peers` (not part of `npm run bench`).',
+    '', '| what | rate | seconds | vs plain loop |', '|---|---:|---:|---:|', ...rows,
   ].join('\n');
 }
 
