@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { frame, freePort, sendBytes, startCollector } from "../helpers/net.js";
+import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
 import { BIN, fixture, ROOT, sleep, startEngine, taggedMessages, type Engine, type LogLine } from "../helpers/engine.js";
 
 const HOSTILE = fixture("hostile-app.ts");
@@ -214,11 +214,21 @@ describe("--workers bound", () => {
   }, 60_000);
 });
 
+/** A fresh checkpoint-store directory and a receiver for `fn`, both gone afterwards. */
+async function withStoreAndSink(fn: (dir: string, sink: Collector) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
+  const sink = await startCollector();
+  try {
+    await fn(dir, sink);
+  } finally {
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("state and failures (--resilience-dir)", () => {
   it("after a worker failure there is no final checkpoint, and a restart resumes from the last periodic one", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
-    const sink = await startCollector();
-    try {
+    await withStoreAndSink(async (dir, sink) => {
       const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "0.2", "--workers", "1"]);
       try {
         await sendBytes(inPort, frame(["a", "b", "c"]));
@@ -241,16 +251,11 @@ describe("state and failures (--resilience-dir)", () => {
       } finally {
         again.kill();
       }
-    } finally {
-      await sink.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 90_000);
 
   it("state that cannot be serialized for a checkpoint stops the engine with that reason (not --fail-fast), exit 3", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
-    const sink = await startCollector();
-    try {
+    await withStoreAndSink(async (dir, sink) => {
       const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "0.2"]);
       try {
         await sendBytes(inPort, frame(["unserializable"]));
@@ -264,16 +269,11 @@ describe("state and failures (--resilience-dir)", () => {
       } finally {
         engine.kill();
       }
-    } finally {
-      await sink.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 60_000);
 
   it("a final checkpoint that cannot be written (the store's directory refuses the write) exits 4, not 0", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wallaroo-lifecycle-"));
-    const sink = await startCollector();
-    try {
+    await withStoreAndSink(async (dir, sink) => {
       // No periodic checkpoint within the test: only the final one writes.
       const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "3600"]);
       try {
@@ -290,10 +290,7 @@ describe("state and failures (--resilience-dir)", () => {
       } finally {
         engine.kill();
       }
-    } finally {
-      await sink.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, 60_000);
 });
 
