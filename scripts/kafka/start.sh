@@ -190,12 +190,13 @@ log.retention.hours=24
 log.segment.bytes=134217728
 EOF
 
-# Kafka cluster ids are 16 random bytes, base64url-encoded without padding.
+# Kafka cluster ids are 16 random bytes, base64url-encoded without padding. One in 64 starts
+# with "-", which the tool's argument parser takes for an option unless given as --cluster-id=ID.
 CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
 
 log "formatting storage in $DATA_DIR (cluster id $CLUSTER_ID) ..."
 if ! java -Xmx256m -cp "$LIBS/*" "${TOOLS_LOG_OPTS[@]}" kafka.tools.StorageTool format \
-  -t "$CLUSTER_ID" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1; then
+  --cluster-id="$CLUSTER_ID" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1; then
   cat "$LOG_DIR/format.log" >&2
   die "kafka-storage format failed"
 fi
