@@ -6,6 +6,7 @@
 //   node bench/per-path.bench.mjs [--messages N] [--runs N] [--workers N]
 import net from "node:net";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./lib/procs.mjs";
 import { runApplication } from "../dist/index.js";
 
 const arg = (name, d) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : d; };
@@ -16,13 +17,6 @@ const APP = fileURLToPath(new URL("../test/fixtures/two-paths.ts", import.meta.u
 process.env.WALLAROO_LOG_LEVEL ??= "error";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 function receiver({ paused }) {
   let lines = 0; let waiter = null; const socks = new Set();
   const srv = net.createServer((s) => {
