@@ -7,7 +7,7 @@
 import { describe, expect, inject, it } from "vitest";
 import {
   APP, appArgs, checkOutput, collect, freshTopics, makeInput, PrivateBroker, produce, runCli, sleep, uniqueName,
-  type Input,
+  dropTestKafkaState, type Input,
 } from "./helpers.js";
 
 // The engine runs in this process: keep its info lines out of the test output.
@@ -41,9 +41,7 @@ describe("Kafka source and sink", () => {
     } finally {
       await app.stop();
       await output.stop();
-      await admin.deleteGroups([group]).catch(() => {});
-      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
-      await admin.disconnect();
+      await dropTestKafkaState(admin, group, [inTopic, outTopic]);
     }
   }, 120_000);
 
@@ -145,9 +143,7 @@ describe("Kafka source and sink", () => {
     } finally {
       await engine.stop().catch(() => {});
       await output.stop();
-      await admin.deleteGroups([group]).catch(() => {});
-      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
-      await admin.disconnect();
+      await dropTestKafkaState(admin, group, [inTopic, outTopic]);
     }
   }, 90_000);
 });

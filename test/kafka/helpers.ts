@@ -36,6 +36,13 @@ export async function freshTopics(brokers: string, partitions: number): Promise<
   return { kafka, admin, inTopic, outTopic };
 }
 
+/** A test's cleanup: its consumer group and topics deleted (best effort), the admin client closed. */
+export async function dropTestKafkaState(admin: Admin, group: string, topics: string[]): Promise<void> {
+  await admin.deleteGroups([group]).catch(() => {});
+  await admin.deleteTopics({ topics }).catch(() => {});
+  await admin.disconnect();
+}
+
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
 }

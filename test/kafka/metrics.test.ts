@@ -3,7 +3,7 @@
  * consumer lag of every partition reported and back to 0 once everything is consumed.
  */
 import { describe, expect, inject, it } from "vitest";
-import { APP, appArgs, collect, freshTopics, makeInput, produce, sleep, uniqueName } from "./helpers.js";
+import { APP, appArgs, collect, freshTopics, makeInput, produce, sleep, uniqueName, dropTestKafkaState } from "./helpers.js";
 
 process.env.WALLAROO_LOG_LEVEL ??= "warn";
 const { runApplication } = await import("../../dist/index.js");
@@ -37,9 +37,7 @@ describe("Kafka metrics", () => {
     } finally {
       await app.stop();
       await output.stop();
-      await admin.deleteGroups([group]).catch(() => {});
-      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
-      await admin.disconnect();
+      await dropTestKafkaState(admin, group, [inTopic, outTopic]);
     }
   }, 120_000);
 });

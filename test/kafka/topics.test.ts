@@ -7,7 +7,7 @@
  */
 import { describe, expect, inject, it } from "vitest";
 import {
-  appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName,
+  appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName, dropTestKafkaState,
 } from "./helpers.js";
 
 const brokers = inject("kafkaBrokers") ?? "";
@@ -56,9 +56,7 @@ describe("Kafka topics", () => {
       expect(meta.topics.map((t) => t.partitions.length)).toEqual([2, 2]);
     } finally {
       await engine.stop().catch(() => {});
-      await admin.deleteGroups([group]).catch(() => {});
-      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
-      await admin.disconnect();
+      await dropTestKafkaState(admin, group, [inTopic, outTopic]);
     }
   }, 120_000);
 
@@ -92,9 +90,7 @@ describe("Kafka topics", () => {
       expect((await engine.stop()).code).toBe(0);
     } finally {
       await engine.stop().catch(() => {});
-      await admin.deleteGroups([group]).catch(() => {});
-      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
-      await admin.disconnect();
+      await dropTestKafkaState(admin, group, [inTopic, outTopic]);
     }
   }, 120_000);
 });
