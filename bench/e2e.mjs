@@ -8,15 +8,15 @@
 //
 // Run alone: node bench/e2e.mjs [--quick] [--scenario passthrough] [--system engine-w2] [--rates R1,R2 (msgs/s per source)]
 //   (npm run build first). Prints the results as JSON.
-import { fileURLToPath } from 'node:url';
-import { forkTool, spawnProc, waitForOutput, ask, stop, freePort, procSample, lastLines } from './lib/procs.mjs';
-import { newEpoch } from './lib/clock.mjs';
-import { SCENARIOS, systems } from './scenarios/index.mjs';
-import { ROOT } from './scenarios/data.mjs';
+import { fileURLToPath } from "node:url";
+import { forkTool, spawnProc, waitForOutput, ask, stop, freePort, procSample, lastLines } from "./lib/procs.mjs";
+import { newEpoch } from "./lib/clock.mjs";
+import { SCENARIOS, systems } from "./scenarios/index.mjs";
+import { ROOT } from "./scenarios/data.mjs";
 
-const HOST = '127.0.0.1';
+const HOST = "127.0.0.1";
 // extra node flags for the system under test, e.g. WR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
-const NODE_ARGS = process.env.WR_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+const NODE_ARGS = process.env.WR_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -30,42 +30,75 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
   try {
     const epoch = newEpoch();
     const sources = scenario.sources();
-    const counter = forkTool(fileURLToPath(new URL('./tools/counter.mjs', import.meta.url)),
-      [JSON.stringify({ ...scenario.output, epoch })]);
+    const counter = forkTool(fileURLToPath(new URL("./tools/counter.mjs", import.meta.url)), [
+      JSON.stringify({ ...scenario.output, epoch }),
+    ]);
     procs.push(counter);
     const outPort = await new Promise((resolve, reject) => {
-      counter.once('message', (m) => resolve(m.port));
-      counter.once('exit', (c) => reject(new Error(`receiver exited (${c}): ${lastLines(counter.tail)}`)));
+      counter.once("message", (m) => resolve(m.port));
+      counter.once("exit", (c) => reject(new Error(`receiver exited (${c}): ${lastLines(counter.tail)}`)));
     });
     const inPorts = await Promise.all(sources.map(() => freePort()));
-    const sut = spawnProc(process.execPath, [...NODE_ARGS, ...system.cmd,
-      '--in', inPorts.map((p) => `${HOST}:${p}`).join(','), '--out', `${HOST}:${outPort}`, ...system.extra], { cwd: ROOT });
+    const sut = spawnProc(
+      process.execPath,
+      [
+        ...NODE_ARGS,
+        ...system.cmd,
+        "--in",
+        inPorts.map((p) => `${HOST}:${p}`).join(","),
+        "--out",
+        `${HOST}:${outPort}`,
+        ...system.extra,
+      ],
+      { cwd: ROOT },
+    );
     procs.push(sut);
     await waitForOutput(sut, /running on|^ready$/m, 30000, system.id);
     let sutError = null;
-    sut.once('exit', (code, sig) => { sutError = `${system.id} exited during the run (code ${code}, signal ${sig}): ${lastLines(sut.tail)}`; });
+    sut.once("exit", (code, sig) => {
+      sutError = `${system.id} exited during the run (code ${code}, signal ${sig}): ${lastLines(sut.tail)}`;
+    });
 
     // generator g of source i is loadgens[i * generators + g]; a paced rate is split between them
-    const loadgens = sources.flatMap((src, i) => Array.from({ length: generators }, () => {
-      const g = forkTool(fileURLToPath(new URL('./tools/loadgen.mjs', import.meta.url)), [JSON.stringify({
-        host: HOST, port: inPorts[i], connections, input: src.input, rate: (rates[i] ?? 0) / generators, stamp: src.stamp ?? null, epoch,
-      })]);
-      g.on('message', (m) => { if (m.op === 'error') sutError ??= m.message; });
-      procs.push(g);
-      return g;
-    }));
-    await Promise.all(loadgens.map((g) => ask(g, { op: 'start' })));
+    const loadgens = sources.flatMap((src, i) =>
+      Array.from({ length: generators }, () => {
+        const g = forkTool(fileURLToPath(new URL("./tools/loadgen.mjs", import.meta.url)), [
+          JSON.stringify({
+            host: HOST,
+            port: inPorts[i],
+            connections,
+            input: src.input,
+            rate: (rates[i] ?? 0) / generators,
+            stamp: src.stamp ?? null,
+            epoch,
+          }),
+        ]);
+        g.on("message", (m) => {
+          if (m.op === "error") sutError ??= m.message;
+        });
+        procs.push(g);
+        return g;
+      }),
+    );
+    await Promise.all(loadgens.map((g) => ask(g, { op: "start" })));
 
     const snap = async () => {
-      const [gens, out] = await Promise.all([Promise.all(loadgens.map((g) => ask(g, { op: 'snap' }))), ask(counter, { op: 'snap' })]);
+      const [gens, out] = await Promise.all([
+        Promise.all(loadgens.map((g) => ask(g, { op: "snap" }))),
+        ask(counter, { op: "snap" }),
+      ]);
       return {
-        gens, out, proc: procSample(sut.pid), t: performance.now(),
-        genCpu: loadgens.map((g) => procSample(g.pid).cpu), counterCpu: procSample(counter.pid).cpu,
+        gens,
+        out,
+        proc: procSample(sut.pid),
+        t: performance.now(),
+        genCpu: loadgens.map((g) => procSample(g.pid).cpu),
+        counterCpu: procSample(counter.pid).cpu,
       };
     };
     await sleep(warmupS * 1000);
     const a = await snap();
-    if (scenario.output.stamp) await ask(counter, { op: 'reset' });
+    if (scenario.output.stamp) await ask(counter, { op: "reset" });
     let peakRss = a.proc.rss;
     const end = performance.now() + windowS * 1000;
     while (performance.now() < end && !sutError) {
@@ -74,12 +107,14 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
     }
     if (sutError) throw new Error(sutError);
     const b = await snap();
-    const hist = scenario.output.stamp ? await ask(counter, { op: 'hist' }) : null;
+    const hist = scenario.output.stamp ? await ask(counter, { op: "hist" }) : null;
     if (sutError) throw new Error(sutError);
 
     const secs = (b.t - a.t) / 1000;
     const perGen = b.gens.map((g, i) => g.sent - a.gens[i].sent);
-    const perSource = sources.map((_, i) => perGen.slice(i * generators, (i + 1) * generators).reduce((x, y) => x + y, 0));
+    const perSource = sources.map((_, i) =>
+      perGen.slice(i * generators, (i + 1) * generators).reduce((x, y) => x + y, 0),
+    );
     const sentMsgs = b.gens.reduce((s, g, i) => s + g.sent - a.gens[i].sent, 0);
     const sentBytes = b.gens.reduce((s, g, i) => s + g.bytes - a.gens[i].bytes, 0);
     const outMsgs = b.out.count - a.out.count;
@@ -87,7 +122,7 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
     // What the senders wrote overstates what was processed by whatever queued up in socket buffers
     // and rings during the window; scenarios whose output tells how much input it took say so.
     const inMsgs = scenario.inFromOut ? scenario.inFromOut(outMsgs, perSource) : sentMsgs;
-    const units = scenario.unitFrom === 'out' ? outMsgs : inMsgs;
+    const units = scenario.unitFrom === "out" ? outMsgs : inMsgs;
     return {
       seconds: secs,
       inMsgsPerSec: inMsgs / secs,
@@ -103,9 +138,17 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
       // 1.0 may be what limits the run rather than the system under test
       genCpuUtilMax: Math.max(...b.genCpu.map((c, i) => (c - a.genCpu[i]) / secs)),
       receiverCpuUtil: (b.counterCpu - a.counterCpu) / secs,
-      latencyUs: hist && hist.samples > 0
-        ? { samples: hist.samples, p50: hist.p50 / 1e3, p99: hist.p99 / 1e3, p999: hist.p999 / 1e3, p9999: hist.p9999 / 1e3, max: hist.max / 1e3 }
-        : null,
+      latencyUs:
+        hist && hist.samples > 0
+          ? {
+              samples: hist.samples,
+              p50: hist.p50 / 1e3,
+              p99: hist.p99 / 1e3,
+              p999: hist.p999 / 1e3,
+              p9999: hist.p9999 / 1e3,
+              max: hist.max / 1e3,
+            }
+          : null,
     };
   } catch (e) {
     return { error: e.message };
@@ -134,15 +177,17 @@ export async function measure(scenario, system, opts, runs, log = () => {}) {
       log(`    run ${i + 1}: FAILED ${r.error}`);
     } else {
       ok.push(r);
-      log(`    run ${i + 1}: ${fmtM(r.unitsPerSec)} ${scenario.unit}/s, ${r.inMBPerSec.toFixed(1)} MB/s in` +
-        (r.latencyUs ? `, p50 ${r.latencyUs.p50.toFixed(0)} us p99.9 ${r.latencyUs.p999.toFixed(0)} us` : '') +
-        `, ${r.peakRssMB.toFixed(0)} MB, ${r.cpuSecPerMUnits.toFixed(2)} cpu-s/M`);
+      log(
+        `    run ${i + 1}: ${fmtM(r.unitsPerSec)} ${scenario.unit}/s, ${r.inMBPerSec.toFixed(1)} MB/s in` +
+          (r.latencyUs ? `, p50 ${r.latencyUs.p50.toFixed(0)} us p99.9 ${r.latencyUs.p999.toFixed(0)} us` : "") +
+          `, ${r.peakRssMB.toFixed(0)} MB, ${r.cpuSecPerMUnits.toFixed(2)} cpu-s/M`,
+      );
     }
   }
-  if (ok.length === 0) return { runs: 0, error: errors[0] ?? 'no run', errors };
+  if (ok.length === 0) return { runs: 0, error: errors[0] ?? "no run", errors };
   const med = (f) => median(ok.map(f));
   const lat = ok.every((r) => r.latencyUs)
-    ? Object.fromEntries(['samples', 'p50', 'p99', 'p999', 'p9999', 'max'].map((k) => [k, med((r) => r.latencyUs[k])]))
+    ? Object.fromEntries(["samples", "p50", "p99", "p999", "p9999", "max"].map((k) => [k, med((r) => r.latencyUs[k])]))
     : null;
   return {
     runs: ok.length,
@@ -179,8 +224,13 @@ export const PROFILES = {
 export function plan(scenario, quick) {
   const all = systems(scenario);
   if (!quick) return { systems: all, halfLoad: scenario.output.stamp ? all.map((s) => s.id) : [] };
-  const keep = { passthrough: ['engine-w2', 'hand-written', 'piscina'], word_count: ['engine-w2', 'engine-w2-metrics', 'hand-written'], alphabet: ['engine-w2'], market_spread: ['engine-w2'] }[scenario.name];
-  return { systems: all.filter((s) => keep.includes(s.id)), halfLoad: scenario.output.stamp ? ['engine-w2'] : [] };
+  const keep = {
+    passthrough: ["engine-w2", "hand-written", "piscina"],
+    word_count: ["engine-w2", "engine-w2-metrics", "hand-written"],
+    alphabet: ["engine-w2"],
+    market_spread: ["engine-w2"],
+  }[scenario.name];
+  return { systems: all.filter((s) => keep.includes(s.id)), halfLoad: scenario.output.stamp ? ["engine-w2"] : [] };
 }
 
 /** Every configuration of one scenario: full load, then half load (half of each source's measured rate). */
@@ -195,7 +245,7 @@ export async function runScenario(scenario, { quick, only, log }) {
     let half = null;
     if (halfLoad.includes(sys.id) && !full.error) {
       const rates = full.perSourceMsgsPerSec.map((r) => Math.max(1, Math.round(r / 2)));
-      log(`  ${scenario.name} / ${sys.id}: half load (${rates.map(fmtM).join(' + ')} msgs/s)`);
+      log(`  ${scenario.name} / ${sys.id}: half load (${rates.map(fmtM).join(" + ")} msgs/s)`);
       half = { rates, ...(await measure(scenario, sys, { ...prof, rates }, prof.runs, log)) };
     }
     results[sys.id] = { system: sys.id, kind: sys.kind, workers: sys.workers, full, half };
@@ -205,21 +255,24 @@ export async function runScenario(scenario, { quick, only, log }) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
-  const val = (f) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
-  const quick = argv.includes('--quick');
-  const names = val('--scenario')?.split(',') ?? Object.keys(SCENARIOS);
-  const only = val('--system')?.split(',');
-  const log = (s) => process.stderr.write(s + '\n');
+  const val = (f) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const quick = argv.includes("--quick");
+  const names = val("--scenario")?.split(",") ?? Object.keys(SCENARIOS);
+  const only = val("--system")?.split(",");
+  const log = (s) => process.stderr.write(s + "\n");
   const out = {};
-  const rates = val('--rates')?.split(',').map(Number);
+  const rates = val("--rates")?.split(",").map(Number);
   if (rates) {
     // one configuration at fixed per-source rates, e.g. --scenario market_spread --system engine-w2 --rates 5000,5000
     const sc = SCENARIOS[names[0]];
-    const sys = systems(sc).find((s) => s.id === (only?.[0] ?? 'engine-w2'));
+    const sys = systems(sc).find((s) => s.id === (only?.[0] ?? "engine-w2"));
     out[names[0]] = await measure(sc, sys, { ...(quick ? PROFILES.quick : PROFILES.full), rates }, 1, log);
   } else {
     for (const n of names) out[n] = await runScenario(SCENARIOS[n], { quick, only, log });
   }
-  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   process.exit(0);
 }

@@ -55,7 +55,10 @@ await admin.connect();
 const topics = [];
 const newTopic = async () => {
   const topic = `cbench-${randomUUID().slice(0, 8)}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
   topics.push(topic);
   return topic;
 };
@@ -87,9 +90,13 @@ async function patchedKafkajs() {
   const root = dirname(here.resolve("kafkajs"));
   for (const k of Object.keys(here.cache)) if (k.startsWith(`${root}/`)) delete here.cache[k];
   const state = reinstallKafkajsPatches();
-  if (!state.grouping || !state.produce || !state.murmur2) throw new Error(`patches not installed: ${JSON.stringify(state)}`);
+  if (!state.grouping || !state.produce || !state.murmur2)
+    throw new Error(`patches not installed: ${JSON.stringify(state)}`);
   const fresh = here("kafkajs");
-  return [new fresh.Kafka({ clientId: "clients-bench", brokers: BROKERS, logLevel: fresh.logLevel.ERROR }), fresh.Partitioners];
+  return [
+    new fresh.Kafka({ clientId: "clients-bench", brokers: BROKERS, logLevel: fresh.logLevel.ERROR }),
+    fresh.Partitioners,
+  ];
 }
 
 async function kafkajsProduce(topic, client = kafka, partitioners = Partitioners) {
@@ -106,13 +113,19 @@ try {
   // Fill the topic every consume case reads.
   if (platformatic) {
     const t = first;
-    await time("@platformatic/kafka send", async () => {
-      const producer = new platformatic.Producer({ clientId: "cbench", bootstrapBrokers: BROKERS, acks: -1 });
-      for (let i = 0; i < N; i += BATCH) {
-        await producer.send({ messages: records.slice(i, i + BATCH).map((r) => ({ topic: t, key: r.key, value: r.value })) });
-      }
-      await producer.close();
-    }, t);
+    await time(
+      "@platformatic/kafka send",
+      async () => {
+        const producer = new platformatic.Producer({ clientId: "cbench", bootstrapBrokers: BROKERS, acks: -1 });
+        for (let i = 0; i < N; i += BATCH) {
+          await producer.send({
+            messages: records.slice(i, i + BATCH).map((r) => ({ topic: t, key: r.key, value: r.value })),
+          });
+        }
+        await producer.close();
+      },
+      t,
+    );
   } else {
     await kafkajsProduce(first);
   }
@@ -122,19 +135,29 @@ try {
   }
   {
     const t = await newTopic();
-    await time("kafkajs send, patched (kafkajs-patches.ts)", async () => {
-      await kafkajsProduce(t, ...(await patchedKafkajs()));
-    }, t);
+    await time(
+      "kafkajs send, patched (kafkajs-patches.ts)",
+      async () => {
+        await kafkajsProduce(t, ...(await patchedKafkajs()));
+      },
+      t,
+    );
   }
   if (platformatic) {
     const t = await newTopic();
-    await time("@platformatic/kafka send (again)", async () => {
-      const producer = new platformatic.Producer({ clientId: "cbench", bootstrapBrokers: BROKERS, acks: -1 });
-      for (let i = 0; i < N; i += BATCH) {
-        await producer.send({ messages: records.slice(i, i + BATCH).map((r) => ({ topic: t, key: r.key, value: r.value })) });
-      }
-      await producer.close();
-    }, t);
+    await time(
+      "@platformatic/kafka send (again)",
+      async () => {
+        const producer = new platformatic.Producer({ clientId: "cbench", bootstrapBrokers: BROKERS, acks: -1 });
+        for (let i = 0; i < N; i += BATCH) {
+          await producer.send({
+            messages: records.slice(i, i + BATCH).map((r) => ({ topic: t, key: r.key, value: r.value })),
+          });
+        }
+        await producer.close();
+      },
+      t,
+    );
   }
   await time("kafkajs consume (eachBatch)", async () => {
     const consumer = kafka.consumer({ groupId: `cbench-${randomUUID()}`, maxWaitTimeInMs: 100 });
@@ -142,13 +165,23 @@ try {
     await consumer.subscribe({ topic: first, fromBeginning: true });
     let n = 0;
     await new Promise((resolve) => {
-      void consumer.run({ eachBatch: async ({ batch }) => { n += batch.messages.length; if (n >= N) resolve(); } });
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          n += batch.messages.length;
+          if (n >= N) resolve();
+        },
+      });
     });
     await consumer.disconnect();
   });
   if (platformatic) {
     await time("@platformatic/kafka consume (stream)", async () => {
-      const consumer = new platformatic.Consumer({ clientId: "cbench", groupId: `cbench-${randomUUID()}`, bootstrapBrokers: BROKERS, maxWaitTime: 100 });
+      const consumer = new platformatic.Consumer({
+        clientId: "cbench",
+        groupId: `cbench-${randomUUID()}`,
+        bootstrapBrokers: BROKERS,
+        maxWaitTime: 100,
+      });
       const stream = await consumer.consume({ topics: [first], mode: "earliest", autocommit: false });
       let n = 0;
       for await (const _m of stream) if (++n >= N) break;
@@ -163,5 +196,6 @@ try {
 console.log(`\n${N} keyed records (~20 bytes), ${PARTITIONS} partitions, sends of ${BATCH}, Node ${process.version}\n`);
 console.log("| case | seconds | records/s |");
 console.log("|---|---:|---:|");
-for (const r of rows) console.log(`| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} |`);
+for (const r of rows)
+  console.log(`| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} |`);
 process.exit(0);

@@ -49,12 +49,15 @@ const VERIFY = argv.includes("--verify") || PEERS;
 /** --engines-only: skip the kafkajs consume-only and loop cases (e.g. to profile the engine) */
 const ENGINES_ONLY = argv.includes("--engines-only");
 const APP_NAME = opt("--app", "celsius");
-if (APP_NAME !== "celsius" && APP_NAME !== "word_count") throw new Error(`--app: celsius or word_count, not ${APP_NAME}`);
+if (APP_NAME !== "celsius" && APP_NAME !== "word_count")
+  throw new Error(`--app: celsius or word_count, not ${APP_NAME}`);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const ENGINES = (opt("--engines", `engine=${ROOT}`)).split(",").map((e) => {
-  const [label, dir] = e.includes("=") ? e.split("=") : ["engine", e];
-  return { label, dir };
-});
+const ENGINES = opt("--engines", `engine=${ROOT}`)
+  .split(",")
+  .map((e) => {
+    const [label, dir] = e.includes("=") ? e.split("=") : ["engine", e];
+    return { label, dir };
+  });
 
 const kafka = new Kafka({ clientId: "wallaroo-bench", brokers: BROKERS.split(","), logLevel: logLevel.ERROR });
 const admin = kafka.admin();
@@ -62,11 +65,16 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const name = (what) => `bench-${what}-${randomUUID().slice(0, 8)}`;
 const topics = [];
 const groups = [];
-const note = (s) => { if (!JSON_OUT) process.stderr.write(`${s}\n`); };
+const note = (s) => {
+  if (!JSON_OUT) process.stderr.write(`${s}\n`);
+};
 
 async function createTopic(partitions) {
   const topic = name("t");
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
   topics.push(topic);
   return topic;
 }
@@ -96,21 +104,26 @@ function celsiusBatch(from, to) {
 }
 
 /** word_count: the example's own splitting, so the expected output count is exact. */
-const splitWords = APP_NAME === "word_count"
-  ? (await (await import("tsx/esm/api")).tsImport(join(ROOT, "examples/word_count/app.ts"), import.meta.url)).splitWords
-  : null;
+const splitWords =
+  APP_NAME === "word_count"
+    ? (await (await import("tsx/esm/api")).tsImport(join(ROOT, "examples/word_count/app.ts"), import.meta.url))
+        .splitWords
+    : null;
 let LINES = [];
 /** output records expected: one per input record (celsius) or per word (word_count) */
 let OUT = N;
 if (APP_NAME === "word_count") {
   const file = join(mkdtempSync(join(tmpdir(), "wc-kafka-")), "lines.txt");
   execFileSync(process.execPath, [join(ROOT, "examples/word_count/gen.mjs"), "--lines", String(N), "--out", file]);
-  LINES = readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0);
+  LINES = readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
   OUT = LINES.reduce((n, l) => n + splitWords(l).length, 0);
 }
 /** word_count: occurrences of each word in the input */
 const EXPECTED = new Map();
-if (APP_NAME === "word_count") for (const l of LINES) for (const w of splitWords(l)) EXPECTED.set(w, (EXPECTED.get(w) ?? 0) + 1);
+if (APP_NAME === "word_count")
+  for (const l of LINES) for (const w of splitWords(l)) EXPECTED.set(w, (EXPECTED.get(w) ?? 0) + 1);
 
 /** Reads `topic` back: every word's outputs must be "word => 1", "word => 2", ... up to its occurrences, in order. */
 async function verifyWordCounts(topic, who) {
@@ -123,13 +136,16 @@ async function verifyWordCounts(topic, who) {
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let resolveDone;
-  const done = new Promise((r) => { resolveDone = r; });
+  const done = new Promise((r) => {
+    resolveDone = r;
+  });
   await consumer.run({
     eachBatch: async ({ batch }) => {
       for (const m of batch.messages) {
         const word = m.key.toString();
         const want = `${word} => ${(seen.get(word) ?? 0) + 1}`;
-        if (m.value.toString() !== want && bad === null) bad = `got ${JSON.stringify(m.value.toString())}, expected ${JSON.stringify(want)}`;
+        if (m.value.toString() !== want && bad === null)
+          bad = `got ${JSON.stringify(m.value.toString())}, expected ${JSON.stringify(want)}`;
         seen.set(word, (seen.get(word) ?? 0) + 1);
         if (++n >= OUT) resolveDone();
       }
@@ -139,7 +155,8 @@ async function verifyWordCounts(topic, who) {
   await done;
   clearTimeout(timer);
   await consumer.disconnect();
-  for (const [w, c] of EXPECTED) if ((seen.get(w) ?? 0) !== c && bad === null) bad = `${w}: ${seen.get(w) ?? 0} outputs, expected ${c}`;
+  for (const [w, c] of EXPECTED)
+    if ((seen.get(w) ?? 0) !== c && bad === null) bad = `${w}: ${seen.get(w) ?? 0} outputs, expected ${c}`;
   if (n !== OUT && bad === null) bad = `${n} outputs, expected ${OUT}`;
   if (bad !== null) throw new Error(`${who}: output of ${topic} is not exact: ${bad}`);
   note(`${who}: ${n} outputs verified exact`);
@@ -152,12 +169,24 @@ async function kafkaStreams(input) {
   const appId = name("kstreams");
   groups.push(appId);
   const { spawn } = await import("node:child_process");
-  const child = spawn("java", ["-cp", `${dir}/classes:${dir}/libs/*`, "WordCount", BROKERS, input, output, appId, String(WORKERS)],
-    { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    "java",
+    ["-cp", `${dir}/classes:${dir}/libs/*`, "WordCount", BROKERS, input, output, appId, String(WORKERS)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   let t0 = 0;
   await new Promise((resolve, reject) => {
-    child.stdout.on("data", (d) => { if (String(d).includes("RUNNING") && !t0) { t0 = performance.now(); resolve(); } });
-    child.on("exit", (code) => reject(new Error(`Kafka Streams exited with ${code} before running (built? bash bench/peers/kafka-streams/build.sh)`)));
+    child.stdout.on("data", (d) => {
+      if (String(d).includes("RUNNING") && !t0) {
+        t0 = performance.now();
+        resolve();
+      }
+    });
+    child.on("exit", (code) =>
+      reject(
+        new Error(`Kafka Streams exited with ${code} before running (built? bash bench/peers/kafka-streams/build.sh)`),
+      ),
+    );
   });
   const end = await waitForRecords(output, OUT);
   child.kill("SIGTERM");
@@ -171,13 +200,14 @@ function inputBatch(from, to) {
   return LINES.slice(from, to).map((l) => ({ value: Buffer.from(l) }));
 }
 
-const convert = (value) => ((value.readFloatBE(0) * 1.8) + 32).toFixed(2);
+const convert = (value) => (value.readFloatBE(0) * 1.8 + 32).toFixed(2);
 
 async function produceOnly(topic) {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const t0 = performance.now();
-  for (let i = 0; i < N; i += 10_000) await producer.send({ topic, acks: -1, messages: inputBatch(i, Math.min(N, i + 10_000)) });
+  for (let i = 0; i < N; i += 10_000)
+    await producer.send({ topic, acks: -1, messages: inputBatch(i, Math.min(N, i + 10_000)) });
   const secs = (performance.now() - t0) / 1000;
   await producer.disconnect();
   return secs;
@@ -189,7 +219,9 @@ async function consumeLoop(input, onBatch, done) {
   groups.push(groupId);
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
   let joinedAt = 0;
-  consumer.on(consumer.events.GROUP_JOIN, () => { joinedAt ||= performance.now(); });
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joinedAt ||= performance.now();
+  });
   await consumer.connect();
   await consumer.subscribe({ topic: input, fromBeginning: true });
   await consumer.run({ eachBatch: async ({ batch }) => onBatch(batch) });
@@ -201,11 +233,17 @@ async function consumeLoop(input, onBatch, done) {
 async function consumeOnly(input) {
   let n = 0;
   let resolveDone;
-  const finished = new Promise((r) => { resolveDone = r; });
-  return consumeLoop(input, async (batch) => {
-    n += batch.messages.length;
-    if (n >= N) resolveDone(performance.now());
-  }, () => finished);
+  const finished = new Promise((r) => {
+    resolveDone = r;
+  });
+  return consumeLoop(
+    input,
+    async (batch) => {
+      n += batch.messages.length;
+      if (n >= N) resolveDone(performance.now());
+    },
+    () => finished,
+  );
 }
 
 async function kafkajsLoop(input) {
@@ -213,27 +251,32 @@ async function kafkajsLoop(input) {
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const counts = new Map();
-  const transform = APP_NAME === "celsius"
-    ? (batch) => batch.messages.map((m) => ({ value: convert(m.value) }))
-    : (batch) => {
-      const out = [];
-      for (const m of batch.messages) {
-        for (const w of splitWords(m.value.toString("utf8"))) {
-          const c = (counts.get(w) ?? 0) + 1;
-          counts.set(w, c);
-          out.push({ key: w, value: `${w} => ${c}` });
-        }
+  const transform =
+    APP_NAME === "celsius"
+      ? (batch) => batch.messages.map((m) => ({ value: convert(m.value) }))
+      : (batch) => {
+          const out = [];
+          for (const m of batch.messages) {
+            for (const w of splitWords(m.value.toString("utf8"))) {
+              const c = (counts.get(w) ?? 0) + 1;
+              counts.set(w, c);
+              out.push({ key: w, value: `${w} => ${c}` });
+            }
+          }
+          return out;
+        };
+  const secs = await consumeLoop(
+    input,
+    async (batch) => {
+      // One produce per fetched batch: the simple, at-least-once consume-transform-produce loop.
+      // Sends of at most 10000 records: kafkajs' per-partition grouping is quadratic in the send's size.
+      const messages = transform(batch);
+      for (let i = 0; i < messages.length; i += 10_000) {
+        await producer.send({ topic: output, acks: -1, messages: messages.slice(i, i + 10_000) });
       }
-      return out;
-    };
-  const secs = await consumeLoop(input, async (batch) => {
-    // One produce per fetched batch: the simple, at-least-once consume-transform-produce loop.
-    // Sends of at most 10000 records: kafkajs' per-partition grouping is quadratic in the send's size.
-    const messages = transform(batch);
-    for (let i = 0; i < messages.length; i += 10_000) {
-      await producer.send({ topic: output, acks: -1, messages: messages.slice(i, i + 10_000) });
-    }
-  }, () => waitForRecords(output, OUT));
+    },
+    () => waitForRecords(output, OUT),
+  );
   await producer.disconnect();
   return secs;
 }
@@ -244,9 +287,20 @@ async function engine(input, dir) {
   groups.push(groupId);
   const { runApplication } = await import(pathToFileURL(join(dir, "dist/index.js")).href);
   const app = await runApplication({
-    module: join(dir, `examples/${APP_NAME}_kafka/app.ts`), workers: WORKERS, statsInterval: 0, kafkaGroup: groupId,
-    args: ["--kafka_source_topic", input, "--kafka_source_brokers", BROKERS.split(",")[0],
-      "--kafka_sink_topic", output, "--kafka_sink_brokers", BROKERS.split(",")[0]],
+    module: join(dir, `examples/${APP_NAME}_kafka/app.ts`),
+    workers: WORKERS,
+    statsInterval: 0,
+    kafkaGroup: groupId,
+    args: [
+      "--kafka_source_topic",
+      input,
+      "--kafka_source_brokers",
+      BROKERS.split(",")[0],
+      "--kafka_sink_topic",
+      output,
+      "--kafka_sink_brokers",
+      BROKERS.split(",")[0],
+    ],
   });
   // runApplication resolves once the source has joined its group.
   const t0 = performance.now();
@@ -264,7 +318,8 @@ try {
   const input = await createTopic(PARTITIONS);
   note(`producing ${N} records into ${input} (${PARTITIONS} partitions) ...`);
   const produceSecs = await produceOnly(input);
-  if (APP_NAME === "celsius") rows.push({ name: "kafkajs produce only (batches of 10000, acks -1)", secs: produceSecs });
+  if (APP_NAME === "celsius")
+    rows.push({ name: "kafkajs produce only (batches of 10000, acks -1)", secs: produceSecs });
   if (!ENGINES_ONLY) {
     note("consume only ...");
     rows.push({ name: "kafkajs consume only (eachBatch, no work)", secs: await consumeOnly(input) });
@@ -277,7 +332,10 @@ try {
   }
   if (PEERS && APP_NAME === "word_count") {
     note(`Kafka Streams, ${WORKERS} stream threads ...`);
-    rows.push({ name: `Kafka Streams 3.9.1 word count (${WORKERS} stream threads, cache off)`, secs: await kafkaStreams(input) });
+    rows.push({
+      name: `Kafka Streams 3.9.1 word count (${WORKERS} stream threads, cache off)`,
+      secs: await kafkaStreams(input),
+    });
   }
 } finally {
   await admin.deleteGroups(groups).catch(() => {});
@@ -289,12 +347,29 @@ try {
 for (const r of rows) r.rate = (r.name.includes("consume only") ? N : OUT) / r.secs;
 const unit = APP_NAME === "celsius" ? "records/s" : "words/s";
 if (JSON_OUT) {
-  console.log(JSON.stringify({ app: APP_NAME, messages: N, outputs: OUT, partitions: PARTITIONS, workers: WORKERS, brokers: BROKERS,
-    node: process.version, results: rows.map((r) => ({ name: r.name, seconds: r.secs, perSec: Math.round(r.rate), unit })) }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        app: APP_NAME,
+        messages: N,
+        outputs: OUT,
+        partitions: PARTITIONS,
+        workers: WORKERS,
+        brokers: BROKERS,
+        node: process.version,
+        results: rows.map((r) => ({ name: r.name, seconds: r.secs, perSec: Math.round(r.rate), unit })),
+      },
+      null,
+      2,
+    ),
+  );
 } else {
-  console.log(`\n${APP_NAME}: ${N} input records${APP_NAME === "word_count" ? ` (${OUT} words)` : ""}, ${PARTITIONS} partitions, broker ${BROKERS}, Node ${process.version}\n`);
+  console.log(
+    `\n${APP_NAME}: ${N} input records${APP_NAME === "word_count" ? ` (${OUT} words)` : ""}, ${PARTITIONS} partitions, broker ${BROKERS}, Node ${process.version}\n`,
+  );
   console.log(`| pipeline | seconds | ${unit} (consume only: input records/s) |`);
   console.log("|---|---:|---:|");
-  for (const r of rows) console.log(`| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} |`);
+  for (const r of rows)
+    console.log(`| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} |`);
 }
 process.exit(0);

@@ -15,11 +15,11 @@
 //
 // usage: npm run build && node bench/ring.bench.mjs [--quick] [--json] [--only=ours,ringbuf,...]
 //   --quick  ~10 s instead of ~60 s      --json  print results as JSON on stdout (progress on stderr)
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Bench } from 'tinybench';
-import { RingBuffer } from 'ringbuf.js';
-import { createRing, RingWriter, RingReader } from '../dist/transport/ring.js';
-import { createDoorbell, Doorbell } from '../dist/transport/doorbell.js';
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+import { Bench } from "tinybench";
+import { RingBuffer } from "ringbuf.js";
+import { createRing, RingWriter, RingReader } from "../dist/transport/ring.js";
+import { createDoorbell, Doorbell } from "../dist/transport/doorbell.js";
 
 const BATCH = 256;
 // Every channel gets ~the same buffering: a 4 MiB ring, or a postMessage window of ~4 MiB in flight.
@@ -37,7 +37,7 @@ function consumerMain() {
   let target = 0;
   let ackEvery = 1;
 
-  if (d.kind === 'ours' || d.kind === 'ours-spin') {
+  if (d.kind === "ours" || d.kind === "ours-spin") {
     const reader = new RingReader(d.ringSab);
     const bell = new Doorbell(d.bellSab);
     bell.spinChecks = CONSUMER_SPIN;
@@ -48,11 +48,11 @@ function consumerMain() {
       count++;
     };
     const stillEmpty = () => !reader.hasData();
-    port.on('message', async (m) => {
+    port.on("message", async (m) => {
       target = m.n;
       sum = 0;
       count = 0;
-      if (d.kind === 'ours-spin') {
+      if (d.kind === "ours-spin") {
         while (count < target) reader.read(onFrame);
       } else {
         while (count < target) {
@@ -61,14 +61,14 @@ function consumerMain() {
       }
       port.postMessage({ done: true, count, sum });
     });
-  } else if (d.kind === 'ringbuf') {
+  } else if (d.kind === "ringbuf") {
     const rb = new RingBuffer(d.ringSab, Uint8Array);
     const bell = new Doorbell(d.bellSab); // we sleep on it when empty
     const spaceBell = new Doorbell(d.spaceBellSab); // the producer sleeps on it when full
     const buf = new Uint8Array(64 * 1024);
     const dv = new DataView(buf.buffer);
     const stillEmpty = () => rb.empty();
-    port.on('message', async (m) => {
+    port.on("message", async (m) => {
       target = m.n;
       sum = 0;
       count = 0;
@@ -96,8 +96,8 @@ function consumerMain() {
       }
       port.postMessage({ done: true, count, sum });
     });
-  } else if (d.kind === 'pm1') {
-    port.on('message', (m) => {
+  } else if (d.kind === "pm1") {
+    port.on("message", (m) => {
       if (m instanceof Uint8Array) {
         sum = (sum + m[0] + m.length) | 0;
         count++;
@@ -105,13 +105,13 @@ function consumerMain() {
         if (count === target) port.postMessage({ done: true, count, sum });
       } else {
         target = m.n;
-      sum = 0;
+        sum = 0;
         count = 0;
         port.postMessage({ ready: true });
       }
     });
-  } else if (d.kind === 'pmb') {
-    port.on('message', (m) => {
+  } else if (d.kind === "pmb") {
+    port.on("message", (m) => {
       if (m instanceof Uint8Array) {
         const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
         let p = 0;
@@ -125,16 +125,16 @@ function consumerMain() {
         if (count === target) port.postMessage({ done: true, count, sum });
       } else {
         target = m.n;
-      sum = 0;
+        sum = 0;
         count = 0;
         port.postMessage({ ready: true });
       }
     });
-  } else if (d.kind === 'pingpong') {
+  } else if (d.kind === "pingpong") {
     const flags = new Int32Array(d.flagsSab);
     const mine = new Doorbell(d.bellB);
     const peer = new Doorbell(d.bellA);
-    port.on('message', async (m) => {
+    port.on("message", async (m) => {
       mine.spinChecks = m.spinChecks;
       let cur = 0;
       const stillEmpty = () => Atomics.load(flags, 0) === cur;
@@ -154,13 +154,13 @@ function nextMessage(worker, pred) {
   return new Promise((resolve, reject) => {
     const onMsg = (m) => {
       if (pred(m)) {
-        worker.off('message', onMsg);
-        worker.off('error', reject);
+        worker.off("message", onMsg);
+        worker.off("error", reject);
         resolve(m);
       }
     };
-    worker.on('message', onMsg);
-    worker.once('error', reject);
+    worker.on("message", onMsg);
+    worker.once("error", reject);
   });
 }
 
@@ -173,12 +173,18 @@ function makePayload(size) {
 function setupCase(kind, size) {
   const data = { kind, size };
   const window = Math.max(4 * BATCH, Math.floor(RING_BYTES / (4 + size) / BATCH) * BATCH);
-  const ctx = { kind, size, src: makePayload(size), window, ackEvery: Math.max(BATCH, Math.floor(window / 8 / BATCH) * BATCH) };
-  if (kind === 'ours' || kind === 'ours-spin') {
+  const ctx = {
+    kind,
+    size,
+    src: makePayload(size),
+    window,
+    ackEvery: Math.max(BATCH, Math.floor(window / 8 / BATCH) * BATCH),
+  };
+  if (kind === "ours" || kind === "ours-spin") {
     data.ringSab = createRing(RING_BYTES);
     data.bellSab = createDoorbell();
     ctx.writer = new RingWriter(data.ringSab, new Doorbell(data.bellSab));
-  } else if (kind === 'ringbuf') {
+  } else if (kind === "ringbuf") {
     data.ringSab = RingBuffer.getStorageForCapacity(RING_BYTES, Uint8Array);
     data.bellSab = createDoorbell();
     data.spaceBellSab = createDoorbell();
@@ -204,7 +210,8 @@ async function produceOurs(ctx, n, spin) {
     }
     w.commit();
     if (i < end) {
-      if (spin) while (!w.tryWrite(1, src)); // busy-poll for space
+      if (spin)
+        while (!w.tryWrite(1, src)); // busy-poll for space
       else {
         await w.waitForSpace(PARK_TIMEOUT_MS);
         continue;
@@ -247,14 +254,14 @@ async function producePm1(ctx, n) {
   const onAck = (m) => {
     if (m.ack !== undefined) acked = m.ack;
   };
-  worker.on('message', onAck);
+  worker.on("message", onAck);
   try {
     for (let i = 0; i < n; i++) {
       if (i - acked >= WINDOW) await nextMessage(worker, (m) => m.ack !== undefined && i - m.ack < WINDOW);
       worker.postMessage(src);
     }
   } finally {
-    worker.off('message', onAck);
+    worker.off("message", onAck);
   }
 }
 
@@ -265,7 +272,7 @@ async function producePmb(ctx, n) {
   const onAck = (m) => {
     if (m.ack !== undefined) acked = m.ack;
   };
-  worker.on('message', onAck);
+  worker.on("message", onAck);
   try {
     for (let i = 0; i < n; ) {
       if (i - acked >= WINDOW) await nextMessage(worker, (m) => m.ack !== undefined && i - m.ack < WINDOW);
@@ -280,7 +287,7 @@ async function producePmb(ctx, n) {
       i += k;
     }
   } finally {
-    worker.off('message', onAck);
+    worker.off("message", onAck);
   }
 }
 
@@ -288,14 +295,14 @@ async function trial(ctx, n) {
   const { worker, kind } = ctx;
   const done = nextMessage(worker, (m) => m.done === true);
   let ready;
-  if (kind === 'pm1' || kind === 'pmb') ready = nextMessage(worker, (m) => m.ready === true);
+  if (kind === "pm1" || kind === "pmb") ready = nextMessage(worker, (m) => m.ready === true);
   const t0 = performance.now();
   worker.postMessage({ n, ackEvery: ctx.ackEvery });
   if (ready) await ready;
-  if (kind === 'ours') await produceOurs(ctx, n, false);
-  else if (kind === 'ours-spin') await produceOurs(ctx, n, true);
-  else if (kind === 'ringbuf') await produceRingbuf(ctx, n);
-  else if (kind === 'pm1') await producePm1(ctx, n);
+  if (kind === "ours") await produceOurs(ctx, n, false);
+  else if (kind === "ours-spin") await produceOurs(ctx, n, true);
+  else if (kind === "ringbuf") await produceRingbuf(ctx, n);
+  else if (kind === "pm1") await producePm1(ctx, n);
   else await producePmb(ctx, n);
   const res = await done;
   const s = (performance.now() - t0) / 1000;
@@ -307,7 +314,7 @@ async function trial(ctx, n) {
 
 async function runCase(kind, size, opts) {
   const ctx = setupCase(kind, size);
-  await new Promise((r) => ctx.worker.once('online', r));
+  await new Promise((r) => ctx.worker.once("online", r));
   // calibration / warm-up: grow n until a trial takes >= 1/8 of the target, then size the
   // measured trials to ~opts.trialSec each
   let n = 4 * BATCH;
@@ -326,9 +333,14 @@ async function runCase(kind, size, opts) {
 }
 
 async function pingPong(spinChecks, opts) {
-  const data = { kind: 'pingpong', flagsSab: new SharedArrayBuffer(8), bellA: createDoorbell(), bellB: createDoorbell() };
+  const data = {
+    kind: "pingpong",
+    flagsSab: new SharedArrayBuffer(8),
+    bellA: createDoorbell(),
+    bellB: createDoorbell(),
+  };
   const worker = new Worker(new URL(import.meta.url), { workerData: data });
-  await new Promise((r) => worker.once('online', r));
+  await new Promise((r) => worker.once("online", r));
   const flags = new Int32Array(data.flagsSab);
   const mine = new Doorbell(data.bellA);
   const peer = new Doorbell(data.bellB);
@@ -398,26 +410,29 @@ function singleThreadBench(opts) {
 }
 
 const LABELS = {
-  ours: '(a) ours: ring, batched commit, park on doorbell/waitForSpace',
-  'ours-spin': "(a') ours: ring, batched commit, busy-poll",
-  ringbuf: '(b) ringbuf.js: len prefix + payload, batched push, park on our Doorbell',
-  pm1: '(c) postMessage, 1 frame per message',
+  ours: "(a) ours: ring, batched commit, park on doorbell/waitForSpace",
+  "ours-spin": "(a') ours: ring, batched commit, busy-poll",
+  ringbuf: "(b) ringbuf.js: len prefix + payload, batched push, park on our Doorbell",
+  pm1: "(c) postMessage, 1 frame per message",
   pmb: `(d) postMessage, ${BATCH} frames per message (transferred)`,
 };
 
 async function main() {
   const args = new Set(process.argv.slice(2));
-  const quick = args.has('--quick');
-  const json = args.has('--json');
+  const quick = args.has("--quick");
+  const json = args.has("--json");
   const opts = quick
     ? { trials: 1, trialSec: 0.25, pingCycles: 5000, tinyMs: 150 }
     : { trials: 3, trialSec: 0.9, pingCycles: 30000, tinyMs: 500 };
-  const log = (s) => process.stderr.write(s + '\n');
+  const log = (s) => process.stderr.write(s + "\n");
   const t0 = performance.now();
   const results = [];
-  const only = [...args].find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const only = [...args]
+    .find((a) => a.startsWith("--only="))
+    ?.slice(7)
+    .split(",");
   for (const size of [64, 512]) {
-    for (const kind of ['ours', 'ours-spin', 'ringbuf', 'pm1', 'pmb']) {
+    for (const kind of ["ours", "ours-spin", "ringbuf", "pm1", "pmb"]) {
       if (only && !only.includes(kind)) continue;
       const r = await runCase(kind, size, opts);
       log(`  ${kind} ${size} B: ${(r.framesPerSec / 1e6).toFixed(2)} M frames/s`);
@@ -425,7 +440,7 @@ async function main() {
     }
   }
   for (const r of results) {
-    const ours = results.find((x) => x.kind === 'ours' && x.size === r.size);
+    const ours = results.find((x) => x.kind === "ours" && x.size === r.size);
     r.vsOurs = ours ? r.framesPerSec / ours.framesPerSec : null;
   }
   const ping = [];
@@ -443,7 +458,7 @@ async function main() {
   const totalSec = (performance.now() - t0) / 1000;
   const meta = {
     node: process.version,
-    cpus: (await import('node:os')).availableParallelism?.() ?? null,
+    cpus: (await import("node:os")).availableParallelism?.() ?? null,
     quick,
     batch: BATCH,
     ringBytes: RING_BYTES,
@@ -451,34 +466,38 @@ async function main() {
   };
 
   if (json) {
-    process.stdout.write(JSON.stringify({ meta, throughput: results, doorbellPingPong: ping, singleThread: single }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ meta, throughput: results, doorbellPingPong: ping, singleThread: single }, null, 2) + "\n",
+    );
     return;
   }
   const out = [];
-  out.push(`## Inter-thread frame throughput (main thread -> worker, Node ${meta.node}, ${meta.cpus} cpus${quick ? ', --quick' : ''})`);
-  out.push('');
-  out.push('| channel | frame | frames/s | MB/s (payload) | vs ours (a) |');
-  out.push('|---|---:|---:|---:|---:|');
+  out.push(
+    `## Inter-thread frame throughput (main thread -> worker, Node ${meta.node}, ${meta.cpus} cpus${quick ? ", --quick" : ""})`,
+  );
+  out.push("");
+  out.push("| channel | frame | frames/s | MB/s (payload) | vs ours (a) |");
+  out.push("|---|---:|---:|---:|---:|");
   for (const r of results) {
     out.push(
-      `| ${LABELS[r.kind]} | ${r.size} B | ${(r.framesPerSec / 1e6).toFixed(2)} M | ${r.mbPerSec.toFixed(0)} | ${r.vsOurs === null ? '-' : r.vsOurs.toFixed(2) + 'x'} |`,
+      `| ${LABELS[r.kind]} | ${r.size} B | ${(r.framesPerSec / 1e6).toFixed(2)} M | ${r.mbPerSec.toFixed(0)} | ${r.vsOurs === null ? "-" : r.vsOurs.toFixed(2) + "x"} |`,
     );
   }
-  out.push('');
-  out.push('## Doorbell ping-pong (round trip = 2 wake-ups)');
-  out.push('');
-  out.push('| spinChecks | round trip |');
-  out.push('|---:|---:|');
+  out.push("");
+  out.push("## Doorbell ping-pong (round trip = 2 wake-ups)");
+  out.push("");
+  out.push("| spinChecks | round trip |");
+  out.push("|---:|---:|");
   for (const p of ping) out.push(`| ${p.spinChecks} | ${p.roundTripUs.toFixed(1)} us |`);
-  out.push('');
-  out.push('## Single-thread cost per frame (tinybench)');
-  out.push('');
-  out.push('| task | ns/frame |');
-  out.push('|---|---:|');
+  out.push("");
+  out.push("## Single-thread cost per frame (tinybench)");
+  out.push("");
+  out.push("| task | ns/frame |");
+  out.push("|---|---:|");
   for (const s of single) out.push(`| ${s.name} | ${s.nsPerFrame.toFixed(1)} |`);
-  out.push('');
+  out.push("");
   out.push(`total ${totalSec.toFixed(1)} s`);
-  process.stdout.write(out.join('\n') + '\n');
+  process.stdout.write(out.join("\n") + "\n");
 }
 
 if (isMainThread) {

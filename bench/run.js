@@ -7,37 +7,46 @@
 // Options: --scenario a,b (subset of end-to-end scenarios), --skip micro,ring,e2e,kafka
 //   --scale 1,2,4,8: only the scaling mode (bench/scale.mjs): writes bench/results/scale.json (with --quick:
 //   bench/results/quick/scale.json) and re-renders BENCHMARKS.md from the saved results with it
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { killAll } from './lib/procs.mjs';
-import { runMicro } from './micro.bench.mjs';
-import { runScenario, PROFILES } from './e2e.mjs';
-import { render, loadScale } from './report.mjs';
-import { runScale } from './scale.mjs';
-import { SCENARIOS } from './scenarios/index.mjs';
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { killAll } from "./lib/procs.mjs";
+import { runMicro } from "./micro.bench.mjs";
+import { runScenario, PROFILES } from "./e2e.mjs";
+import { render, loadScale } from "./report.mjs";
+import { runScale } from "./scale.mjs";
+import { SCENARIOS } from "./scenarios/index.mjs";
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const argv = process.argv.slice(2);
-const val = (flag) => { const i = argv.indexOf(flag); return i >= 0 ? argv[i + 1] : undefined; };
-const quick = argv.includes('--quick');
-const skip = new Set(val('--skip')?.split(',') ?? []);
-const scenarios = val('--scenario')?.split(',') ?? Object.keys(SCENARIOS);
-const log = (s) => process.stderr.write(s + '\n');
+const val = (flag) => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes("--quick");
+const skip = new Set(val("--skip")?.split(",") ?? []);
+const scenarios = val("--scenario")?.split(",") ?? Object.keys(SCENARIOS);
+const log = (s) => process.stderr.write(s + "\n");
 const t0 = performance.now();
 
 function meta() {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  let git = 'unknown';
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  let git = "unknown";
   try {
-    git = execFileSync('git', ['describe', '--always', '--dirty'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch { /* not a checkout */ }
+    git = execFileSync("git", ["describe", "--always", "--dirty"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    /* not a checkout */
+  }
   return {
     date: new Date().toISOString(),
-    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown',
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
     cores: (cpuinfo.match(/^processor\s*:/gm) ?? []).length,
     parallelism: os.availableParallelism(),
     node: process.version,
@@ -50,46 +59,71 @@ function meta() {
 /** Runs a node script, resolves to its stdout; rejects with its stderr tail. */
 function runScript(file, args, timeoutMs) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [file, ...args], { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => (err ? reject(new Error(`${err.message.split('\n')[0]}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`)) : resolve(stdout)));
+    execFile(
+      process.execPath,
+      [file, ...args],
+      { cwd: ROOT, timeout: timeoutMs, maxBuffer: 64 << 20, killSignal: "SIGKILL" },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`${err.message.split("\n")[0]}: ${stderr.trim().split("\n").slice(-5).join(" | ")}`))
+          : resolve(stdout),
+    );
   });
 }
 
 function reachable(host, port, ms = 1500) {
   return new Promise((resolve) => {
     const s = net.connect(port, host);
-    const done = (ok) => { s.destroy(); resolve(ok); };
+    const done = (ok) => {
+      s.destroy();
+      resolve(ok);
+    };
     s.setTimeout(ms, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
   });
 }
 
 async function kafka() {
-  const file = join(ROOT, 'bench/kafka.bench.mjs');
-  if (!existsSync(file)) return { skipped: 'bench/kafka.bench.mjs does not exist' };
-  let brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-  const [host, port = '9092'] = brokers.split(',')[0].split(':');
+  const file = join(ROOT, "bench/kafka.bench.mjs");
+  if (!existsSync(file)) return { skipped: "bench/kafka.bench.mjs does not exist" };
+  let brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
+  const [host, port = "9092"] = brokers.split(",")[0].split(":");
   let started = null;
   if (!(await reachable(host, Number(port)))) {
     if (process.env.KAFKA_BROKERS) return { skipped: `no Kafka broker reachable at ${host}:${port} (KAFKA_BROKERS)` };
     // No broker running: start one of our own (scripts/kafka, jars from Maven Central) for this run.
-    started = process.env.WALLAROO_BENCH_KAFKA_PORT ?? '19492';
+    started = process.env.WALLAROO_BENCH_KAFKA_PORT ?? "19492";
     log(`   starting a Kafka broker on 127.0.0.1:${started} (scripts/kafka/start.sh)`);
-    const r = spawnSync('bash', [join(ROOT, 'scripts/kafka/start.sh')], { env: { ...process.env, KAFKA_PORT: started }, encoding: 'utf8' });
-    if (r.status !== 0) return { skipped: `no Kafka broker reachable at ${host}:${port}, and scripts/kafka/start.sh failed (Java 17 and Maven needed): ${(r.stderr || r.stdout).trim().split('\n').pop()}` };
+    const r = spawnSync("bash", [join(ROOT, "scripts/kafka/start.sh")], {
+      env: { ...process.env, KAFKA_PORT: started },
+      encoding: "utf8",
+    });
+    if (r.status !== 0)
+      return {
+        skipped: `no Kafka broker reachable at ${host}:${port}, and scripts/kafka/start.sh failed (Java 17 and Maven needed): ${(r.stderr || r.stdout).trim().split("\n").pop()}`,
+      };
     brokers = `127.0.0.1:${started}`;
   }
   try {
-    const stdout = await runScript(file, ['--brokers', brokers, '--json', ...(quick ? ['--messages', '20000'] : [])], quick ? 120000 : 600000);
-    try { return { brokers, output: JSON.parse(stdout) }; } catch { return { brokers, output: stdout.trim() }; }
+    const stdout = await runScript(
+      file,
+      ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : [])],
+      quick ? 120000 : 600000,
+    );
+    try {
+      return { brokers, output: JSON.parse(stdout) };
+    } catch {
+      return { brokers, output: stdout.trim() };
+    }
   } finally {
-    if (started) spawnSync('bash', [join(ROOT, 'scripts/kafka/stop.sh')], { env: { ...process.env, KAFKA_PORT: started } });
+    if (started)
+      spawnSync("bash", [join(ROOT, "scripts/kafka/stop.sh")], { env: { ...process.env, KAFKA_PORT: started } });
   }
 }
 
 async function step(name, fn) {
-  if (skip.has(name)) return { skipped: 'skipped with --skip' };
+  if (skip.has(name)) return { skipped: "skipped with --skip" };
   log(`== ${name}`);
   try {
     return await fn();
@@ -99,33 +133,49 @@ async function step(name, fn) {
   }
 }
 
-const outDir = quick ? join(ROOT, 'bench/results/quick') : join(ROOT, 'bench/results');
-const jsonPath = quick ? 'bench/results/quick/quick.json' : 'bench/results/latest.json';
-const mdPath = quick ? join(outDir, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
+const outDir = quick ? join(ROOT, "bench/results/quick") : join(ROOT, "bench/results");
+const jsonPath = quick ? "bench/results/quick/quick.json" : "bench/results/latest.json";
+const mdPath = quick ? join(outDir, "BENCHMARKS.md") : join(ROOT, "BENCHMARKS.md");
 
-if (val('--scale')) {
-  const counts = val('--scale').split(',').map(Number);
-  if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--scale wants worker counts like 1,2,4,8, got ${val('--scale')}`);
+if (val("--scale")) {
+  const counts = val("--scale").split(",").map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`--scale wants worker counts like 1,2,4,8, got ${val("--scale")}`);
   const m = meta();
-  log(`machine: ${m.cpuModel}, ${m.cores} cores, load ${m.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
-  const scale = { meta: m, ...(await runScale({ counts, scenarios: val('--scenario')?.split(','), quick, log })) };
+  log(`machine: ${m.cpuModel}, ${m.cores} cores, load ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}`);
+  const scale = { meta: m, ...(await runScale({ counts, scenarios: val("--scenario")?.split(","), quick, log })) };
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'scale.json'), JSON.stringify(scale, null, 2) + '\n');
+  writeFileSync(join(outDir, "scale.json"), JSON.stringify(scale, null, 2) + "\n");
   let saved = null;
-  try { saved = JSON.parse(readFileSync(join(ROOT, jsonPath), 'utf8')); } catch { /* no full run saved yet */ }
+  try {
+    saved = JSON.parse(readFileSync(join(ROOT, jsonPath), "utf8"));
+  } catch {
+    /* no full run saved yet */
+  }
   if (saved) render({ ...saved, scale }, { mdPath, svgDir: outDir });
-  log(`wrote ${join(outDir, 'scale.json').slice(ROOT.length)}${saved ? ` and ${mdPath.slice(ROOT.length)}` : ` (no ${jsonPath} to render ${mdPath.slice(ROOT.length)} from)`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `wrote ${join(outDir, "scale.json").slice(ROOT.length)}${saved ? ` and ${mdPath.slice(ROOT.length)}` : ` (no ${jsonPath} to render ${mdPath.slice(ROOT.length)} from)`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   killAll();
   process.exit(0);
 }
 
 const results = { meta: meta(), quick, profile: quick ? PROFILES.quick : PROFILES.full };
-log(`machine: ${results.meta.cpuModel}, ${results.meta.cores} cores, load ${results.meta.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
-results.micro = await step('micro', () => runMicro({ quick }));
-results.ring = await step('ring', async () => JSON.parse(await runScript(join(ROOT, 'bench/ring.bench.mjs'),
-  ['--json', ...(quick ? ['--quick', '--only=ours,ringbuf,pmb'] : [])], 300000)));
+log(
+  `machine: ${results.meta.cpuModel}, ${results.meta.cores} cores, load ${results.meta.loadavg.map((x) => x.toFixed(2)).join(" ")}`,
+);
+results.micro = await step("micro", () => runMicro({ quick }));
+results.ring = await step("ring", async () =>
+  JSON.parse(
+    await runScript(
+      join(ROOT, "bench/ring.bench.mjs"),
+      ["--json", ...(quick ? ["--quick", "--only=ours,ringbuf,pmb"] : [])],
+      300000,
+    ),
+  ),
+);
 results.e2e = {};
-if (!skip.has('e2e')) {
+if (!skip.has("e2e")) {
   for (const name of scenarios) {
     log(`== e2e ${name}`);
     try {
@@ -136,15 +186,22 @@ if (!skip.has('e2e')) {
     }
   }
 }
-results.resilience = await step('resilience', async () => JSON.parse(await runScript(join(ROOT, 'bench/resilience.bench.mjs'),
-  quick ? ['--quick', '--keys', '10000'] : ['--runs', '2', '--window', '6', '--keys', '10000,100000,1000000'], quick ? 180000 : 900000)));
-results.kafka = await step('kafka', kafka);
+results.resilience = await step("resilience", async () =>
+  JSON.parse(
+    await runScript(
+      join(ROOT, "bench/resilience.bench.mjs"),
+      quick ? ["--quick", "--keys", "10000"] : ["--runs", "2", "--window", "6", "--keys", "10000,100000,1000000"],
+      quick ? 180000 : 900000,
+    ),
+  ),
+);
+results.kafka = await step("kafka", kafka);
 if (results.kafka.skipped) log(`   kafka skipped: ${results.kafka.skipped}`);
 results.totalSec = (performance.now() - t0) / 1000;
 
 mkdirSync(outDir, { recursive: true });
 results.jsonPath = jsonPath;
-writeFileSync(join(ROOT, results.jsonPath), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(ROOT, results.jsonPath), JSON.stringify(results, null, 2) + "\n");
 // the scaling table comes from the last --scale run (often on another, bigger machine: it names it)
 render({ ...results, scale: loadScale(outDir) }, { mdPath, svgDir: outDir });
 log(`wrote ${results.jsonPath} and ${mdPath.slice(ROOT.length)} in ${results.totalSec.toFixed(1)} s`);

@@ -11,21 +11,28 @@
 // (up to MAX_GENERATORS per source). A run that is still generator-bound, or whose receiver
 // was busy, is marked so in the table instead of being reported as the engine's figure.
 // Worker counts above the machine's cores are left out (they only measure time-sharing).
-import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { measure, PROFILES, fmtM } from './e2e.mjs';
-import { SCENARIOS } from './scenarios/index.mjs';
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { measure, PROFILES, fmtM } from "./e2e.mjs";
+import { SCENARIOS } from "./scenarios/index.mjs";
 
 /** a helper process this busy (share of one core) is taken to be the bottleneck */
 export const GEN_BUSY = 0.85;
 const MAX_GENERATORS = 8;
 
 const engine = (scenario, workers) => ({
-  id: `engine-w${workers}`, kind: 'engine', workers,
-  cmd: ['bin/wallaroo.js', 'run', scenario.app], extra: ['--workers', String(workers), '--stats-interval', '0'],
+  id: `engine-w${workers}`,
+  kind: "engine",
+  workers,
+  cmd: ["bin/wallaroo.js", "run", scenario.app],
+  extra: ["--workers", String(workers), "--stats-interval", "0"],
 });
 const handWritten = (scenario) => ({
-  id: 'hand-written', kind: 'baseline', workers: 1, cmd: [`bench/baselines/handwritten-${scenario.name}.mjs`], extra: [],
+  id: "hand-written",
+  kind: "baseline",
+  workers: 1,
+  cmd: [`bench/baselines/handwritten-${scenario.name}.mjs`],
+  extra: [],
 });
 
 /**
@@ -48,7 +55,7 @@ async function unbounded(scenario, system, prof, log) {
       generators *= 2;
       continue;
     }
-    const limitedBy = genBound ? 'generators' : r.receiverCpuUtil > GEN_BUSY ? 'receiver' : null;
+    const limitedBy = genBound ? "generators" : r.receiverCpuUtil > GEN_BUSY ? "receiver" : null;
     return { ...r, generators, connections, limitedBy };
   }
 }
@@ -77,16 +84,21 @@ function summarize(point, w1, base) {
 /**
  * counts: worker counts; returns { cores, counts, skippedCounts, scenarios: { name: { handWritten, points } } }.
  */
-export async function runScale({ counts, scenarios = ['word_count', 'alphabet', 'market_spread', 'passthrough'], quick = false, log = () => {} }) {
+export async function runScale({
+  counts,
+  scenarios = ["word_count", "alphabet", "market_spread", "passthrough"],
+  quick = false,
+  log = () => {},
+}) {
   const cores = os.availableParallelism();
   const usable = counts.filter((n) => n <= cores);
   const skippedCounts = counts.filter((n) => n > cores);
-  if (skippedCounts.length) log(`scale: leaving out ${skippedCounts.join(', ')} workers (${cores} cores here)`);
+  if (skippedCounts.length) log(`scale: leaving out ${skippedCounts.join(", ")} workers (${cores} cores here)`);
   const prof = quick ? PROFILES.quick : { ...PROFILES.full, runs: 2 };
   const out = { cores, counts: usable, skippedCounts, profile: prof, scenarios: {} };
   for (const name of scenarios) {
     const scenario = SCENARIOS[name];
-    if (!scenario) throw new Error(`scale: no scenario ${name} (${Object.keys(SCENARIOS).join(', ')})`);
+    if (!scenario) throw new Error(`scale: no scenario ${name} (${Object.keys(SCENARIOS).join(", ")})`);
     log(`== scale ${name}`);
     const base = await unbounded(scenario, handWritten(scenario), prof, log);
     const raw = [];
@@ -95,7 +107,9 @@ export async function runScale({ counts, scenarios = ['word_count', 'alphabet', 
     out.scenarios[name] = {
       unit: scenario.unit,
       handWritten: base.error ? { error: base.error } : summarize({ ...base, workers: 1 }, null, null),
-      points: raw.map((p) => (p.error ? { workers: p.workers, error: p.error } : summarize(p, w1, base.error ? null : base))),
+      points: raw.map((p) =>
+        p.error ? { workers: p.workers, error: p.error } : summarize(p, w1, base.error ? null : base),
+      ),
     };
   }
   return out;
@@ -103,15 +117,26 @@ export async function runScale({ counts, scenarios = ['word_count', 'alphabet', 
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
-  const val = (f) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
-  const counts = (val('--workers') ?? '1,2').split(',').map(Number);
-  const log = (s) => process.stderr.write(s + '\n');
-  const res = await runScale({ counts, scenarios: val('--scenario')?.split(','), quick: argv.includes('--quick'), log });
-  if (argv.includes('--json')) process.stdout.write(JSON.stringify(res, null, 2) + '\n');
+  const val = (f) => {
+    const i = argv.indexOf(f);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const counts = (val("--workers") ?? "1,2").split(",").map(Number);
+  const log = (s) => process.stderr.write(s + "\n");
+  const res = await runScale({
+    counts,
+    scenarios: val("--scenario")?.split(","),
+    quick: argv.includes("--quick"),
+    log,
+  });
+  if (argv.includes("--json")) process.stdout.write(JSON.stringify(res, null, 2) + "\n");
   else {
     for (const [name, s] of Object.entries(res.scenarios)) {
       log(`${name}: hand-written ${s.handWritten.error ?? fmtM(s.handWritten.unitsPerSec)}`);
-      for (const p of s.points) log(`  w${p.workers}: ${p.error ?? `${fmtM(p.unitsPerSec)} ${s.unit}/s, efficiency ${(p.efficiency * 100).toFixed(0)}%, ${p.cpuSecPerMUnits.toFixed(2)} cpu-s/M${p.limitedBy ? ` (limited by the ${p.limitedBy})` : ''}`}`);
+      for (const p of s.points)
+        log(
+          `  w${p.workers}: ${p.error ?? `${fmtM(p.unitsPerSec)} ${s.unit}/s, efficiency ${(p.efficiency * 100).toFixed(0)}%, ${p.cpuSecPerMUnits.toFixed(2)} cpu-s/M${p.limitedBy ? ` (limited by the ${p.limitedBy})` : ""}`}`,
+        );
     }
   }
   process.exit(0);

@@ -26,16 +26,27 @@ const opt = (name, fallback) => {
 };
 const flag = (name) => rest.includes(name);
 if (!command || !topic) {
-  process.stderr.write(readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(1, 18).map((l) => l.replace(/^\/\/ ?/, "")).join("\n") + "\n");
+  process.stderr.write(
+    readFileSync(new URL(import.meta.url), "utf8")
+      .split("\n")
+      .slice(1, 18)
+      .map((l) => l.replace(/^\/\/ ?/, ""))
+      .join("\n") + "\n",
+  );
   process.exit(2);
 }
-const kafka = new Kafka({ clientId: "kafka-tool", brokers: opt("--brokers", "127.0.0.1:9092").split(","), logLevel: logLevel.WARN });
+const kafka = new Kafka({
+  clientId: "kafka-tool",
+  brokers: opt("--brokers", "127.0.0.1:9092").split(","),
+  logLevel: logLevel.WARN,
+});
 
 if (command === "create") {
   const admin = kafka.admin();
   await admin.connect();
   const created = await admin.createTopics({
-    topics: [{ topic, numPartitions: Number(opt("--partitions", "1")), replicationFactor: 1 }], waitForLeaders: true,
+    topics: [{ topic, numPartitions: Number(opt("--partitions", "1")), replicationFactor: 1 }],
+    waitForLeaders: true,
   });
   console.log(created ? `created ${topic}` : `${topic} already exists`);
   await admin.disconnect();
@@ -85,7 +96,10 @@ if (command === "create") {
       if (n >= count) return;
       n++;
       last = Date.now();
-      const value = flag("--float") && message.value?.length === 4 ? String(message.value.readFloatBE(0)) : message.value?.toString();
+      const value =
+        flag("--float") && message.value?.length === 4
+          ? String(message.value.readFloatBE(0))
+          : message.value?.toString();
       process.stdout.write(`${message.key?.toString() ?? ""}\t${value}\n`);
     },
   });

@@ -12,9 +12,13 @@ const out = process.argv[2] ?? "docs/dashboard.png";
 const seconds = Number(process.argv[3] ?? 20);
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 const children = [];
 const run = (args) => {
   const c = spawn(process.execPath, ["bin/wallaroo.js", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
@@ -25,15 +29,45 @@ process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 
 const [inPort, outPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
 run(["receive", "--port", String(outPort), "--count-only"]);
-const engine = run(["run", "examples/word_count/app.ts", "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${outPort}`,
-  "--workers", "2", "--metrics-port", String(metricsPort), "--stats-interval", "0"]);
+const engine = run([
+  "run",
+  "examples/word_count/app.ts",
+  "--in",
+  `127.0.0.1:${inPort}`,
+  "--out",
+  `127.0.0.1:${outPort}`,
+  "--workers",
+  "2",
+  "--metrics-port",
+  String(metricsPort),
+  "--stats-interval",
+  "0",
+]);
 await new Promise((resolve, reject) => {
   let err = "";
-  engine.stderr.on("data", (d) => { err += d; if (err.includes("dashboard")) resolve(); });
+  engine.stderr.on("data", (d) => {
+    err += d;
+    if (err.includes("dashboard")) resolve();
+  });
   engine.on("exit", (code) => reject(new Error(`engine exited (${code}): ${err.slice(-2000)}`)));
 });
-run(["send", "--port", String(inPort), "--file", "examples/word_count/data.txt", "--repeat", "--rate", "20000", "--connections", "2"]);
-const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+run([
+  "send",
+  "--port",
+  String(inPort),
+  "--file",
+  "examples/word_count/data.txt",
+  "--repeat",
+  "--rate",
+  "20000",
+  "--connections",
+  "2",
+]);
+const browser = await puppeteer.launch({
+  executablePath: chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu"],
+});
 const page = await browser.newPage();
 await page.setViewport({ width: 1400, height: 1000 });
 await page.goto(`http://127.0.0.1:${metricsPort}/`, { waitUntil: "load" });

@@ -35,9 +35,23 @@ for (const n of expected.values()) totalWords += n;
 const receiver = await startReceiver({ port: 0, output });
 say(`receiver listening on 127.0.0.1:${receiver.port}; ${totalWords} words to count`);
 const inPort = 17000 + Math.floor(Math.random() * 2000);
-const engine = spawn(process.execPath, [join(root, "bin/wallaroo.js"), "run", join(root, "examples/word_count/app.ts"),
-  "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${receiver.port}`, "--workers", String(workers), "--stats-interval", "2"],
-  { stdio: ["ignore", "ignore", "pipe"] });
+const engine = spawn(
+  process.execPath,
+  [
+    join(root, "bin/wallaroo.js"),
+    "run",
+    join(root, "examples/word_count/app.ts"),
+    "--in",
+    `127.0.0.1:${inPort}`,
+    "--out",
+    `127.0.0.1:${receiver.port}`,
+    "--workers",
+    String(workers),
+    "--stats-interval",
+    "2",
+  ],
+  { stdio: ["ignore", "ignore", "pipe"] },
+);
 engine.stderr.on("data", (d) => {
   for (const line of d.toString().split("\n")) {
     const m = /"msg":"([^"]*)"/.exec(line);
@@ -47,8 +61,11 @@ engine.stderr.on("data", (d) => {
 say(`engine: wallaroo run examples/word_count/app.ts --workers ${workers}`);
 
 const t0 = performance.now();
-const sender = spawn(process.execPath, [join(root, "bin/wallaroo.js"), "send", "--port", String(inPort), "--file", input, "--no-progress"],
-  { stdio: ["ignore", "inherit", "inherit"] });
+const sender = spawn(
+  process.execPath,
+  [join(root, "bin/wallaroo.js"), "send", "--port", String(inPort), "--file", input, "--no-progress"],
+  { stdio: ["ignore", "inherit", "inherit"] },
+);
 const sent = new Promise((resolve) => sender.on("exit", resolve));
 await receiver.until(totalWords);
 const secs = (performance.now() - t0) / 1000;
@@ -72,9 +89,15 @@ if (finalCounts.size !== expected.size) mismatches += Math.abs(finalCounts.size 
 
 say("\ntop words:");
 for (const [w, n] of [...finalCounts].sort((a, b) => b[1] - a[1]).slice(0, 10)) say(`  ${w.padEnd(12)} ${n}`);
-say(`\n${totalWords} words from ${lines} lines in ${secs.toFixed(2)} s (sender start to last output): ` +
-  `${(totalWords / secs / 1e6).toFixed(2)} M words/s, ${(lines / secs / 1e3).toFixed(0)} k lines/s on ${workers} worker(s)`);
-say(mismatches === 0 ? `every final count is exact (${expected.size} distinct words)` : `MISMATCH: ${mismatches} words have a wrong final count`);
+say(
+  `\n${totalWords} words from ${lines} lines in ${secs.toFixed(2)} s (sender start to last output): ` +
+    `${(totalWords / secs / 1e6).toFixed(2)} M words/s, ${(lines / secs / 1e3).toFixed(0)} k lines/s on ${workers} worker(s)`,
+);
+say(
+  mismatches === 0
+    ? `every final count is exact (${expected.size} distinct words)`
+    : `MISMATCH: ${mismatches} words have a wrong final count`,
+);
 say(`engine exit code ${engineExit}`);
 rmSync(dir, { recursive: true, force: true });
 process.exitCode = mismatches === 0 && engineExit === 0 ? 0 : 1;

@@ -23,6 +23,8 @@ if (existsSync(new URL("../dist/index.js", import.meta.url))) {
   console.error("wallaroo prepare: typescript is not installed; using the dist/ that is there");
   process.exit(0);
 }
-console.error("wallaroo prepare: dist/ is missing and typescript is not installed to build it; " +
-  "run `npm install` inside the clone first (it installs the devDependencies and builds), or install a tarball made with `npm pack`");
+console.error(
+  "wallaroo prepare: dist/ is missing and typescript is not installed to build it; " +
+    "run `npm install` inside the clone first (it installs the devDependencies and builds), or install a tarball made with `npm pack`",
+);
 process.exit(1);

@@ -6,19 +6,42 @@ export { WallarooParameterError } from "./api/errors.js";
 export { ApplicationBuilder } from "./api/builder.js";
 export type { Pipeline, StateClass } from "./api/builder.js";
 export {
-  computation, computationMulti, stateComputation, stateComputationMulti, partition, encoder, decoder,
-  computation_multi, state_computation, state_computation_multi,
+  computation,
+  computationMulti,
+  stateComputation,
+  stateComputationMulti,
+  partition,
+  encoder,
+  decoder,
+  computation_multi,
+  state_computation,
+  state_computation_multi,
 } from "./api/wrappers.js";
 export type { DecoderOptions } from "./api/wrappers.js";
 export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
 export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
 export {
-  tcpParseInputAddrs, tcpParseOutputAddrs, kafkaParseSourceOptions, kafkaParseSinkOptions,
-  tcp_parse_input_addrs, tcp_parse_output_addrs, kafka_parse_source_options, kafka_parse_sink_options,
-  tcpParseInputAddr, tcpParseOutputAddr, tcp_parse_input_addr, tcp_parse_output_addr,
+  tcpParseInputAddrs,
+  tcpParseOutputAddrs,
+  kafkaParseSourceOptions,
+  kafkaParseSinkOptions,
+  tcp_parse_input_addrs,
+  tcp_parse_output_addrs,
+  kafka_parse_source_options,
+  kafka_parse_sink_options,
+  tcpParseInputAddr,
+  tcpParseOutputAddr,
+  tcp_parse_input_addr,
+  tcp_parse_output_addr,
 } from "./api/args.js";
 export type {
-  ApplicationSpec, Key, Computation, StateComputation, PartitionFunction, Decoder, Encoder,
+  ApplicationSpec,
+  Key,
+  Computation,
+  StateComputation,
+  PartitionFunction,
+  Decoder,
+  Encoder,
 } from "./topology/spec.js";
 export { runApplication, EngineError, EngineStopError, maxWorkers } from "./runtime/coordinator.js";
 export type { Application, EngineOptions, EngineFailure, StopReport } from "./runtime/coordinator.js";

@@ -2,22 +2,29 @@
 // (--in H:P[,H:P] --out H:P [--threads N]), TCP sources cut into whole frames (4-byte BE
 // length header), one TCP sink connection, and backpressure: every source pauses while the
 // sink's socket buffer is full or while the caller says it is busy (`gate`).
-import net from 'node:net';
+import net from "node:net";
 
 export function parseCli(argv = process.argv.slice(2)) {
   const o = { in: [], out: null, threads: 2 };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
-    if (argv[i] === '--in') { o.in = v.split(',').map(hp); i++; }
-    else if (argv[i] === '--out') { o.out = hp(v); i++; }
-    else if (argv[i] === '--threads') { o.threads = Number(v); i++; }
+    if (argv[i] === "--in") {
+      o.in = v.split(",").map(hp);
+      i++;
+    } else if (argv[i] === "--out") {
+      o.out = hp(v);
+      i++;
+    } else if (argv[i] === "--threads") {
+      o.threads = Number(v);
+      i++;
+    }
   }
-  if (!o.in.length || !o.out) throw new Error('usage: --in H:P[,H:P] --out H:P [--threads N]');
+  if (!o.in.length || !o.out) throw new Error("usage: --in H:P[,H:P] --out H:P [--threads N]");
   return o;
 }
 
 function hp(s) {
-  const i = s.lastIndexOf(':');
+  const i = s.lastIndexOf(":");
   return [s.slice(0, i), Number(s.slice(i + 1))];
 }
 
@@ -38,12 +45,22 @@ export function connectSink([host, port], gate) {
   return new Promise((resolve) => {
     const attempt = () => {
       const s = net.connect(port, host);
-      s.once('error', () => { s.destroy(); setTimeout(attempt, 50); });
-      s.once('connect', () => {
-        s.removeAllListeners('error');
-        s.on('error', (e) => { console.error(`sink: ${e.message}`); process.exit(1); });
-        s.on('drain', () => gate.set('sink', false));
-        resolve({ write: (data) => { if (!s.write(data)) gate.set('sink', true); } });
+      s.once("error", () => {
+        s.destroy();
+        setTimeout(attempt, 50);
+      });
+      s.once("connect", () => {
+        s.removeAllListeners("error");
+        s.on("error", (e) => {
+          console.error(`sink: ${e.message}`);
+          process.exit(1);
+        });
+        s.on("drain", () => gate.set("sink", false));
+        resolve({
+          write: (data) => {
+            if (!s.write(data)) gate.set("sink", true);
+          },
+        });
       });
     };
     attempt();
@@ -61,7 +78,7 @@ export function listenFrames([host, port], gate, onFrames) {
       if (gate.reasons.size) sock.pause();
       const ctx = {};
       let rest = null;
-      sock.on('data', (chunk) => {
+      sock.on("data", (chunk) => {
         const b = rest ? Buffer.concat([rest, chunk]) : chunk;
         let o = 0;
         while (o + 4 <= b.length) {
@@ -72,8 +89,8 @@ export function listenFrames([host, port], gate, onFrames) {
         rest = o < b.length ? Buffer.from(b.subarray(o)) : null;
         if (o > 0) onFrames(b, o, ctx);
       });
-      sock.on('error', () => {});
-      sock.on('close', () => gate.sockets.delete(sock));
+      sock.on("error", () => {});
+      sock.on("close", () => gate.sockets.delete(sock));
     });
     srv.listen(port, host, resolve);
   });
@@ -81,7 +98,7 @@ export function listenFrames([host, port], gate, onFrames) {
 
 /** Calls fn(start, end) for every frame's payload in buf[0..end). */
 export function eachFrame(buf, end, fn) {
-  for (let o = 0; o < end;) {
+  for (let o = 0; o < end; ) {
     const len = buf.readUInt32BE(o);
     fn(o + 4, o + 4 + len);
     o += 4 + len;
@@ -89,7 +106,7 @@ export function eachFrame(buf, end, fn) {
 }
 
 export function ready() {
-  process.stderr.write('ready\n');
-  process.on('SIGTERM', () => process.exit(0));
-  process.on('SIGINT', () => process.exit(0));
+  process.stderr.write("ready\n");
+  process.on("SIGTERM", () => process.exit(0));
+  process.on("SIGINT", () => process.exit(0));
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Hand-written alphabet: one thread, votes in, running total per letter, (letter, total) records out.
-import { parseCli, Gate, connectSink, listenFrames, ready } from './common.mjs';
-import { decodeVotes, addVotes } from './logic.mjs';
+import { parseCli, Gate, connectSink, listenFrames, ready } from "./common.mjs";
+import { decodeVotes, addVotes } from "./logic.mjs";
 
 const cli = parseCli();
 const gate = new Gate();

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Hand-written market_spread: one thread, two sources (orders, then NBBO) sharing one Map of
 // symbol state; rejected orders out.
-import { parseCli, Gate, connectSink, listenFrames, ready } from './common.mjs';
-import { decodeNbbo, applyNbbo, decodeOrders, checkOrders } from './logic.mjs';
+import { parseCli, Gate, connectSink, listenFrames, ready } from "./common.mjs";
+import { decodeNbbo, applyNbbo, decodeOrders, checkOrders } from "./logic.mjs";
 
 const cli = parseCli();
 const gate = new Gate();

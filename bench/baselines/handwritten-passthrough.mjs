@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Hand-written passthrough: one thread, frames in, the same payloads re-framed out.
-import { parseCli, Gate, connectSink, listenFrames, ready } from './common.mjs';
-import { passthroughEncode } from './logic.mjs';
+import { parseCli, Gate, connectSink, listenFrames, ready } from "./common.mjs";
+import { passthroughEncode } from "./logic.mjs";
 
 const cli = parseCli();
 const gate = new Gate();

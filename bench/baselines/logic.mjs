@@ -4,7 +4,7 @@
 // ---- passthrough: copy each payload behind a fresh 4-byte BE length header
 export function passthroughEncode(buf, end) {
   const out = Buffer.allocUnsafe(end);
-  for (let o = 0; o < end;) {
+  for (let o = 0; o < end; ) {
     const len = buf.readUInt32BE(o);
     out.writeUInt32BE(len, o);
     buf.copy(out, o + 4, o + 4, o + 4 + len);
@@ -16,10 +16,14 @@ export function passthroughEncode(buf, end) {
 // ---- word_count (examples/word_count/app.ts: lowercase, strip punctuation, split on ' ')
 const PUNCT = new Uint8Array(128);
 for (const c of " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") PUNCT[c.charCodeAt(0)] = 1;
-const isPunct = (s, i) => { const c = s.charCodeAt(i); return c < 128 && PUNCT[c] === 1; };
+const isPunct = (s, i) => {
+  const c = s.charCodeAt(i);
+  return c < 128 && PUNCT[c] === 1;
+};
 
 function strip(s) {
-  let a = 0, b = s.length;
+  let a = 0,
+    b = s.length;
   while (a < b && isPunct(s, a)) a++;
   while (b > a && isPunct(s, b - 1)) b--;
   return a === 0 && b === s.length ? s : s.slice(a, b);
@@ -27,12 +31,12 @@ function strip(s) {
 
 /** words of every line payload in buf[0..end), pushed onto `words` */
 export function splitFrames(buf, end, words) {
-  for (let o = 0; o < end;) {
+  for (let o = 0; o < end; ) {
     const len = buf.readUInt32BE(o);
-    const text = buf.toString('utf8', o + 4, o + 4 + len);
+    const text = buf.toString("utf8", o + 4, o + 4 + len);
     o += 4 + len;
-    for (const line of text.split('\n')) {
-      for (const w of strip(line.toLowerCase()).split(' ')) {
+    for (const line of text.split("\n")) {
+      for (const w of strip(line.toLowerCase()).split(" ")) {
         const clean = strip(w);
         if (clean.length > 0) words.push(clean);
       }
@@ -43,7 +47,7 @@ export function splitFrames(buf, end, words) {
 
 /** counts the words into `totals` (a Map) and returns the "word => count\n" lines */
 export function countWords(words, totals) {
-  let out = '';
+  let out = "";
   for (const w of words) {
     const c = (totals.get(w) ?? 0) + 1;
     totals.set(w, c);
@@ -83,10 +87,16 @@ export function decodeNbbo(buf, end) {
   const out = [];
   for (let o = 0; o < end; o += 4 + buf.readUInt32BE(o)) {
     const p = o + 4;
-    if (buf[p] !== 2) throw new Error('not an NBBO record');
-    const bid = buf.readDoubleBE(p + 26), offer = buf.readDoubleBE(p + 34);
+    if (buf[p] !== 2) throw new Error("not an NBBO record");
+    const bid = buf.readDoubleBE(p + 26),
+      offer = buf.readDoubleBE(p + 34);
     const diff = offer - bid;
-    out.push({ symbol: buf.toString('latin1', p + 1, p + 5), bid, offer, reject: diff >= 0.05 || diff / ((bid + offer) / 2) >= 0.05 });
+    out.push({
+      symbol: buf.toString("latin1", p + 1, p + 5),
+      bid,
+      offer,
+      reject: diff >= 0.05 || diff / ((bid + offer) / 2) >= 0.05,
+    });
   }
   return out;
 }
@@ -99,18 +109,23 @@ export function decodeOrders(buf, end) {
   const out = [];
   for (let o = 0; o < end; o += 4 + buf.readUInt32BE(o)) {
     const p = o + 4;
-    if (buf[p] !== 1) throw new Error('not an order record');
+    if (buf[p] !== 1) throw new Error("not an order record");
     out.push({
-      side: buf[p + 1], account: buf.readUInt32BE(p + 2), orderId: buf.toString('latin1', p + 6, p + 12),
-      symbol: buf.toString('latin1', p + 12, p + 16), qty: buf.readDoubleBE(p + 16), price: buf.readDoubleBE(p + 24),
-      transactTime: buf.toString('latin1', p + 32, p + 53),
+      side: buf[p + 1],
+      account: buf.readUInt32BE(p + 2),
+      orderId: buf.toString("latin1", p + 6, p + 12),
+      symbol: buf.toString("latin1", p + 12, p + 16),
+      qty: buf.readDoubleBE(p + 16),
+      price: buf.readDoubleBE(p + 24),
+      transactTime: buf.toString("latin1", p + 32, p + 53),
     });
   }
   return out;
 }
 
 export function checkOrders(orders, state) {
-  let out = null, n = 0;
+  let out = null,
+    n = 0;
   const ts = BigInt(Math.floor(Date.now() * 100));
   for (const ord of orders) {
     const s = state.get(ord.symbol);
@@ -120,8 +135,8 @@ export function checkOrders(orders, state) {
     out.writeUInt32BE(55, r);
     out[r + 4] = ord.side;
     out.writeUInt32BE(ord.account, r + 5);
-    out.write(ord.orderId, r + 9, 6, 'latin1');
-    out.write(ord.symbol, r + 15, 4, 'latin1');
+    out.write(ord.orderId, r + 9, 6, "latin1");
+    out.write(ord.symbol, r + 15, 4, "latin1");
     out.writeDoubleBE(ord.qty, r + 19);
     out.writeDoubleBE(ord.price, r + 27);
     out.writeDoubleBE(s?.bid ?? 0, r + 35);

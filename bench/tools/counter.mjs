@@ -8,16 +8,17 @@
 //   stamp.offset is counted from the start of the frame (header included).
 // IPC: sends {op:'listening', port} first; {op:'snap'} -> {op:'snap', count, bytes, t};
 //      {op:'reset'} -> clears the histogram; {op:'hist'} -> {op:'hist', samples, p50, p99, p999, p9999, max, mean} (ns)
-import net from 'node:net';
-import * as hdr from 'hdr-histogram-js';
-import { setEpoch, nowNs, STAMPS } from '../lib/clock.mjs';
+import net from "node:net";
+import * as hdr from "hdr-histogram-js";
+import { setEpoch, nowNs, STAMPS } from "../lib/clock.mjs";
 
 const cfg = JSON.parse(process.argv[2]);
-setEpoch(cfg.epoch ?? '0');
+setEpoch(cfg.epoch ?? "0");
 const stamp = cfg.stamp ? STAMPS[cfg.stamp.type] : null;
 const stampOff = cfg.stamp?.offset ?? 0;
-const stampEnd = stampOff + (cfg.stamp?.type === 'f64ns' ? 8 : 4);
-const newHist = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3.6e12, numberOfSignificantValueDigits: 3 });
+const stampEnd = stampOff + (cfg.stamp?.type === "f64ns" ? 8 : 4);
+const newHist = () =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3.6e12, numberOfSignificantValueDigits: 3 });
 let hist = newHist();
 
 let count = 0;
@@ -47,21 +48,32 @@ function lineReader() {
 }
 
 const server = net.createServer((sock) => {
-  const read = cfg.mode === 'lines' ? lineReader() : framedReader();
-  sock.on('data', (chunk) => {
+  const read = cfg.mode === "lines" ? lineReader() : framedReader();
+  sock.on("data", (chunk) => {
     bytes += chunk.length;
     read(chunk);
   });
-  sock.on('error', () => {});
+  sock.on("error", () => {});
 });
-server.listen(cfg.port ?? 0, '127.0.0.1', () => process.send({ op: 'listening', port: server.address().port }));
+server.listen(cfg.port ?? 0, "127.0.0.1", () => process.send({ op: "listening", port: server.address().port }));
 
-process.on('message', (m) => {
-  if (m.op === 'snap') process.send({ op: 'snap', count, bytes, t: nowNs() });
-  else if (m.op === 'reset') { hist = newHist(); process.send({ op: 'reset' }); }
-  else if (m.op === 'hist') {
+process.on("message", (m) => {
+  if (m.op === "snap") process.send({ op: "snap", count, bytes, t: nowNs() });
+  else if (m.op === "reset") {
+    hist = newHist();
+    process.send({ op: "reset" });
+  } else if (m.op === "hist") {
     const p = (q) => hist.getValueAtPercentile(q);
-    process.send({ op: 'hist', samples: hist.totalCount, p50: p(50), p99: p(99), p999: p(99.9), p9999: p(99.99), max: hist.maxValue, mean: hist.mean });
+    process.send({
+      op: "hist",
+      samples: hist.totalCount,
+      p50: p(50),
+      p99: p(99),
+      p999: p(99.9),
+      p9999: p(99.99),
+      max: hist.maxValue,
+      mean: hist.mean,
+    });
   }
 });
-process.on('disconnect', () => process.exit(0));
+process.on("disconnect", () => process.exit(0));

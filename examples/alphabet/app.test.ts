@@ -27,7 +27,9 @@ describe.each([1, 2])("alphabet on %i simulated worker(s)", (workers) => {
 
   it("a payload of the wrong size is refused by the decoder and reported", async () => {
     const driver = await createTestDriver({ module: app, args, workers });
-    await expect(driver.pipeInput("alphabet", votes[0], Buffer.from("abc"), votes[1])).rejects.toThrow(/expected a 5-byte payload/);
+    await expect(driver.pipeInput("alphabet", votes[0], Buffer.from("abc"), votes[1])).rejects.toThrow(
+      /expected a 5-byte payload/,
+    );
     expect(driver.readOutput().length).toBe(2);
     await driver.close();
   });

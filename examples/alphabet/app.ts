@@ -25,7 +25,10 @@ export function applicationSetup(args: string[]) {
 }
 
 export class Votes {
-  constructor(public letter: string, public votes: number) {}
+  constructor(
+    public letter: string,
+    public votes: number,
+  ) {}
 }
 
 export class TotalVotes {
@@ -45,7 +48,8 @@ export class TotalVotes {
 export const partition = wallaroo.partition((data: Votes) => data.letter);
 
 export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (bs: Buffer) => {
-  if (bs.length !== 5) throw new Error(`alphabet: expected a 5-byte payload (letter, u32 votes), got ${bs.length} bytes`);
+  if (bs.length !== 5)
+    throw new Error(`alphabet: expected a 5-byte payload (letter, u32 votes), got ${bs.length} bytes`);
   // latin1: one byte, one character, whatever the byte is
   return new Votes(bs.toString("latin1", 0, 1), bs.readUInt32BE(1));
 });

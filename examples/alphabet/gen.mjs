@@ -44,12 +44,20 @@ function main() {
   for (let i = 0; i < o.count; i++) {
     buf[n * 5] = LETTERS.charCodeAt(Math.floor(r() * 26));
     buf.writeUInt32BE(1 + Math.floor(r() * 9999), n * 5 + 1);
-    if (++n === CHUNK) { writeSync(fd, buf, 0, n * 5); n = 0; }
+    if (++n === CHUNK) {
+      writeSync(fd, buf, 0, n * 5);
+      n = 0;
+    }
   }
   if (n) writeSync(fd, buf, 0, n * 5);
   closeSync(fd);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  try { main(); } catch (e) { console.error(e.message); process.exit(1); }
+  try {
+    main();
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
 }

@@ -5,7 +5,11 @@ import { createTestDriver } from "wallaroo/testing";
 import { expected } from "./reference.js";
 
 it("celsius equals the reference on two simulated workers", async () => {
-  const driver = await createTestDriver({ module: new URL("./app.ts", import.meta.url), args: ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"], workers: 2 });
+  const driver = await createTestDriver({
+    module: new URL("./app.ts", import.meta.url),
+    args: ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"],
+    workers: 2,
+  });
   const bin = readFileSync(new URL("./celsius.bin", import.meta.url));
   const input = Array.from({ length: bin.length / 4 }, (_, i) => bin.subarray(i * 4, i * 4 + 4));
   await driver.pipeInput("Celsius Conversion", ...input);

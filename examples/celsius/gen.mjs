@@ -13,7 +13,9 @@
 import { openSync, writeSync, closeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
-export const EDGE_CASES = [0, 100, -40, 37, -273.15, 36.6, 1e-7, -17.77777777, 3.4028234663852886e38, -3.4028234663852886e38, 0.5, 9999.99];
+export const EDGE_CASES = [
+  0, 100, -40, 37, -273.15, 36.6, 1e-7, -17.77777777, 3.4028234663852886e38, -3.4028234663852886e38, 0.5, 9999.99,
+];
 
 function rng(seed) {
   let a = seed >>> 0;
@@ -46,7 +48,10 @@ function main() {
   let n = 0;
   const push = (v) => {
     buf.writeFloatBE(v, n * 4);
-    if (++n === CHUNK) { writeSync(fd, buf, 0, n * 4); n = 0; }
+    if (++n === CHUNK) {
+      writeSync(fd, buf, 0, n * 4);
+      n = 0;
+    }
   };
   if (o.edge) for (const v of EDGE_CASES) push(v);
   for (let i = 0; i < o.count; i++) push(r() * 10000);
@@ -55,5 +60,10 @@ function main() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  try { main(); } catch (e) { console.error(e.message); process.exit(1); }
+  try {
+    main();
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
 }

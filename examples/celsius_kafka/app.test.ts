@@ -4,14 +4,27 @@ import { expect, it } from "vitest";
 import { createTestDriver, type KafkaOutput } from "wallaroo/testing";
 
 const args = [
-  "--kafka_source_topic", "celsius", "--kafka_source_brokers", "127.0.0.1:9092",
-  "--kafka_sink_topic", "fahrenheit", "--kafka_sink_brokers", "127.0.0.1:9092",
+  "--kafka_source_topic",
+  "celsius",
+  "--kafka_source_brokers",
+  "127.0.0.1:9092",
+  "--kafka_sink_topic",
+  "fahrenheit",
+  "--kafka_sink_brokers",
+  "127.0.0.1:9092",
 ];
 
 it("converts each Kafka message value, writes text values with no key", async () => {
   const driver = await createTestDriver({ module: new URL("./app.ts", import.meta.url), args, workers: 2 });
-  const celsius = readFileSync(new URL("./celsius.txt", import.meta.url), "utf8").split("\n").filter(Boolean).map(Number);
-  const values = celsius.map((c) => { const b = Buffer.alloc(4); b.writeFloatBE(c); return b; });
+  const celsius = readFileSync(new URL("./celsius.txt", import.meta.url), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
+  const values = celsius.map((c) => {
+    const b = Buffer.alloc(4);
+    b.writeFloatBE(c);
+    return b;
+  });
   // the key picks the partition; the decoder sees only the value
   await driver.pipeInput("Celsius Conversion", ...values.map((value, i) => ({ key: `sensor-${i % 3}`, value })));
   const out = driver.readOutput<KafkaOutput>();

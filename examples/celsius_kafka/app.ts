@@ -15,7 +15,9 @@ export function applicationSetup(args: string[]) {
   ab.newPipeline("Celsius Conversion", new wallaroo.KafkaSourceConfig(inTopic, inBrokers, inLogLevel, decoder))
     .toParallel(multiply)
     .to(add)
-    .toSink(new wallaroo.KafkaSinkConfig(outTopic, outBrokers, outLogLevel, maxProduceBufferMs, maxMessageSize, encoder));
+    .toSink(
+      new wallaroo.KafkaSinkConfig(outTopic, outBrokers, outLogLevel, maxProduceBufferMs, maxMessageSize, encoder),
+    );
   return ab.build();
 }
 

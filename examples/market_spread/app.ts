@@ -35,7 +35,10 @@ function optionValue(args: string[], name: string): string | undefined {
 
 export function loadValidSymbols(file?: string): string[] {
   const text = readFileSync(file ?? new URL("./symbols.txt", import.meta.url), "latin1");
-  return text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  return text
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 export function applicationSetup(args: string[]) {
@@ -66,7 +69,11 @@ export class MarketSpreadError extends Error {
 
 export class SymbolData {
   // a symbol we have no market data for rejects its orders
-  constructor(public lastBid = 0.0, public lastOffer = 0.0, public shouldRejectTrades = true) {}
+  constructor(
+    public lastBid = 0.0,
+    public lastOffer = 0.0,
+    public shouldRejectTrades = true,
+  ) {}
 }
 
 export const symbolPartitionFunction = wallaroo.partition((data: Order | MarketDataMessage) => data.symbol);
@@ -84,12 +91,22 @@ export class Order {
 }
 
 export class OrderResult {
-  constructor(public order: Order, public bid: number, public offer: number, public timestamp: number) {}
+  constructor(
+    public order: Order,
+    public bid: number,
+    public offer: number,
+    public timestamp: number,
+  ) {}
 }
 
 export class MarketDataMessage {
   mid: number;
-  constructor(public symbol: string, public transactTime: string, public bid: number, public offer: number) {
+  constructor(
+    public symbol: string,
+    public transactTime: string,
+    public bid: number,
+    public offer: number,
+  ) {
     this.mid = (bid + offer) / 2.0;
   }
 }

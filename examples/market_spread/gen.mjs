@@ -109,8 +109,14 @@ class RecordWriter {
 function main() {
   const here = fileURLToPath(new URL(".", import.meta.url));
   const o = {
-    symbols: here + "symbols.txt", nbbo: 200, orders: 300, rejectEvery: 10, seed: 1, edge: false,
-    nbboOut: "nbbo.bin", ordersOut: "orders.bin",
+    symbols: here + "symbols.txt",
+    nbbo: 200,
+    orders: 300,
+    rejectEvery: 10,
+    seed: 1,
+    edge: false,
+    nbboOut: "nbbo.bin",
+    ordersOut: "orders.bin",
   };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -128,7 +134,10 @@ function main() {
   for (const k of ["nbbo", "orders", "rejectEvery"]) {
     if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`--${k} must be a non-negative integer`);
   }
-  const symbols = readFileSync(o.symbols, "latin1").split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  const symbols = readFileSync(o.symbols, "latin1")
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (symbols.some((s) => s.length > 4)) throw new Error("symbols are at most 4 characters");
   const wide = symbols.filter((_, i) => i % 5 === 0);
   const narrow = symbols.filter((_, i) => i % 5 !== 0);
@@ -187,5 +196,10 @@ function main() {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  try { main(); } catch (e) { console.error(e.message); process.exit(1); }
+  try {
+    main();
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
 }

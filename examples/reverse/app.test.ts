@@ -5,9 +5,16 @@ import { createTestDriver } from "wallaroo/testing";
 import { expected } from "./reference.js";
 
 it("reverse equals the reference, in input order, on two simulated workers", async () => {
-  const driver = await createTestDriver({ module: new URL("./app.ts", import.meta.url), args: ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"], workers: 2 });
+  const driver = await createTestDriver({
+    module: new URL("./app.ts", import.meta.url),
+    args: ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"],
+    workers: 2,
+  });
   const text = readFileSync(new URL("./data.txt", import.meta.url), "utf8");
-  const input = text.split("\n").slice(0, -1).map((l) => Buffer.from(l));
+  const input = text
+    .split("\n")
+    .slice(0, -1)
+    .map((l) => Buffer.from(l));
   await driver.pipeInput("reverse", ...input);
   const got = driver.readOutput().map(String);
   // a stateless pipeline keeps one connection's order, however many workers

@@ -77,7 +77,10 @@ export function partitionKey(word: string): string {
 export const split = wallaroo.computationMulti("split into words", (line: string) => splitWords(line));
 
 export class WordCount {
-  constructor(public word: string, public count: number) {}
+  constructor(
+    public word: string,
+    public count: number,
+  ) {}
 }
 
 export class WordTotals {
@@ -93,10 +96,13 @@ export class WordTotals {
   }
 }
 
-export const countWord = wallaroo.stateComputation("Count Word", (word: string, wordTotals: WordTotals): [WordCount, boolean] => {
-  wordTotals.update(word);
-  return [wordTotals.getCount(word), true];
-});
+export const countWord = wallaroo.stateComputation(
+  "Count Word",
+  (word: string, wordTotals: WordTotals): [WordCount, boolean] => {
+    wordTotals.update(word);
+    return [wordTotals.getCount(word), true];
+  },
+);
 
 export const partition = wallaroo.partition((word: string) => partitionKey(word));
 

@@ -16,10 +16,16 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if (a === "--lines" || a === "-n") { o.lines = Number(v); i++; }
-    else if (a === "--seed") { o.seed = Number(v); i++; }
-    else if (a === "--out" || a === "-o") { o.out = v; i++; }
-    else if (a === "--help" || a === "-h") {
+    if (a === "--lines" || a === "-n") {
+      o.lines = Number(v);
+      i++;
+    } else if (a === "--seed") {
+      o.seed = Number(v);
+      i++;
+    } else if (a === "--out" || a === "-o") {
+      o.out = v;
+      i++;
+    } else if (a === "--help" || a === "-h") {
       console.log("usage: gen.mjs [--lines N] [--seed S] [--out FILE]");
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -52,7 +58,9 @@ const NOUN = W(`river mountain village city road house garden window door table 
   candle storm wind rain snow sun moon star morning evening night winter summer spring
   autumn story song word answer question friend neighbour stranger king queen captain
   traveller engine wheel stone bread apple`);
-const NAME = W("Anna Ben Clara David Emma Felix Grace Henry Iris Jack Kate Leo Mary Noah Olive Peter Rose Sam Tom Una Victor Will");
+const NAME = W(
+  "Anna Ben Clara David Emma Felix Grace Henry Iris Jack Kate Leo Mary Noah Olive Peter Rose Sam Tom Una Victor Will",
+);
 const VERB = W(`saw found kept carried opened closed followed watched crossed climbed painted
   built mended answered called remembered forgot wanted needed loved heard visited
   left reached passed counted sold bought borrowed carved washed lifted`);
@@ -61,7 +69,25 @@ const ADV = W("slowly quickly quietly early late often never always together alo
 const PREP = W("over under near beside behind across through into along past toward around beyond");
 const CONJ = W("and but or yet so while because although");
 const SAY = W("said asked whispered replied cried answered");
-const EXTRA = ["don't", "can't", "it's", "o'clock", "wasn't", "we'll", "1776", "42", "3.14", "No.", "etc.", "e-mail", "well--", "U.S.", "#1", "100%", "A.M."];
+const EXTRA = [
+  "don't",
+  "can't",
+  "it's",
+  "o'clock",
+  "wasn't",
+  "we'll",
+  "1776",
+  "42",
+  "3.14",
+  "No.",
+  "etc.",
+  "e-mail",
+  "well--",
+  "U.S.",
+  "#1",
+  "100%",
+  "A.M.",
+];
 
 function makeSentence(r) {
   const pick = (arr) => arr[Math.floor(r() * arr.length)];
@@ -76,7 +102,11 @@ function makeSentence(r) {
   const clause = () => {
     const w = [np()];
     if (r() < 0.25) w.push(pick(ADV));
-    if (r() < 0.6) { w.push(pick(VERB), np()); } else { w.push(pick(IVERB)); }
+    if (r() < 0.6) {
+      w.push(pick(VERB), np());
+    } else {
+      w.push(pick(IVERB));
+    }
     if (r() < 0.5) w.push(pick(PREP), np());
     if (r() < 0.12) w.push(pick(EXTRA));
     return w.join(" ");
@@ -134,5 +164,8 @@ async function main() {
 
 import { pathToFileURL } from "node:url";
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().catch((e) => { console.error(e.message); process.exit(1); });
+  main().catch((e) => {
+    console.error(e.message);
+    process.exit(1);
+  });
 }

@@ -10,7 +10,10 @@ import { expected, finalCounts } from "./reference.js";
 
 const app = new URL("./app.ts", import.meta.url);
 const args = ["--in", "127.0.0.1:7010", "--out", "127.0.0.1:7002"];
-const input = readFileSync(new URL("./data.txt", import.meta.url), "utf8").split("\n").filter((l, i, a) => i < a.length - 1 || l !== "").map((l) => Buffer.from(l));
+const input = readFileSync(new URL("./data.txt", import.meta.url), "utf8")
+  .split("\n")
+  .filter((l, i, a) => i < a.length - 1 || l !== "")
+  .map((l) => Buffer.from(l));
 
 describe.each([1, 3])("word_count on %i simulated worker(s)", (workers) => {
   it("equals the reference (exactly on one worker; per word in order on more)", async () => {

@@ -8,13 +8,22 @@ import { createTestDriver, type KafkaOutput } from "wallaroo/testing";
 import { expected } from "../word_count/reference.js";
 
 const args = [
-  "--kafka_source_topic", "lines", "--kafka_source_brokers", "127.0.0.1:9092",
-  "--kafka_sink_topic", "counts", "--kafka_sink_brokers", "127.0.0.1:9092",
+  "--kafka_source_topic",
+  "lines",
+  "--kafka_source_brokers",
+  "127.0.0.1:9092",
+  "--kafka_sink_topic",
+  "counts",
+  "--kafka_sink_brokers",
+  "127.0.0.1:9092",
 ];
 
 it("writes `word => count` keyed by word, every count of a word in order", async () => {
   const driver = await createTestDriver({ module: new URL("./app.ts", import.meta.url), args, workers: 2 });
-  const lines = readFileSync(new URL("../word_count/data.txt", import.meta.url), "utf8").split("\n").filter(Boolean).slice(0, 200);
+  const lines = readFileSync(new URL("../word_count/data.txt", import.meta.url), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .slice(0, 200);
   await driver.pipeInput("Split and Count", ...lines);
   const out = driver.readOutput<KafkaOutput>();
   const want = expected(lines.map((l) => Buffer.from(l))).map((l) => l.slice(0, -1));

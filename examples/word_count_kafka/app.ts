@@ -19,7 +19,9 @@ export function applicationSetup(args: string[]) {
   ab.newPipeline("Split and Count", new wallaroo.KafkaSourceConfig(inTopic, inBrokers, inLogLevel, decoder))
     .toParallel(split)
     .toStatePartition(countWord, WordTotals, "word totals", partition, WORD_PARTITIONS)
-    .toSink(new wallaroo.KafkaSinkConfig(outTopic, outBrokers, outLogLevel, maxProduceBufferMs, maxMessageSize, encoder));
+    .toSink(
+      new wallaroo.KafkaSinkConfig(outTopic, outBrokers, outLogLevel, maxProduceBufferMs, maxMessageSize, encoder),
+    );
   return ab.build();
 }
 
@@ -28,10 +30,13 @@ export const decoder = wallaroo.decoder((value: Buffer) => value.toString("utf8"
 
 export const split = wallaroo.computationMulti("split into words", (line: string) => splitWords(line));
 
-export const countWord = wallaroo.stateComputation("Count Word", (word: string, totals: WordTotals): [WordCount, boolean] => {
-  totals.update(word);
-  return [totals.getCount(word), true];
-});
+export const countWord = wallaroo.stateComputation(
+  "Count Word",
+  (word: string, totals: WordTotals): [WordCount, boolean] => {
+    totals.update(word);
+    return [totals.getCount(word), true];
+  },
+);
 
 export const partition = wallaroo.partition((word: string) => partitionKey(word));
 

@@ -10,16 +10,16 @@
 // Exit codes: 0 ready, 1 timed out, 2 the watched pid exited, 3 kafkajs missing.
 let kafkajs;
 try {
-  kafkajs = await import('kafkajs');
+  kafkajs = await import("kafkajs");
 } catch {
-  console.error('probe: cannot load kafkajs (run npm install)');
+  console.error("probe: cannot load kafkajs (run npm install)");
   process.exit(3);
 }
 const { Kafka, logLevel } = kafkajs.default ?? kafkajs;
 
 const args = process.argv.slice(2);
-const warm = args.includes('--warm');
-const [broker, timeoutArg = '60', pidArg] = args.filter((a) => a !== '--warm');
+const warm = args.includes("--warm");
+const [broker, timeoutArg = "60", pidArg] = args.filter((a) => a !== "--warm");
 const deadline = Date.now() + Number(timeoutArg) * 1000;
 const pid = pidArg ? Number(pidArg) : undefined;
 
@@ -28,13 +28,13 @@ const alive = (p) => {
     process.kill(p, 0);
     return true;
   } catch (e) {
-    return e.code === 'EPERM';
+    return e.code === "EPERM";
   }
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const kafka = new Kafka({
-  clientId: 'wallaroo-kafka-probe',
+  clientId: "wallaroo-kafka-probe",
   brokers: [broker],
   logLevel: logLevel.NOTHING,
   connectionTimeout: 1000,
@@ -42,7 +42,7 @@ const kafka = new Kafka({
   retry: { retries: 0 },
 });
 
-let lastError = '';
+let lastError = "";
 for (;;) {
   if (pid !== undefined && !alive(pid)) {
     console.error(`probe: broker process ${pid} exited`);
@@ -52,7 +52,7 @@ for (;;) {
   try {
     await admin.connect();
     await admin.listTopics();
-    if (warm) await admin.describeGroups(['wallaroo-kafka-probe']);
+    if (warm) await admin.describeGroups(["wallaroo-kafka-probe"]);
     await admin.disconnect();
     process.exit(0);
   } catch (e) {

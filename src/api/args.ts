@@ -53,7 +53,10 @@ function usage(flag: string): string {
 
 /** Splits "a:1,b:2" into its non-empty items. */
 function items(value: string): string[] {
-  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
 }
 
 /** "host:port" (IPv6 as "[::1]:port") into [host, port]; `defaultPort` when the port is left out. */

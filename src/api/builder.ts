@@ -55,16 +55,26 @@ export interface Pipeline<T> {
   /** A stateless step with one copy per worker thread. */
   toParallel<O>(computation: Computation<T, O>): Pipeline<O>;
   /** A step on one state instance named `stateName`. */
-  toStateful<S extends object, O>(computation: StateComputation<T, S, O>, stateClass: StateClass<S>, stateName: string): Pipeline<O>;
+  toStateful<S extends object, O>(
+    computation: StateComputation<T, S, O>,
+    stateClass: StateClass<S>,
+    stateName: string,
+  ): Pipeline<O>;
   /** A step on one state instance per key; keys not listed are created on first use. */
   toStatePartition<S extends object, O>(
-    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
-    partitionFn: PartitionFunction<T>, partitionKeys?: readonly Key[],
+    computation: StateComputation<T, S, O>,
+    stateClass: StateClass<S>,
+    partitionName: string,
+    partitionFn: PartitionFunction<T>,
+    partitionKeys?: readonly Key[],
   ): Pipeline<O>;
   /** As toStatePartition, with keys that are non-negative integers below 2^64. */
   toStatePartitionU64<S extends object, O>(
-    computation: StateComputation<T, S, O>, stateClass: StateClass<S>, partitionName: string,
-    partitionFn: PartitionFunction<T>, partitionKeys?: readonly (number | bigint)[],
+    computation: StateComputation<T, S, O>,
+    stateClass: StateClass<S>,
+    partitionName: string,
+    partitionFn: PartitionFunction<T>,
+    partitionKeys?: readonly (number | bigint)[],
   ): Pipeline<O>;
   /** Ends the pipeline with a sink. */
   toSink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
@@ -90,7 +100,8 @@ function badKey(key: unknown, u64: boolean): string | undefined {
   if (u64) {
     if (typeof key === "number") {
       if (!Number.isInteger(key) || key < 0) return `u64 key ${shown} is not a non-negative integer`;
-      if (!Number.isSafeInteger(key)) return `u64 key ${shown} is above Number.MAX_SAFE_INTEGER and may have been rounded; write it as a bigint (e.g. ${BigInt(key)}n)`;
+      if (!Number.isSafeInteger(key))
+        return `u64 key ${shown} is above Number.MAX_SAFE_INTEGER and may have been rounded; write it as a bigint (e.g. ${BigInt(key)}n)`;
       return undefined;
     }
     if (typeof key === "bigint") {
@@ -128,7 +139,11 @@ type Action =
   | { op: "to" | "toParallel"; method: string; computation: unknown }
   | { op: "state"; method: string; computation: unknown; stateClass: unknown; stateName: unknown; scheme: null }
   | {
-      op: "state"; method: string; computation: unknown; stateClass: unknown; stateName: unknown;
+      op: "state";
+      method: string;
+      computation: unknown;
+      stateClass: unknown;
+      stateName: unknown;
       scheme: { u64: boolean; fn: unknown; keys: unknown };
     }
   | { op: "sinks"; method: string; sinks: unknown; single: boolean };
@@ -163,7 +178,12 @@ export class ApplicationBuilder {
   /** Starts a pipeline fed by a source; the steps chained on what it returns are type-checked. */
   newPipeline<T>(name: string, sourceConfig: SourceConfig<T>): Pipeline<T> {
     // The builder is the pipeline at run time (see Pipeline): only the static type narrows.
-    return this.#record({ op: "newPipeline", method: "newPipeline", name, source: sourceConfig }) as unknown as Pipeline<T>;
+    return this.#record({
+      op: "newPipeline",
+      method: "newPipeline",
+      name,
+      source: sourceConfig,
+    }) as unknown as Pipeline<T>;
   }
   /** Closes the current pipeline without a sink: its outputs are discarded. */
   done(): this {
@@ -183,21 +203,35 @@ export class ApplicationBuilder {
   }
   /** A step on one state instance per key; keys not listed are created on first use. */
   toStatePartition(
-    computation: StateComputation, stateClass: StateClass, partitionName: string,
-    partitionFn: PartitionFunction, partitionKeys?: readonly Key[],
+    computation: StateComputation,
+    stateClass: StateClass,
+    partitionName: string,
+    partitionFn: PartitionFunction,
+    partitionKeys?: readonly Key[],
   ): this {
     return this.#record({
-      op: "state", method: "toStatePartition", computation, stateClass, stateName: partitionName,
+      op: "state",
+      method: "toStatePartition",
+      computation,
+      stateClass,
+      stateName: partitionName,
       scheme: { u64: false, fn: partitionFn, keys: partitionKeys },
     });
   }
   /** As toStatePartition, with keys that are non-negative integers below 2^64. */
   toStatePartitionU64(
-    computation: StateComputation, stateClass: StateClass, partitionName: string,
-    partitionFn: PartitionFunction, partitionKeys?: readonly (number | bigint)[],
+    computation: StateComputation,
+    stateClass: StateClass,
+    partitionName: string,
+    partitionFn: PartitionFunction,
+    partitionKeys?: readonly (number | bigint)[],
   ): this {
     return this.#record({
-      op: "state", method: "toStatePartitionU64", computation, stateClass, stateName: partitionName,
+      op: "state",
+      method: "toStatePartitionU64",
+      computation,
+      stateClass,
+      stateName: partitionName,
       scheme: { u64: true, fn: partitionFn, keys: partitionKeys },
     });
   }
@@ -221,14 +255,20 @@ export class ApplicationBuilder {
     return this.toStateful(computation, stateClass, stateName);
   }
   to_state_partition(
-    computation: StateComputation, stateClass: StateClass, partitionName: string,
-    partitionFn: PartitionFunction, partitionKeys?: readonly Key[],
+    computation: StateComputation,
+    stateClass: StateClass,
+    partitionName: string,
+    partitionFn: PartitionFunction,
+    partitionKeys?: readonly Key[],
   ): this {
     return this.toStatePartition(computation, stateClass, partitionName, partitionFn, partitionKeys);
   }
   to_state_partition_u64(
-    computation: StateComputation, stateClass: StateClass, partitionName: string,
-    partitionFn: PartitionFunction, partitionKeys?: readonly (number | bigint)[],
+    computation: StateComputation,
+    stateClass: StateClass,
+    partitionName: string,
+    partitionFn: PartitionFunction,
+    partitionKeys?: readonly (number | bigint)[],
   ): this {
     return this.toStatePartitionU64(computation, stateClass, partitionName, partitionFn, partitionKeys);
   }
@@ -263,7 +303,10 @@ class Validator {
 
   run(actions: readonly Action[]): ApplicationSpec {
     if (typeof this.name !== "string" || this.name.trim() === "") {
-      this.#fail("", `the application name must be a non-empty string, got ${quote(this.name)}; pass it to new ApplicationBuilder(name)`);
+      this.#fail(
+        "",
+        `the application name must be a non-empty string, got ${quote(this.name)}; pass it to new ApplicationBuilder(name)`,
+      );
     }
     for (const a of actions) {
       if (a.op === "newPipeline") this.#newPipeline(a);
@@ -271,7 +314,10 @@ class Validator {
     }
     this.#closeCurrent("at build()");
     if (this.#pipelines.length === 0) {
-      this.#fail("", "the application has no pipeline; add one with newPipeline(name, sourceConfig) ... toSink(sinkConfig)");
+      this.#fail(
+        "",
+        "the application has no pipeline; add one with newPipeline(name, sourceConfig) ... toSink(sinkConfig)",
+      );
     }
     if (!this.#pipelines.some((p) => p.sinks.length > 0)) {
       this.#fail("", "no pipeline ends in a sink; end at least one pipeline with toSink(sinkConfig) or toSinks([...])");
@@ -294,9 +340,14 @@ class Validator {
         `the pipeline is left open ${when}; end it with toSink(sinkConfig), toSinks([...]) or done()`,
       );
     }
-    this.#pipelines.push(Object.freeze({
-      name: p.name, source: p.source, steps: Object.freeze(p.steps), sinks: Object.freeze(p.sinks),
-    }));
+    this.#pipelines.push(
+      Object.freeze({
+        name: p.name,
+        source: p.source,
+        steps: Object.freeze(p.steps),
+        sinks: Object.freeze(p.sinks),
+      }),
+    );
     this.#current = null;
   }
 
@@ -306,16 +357,29 @@ class Validator {
     this.#closeCurrent(`when ${a.method}(${label}) starts the next one`);
     const where = `pipeline ${label}`;
     if (typeof a.name !== "string" || a.name.trim() === "") {
-      this.#fail(`pipeline #${index}`, `${a.method}(name, sourceConfig): the name must be a non-empty string, got ${quote(a.name)}`);
+      this.#fail(
+        `pipeline #${index}`,
+        `${a.method}(name, sourceConfig): the name must be a non-empty string, got ${quote(a.name)}`,
+      );
     }
     if (this.#pipelines.some((p) => p.name === a.name)) {
       this.#fail(where, `two pipelines are named ${JSON.stringify(a.name)}; give each pipeline a unique name`);
     }
     const config = asSourceConfig(a.source);
     if (config === undefined) {
-      this.#fail(where, `the source must be a TCPSourceConfig or a KafkaSourceConfig (made with new), got ${kindOf(a.source)}`);
+      this.#fail(
+        where,
+        `the source must be a TCPSourceConfig or a KafkaSourceConfig (made with new), got ${kindOf(a.source)}`,
+      );
     }
-    this.#current = { name: a.name, source: this.#spec(where, () => config.toSpec()), steps: [], sinks: [], ended: null, actions: 0 };
+    this.#current = {
+      name: a.name,
+      source: this.#spec(where, () => config.toSpec()),
+      steps: [],
+      sinks: [],
+      ended: null,
+      actions: 0,
+    };
   }
 
   /** Runs a config's toSpec(), prefixing its error with where it was used. */
@@ -330,12 +394,16 @@ class Validator {
 
   #step(a: Exclude<Action, { op: "newPipeline" }>): void {
     const p = this.#current;
-    const named = a.op !== "done" && a.op !== "sinks" && isNamed(a.computation) ? JSON.stringify(a.computation.name) : "";
+    const named =
+      a.op !== "done" && a.op !== "sinks" && isNamed(a.computation) ? JSON.stringify(a.computation.name) : "";
     const call = `${a.method}(${named})`;
     // The current pipeline stays current after it ends, until the next newPipeline(),
     // so no current pipeline means no newPipeline() yet.
     if (p === null) {
-      this.#fail("", `${call} comes before any newPipeline(); start a pipeline with newPipeline(name, sourceConfig) first`);
+      this.#fail(
+        "",
+        `${call} comes before any newPipeline(); start a pipeline with newPipeline(name, sourceConfig) first`,
+      );
     }
     p.actions++;
     const where = `pipeline ${JSON.stringify(p.name)}, step ${p.actions} ${call}`;
@@ -343,7 +411,10 @@ class Validator {
       if (a.op === "done") return; // ending an ended pipeline again is harmless
       const end = p.ended === "sink" ? "its sink" : "done()";
       const hint = a.op === "sinks" && p.ended === "sink" ? "; to send to several sinks use toSinks([a, b])" : "";
-      this.#fail(where, `this step comes after ${end}; start a new pipeline with newPipeline(name, sourceConfig) before adding steps${hint}`);
+      this.#fail(
+        where,
+        `this step comes after ${end}; start a new pipeline with newPipeline(name, sourceConfig) before adding steps${hint}`,
+      );
     }
     switch (a.op) {
       case "done":
@@ -351,7 +422,10 @@ class Validator {
         return;
       case "to":
       case "toParallel":
-        p.steps.push({ kind: a.op, computation: this.#computation(where, a.method, a.computation, false) as Computation });
+        p.steps.push({
+          kind: a.op,
+          computation: this.#computation(where, a.method, a.computation, false) as Computation,
+        });
         return;
       case "state":
         p.steps.push({
@@ -371,18 +445,27 @@ class Validator {
     const want = stateful ? "stateComputation" : "computation";
     if (!isKind<Computation | StateComputation>(c, want)) {
       if (isKind(c, stateful ? "computation" : "stateComputation")) {
-        this.#fail(where, stateful
-          ? `${method}() needs a state computation but got a stateless one; wrap it with wallaroo.stateComputation(name, (input, state) => [output, saveState]) or use to()/toParallel()`
-          : `${method}() needs a stateless computation but got a state computation; use toStateful()/toStatePartition() for it, or wrap a stateless function with wallaroo.computation(name, fn)`);
+        this.#fail(
+          where,
+          stateful
+            ? `${method}() needs a state computation but got a stateless one; wrap it with wallaroo.stateComputation(name, (input, state) => [output, saveState]) or use to()/toParallel()`
+            : `${method}() needs a stateless computation but got a state computation; use toStateful()/toStatePartition() for it, or wrap a stateless function with wallaroo.computation(name, fn)`,
+        );
       }
-      this.#fail(where, stateful
-        ? `${method}() needs a state computation made by wallaroo.stateComputation(name, fn) or stateComputationMulti(name, fn), got ${kindOf(c)}`
-        : `${method}() needs a computation made by wallaroo.computation(name, fn) or computationMulti(name, fn), got ${kindOf(c)}`);
+      this.#fail(
+        where,
+        stateful
+          ? `${method}() needs a state computation made by wallaroo.stateComputation(name, fn) or stateComputationMulti(name, fn), got ${kindOf(c)}`
+          : `${method}() needs a computation made by wallaroo.computation(name, fn) or computationMulti(name, fn), got ${kindOf(c)}`,
+      );
     }
     const seen = this.#computations.get(c.name);
     if (seen === undefined) this.#computations.set(c.name, { c, where });
     else if (seen.c !== c) {
-      this.#fail(where, `two different computations are named ${JSON.stringify(c.name)} (the other one is at ${seen.where}); give each computation a unique name, or reuse the same object`);
+      this.#fail(
+        where,
+        `two different computations are named ${JSON.stringify(c.name)} (the other one is at ${seen.where}); give each computation a unique name, or reuse the same object`,
+      );
     }
     return c;
   }
@@ -394,9 +477,16 @@ class Validator {
     }
     const name = a.stateName;
     if (!isConstructor(a.stateClass)) {
-      this.#fail(where, `the state class of ${JSON.stringify(name)} must be a class (constructed with new StateClass()), got ${kindOf(a.stateClass)}`);
+      this.#fail(
+        where,
+        `the state class of ${JSON.stringify(name)} must be a class (constructed with new StateClass()), got ${kindOf(a.stateClass)}`,
+      );
     }
-    const spec: StateSpec = { name, stateClass: a.stateClass, partition: a.scheme === null ? null : this.#partition(where, name, a.scheme) };
+    const spec: StateSpec = {
+      name,
+      stateClass: a.stateClass,
+      partition: a.scheme === null ? null : this.#partition(where, name, a.scheme),
+    };
     const seen = this.#states.get(name);
     if (seen === undefined) {
       this.#states.set(name, { spec: Object.freeze(spec), where });
@@ -404,18 +494,31 @@ class Validator {
     }
     const clash = stateClash(seen.spec, spec);
     if (clash !== undefined) {
-      this.#fail(where, `the state ${JSON.stringify(name)} is already declared at ${seen.where} with ${clash}; use one class and one partition scheme per state name, or another name`);
+      this.#fail(
+        where,
+        `the state ${JSON.stringify(name)} is already declared at ${seen.where} with ${clash}; use one class and one partition scheme per state name, or another name`,
+      );
     }
     return name;
   }
 
-  #partition(where: string, name: string, scheme: { u64: boolean; fn: unknown; keys: unknown }): NonNullable<StateSpec["partition"]> {
+  #partition(
+    where: string,
+    name: string,
+    scheme: { u64: boolean; fn: unknown; keys: unknown },
+  ): NonNullable<StateSpec["partition"]> {
     if (!isKind<PartitionFunction>(scheme.fn, "partition")) {
-      this.#fail(where, `the partition function of ${JSON.stringify(name)} must be made by wallaroo.partition(fn), got ${kindOf(scheme.fn)}`);
+      this.#fail(
+        where,
+        `the partition function of ${JSON.stringify(name)} must be made by wallaroo.partition(fn), got ${kindOf(scheme.fn)}`,
+      );
     }
     const given = scheme.keys ?? [];
     if (!Array.isArray(given)) {
-      this.#fail(where, `the partition keys of ${JSON.stringify(name)} must be an array (or left out), got ${kindOf(given)}`);
+      this.#fail(
+        where,
+        `the partition keys of ${JSON.stringify(name)} must be an array (or left out), got ${kindOf(given)}`,
+      );
     }
     const keys: Key[] = [];
     const seen = new Set<Key>();
@@ -424,7 +527,10 @@ class Validator {
       if (bad !== undefined) this.#fail(where, `partition ${JSON.stringify(name)}: ${bad}`);
       const key = normalizeKey(k as Key);
       if (seen.has(key)) {
-        this.#fail(where, `partition ${JSON.stringify(name)}: key ${typeof key === "string" ? JSON.stringify(key) : String(key)} is listed twice; list each key once`);
+        this.#fail(
+          where,
+          `partition ${JSON.stringify(name)}: key ${typeof key === "string" ? JSON.stringify(key) : String(key)} is listed twice; list each key once`,
+        );
       }
       seen.add(key);
       keys.push(key);
@@ -434,22 +540,30 @@ class Validator {
 
   #sinks(where: string, a: Extract<Action, { op: "sinks" }>): SinkSpec[] {
     if (!Array.isArray(a.sinks)) this.#fail(where, `toSinks() needs an array of sink configs, got ${kindOf(a.sinks)}`);
-    if (a.sinks.length === 0) this.#fail(where, "toSinks([]) has no sink; give at least one sink config, or end the pipeline with done()");
+    if (a.sinks.length === 0)
+      this.#fail(where, "toSinks([]) has no sink; give at least one sink config, or end the pipeline with done()");
     return a.sinks.map((s: unknown, i: number) => {
       const config = asSinkConfig(s);
       const at = a.single ? where : `${where}, sink ${i + 1}`;
-      if (config === undefined) this.#fail(at, `a sink must be a TCPSinkConfig or a KafkaSinkConfig (made with new), got ${kindOf(s)}`);
+      if (config === undefined)
+        this.#fail(at, `a sink must be a TCPSinkConfig or a KafkaSinkConfig (made with new), got ${kindOf(s)}`);
       return this.#spec(at, () => config.toSpec());
     });
   }
 }
 
 function isNamed(c: unknown): c is { name: string } {
-  return (isKind(c, "computation") || isKind(c, "stateComputation")) && typeof (c as { name?: unknown }).name === "string";
+  return (
+    (isKind(c, "computation") || isKind(c, "stateComputation")) && typeof (c as { name?: unknown }).name === "string"
+  );
 }
 
 function schemeName(s: StateSpec): string {
-  return s.partition === null ? "toStateful (one instance)" : s.partition.u64 ? "toStatePartitionU64" : "toStatePartition";
+  return s.partition === null
+    ? "toStateful (one instance)"
+    : s.partition.u64
+      ? "toStatePartitionU64"
+      : "toStatePartition";
 }
 
 /** How `b` differs from the earlier declaration `a` of the same state, or undefined. */
@@ -458,7 +572,9 @@ function stateClash(a: StateSpec, b: StateSpec): string | undefined {
     return `class ${a.stateClass.name || "(anonymous)"}, not ${b.stateClass.name || "(anonymous)"}`;
   }
   if (a.partition === null || b.partition === null || a.partition.u64 !== b.partition.u64) {
-    return a.partition === null && b.partition === null ? undefined : `the scheme ${schemeName(a)}, not ${schemeName(b)}`;
+    return a.partition === null && b.partition === null
+      ? undefined
+      : `the scheme ${schemeName(a)}, not ${schemeName(b)}`;
   }
   if (a.partition.fn !== b.partition.fn && a.partition.fn.fn !== b.partition.fn.fn) {
     return "another partition function";

@@ -39,14 +39,18 @@ export function parsePort(port: unknown, what: string, min = 1): number {
 
 function checkHost(host: unknown, what: string, allowEmpty: boolean): string {
   if (typeof host !== "string" || (!allowEmpty && host.trim() === "")) {
-    throw new WallarooParameterError(`${what}: host must be a ${allowEmpty ? "" : "non-empty "}string, got ${String(host)}`);
+    throw new WallarooParameterError(
+      `${what}: host must be a ${allowEmpty ? "" : "non-empty "}string, got ${String(host)}`,
+    );
   }
   return host;
 }
 
 function checkDecoder(d: unknown, what: string): Decoder {
   if (d === null || typeof d !== "object" || (d as Decoder)[KIND] !== "decoder") {
-    throw new WallarooParameterError(`${what}: the decoder must be made by wallaroo.decoder(options, fn), got ${kindOf(d)}`);
+    throw new WallarooParameterError(
+      `${what}: the decoder must be made by wallaroo.decoder(options, fn), got ${kindOf(d)}`,
+    );
   }
   return d as Decoder;
 }
@@ -78,20 +82,24 @@ function checkTopic(topic: unknown, what: string): string {
 }
 
 function checkBrokers(brokers: unknown, what: string): [string, number][] {
-  const ok =
-    Array.isArray(brokers) && brokers.length > 0 && brokers.every((b) => Array.isArray(b) && b.length === 2);
+  const ok = Array.isArray(brokers) && brokers.length > 0 && brokers.every((b) => Array.isArray(b) && b.length === 2);
   if (!ok) {
     throw new WallarooParameterError(
       `${what}: brokers must be a non-empty array of [host, port] pairs such as [["localhost", 9092]]`,
     );
   }
-  return (brokers as [unknown, unknown][]).map(([h, p]) => [checkHost(h, `${what} broker`, false), parsePort(p, `${what} broker ${String(h)}`)]);
+  return (brokers as [unknown, unknown][]).map(([h, p]) => [
+    checkHost(h, `${what} broker`, false),
+    parsePort(p, `${what} broker ${String(h)}`),
+  ]);
 }
 
 function checkLogLevel(level: unknown, what: string): KafkaLogLevel {
   if (level === undefined) return "Warn";
   if (!KAFKA_LOG_LEVELS.includes(level as KafkaLogLevel)) {
-    throw new WallarooParameterError(`${what}: logLevel must be one of ${KAFKA_LOG_LEVELS.join(", ")}, got ${String(level)}`);
+    throw new WallarooParameterError(
+      `${what}: logLevel must be one of ${KAFKA_LOG_LEVELS.join(", ")}, got ${String(level)}`,
+    );
   }
   return level as KafkaLogLevel;
 }

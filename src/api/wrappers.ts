@@ -45,13 +45,26 @@ function checkFn<F>(wrapper: string, what: string, fn: F): F {
 /** A stateless computation: `fn` returns the output; null/undefined sends nothing on. */
 export function computation<I = any, O = any>(name: string, fn: (input: I) => O | null | undefined): Computation<I, O> {
   const n = checkName("computation", name);
-  return Object.freeze({ [KIND]: "computation" as const, name: n, multi: false, fn: checkFn(`computation("${n}")`, "fn", fn) });
+  return Object.freeze({
+    [KIND]: "computation" as const,
+    name: n,
+    multi: false,
+    fn: checkFn(`computation("${n}")`, "fn", fn),
+  });
 }
 
 /** A stateless computation with many outputs: `fn` returns an array (each element goes on) or null. */
-export function computationMulti<I = any, O = any>(name: string, fn: (input: I) => readonly O[] | null | undefined): Computation<I, O> {
+export function computationMulti<I = any, O = any>(
+  name: string,
+  fn: (input: I) => readonly O[] | null | undefined,
+): Computation<I, O> {
   const n = checkName("computationMulti", name);
-  return Object.freeze({ [KIND]: "computation" as const, name: n, multi: true, fn: checkFn(`computationMulti("${n}")`, "fn", fn) });
+  return Object.freeze({
+    [KIND]: "computation" as const,
+    name: n,
+    multi: true,
+    fn: checkFn(`computationMulti("${n}")`, "fn", fn),
+  });
 }
 
 /** A state computation: `fn(input, state)` returns `[output | null, saveState]`. */
@@ -61,7 +74,9 @@ export function stateComputation<I = any, S = any, O = any>(
 ): StateComputation<I, S, O> {
   const n = checkName("stateComputation", name);
   return Object.freeze({
-    [KIND]: "stateComputation" as const, name: n, multi: false,
+    [KIND]: "stateComputation" as const,
+    name: n,
+    multi: false,
     fn: checkFn(`stateComputation("${n}")`, "fn", fn) as StateComputation["fn"],
   });
 }
@@ -73,7 +88,9 @@ export function stateComputationMulti<I = any, S = any, O = any>(
 ): StateComputation<I, S, O> {
   const n = checkName("stateComputationMulti", name);
   return Object.freeze({
-    [KIND]: "stateComputation" as const, name: n, multi: true,
+    [KIND]: "stateComputation" as const,
+    name: n,
+    multi: true,
     fn: checkFn(`stateComputationMulti("${n}")`, "fn", fn) as StateComputation["fn"],
   });
 }
@@ -122,12 +139,16 @@ export function decoder(a: unknown, b?: unknown): Decoder {
 function makeDecoder(options: DecoderOptions, fn: Decoder["fn"]): Decoder {
   for (const k of Object.keys(options)) {
     if (!DECODER_OPTIONS.has(k)) {
-      throw new WallarooParameterError(`decoder(options, fn): unknown option "${k}"; the options are headerLength and lengthFmt`);
+      throw new WallarooParameterError(
+        `decoder(options, fn): unknown option "${k}"; the options are headerLength and lengthFmt`,
+      );
     }
   }
   const pick = <T>(camel: T | undefined, snake: T | undefined, name: string): T | undefined => {
     if (camel !== undefined && snake !== undefined && camel !== snake) {
-      throw new WallarooParameterError(`decoder(options, fn): give ${name} once (it was given in two spellings with different values)`);
+      throw new WallarooParameterError(
+        `decoder(options, fn): give ${name} once (it was given in two spellings with different values)`,
+      );
     }
     return camel ?? snake;
   };

@@ -9,7 +9,11 @@ export class UsageError extends Error {}
 type FlagValues = Record<string, string | boolean | undefined>;
 
 /** `parseArgs` in strict mode, with its errors turned into UsageErrors that point at --help. */
-export function parseFlags<O extends ParseArgsConfig["options"]>(command: string, argv: string[], options: O): {
+export function parseFlags<O extends ParseArgsConfig["options"]>(
+  command: string,
+  argv: string[],
+  options: O,
+): {
   [K in keyof O]?: O[K] extends { type: "boolean" } ? boolean : string;
 } {
   try {
@@ -19,15 +23,22 @@ export function parseFlags<O extends ParseArgsConfig["options"]>(command: string
     const quoted = /'([^' ]*)/.exec(err.message)?.[1];
     let msg = err.message.split("\n")[0];
     if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") msg = `unknown flag ${quoted}`;
-    else if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") msg = `unexpected argument '${quoted}' (every value belongs to a flag)`;
-    else if (/missing|ambiguous/.test(msg)) msg = `${quoted} needs a value (write ${quoted}=VALUE for one that starts with '-')`;
+    else if (err.code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL")
+      msg = `unexpected argument '${quoted}' (every value belongs to a flag)`;
+    else if (/missing|ambiguous/.test(msg))
+      msg = `${quoted} needs a value (write ${quoted}=VALUE for one that starts with '-')`;
     else if (/does not take/.test(msg)) msg = `${quoted} takes no value`;
     throw new UsageError(`${msg}; run \`wallaroo ${command} --help\` for the flags`);
   }
 }
 
 /** An integer flag within [min, max], or undefined when absent. */
-export function intFlag(name: string, value: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function intFlag(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined;
   const problem = integerProblem(value, min, max);
   if (problem !== undefined) throw new UsageError(`--${name} ${problem}`);
@@ -45,7 +56,8 @@ export function numberFlag(name: string, value: string | undefined): number | un
 /** The header format from --header-length and --length-fmt, which must agree when both are given. */
 export function lengthFormatFromFlags(headerLength: string | undefined, lengthFmt: string | undefined): LengthFormat {
   const size = headerLength === undefined ? undefined : intFlag("header-length", headerLength, 1, 8);
-  if (size !== undefined && ![1, 2, 4, 8].includes(size)) throw new UsageError(`--header-length must be 1, 2, 4 or 8, got '${headerLength}'`);
+  if (size !== undefined && ![1, 2, 4, 8].includes(size))
+    throw new UsageError(`--header-length must be 1, 2, 4 or 8, got '${headerLength}'`);
   if (lengthFmt === undefined) return parseLengthFormat(`>${{ 1: "B", 2: "H", 4: "I", 8: "Q" }[size ?? 4]}`);
   let lf: LengthFormat;
   try {
@@ -54,7 +66,9 @@ export function lengthFormatFromFlags(headerLength: string | undefined, lengthFm
     throw new UsageError(`--length-fmt: ${(e as Error).message}`);
   }
   if (size !== undefined && size !== lf.size) {
-    throw new UsageError(`--header-length ${size} does not match --length-fmt '${lengthFmt}', which is ${lf.size} bytes; make them agree or drop --header-length`);
+    throw new UsageError(
+      `--header-length ${size} does not match --length-fmt '${lengthFmt}', which is ${lf.size} bytes; make them agree or drop --header-length`,
+    );
   }
   return lf;
 }

@@ -95,14 +95,24 @@ function listFiles(dir: string): string[] {
 /** npm pack drops files named .gitignore, so the template keeps it as "gitignore". */
 const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 
-export function initProject(dir: string, opts: { name?: string; spec?: string; force?: boolean } = {}): { files: string[]; spec: string } {
+export function initProject(
+  dir: string,
+  opts: { name?: string; spec?: string; force?: boolean } = {},
+): { files: string[]; spec: string } {
   const target = resolve(dir);
   if (existsSync(target)) {
     if (!statSync(target).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
-    if (!opts.force && readdirSync(target).length > 0) throw new UsageError(`${dir} is not empty; choose a new directory or pass --force`);
+    if (!opts.force && readdirSync(target).length > 0)
+      throw new UsageError(`${dir} is not empty; choose a new directory or pass --force`);
   }
-  const name = opts.name ?? basename(target).toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+/, "");
-  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new UsageError(`${JSON.stringify(name)} is not a valid package name; pass --name`);
+  const name =
+    opts.name ??
+    basename(target)
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, "-")
+      .replace(/^[._-]+/, "");
+  if (!/^[a-z0-9][a-z0-9._-]*$/.test(name))
+    throw new UsageError(`${JSON.stringify(name)} is not a valid package name; pass --name`);
   const spec = opts.spec ?? defaultSpec();
   const templates = join(PACKAGE_ROOT, "templates", "init");
   const files: string[] = [];
@@ -124,18 +134,30 @@ export async function initMain(argv: string[]): Promise<number> {
     process.stdout.write(INIT_HELP);
     return 0;
   }
-  const positional = argv.filter((a, i) => !a.startsWith("-") && !["--name", "--wallaroo-spec"].includes(argv[i - 1] ?? ""));
+  const positional = argv.filter(
+    (a, i) => !a.startsWith("-") && !["--name", "--wallaroo-spec"].includes(argv[i - 1] ?? ""),
+  );
   const [dir] = positional;
   try {
     if (dir === undefined || positional.length > 1) throw new UsageError("give one directory: wallaroo init DIR");
-    const v = parseFlags("init", argv.filter((a) => a !== dir), {
-      name: { type: "string" }, "wallaroo-spec": { type: "string" }, force: { type: "boolean" },
-    });
+    const v = parseFlags(
+      "init",
+      argv.filter((a) => a !== dir),
+      {
+        name: { type: "string" },
+        "wallaroo-spec": { type: "string" },
+        force: { type: "boolean" },
+      },
+    );
     const { files, spec } = initProject(dir, { name: v.name, spec: v["wallaroo-spec"], force: v.force });
-    process.stdout.write(`created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec}\n\n` +
-      `  cd ${dir}\n  npm install\n  npm run typecheck\n  npm test\n  npm start\n`);
+    process.stdout.write(
+      `created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec}\n\n` +
+        `  cd ${dir}\n  npm install\n  npm run typecheck\n  npm test\n  npm start\n`,
+    );
     if (spec.startsWith("^")) {
-      process.stdout.write(`\n(if this wallaroo did not come from the npm registry, rerun with --wallaroo-spec file:/path/to/wallaroo-X.tgz)\n`);
+      process.stdout.write(
+        `\n(if this wallaroo did not come from the npm registry, rerun with --wallaroo-spec file:/path/to/wallaroo-X.tgz)\n`,
+      );
     }
     return 0;
   } catch (err) {

@@ -116,7 +116,13 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
   const lf = opts.framed ? (opts.lengthFormat ?? lengthFormatFromFlags(undefined, undefined)) : undefined;
   const output = typeof opts.output === "string" ? await openFile(opts.output, opts.append === true) : opts.output;
   const ownsOutput = typeof opts.output === "string";
-  const st: ReceiverStats = { bytes: 0, messages: 0, unit: lf ? "messages" : "lines", connections: 0, openConnections: 0 };
+  const st: ReceiverStats = {
+    bytes: 0,
+    messages: 0,
+    unit: lf ? "messages" : "lines",
+    connections: 0,
+    openConnections: 0,
+  };
   const sockets = new Set<net.Socket>();
   const waiters: { count: number; resolve: (s: ReceiverStats) => void }[] = [];
   let outputBlocked = false;
@@ -153,7 +159,9 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
       while (waiters.length > 0 && st.messages >= waiters[0].count) waiters.shift()!.resolve(snapshot());
     });
     if (outputBlocked) sock.pause();
-    sock.on("error", (e) => opts.onError?.(new Error(`connection ${sock.remoteAddress}:${sock.remotePort}: ${e.message}`)));
+    sock.on("error", (e) =>
+      opts.onError?.(new Error(`connection ${sock.remoteAddress}:${sock.remotePort}: ${e.message}`)),
+    );
     sock.on("close", () => {
       st.openConnections--;
       sockets.delete(sock);
@@ -214,7 +222,10 @@ export class FrameCounter {
   private payload: Buffer | undefined;
   private payloadFill = 0;
 
-  constructor(private readonly lf: LengthFormat, private readonly onMessage?: (payload: Buffer) => void) {
+  constructor(
+    private readonly lf: LengthFormat,
+    private readonly onMessage?: (payload: Buffer) => void,
+  ) {
     this.header = Buffer.alloc(lf.size);
   }
 
@@ -308,10 +319,13 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
     process.once("SIGTERM", onSignal);
     if (idleTimeoutS !== undefined) {
       timers.push(
-        setInterval(() => {
-          const last = receiver.stats().lastDataAt;
-          if (last !== undefined && performance.now() - last >= idleTimeoutS * 1000) resolve("idle");
-        }, Math.min(100, idleTimeoutS * 250)),
+        setInterval(
+          () => {
+            const last = receiver.stats().lastDataAt;
+            if (last !== undefined && performance.now() - last >= idleTimeoutS * 1000) resolve("idle");
+          },
+          Math.min(100, idleTimeoutS * 250),
+        ),
       );
     }
     if (progress) {
@@ -339,15 +353,20 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
   const s = await receiver.close();
   const seconds = s.firstDataAt === undefined ? 0 : (s.lastDataAt! - s.firstDataAt) / 1000;
   // Everything in one chunk (or nothing) has no duration to divide by: say so rather than print a rate of 0.
-  const rate = seconds > 0
-    ? `first to last data; ${Math.round(s.messages / seconds)} ${s.unit}/s, ${formatMB(s.bytes / seconds)}/s`
-    : s.bytes > 0 ? "all of it in one read: too fast to measure a rate" : "nothing arrived";
+  const rate =
+    seconds > 0
+      ? `first to last data; ${Math.round(s.messages / seconds)} ${s.unit}/s, ${formatMB(s.bytes / seconds)}/s`
+      : s.bytes > 0
+        ? "all of it in one read: too fast to measure a rate"
+        : "nothing arrived";
   stderr.write(
     `received ${s.messages} ${s.messages === 1 ? s.unit.replace(/s$/, "") : s.unit}, ${s.bytes} bytes over ` +
       `${s.connections} connection${s.connections === 1 ? "" : "s"} in ${seconds.toFixed(3)} s (${rate})\n`,
   );
   if (outcome === "idle" && expect !== undefined && s.messages < expect) {
-    stderr.write(`wallaroo receive: idle for ${idleTimeoutS} s with ${s.messages} of the ${expect} expected ${s.unit}\n`);
+    stderr.write(
+      `wallaroo receive: idle for ${idleTimeoutS} s with ${s.messages} of the ${expect} expected ${s.unit}\n`,
+    );
     return 1;
   }
   return 0;

@@ -5,7 +5,13 @@
  */
 import { availableParallelism } from "node:os";
 import {
-  checkMaxFrameBytes, describeLoss, EngineStopError, maxWorkers, runApplication, type Application, type EngineOptions,
+  checkMaxFrameBytes,
+  describeLoss,
+  EngineStopError,
+  maxWorkers,
+  runApplication,
+  type Application,
+  type EngineOptions,
 } from "../runtime/coordinator.js";
 import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
@@ -61,9 +67,11 @@ async function appHelp(module: string): Promise<number> {
     return 1;
   }
   const help = mod.help;
-  process.stdout.write(typeof help === "string"
-    ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
-    : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`);
+  process.stdout.write(
+    typeof help === "string"
+      ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
+      : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`,
+  );
   return 0;
 }
 
@@ -101,13 +109,18 @@ export async function runMain(argv: string[]): Promise<number> {
     const parsed = parseEngineFlags(rest);
     options = { ...parsed.options, module, args: argv };
     for (const [given, near] of parsed.nearMisses) {
-      log.warn({ flag: given, suggestion: near }, `${given} is not an engine flag (did you mean ${near}?); passing it to the application`);
+      log.warn(
+        { flag: given, suggestion: near },
+        `${given} is not an engine flag (did you mean ${near}?); passing it to the application`,
+      );
     }
     // the platform's limit, with the reason (runApplication checks it too, for library users)
     if (options.maxFrameBytes !== undefined) checkMaxFrameBytes(options.maxFrameBytes);
     // (more workers than cores is warned about by runApplication, for library users too)
     if (options.workers !== undefined && options.workers > maxWorkers()) {
-      throw new Error(`--workers ${options.workers} is more than this machine can use: at most ${maxWorkers()} (4 per core on ${availableParallelism()} cores, never above 256)`);
+      throw new Error(
+        `--workers ${options.workers} is more than this machine can use: at most ${maxWorkers()} (4 per core on ${availableParallelism()} cores, never above 256)`,
+      );
     }
   } catch (err) {
     process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
@@ -140,7 +153,10 @@ export async function runMain(argv: string[]): Promise<number> {
     // name the user's file and line when the error came from the user's code.
     // err stays the message (as before: tools and tests read it); type, at and stack beside it.
     const info = errorInfo(err);
-    log.error({ err: errorMessage(err), type: info.type, at: info.at, stack: info.stack }, `cannot start ${module}: ${errorWithFrame(err)}`);
+    log.error(
+      { err: errorMessage(err), type: info.type, at: info.at, stack: info.stack },
+      `cannot start ${module}: ${errorWithFrame(err)}`,
+    );
     const at = userFrame(err);
     process.stderr.write(`wallaroo run: cannot start ${module}: ${errorMessage(err)}\n${at ? `    at ${at}\n` : ""}`);
     return EXIT.START_FAILED;
@@ -154,7 +170,9 @@ export async function runMain(argv: string[]): Promise<number> {
     if (err instanceof EngineStopError) {
       const r = err.report;
       if (r.failure) {
-        process.stderr.write(`wallaroo: ${r.failure.message}${r.failure.error?.stack ? `\n${r.failure.error.stack}` : ""}\n`);
+        process.stderr.write(
+          `wallaroo: ${r.failure.message}${r.failure.error?.stack ? `\n${r.failure.error.stack}` : ""}\n`,
+        );
         return EXIT.FAILED;
       }
       process.stderr.write(`wallaroo: stopped, but lost: ${describeLoss(r)}\n`);

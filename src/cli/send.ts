@@ -170,8 +170,10 @@ function parseSendArgs(argv: string[]): SendOptions | "help" {
     throw new UsageError("give exactly one of --file (text, one message per line) or --binary (fixed-size records)");
   }
   const recordSize = intFlag("record-size", v["record-size"], 1);
-  if (v.binary !== undefined && recordSize === undefined) throw new UsageError("--binary needs --record-size N (bytes per record)");
-  if (v.binary === undefined && recordSize !== undefined) throw new UsageError("--record-size only applies to --binary");
+  if (v.binary !== undefined && recordSize === undefined)
+    throw new UsageError("--binary needs --record-size N (bytes per record)");
+  if (v.binary === undefined && recordSize !== undefined)
+    throw new UsageError("--record-size only applies to --binary");
   if (v["pre-framed"] && v.binary === undefined) throw new UsageError("--pre-framed only applies to --binary");
 
   const lf = lengthFormatFromFlags(v["header-length"], v["length-fmt"]);
@@ -218,7 +220,8 @@ export function frameLines(text: Buffer, lf: LengthFormat): Frames {
   let total = 0;
   for (let k = 0; k < ends.length; k++) {
     const len = ends[k] - start;
-    if (len > max) throw new UsageError(`line ${k + 1} is ${len} bytes, more than --length-fmt '${lf.fmt}' can announce (${max})`);
+    if (len > max)
+      throw new UsageError(`line ${k + 1} is ${len} bytes, more than --length-fmt '${lf.fmt}' can announce (${max})`);
     offsets[k] = total;
     total += lf.size + len;
     start = ends[k] + 1;
@@ -258,7 +261,8 @@ export function frameRecords(data: Buffer, recordSize: number, lf: LengthFormat,
     }
     return { buf: data, offsets, count };
   }
-  if (recordSize > maxLength(lf)) throw new UsageError(`--record-size ${recordSize} is more than --length-fmt '${lf.fmt}' can announce`);
+  if (recordSize > maxLength(lf))
+    throw new UsageError(`--record-size ${recordSize} is more than --length-fmt '${lf.fmt}' can announce`);
   const buf = Buffer.allocUnsafe(count * frameSize);
   for (let k = 0; k < count; k++) {
     lf.write(buf, k * frameSize, recordSize);
@@ -276,7 +280,9 @@ export async function send(opts: SendOptions, log: Writable = process.stderr): P
   // A repeated small file is replicated so that one write can still carry a full batch.
   const frames = opts.repeat ? replicate(opts.frames, opts.batchBytes * 4, opts.messages) : opts.frames;
   const connecting = await Promise.allSettled(
-    Array.from({ length: opts.connections }, () => connectWithRetry(opts.host, opts.port, opts.connectTimeoutMs, opts.signal)),
+    Array.from({ length: opts.connections }, () =>
+      connectWithRetry(opts.host, opts.port, opts.connectTimeoutMs, opts.signal),
+    ),
   );
   const sockets = connecting.flatMap((c) => (c.status === "fulfilled" ? [c.value] : []));
   const refused = connecting.find((c) => c.status === "rejected");
@@ -284,7 +290,11 @@ export async function send(opts: SendOptions, log: Writable = process.stderr): P
     for (const s of sockets) s.destroy();
     throw refused.reason;
   }
-  const cursor = new Cursor(frames, opts.repeat ? opts.messages : Math.min(opts.messages, frames.count), opts.batchBytes);
+  const cursor = new Cursor(
+    frames,
+    opts.repeat ? opts.messages : Math.min(opts.messages, frames.count),
+    opts.batchBytes,
+  );
   const bucket = Number.isFinite(opts.rate) ? new TokenBucket(opts.rate) : undefined;
   let sent = 0;
   let bytes = 0;
@@ -325,7 +335,8 @@ export async function send(opts: SendOptions, log: Writable = process.stderr): P
     stop();
     // Say how far it got: the user must know what to re-send.
     if (e instanceof Error) {
-      e.message += `; ${sent} messages (${bytes} bytes) had been handed to the connection${sockets.length > 1 ? "s" : ""} ` +
+      e.message +=
+        `; ${sent} messages (${bytes} bytes) had been handed to the connection${sockets.length > 1 ? "s" : ""} ` +
         `in ${((performance.now() - t0) / 1000).toFixed(3)} s, the last of them may not have arrived`;
     }
     throw e;
@@ -345,10 +356,15 @@ class Cursor {
   /** an upper bound on the frames one batch can hold, for the token bucket */
   readonly maxBatch: number;
 
-  constructor(private readonly frames: Frames, total: number, private readonly batchBytes: number) {
+  constructor(
+    private readonly frames: Frames,
+    total: number,
+    private readonly batchBytes: number,
+  ) {
     this.left = total;
     let smallest = Infinity;
-    for (let i = 0; i < Math.min(frames.count, 1024); i++) smallest = Math.min(smallest, frames.offsets[i + 1] - frames.offsets[i]);
+    for (let i = 0; i < Math.min(frames.count, 1024); i++)
+      smallest = Math.min(smallest, frames.offsets[i + 1] - frames.offsets[i]);
     this.maxBatch = Math.max(1, Math.floor(batchBytes / Math.max(smallest, 1)));
   }
 
@@ -457,7 +473,12 @@ class TokenBucket {
 const RETRYABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
 
 /** The engine may still be starting: retry with backoff for up to `timeoutMs`. */
-async function connectWithRetry(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+async function connectWithRetry(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
   const deadline = Date.now() + timeoutMs;
   let delay = 25;
   for (;;) {
@@ -466,7 +487,8 @@ async function connectWithRetry(host: string, port: number, timeoutMs: number, s
     } catch (e) {
       const why = (e as Error).message;
       if (signal?.aborted) throw new Error(`interrupted while connecting to ${host}:${port}`);
-      if (!RETRYABLE.has((e as NodeJS.ErrnoException).code ?? "")) throw new Error(`cannot connect to ${host}:${port}: ${why}`);
+      if (!RETRYABLE.has((e as NodeJS.ErrnoException).code ?? ""))
+        throw new Error(`cannot connect to ${host}:${port}: ${why}`);
       if (Date.now() + delay > deadline) {
         throw new Error(
           `cannot connect to ${host}:${port} within ${timeoutMs / 1000} s (${why}); ` +
@@ -541,6 +563,7 @@ async function finish(sock: net.Socket): Promise<void> {
 }
 
 function connectionLost(sock: net.Socket, e: Error | undefined): Error {
-  const peer = (sock as SocketWithError).peer ?? (sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : "the engine");
+  const peer =
+    (sock as SocketWithError).peer ?? (sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : "the engine");
   return new Error(`connection to ${peer} lost: ${e?.message ?? "closed by the peer"}`);
 }

@@ -112,15 +112,17 @@ export function protocolErrorType(err: unknown): string | null {
 
 /** The line logged while `topic` does not exist: the engine never creates topics (see README, Kafka). */
 export const missingTopicMessage = (topic: string, brokers: string): string =>
-  `Kafka topic ${JSON.stringify(topic)} does not exist on brokers ${brokers}; wallaroo does not create topics `
-  + `(create it first, e.g. kafka-topics.sh --bootstrap-server ${brokers.split(",")[0]} --create --topic ${topic} --partitions N)`;
+  `Kafka topic ${JSON.stringify(topic)} does not exist on brokers ${brokers}; wallaroo does not create topics ` +
+  `(create it first, e.g. kafka-topics.sh --bootstrap-server ${brokers.split(",")[0]} --create --topic ${topic} --partitions N)`;
 
 /**
  * A connection or protocol error as a reason to log: "ECONNREFUSED", a message,
  * or, when the broker does not know the topic, the missing-topic line.
  */
 export function describeError(err: unknown, topic: string, brokers: string): string {
-  return protocolErrorType(err) === "UNKNOWN_TOPIC_OR_PARTITION" ? missingTopicMessage(topic, brokers) : errorReason(err);
+  return protocolErrorType(err) === "UNKNOWN_TOPIC_OR_PARTITION"
+    ? missingTopicMessage(topic, brokers)
+    : errorReason(err);
 }
 
 /**
@@ -133,8 +135,11 @@ export function describeError(err: unknown, topic: string, brokers: string): str
 export async function waitForBrokers(o: ClientOptions, cancelled: () => boolean, topic?: string): Promise<boolean> {
   // A client of its own without retries: each attempt is one quick try, the backoff is ours.
   const probe = new Kafka({
-    clientId: `${o.clientId}-probe`, brokers: brokerList(o.brokers), logLevel: KafkaJsLevel.NOTHING,
-    connectionTimeout: 3000, retry: { retries: 0 },
+    clientId: `${o.clientId}-probe`,
+    brokers: brokerList(o.brokers),
+    logLevel: KafkaJsLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 0 },
   });
   const list = brokerList(o.brokers).join(",");
   let unreachable = false;

@@ -33,7 +33,15 @@ import { Doorbell } from "../transport/doorbell.js";
 import { StatusWord } from "../transport/wiring.js";
 import { createLogger, RateLimitedErrors } from "../core/log.js";
 import {
-  backoffMs, brokerList, createClient, describeError, errorReason, protocolErrorType, sleep, waitForBrokers, type ClientOptions,
+  backoffMs,
+  brokerList,
+  createClient,
+  describeError,
+  errorReason,
+  protocolErrorType,
+  sleep,
+  waitForBrokers,
+  type ClientOptions,
 } from "./kafka-client.js";
 import type { FromIo, ToIo } from "../control/protocol.js";
 
@@ -87,13 +95,21 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const errors = new RateLimitedErrors(log, 5000);
   const patched = installKafkajsPatches();
   if (!patched.grouping || !patched.produce || !patched.murmur2) {
-    log.warn({ patched }, process.env.WALLAROO_KAFKAJS_PATCHES === "0"
-      ? "WALLAROO_KAFKAJS_PATCHES=0: kafkajs' producer runs as shipped; producing will be slow"
-      : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow");
+    log.warn(
+      { patched },
+      process.env.WALLAROO_KAFKAJS_PATCHES === "0"
+        ? "WALLAROO_KAFKAJS_PATCHES=0: kafkajs' producer runs as shipped; producing will be slow"
+        : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow",
+    );
   }
   const status = new StatusWord(init.status, init.statusSlot);
   const bell = new Doorbell(init.bell);
-  const client: ClientOptions = { clientId: `wallaroo-sink-${init.sinkId}`, brokers: init.brokers, logLevel: init.logLevel, log };
+  const client: ClientOptions = {
+    clientId: `wallaroo-sink-${init.sinkId}`,
+    brokers: init.brokers,
+    logLevel: init.logLevel,
+    log,
+  };
   const brokers = brokerList(init.brokers).join(",");
   const linger = init.maxProduceBufferMs;
   const transactional = init.transactionalId !== undefined;
@@ -110,8 +126,16 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   let delivered = 0;
   let dropped = 0;
   let wake: (() => void) | null = null;
-  const wakeUp = () => { const w = wake; wake = null; w?.(); };
-  const nap = (ms: number) => new Promise<void>((r) => { wake = r; setTimeout(r, ms); });
+  const wakeUp = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const nap = (ms: number) =>
+    new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, ms);
+    });
 
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
     const b = Buffer.from(bytes.buffer, bytes.byteOffset + off, len);
@@ -121,8 +145,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     const size = len - 4;
     if (size > maxSize) {
       dropped++;
-      errors.report(`sink ${init.label}`, new Error(
-        `a ${size}-byte record (key + value) is over maxMessageSize ${maxSize}; dropped (${dropped} so far)`));
+      errors.report(
+        `sink ${init.label}`,
+        new Error(`a ${size}-byte record (key + value) is over maxMessageSize ${maxSize}; dropped (${dropped} so far)`),
+      );
       return;
     }
     // Copies: the ring's bytes are reused as soon as this returns.
@@ -182,7 +208,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         if (type !== null && RECORD_ERRORS.has(type)) {
           if (messages.length === 1) {
             dropped++;
-            errors.report(`sink ${init.label}`, new Error(`the broker rejected a record (${type}); dropped (${dropped} so far)`));
+            errors.report(
+              `sink ${init.label}`,
+              new Error(`the broker rejected a record (${type}); dropped (${dropped} so far)`),
+            );
             return;
           }
           // Find the culprit(s) by halves; the others go through.
@@ -193,8 +222,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         }
         if (closing && attempt > 0) throw err;
         const wait = backoffMs(attempt + 2);
-        log.warn({ err: errorReason(err), records: messages.length, attempt },
-          `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`);
+        log.warn(
+          { err: errorReason(err), records: messages.length, attempt },
+          `cannot deliver ${messages.length} records to ${JSON.stringify(init.topic)}: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`,
+        );
         await sleep(wait);
       }
     }
@@ -213,7 +244,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       delivered += messages.length;
       txnRecords += messages.length;
     } catch (err) {
-      fatalError(`Kafka transaction failed while sending ${messages.length} records (${describeError(err, init.topic, brokers)})`);
+      fatalError(
+        `Kafka transaction failed while sending ${messages.length} records (${describeError(err, init.topic, brokers)})`,
+      );
       throw err;
     }
   };
@@ -221,7 +254,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const fatalError = (message: string) => {
     if (fatal) return;
     fatal = true;
-    control.postMessage({ type: "fatal", where: `Kafka sink ${init.label}`, message: `${message}; stopping so that a restart resumes from the last checkpoint` } satisfies FromIo);
+    control.postMessage({
+      type: "fatal",
+      where: `Kafka sink ${init.label}`,
+      message: `${message}; stopping so that a restart resumes from the last checkpoint`,
+    } satisfies FromIo);
   };
 
   /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
@@ -237,7 +274,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       control.postMessage({ type: "committed", id, records } satisfies FromIo);
     } catch (err) {
       txn = null;
-      control.postMessage({ type: "committed", id, error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})` } satisfies FromIo);
+      control.postMessage({
+        type: "committed",
+        id,
+        error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})`,
+      } satisfies FromIo);
     }
   };
 
@@ -246,13 +287,19 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     gathering = newBatch();
     inFlight = batch;
     deliver(batch.messages).then(
-      () => { inFlight = null; wakeUp(); },
+      () => {
+        inFlight = null;
+        wakeUp();
+      },
       (err) => {
         inFlight = null;
-        log.error({ err: errorReason(err), records: batch.messages.length },
-          `closing: ${batch.messages.length} records not delivered (${errorReason(err)})`);
+        log.error(
+          { err: errorReason(err), records: batch.messages.length },
+          `closing: ${batch.messages.length} records not delivered (${errorReason(err)})`,
+        );
         wakeUp();
-      });
+      },
+    );
   };
 
   // Records are gathered while the producer connects (up to the batch bound); an idle sink
@@ -305,12 +352,17 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       const undelivered = (inFlight?.messages.length ?? 0) + gathering.messages.length;
       if (txn !== null) {
         // Outputs after the last checkpoint: a restart produces them again.
-        log.warn({ records: txnRecords }, `aborting the open transaction (${txnRecords} records after the last checkpoint)`);
+        log.warn(
+          { records: txnRecords },
+          `aborting the open transaction (${txnRecords} records after the last checkpoint)`,
+        );
         await txn.abort().catch(() => {});
       }
       await producer?.disconnect().catch(() => {});
-      log.info({ delivered, dropped, undelivered },
-        `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`);
+      log.info(
+        { delivered, dropped, undelivered },
+        `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`,
+      );
       control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);
     })();
   });

@@ -38,7 +38,14 @@ import { Doorbell } from "../transport/doorbell.js";
 import { SOURCE, tag } from "../transport/tags.js";
 import { createLogger } from "../core/log.js";
 import {
-  backoffMs, brokerList, createClient, describeError, errorReason, sleep, waitForBrokers, type ClientOptions,
+  backoffMs,
+  brokerList,
+  createClient,
+  describeError,
+  errorReason,
+  sleep,
+  waitForBrokers,
+  type ClientOptions,
 } from "./kafka-client.js";
 import type { FromIo, ToIo } from "../control/protocol.js";
 
@@ -77,10 +84,17 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   const groupId = init.resilience ? `${init.groupId}.run-${randomUUID().slice(0, 8)}` : init.groupId;
   const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: groupId });
   const t = tag(SOURCE, init.sourceId);
-  const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
+  const channels = init.rings.map(
+    (sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))),
+  );
   const blockedMs = init.blockedMs ? new Float64Array(init.blockedMs) : null;
   const lag = init.lag ? new Float64Array(init.lag) : null;
-  const client: ClientOptions = { clientId: `wallaroo-source-${init.sourceId}`, brokers: init.brokers, logLevel: init.logLevel, log };
+  const client: ClientOptions = {
+    clientId: `wallaroo-source-${init.sourceId}`,
+    brokers: init.brokers,
+    logLevel: init.logLevel,
+    log,
+  };
   const brokers = brokerList(init.brokers).join(",");
 
   let stopping = false;
@@ -96,7 +110,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   let unpause = () => {};
   let pauseId: number | null = null;
   const positions = () => ({
-    topic: init.topic, offsets: Object.fromEntries([...next].map(([p, o]) => [String(p), o.toString()])),
+    topic: init.topic,
+    offsets: Object.fromEntries([...next].map(([p, o]) => [String(p), o.toString()])),
   });
 
   const postListening = (connected: boolean) => {
@@ -106,8 +121,10 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
   };
   const startTimer = setTimeout(() => {
     if (listening) return;
-    log.warn(`not connected to Kafka brokers ${brokers} after ${START_WAIT_MS} ms; starting anyway, `
-      + `the source keeps retrying and consumes topic ${JSON.stringify(init.topic)} once they are reachable`);
+    log.warn(
+      `not connected to Kafka brokers ${brokers} after ${START_WAIT_MS} ms; starting anyway, ` +
+        `the source keeps retrying and consumes topic ${JSON.stringify(init.topic)} once they are reachable`,
+    );
     postListening(false);
   }, START_WAIT_MS);
 
@@ -149,8 +166,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
           const t0 = performance.now();
           await drain(ch, heartbeat);
           if (blockedMs) blockedMs[batch.partition % channels.length] += performance.now() - t0;
-        }
-        else if (++sinceCommit >= COMMIT_EVERY) {
+        } else if (++sinceCommit >= COMMIT_EVERY) {
           ch.commit();
           sinceCommit = 0;
         }
@@ -170,7 +186,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     } else if (stopping || !isRunning()) {
       // kafkajs does not commit after a batch once stopping: commit what was handed on ourselves.
       await commitOffsetsIfNecessary(uncommittedOffsets()).catch((err) =>
-        log.warn({ err: errorReason(err) }, `could not commit offsets while stopping: ${errorReason(err)}`));
+        log.warn({ err: errorReason(err) }, `could not commit offsets while stopping: ${errorReason(err)}`),
+      );
     } else {
       await heartbeat();
     }
@@ -194,10 +211,15 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     consumer = c;
     c.on(c.events.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[init.topic] ?? [];
-      log.info({ partitions: assigned, workers: channels.length },
-        `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`);
+      log.info(
+        { partitions: assigned, workers: channels.length },
+        `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`,
+      );
       clearTimeout(startTimer);
-      if (!listening) log.info(`pipeline ${JSON.stringify(init.pipeline)} consuming Kafka topic ${JSON.stringify(init.topic)} at ${brokers}`);
+      if (!listening)
+        log.info(
+          `pipeline ${JSON.stringify(init.pipeline)} consuming Kafka topic ${JSON.stringify(init.topic)} at ${brokers}`,
+        );
       postListening(true);
     });
     c.on(c.events.CRASH, (e) => {
@@ -211,7 +233,11 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       // kafkajs gives up on errors it deems fatal; the source must not: start over with a fresh consumer.
       log.error({ err: errorReason(e.payload.error) }, `Kafka consumer failed (${why}); restarting it`);
       if (consumer === c) consumer = null;
-      void c.disconnect().catch(() => {}).then(() => sleep(backoffMs(attempt))).then(() => start(attempt + 1));
+      void c
+        .disconnect()
+        .catch(() => {})
+        .then(() => sleep(backoffMs(attempt)))
+        .then(() => start(attempt + 1));
     });
     try {
       await c.connect();
@@ -220,14 +246,21 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
       if (resilient) {
         // Start (or restart) each partition where the checkpoint, or what was already handed on, ends.
         for (const [partition, offset] of next) c.seek({ topic: init.topic, partition, offset: offset.toString() });
-        if (next.size > 0) log.info({ offsets: positions().offsets }, `resuming ${JSON.stringify(init.topic)} from checkpointed offsets`);
+        if (next.size > 0)
+          log.info(
+            { offsets: positions().offsets },
+            `resuming ${JSON.stringify(init.topic)} from checkpointed offsets`,
+          );
       }
     } catch (err) {
       await c.disconnect().catch(() => {});
       if (consumer === c) consumer = null;
       if (stopping) return;
       const wait = backoffMs(attempt);
-      log.warn({ err: errorReason(err) }, `cannot start the Kafka consumer: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`);
+      log.warn(
+        { err: errorReason(err) },
+        `cannot start the Kafka consumer: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`,
+      );
       await sleep(wait);
       return start(attempt + 1);
     }
@@ -236,7 +269,10 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
 
   control.on("message", (msg: ToIo) => {
     if (msg.type === "pause") {
-      if (!paused) paused = new Promise((r) => { unpause = r; });
+      if (!paused)
+        paused = new Promise((r) => {
+          unpause = r;
+        });
       const id = msg.id;
       pauseId = id;
       void (async () => {
@@ -267,7 +303,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     // Stop fetching; the batch in progress ends at its next message and commits; what is queued goes to the rings.
     void (async () => {
       const c = consumer;
-      if (c) await c.disconnect().catch((err) => log.warn({ err: errorReason(err) }, `disconnecting: ${errorReason(err)}`));
+      if (c)
+        await c.disconnect().catch((err) => log.warn({ err: errorReason(err) }, `disconnecting: ${errorReason(err)}`));
       for (const ch of channels) {
         while (!ch.flush()) {
           ch.commit();
@@ -275,8 +312,15 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
         }
         ch.commit();
       }
-      log.info({ messages, nullValues }, `stopped after ${messages} messages${nullValues ? ` (${nullValues} null values skipped)` : ""}`);
-      control.postMessage({ type: "stopped", positions: resilient ? positions() : undefined, messages } satisfies FromIo);
+      log.info(
+        { messages, nullValues },
+        `stopped after ${messages} messages${nullValues ? ` (${nullValues} null values skipped)` : ""}`,
+      );
+      control.postMessage({
+        type: "stopped",
+        positions: resilient ? positions() : undefined,
+        messages,
+      } satisfies FromIo);
     })();
   });
 }

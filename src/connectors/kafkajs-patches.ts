@@ -37,10 +37,17 @@ const require = createRequire(import.meta.url);
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
 
 /** Same result as kafkajs' grouping (an object keyed by partition, messages in input order), in O(n). */
-export function groupMessagesPerPartition(
-  { topic, partitionMetadata, messages, partitioner }:
-  { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: Partitioner },
-): Record<number, unknown[]> {
+export function groupMessagesPerPartition({
+  topic,
+  partitionMetadata,
+  messages,
+  partitioner,
+}: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: unknown[];
+  partitioner: Partitioner;
+}): Record<number, unknown[]> {
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
@@ -68,10 +75,14 @@ export function murmur2(key: Buffer | string): number {
   const tail = length & ~3;
   switch (length % 4) {
     // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2 mixes the 3, 2 or 1 tail bytes in turn
-    case 3: h ^= data[tail + 2] << 16; // falls through
+    case 3:
+      h ^= data[tail + 2] << 16; // falls through
     // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
-    case 2: h ^= data[tail + 1] << 8; // falls through
-    case 1: h ^= data[tail]; h = Math.imul(h, m);
+    case 2:
+      h ^= data[tail + 1] << 8; // falls through
+    case 1:
+      h ^= data[tail];
+      h = Math.imul(h, m);
   }
   h ^= h >>> 13;
   h = Math.imul(h, m);
@@ -79,31 +90,54 @@ export function murmur2(key: Buffer | string): number {
   return h | 0;
 }
 
-interface PlainMessage { key?: Buffer | null; value: Buffer | null; timestamp?: unknown; headers?: object }
-interface PartitionData { partition: number; messages: PlainMessage[]; firstSequence?: number }
-interface TopicData { topic: string; partitions: PartitionData[] }
+interface PlainMessage {
+  key?: Buffer | null;
+  value: Buffer | null;
+  timestamp?: unknown;
+  headers?: object;
+}
+interface PartitionData {
+  partition: number;
+  messages: PlainMessage[];
+  firstSequence?: number;
+}
+interface TopicData {
+  topic: string;
+  partitions: PartitionData[];
+}
 interface ProduceArgs {
-  acks: number; timeout: number; transactionalId?: string | null; producerId?: unknown; producerEpoch?: number;
-  compression?: number; topicData: TopicData[];
+  acks: number;
+  timeout: number;
+  transactionalId?: string | null;
+  producerId?: unknown;
+  producerEpoch?: number;
+  compression?: number;
+  topicData: TopicData[];
 }
 type Encoder = any;
 
 const isPlain = (m: PlainMessage): boolean =>
-  m.timestamp == null
-  && (m.key == null || Buffer.isBuffer(m.key))
-  && (m.value === null || Buffer.isBuffer(m.value))
-  && (m.headers == null || Object.keys(m.headers).length === 0);
+  m.timestamp == null &&
+  (m.key == null || Buffer.isBuffer(m.key)) &&
+  (m.value === null || Buffer.isBuffer(m.value)) &&
+  (m.headers == null || Object.keys(m.headers).length === 0);
 
 /** bytes of a zigzag varint (kafkajs' Encoder.sizeOfVarInt) */
 const sizeOfVarInt = (v: number): number => {
   let z = ((v << 1) ^ (v >> 31)) >>> 0;
   let n = 1;
-  while (z >= 0x80) { n++; z >>>= 7; }
+  while (z >= 0x80) {
+    n++;
+    z >>>= 7;
+  }
   return n;
 };
 const writeVarInt = (buf: Buffer, at: number, v: number): number => {
   let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  while (z >= 0x80) { buf[at++] = (z & 0x7f) | 0x80; z >>>= 7; }
+  while (z >= 0x80) {
+    buf[at++] = (z & 0x7f) | 0x80;
+    z >>>= 7;
+  }
   buf[at++] = z;
   return at;
 };
@@ -122,7 +156,12 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
   const Long = req("./src/utils/long.js");
   const { Types } = req("./src/protocol/message/compression/index.js");
 
-  const encodePartition = (d: PartitionData, transactionalId: string | null, producerId: unknown, producerEpoch: number): Encoder => {
+  const encodePartition = (
+    d: PartitionData,
+    transactionalId: string | null,
+    producerId: unknown,
+    producerEpoch: number,
+  ): Encoder => {
     const { messages } = d;
     const now = Date.now();
     // Record: varint length, attributes (0), timestampDelta (varlong 0: all records carry the batch's time), offsetDelta, key, value, 0 headers.
@@ -166,7 +205,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
       at = writeBytes(out, at, m.value);
       out[at++] = 0; // headers
     }
-    if (at !== out.length) throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
+    if (at !== out.length)
+      throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
     out.writeUInt32BE(crc32C(out.subarray(bodyAt)) >>> 0, crcAt);
     return new EncoderClass().writeBuffer(out);
   };
@@ -177,23 +217,33 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     const compression = args.compression ?? Types.None;
     const producerId = args.producerId ?? Long.fromInt(-1);
     const producerEpoch = args.producerEpoch ?? 0;
-    const direct = compression === Types.None
-      && topicData.every((t) => t.partitions.every((p) => p.messages.length > 0 && p.messages.every(isPlain)));
+    const direct =
+      compression === Types.None &&
+      topicData.every((t) => t.partitions.every((p) => p.messages.length > 0 && p.messages.every(isPlain)));
     if (!direct) return request;
     return {
       ...request,
-      encode: async () => new EncoderClass()
-        .writeString(transactionalId)
-        .writeInt16(acks)
-        .writeInt32(timeout)
-        .writeArray(topicData.map((t) => new EncoderClass()
-          .writeString(t.topic)
-          .writeArray(t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch))))),
+      encode: async () =>
+        new EncoderClass()
+          .writeString(transactionalId)
+          .writeInt16(acks)
+          .writeInt32(timeout)
+          .writeArray(
+            topicData.map((t) =>
+              new EncoderClass()
+                .writeString(t.topic)
+                .writeArray(t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch))),
+            ),
+          ),
     };
   };
 }
 
-export interface PatchState { grouping: boolean; produce: boolean; murmur2: boolean }
+export interface PatchState {
+  grouping: boolean;
+  produce: boolean;
+  murmur2: boolean;
+}
 let state: PatchState | null = null;
 
 /** The original kafkajs v3 produce request (for tests comparing bytes); set by installKafkajsPatches. */
@@ -211,7 +261,8 @@ export let patchedProduceRequest: ((a: ProduceArgs) => any) | null = null;
 export function installKafkajsPatches(): PatchState {
   if (state !== null) return state;
   // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
-  if (process.env.WALLAROO_KAFKAJS_PATCHES === "0") return (state = { grouping: false, produce: false, murmur2: false });
+  if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
+    return (state = { grouping: false, produce: false, murmur2: false });
   let root: string;
   try {
     root = require.resolve("kafkajs/package.json").replace(/\/package\.json$/, "");
@@ -231,17 +282,29 @@ export function installKafkajsPatches(): PatchState {
     require.cache[targetPath]!.exports = replace(original);
     return true;
   };
-  const grouping = patch("src/producer/groupMessagesPerPartition.js", "src/producer/sendMessages.js", () => groupMessagesPerPartition);
-  const produce = patch("src/protocol/requests/produce/v3/request.js", "src/protocol/requests/produce/v4/request.js", (original) => {
-    originalProduceRequest = original;
-    patchedProduceRequest = makeProduceRequest(original, root);
-    return patchedProduceRequest;
-  });
+  const grouping = patch(
+    "src/producer/groupMessagesPerPartition.js",
+    "src/producer/sendMessages.js",
+    () => groupMessagesPerPartition,
+  );
+  const produce = patch(
+    "src/protocol/requests/produce/v3/request.js",
+    "src/protocol/requests/produce/v4/request.js",
+    (original) => {
+      originalProduceRequest = original;
+      patchedProduceRequest = makeProduceRequest(original, root);
+      return patchedProduceRequest;
+    },
+  );
   // kafkajs' index loads the partitioners (and so murmur2.js) on import: patched only when this runs first.
-  const hash = patch("src/producer/partitioners/default/murmur2.js", "src/producer/partitioners/default/index.js", (original) => {
-    originalMurmur2 = original;
-    return murmur2;
-  });
+  const hash = patch(
+    "src/producer/partitioners/default/murmur2.js",
+    "src/producer/partitioners/default/index.js",
+    (original) => {
+      originalMurmur2 = original;
+      return murmur2;
+    },
+  );
   return (state = { grouping, produce, murmur2: hash });
 }
 

@@ -20,7 +20,11 @@ export class LineLimiter {
   private readonly kinds = new Map<string, Kind>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly log: Logger, private readonly perWindow = 10, private readonly windowMs = 1000) {
+  constructor(
+    private readonly log: Logger,
+    private readonly perWindow = 10,
+    private readonly windowMs = 1000,
+  ) {
     this.timer = setInterval(() => this.flush(false), windowMs);
     this.timer.unref();
   }
@@ -52,7 +56,10 @@ export class LineLimiter {
       if (all || now - k.windowStart >= this.windowMs) {
         this.summarize(kind, k);
         if (k.shown === 0) this.kinds.delete(kind);
-        else { k.windowStart = now; k.shown = 0; }
+        else {
+          k.windowStart = now;
+          k.shown = 0;
+        }
       }
     }
   }

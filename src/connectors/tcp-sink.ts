@@ -129,7 +129,7 @@ export class ReplayLog {
     // an output boundary (a piece starting at the wrap point would not).
     const emit = (from: number, to: number) => {
       const piece = Buffer.allocUnsafe(to - from);
-      for (let p = from; p < to;) {
+      for (let p = from; p < to; ) {
         const at = p % this.size;
         const len = Math.min(to - p, this.size - at);
         this.buf!.copy(piece, p - from, at, at + len);
@@ -214,7 +214,11 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let out = Buffer.allocUnsafe(CHUNK);
   let outLen = 0;
   let wake: (() => void) | null = null;
-  const wakeUp = () => { const w = wake; wake = null; w?.(); };
+  const wakeUp = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   /** when a write last completed (or output started to wait for one), for the "blocked" log */
   let lastProgress = Date.now();
   let blockedLogged = false;
@@ -273,14 +277,19 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
   const ringsEmpty = () => !readers.some((r) => r.hasData());
 
-  const blockedTimer = setInterval(() => {
-    if (!connected || blockedLogged || unflushedBytes === 0) return;
-    const ms = Date.now() - lastProgress;
-    if (ms < BLOCKED_LOG_MS) return;
-    blockedLogged = true;
-    log.warn({ address, queuedBytes: unflushedBytes, blockedMs: ms },
-      `output to ${address} blocked for ${(ms / 1000).toFixed(1)} s: the receiver is not reading; ${unflushedBytes} bytes queued (the workers are held back until it reads)`);
-  }, Math.min(1000, BLOCKED_LOG_MS));
+  const blockedTimer = setInterval(
+    () => {
+      if (!connected || blockedLogged || unflushedBytes === 0) return;
+      const ms = Date.now() - lastProgress;
+      if (ms < BLOCKED_LOG_MS) return;
+      blockedLogged = true;
+      log.warn(
+        { address, queuedBytes: unflushedBytes, blockedMs: ms },
+        `output to ${address} blocked for ${(ms / 1000).toFixed(1)} s: the receiver is not reading; ${unflushedBytes} bytes queued (the workers are held back until it reads)`,
+      );
+    },
+    Math.min(1000, BLOCKED_LOG_MS),
+  );
   blockedTimer.unref();
 
   let attempt = 0;
@@ -307,8 +316,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       everConnected = true;
       unflushedBytes = 0;
       if (r.bytes + owed > 0) {
-        log.info({ address, replayBytes: r.bytes, unflushedBytes: owed, settledBytes: r.settled },
-          `re-sending ${r.bytes} bytes the broken connection may not have delivered, then ${owed} never written`);
+        log.info(
+          { address, replayBytes: r.bytes, unflushedBytes: owed, settledBytes: r.settled },
+          `re-sending ${r.bytes} bytes the broken connection may not have delivered, then ${owed} never written`,
+        );
       }
       lastProgress = Date.now();
       for (const p of again) write(p);
@@ -329,8 +340,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
         // A connection that broke quickly (a receiver that accepts and drops) backs off
         // further; one that lived starts over with a short delay.
         if (Date.now() - connectedAt >= SETTLE_MS) attempt = 0;
-        log.warn({ address, unflushedBytes, replayableBytes: replay.kept },
-          `connection to ${address} lost; reconnecting (up to ${replay.kept} bytes to re-send, ${unflushedBytes} to write again)`);
+        log.warn(
+          { address, unflushedBytes, replayableBytes: replay.kept },
+          `connection to ${address} lost; reconnecting (up to ${replay.kept} bytes to re-send, ${unflushedBytes} to write again)`,
+        );
       }
       attempt++;
       setTimeout(connect, Math.min(2000, 50 * 2 ** Math.min(attempt, 6)));
@@ -344,7 +357,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (!connected || unflushedBytes >= HIGH_WATER) {
         // Disconnected with nothing owed is idle: a stop need not wait for a receiver that is gone.
         status.setIdle(!connected && unflushedBytes === 0 && outLen === 0 && ringsEmpty());
-        await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 200);
+        });
         continue;
       }
       let n = 0;
@@ -357,7 +373,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (unflushedBytes > 0) {
         // Idle means every output is in the kernel: wait for the last writes to complete.
         status.setIdle(false);
-        await new Promise<void>((r) => { wake = r; setTimeout(r, 5); });
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 5);
+        });
         continue;
       }
       await status.sleepIdle(bell, ringsEmpty);
@@ -378,7 +397,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
         answered = true;
         const held = unflushedBytes + outLen;
         if (held > 0) {
-          log.error({ deliveredBytes, heldBytes: held }, `closing with ${held} bytes of output not accepted by ${init.host}:${init.port}`);
+          log.error(
+            { deliveredBytes, heldBytes: held },
+            `closing with ${held} bytes of output not accepted by ${init.host}:${init.port}`,
+          );
           s?.destroy();
         }
         control.postMessage({ type: "closed", deliveredBytes } satisfies FromIo);
@@ -390,8 +412,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
         s?.destroy();
         if (replay.kept > 0) {
           // Not counted as undelivered (they were written), but they may not have been read.
-          log.warn({ address, replayableBytes: replay.kept },
-            `stopping while ${address} is away: the last ${replay.kept} bytes written before its connection broke may not have been read, and are not re-sent`);
+          log.warn(
+            { address, replayableBytes: replay.kept },
+            `stopping while ${address} is away: the last ${replay.kept} bytes written before its connection broke may not have been read, and are not re-sent`,
+          );
         }
         answer();
       }

@@ -74,7 +74,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const H = init.headerLength;
   const maxFrame = init.maxFrameBytes;
   const t = tag(SOURCE_FRAMED, init.sourceId);
-  const channels = init.rings.map((sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))));
+  const channels = init.rings.map(
+    (sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))),
+  );
   const byWorker: Set<Connection>[] = channels.map(() => new Set());
   const blockedMs = init.blockedMs ? new Float64Array(init.blockedMs) : null;
   const waiting = new Set<number>();
@@ -133,7 +135,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   };
 
   const reject = (c: Connection, n: number) => {
-    lines.line("bad frame header", "error",
+    lines.line(
+      "bad frame header",
+      "error",
       { connection: c.name, announced: n, maxFrameBytes: maxFrame },
       n < 0
         ? `connection ${c.name} sent a negative frame length (${n}); closing it`
@@ -183,9 +187,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   /** The connection closest to a whole frame (the most bytes held) gets to finish it. */
   const choosePrivileged = () => {
     privileged = null;
-    for (const set of byWorker) for (const c of set) {
-      if (c.filled > 0 && (privileged === null || c.filled > privileged.filled)) privileged = c;
-    }
+    for (const set of byWorker)
+      for (const c of set) {
+        if (c.filled > 0 && (privileged === null || c.filled > privileged.filled)) privileged = c;
+      }
     const p = privileged as Connection | null;
     if (p !== null && p.budgetPaused) {
       p.budgetPaused = false;
@@ -206,9 +211,13 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       overBudget = true;
       choosePrivileged();
       for (const set of byWorker) for (const o of set) if (o.filled > 0 && o !== privileged) pauseForBudget(o);
-      lines.line("buffer budget", "warn", { partialBytes, budget: PARTIAL_BUDGET, paused: budgetPaused.size },
+      lines.line(
+        "buffer budget",
+        "warn",
+        { partialBytes, budget: PARTIAL_BUDGET, paused: budgetPaused.size },
         `incomplete frames hold ${partialBytes} bytes, over this source's ${PARTIAL_BUDGET}-byte budget: ` +
-        `pausing the ${budgetPaused.size} other connections holding one until frames complete`);
+          `pausing the ${budgetPaused.size} other connections holding one until frames complete`,
+      );
       return;
     }
     if (partialBytes <= PARTIAL_BUDGET * 0.75) {
@@ -220,8 +229,12 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
         if (canRead(o)) o.socket.resume();
       }
       budgetPaused.clear();
-      lines.line("buffer budget", "info", { partialBytes, budget: PARTIAL_BUDGET, resumed: n },
-        `incomplete frames hold ${partialBytes} bytes again: reading the ${n} paused connections`);
+      lines.line(
+        "buffer budget",
+        "info",
+        { partialBytes, budget: PARTIAL_BUDGET, resumed: n },
+        `incomplete frames hold ${partialBytes} bytes again: reading the ${n} paused connections`,
+      );
       return;
     }
     // Until the episode ends (under 3/4 of the budget) one connection must always be
@@ -254,7 +267,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       // The frame is whole: only now is a buffer of its full size allocated.
       const whole = Buffer.allocUnsafe(c.need);
       let at = 0;
-      for (const p of c.pieces) { p.copy(whole, at); at += p.length; }
+      for (const p of c.pieces) {
+        p.copy(whole, at);
+        at += p.length;
+      }
       chunk.copy(whole, at, pos, pos + take);
       pos += take;
       channels[c.worker].send(t, whole, 0, whole.length);
@@ -323,30 +339,63 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     nextWorker = (nextWorker + 1) % channels.length;
     // Read the peer's address now: a client that has already reset has none to give
     // (the kernel forgot it), which is said rather than printed as undefined:undefined.
-    const name = socket.remoteAddress !== undefined
-      ? `${socket.remoteAddress}:${socket.remotePort}`
-      : `unknown-peer#${accepted}(reset-before-accept)`;
+    const name =
+      socket.remoteAddress !== undefined
+        ? `${socket.remoteAddress}:${socket.remotePort}`
+        : `unknown-peer#${accepted}(reset-before-accept)`;
     const c: Connection = {
-      socket, worker, name, pieces: [], filled: 0, need: 0, messages: 0, budgetPaused: false, closed: false,
+      socket,
+      worker,
+      name,
+      pieces: [],
+      filled: 0,
+      need: 0,
+      messages: 0,
+      budgetPaused: false,
+      closed: false,
     };
     connections++;
     byWorker[worker].add(c);
-    lines.line("connection accepted", "info", { connection: c.name, worker }, `connection from ${c.name} (worker ${worker})`);
+    lines.line(
+      "connection accepted",
+      "info",
+      { connection: c.name, worker },
+      `connection from ${c.name} (worker ${worker})`,
+    );
     if (!canRead(c)) socket.pause();
     socket.on("data", (chunk: Buffer) => onData(c, chunk));
-    socket.on("error", (err) => lines.line("connection error", "warn", { connection: c.name, err: err.message }, `connection ${c.name}: ${err.message}`));
+    socket.on("error", (err) =>
+      lines.line(
+        "connection error",
+        "warn",
+        { connection: c.name, err: err.message },
+        `connection ${c.name}: ${err.message}`,
+      ),
+    );
     socket.on("close", () => {
       c.closed = true;
       if (c.filled > 0) {
-        lines.line("partial frame at close", "warn", { connection: c.name, bytes: c.filled },
-          `connection ${c.name} closed in the middle of a frame; dropped its last ${c.filled} bytes`);
+        lines.line(
+          "partial frame at close",
+          "warn",
+          { connection: c.name, bytes: c.filled },
+          `connection ${c.name} closed in the middle of a frame; dropped its last ${c.filled} bytes`,
+        );
       }
       byWorker[worker].delete(c);
-      if (c.budgetPaused) { c.budgetPaused = false; budgetPaused.delete(c); }
+      if (c.budgetPaused) {
+        c.budgetPaused = false;
+        budgetPaused.delete(c);
+      }
       dropPartial(c);
       connections--;
       closedMessages += c.messages;
-      lines.line("connection closed", "info", { connection: c.name, messages: c.messages }, `connection ${c.name} closed after ${c.messages} messages`);
+      lines.line(
+        "connection closed",
+        "info",
+        { connection: c.name, messages: c.messages },
+        `connection ${c.name} closed after ${c.messages} messages`,
+      );
     });
   });
 
@@ -355,12 +404,19 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (listening) {
       // An accept that failed (EMFILE when libuv's spare descriptor trick did not help,
       // ENFILE, ENOBUFS...): the listener itself is fine, so keep serving.
-      lines.line("accept failed", "error", { err: err.message, code: err.code },
-        `cannot accept a connection on ${init.host}:${init.port}: ${err.message}; still listening`);
+      lines.line(
+        "accept failed",
+        "error",
+        { err: err.message, code: err.code },
+        `cannot accept a connection on ${init.host}:${init.port}: ${err.message}; still listening`,
+      );
       return;
     }
-    control.postMessage({ type: "fatal", where: `TCP source of pipeline ${JSON.stringify(init.pipeline)}`,
-      message: `cannot listen on ${init.host}:${init.port}: ${err.message}` } satisfies FromIo);
+    control.postMessage({
+      type: "fatal",
+      where: `TCP source of pipeline ${JSON.stringify(init.pipeline)}`,
+      message: `cannot listen on ${init.host}:${init.port}: ${err.message}`,
+    } satisfies FromIo);
   });
   server.listen(init.port, init.host, () => {
     listening = true;
@@ -382,9 +438,13 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EMFILE" || code === "ENFILE") {
-        lines.line("out of file descriptors", "error", { code, connections },
+        lines.line(
+          "out of file descriptors",
+          "error",
+          { code, connections },
           `out of file descriptors (${code}) with ${connections} connections open: new connections to ` +
-          `${init.host}:${init.port} are closed as they are accepted; raise the limit (ulimit -n) or close connections`);
+            `${init.host}:${init.port} are closed as they are accepted; raise the limit (ulimit -n) or close connections`,
+        );
       }
     }
   }, 1000);
@@ -434,10 +494,11 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       // Stop reading; everything already read is framed and handed on before "stopped".
       stopping = true;
       server.close();
-      for (const set of byWorker) for (const c of set) {
-        c.socket.pause();
-        c.socket.destroy();
-      }
+      for (const set of byWorker)
+        for (const c of set) {
+          c.socket.pause();
+          c.socket.destroy();
+        }
       checkStopped();
     }
   });

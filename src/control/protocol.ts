@@ -9,7 +9,12 @@ import type { Key } from "../topology/spec.js";
 import type { EncodedRecords, Positions } from "../recovery/store.js";
 
 /** An error in user code, as the dashboard lists it (metrics on: sent with the stats, at most a few a second). */
-export interface RecentError { at: number; worker: number; where: string; message: string }
+export interface RecentError {
+  at: number;
+  worker: number;
+  where: string;
+  message: string;
+}
 
 /** An error as it crosses a thread boundary: what the user needs to find it (the stack) survives. */
 export interface ErrorInfo {
@@ -67,7 +72,17 @@ export type FromWorker =
   | { type: "restored"; worker: number; instances: number }
   | { type: "snapshot"; worker: number; id: number; records: EncodedRecords }
   /** out: outputs per sink; outBytes: bytes handed to each sink's ring (what a TCP sink should deliver) */
-  | { type: "stats"; worker: number; in: number[]; taken: number[]; out: number[]; outBytes: number[]; errors: number; queuedBytes: number; recentErrors?: RecentError[] }
+  | {
+      type: "stats";
+      worker: number;
+      in: number[];
+      taken: number[];
+      out: number[];
+      outBytes: number[];
+      errors: number;
+      queuedBytes: number;
+      recentErrors?: RecentError[];
+    }
   | { type: "fatal"; worker: number; reason: WorkerFatalReason; where: string; error: ErrorInfo };
 
 // ---- coordinator -> I/O thread
@@ -107,7 +122,11 @@ export const HEARTBEAT_MS = 1000;
 
 /** A request to a thread that was not answered: it timed out, the thread failed, or the thread died. */
 export class ThreadRequestError extends Error {
-  constructor(message: string, readonly kind?: "timeout" | "fatal" | "error" | "exit", readonly error?: ErrorInfo) {
+  constructor(
+    message: string,
+    readonly kind?: "timeout" | "fatal" | "error" | "exit",
+    readonly error?: ErrorInfo,
+  ) {
     super(message);
     this.name = "ThreadRequestError";
   }
@@ -129,15 +148,29 @@ export function request<R extends Reply>(
   return new Promise<R>((resolve, reject) => {
     let timer: NodeJS.Timeout | null = null;
     const onMessage = (m: Reply) => {
-      if (accept(m)) { cleanup(); resolve(m); }
-      else if (m.type === "fatal") {
+      if (accept(m)) {
+        cleanup();
+        resolve(m);
+      } else if (m.type === "fatal") {
         cleanup();
         const error = "error" in m ? m.error : undefined;
-        reject(new ThreadRequestError(`${what}: ${m.where ?? ""}${m.where ? ": " : ""}${error?.message ?? ("message" in m ? m.message : "")}`, "fatal", error));
+        reject(
+          new ThreadRequestError(
+            `${what}: ${m.where ?? ""}${m.where ? ": " : ""}${error?.message ?? ("message" in m ? m.message : "")}`,
+            "fatal",
+            error,
+          ),
+        );
       }
     };
-    const onError = (err: Error) => { cleanup(); reject(new ThreadRequestError(`${what} failed: ${err.message}`, "error", toErrorInfo(err))); };
-    const onExit = (code: number) => { cleanup(); reject(new ThreadRequestError(`${what} exited with code ${code}`, "exit")); };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new ThreadRequestError(`${what} failed: ${err.message}`, "error", toErrorInfo(err)));
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new ThreadRequestError(`${what} exited with code ${code}`, "exit"));
+    };
     const cleanup = () => {
       if (timer) clearTimeout(timer);
       thread.off("message", onMessage);
@@ -148,7 +181,13 @@ export function request<R extends Reply>(
     thread.on("error", onError);
     thread.on("exit", onExit);
     if (Number.isFinite(timeoutMs)) {
-      timer = setTimeout(() => { cleanup(); reject(new ThreadRequestError(`${what}: no answer within ${timeoutMs} ms`, "timeout")); }, Math.max(0, timeoutMs));
+      timer = setTimeout(
+        () => {
+          cleanup();
+          reject(new ThreadRequestError(`${what}: no answer within ${timeoutMs} ms`, "timeout"));
+        },
+        Math.max(0, timeoutMs),
+      );
       timer.unref();
     }
     if (msg !== null) thread.postMessage(msg);
@@ -157,5 +196,6 @@ export function request<R extends Reply>(
 
 /** Type guard for a reply of one type (and, for the id'd ones, one request id). */
 export function reply<T extends Reply["type"]>(type: T, id?: number): (m: Reply) => m is Extract<Reply, { type: T }> {
-  return (m: Reply): m is Extract<Reply, { type: T }> => m.type === type && (id === undefined || (m as { id?: number }).id === id);
+  return (m: Reply): m is Extract<Reply, { type: T }> =>
+    m.type === type && (id === undefined || (m as { id?: number }).id === id);
 }

@@ -13,10 +13,15 @@ const destination = pino.destination({ dest: 2, sync: true });
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
   // Our own `err` serializer: pino's standard one types anything that is not an
   // Error instance (a string, the object errorInfo made) as "Object".
-  return pino({
-    name, level: process.env.WALLAROO_LOG_LEVEL ?? "info", base: { ...bindings },
-    serializers: { err: (e: unknown) => (e instanceof Error ? errorInfo(e) : e) },
-  }, destination);
+  return pino(
+    {
+      name,
+      level: process.env.WALLAROO_LOG_LEVEL ?? "info",
+      base: { ...bindings },
+      serializers: { err: (e: unknown) => (e instanceof Error ? errorInfo(e) : e) },
+    },
+    destination,
+  );
 }
 
 /**
@@ -25,7 +30,10 @@ export function createLogger(name: string, bindings: Record<string, unknown> = {
  */
 export class RateLimitedErrors {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
-  constructor(private readonly log: Logger, private readonly intervalMs = 1000) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 1000,
+  ) {}
 
   report(where: string, err: unknown, extra: Record<string, unknown> = {}): void {
     const now = Date.now();
@@ -36,7 +44,10 @@ export class RateLimitedErrors {
     }
     const suppressed = entry?.suppressed ?? 0;
     this.last.set(where, { at: now, suppressed: 0 });
-    this.log.error({ where, err: errorInfo(err), suppressedSinceLast: suppressed, ...extra }, `error in ${where}: ${errorMessage(err)}`);
+    this.log.error(
+      { where, err: errorInfo(err), suppressedSinceLast: suppressed, ...extra },
+      `error in ${where}: ${errorMessage(err)}`,
+    );
   }
 }
 
@@ -76,7 +87,13 @@ export function userFrame(err: unknown): string | undefined {
         continue;
       }
     }
-    if (where.startsWith("node:") || where.includes("/node_modules/") || OWN_CODE.some((d) => where.startsWith(d)) || !where.startsWith("/")) continue;
+    if (
+      where.startsWith("node:") ||
+      where.includes("/node_modules/") ||
+      OWN_CODE.some((d) => where.startsWith(d)) ||
+      !where.startsWith("/")
+    )
+      continue;
     return where;
   }
   return undefined;

@@ -18,11 +18,16 @@ export interface LengthFormat {
 }
 
 const SIZES: Record<string, { size: number; signed: boolean }> = {
-  b: { size: 1, signed: true }, B: { size: 1, signed: false },
-  h: { size: 2, signed: true }, H: { size: 2, signed: false },
-  i: { size: 4, signed: true }, I: { size: 4, signed: false },
-  l: { size: 4, signed: true }, L: { size: 4, signed: false },
-  q: { size: 8, signed: true }, Q: { size: 8, signed: false },
+  b: { size: 1, signed: true },
+  B: { size: 1, signed: false },
+  h: { size: 2, signed: true },
+  H: { size: 2, signed: false },
+  i: { size: 4, signed: true },
+  I: { size: 4, signed: false },
+  l: { size: 4, signed: true },
+  L: { size: 4, signed: false },
+  q: { size: 8, signed: true },
+  Q: { size: 8, signed: false },
 };
 
 /** Parses a struct format; throws an Error saying what is accepted when it is not one. */
@@ -55,30 +60,56 @@ export function parseLengthFormat(fmt: string): LengthFormat {
   switch (size) {
     case 1:
       read = signed ? (b, o) => (b[o] << 24) >> 24 : (b, o) => b[o];
-      write = (b, o, n) => { b[o] = n & 0xff; };
+      write = (b, o, n) => {
+        b[o] = n & 0xff;
+      };
       break;
     case 2:
       read = littleEndian
-        ? signed ? (b, o) => ((b[o] | (b[o + 1] << 8)) << 16) >> 16 : (b, o) => b[o] | (b[o + 1] << 8)
-        : signed ? (b, o) => (((b[o] << 8) | b[o + 1]) << 16) >> 16 : (b, o) => (b[o] << 8) | b[o + 1];
+        ? signed
+          ? (b, o) => ((b[o] | (b[o + 1] << 8)) << 16) >> 16
+          : (b, o) => b[o] | (b[o + 1] << 8)
+        : signed
+          ? (b, o) => (((b[o] << 8) | b[o + 1]) << 16) >> 16
+          : (b, o) => (b[o] << 8) | b[o + 1];
       write = littleEndian
-        ? (b, o, n) => { b[o] = n & 0xff; b[o + 1] = (n >>> 8) & 0xff; }
-        : (b, o, n) => { b[o] = (n >>> 8) & 0xff; b[o + 1] = n & 0xff; };
+        ? (b, o, n) => {
+            b[o] = n & 0xff;
+            b[o + 1] = (n >>> 8) & 0xff;
+          }
+        : (b, o, n) => {
+            b[o] = (n >>> 8) & 0xff;
+            b[o + 1] = n & 0xff;
+          };
       break;
     case 4:
       read = littleEndian
-        ? signed ? (b, o) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
-                 : (b, o) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0
-        : signed ? (b, o) => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
-                 : (b, o) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+        ? signed
+          ? (b, o) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
+          : (b, o) => (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0
+        : signed
+          ? (b, o) => (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
+          : (b, o) => ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
       write = littleEndian
-        ? (b, o, n) => { b[o] = n & 0xff; b[o + 1] = (n >>> 8) & 0xff; b[o + 2] = (n >>> 16) & 0xff; b[o + 3] = (n >>> 24) & 0xff; }
-        : (b, o, n) => { b[o] = (n >>> 24) & 0xff; b[o + 1] = (n >>> 16) & 0xff; b[o + 2] = (n >>> 8) & 0xff; b[o + 3] = n & 0xff; };
+        ? (b, o, n) => {
+            b[o] = n & 0xff;
+            b[o + 1] = (n >>> 8) & 0xff;
+            b[o + 2] = (n >>> 16) & 0xff;
+            b[o + 3] = (n >>> 24) & 0xff;
+          }
+        : (b, o, n) => {
+            b[o] = (n >>> 24) & 0xff;
+            b[o + 1] = (n >>> 16) & 0xff;
+            b[o + 2] = (n >>> 8) & 0xff;
+            b[o + 3] = n & 0xff;
+          };
       break;
     default:
       // 8-byte lengths: anything past 2^53 is far over any frame limit, so a double is exact enough.
       read = (b, o) => {
-        const v = signed ? dv(b).getBigInt64(b.byteOffset + o, littleEndian) : dv(b).getBigUint64(b.byteOffset + o, littleEndian);
+        const v = signed
+          ? dv(b).getBigInt64(b.byteOffset + o, littleEndian)
+          : dv(b).getBigUint64(b.byteOffset + o, littleEndian);
         return Number(v);
       };
       write = (b, o, n) => {

@@ -70,7 +70,11 @@ const PAD_SLOTS = 16;
 
 export function workerLayout(s: PlanShape): WorkerLayout {
   let at = PAD_SLOTS;
-  const take = (n: number) => { const a = at; at += n; return a; };
+  const take = (n: number) => {
+    const a = at;
+    at += n;
+    return a;
+  };
   const l = {
     in: take(s.pipelines),
     out: take(s.sinks),

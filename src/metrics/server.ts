@@ -22,7 +22,13 @@ import type { Plan } from "../topology/plan.js";
 import { describeSink, describeSource } from "../topology/plan.js";
 import type { Wiring } from "../transport/wiring.js";
 import {
-  BUCKETS_MS, HIST_SLOTS, SINK_RECONNECTS, SINK_REPLAYED_BYTES, workerLayout, type MetricsMemory, type WorkerLayout,
+  BUCKETS_MS,
+  HIST_SLOTS,
+  SINK_RECONNECTS,
+  SINK_REPLAYED_BYTES,
+  workerLayout,
+  type MetricsMemory,
+  type WorkerLayout,
 } from "./layout.js";
 import { RING_CAPACITY_WORD, RING_READ_POS_WORD, RING_WRITE_POS_WORD } from "../transport/ring.js";
 import type { CheckpointOutcome, CheckpointStats } from "../recovery/checkpoint.js";
@@ -43,15 +49,23 @@ export interface MetricsContext {
 }
 
 type Labels = Record<string, string | number>;
-interface Value { labels: Labels; value: number; metricName?: string }
+interface Value {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
 
 /**
  * A metric whose values are read from shared memory when the registry is collected:
  * prom-client formats it (get() is the interface its registry calls on every metric).
  */
 class Collected {
-  constructor(readonly name: string, readonly help: string, readonly type: "counter" | "gauge" | "histogram",
-    private readonly values: () => Value[]) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge" | "histogram",
+    private readonly values: () => Value[],
+  ) {}
   get(): { name: string; help: string; type: string; values: Value[]; aggregator: "sum" } {
     return { name: this.name, help: this.help, type: this.type, values: this.values(), aggregator: "sum" };
   }
@@ -91,7 +105,14 @@ export function quantileMs(h: Float64Array | number[], q: number): number | null
 }
 
 /** A ring between two threads; `producer` and `index` locate its blocked-time slot (source or worker, then worker or peer/sink). */
-export interface ChannelInfo { channel: "source" | "peer" | "sink"; from: string; to: string; ring: SharedArrayBuffer; producer: number; index: number }
+export interface ChannelInfo {
+  channel: "source" | "peer" | "sink";
+  from: string;
+  to: string;
+  ring: SharedArrayBuffer;
+  producer: number;
+  index: number;
+}
 
 export class MetricsServer {
   readonly registry = new Registry();
@@ -103,7 +124,15 @@ export class MetricsServer {
   private lastTick: { sums: Float64Array; elu: { idle: number; active: number }[]; at: number } | null = null;
   private busy: number[] = [];
   private readonly recentErrors: RecentError[] = [];
-  private readonly checkpoint = { count: 0, failures: 0, lastSuccess: 0, lastBytes: 0, lastMs: 0, lastInstances: 0, lastId: 0 };
+  private readonly checkpoint = {
+    count: 0,
+    failures: 0,
+    lastSuccess: 0,
+    lastBytes: 0,
+    lastMs: 0,
+    lastInstances: 0,
+    lastId: 0,
+  };
   private readonly checkpointHist: Histogram;
   private readonly startedAt = Date.now();
   private readonly staticDir: string;
@@ -111,40 +140,81 @@ export class MetricsServer {
   private readonly sinkNames: string[];
   private readonly stepNames: { pipeline: string; step: string }[];
 
-  private constructor(private readonly ctx: MetricsContext, private readonly opts: MetricsOptions) {
+  private constructor(
+    private readonly ctx: MetricsContext,
+    private readonly opts: MetricsOptions,
+  ) {
     const { plan, wiring } = ctx;
     this.layout = workerLayout({
-      pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers: plan.workers,
+      pipelines: plan.pipelines.length,
+      sinks: plan.sinks.length,
+      steps: plan.steps.length,
+      states: plan.states.length,
+      workers: plan.workers,
     });
     this.sinkNames = plan.sinks.map((k) => describeSink(k.spec));
     this.stepNames = plan.steps.map((s) => ({ pipeline: plan.pipelines[s.pipeline].name, step: s.name }));
     this.channels = [
-      ...wiring.sourceRings.flatMap((row, s) => row.map((ring, w) => ({
-        channel: "source" as const, from: `source ${plan.pipelines[plan.sources[s].pipeline].name}`, to: `worker ${w}`, ring, producer: s, index: w,
-      }))),
-      ...wiring.peerRings.flatMap((row, w) => row.flatMap((ring, v) => (ring === null ? [] : [{
-        channel: "peer" as const, from: `worker ${w}`, to: `worker ${v}`, ring, producer: w, index: v,
-      }]))),
-      ...wiring.sinkRings.flatMap((row, w) => row.map((ring, k) => ({
-        channel: "sink" as const, from: `worker ${w}`, to: `sink ${this.sinkNames[k]}`, ring, producer: w, index: wiring.workers + k,
-      }))),
+      ...wiring.sourceRings.flatMap((row, s) =>
+        row.map((ring, w) => ({
+          channel: "source" as const,
+          from: `source ${plan.pipelines[plan.sources[s].pipeline].name}`,
+          to: `worker ${w}`,
+          ring,
+          producer: s,
+          index: w,
+        })),
+      ),
+      ...wiring.peerRings.flatMap((row, w) =>
+        row.flatMap((ring, v) =>
+          ring === null
+            ? []
+            : [
+                {
+                  channel: "peer" as const,
+                  from: `worker ${w}`,
+                  to: `worker ${v}`,
+                  ring,
+                  producer: w,
+                  index: v,
+                },
+              ],
+        ),
+      ),
+      ...wiring.sinkRings.flatMap((row, w) =>
+        row.map((ring, k) => ({
+          channel: "sink" as const,
+          from: `worker ${w}`,
+          to: `sink ${this.sinkNames[k]}`,
+          ring,
+          producer: w,
+          index: wiring.workers + k,
+        })),
+      ),
     ];
     this.checkpointHist = new Histogram({
-      name: "wallaroo_checkpoint_duration_seconds", help: "Duration of periodic checkpoints (pause, drain, collect, commit)",
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30], registers: [this.registry],
+      name: "wallaroo_checkpoint_duration_seconds",
+      help: "Duration of periodic checkpoints (pause, drain, collect, commit)",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+      registers: [this.registry],
     });
     this.register();
     collectDefaultMetrics({ register: this.registry, prefix: "wallaroo_" });
     this.staticDir = findDashboardDir();
     this.uplotDir = dirname(createRequire(import.meta.url).resolve("uplot"));
-    this.server = http.createServer((req, res) => { void this.handle(req, res); });
+    this.server = http.createServer((req, res) => {
+      void this.handle(req, res);
+    });
   }
 
   static async start(ctx: MetricsContext, opts: MetricsOptions): Promise<MetricsServer> {
     const m = new MetricsServer(ctx, opts);
     await new Promise<void>((resolve, reject) => {
       m.server.once("error", reject);
-      m.server.listen(opts.port, opts.host, () => { m.server.off("error", reject); resolve(); });
+      m.server.listen(opts.port, opts.host, () => {
+        m.server.off("error", reject);
+        resolve();
+      });
     });
     m.sample();
     m.tick = setInterval(() => m.broadcast(), 1000);
@@ -210,62 +280,137 @@ export class MetricsServer {
     });
     add("wallaroo_sink_messages_total", "Outputs handed to each sink", "counter", () => {
       const s = this.sums();
-      return plan.sinks.map((k) => ({ labels: { pipeline: pipelineName(k.pipeline), sink: this.sinkNames[k.id] }, value: s[l.out + k.id] }));
+      return plan.sinks.map((k) => ({
+        labels: { pipeline: pipelineName(k.pipeline), sink: this.sinkNames[k.id] },
+        value: s[l.out + k.id],
+      }));
     });
     add("wallaroo_step_messages_total", "Messages that entered each step", "counter", () => {
       const s = this.sums();
       return plan.steps.map((st) => ({ labels: this.stepNames[st.id], value: s[l.stepMessages + st.id] }));
     });
-    add("wallaroo_step_errors_total", "Messages dropped on an error, by where it happened (a step, or the pipeline's (decoder) or (encoder))", "counter", () => {
-      const s = this.sums();
-      return [
-        ...plan.steps.map((st) => ({ labels: this.stepNames[st.id], value: s[l.stepErrors + st.id] })),
-        ...plan.pipelines.map((p) => ({ labels: { pipeline: p.name, step: "(decoder)" }, value: s[l.decodeErrors + p.id] })),
-        ...plan.sinks.map((k) => ({ labels: { pipeline: pipelineName(k.pipeline), step: `(encoder ${this.sinkNames[k.id]})` }, value: s[l.encodeErrors + k.id] })),
-      ];
-    });
-    add("wallaroo_step_processing_seconds", "Time in each step's computation (sampled: 1 in 1024 decoded messages, with all their outputs)", "histogram", () => {
-      const s = this.sums();
-      return plan.steps.flatMap((st) => histogramValues("wallaroo_step_processing_seconds", this.stepNames[st.id],
-        s.subarray(l.stepHist + st.id * HIST_SLOTS, l.stepHist + (st.id + 1) * HIST_SLOTS)));
-    });
-    add("wallaroo_latency_seconds", "From a worker decoding a message to its output handed to the sink thread (sampled)", "histogram", () => {
-      const s = this.sums();
-      return plan.pipelines.flatMap((p) => histogramValues("wallaroo_latency_seconds", { pipeline: p.name },
-        s.subarray(l.e2eHist + p.id * HIST_SLOTS, l.e2eHist + (p.id + 1) * HIST_SLOTS)));
-    });
-    add("wallaroo_ring_occupancy_ratio", "Fill of each ring between threads (1 = full: the producer waits)", "gauge",
-      () => this.channels.map((c) => ({ labels: { channel: c.channel, from: c.from, to: c.to }, value: occupancy(c.ring) })));
-    add("wallaroo_ring_blocked_seconds_total", "Time the producer of each ring waited for room (source: connections paused; worker: loop waiting)", "counter",
-      () => this.blocked().map((b) => ({ labels: { channel: b.channel, from: b.from, to: b.to }, value: b.ms / 1000 })));
-    add("wallaroo_worker_busy_ratio", "Share of the last second each worker's event loop was busy (event-loop utilisation)", "gauge",
-      () => this.busy.map((v, w) => ({ labels: { worker: w }, value: v })));
-    add("wallaroo_worker_busy_seconds_total", "Time each worker's event loop was busy", "counter",
-      () => this.ctx.workerThreads.map((t, w) => ({ labels: { worker: w }, value: t.performance.eventLoopUtilization().active / 1000 })));
+    add(
+      "wallaroo_step_errors_total",
+      "Messages dropped on an error, by where it happened (a step, or the pipeline's (decoder) or (encoder))",
+      "counter",
+      () => {
+        const s = this.sums();
+        return [
+          ...plan.steps.map((st) => ({ labels: this.stepNames[st.id], value: s[l.stepErrors + st.id] })),
+          ...plan.pipelines.map((p) => ({
+            labels: { pipeline: p.name, step: "(decoder)" },
+            value: s[l.decodeErrors + p.id],
+          })),
+          ...plan.sinks.map((k) => ({
+            labels: { pipeline: pipelineName(k.pipeline), step: `(encoder ${this.sinkNames[k.id]})` },
+            value: s[l.encodeErrors + k.id],
+          })),
+        ];
+      },
+    );
+    add(
+      "wallaroo_step_processing_seconds",
+      "Time in each step's computation (sampled: 1 in 1024 decoded messages, with all their outputs)",
+      "histogram",
+      () => {
+        const s = this.sums();
+        return plan.steps.flatMap((st) =>
+          histogramValues(
+            "wallaroo_step_processing_seconds",
+            this.stepNames[st.id],
+            s.subarray(l.stepHist + st.id * HIST_SLOTS, l.stepHist + (st.id + 1) * HIST_SLOTS),
+          ),
+        );
+      },
+    );
+    add(
+      "wallaroo_latency_seconds",
+      "From a worker decoding a message to its output handed to the sink thread (sampled)",
+      "histogram",
+      () => {
+        const s = this.sums();
+        return plan.pipelines.flatMap((p) =>
+          histogramValues(
+            "wallaroo_latency_seconds",
+            { pipeline: p.name },
+            s.subarray(l.e2eHist + p.id * HIST_SLOTS, l.e2eHist + (p.id + 1) * HIST_SLOTS),
+          ),
+        );
+      },
+    );
+    add(
+      "wallaroo_ring_occupancy_ratio",
+      "Fill of each ring between threads (1 = full: the producer waits)",
+      "gauge",
+      () =>
+        this.channels.map((c) => ({
+          labels: { channel: c.channel, from: c.from, to: c.to },
+          value: occupancy(c.ring),
+        })),
+    );
+    add(
+      "wallaroo_ring_blocked_seconds_total",
+      "Time the producer of each ring waited for room (source: connections paused; worker: loop waiting)",
+      "counter",
+      () => this.blocked().map((b) => ({ labels: { channel: b.channel, from: b.from, to: b.to }, value: b.ms / 1000 })),
+    );
+    add(
+      "wallaroo_worker_busy_ratio",
+      "Share of the last second each worker's event loop was busy (event-loop utilisation)",
+      "gauge",
+      () => this.busy.map((v, w) => ({ labels: { worker: w }, value: v })),
+    );
+    add("wallaroo_worker_busy_seconds_total", "Time each worker's event loop was busy", "counter", () =>
+      this.ctx.workerThreads.map((t, w) => ({
+        labels: { worker: w },
+        value: t.performance.eventLoopUtilization().active / 1000,
+      })),
+    );
     add("wallaroo_state_instances", "Live instances of each state (all workers, updated every second)", "gauge", () => {
       const s = this.sums();
       return plan.states.map((st) => ({ labels: { state: st.spec.name }, value: s[l.instances + st.id] }));
     });
-    add("wallaroo_kafka_consumer_lag", "Records behind the partition's high watermark after the last batch a Kafka source handed on", "gauge", () =>
-      plan.sources.flatMap((src) => {
-        if (src.spec.kind !== "kafka-source") return [];
-        const topic = src.spec.topic;
-        const lag = new Float64Array(this.ctx.memory.lag[src.id]);
-        const out: Value[] = [];
-        lag.forEach((v, partition) => {
-          if (v >= 0) out.push({ labels: { pipeline: pipelineName(src.pipeline), topic, partition }, value: v });
-        });
-        return out;
-      }));
-    add("wallaroo_sink_reconnects_total", "Reconnections of each TCP sink", "counter", () => this.sinkCounter(SINK_RECONNECTS));
-    add("wallaroo_sink_replayed_bytes_total", "Bytes a TCP sink wrote again after reconnecting (at-least-once tail)", "counter",
-      () => this.sinkCounter(SINK_REPLAYED_BYTES));
+    add(
+      "wallaroo_kafka_consumer_lag",
+      "Records behind the partition's high watermark after the last batch a Kafka source handed on",
+      "gauge",
+      () =>
+        plan.sources.flatMap((src) => {
+          if (src.spec.kind !== "kafka-source") return [];
+          const topic = src.spec.topic;
+          const lag = new Float64Array(this.ctx.memory.lag[src.id]);
+          const out: Value[] = [];
+          lag.forEach((v, partition) => {
+            if (v >= 0) out.push({ labels: { pipeline: pipelineName(src.pipeline), topic, partition }, value: v });
+          });
+          return out;
+        }),
+    );
+    add("wallaroo_sink_reconnects_total", "Reconnections of each TCP sink", "counter", () =>
+      this.sinkCounter(SINK_RECONNECTS),
+    );
+    add(
+      "wallaroo_sink_replayed_bytes_total",
+      "Bytes a TCP sink wrote again after reconnecting (at-least-once tail)",
+      "counter",
+      () => this.sinkCounter(SINK_REPLAYED_BYTES),
+    );
     if (this.ctx.resilience) {
-      add("wallaroo_checkpoints_total", "Periodic checkpoints committed", "counter", () => [{ labels: {}, value: this.checkpoint.count }]);
-      add("wallaroo_checkpoint_failures_total", "Periodic checkpoints abandoned or failed", "counter", () => [{ labels: {}, value: this.checkpoint.failures }]);
-      add("wallaroo_checkpoint_bytes", "Size of the last committed checkpoint", "gauge", () => [{ labels: {}, value: this.checkpoint.lastBytes }]);
-      add("wallaroo_checkpoint_last_success_timestamp_seconds", "When the last checkpoint committed (Unix time; 0 = none yet)", "gauge",
-        () => [{ labels: {}, value: this.checkpoint.lastSuccess / 1000 }]);
+      add("wallaroo_checkpoints_total", "Periodic checkpoints committed", "counter", () => [
+        { labels: {}, value: this.checkpoint.count },
+      ]);
+      add("wallaroo_checkpoint_failures_total", "Periodic checkpoints abandoned or failed", "counter", () => [
+        { labels: {}, value: this.checkpoint.failures },
+      ]);
+      add("wallaroo_checkpoint_bytes", "Size of the last committed checkpoint", "gauge", () => [
+        { labels: {}, value: this.checkpoint.lastBytes },
+      ]);
+      add(
+        "wallaroo_checkpoint_last_success_timestamp_seconds",
+        "When the last checkpoint committed (Unix time; 0 = none yet)",
+        "gauge",
+        () => [{ labels: {}, value: this.checkpoint.lastSuccess / 1000 }],
+      );
     }
   }
 
@@ -284,7 +429,8 @@ export class MetricsServer {
     const worker = memory.workers.map((sab) => new Float64Array(sab));
     // A worker's blocked slots: per peer worker, then per sink (see worker.ts).
     return this.channels.map((c) => ({
-      ...c, ms: c.channel === "source" ? source[c.producer][c.index] : worker[c.producer][this.layout.blockedMs + c.index],
+      ...c,
+      ms: c.channel === "source" ? source[c.producer][c.index] : worker[c.producer][this.layout.blockedMs + c.index],
     }));
   }
 
@@ -319,25 +465,44 @@ export class MetricsServer {
     };
     const q = (h: number[]) => {
       const n = h.slice(0, HIST_SLOTS - 1).reduce((x, y) => x + y, 0);
-      return { p50: quantileMs(h, 0.5), p90: quantileMs(h, 0.9), p99: quantileMs(h, 0.99), meanMs: n > 0 ? h[HIST_SLOTS - 1] / n : null };
+      return {
+        p50: quantileMs(h, 0.5),
+        p90: quantileMs(h, 0.9),
+        p99: quantileMs(h, 0.99),
+        meanMs: n > 0 ? h[HIST_SLOTS - 1] / n : null,
+      };
     };
     const blocked = this.blocked();
     return {
       at: Date.now(),
       uptime: (Date.now() - this.startedAt) / 1000,
       pipelines: plan.pipelines.map((p) => ({
-        name: p.name, in: s[l.in + p.id], errors: s[l.decodeErrors + p.id], latency: q(windowed(l.e2eHist + p.id * HIST_SLOTS)),
+        name: p.name,
+        in: s[l.in + p.id],
+        errors: s[l.decodeErrors + p.id],
+        latency: q(windowed(l.e2eHist + p.id * HIST_SLOTS)),
       })),
       steps: plan.steps.map((st) => ({
-        id: st.id, messages: s[l.stepMessages + st.id], errors: s[l.stepErrors + st.id], time: q(windowed(l.stepHist + st.id * HIST_SLOTS)),
+        id: st.id,
+        messages: s[l.stepMessages + st.id],
+        errors: s[l.stepErrors + st.id],
+        time: q(windowed(l.stepHist + st.id * HIST_SLOTS)),
       })),
       sinks: plan.sinks.map((k) => ({
-        id: k.id, out: s[l.out + k.id], errors: s[l.encodeErrors + k.id],
+        id: k.id,
+        out: s[l.out + k.id],
+        errors: s[l.encodeErrors + k.id],
         reconnects: new Float64Array(this.ctx.memory.sinks[k.id])[SINK_RECONNECTS],
         replayedBytes: new Float64Array(this.ctx.memory.sinks[k.id])[SINK_REPLAYED_BYTES],
       })),
       states: plan.states.map((st) => ({ name: st.spec.name, instances: s[l.instances + st.id] })),
-      channels: blocked.map((c) => ({ channel: c.channel, from: c.from, to: c.to, occupancy: occupancy(c.ring), blockedMs: c.ms })),
+      channels: blocked.map((c) => ({
+        channel: c.channel,
+        from: c.from,
+        to: c.to,
+        occupancy: occupancy(c.ring),
+        blockedMs: c.ms,
+      })),
       workers: this.busy.map((b, w) => ({ worker: w, busy: b })),
       checkpoint: this.ctx.resilience ? { ...this.checkpoint } : null,
       errors: this.recentErrors.slice(-10),
@@ -359,10 +524,18 @@ export class MetricsServer {
       app: plan.app.name,
       workers: plan.workers,
       pipelines: plan.pipelines.map((p) => ({
-        id: p.id, name: p.name, source: describeSource(plan.sources[p.source].spec),
-        steps: plan.steps.filter((s) => s.pipeline === p.id).map((s) => ({
-          id: s.id, name: s.name, kind: s.kind, multi: s.multi, state: s.state >= 0 ? plan.states[s.state].spec.name : null,
-        })),
+        id: p.id,
+        name: p.name,
+        source: describeSource(plan.sources[p.source].spec),
+        steps: plan.steps
+          .filter((s) => s.pipeline === p.id)
+          .map((s) => ({
+            id: s.id,
+            name: s.name,
+            kind: s.kind,
+            multi: s.multi,
+            state: s.state >= 0 ? plan.states[s.state].spec.name : null,
+          })),
         sinks: p.sinks.map((k) => ({ id: k, name: this.sinkNames[k] })),
       })),
       states: plan.states.map((s) => ({ id: s.id, name: s.spec.name, partitioned: s.partitioned })),
@@ -382,7 +555,11 @@ export class MetricsServer {
       } else if (path === "/api/snapshot") {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.snapshot()));
       } else if (path === "/events") {
-        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+        res.writeHead(200, {
+          "content-type": "text/event-stream",
+          "cache-control": "no-cache",
+          connection: "keep-alive",
+        });
         res.write(`retry: 2000\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
         this.clients.add(res);
         req.on("close", () => this.clients.delete(res));

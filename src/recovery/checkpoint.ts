@@ -65,9 +65,11 @@ export function appIdentity(plan: Plan): AppIdentity {
     const priv = privateMembers(s.spec.stateClass);
     if (priv.length > 0) {
       const C = s.spec.stateClass.name || "(anonymous)";
-      throw new Error(`state ${JSON.stringify(s.spec.name)}: class ${C} has private member(s) ${priv.join(", ")}, which a checkpoint cannot save `
-        + `(they are not properties: after a restart every access would throw "Cannot read private member"); `
-        + `make them ordinary properties of ${C} (e.g. _${priv[0].replace(/^#/, "").replace(/ .*/, "")}), or run without --resilience-dir`);
+      throw new Error(
+        `state ${JSON.stringify(s.spec.name)}: class ${C} has private member(s) ${priv.join(", ")}, which a checkpoint cannot save ` +
+          `(they are not properties: after a restart every access would throw "Cannot read private member"); ` +
+          `make them ordinary properties of ${C} (e.g. _${priv[0].replace(/^#/, "").replace(/ .*/, "")}), or run without --resilience-dir`,
+      );
     }
   }
   return {
@@ -82,7 +84,8 @@ export function entriesByOwner(plan: Plan, entries: StoredEntry[]): WorkerEntry[
   const out: WorkerEntry[][] = Array.from({ length: plan.workers }, () => []);
   for (const e of entries) {
     const state = byName.get(e.state);
-    if (!state) throw new Error(`the checkpoint holds state ${JSON.stringify(e.state)}, which this application does not have`);
+    if (!state)
+      throw new Error(`the checkpoint holds state ${JSON.stringify(e.state)}, which this application does not have`);
     const key = fromTagged(e.tag, e.key);
     out[ownerOf(state, key, plan.workers)].push([state.id, key, e.value]);
   }
@@ -119,12 +122,20 @@ export class Checkpointer {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       const t0 = performance.now();
-      this.running = this.checkpoint().then((st) => {
-        if (st !== null) this.observer?.("committed", st, performance.now() - t0);
-      }, (err) => {
-        this.observer?.("failed", null, performance.now() - t0);
-        this.log.error({ err: (err as Error).message }, `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`);
-      }).finally(() => this.schedule());
+      this.running = this.checkpoint()
+        .then(
+          (st) => {
+            if (st !== null) this.observer?.("committed", st, performance.now() - t0);
+          },
+          (err) => {
+            this.observer?.("failed", null, performance.now() - t0);
+            this.log.error(
+              { err: (err as Error).message },
+              `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`,
+            );
+          },
+        )
+        .finally(() => this.schedule());
     }, this.intervalMs);
     this.timer.unref();
   }
@@ -148,15 +159,19 @@ export class Checkpointer {
     try {
       const positions = await this.hooks.pauseSources(id, this.timeoutMs);
       if (positions === null) {
-        this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
-          `checkpoint abandoned: a source could not pause within ${this.timeoutMs} ms (its worker ring stays full: is a sink stalled?); the previous checkpoint stays the latest`);
+        this.log.warn(
+          { checkpointTimeoutMs: this.timeoutMs },
+          `checkpoint abandoned: a source could not pause within ${this.timeoutMs} ms (its worker ring stays full: is a sink stalled?); the previous checkpoint stays the latest`,
+        );
         this.observer?.("abandoned", null, performance.now() - t0);
         return null;
       }
       const left = Math.max(0, this.timeoutMs - (performance.now() - t0));
       if (!(await this.hooks.waitQuiescent(left))) {
-        this.log.warn({ checkpointTimeoutMs: this.timeoutMs },
-          `checkpoint abandoned: in-flight messages did not drain within ${this.timeoutMs} ms (is a sink stalled?); the previous checkpoint stays the latest`);
+        this.log.warn(
+          { checkpointTimeoutMs: this.timeoutMs },
+          `checkpoint abandoned: in-flight messages did not drain within ${this.timeoutMs} ms (is a sink stalled?); the previous checkpoint stays the latest`,
+        );
         this.observer?.("abandoned", null, performance.now() - t0);
         return null;
       }
@@ -167,7 +182,10 @@ export class Checkpointer {
         stats = this.commit(entries, positions, t0);
       } catch (err) {
         this.observer?.("failed", null, performance.now() - t0);
-        if (!this.stopped) this.hooks.fatal(`checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`);
+        if (!this.stopped)
+          this.hooks.fatal(
+            `checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`,
+          );
         return null;
       }
       resume();
@@ -203,11 +221,26 @@ export class Checkpointer {
     if (instances === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
     const r = this.store.commitEncoded(parts, merged, this.plan.workers);
     this.positions = merged;
-    return { checkpoint: r.checkpoint, instances, bytes: r.bytes, pauseMs: performance.now() - t0, compacted: r.compacted };
+    return {
+      checkpoint: r.checkpoint,
+      instances,
+      bytes: r.bytes,
+      pauseMs: performance.now() - t0,
+      compacted: r.compacted,
+    };
   }
 
   private logCommitted(s: CheckpointStats, what = ""): void {
-    this.log.info({ checkpoint: s.checkpoint, instances: s.instances, bytes: s.bytes, pauseMs: Number(s.pauseMs.toFixed(2)), logBytes: this.store.bytes, compacted: s.compacted },
-      `${what}checkpoint ${s.checkpoint} committed: ${s.instances} state instance(s), ${s.bytes} bytes, ${what ? "took" : "sources paused"} ${s.pauseMs.toFixed(1)} ms${s.compacted ? ", log compacted" : ""}`);
+    this.log.info(
+      {
+        checkpoint: s.checkpoint,
+        instances: s.instances,
+        bytes: s.bytes,
+        pauseMs: Number(s.pauseMs.toFixed(2)),
+        logBytes: this.store.bytes,
+        compacted: s.compacted,
+      },
+      `${what}checkpoint ${s.checkpoint} committed: ${s.instances} state instance(s), ${s.bytes} bytes, ${what ? "took" : "sources paused"} ${s.pauseMs.toFixed(1)} ms${s.compacted ? ", log compacted" : ""}`,
+    );
   }
 }

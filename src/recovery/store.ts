@@ -74,7 +74,8 @@ const LOG_RE = /^log-[1-9][0-9]{0,14}$/;
 const MIN_COMPACT_BYTES = 64 * 1024;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-export const crc32: (b: Uint8Array) => number = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32 ?? tableCrc32;
+export const crc32: (b: Uint8Array) => number =
+  (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32 ?? tableCrc32;
 
 export interface OpenedStore {
   store: CheckpointStore;
@@ -92,15 +93,25 @@ export class CheckpointStore {
   private liveBytes = 0;
   private manifest: Manifest;
 
-  private constructor(readonly dir: string, manifest: Manifest, fd: number) {
+  private constructor(
+    readonly dir: string,
+    manifest: Manifest,
+    fd: number,
+  ) {
     this.manifest = manifest;
     this.fd = fd;
     this.size = manifest.committedBytes;
   }
 
-  get checkpoint(): number { return this.manifest.checkpoint; }
-  get logFile(): string { return path.join(this.dir, this.manifest.log); }
-  get bytes(): number { return this.size; }
+  get checkpoint(): number {
+    return this.manifest.checkpoint;
+  }
+  get logFile(): string {
+    return path.join(this.dir, this.manifest.log);
+  }
+  get bytes(): number {
+    return this.size;
+  }
 
   /**
    * Opens (or creates) the store in `dir` for this application. Refuses a store
@@ -121,7 +132,16 @@ export class CheckpointStore {
     const manifestPath = path.join(dir, MANIFEST);
     let manifest: Manifest;
     if (!fs.existsSync(manifestPath)) {
-      manifest = { format: 1, ...identity, checkpoint: 0, log: "log-1", committedBytes: 0, positions: {}, workers, at: new Date().toISOString() };
+      manifest = {
+        format: 1,
+        ...identity,
+        checkpoint: 0,
+        log: "log-1",
+        committedBytes: 0,
+        positions: {},
+        workers,
+        at: new Date().toISOString(),
+      };
       fs.writeFileSync(path.join(dir, manifest.log), "");
       writeManifest(dir, manifest);
     } else {
@@ -133,7 +153,9 @@ export class CheckpointStore {
     try {
       fd = fs.openSync(logPath, "r+");
     } catch (err) {
-      throw new StoreError(`checkpoint store ${logPath} is missing (${(err as Error).message}), but ${manifestPath} names it; move ${dir} away to start empty`);
+      throw new StoreError(
+        `checkpoint store ${logPath} is missing (${(err as Error).message}), but ${manifestPath} names it; move ${dir} away to start empty`,
+      );
     }
     const store = new CheckpointStore(dir, manifest, fd);
     const entries = store.load();
@@ -149,7 +171,9 @@ export class CheckpointStore {
     const committed = this.manifest.committedBytes;
     const actual = fs.fstatSync(this.fd).size;
     if (actual < committed) {
-      throw new StoreError(`checkpoint store ${file} is corrupt at offset ${actual}: truncated (MANIFEST commits ${committed} bytes, the file has ${actual}); move it away to start empty`);
+      throw new StoreError(
+        `checkpoint store ${file} is corrupt at offset ${actual}: truncated (MANIFEST commits ${committed} bytes, the file has ${actual}); move it away to start empty`,
+      );
     }
     const buf = Buffer.allocUnsafe(committed);
     if (committed > 0) readFully(this.fd, buf, 0);
@@ -184,14 +208,22 @@ export class CheckpointStore {
    * returns, the checkpoint survives a crash; if it throws or the process dies
    * first, the previous checkpoint is what a restart finds.
    */
-  commit(entries: StoredEntry[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
+  commit(
+    entries: StoredEntry[],
+    positions: Positions,
+    workers: number,
+  ): { checkpoint: number; bytes: number; compacted: boolean } {
     const w = new RecordWriter();
     for (const e of entries) w.add(e.state, e.tag, e.key, e.value);
     return this.commitEncoded([w.finish()], positions, workers);
   }
 
   /** commit() of records already encoded (by the workers, in parallel): appended as they are. */
-  commitEncoded(parts: EncodedRecords[], positions: Positions, workers: number): { checkpoint: number; bytes: number; compacted: boolean } {
+  commitEncoded(
+    parts: EncodedRecords[],
+    positions: Positions,
+    workers: number,
+  ): { checkpoint: number; bytes: number; compacted: boolean } {
     if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
     let appended = 0;
     const nonEmpty = parts.filter((p) => p.ids.length > 0);
@@ -214,7 +246,11 @@ export class CheckpointStore {
       appended = block.length;
     }
     const next: Manifest = {
-      ...this.manifest, checkpoint: this.manifest.checkpoint + 1, committedBytes: this.size, positions, workers,
+      ...this.manifest,
+      checkpoint: this.manifest.checkpoint + 1,
+      committedBytes: this.size,
+      positions,
+      workers,
       at: new Date().toISOString(),
     };
     writeManifest(this.dir, next);
@@ -330,9 +366,11 @@ export function decodeRecords(bytes: Uint8Array, what: string): StoredEntry[] {
   while (off < buf.length) {
     if (buf.length - off < HEADER) throw new StoreError(`${what} is corrupt at offset ${off}: truncated record header`);
     const len = buf.readUInt32LE(off);
-    if (len > buf.length - off - HEADER) throw new StoreError(`${what} is corrupt at offset ${off}: record length ${len} runs past the end`);
+    if (len > buf.length - off - HEADER)
+      throw new StoreError(`${what} is corrupt at offset ${off}: record length ${len} runs past the end`);
     const payload = buf.subarray(off + HEADER, off + HEADER + len);
-    if (crc32(payload) !== buf.readUInt32LE(off + 4)) throw new StoreError(`${what} is corrupt at offset ${off}: checksum mismatch`);
+    if (crc32(payload) !== buf.readUInt32LE(off + 4))
+      throw new StoreError(`${what} is corrupt at offset ${off}: checksum mismatch`);
     out.push(decodeRecord(payload));
     off += HEADER + len;
   }
@@ -380,7 +418,9 @@ function lock(dir: string): void {
           const pid = Number(text);
           const ours = pid === process.pid;
           if (Number.isInteger(pid) && pid > 0 && (ours ? held.has(abs) : alive(pid))) {
-            throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${path.join(dir, `LOCK.${top}`)}); one engine per --resilience-dir`);
+            throw new StoreError(
+              `checkpoint store ${dir} is in use by process ${pid} (${path.join(dir, `LOCK.${top}`)}); one engine per --resilience-dir`,
+            );
           }
         }
       }
@@ -423,7 +463,9 @@ function refuseLegacyLock(dir: string): void {
     return;
   }
   if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-    throw new StoreError(`checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`);
+    throw new StoreError(
+      `checkpoint store ${dir} is in use by process ${pid} (${file}); one engine per --resilience-dir`,
+    );
   }
   fs.rmSync(file, { force: true });
 }
@@ -438,7 +480,9 @@ function unlock(dir: string): void {
     const tmp = path.join(dir, `LOCK.tmp-${process.pid}-release`);
     fs.writeFileSync(tmp, RELEASED);
     fs.renameSync(tmp, path.join(dir, name));
-  } catch { /* the directory is gone: nothing left to release */ }
+  } catch {
+    /* the directory is gone: nothing left to release */
+  }
 }
 
 function alive(pid: number): boolean {
@@ -457,11 +501,18 @@ function corrupt(file: string, off: number, why: string): StoreError {
 function checkIdentity(dir: string, m: Manifest, id: AppIdentity): void {
   const describe = (x: AppIdentity) =>
     `application ${JSON.stringify(x.app)} with states [${x.states.map((s) => `${JSON.stringify(s.name)} (${s.class}${s.partitioned ? ", partitioned" : ""})`).join(", ")}]`;
-  const same = m.app === id.app && m.states.length === id.states.length
-    && m.states.every((s, i) => s.name === id.states[i].name && s.class === id.states[i].class && s.partitioned === id.states[i].partitioned);
+  const same =
+    m.app === id.app &&
+    m.states.length === id.states.length &&
+    m.states.every(
+      (s, i) =>
+        s.name === id.states[i].name && s.class === id.states[i].class && s.partitioned === id.states[i].partitioned,
+    );
   if (!same) {
-    throw new StoreError(`checkpoint store ${dir} belongs to ${describe(m)}, not to ${describe(id)}; `
-      + "refusing to mix them up: use another --resilience-dir, or move this one away to start empty");
+    throw new StoreError(
+      `checkpoint store ${dir} belongs to ${describe(m)}, not to ${describe(id)}; ` +
+        "refusing to mix them up: use another --resilience-dir, or move this one away to start empty",
+    );
   }
 }
 
@@ -471,24 +522,35 @@ function readManifest(file: string): Manifest {
   const body = nl < 0 ? text : text.slice(0, nl);
   const sum = nl < 0 ? "" : text.slice(nl + 1).trim();
   if (sum !== crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")) {
-    throw new StoreError(`checkpoint store ${file} is corrupt at offset 0: checksum mismatch; move it away to start empty`);
+    throw new StoreError(
+      `checkpoint store ${file} is corrupt at offset 0: checksum mismatch; move it away to start empty`,
+    );
   }
   let m: Manifest;
   try {
     m = JSON.parse(body) as Manifest;
   } catch (err) {
-    throw new StoreError(`checkpoint store ${file} is corrupt: not JSON (${(err as Error).message}); move it away to start empty`);
+    throw new StoreError(
+      `checkpoint store ${file} is corrupt: not JSON (${(err as Error).message}); move it away to start empty`,
+    );
   }
-  if (m === null || typeof m !== "object") throw new StoreError(`checkpoint store ${file} is corrupt: not a manifest object; move it away to start empty`);
-  if (m.format !== 1) throw new StoreError(`checkpoint store ${file} has format ${m.format}, this engine reads format 1`);
+  if (m === null || typeof m !== "object")
+    throw new StoreError(`checkpoint store ${file} is corrupt: not a manifest object; move it away to start empty`);
+  if (m.format !== 1)
+    throw new StoreError(`checkpoint store ${file} has format ${m.format}, this engine reads format 1`);
   const bad = (field: string, why: string) =>
-    new StoreError(`checkpoint store ${file} is corrupt: ${field} ${JSON.stringify((m as unknown as Record<string, unknown>)[field])} ${why}; move it away to start empty`);
+    new StoreError(
+      `checkpoint store ${file} is corrupt: ${field} ${JSON.stringify((m as unknown as Record<string, unknown>)[field])} ${why}; move it away to start empty`,
+    );
   // The log is opened read-write and truncated: only a name this store makes, inside its directory.
-  if (typeof m.log !== "string" || !LOG_RE.test(m.log)) throw bad("log", "is not a log file name this store writes (log-<n>)");
-  if (!Number.isSafeInteger(m.committedBytes) || m.committedBytes < 0) throw bad("committedBytes", "is not a byte count");
+  if (typeof m.log !== "string" || !LOG_RE.test(m.log))
+    throw bad("log", "is not a log file name this store writes (log-<n>)");
+  if (!Number.isSafeInteger(m.committedBytes) || m.committedBytes < 0)
+    throw bad("committedBytes", "is not a byte count");
   if (!Number.isSafeInteger(m.checkpoint) || m.checkpoint < 0) throw bad("checkpoint", "is not a checkpoint number");
   if (typeof m.app !== "string" || !Array.isArray(m.states)) throw bad("app", "or its states are missing");
-  if (m.positions === null || typeof m.positions !== "object" || Array.isArray(m.positions)) throw bad("positions", "is not an object");
+  if (m.positions === null || typeof m.positions !== "object" || Array.isArray(m.positions))
+    throw bad("positions", "is not an object");
   return m;
 }
 
@@ -505,7 +567,11 @@ function writeManifest(dir: string, m: Manifest): void {
   }
   fs.renameSync(tmp, path.join(dir, MANIFEST));
   const dfd = fs.openSync(dir, "r");
-  try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
+  }
 }
 
 /** Log files the manifest does not name: left by a compaction that crashed before or after its commit. */

@@ -10,13 +10,28 @@ import { constants as bufferConstants } from "node:buffer";
 import { compilePlan, type Plan } from "../topology/plan.js";
 import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
-import { createPeerRings, createWiring, peerRingBytes, readStatus, sinkSlot, type Wiring } from "../transport/wiring.js";
+import {
+  createPeerRings,
+  createWiring,
+  peerRingBytes,
+  readStatus,
+  sinkSlot,
+  type Wiring,
+} from "../transport/wiring.js";
 import { RingReader } from "../transport/ring.js";
 import { createLogger, errorWithFrame, type Logger } from "../core/log.js";
 import type { WorkerInit } from "./worker.js";
 import type { IoInit } from "./io-thread.js";
 import {
-  HEARTBEAT_MS, reply, request, toErrorInfo, type ErrorInfo, type FromIo, type FromWorker, type Reply, type ToIo,
+  HEARTBEAT_MS,
+  reply,
+  request,
+  toErrorInfo,
+  type ErrorInfo,
+  type FromIo,
+  type FromWorker,
+  type Reply,
+  type ToIo,
 } from "../control/protocol.js";
 import type { KafkaLogLevel } from "../api/configs.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
@@ -86,7 +101,10 @@ export interface StopReport {
 
 /** How a stop that lost something, or an engine that failed, settles stop() and done. */
 export class EngineStopError extends Error {
-  constructor(message: string, readonly report: StopReport) {
+  constructor(
+    message: string,
+    readonly report: StopReport,
+  ) {
     super(message);
     this.name = "EngineStopError";
     if (report.failure?.error?.stack) this.stack = `${this.name}: ${message}\ncaused by: ${report.failure.error.stack}`;
@@ -119,10 +137,13 @@ export interface Application {
 export const MAX_FRAME_BYTES_LIMIT = Math.min(bufferConstants.MAX_LENGTH, 0xffffffff) - 8;
 
 export function checkMaxFrameBytes(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 1) throw new EngineError(`maxFrameBytes (--max-frame-bytes) must be a positive integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new EngineError(`maxFrameBytes (--max-frame-bytes) must be a positive integer, got ${n}`);
   if (n > MAX_FRAME_BYTES_LIMIT) {
-    throw new EngineError(`--max-frame-bytes ${n} is more than this platform can hold in one frame: at most ${MAX_FRAME_BYTES_LIMIT} ` +
-      `(Node's buffer limit buffer.constants.MAX_LENGTH = ${bufferConstants.MAX_LENGTH}, and frames cross threads with a 32-bit length)`);
+    throw new EngineError(
+      `--max-frame-bytes ${n} is more than this platform can hold in one frame: at most ${MAX_FRAME_BYTES_LIMIT} ` +
+        `(Node's buffer limit buffer.constants.MAX_LENGTH = ${bufferConstants.MAX_LENGTH}, and frames cross threads with a 32-bit length)`,
+    );
   }
 }
 
@@ -150,7 +171,9 @@ const workerEnv = () => ({ ...process.env, MSGPACKR_NATIVE_ACCELERATION_DISABLED
 const WORKER_HEAP = {
   maxYoungGenerationSizeMb: Number(process.env.WALLAROO_WORKER_YOUNG_MB ?? 16),
   // The old generation is V8's default unless set: a worker over it fails the engine (exit 3), not the process.
-  ...(process.env.WALLAROO_WORKER_HEAP_MB ? { maxOldGenerationSizeMb: Number(process.env.WALLAROO_WORKER_HEAP_MB) } : {}),
+  ...(process.env.WALLAROO_WORKER_HEAP_MB
+    ? { maxOldGenerationSizeMb: Number(process.env.WALLAROO_WORKER_HEAP_MB) }
+    : {}),
 };
 const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? 4) };
 
@@ -161,13 +184,18 @@ export async function runApplication(given: EngineOptions): Promise<Application>
   const url = moduleUrl(given.module);
   const args = given.args ?? [];
   const workers = options.workers ?? availableParallelism();
-  if (!Number.isInteger(workers) || workers < 1) throw new EngineError(`workers must be a positive integer, got ${workers}`);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new EngineError(`workers must be a positive integer, got ${workers}`);
   if (workers > maxWorkers()) {
-    throw new EngineError(`${workers} workers is more than this machine can use: at most ${maxWorkers()} (${WORKERS_PER_CORE_MAX} per core, ${availableParallelism()} cores, never above ${WORKERS_ABSOLUTE_MAX})`);
+    throw new EngineError(
+      `${workers} workers is more than this machine can use: at most ${maxWorkers()} (${WORKERS_PER_CORE_MAX} per core, ${availableParallelism()} cores, never above ${WORKERS_ABSOLUTE_MAX})`,
+    );
   }
   if (workers > availableParallelism()) {
-    log.warn({ workers, cores: availableParallelism() },
-      `--workers ${workers} is more than the ${availableParallelism()} core(s) of this machine: workers beyond one per core compete for the same cores (slower, not faster)`);
+    log.warn(
+      { workers, cores: availableParallelism() },
+      `--workers ${workers} is more than the ${availableParallelism()} core(s) of this machine: workers beyond one per core compete for the same cores (slower, not faster)`,
+    );
   }
   const maxFrameBytes = options.maxFrameBytes!;
   checkMaxFrameBytes(maxFrameBytes);
@@ -180,11 +208,17 @@ export async function runApplication(given: EngineOptions): Promise<Application>
     if (s.spec.kind === "tcp-source") parseLengthFormat(s.decoder.lengthFmt);
   }
   const ringBytes = options.ringBytes!;
-  const wiring = createWiring(plan.sources.length, workers, plan.sinks.length, {
-    sourceRingBytes: ringBytes,
-    peerRingBytes: peerRingBytes(workers),
-    sinkRingBytes: ringBytes,
-  }, peerRings);
+  const wiring = createWiring(
+    plan.sources.length,
+    workers,
+    plan.sinks.length,
+    {
+      sourceRingBytes: ringBytes,
+      peerRingBytes: peerRingBytes(workers),
+      sinkRingBytes: ringBytes,
+    },
+    peerRings,
+  );
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
@@ -193,28 +227,52 @@ export async function runApplication(given: EngineOptions): Promise<Application>
   let deadLetter: DeadLetterOptions | null = null;
   if (options.deadLetterDir !== undefined) {
     const maxBytes = options.deadLetterMaxBytes ?? DEFAULT_DEAD_LETTER_MAX_BYTES;
-    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new EngineError(`deadLetterMaxBytes must be a positive integer, got ${maxBytes}`);
+    if (!Number.isInteger(maxBytes) || maxBytes < 1)
+      throw new EngineError(`deadLetterMaxBytes must be a positive integer, got ${maxBytes}`);
     prepareDeadLetterDir(options.deadLetterDir);
     deadLetter = { dir: options.deadLetterDir, maxBytes };
   }
-  if (options.metricsPort !== undefined && !(Number.isInteger(options.metricsPort) && options.metricsPort >= 0 && options.metricsPort < 65536)) {
+  if (
+    options.metricsPort !== undefined &&
+    !(Number.isInteger(options.metricsPort) && options.metricsPort >= 0 && options.metricsPort < 65536)
+  ) {
     throw new EngineError(`metricsPort must be a port number (0 = any free port), got ${options.metricsPort}`);
   }
   const engine = new Engine(plan, wiring, log, {
     deadLetter,
-    metrics: options.metricsPort === undefined ? null : {
-      port: options.metricsPort, host: options.metricsHost ?? "127.0.0.1",
-      memory: createMetricsMemory({
-        pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers,
-      }, plan.sources.length),
-    },
-    url, args, failFast: options.failFast!, maxFrameBytes,
-    statsIntervalMs: options.statsInterval! * 1000, drainTimeoutMs: options.drainTimeout! * 1000,
+    metrics:
+      options.metricsPort === undefined
+        ? null
+        : {
+            port: options.metricsPort,
+            host: options.metricsHost ?? "127.0.0.1",
+            memory: createMetricsMemory(
+              {
+                pipelines: plan.pipelines.length,
+                sinks: plan.sinks.length,
+                steps: plan.steps.length,
+                states: plan.states.length,
+                workers,
+              },
+              plan.sources.length,
+            ),
+          },
+    url,
+    args,
+    failFast: options.failFast!,
+    maxFrameBytes,
+    statsIntervalMs: options.statsInterval! * 1000,
+    drainTimeoutMs: options.drainTimeout! * 1000,
     stallTimeoutMs: options.stallTimeout! * 1000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
-    resilience: opened === null ? null : {
-      opened, intervalMs: options.checkpointInterval! * 1000, timeoutMs: options.checkpointTimeout! * 1000,
-    },
+    resilience:
+      opened === null
+        ? null
+        : {
+            opened,
+            intervalMs: options.checkpointInterval! * 1000,
+            timeoutMs: options.checkpointTimeout! * 1000,
+          },
   });
   try {
     await engine.start();
@@ -284,13 +342,26 @@ class Engine {
   private terminating = false;
   private metrics: MetricsServer | null = null;
 
-  constructor(private readonly plan: Plan, private readonly wiring: Wiring, private readonly log: Logger, private readonly s: Settings) {
-    this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+  constructor(
+    private readonly plan: Plan,
+    private readonly wiring: Wiring,
+    private readonly log: Logger,
+    private readonly s: Settings,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
     this.done.catch(() => {}); // observed through handle().done
   }
 
   /** Starts a thread and watches it for its whole life: a death, crash or fatal report is never silent. */
-  private spawn(file: string, options: ConstructorParameters<typeof Worker>[1], what: string, kind: Thread["kind"], index: number): Thread {
+  private spawn(
+    file: string,
+    options: ConstructorParameters<typeof Worker>[1],
+    what: string,
+    kind: Thread["kind"],
+    index: number,
+  ): Thread {
     const t = new Worker(new URL(file, import.meta.url), options);
     const th: Thread = { t, what, kind, index, lastSeen: performance.now(), dead: false };
     t.on("message", (m: Reply) => {
@@ -298,17 +369,25 @@ class Engine {
       if (m.type === "stats") {
         this.workerStats[m.worker] = m;
         if (m.recentErrors && this.metrics) this.metrics.addErrors(m.recentErrors);
-      }
-      else if (m.type === "fatal") {
+      } else if (m.type === "fatal") {
         if ("reason" in m) {
-          const why = m.reason === "user-code-error" ? "error in user code, --fail-fast" : m.reason.replaceAll("-", " ");
+          const why =
+            m.reason === "user-code-error" ? "error in user code, --fail-fast" : m.reason.replaceAll("-", " ");
           this.fail(th, {
-            reason: m.reason, thread: what, where: m.where, error: m.error,
+            reason: m.reason,
+            thread: what,
+            where: m.where,
+            error: m.error,
             // the first frame in the user's code (file:line), as for errors at start
             message: `${what}: ${m.where}: ${errorWithFrame(Object.assign(new Error(m.error.message), { stack: m.error.stack }))} (${why})`,
           });
         } else {
-          this.fail(th, { reason: "io-fatal", thread: what, where: m.where, message: `${m.where ?? what}: ${m.message}` });
+          this.fail(th, {
+            reason: "io-fatal",
+            thread: what,
+            where: m.where,
+            message: `${m.where ?? what}: ${m.message}`,
+          });
         }
       }
     });
@@ -316,7 +395,9 @@ class Engine {
     t.on("error", (err) => {
       const oom = (err as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY";
       this.fail(th, {
-        reason: oom ? "out-of-memory" : "thread-crashed", thread: what, error: toErrorInfo(err),
+        reason: oom ? "out-of-memory" : "thread-crashed",
+        thread: what,
+        error: toErrorInfo(err),
         message: oom ? `${what} ran out of memory (${err.message})` : `${what} crashed: ${err.message}`,
       });
     });
@@ -325,9 +406,15 @@ class Engine {
       th.dead = true;
       if (this.terminating || wasDead) return;
       // Its last message (a fatal report with the reason) may still be on its way.
-      setTimeout(() => this.fail(th, {
-        reason: "thread-exited", thread: what, message: `${what} exited unexpectedly (exit code ${code})`,
-      }), EXIT_GRACE_MS).unref();
+      setTimeout(
+        () =>
+          this.fail(th, {
+            reason: "thread-exited",
+            thread: what,
+            message: `${what} exited unexpectedly (exit code ${code})`,
+          }),
+        EXIT_GRACE_MS,
+      ).unref();
     });
     this.threads.push(th);
     return th;
@@ -338,11 +425,23 @@ class Engine {
     const ready: Promise<unknown>[] = [];
     for (let i = 0; i < wiring.workers; i++) {
       const init: WorkerInit = {
-        index: i, moduleUrl: s.url, args: s.args, wiring, failFast: s.failFast, statsIntervalMs: HEARTBEAT_MS, resilience: s.resilience !== null,
+        index: i,
+        moduleUrl: s.url,
+        args: s.args,
+        wiring,
+        failFast: s.failFast,
+        statsIntervalMs: HEARTBEAT_MS,
+        resilience: s.resilience !== null,
         deadLetter: s.deadLetter,
         metrics: s.metrics?.memory.workers[i],
       };
-      const w = this.spawn("./worker.js", { workerData: init, env: workerEnv(), resourceLimits: WORKER_HEAP }, `worker ${i}`, "worker", i);
+      const w = this.spawn(
+        "./worker.js",
+        { workerData: init, env: workerEnv(), resourceLimits: WORKER_HEAP },
+        `worker ${i}`,
+        "worker",
+        i,
+      );
       this.workerThreads.push(w);
       // No timeout: loading the application may take long; a death or fatal report ends the wait.
       ready.push(request(w.t, null, reply("ready"), `worker ${i}`, Infinity));
@@ -351,18 +450,28 @@ class Engine {
     if (s.resilience) await this.restore(s.resilience.opened);
     plan.sinks.forEach((k) => {
       const common = {
-        sinkId: k.id, label: k.label, rings: wiring.sinkRings.map((row) => row[k.id]), bell: wiring.sinkBells[k.id],
-        status: wiring.status, statusSlot: sinkSlot(wiring.workers, k.id),
+        sinkId: k.id,
+        label: k.label,
+        rings: wiring.sinkRings.map((row) => row[k.id]),
+        bell: wiring.sinkBells[k.id],
+        status: wiring.status,
+        statusSlot: sinkSlot(wiring.workers, k.id),
       };
       const spec = k.spec;
-      const init: IoInit = spec.kind === "tcp-sink"
-        ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port, counters: s.metrics?.memory.sinks[k.id] }
-        : {
-          kind: "kafka-sink", ...common, topic: spec.topic, brokers: spec.brokers, logLevel: spec.logLevel as KafkaLogLevel,
-          maxProduceBufferMs: spec.maxProduceBufferMs, maxMessageSize: spec.maxMessageSize,
-          // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
-          transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
-        };
+      const init: IoInit =
+        spec.kind === "tcp-sink"
+          ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port, counters: s.metrics?.memory.sinks[k.id] }
+          : {
+              kind: "kafka-sink",
+              ...common,
+              topic: spec.topic,
+              brokers: spec.brokers,
+              logLevel: spec.logLevel as KafkaLogLevel,
+              maxProduceBufferMs: spec.maxProduceBufferMs,
+              maxMessageSize: spec.maxMessageSize,
+              // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
+              transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
+            };
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`, "sink", k.id));
     });
     const listening: Promise<unknown>[] = [];
@@ -370,28 +479,46 @@ class Engine {
       const pipeline = plan.pipelines[src.pipeline].name;
       const spec = src.spec;
       const common = { sourceId: src.id, pipeline, rings: wiring.sourceRings[src.id], workerBells: wiring.workerBells };
-      const init: IoInit = spec.kind === "tcp-source"
-        ? {
-          kind: "tcp-source", ...common, host: spec.host, port: spec.port,
-          headerLength: src.decoder.headerLength, lengthFmt: src.decoder.lengthFmt, maxFrameBytes: s.maxFrameBytes,
-          blockedMs: s.metrics?.memory.sources[src.id],
-        }
-        : {
-          kind: "kafka-source", ...common, topic: spec.topic, brokers: spec.brokers,
-          logLevel: spec.logLevel as KafkaLogLevel, groupId: s.kafkaGroup,
-          blockedMs: s.metrics?.memory.sources[src.id], lag: s.metrics?.memory.lag[src.id],
-          resilience: s.resilience !== null,
-          startOffsets: s.resilience?.opened.positions[pipeline]?.topic === spec.topic ? s.resilience.opened.positions[pipeline].offsets : {},
-        };
+      const init: IoInit =
+        spec.kind === "tcp-source"
+          ? {
+              kind: "tcp-source",
+              ...common,
+              host: spec.host,
+              port: spec.port,
+              headerLength: src.decoder.headerLength,
+              lengthFmt: src.decoder.lengthFmt,
+              maxFrameBytes: s.maxFrameBytes,
+              blockedMs: s.metrics?.memory.sources[src.id],
+            }
+          : {
+              kind: "kafka-source",
+              ...common,
+              topic: spec.topic,
+              brokers: spec.brokers,
+              logLevel: spec.logLevel as KafkaLogLevel,
+              groupId: s.kafkaGroup,
+              blockedMs: s.metrics?.memory.sources[src.id],
+              lag: s.metrics?.memory.lag[src.id],
+              resilience: s.resilience !== null,
+              startOffsets:
+                s.resilience?.opened.positions[pipeline]?.topic === spec.topic
+                  ? s.resilience.opened.positions[pipeline].offsets
+                  : {},
+            };
       const what = `source of pipeline ${JSON.stringify(pipeline)}`;
       const t = this.ioThread(init, what, "source", src.id);
       this.sourceThreads.push(t);
       // A Kafka source reports port 0; it reports connected: false when it started without reaching the brokers.
-      listening.push(request(t.t, null, reply("listening"), what, Infinity)
-        .then((m) => {
+      listening.push(
+        request(t.t, null, reply("listening"), what, Infinity).then((m) => {
           this.sourcePorts[pipeline] = m.port;
-          if (m.connected === false) this.log.warn(`pipeline ${JSON.stringify(pipeline)}: Kafka brokers not reachable yet; running, its source keeps retrying`);
-        }));
+          if (m.connected === false)
+            this.log.warn(
+              `pipeline ${JSON.stringify(pipeline)}: Kafka brokers not reachable yet; running, its source keeps retrying`,
+            );
+        }),
+      );
     });
     await Promise.all(listening);
     if (this.failure) throw new EngineError(this.failure.message);
@@ -400,25 +527,55 @@ class Engine {
       const m = s.metrics;
       try {
         this.metrics = await MetricsServer.start(
-          { plan, wiring, memory: m.memory, workerThreads: this.workerThreads.map((th) => th.t), resilience: s.resilience !== null }, m);
+          {
+            plan,
+            wiring,
+            memory: m.memory,
+            workerThreads: this.workerThreads.map((th) => th.t),
+            resilience: s.resilience !== null,
+          },
+          m,
+        );
       } catch (err) {
         throw new EngineError(`cannot start the metrics server on ${m.host}:${m.port}: ${(err as Error).message}`);
       }
-      this.log.info({ metrics: `${this.metrics.url}metrics`, dashboard: this.metrics.url }, `metrics on ${this.metrics.url}metrics, dashboard on ${this.metrics.url}`);
+      this.log.info(
+        { metrics: `${this.metrics.url}metrics`, dashboard: this.metrics.url },
+        `metrics on ${this.metrics.url}metrics, dashboard on ${this.metrics.url}`,
+      );
     }
-    const ports = Object.entries(this.sourcePorts).filter(([, port]) => port > 0).map(([p, port]) => `${p}: ${port}`);
-    this.log.info({ app: plan.app.name, workers: wiring.workers, pipelines: plan.pipelines.map((p) => p.name), sourcePorts: { ...this.sourcePorts } },
-      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)${ports.length ? `; TCP sources listen on ${ports.join(", ")}` : ""}`);
+    const ports = Object.entries(this.sourcePorts)
+      .filter(([, port]) => port > 0)
+      .map(([p, port]) => `${p}: ${port}`);
+    this.log.info(
+      {
+        app: plan.app.name,
+        workers: wiring.workers,
+        pipelines: plan.pipelines.map((p) => p.name),
+        sourcePorts: { ...this.sourcePorts },
+      },
+      `application ${JSON.stringify(plan.app.name)} running on ${wiring.workers} worker(s)${ports.length ? `; TCP sources listen on ${ports.join(", ")}` : ""}`,
+    );
     if (s.resilience) {
       const r = s.resilience;
-      this.checkpointer = new Checkpointer(r.opened.store, plan, r.opened.positions, {
-        pauseSources: (id, ms) => this.pauseSources(id, ms),
-        resumeSources: (id) => { for (const t of this.live(this.sourceThreads)) t.t.postMessage({ type: "resume", id } satisfies ToIo); },
-        waitQuiescent: (ms) => this.waitQuiescent(ms),
-        collect: (id) => this.collectDirty(id),
-        commitSinks: (id) => this.commitSinks(id),
-        fatal: (message) => this.fail(null, { reason: "checkpoint-failed", message }),
-      }, this.log, r.intervalMs, r.timeoutMs);
+      this.checkpointer = new Checkpointer(
+        r.opened.store,
+        plan,
+        r.opened.positions,
+        {
+          pauseSources: (id, ms) => this.pauseSources(id, ms),
+          resumeSources: (id) => {
+            for (const t of this.live(this.sourceThreads)) t.t.postMessage({ type: "resume", id } satisfies ToIo);
+          },
+          waitQuiescent: (ms) => this.waitQuiescent(ms),
+          collect: (id) => this.collectDirty(id),
+          commitSinks: (id) => this.commitSinks(id),
+          fatal: (message) => this.fail(null, { reason: "checkpoint-failed", message }),
+        },
+        this.log,
+        r.intervalMs,
+        r.timeoutMs,
+      );
       if (this.metrics) this.checkpointer.observer = (outcome, st, ms) => this.metrics?.onCheckpoint(outcome, st, ms);
       this.checkpointer.start();
     }
@@ -445,12 +602,19 @@ class Engine {
       const late = now - last > 2 * HEARTBEAT_MS;
       last = now;
       for (const th of this.threads) {
-        if (late) { th.lastSeen = now; continue; }
+        if (late) {
+          th.lastSeen = now;
+          continue;
+        }
         if (th.dead || now - th.lastSeen < stallMs) continue;
         this.fail(th, {
-          reason: "thread-stalled", thread: th.what,
-          message: `${th.what} has not responded for ${Math.round((now - th.lastSeen) / 1000)} s (--stall-timeout ${stallMs / 1000}): `
-            + (th.kind === "worker" ? "user code is stuck (an infinite loop, or a step that blocks)" : "its event loop is blocked"),
+          reason: "thread-stalled",
+          thread: th.what,
+          message:
+            `${th.what} has not responded for ${Math.round((now - th.lastSeen) / 1000)} s (--stall-timeout ${stallMs / 1000}): ` +
+            (th.kind === "worker"
+              ? "user code is stuck (an infinite loop, or a step that blocks)"
+              : "its event loop is blocked"),
         });
       }
     }, HEARTBEAT_MS);
@@ -465,14 +629,27 @@ class Engine {
   private async restore(opened: OpenedStore): Promise<void> {
     const t0 = performance.now();
     const byOwner = entriesByOwner(this.plan, opened.entries);
-    await Promise.all(this.workerThreads.map((w, i) =>
-      request(w.t, { type: "restore", entries: byOwner[i] }, reply("restored"), `worker ${i} restoring`, Infinity)));
+    await Promise.all(
+      this.workerThreads.map((w, i) =>
+        request(w.t, { type: "restore", entries: byOwner[i] }, reply("restored"), `worker ${i} restoring`, Infinity),
+      ),
+    );
     const store = opened.store;
     if (opened.checkpoint > 0) {
-      this.log.info({ checkpoint: opened.checkpoint, instances: opened.entries.length, ms: Number((performance.now() - t0).toFixed(1)), store: store.dir },
-        `restored checkpoint ${opened.checkpoint} from ${store.dir}: ${opened.entries.length} state instance(s) in ${(performance.now() - t0).toFixed(1)} ms`);
+      this.log.info(
+        {
+          checkpoint: opened.checkpoint,
+          instances: opened.entries.length,
+          ms: Number((performance.now() - t0).toFixed(1)),
+          store: store.dir,
+        },
+        `restored checkpoint ${opened.checkpoint} from ${store.dir}: ${opened.entries.length} state instance(s) in ${(performance.now() - t0).toFixed(1)} ms`,
+      );
     } else {
-      this.log.info({ store: store.dir }, `resilience on: checkpoint store ${store.dir} is empty; starting from empty state`);
+      this.log.info(
+        { store: store.dir },
+        `resilience on: checkpoint store ${store.dir} is empty; starting from empty state`,
+      );
     }
     opened.entries.length = 0; // handed over: let it be collected
   }
@@ -482,7 +659,9 @@ class Engine {
     if (this.sourceThreads.some((t) => t.dead)) return null;
     let all: Extract<FromIo, { type: "paused" }>[];
     try {
-      all = await Promise.all(this.sourceThreads.map((t) => request(t.t, { type: "pause", id }, reply("paused", id), t.what, timeoutMs)));
+      all = await Promise.all(
+        this.sourceThreads.map((t) => request(t.t, { type: "pause", id }, reply("paused", id), t.what, timeoutMs)),
+      );
     } catch {
       return null;
     }
@@ -495,10 +674,20 @@ class Engine {
 
   /** Commits the open transaction of every Kafka sink (resilience); throws if one fails. */
   private async commitSinks(id: number): Promise<void> {
-    const all = await Promise.all(this.plan.sinks.filter((k) => k.spec.kind === "kafka-sink").map((k) => {
-      const t = this.sinkThreads[k.id];
-      return request(t.t, { type: "commit", id }, reply("committed", id), `${t.what} committing its transaction`, 60_000);
-    }));
+    const all = await Promise.all(
+      this.plan.sinks
+        .filter((k) => k.spec.kind === "kafka-sink")
+        .map((k) => {
+          const t = this.sinkThreads[k.id];
+          return request(
+            t.t,
+            { type: "commit", id },
+            reply("committed", id),
+            `${t.what} committing its transaction`,
+            60_000,
+          );
+        }),
+    );
     const failed = all.find((m) => typeof m.error === "string");
     if (failed) throw new Error(failed.error);
   }
@@ -511,11 +700,23 @@ class Engine {
   private async collectDirty(id: number): Promise<EncodedRecords[]> {
     const timeoutMs = this.s.resilience?.timeoutMs ?? 10_000;
     try {
-      const all = await Promise.all(this.workerThreads.map((w) =>
-        request(w.t, { type: "checkpoint", id }, reply("snapshot", id), `${w.what} collecting state for a checkpoint`, timeoutMs)));
+      const all = await Promise.all(
+        this.workerThreads.map((w) =>
+          request(
+            w.t,
+            { type: "checkpoint", id },
+            reply("snapshot", id),
+            `${w.what} collecting state for a checkpoint`,
+            timeoutMs,
+          ),
+        ),
+      );
       return all.map((m) => m.records);
     } catch (err) {
-      this.fail(null, { reason: "checkpoint-failed", message: `checkpoint ${id}: ${(err as Error).message}; stopping so that a restart resumes from the last checkpoint` });
+      this.fail(null, {
+        reason: "checkpoint-failed",
+        message: `checkpoint ${id}: ${(err as Error).message}; stopping so that a restart resumes from the last checkpoint`,
+      });
       throw err;
     }
   }
@@ -567,10 +768,18 @@ class Engine {
     let errors = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
-      st.in.forEach((v, i) => { inSum[i] += v; });
-      st.taken.forEach((v, i) => { takenSum[i] += v; });
-      st.out.forEach((v, i) => { outSum[i] += v; });
-      st.outBytes.forEach((v, i) => { bytesSum[i] += v; });
+      st.in.forEach((v, i) => {
+        inSum[i] += v;
+      });
+      st.taken.forEach((v, i) => {
+        takenSum[i] += v;
+      });
+      st.out.forEach((v, i) => {
+        outSum[i] += v;
+      });
+      st.outBytes.forEach((v, i) => {
+        bytesSum[i] += v;
+      });
       errors += st.errors;
     }
     return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors };
@@ -580,15 +789,19 @@ class Engine {
     const now = performance.now();
     const secs = (now - this.lastStats.at) / 1000;
     const t = this.totals();
-    const moved = t.errors !== this.lastStats.errors || t.in.some((v, i) => v !== this.lastStats.in[i])
-      || t.out.some((v, i) => v !== this.lastStats.out[i]);
+    const moved =
+      t.errors !== this.lastStats.errors ||
+      t.in.some((v, i) => v !== this.lastStats.in[i]) ||
+      t.out.some((v, i) => v !== this.lastStats.out[i]);
     if (!moved && this.lastStats.in.length > 0) {
       // An engine waiting for input should not fill its log: one line says so, the next
       // line comes with the next message.
       if (!this.statsQuiet) {
         this.statsQuiet = true;
-        this.log.info({ stats: { in: t.in, out: t.out, errors: t.errors }, idle: true },
-          `idle: nothing in or out since the last stats line (total in ${t.in.reduce((a, b) => a + b, 0)}); stats lines resume with traffic`);
+        this.log.info(
+          { stats: { in: t.in, out: t.out, errors: t.errors }, idle: true },
+          `idle: nothing in or out since the last stats line (total in ${t.in.reduce((a, b) => a + b, 0)}); stats lines resume with traffic`,
+        );
       }
       this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
       return;
@@ -600,7 +813,10 @@ class Engine {
       const outBefore = p.sinks.reduce((n, k) => n + (this.lastStats.out[k] ?? 0), 0);
       return `${p.name}: in ${fmtRate(inRate)}/s out ${fmtRate((out - outBefore) / secs)}/s (total in ${t.in[p.id]}, out ${out})`;
     });
-    this.log.info({ stats: { in: t.in, out: t.out, errors: t.errors } }, `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`);
+    this.log.info(
+      { stats: { in: t.in, out: t.out, errors: t.errors } },
+      `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`,
+    );
     this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
   }
 
@@ -626,57 +842,77 @@ class Engine {
   private async drainAndStop(): Promise<StopReport> {
     const deadline = performance.now() + this.s.drainTimeoutMs;
     const left = () => Math.max(0, deadline - performance.now());
-    this.log.info(this.failure
-      ? "stopping after the failure: sources stop reading, what the other threads hold drains to the sinks"
-      : "stopping: sources stop reading, in-flight messages drain to the sinks");
+    this.log.info(
+      this.failure
+        ? "stopping after the failure: sources stop reading, what the other threads hold drains to the sinks"
+        : "stopping: sources stop reading, in-flight messages drain to the sinks",
+    );
     if (this.checkpointer) await Promise.race([this.checkpointer.stop(), timeout(left())]);
     let approximate = false;
     const read: (number | null)[] = new Array(this.sourceThreads.length).fill(null);
     const positions: Positions = {};
-    await Promise.all(this.sourceThreads.map(async (t, i) => {
-      if (t.dead) return;
-      try {
-        const m = await request(t.t, { type: "stop" }, reply("stopped"), t.what, left());
-        read[i] = m.messages ?? null;
-        if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions;
-      } catch (err) {
-        this.log.error(`stopping: ${t.what} did not stop within the drain timeout (${(err as Error).message}); what it had read and not handed on is lost`);
-        approximate = true;
-      }
-    }));
+    await Promise.all(
+      this.sourceThreads.map(async (t, i) => {
+        if (t.dead) return;
+        try {
+          const m = await request(t.t, { type: "stop" }, reply("stopped"), t.what, left());
+          read[i] = m.messages ?? null;
+          if (m.positions) positions[this.plan.pipelines[this.plan.sources[i].pipeline].name] = m.positions;
+        } catch (err) {
+          this.log.error(
+            `stopping: ${t.what} did not stop within the drain timeout (${(err as Error).message}); what it had read and not handed on is lost`,
+          );
+          approximate = true;
+        }
+      }),
+    );
     const drained = await this.waitQuiescent(left());
-    if (!drained) this.log.error(`stopping: in-flight messages did not reach the sinks within the drain timeout (${this.s.drainTimeoutMs} ms); some output is lost (counted below)`);
+    if (!drained)
+      this.log.error(
+        `stopping: in-flight messages did not reach the sinks within the drain timeout (${this.s.drainTimeoutMs} ms); some output is lost (counted below)`,
+      );
     let finalCheckpoint: StopReport["finalCheckpoint"] = "off";
     if (this.checkpointer) {
       if (this.failure || !drained) {
         finalCheckpoint = "skipped";
-        this.log.error(`stopping: no final checkpoint (${this.failure ? "the engine failed" : "not drained"}); a restart resumes from the last periodic checkpoint`);
+        this.log.error(
+          `stopping: no final checkpoint (${this.failure ? "the engine failed" : "not drained"}); a restart resumes from the last periodic checkpoint`,
+        );
       } else {
         try {
           await Promise.race([
             this.checkpointer.final(positions),
-            timeout(Math.max(left(), CLOSE_MIN_MS)).then(() => { throw new Error("it did not complete within the drain timeout"); }),
+            timeout(Math.max(left(), CLOSE_MIN_MS)).then(() => {
+              throw new Error("it did not complete within the drain timeout");
+            }),
           ]);
           finalCheckpoint = "written";
         } catch (err) {
           finalCheckpoint = "failed";
-          this.log.error({ err: toErrorInfo(err) }, `final checkpoint failed: ${(err as Error).message}; state since the last checkpoint is lost, a restart resumes from it`);
+          this.log.error(
+            { err: toErrorInfo(err) },
+            `final checkpoint failed: ${(err as Error).message}; state since the last checkpoint is lost, a restart resumes from it`,
+          );
         }
       }
     }
     await this.refreshStats();
-    const delivered: (Extract<FromIo, { type: "closed" }> | null)[] = await Promise.all(this.sinkThreads.map((t) => {
-      if (t.dead) return null;
-      return request(t.t, { type: "close" }, reply("closed"), t.what, Math.max(left(), CLOSE_MIN_MS)).catch((err) => {
-        this.log.error(`stopping: ${t.what} did not close (${(err as Error).message})`);
-        return null;
-      });
-    }));
+    const delivered: (Extract<FromIo, { type: "closed" }> | null)[] = await Promise.all(
+      this.sinkThreads.map((t) => {
+        if (t.dead) return null;
+        return request(t.t, { type: "close" }, reply("closed"), t.what, Math.max(left(), CLOSE_MIN_MS)).catch((err) => {
+          this.log.error(`stopping: ${t.what} did not close (${(err as Error).message})`);
+          return null;
+        });
+      }),
+    );
     if (this.s.statsIntervalMs > 0) this.logStats();
     const dropped = this.totals().errors;
     if (this.s.deadLetter && dropped > 0) {
-      this.log.warn({ deadLetters: dropped, dir: this.s.deadLetter.dir },
-        `${dropped} message(s) dropped on errors in user code; each is in ${this.s.deadLetter.dir}/worker-N.jsonl`);
+      this.log.warn(
+        { deadLetters: dropped, dir: this.s.deadLetter.dir },
+        `${dropped} message(s) dropped on errors in user code; each is in ${this.s.deadLetter.dir}/worker-N.jsonl`,
+      );
     }
     const report = this.report(drained, finalCheckpoint, read, delivered, approximate);
     await this.kill();
@@ -689,8 +925,11 @@ class Engine {
   }
 
   private report(
-    drained: boolean, finalCheckpoint: StopReport["finalCheckpoint"], read: (number | null)[],
-    closed: (Extract<FromIo, { type: "closed" }> | null)[], approximate: boolean,
+    drained: boolean,
+    finalCheckpoint: StopReport["finalCheckpoint"],
+    read: (number | null)[],
+    closed: (Extract<FromIo, { type: "closed" }> | null)[],
+    approximate: boolean,
   ): StopReport {
     const t = this.totals();
     // A worker that died took its last counts with it.
@@ -722,11 +961,23 @@ class Engine {
       else unprocessed[name] = (unprocessed[name] ?? 0) + Math.max(0, n - t.taken[src.pipeline]);
     });
     for (const name of Object.keys(unprocessed)) if (unprocessed[name] === 0) delete unprocessed[name];
-    const lost = !drained || finalCheckpoint === "failed" || finalCheckpoint === "skipped" || this.failure !== null
-      || Object.keys(undelivered).length > 0 || Object.keys(unprocessed).length > 0;
+    const lost =
+      !drained ||
+      finalCheckpoint === "failed" ||
+      finalCheckpoint === "skipped" ||
+      this.failure !== null ||
+      Object.keys(undelivered).length > 0 ||
+      Object.keys(unprocessed).length > 0;
     return {
-      lost, reason: this.failure?.reason ?? "requested", ...(this.failure ? { failure: this.failure } : {}),
-      drained, undelivered, undeliveredBytes, unprocessed, approximate, finalCheckpoint,
+      lost,
+      reason: this.failure?.reason ?? "requested",
+      ...(this.failure ? { failure: this.failure } : {}),
+      drained,
+      undelivered,
+      undeliveredBytes,
+      unprocessed,
+      approximate,
+      finalCheckpoint,
     };
   }
 
@@ -738,9 +989,21 @@ class Engine {
   private async waitQuiescent(timeoutMs: number): Promise<boolean> {
     const w = this.wiring;
     const rings: RingReader[] = [];
-    w.sourceRings.forEach((row) => row.forEach((sab, v) => { if (!this.workerThreads[v]?.dead) rings.push(new RingReader(sab)); }));
-    w.peerRings.forEach((row) => row.forEach((sab, v) => { if (sab && !this.workerThreads[v]?.dead) rings.push(new RingReader(sab)); }));
-    w.sinkRings.forEach((row) => row.forEach((sab, k) => { if (!this.sinkThreads[k]?.dead) rings.push(new RingReader(sab)); }));
+    w.sourceRings.forEach((row) =>
+      row.forEach((sab, v) => {
+        if (!this.workerThreads[v]?.dead) rings.push(new RingReader(sab));
+      }),
+    );
+    w.peerRings.forEach((row) =>
+      row.forEach((sab, v) => {
+        if (sab && !this.workerThreads[v]?.dead) rings.push(new RingReader(sab));
+      }),
+    );
+    w.sinkRings.forEach((row) =>
+      row.forEach((sab, k) => {
+        if (!this.sinkThreads[k]?.dead) rings.push(new RingReader(sab));
+      }),
+    );
     const consumers = [...this.workerThreads, ...this.sinkThreads];
     const deadline = performance.now() + timeoutMs;
     let previous = "";
@@ -757,8 +1020,11 @@ class Engine {
   }
 
   private async refreshStats(): Promise<void> {
-    await Promise.all(this.live(this.workerThreads).map((w) =>
-      request(w.t, { type: "report" }, reply("stats"), w.what, 1000).catch(() => null)));
+    await Promise.all(
+      this.live(this.workerThreads).map((w) =>
+        request(w.t, { type: "report" }, reply("stats"), w.what, 1000).catch(() => null),
+      ),
+    );
   }
 
   async kill(): Promise<void> {
@@ -781,9 +1047,11 @@ export function describeLoss(r: StopReport): string {
     const bytes = r.undeliveredBytes[sink];
     parts.push(`${about}${n} output(s)${bytes !== undefined ? ` (${bytes} bytes)` : ""} not delivered to sink ${sink}`);
   }
-  for (const [p, n] of Object.entries(r.unprocessed)) parts.push(`${about}${n} message(s) read by pipeline ${JSON.stringify(p)} not processed`);
+  for (const [p, n] of Object.entries(r.unprocessed))
+    parts.push(`${about}${n} message(s) read by pipeline ${JSON.stringify(p)} not processed`);
   if (!r.drained) parts.push("in-flight messages did not drain");
-  if (r.finalCheckpoint === "failed") parts.push("the final checkpoint failed (state since the last checkpoint is lost)");
+  if (r.finalCheckpoint === "failed")
+    parts.push("the final checkpoint failed (state since the last checkpoint is lost)");
   if (r.finalCheckpoint === "skipped") parts.push("no final checkpoint (a restart resumes from the last periodic one)");
   if (r.failure) parts.unshift(`engine failed (${r.failure.reason})`);
   return parts.length > 0 ? parts.join("; ") : "nothing";

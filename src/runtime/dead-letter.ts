@@ -57,17 +57,29 @@ function placesOf(plan: Plan): Map<string, Place> {
   const pname = (p: number) => JSON.stringify(plan.pipelines[p].name);
   for (const s of plan.steps) {
     const pipeline = plan.pipelines[s.pipeline].name;
-    m.set(`computation ${JSON.stringify(s.name)} of pipeline ${pname(s.pipeline)}`, { pipeline, step: `computation ${JSON.stringify(s.name)}` });
+    m.set(`computation ${JSON.stringify(s.name)} of pipeline ${pname(s.pipeline)}`, {
+      pipeline,
+      step: `computation ${JSON.stringify(s.name)}`,
+    });
     if (s.state >= 0) {
       const state = JSON.stringify(plan.states[s.state].spec.name);
-      m.set(`partition function of state ${state} (pipeline ${pname(s.pipeline)})`, { pipeline, step: `partition function of state ${state}` });
+      m.set(`partition function of state ${state} (pipeline ${pname(s.pipeline)})`, {
+        pipeline,
+        step: `partition function of state ${state}`,
+      });
     }
   }
   for (const k of plan.sinks) {
-    m.set(`encoder of sink ${k.label}`, { pipeline: plan.pipelines[k.pipeline].name, step: `encoder of sink ${JSON.stringify(k.label)}` });
+    m.set(`encoder of sink ${k.label}`, {
+      pipeline: plan.pipelines[k.pipeline].name,
+      step: `encoder of sink ${JSON.stringify(k.label)}`,
+    });
   }
   for (const s of plan.sources) {
-    m.set(`decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`, { pipeline: plan.pipelines[s.pipeline].name, step: "decoder" });
+    m.set(`decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`, {
+      pipeline: plan.pipelines[s.pipeline].name,
+      step: "decoder",
+    });
   }
   return m;
 }
@@ -83,7 +95,12 @@ export class DeadLetters {
   /** records written by this worker in this run */
   written = 0;
 
-  constructor(plan: Plan, private readonly worker: number, private readonly opts: DeadLetterOptions, private readonly log: Logger) {
+  constructor(
+    plan: Plan,
+    private readonly worker: number,
+    private readonly opts: DeadLetterOptions,
+    private readonly log: Logger,
+  ) {
     this.path = deadLetterFile(opts.dir, worker);
     this.fd = openSync(this.path, "a");
     this.size = fstatSync(this.fd).size;
@@ -109,7 +126,8 @@ export class DeadLetters {
         error: err instanceof Error ? err.message : safeString(err),
         stack: err instanceof Error && typeof err.stack === "string" ? err.stack.split("\n").slice(0, STACK_LINES) : [],
       };
-      if (payload !== undefined) rec.payload = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("base64");
+      if (payload !== undefined)
+        rec.payload = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("base64");
       else rec.value = jsonValue(value);
       const line = Buffer.from(`${JSON.stringify(rec)}\n`, "utf8");
       if (this.size > 0 && this.size + line.length > this.opts.maxBytes) this.rotate();
@@ -118,8 +136,10 @@ export class DeadLetters {
       if (this.records >= 0) this.records++;
       this.written++;
     } catch (e) {
-      this.log.error({ file: this.path, err: e instanceof Error ? e.message : String(e) },
-        `cannot write a dead letter to ${this.path}: ${e instanceof Error ? e.message : String(e)} (the drop is logged above)`);
+      this.log.error(
+        { file: this.path, err: e instanceof Error ? e.message : String(e) },
+        `cannot write a dead letter to ${this.path}: ${e instanceof Error ? e.message : String(e)} (the drop is logged above)`,
+      );
     }
   }
 
@@ -128,9 +148,11 @@ export class DeadLetters {
     const discarded = existsSync(`${this.path}.1`) ? this.recordsInOld : 0;
     renameSync(this.path, `${this.path}.1`);
     this.fd = openSync(this.path, "a");
-    this.log.warn({ file: this.path, maxBytes: this.opts.maxBytes, discarded: discarded >= 0 ? discarded : "unknown" },
+    this.log.warn(
+      { file: this.path, maxBytes: this.opts.maxBytes, discarded: discarded >= 0 ? discarded : "unknown" },
       `dead-letter file ${this.path} reached ${this.opts.maxBytes} bytes: moved to ${this.path}.1, discarding what the ` +
-      `older ${this.path}.1 held (${discarded >= 0 ? `${discarded} records` : "records of an earlier run"})`);
+        `older ${this.path}.1 held (${discarded >= 0 ? `${discarded} records` : "records of an earlier run"})`,
+    );
     this.recordsInOld = this.records;
     this.size = 0;
     this.records = 0;
@@ -152,16 +174,24 @@ function safeString(v: unknown): string {
 /** A value as JSON can hold it: bigints as strings, bytes as base64, Maps and Sets as arrays; anything else as its String(). */
 function jsonValue(v: unknown): unknown {
   try {
-    return JSON.parse(JSON.stringify(v, (_k, x: unknown) => {
-      if (typeof x === "bigint") return x.toString();
-      if (x instanceof Uint8Array) return { base64: Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("base64") };
-      if (x && typeof x === "object" && (x as { type?: unknown }).type === "Buffer" && Array.isArray((x as { data?: unknown }).data)) {
-        return { base64: Buffer.from((x as { data: number[] }).data).toString("base64") };
-      }
-      if (x instanceof Map) return [...x];
-      if (x instanceof Set) return [...x];
-      return x;
-    }) ?? null);
+    return JSON.parse(
+      JSON.stringify(v, (_k, x: unknown) => {
+        if (typeof x === "bigint") return x.toString();
+        if (x instanceof Uint8Array)
+          return { base64: Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("base64") };
+        if (
+          x &&
+          typeof x === "object" &&
+          (x as { type?: unknown }).type === "Buffer" &&
+          Array.isArray((x as { data?: unknown }).data)
+        ) {
+          return { base64: Buffer.from((x as { data: number[] }).data).toString("base64") };
+        }
+        if (x instanceof Map) return [...x];
+        if (x instanceof Set) return [...x];
+        return x;
+      }) ?? null,
+    );
   } catch {
     return safeString(v);
   }

@@ -132,7 +132,11 @@ export class Executor {
     gatherOutputs = true,
   ) {
     this.layout = workerLayout({
-      pipelines: plan.pipelines.length, sinks: plan.sinks.length, steps: plan.steps.length, states: plan.states.length, workers: plan.workers,
+      pipelines: plan.pipelines.length,
+      sinks: plan.sinks.length,
+      steps: plan.steps.length,
+      states: plan.states.length,
+      workers: plan.workers,
     });
     this.slots = metrics ? new Float64Array(metrics, 0, this.layout.size) : new Float64Array(this.layout.size);
     this.sampleMask = metrics ? SAMPLE_EVERY - 1 : -1;
@@ -149,18 +153,29 @@ export class Executor {
     const pname = (p: number) => JSON.stringify(plan.pipelines[p].name);
     this.stepLabels = plan.steps.map((s) => `computation ${JSON.stringify(s.name)} of pipeline ${pname(s.pipeline)}`);
     this.partitionLabels = plan.steps.map((s) =>
-      s.state >= 0 ? `partition function of state ${JSON.stringify(plan.states[s.state].spec.name)} (pipeline ${pname(s.pipeline)})` : "");
+      s.state >= 0
+        ? `partition function of state ${JSON.stringify(plan.states[s.state].spec.name)} (pipeline ${pname(s.pipeline)})`
+        : "",
+    );
     this.encoderLabels = plan.sinks.map((k) => `encoder of sink ${k.label}`);
-    this.decoderLabels = plan.sources.map((s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`);
+    this.decoderLabels = plan.sources.map(
+      (s) => `decoder of pipeline ${pname(s.pipeline)} (${describeSource(s.spec)})`,
+    );
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
     this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
-    this.gather = plan.sinks.map((k) => (k.spec.kind === "tcp-sink" && gatherOutputs ? Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer : null));
+    this.gather = plan.sinks.map((k) =>
+      k.spec.kind === "tcp-sink" && gatherOutputs ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer) : null,
+    );
     this.gatherLen = plan.sinks.map(() => 0);
     this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
     this.rawStrings = !serde.custom;
-    this.headerFormats = plan.sources.map((s) => (s.spec.kind === "tcp-source" ? parseLengthFormat(s.decoder.lengthFmt) : null));
+    this.headerFormats = plan.sources.map((s) =>
+      s.spec.kind === "tcp-source" ? parseLengthFormat(s.decoder.lengthFmt) : null,
+    );
     this.stepLabels.forEach((w, i) => this.errorSlots.set(w, l.stepErrors + i));
-    this.partitionLabels.forEach((w, i) => { if (w) this.errorSlots.set(w, l.stepErrors + i); });
+    this.partitionLabels.forEach((w, i) => {
+      if (w) this.errorSlots.set(w, l.stepErrors + i);
+    });
     this.decoderLabels.forEach((w, i) => this.errorSlots.set(w, l.decodeErrors + plan.sources[i].pipeline));
     this.encoderLabels.forEach((w, i) => this.errorSlots.set(w, l.encodeErrors + i));
   }
@@ -177,7 +192,11 @@ export class Executor {
   countInstances(): void {
     const base = this.layout.instances;
     for (let i = 0; i < this.states.length; i++) {
-      this.slots[base + i] = this.states[i].partitioned ? this.instances[i].size : this.singleInstances[i] === null ? 0 : 1;
+      this.slots[base + i] = this.states[i].partitioned
+        ? this.instances[i].size
+        : this.singleInstances[i] === null
+          ? 0
+          : 1;
     }
   }
 
@@ -250,7 +269,10 @@ export class Executor {
     this.takenCount[source.pipeline]++;
     this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
     const value = source.decoder.fn(payload);
-    if (value == null) throw new TypeError(`a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`);
+    if (value == null)
+      throw new TypeError(
+        `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
+      );
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
@@ -340,7 +362,8 @@ export class Executor {
       }
       if (out == null) return;
       if (step.multi) {
-        if (!Array.isArray(out)) throw new TypeError(`a multi computation must return an array or null, got ${typeof out}`);
+        if (!Array.isArray(out))
+          throw new TypeError(`a multi computation must return an array or null, got ${typeof out}`);
         const next = step.next;
         for (let i = 0; i < out.length; i++) {
           const o = out[i];
@@ -421,7 +444,14 @@ export class Executor {
   }
 
   /** Sends a message to the worker that owns its state instance: [key type][value type][key length][key][value]. */
-  private toPeer(owner: number, stepId: number, partitioned: boolean, key: Key, value: unknown, raw: Buffer | null): void {
+  private toPeer(
+    owner: number,
+    stepId: number,
+    partitioned: boolean,
+    key: Key,
+    value: unknown,
+    raw: Buffer | null,
+  ): void {
     const ch = this.peers[owner]!;
     const isString = raw === null && typeof value === "string" && this.rawStrings;
     const packed = isString || raw !== null ? null : this.peerCodecs[owner]!.pack(value);
@@ -430,9 +460,18 @@ export class Executor {
     let keyLen = 0;
     let keyText = "";
     if (partitioned) {
-      if (typeof key === "string") { keyType = KEY_STRING; keyLen = utf8Length(key); keyText = key; }
-      else if (typeof key === "number") { keyType = KEY_NUMBER; keyLen = 8; }
-      else { keyType = KEY_BIGINT; keyText = key.toString(); keyLen = keyText.length; }
+      if (typeof key === "string") {
+        keyType = KEY_STRING;
+        keyLen = utf8Length(key);
+        keyText = key;
+      } else if (typeof key === "number") {
+        keyType = KEY_NUMBER;
+        keyLen = 8;
+      } else {
+        keyType = KEY_BIGINT;
+        keyText = key.toString();
+        keyLen = keyText.length;
+      }
     }
     const timed = this.sampleT0 !== 0;
     const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
@@ -456,7 +495,8 @@ export class Executor {
 
   private emit(pipeline: number, value: unknown): void {
     const sinks = this.pipelineSinks[pipeline];
-    if (this.sampleT0 !== 0) observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
+    if (this.sampleT0 !== 0)
+      observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
     for (let i = 0; i < sinks.length; i++) {
       const k = sinks[i];
       this.where = this.encoderLabels[k];
@@ -554,13 +594,17 @@ export class Executor {
 }
 
 function badTcpOutput(encoded: unknown): TypeError {
-  return new TypeError(`an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}; the output is dropped`);
+  return new TypeError(
+    `an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}; the output is dropped`,
+  );
 }
 
 function toBytes(v: unknown, what: string): Uint8Array {
   if (typeof v === "string") return Buffer.from(v, "utf8");
   if (v instanceof Uint8Array) return v;
-  throw new TypeError(`the Kafka ${what} returned by an encoder must be a string, Buffer or Uint8Array, got ${describe(v)}`);
+  throw new TypeError(
+    `the Kafka ${what} returned by an encoder must be a string, Buffer or Uint8Array, got ${describe(v)}`,
+  );
 }
 
 function checkKey(k: unknown): Key {
@@ -579,5 +623,7 @@ function checkKey(k: unknown): Key {
 function describe(v: unknown): string {
   if (v == null) return String(v);
   if (Array.isArray(v)) return "an array";
-  return typeof v === "object" ? `an object (${(v as object).constructor?.name ?? "Object"})` : `${typeof v} ${String(v)}`;
+  return typeof v === "object"
+    ? `an object (${(v as object).constructor?.name ?? "Object"})`
+    : `${typeof v} ${String(v)}`;
 }

@@ -37,8 +37,10 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
   // Checked here so that the error names the user's path only: Node's own message
   // would say "imported from .../dist/runtime/loader.js", which is not the user's file.
   if (url.startsWith("file:") && !existsSync(fileURLToPath(url))) {
-    const err = new Error(`cannot find the application module ${fileURLToPath(url)}` +
-      ` (a relative path is resolved against the current directory, ${process.cwd()})`);
+    const err = new Error(
+      `cannot find the application module ${fileURLToPath(url)}` +
+        ` (a relative path is resolved against the current directory, ${process.cwd()})`,
+    );
     (err as NodeJS.ErrnoException).code = "ERR_MODULE_NOT_FOUND";
     err.stack = `Error: ${err.message}`; // the user's mistake, not a place in the engine
 
@@ -66,7 +68,10 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
     // A missing import inside the application: Node names the importing file, which
     // is the user's; only a message that points into this package is rewritten.
     if (err instanceof Error && / imported from \S*\/dist\/runtime\/loader\.js/.test(err.message)) {
-      err.message = err.message.replace(/ imported from \S*\/dist\/runtime\/loader\.js/, ` (loading ${displayPath(url)})`);
+      err.message = err.message.replace(
+        / imported from \S*\/dist\/runtime\/loader\.js/,
+        ` (loading ${displayPath(url)})`,
+      );
     }
     throw err;
   }
@@ -110,11 +115,15 @@ export async function userModules(): Promise<ModuleExports[]> {
 export function setupApplication(mod: Record<string, unknown>, args: string[], where: string): ApplicationSpec {
   const setup = (mod.applicationSetup ?? mod.application_setup) as ((args: string[]) => unknown) | undefined;
   if (typeof setup !== "function") {
-    throw new Error(`${displayPath(where)} does not export applicationSetup(args) (or application_setup); export a function returning builder.build()`);
+    throw new Error(
+      `${displayPath(where)} does not export applicationSetup(args) (or application_setup); export a function returning builder.build()`,
+    );
   }
   const spec = setup([...args]) as ApplicationSpec;
   if (!spec || (spec as any)[KIND] !== "application") {
-    throw new Error(`applicationSetup in ${displayPath(where)} must return the result of ApplicationBuilder.build(), got ${spec === null ? "null" : typeof spec}`);
+    throw new Error(
+      `applicationSetup in ${displayPath(where)} must return the result of ApplicationBuilder.build(), got ${spec === null ? "null" : typeof spec}`,
+    );
   }
   return spec;
 }

@@ -46,73 +46,152 @@ export interface EngineFlag {
 
 export const ENGINE_FLAGS = [
   {
-    flag: "--workers", key: "workers", type: "integer", value: "N", min: 1,
+    flag: "--workers",
+    key: "workers",
+    type: "integer",
+    value: "N",
+    min: 1,
     defaultText: "one per core",
     help: "worker threads; more than one per core is warned about, more than 4 per core (or 256) is refused",
   },
   {
-    flag: "--max-frame-bytes", key: "maxFrameBytes", type: "bytes", value: "N", min: 1, default: 16 * 1024 * 1024,
+    flag: "--max-frame-bytes",
+    key: "maxFrameBytes",
+    type: "bytes",
+    value: "N",
+    min: 1,
+    default: 16 * 1024 * 1024,
     defaultText: "16777216",
     help: "a TCP source closes a connection whose header announces more; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)",
   },
   {
-    flag: "--fail-fast", key: "failFast", type: "boolean", default: false,
-    defaultText: "off", help: "stop the engine (exit 3) on the first error in user code (also one thrown from a timer or left in a rejected promise) instead of dropping that message, logging it with its stack and counting it",
+    flag: "--fail-fast",
+    key: "failFast",
+    type: "boolean",
+    default: false,
+    defaultText: "off",
+    help: "stop the engine (exit 3) on the first error in user code (also one thrown from a timer or left in a rejected promise) instead of dropping that message, logging it with its stack and counting it",
   },
   {
-    flag: "--stats-interval", key: "statsInterval", type: "seconds", value: "S", min: 0, default: 5,
-    defaultText: "5", help: "seconds between stats lines (messages in/out per second per pipeline); 0 = none. Once nothing has moved for 2 s one \"idle\" line is logged, then none until messages flow again",
+    flag: "--stats-interval",
+    key: "statsInterval",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    default: 5,
+    defaultText: "5",
+    help: 'seconds between stats lines (messages in/out per second per pipeline); 0 = none. Once nothing has moved for 2 s one "idle" line is logged, then none until messages flow again',
   },
   {
-    flag: "--ring-bytes", key: "ringBytes", type: "bytes", value: "N", min: 4096, default: 2 * 1024 * 1024,
-    defaultText: "2097152", help: "size of each source→worker and worker→sink ring",
+    flag: "--ring-bytes",
+    key: "ringBytes",
+    type: "bytes",
+    value: "N",
+    min: 4096,
+    default: 2 * 1024 * 1024,
+    defaultText: "2097152",
+    help: "size of each source→worker and worker→sink ring",
   },
   {
-    flag: "--drain-timeout", key: "drainTimeout", type: "seconds", value: "S", min: 0, default: 30,
+    flag: "--drain-timeout",
+    key: "drainTimeout",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    default: 30,
     defaultText: "30",
     help: "how long a stop waits for in-flight output to reach the sinks; a stop always ends within it plus 11 s, and what did not arrive is counted per sink (exit 4)",
   },
   {
-    flag: "--stall-timeout", key: "stallTimeout", type: "seconds", value: "S", min: 0, default: 30,
-    defaultText: "30", help: "a thread whose event loop does not run for this long (user code in an infinite loop) stops the engine (exit 3); 0 = never",
+    flag: "--stall-timeout",
+    key: "stallTimeout",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    default: 30,
+    defaultText: "30",
+    help: "a thread whose event loop does not run for this long (user code in an infinite loop) stops the engine (exit 3); 0 = never",
   },
   {
-    flag: "--kafka-group", key: "kafkaGroup", type: "string", value: "ID",
-    defaultText: "the application name", help: "consumer group of the Kafka sources",
+    flag: "--kafka-group",
+    key: "kafkaGroup",
+    type: "string",
+    value: "ID",
+    defaultText: "the application name",
+    help: "consumer group of the Kafka sources",
   },
   {
-    flag: "--resilience-dir", key: "resilienceDir", type: "path", value: "DIR",
+    flag: "--resilience-dir",
+    key: "resilienceDir",
+    type: "path",
+    value: "DIR",
     defaultText: "off",
     help: "checkpoint state (instances whose computation returned saveState = true) and Kafka source offsets to a store in DIR and restore them at start; Kafka sinks become transactional",
   },
   {
-    flag: "--checkpoint-interval", key: "checkpointInterval", type: "seconds", value: "S", min: 0, positive: true, default: 1,
-    defaultText: "1", help: "seconds between checkpoints",
+    flag: "--checkpoint-interval",
+    key: "checkpointInterval",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    positive: true,
+    default: 1,
+    defaultText: "1",
+    help: "seconds between checkpoints",
   },
   {
-    flag: "--checkpoint-timeout", key: "checkpointTimeout", type: "seconds", value: "S", min: 0, positive: true, default: 10,
-    defaultText: "10", help: "a checkpoint that cannot drain within this many seconds is abandoned (logged)",
+    flag: "--checkpoint-timeout",
+    key: "checkpointTimeout",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    positive: true,
+    default: 10,
+    defaultText: "10",
+    help: "a checkpoint that cannot drain within this many seconds is abandoned (logged)",
   },
   {
-    flag: "--dead-letter", key: "deadLetterDir", type: "path", value: "DIR",
+    flag: "--dead-letter",
+    key: "deadLetterDir",
+    type: "path",
+    value: "DIR",
     defaultText: "off",
     help: "write every message dropped because user code threw (decoder, computation, partition function, encoder) to DIR/worker-N.jsonl: one JSON line per drop with pipeline, step, error, stack and the raw payload (base64) or the value",
   },
   {
-    flag: "--dead-letter-max-bytes", key: "deadLetterMaxBytes", type: "bytes", value: "N", min: 1, default: 64 * 1024 * 1024,
-    defaultText: "67108864", help: "a dead-letter file that reaches this size is moved to worker-N.jsonl.1, replacing the older one (logged): at most twice this per worker on disk",
+    flag: "--dead-letter-max-bytes",
+    key: "deadLetterMaxBytes",
+    type: "bytes",
+    value: "N",
+    min: 1,
+    default: 64 * 1024 * 1024,
+    defaultText: "67108864",
+    help: "a dead-letter file that reaches this size is moved to worker-N.jsonl.1, replacing the older one (logged): at most twice this per worker on disk",
   },
   {
-    flag: "--metrics-port", key: "metricsPort", type: "integer", value: "N", min: 0, max: 65535,
+    flag: "--metrics-port",
+    key: "metricsPort",
+    type: "integer",
+    value: "N",
+    min: 0,
+    max: 65535,
     defaultText: "off",
     help: "serve Prometheus metrics on http://HOST:N/metrics and a live dashboard on http://HOST:N/ (0 = any free port, logged at start)",
   },
   {
-    flag: "--metrics-host", key: "metricsHost", type: "string", value: "HOST", default: "127.0.0.1",
-    defaultText: "127.0.0.1", help: "address the metrics server binds to (0.0.0.0 lets a Prometheus on another machine scrape)",
+    flag: "--metrics-host",
+    key: "metricsHost",
+    type: "string",
+    value: "HOST",
+    default: "127.0.0.1",
+    defaultText: "127.0.0.1",
+    help: "address the metrics server binds to (0.0.0.0 lets a Prometheus on another machine scrape)",
   },
   {
-    flag: "--exit-with-parent", key: "exitWithParent", type: "boolean", default: false,
+    flag: "--exit-with-parent",
+    key: "exitWithParent",
+    type: "boolean",
+    default: false,
     defaultText: "off",
     help: "stop (draining, as on SIGTERM) when the process that started the engine exits, e.g. an npm or a supervisor killed with SIGKILL (wallaroo run only)",
   },
@@ -249,7 +328,9 @@ export function editDistance(a: string, b: string): number {
  */
 export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
   if (typeof o?.module !== "string" && !(o?.module instanceof URL)) {
-    throw new EngineOptionError(`module must be the application's path (relative to the current directory) or a file: URL, got ${o?.module === null ? "null" : typeof o?.module}`);
+    throw new EngineOptionError(
+      `module must be the application's path (relative to the current directory) or a file: URL, got ${o?.module === null ? "null" : typeof o?.module}`,
+    );
   }
   if (o.args !== undefined && (!Array.isArray(o.args) || o.args.some((a) => typeof a !== "string"))) {
     throw new EngineOptionError("args must be an array of strings (what applicationSetup(args) receives)");
@@ -257,7 +338,8 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
   const given: Record<string, unknown> = { ...o };
   // The deprecated millisecond spellings, when the seconds ones are not given.
   if (given.drainTimeout === undefined && o.drainTimeoutMs !== undefined) given.drainTimeout = o.drainTimeoutMs / 1000;
-  if (given.checkpointTimeout === undefined && o.checkpointTimeoutMs !== undefined) given.checkpointTimeout = o.checkpointTimeoutMs / 1000;
+  if (given.checkpointTimeout === undefined && o.checkpointTimeoutMs !== undefined)
+    given.checkpointTimeout = o.checkpointTimeoutMs / 1000;
   if (given.stallTimeout === undefined && o.stallTimeoutMs !== undefined) given.stallTimeout = o.stallTimeoutMs / 1000;
   const out: Record<string, unknown> = {};
   for (const f of ENGINE_FLAGS as readonly EngineFlag[]) {
@@ -266,7 +348,10 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
       out[f.key] = f.default;
       continue;
     }
-    const bad = (want: string) => new EngineOptionError(`${f.key} (${f.flag}) must be ${want}, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`);
+    const bad = (want: string) =>
+      new EngineOptionError(
+        `${f.key} (${f.flag}) must be ${want}, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`,
+      );
     switch (f.type) {
       case "boolean":
         if (typeof v !== "boolean") throw bad("true or false");
@@ -278,7 +363,8 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
       default: {
         if (typeof v !== "number") throw bad(`a number (${unitOf(f) || "an integer"})`);
         const problem = textProblem(f, String(v));
-        if (problem !== undefined || (f.type !== "seconds" && !Number.isSafeInteger(v))) throw new EngineOptionError(`${f.key} (${f.flag}) ${problem ?? "must be an integer"}`);
+        if (problem !== undefined || (f.type !== "seconds" && !Number.isSafeInteger(v)))
+          throw new EngineOptionError(`${f.key} (${f.flag}) ${problem ?? "must be an integer"}`);
       }
     }
     out[f.key] = v;

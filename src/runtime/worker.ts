@@ -15,11 +15,23 @@ import { RingReader, RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
 import { Executor } from "./executor.js";
-import { congestedWorkersWord, congestionLoggedWord, StatusWord, workerSlot, type Wiring } from "../transport/wiring.js";
+import {
+  congestedWorkersWord,
+  congestionLoggedWord,
+  StatusWord,
+  workerSlot,
+  type Wiring,
+} from "../transport/wiring.js";
 import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
-import { toErrorInfo, type FromWorker, type RecentError, type ToWorker, type WorkerFatalReason } from "../control/protocol.js";
+import {
+  toErrorInfo,
+  type FromWorker,
+  type RecentError,
+  type ToWorker,
+  type WorkerFatalReason,
+} from "../control/protocol.js";
 
 export interface WorkerInit {
   index: number;
@@ -87,7 +99,13 @@ let fatal = false;
 function reportFatal(reason: WorkerFatalReason, where: string, err: unknown): void {
   if (fatal) return;
   fatal = true;
-  parentPort!.postMessage({ type: "fatal", worker: (workerData as WorkerInit).index, reason, where, error: toErrorInfo(err) } satisfies FromWorker);
+  parentPort!.postMessage({
+    type: "fatal",
+    worker: (workerData as WorkerInit).index,
+    reason,
+    where,
+    error: toErrorInfo(err),
+  } satisfies FromWorker);
 }
 
 /**
@@ -99,14 +117,24 @@ function reportFatal(reason: WorkerFatalReason, where: string, err: unknown): vo
  * process.exit() in user code would silently end this one worker: it is reported
  * as fatal, with the caller's stack, and the thread then exits as asked.
  */
-function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, countError: () => void, currentStep: () => string | null): void {
+function guardUserCode(
+  init: WorkerInit,
+  log: ReturnType<typeof createLogger>,
+  countError: () => void,
+  currentStep: () => string | null,
+): void {
   const errors = new RateLimitedErrors(log);
-  const asyncError = (reason: "uncaught-exception" | "unhandled-rejection", err: unknown, step: string | null = null) => {
-    const where = step !== null
-      ? `a timer scheduled by ${step}`
-      : reason === "uncaught-exception"
-        ? "user code outside any step (an exception thrown from a timer or callback)"
-        : "user code outside any step (a promise rejected and not handled)";
+  const asyncError = (
+    reason: "uncaught-exception" | "unhandled-rejection",
+    err: unknown,
+    step: string | null = null,
+  ) => {
+    const where =
+      step !== null
+        ? `a timer scheduled by ${step}`
+        : reason === "uncaught-exception"
+          ? "user code outside any step (an exception thrown from a timer or callback)"
+          : "user code outside any step (a promise rejected and not handled)";
     if (init.failFast || !started) return reportFatal(started ? reason : "start", where, err);
     countError();
     errors.report(where, err, { userCode: true, reason });
@@ -123,14 +151,18 @@ function guardUserCode(init: WorkerInit, log: ReturnType<typeof createLogger>, c
       const step = typeof fn === "function" ? currentStep() : null;
       if (step === null) return original.call(this, fn, ...rest);
       const callback = fn as (...args: unknown[]) => unknown;
-      return original.call(this, function (this: unknown, ...args: unknown[]) {
-        try {
-          return callback.apply(this, args);
-        } catch (err) {
-          asyncError("uncaught-exception", err, step);
-          return undefined;
-        }
-      }, ...rest);
+      return original.call(
+        this,
+        function (this: unknown, ...args: unknown[]) {
+          try {
+            return callback.apply(this, args);
+          } catch (err) {
+            asyncError("uncaught-exception", err, step);
+            return undefined;
+          }
+        },
+        ...rest,
+      );
     };
     Object.defineProperties(wrapper, Object.getOwnPropertyDescriptors(original));
     (globalThis as Record<string, unknown>)[name] = wrapper;
@@ -154,14 +186,25 @@ async function main(init: WorkerInit): Promise<void> {
   let currentStep = (): string | null => null;
   /** true while the loop hands messages to the executor (user code may run) */
   let stepping = false;
-  guardUserCode(init, log, () => countError(), () => currentStep());
+  guardUserCode(
+    init,
+    log,
+    () => countError(),
+    () => currentStep(),
+  );
   const mod = await loadAppModule(init.moduleUrl);
   const plan = compilePlan(setupApplication(mod, init.args, init.moduleUrl), init.wiring.workers);
-  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass), await userModules());
+  const serde = createSerde(
+    mod,
+    plan.states.map((s) => s.spec.stateClass),
+    await userModules(),
+  );
   const w = init.wiring;
   const me = init.index;
 
-  const peers = w.peerRings[me].map((sab, v) => (sab ? new ChannelWriter(new RingWriter(sab, new Doorbell(w.workerBells[v]))) : null));
+  const peers = w.peerRings[me].map((sab, v) =>
+    sab ? new ChannelWriter(new RingWriter(sab, new Doorbell(w.workerBells[v]))) : null,
+  );
   const sinks = w.sinkRings[me].map((sab, k) => new CountingWriter(new RingWriter(sab, new Doorbell(w.sinkBells[k]))));
   const outputs = [...peers.filter((c): c is ChannelWriter => c !== null), ...sinks];
 
@@ -185,9 +228,13 @@ async function main(init: WorkerInit): Promise<void> {
   const recentErrors: RecentError[] = [];
   const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics);
   const blockedBase = executor.layout.blockedMs;
-  countError = () => { executor.errorCount++; };
+  countError = () => {
+    executor.errorCount++;
+  };
   currentStep = () => (stepping ? executor.currentStep : null);
-  const peerReaders = w.peerRings.map((row) => row[me]).filter((sab): sab is SharedArrayBuffer => sab !== null)
+  const peerReaders = w.peerRings
+    .map((row) => row[me])
+    .filter((sab): sab is SharedArrayBuffer => sab !== null)
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
@@ -198,7 +245,9 @@ async function main(init: WorkerInit): Promise<void> {
   // back only by the sinks of its pipeline (on any worker: see `congestion`), and, if its
   // pipeline has a state step, by a backed-up peer ring (peer rings carry every pipeline).
   const reach = plan.sources.map((src) => plan.pipelines[src.pipeline].sinks);
-  const crossesWorkers = plan.sources.map((src) => plan.steps.some((st) => st.pipeline === src.pipeline && st.state >= 0));
+  const crossesWorkers = plan.sources.map((src) =>
+    plan.steps.some((st) => st.pipeline === src.pipeline && st.state >= 0),
+  );
   const congestion = new Int32Array(w.sinkCongestion);
   const sinkOverCap = () => {
     for (let i = 0; i < sinks.length; i++) if (sinks[i].pendingBytes > SINK_QUEUE_CAP) return true;
@@ -213,7 +262,8 @@ async function main(init: WorkerInit): Promise<void> {
   const sourceHeld = (s: number) => {
     if (peerBlocked && crossesWorkers[s]) return true;
     const r = reach[s];
-    for (let i = 0; i < r.length; i++) if (sinks[r[i]].blocked || Atomics.load(congestion, congestedWorkersWord(r[i])) > 0) return true;
+    for (let i = 0; i < r.length; i++)
+      if (sinks[r[i]].blocked || Atomics.load(congestion, congestedWorkersWord(r[i])) > 0) return true;
     return false;
   };
   /**
@@ -224,7 +274,11 @@ async function main(init: WorkerInit): Promise<void> {
   const wasBlocked = sinks.map(() => false);
   const blockedSince = sinks.map(() => 0);
   const sinkLabel = (k: number) => plan.sinks[k].label;
-  const pipelinesOf = (k: number) => plan.pipelines.filter((p) => p.sinks.includes(k)).map((p) => JSON.stringify(p.name)).join(", ");
+  const pipelinesOf = (k: number) =>
+    plan.pipelines
+      .filter((p) => p.sinks.includes(k))
+      .map((p) => JSON.stringify(p.name))
+      .join(", ");
   const trackCongestion = (now: number) => {
     for (let k = 0; k < sinks.length; k++) {
       const b = sinks[k].blocked;
@@ -233,16 +287,26 @@ async function main(init: WorkerInit): Promise<void> {
         if (b) {
           Atomics.add(congestion, congestedWorkersWord(k), 1);
           blockedSince[k] = now;
-        } else if (Atomics.sub(congestion, congestedWorkersWord(k), 1) === 1
-          && Atomics.compareExchange(congestion, congestionLoggedWord(k), 1, 0) === 1) {
-          log.info({ sink: sinkLabel(k) }, `sink ${sinkLabel(k)} takes output again; pipeline(s) ${pipelinesOf(k)} read their sources again`);
+        } else if (
+          Atomics.sub(congestion, congestedWorkersWord(k), 1) === 1 &&
+          Atomics.compareExchange(congestion, congestionLoggedWord(k), 1, 0) === 1
+        ) {
+          log.info(
+            { sink: sinkLabel(k) },
+            `sink ${sinkLabel(k)} takes output again; pipeline(s) ${pipelinesOf(k)} read their sources again`,
+          );
         }
-      } else if (b && now - blockedSince[k] > CONGESTION_LOG_MS
-        && Atomics.compareExchange(congestion, congestionLoggedWord(k), 0, 1) === 0) {
+      } else if (
+        b &&
+        now - blockedSince[k] > CONGESTION_LOG_MS &&
+        Atomics.compareExchange(congestion, congestionLoggedWord(k), 0, 1) === 0
+      ) {
         const queued = sinks[k].pendingBytes + (sinks[k].ring.capacity - sinks[k].freeBytes());
-        log.warn({ sink: sinkLabel(k), queuedBytes: queued, blockedMs: Math.round(now - blockedSince[k]) },
+        log.warn(
+          { sink: sinkLabel(k), queuedBytes: queued, blockedMs: Math.round(now - blockedSince[k]) },
           `sink ${sinkLabel(k)} is backed up (${queued} bytes queued for it on worker ${me} for ${Math.round(now - blockedSince[k])} ms): ` +
-          `pipeline(s) ${pipelinesOf(k)} stop reading their sources until it takes output again; other pipelines keep flowing`);
+            `pipeline(s) ${pipelinesOf(k)} stop reading their sources until it takes output again; other pipelines keep flowing`,
+        );
       }
     }
   };
@@ -261,8 +325,14 @@ async function main(init: WorkerInit): Promise<void> {
   const postStats = () => {
     if (init.metrics) executor.countInstances();
     port.postMessage({
-      type: "stats", worker: me, in: Array.from(executor.inCount), taken: Array.from(executor.takenCount), out: Array.from(executor.outCount), outBytes: sinks.map((c) => c.sentBytes),
-      errors: executor.errorCount, queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
+      type: "stats",
+      worker: me,
+      in: Array.from(executor.inCount),
+      taken: Array.from(executor.takenCount),
+      out: Array.from(executor.outCount),
+      outBytes: sinks.map((c) => c.sentBytes),
+      errors: executor.errorCount,
+      queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
     } satisfies WorkerReport);
   };
@@ -369,7 +439,8 @@ async function main(init: WorkerInit): Promise<void> {
         // Time blocked, charged to every output that was full (slots: per peer worker, then per sink).
         const waited = performance.now() - t;
         for (let v = 0; v < peers.length; v++) if (peers[v]?.blocked) executor.slots[blockedBase + v] += waited;
-        for (let k = 0; k < sinks.length; k++) if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
+        for (let k = 0; k < sinks.length; k++)
+          if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
       } else {
         await status.sleepIdle(bell, inputsEmpty);
       }

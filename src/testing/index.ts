@@ -105,12 +105,17 @@ const RUN_BYTES = 64 * 1024;
 
 export async function createTestDriver(options: TestDriverOptions): Promise<TestDriver> {
   const workers = options.workers ?? 1;
-  if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be a positive integer, got ${workers}`);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new RangeError(`workers must be a positive integer, got ${workers}`);
   const url = moduleUrl(options.module);
   const mod = await loadAppModule(url);
   const plan = compilePlan(setupApplication(mod, options.args ?? [], url), workers);
   // every user module the application imports, as the workers do: their classes keep their prototype
-  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass), await userModules());
+  const serde = createSerde(
+    mod,
+    plan.states.map((s) => s.spec.stateClass),
+    await userModules(),
+  );
   return new Driver(plan, serde, options.restore);
 }
 
@@ -137,19 +142,31 @@ class Driver implements TestDriver {
 
   private readonly snapshotCodec: Codec;
 
-  constructor(private readonly plan: Plan, serde: Serde, restore?: TestSnapshot) {
+  constructor(
+    private readonly plan: Plan,
+    serde: Serde,
+    restore?: TestSnapshot,
+  ) {
     this.snapshotCodec = serde.standalone();
     this.name = plan.app.name;
     this.workers = plan.workers;
     const W = plan.workers;
-    this.peerOut = Array.from({ length: W }, (_, u) => Array.from({ length: W }, (_, v) => (u === v ? null : new MemoryOutbox())));
+    this.peerOut = Array.from({ length: W }, (_, u) =>
+      Array.from({ length: W }, (_, v) => (u === v ? null : new MemoryOutbox())),
+    );
     this.sinkOut = plan.sinks.map(() => new MemoryOutbox());
     this.outputs = plan.sinks.map(() => []);
-    const onError = (where: string, error: unknown) => { this.errors.push({ where, error }); };
-    this.executors = Array.from({ length: W }, (_, w) =>
-      new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false));
+    const onError = (where: string, error: unknown) => {
+      this.errors.push({ where, error });
+    };
+    this.executors = Array.from(
+      { length: W },
+      (_, w) => new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false),
+    );
     for (const e of this.executors) e.trackDirty();
-    this.peerIn = Array.from({ length: W }, (_, u) => Array.from({ length: W }, (_, v) => (u === v ? null : this.executors[v].handler())));
+    this.peerIn = Array.from({ length: W }, (_, u) =>
+      Array.from({ length: W }, (_, v) => (u === v ? null : this.executors[v].handler())),
+    );
     this.sourceIn = plan.sources.map(() => this.executors.map((e) => e.handler()));
     // the first connection of source s goes to worker s % workers, as in the TCP source
     this.nextWorker = plan.sources.map((s) => s.id % W);
@@ -160,12 +177,23 @@ class Driver implements TestDriver {
     this.checkOpen();
     const p = this.plan.pipelines.find((x) => x.name === pipeline);
     if (!p) {
-      throw new Error(`no pipeline named ${JSON.stringify(pipeline)} in ${JSON.stringify(this.name)}; pipelines: ${this.plan.pipelines.map((x) => JSON.stringify(x.name)).join(", ")}`);
+      throw new Error(
+        `no pipeline named ${JSON.stringify(pipeline)} in ${JSON.stringify(this.name)}; pipelines: ${this.plan.pipelines.map((x) => JSON.stringify(x.name)).join(", ")}`,
+      );
     }
     const source = this.plan.sources[p.source];
     this.errors = [];
-    if (source.spec.kind === "tcp-source") this.feedTcp(source.id, source.decoder.lengthFmt, payloads.map((x, i) => tcpPayload(x, i)));
-    else this.feedKafka(source.id, payloads.map((x, i) => kafkaPayload(x, i)));
+    if (source.spec.kind === "tcp-source")
+      this.feedTcp(
+        source.id,
+        source.decoder.lengthFmt,
+        payloads.map((x, i) => tcpPayload(x, i)),
+      );
+    else
+      this.feedKafka(
+        source.id,
+        payloads.map((x, i) => kafkaPayload(x, i)),
+      );
     const errors = this.errors;
     this.errors = [];
     if (errors.length > 0) throw new UserCodeError(errors);
@@ -177,7 +205,9 @@ class Driver implements TestDriver {
     const max = fmt.size > 4 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * fmt.size - (fmt.signed ? 1 : 0)) - 1;
     payloads.forEach((b, j) => {
       if (b.length > max) {
-        throw new RangeError(`payload ${j} is ${b.length} bytes, more than the decoder's ${JSON.stringify(lengthFmt)} length header can announce`);
+        throw new RangeError(
+          `payload ${j} is ${b.length} bytes, more than the decoder's ${JSON.stringify(lengthFmt)} length header can announce`,
+        );
       }
     });
     const handler = this.sourceIn[sourceId][this.takeWorker(sourceId)];
@@ -267,7 +297,9 @@ class Driver implements TestDriver {
   readOutput<T extends Buffer | KafkaOutput = Buffer>(sinkIndex = 0): T[] {
     this.checkOpen();
     if (!Number.isInteger(sinkIndex) || sinkIndex < 0 || sinkIndex >= this.outputs.length) {
-      throw new RangeError(`no sink ${sinkIndex}: ${JSON.stringify(this.name)} has ${this.outputs.length} sink(s): ${this.plan.sinks.map((k, i) => `${i}: ${k.label}`).join(", ")}`);
+      throw new RangeError(
+        `no sink ${sinkIndex}: ${JSON.stringify(this.name)} has ${this.outputs.length} sink(s): ${this.plan.sinks.map((k, i) => `${i}: ${k.label}`).join(", ")}`,
+      );
     }
     const out = this.outputs[sinkIndex];
     this.outputs[sinkIndex] = [];
@@ -278,7 +310,10 @@ class Driver implements TestDriver {
     this.checkOpen();
     const state = this.stateNamed(stateName);
     if (!state.partitioned) {
-      if (key !== undefined) throw new TypeError(`state ${JSON.stringify(stateName)} is not partitioned (toStateful): call state(name) without a key`);
+      if (key !== undefined)
+        throw new TypeError(
+          `state ${JSON.stringify(stateName)} is not partitioned (toStateful): call state(name) without a key`,
+        );
       return this.executors[ownerOf(state, 0, this.workers)].peekInstance(state.id, 0) as S | undefined;
     }
     if (key === undefined) throw new TypeError(`state ${JSON.stringify(stateName)} is partitioned: pass the key`);
@@ -293,7 +328,9 @@ class Driver implements TestDriver {
     this.checkOpen();
     if (this.checkpointFailed !== null) {
       // Some workers' saveState marks were handed over and forgotten: a later snapshot would miss them.
-      throw new Error(`an earlier checkpoint failed (${this.checkpointFailed}); the engine stops in that case, so no later checkpoint is taken`);
+      throw new Error(
+        `an earlier checkpoint failed (${this.checkpointFailed}); the engine stops in that case, so no later checkpoint is taken`,
+      );
     }
     try {
       this.collectCheckpoint();
@@ -321,8 +358,13 @@ class Driver implements TestDriver {
           // A copy: msgpackr may reuse its buffer when the record around it is packed (as in the worker).
           bytes = Uint8Array.from(this.snapshotCodec.pack(inst));
         } catch (err) {
-          const which = state.partitioned ? ` (key ${typeof key === "string" ? JSON.stringify(key) : String(key)})` : "";
-          throw new Error(`state ${JSON.stringify(state.spec.name)}${which} cannot be serialized for a checkpoint: ${messageOf(err)}`, { cause: err });
+          const which = state.partitioned
+            ? ` (key ${typeof key === "string" ? JSON.stringify(key) : String(key)})`
+            : "";
+          throw new Error(
+            `state ${JSON.stringify(state.spec.name)}${which} cannot be serialized for a checkpoint: ${messageOf(err)}`,
+            { cause: err },
+          );
         }
         w.add(state.spec.name, k.tag, k.key, bytes);
       });
@@ -341,7 +383,8 @@ class Driver implements TestDriver {
   }
 
   private restore(snap: TestSnapshot): void {
-    if (snap?.format !== "wallaroo-test-snapshot/1") throw new TypeError("restore takes what driver.checkpoint() returned");
+    if (snap?.format !== "wallaroo-test-snapshot/1")
+      throw new TypeError("restore takes what driver.checkpoint() returned");
     const id = appIdentity(this.plan);
     const describe = (x: AppIdentity) =>
       `application ${JSON.stringify(x.app)} with states [${x.states.map((s) => `${JSON.stringify(s.name)} (${s.class}${s.partitioned ? ", partitioned" : ""})`).join(", ")}]`;
@@ -351,7 +394,9 @@ class Driver implements TestDriver {
     const entries = decodeRecords(snap.records, "the snapshot");
     const byOwner = entriesByOwner(this.plan, entries);
     byOwner.forEach((list, w) => {
-      this.executors[w].restore(list.map(([sid, key, bytes]) => [sid, key, this.snapshotCodec.unpack(bytes, 0, bytes.length)]));
+      this.executors[w].restore(
+        list.map(([sid, key, bytes]) => [sid, key, this.snapshotCodec.unpack(bytes, 0, bytes.length)]),
+      );
     });
     // What a restored store holds: a later checkpoint keeps what was not changed since.
     let off = 0;
@@ -368,7 +413,9 @@ class Driver implements TestDriver {
     const s = this.plan.states.find((x) => x.spec.name === name);
     if (!s) {
       const names = this.plan.states.map((x) => JSON.stringify(x.spec.name)).join(", ");
-      throw new Error(`no state named ${JSON.stringify(name)} in ${JSON.stringify(this.name)}; states: ${names || "none"}`);
+      throw new Error(
+        `no state named ${JSON.stringify(name)} in ${JSON.stringify(this.name)}; states: ${names || "none"}`,
+      );
     }
     return s;
   }
@@ -387,14 +434,19 @@ function toBuffer(v: Buffer | Uint8Array | string, what: string): Buffer {
 
 function tcpPayload(x: Payload, i: number): Buffer {
   if (typeof x === "object" && x !== null && !(x instanceof Uint8Array)) {
-    throw new TypeError(`payload ${i}: { key, value } is for Kafka sources; a TCP source's decoder receives a Buffer (or pass a string)`);
+    throw new TypeError(
+      `payload ${i}: { key, value } is for Kafka sources; a TCP source's decoder receives a Buffer (or pass a string)`,
+    );
   }
   return toBuffer(x, `payload ${i}`);
 }
 
 function kafkaPayload(x: Payload, i: number): { key: Buffer | null; value: Buffer } {
   if (typeof x === "object" && x !== null && !(x instanceof Uint8Array)) {
-    return { key: x.key == null ? null : toBuffer(x.key, `payload ${i} key`), value: toBuffer(x.value, `payload ${i} value`) };
+    return {
+      key: x.key == null ? null : toBuffer(x.key, `payload ${i} key`),
+      value: toBuffer(x.value, `payload ${i} value`),
+    };
   }
   return { key: null, value: toBuffer(x, `payload ${i}`) };
 }

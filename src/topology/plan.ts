@@ -4,7 +4,15 @@
  * so that a step id or sink id in a ring frame means the same thing everywhere.
  */
 import type {
-  ApplicationSpec, Computation, Decoder, Encoder, Key, SinkSpec, SourceSpec, StateComputation, StateSpec,
+  ApplicationSpec,
+  Computation,
+  Decoder,
+  Encoder,
+  Key,
+  SinkSpec,
+  SourceSpec,
+  StateComputation,
+  StateSpec,
 } from "./spec.js";
 import { hashKey, hashString } from "../core/hash.js";
 
@@ -81,7 +89,8 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
     const declaredOwner = new Map<Key, number>();
     spec.partition?.keys.forEach((k, i) => declaredOwner.set(k, i % workers));
     return {
-      id, spec,
+      id,
+      spec,
       partitioned: spec.partition !== null,
       partitionFn: spec.partition ? spec.partition.fn.fn : null,
       declaredOwner,
@@ -99,13 +108,27 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
       const next = i + 1 < p.steps.length ? first + i + 1 : -1;
       if (s.kind === "state") {
         steps.push({
-          id: steps.length, pipeline: pid, name: s.computation.name, kind: "state", multi: s.computation.multi,
-          stateless: null, stateful: s.computation.fn, state: stateIndex.get(s.stateName)!, next,
+          id: steps.length,
+          pipeline: pid,
+          name: s.computation.name,
+          kind: "state",
+          multi: s.computation.multi,
+          stateless: null,
+          stateful: s.computation.fn,
+          state: stateIndex.get(s.stateName)!,
+          next,
         });
       } else {
         steps.push({
-          id: steps.length, pipeline: pid, name: s.computation.name, kind: "stateless", multi: s.computation.multi,
-          stateless: s.computation.fn, stateful: null, state: -1, next,
+          id: steps.length,
+          pipeline: pid,
+          name: s.computation.name,
+          kind: "stateless",
+          multi: s.computation.multi,
+          stateless: s.computation.fn,
+          stateful: null,
+          state: -1,
+          next,
         });
       }
     });
@@ -114,7 +137,13 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
       sinks.push({ id, pipeline: pid, spec, encoder: spec.encoder, label: `${p.name} -> ${describeSink(spec)}` });
       return id;
     });
-    sources.push({ id: pid, pipeline: pid, spec: p.source, decoder: p.source.decoder, firstStep: p.steps.length ? first : -1 });
+    sources.push({
+      id: pid,
+      pipeline: pid,
+      spec: p.source,
+      decoder: p.source.decoder,
+      firstStep: p.steps.length ? first : -1,
+    });
     pipelines.push({ id: pid, name: p.name, source: pid, sinks: sinkIds });
   });
   return { app, workers, pipelines, sources, sinks, steps, states };

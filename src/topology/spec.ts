@@ -61,15 +61,33 @@ export interface Encoder<O = any> {
   readonly fn: (output: O) => any;
 }
 
-export interface TCPSourceSpec { readonly kind: "tcp-source"; readonly host: string; readonly port: number; readonly decoder: Decoder }
-export interface KafkaSourceSpec {
-  readonly kind: "kafka-source"; readonly topic: string; readonly brokers: [string, number][];
-  readonly logLevel: string; readonly decoder: Decoder;
+export interface TCPSourceSpec {
+  readonly kind: "tcp-source";
+  readonly host: string;
+  readonly port: number;
+  readonly decoder: Decoder;
 }
-export interface TCPSinkSpec { readonly kind: "tcp-sink"; readonly host: string; readonly port: number; readonly encoder: Encoder }
+export interface KafkaSourceSpec {
+  readonly kind: "kafka-source";
+  readonly topic: string;
+  readonly brokers: [string, number][];
+  readonly logLevel: string;
+  readonly decoder: Decoder;
+}
+export interface TCPSinkSpec {
+  readonly kind: "tcp-sink";
+  readonly host: string;
+  readonly port: number;
+  readonly encoder: Encoder;
+}
 export interface KafkaSinkSpec {
-  readonly kind: "kafka-sink"; readonly topic: string; readonly brokers: [string, number][]; readonly logLevel: string;
-  readonly maxProduceBufferMs: number; readonly maxMessageSize: number; readonly encoder: Encoder;
+  readonly kind: "kafka-sink";
+  readonly topic: string;
+  readonly brokers: [string, number][];
+  readonly logLevel: string;
+  readonly maxProduceBufferMs: number;
+  readonly maxMessageSize: number;
+  readonly encoder: Encoder;
 }
 export type SourceSpec = TCPSourceSpec | KafkaSourceSpec;
 export type SinkSpec = TCPSinkSpec | KafkaSinkSpec;

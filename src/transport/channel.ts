@@ -164,7 +164,10 @@ export class ChannelReader {
   private assembledLen = 0;
   private readonly onFrame: (tag: number, offset: number, len: number) => void;
 
-  constructor(readonly ring: RingReader, onMessage: MessageHandler) {
+  constructor(
+    readonly ring: RingReader,
+    onMessage: MessageHandler,
+  ) {
     const bytes = ring.bytes;
     this.onFrame = (tag, offset, len) => {
       if (tag >>> KIND_SHIFT !== FRAGMENT) {
@@ -199,7 +202,10 @@ export class ChannelReader {
 }
 
 function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff; b[o + 1] = (v >>> 8) & 0xff; b[o + 2] = (v >>> 16) & 0xff; b[o + 3] = (v >>> 24) & 0xff;
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
 }
 
 function readU32(b: Uint8Array, o: number): number {

@@ -26,15 +26,15 @@ export const DOORBELL_SEQ_WORD = 0;
 export const DOORBELL_SLEEPING_WORD = 16;
 
 type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' | 'ok' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
+  | { async: false; value: "not-equal" | "timed-out" | "ok" }
+  | { async: true; value: Promise<"ok" | "timed-out"> };
 type WaitAsyncFn = (ta: Int32Array, index: number, value: number, timeout?: number) => WaitAsyncResult;
 
 /** Atomics.waitAsync (ES2024; typed here because the project targets the ES2022 lib). */
 export const waitAsync: WaitAsyncFn = (() => {
   const fn = (Atomics as unknown as { waitAsync?: WaitAsyncFn }).waitAsync;
-  if (typeof fn !== 'function') {
-    throw new Error('wallaroo transport needs Atomics.waitAsync (Node.js >= 16)');
+  if (typeof fn !== "function") {
+    throw new Error("wallaroo transport needs Atomics.waitAsync (Node.js >= 16)");
   }
   return fn;
 })();
@@ -76,7 +76,7 @@ export class Doorbell {
 
   constructor(sab: SharedArrayBuffer) {
     if (!(sab instanceof SharedArrayBuffer) || sab.byteLength < DOORBELL_BYTES) {
-      throw new TypeError('Doorbell needs a SharedArrayBuffer from createDoorbell()');
+      throw new TypeError("Doorbell needs a SharedArrayBuffer from createDoorbell()");
     }
     this.sab = sab;
     this.i32 = new Int32Array(sab, 0, DOORBELL_BYTES >> 2);

@@ -19,7 +19,7 @@
  * A frame never wraps: if it does not fit before the end of the data region, a wrap marker
  * (tag 0xFFFFFFFF, length = bytes to the end - 8) fills the tail and the frame starts at 0.
  */
-import { type Doorbell, keepAliveAcquire, keepAliveRelease, waitAsync } from './doorbell.js';
+import { type Doorbell, keepAliveAcquire, keepAliveRelease, waitAsync } from "./doorbell.js";
 
 export const RING_HEADER_BYTES = 128;
 export const FRAME_HEADER_BYTES = 8;
@@ -50,13 +50,13 @@ export function createRing(capacityBytes: number): SharedArrayBuffer {
 }
 
 function ringCapacity(sab: SharedArrayBuffer): number {
-  if (!(sab instanceof SharedArrayBuffer)) throw new TypeError('ring needs a SharedArrayBuffer from createRing()');
+  if (!(sab instanceof SharedArrayBuffer)) throw new TypeError("ring needs a SharedArrayBuffer from createRing()");
   const cap = sab.byteLength - RING_HEADER_BYTES;
   if (cap < MIN_CAPACITY || (cap & (cap - 1)) !== 0 || cap > MAX_CAPACITY) {
     throw new TypeError(`not a ring SharedArrayBuffer (byteLength ${sab.byteLength})`);
   }
   const stored = Atomics.load(new Uint32Array(sab, 0, RING_HEADER_BYTES >> 2), RING_CAPACITY_WORD);
-  if (stored !== cap) throw new TypeError('ring header does not match its SharedArrayBuffer (use createRing())');
+  if (stored !== cap) throw new TypeError("ring header does not match its SharedArrayBuffer (use createRing())");
   return cap;
 }
 
@@ -90,7 +90,7 @@ export class RingWriter {
     this.bell = consumerBell;
     this.wpos = this.published = Atomics.load(this.hdr, RING_WRITE_POS_WORD);
     this.readCache = Atomics.load(this.hdr, RING_READ_POS_WORD);
-    if ((this.wpos & 7) !== 0) throw new TypeError('ring header write position is not 8-byte aligned');
+    if ((this.wpos & 7) !== 0) throw new TypeError("ring header write position is not 8-byte aligned");
   }
 
   /** Bytes a frame of `len` payload needs (header + padding to 8 bytes). */
@@ -222,7 +222,7 @@ export class RingReader {
     this.hdr = new Uint32Array(sab, 0, RING_HEADER_BYTES >>> 2);
     this.hdr32 = new Int32Array(sab, 0, RING_HEADER_BYTES >>> 2);
     this.rpos = Atomics.load(this.hdr, RING_READ_POS_WORD);
-    if ((this.rpos & 7) !== 0) throw new TypeError('ring header read position is not 8-byte aligned');
+    if ((this.rpos & 7) !== 0) throw new TypeError("ring header read position is not 8-byte aligned");
   }
 
   /**

@@ -47,7 +47,11 @@ export interface ModuleExports {
  * where in the value (`.orders[2].when`), `what` describes the offending piece.
  */
 export class SerializationError extends Error {
-  constructor(readonly path: string, readonly what: string, readonly fix: string) {
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    readonly fix: string,
+  ) {
     super(`cannot serialize ${path === "" ? "the value" : `field ${path}`}: ${what}${fix ? `; ${fix}` : ""}`);
     this.name = "SerializationError";
   }
@@ -72,7 +76,16 @@ const REFUSED_TYPE = 96;
 /** a reference to a row of a graph table */
 const REF_TYPE = 127;
 const CLASS_TYPES: number[] = [];
-for (let t = 1; t <= 127; t++) if (!MSGPACKR_TYPES.has(t) && t !== MAP_TYPE && t !== GRAPH_TYPE && t !== INDEXED_TYPE && t !== REFUSED_TYPE && t !== REF_TYPE) CLASS_TYPES.push(t);
+for (let t = 1; t <= 127; t++)
+  if (
+    !MSGPACKR_TYPES.has(t) &&
+    t !== MAP_TYPE &&
+    t !== GRAPH_TYPE &&
+    t !== INDEXED_TYPE &&
+    t !== REFUSED_TYPE &&
+    t !== REF_TYPE
+  )
+    CLASS_TYPES.push(t);
 
 /** every class registered in this thread, in code order; index = position */
 const classes: AnyClass[] = [];
@@ -94,7 +107,8 @@ let stable = false;
 const privateOf = new Map<AnyClass, string[]>();
 let builtinsRegistered = false;
 
-const FIX_EXPORT = (name: string) => `export class ${name || "(anonymous)"} from its module (a module the application imports, not inside a function), so that every thread can restore it`;
+const FIX_EXPORT = (name: string) =>
+  `export class ${name || "(anonymous)"} from its module (a module the application imports, not inside a function), so that every thread can restore it`;
 
 /**
  * The `#private` members a class (or a superclass) reads through instances
@@ -111,7 +125,8 @@ export function privateMembers(Class: AnyClass): string[] {
     const src = Function.prototype.toString.call(C);
     if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) break;
     const statics = new Set<string>();
-    for (const m of src.matchAll(/\bstatic\s+(?:async\s+)?(?:get\s+|set\s+)?\*?\s*#([A-Za-z_$][\w$]*)/g)) statics.add(m[1]);
+    for (const m of src.matchAll(/\bstatic\s+(?:async\s+)?(?:get\s+|set\s+)?\*?\s*#([A-Za-z_$][\w$]*)/g))
+      statics.add(m[1]);
     for (const m of src.matchAll(/\??\.#([A-Za-z_$][\w$]*)|#([A-Za-z_$][\w$]*)\s+in\b/g)) {
       const name = m[1] ?? m[2];
       if (!statics.has(name)) found.add(`#${name}`);
@@ -125,13 +140,19 @@ export function privateMembers(Class: AnyClass): string[] {
 }
 
 function privateError(Class: AnyClass, members: string[], path = ""): SerializationError {
-  return new SerializationError(path, `an instance of class ${Class.name || "(anonymous)"}, which has private member(s) ${members.join(", ")}`,
-    `private members are not properties and cannot be copied to another thread or into a checkpoint (a restored instance would throw "Cannot read private member"); make them ordinary properties (e.g. _${members[0].replace(/^#/, "").replace(/ .*/, "")})`);
+  return new SerializationError(
+    path,
+    `an instance of class ${Class.name || "(anonymous)"}, which has private member(s) ${members.join(", ")}`,
+    `private members are not properties and cannot be copied to another thread or into a checkpoint (a restored instance would throw "Cannot read private member"); make them ordinary properties (e.g. _${members[0].replace(/^#/, "").replace(/ .*/, "")})`,
+  );
 }
 
 /** What a value is, for error messages. */
 function describeValue(v: unknown): string {
-  if (typeof v === "function") return /^class[\s{]/.test(Function.prototype.toString.call(v)) ? `a class (${v.name || "anonymous"})` : `a function${v.name ? ` (${v.name})` : ""}`;
+  if (typeof v === "function")
+    return /^class[\s{]/.test(Function.prototype.toString.call(v))
+      ? `a class (${v.name || "anonymous"})`
+      : `a function${v.name ? ` (${v.name})` : ""}`;
   if (typeof v === "symbol") return `a Symbol (${String(v)})`;
   if (v !== null && typeof v === "object") {
     const ctor = (v as object).constructor as { name?: string } | undefined;
@@ -153,8 +174,15 @@ function unrestorable(v: unknown): boolean {
   if (proto === null || proto === Object.prototype) return false;
   if (Array.isArray(v)) return proto !== Array.prototype;
   // msgpackr would restore a subclass of these as the built-in itself: only the built-ins pass.
-  return !((v instanceof Date || v instanceof Set || v instanceof Error || v instanceof RegExp || v instanceof ArrayBuffer || ArrayBuffer.isView(v))
-    && isBuiltin((v as object).constructor));
+  return !(
+    (v instanceof Date ||
+      v instanceof Set ||
+      v instanceof Error ||
+      v instanceof RegExp ||
+      v instanceof ArrayBuffer ||
+      ArrayBuffer.isView(v)) &&
+    isBuiltin((v as object).constructor)
+  );
 }
 
 /** a constructor of the platform (Date, TypeError, Uint8Array, Buffer, ...), not a class of the application */
@@ -164,7 +192,11 @@ function isBuiltin(ctor: unknown): boolean {
 
 /** The first built-in a class extends (Map, Set, Array, Date, ...), or null for a plain class. */
 function builtinBase(C: AnyClass): Function | null {
-  for (let p: unknown = Object.getPrototypeOf(C); typeof p === "function" && p !== Function.prototype; p = Object.getPrototypeOf(p)) {
+  for (
+    let p: unknown = Object.getPrototypeOf(C);
+    typeof p === "function" && p !== Function.prototype;
+    p = Object.getPrototypeOf(p)
+  ) {
     if (isBuiltin(p)) return p as Function;
   }
   return null;
@@ -173,20 +205,37 @@ function builtinBase(C: AnyClass): Function | null {
 /** own enumerable properties that are not array indices */
 function ownProps(v: object, skipIndices: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) if (!skipIndices || !/^(0|[1-9][0-9]*)$/.test(k)) out[k] = (v as Record<string, unknown>)[k];
+  for (const k of Object.keys(v))
+    if (!skipIndices || !/^(0|[1-9][0-9]*)$/.test(k)) out[k] = (v as Record<string, unknown>)[k];
   return out;
 }
 
 function unrestorableError(v: unknown, path = ""): SerializationError {
-  if (typeof v === "function") return new SerializationError(path, describeValue(v), "functions cannot cross threads or be checkpointed: keep data only");
+  if (typeof v === "function")
+    return new SerializationError(
+      path,
+      describeValue(v),
+      "functions cannot cross threads or be checkpointed: keep data only",
+    );
   const ctor = (v as object).constructor as AnyClass | undefined;
   const name = ctor?.name ?? "";
   if (ctor && classIndex.has(ctor) === false && Object.getPrototypeOf(v) !== null) {
     const base = classes.find((C) => v instanceof C);
     const sub = base ? ` (a subclass of ${base.name}, which is exported)` : "";
-    const builtin = typeof (globalThis as Record<string, unknown>)[name] === "function" && (globalThis as Record<string, unknown>)[name] === ctor;
-    if (builtin) return new SerializationError(path, `a ${name}`, "only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer, bigint and exported classes can cross threads or be checkpointed");
-    return new SerializationError(path, `an instance of class ${name || "(anonymous)"}${sub}, which the engine cannot restore`, FIX_EXPORT(name));
+    const builtin =
+      typeof (globalThis as Record<string, unknown>)[name] === "function" &&
+      (globalThis as Record<string, unknown>)[name] === ctor;
+    if (builtin)
+      return new SerializationError(
+        path,
+        `a ${name}`,
+        "only plain objects, arrays, Map, Set, Date, RegExp, Error, typed arrays, ArrayBuffer, bigint and exported classes can cross threads or be checkpointed",
+      );
+    return new SerializationError(
+      path,
+      `an instance of class ${name || "(anonymous)"}${sub}, which the engine cannot restore`,
+      FIX_EXPORT(name),
+    );
   }
   return new SerializationError(path, describeValue(v), "");
 }
@@ -205,8 +254,12 @@ function registerBuiltins(): void {
   addExtension({
     Class: Unrestorable as any,
     type: REFUSED_TYPE,
-    write: (v: unknown) => { throw unrestorableError(v); },
-    read: () => { throw new Error("a value the writer refused was decoded"); },
+    write: (v: unknown) => {
+      throw unrestorableError(v);
+    },
+    read: () => {
+      throw new Error("a value the writer refused was decoded");
+    },
   });
   // Plain objects travel as msgpack maps, so a Map subclass needs its own code to come back as a Map.
   // Reached only by subclasses of Map (a Map itself is a msgpack map) that are not registered
@@ -215,7 +268,9 @@ function registerBuiltins(): void {
   addExtension({
     Class: Map,
     type: MAP_TYPE,
-    write: (m: Map<unknown, unknown>) => { throw unrestorableError(m); },
+    write: (m: Map<unknown, unknown>) => {
+      throw unrestorableError(m);
+    },
     read: (entries: [unknown, unknown][]) => new Map(entries),
   });
   // Readers for every per-class code, even those with no class in this thread yet: a
@@ -238,7 +293,10 @@ function registerBuiltins(): void {
 function classAt(ref: number | string): AnyClass {
   const index = indexOf(ref);
   const C = classes[index];
-  if (!C) throw new Error(`a value names class #${index}, which this thread does not have: the threads loaded different application modules`);
+  if (!C)
+    throw new Error(
+      `a value names class #${index}, which this thread does not have: the threads loaded different application modules`,
+    );
   return C;
 }
 
@@ -260,11 +318,23 @@ function registerClasses(list: AnyClass[], where: Map<AnyClass, string> = new Ma
   for (const C of classes) count.set(C.name, (count.get(C.name) ?? 0) + 1);
   byName.clear();
   classes.forEach((C, i) => {
-    const name = count.get(C.name) === 1 && C.name !== "" ? C.name : `${C.name}@${where.get(C) ?? nameOf.get(C)?.replace(/^[^@]*@/, "") ?? `#${i}`}`;
+    const name =
+      count.get(C.name) === 1 && C.name !== ""
+        ? C.name
+        : `${C.name}@${where.get(C) ?? nameOf.get(C)?.replace(/^[^@]*@/, "") ?? `#${i}`}`;
     nameOf.set(C, name);
     byName.set(name, i);
   });
-  const depth = (C: AnyClass) => { let d = 0; for (let p = Object.getPrototypeOf(C); typeof p === "function" && p !== Function.prototype; p = Object.getPrototypeOf(p)) d++; return d; };
+  const depth = (C: AnyClass) => {
+    let d = 0;
+    for (
+      let p = Object.getPrototypeOf(C);
+      typeof p === "function" && p !== Function.prototype;
+      p = Object.getPrototypeOf(p)
+    )
+      d++;
+    return d;
+  };
   for (const C of [...fresh].sort((a, b) => depth(a) - depth(b))) {
     const index = classIndex.get(C)!;
     const priv = privateMembers(C);
@@ -293,10 +363,15 @@ function registerClasses(list: AnyClass[], where: Map<AnyClass, string> = new Ma
       };
     } else {
       encode = (v) => {
-        throw new SerializationError("", `an instance of class ${C.name}, which extends the built-in ${base.name}`,
-          `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`);
+        throw new SerializationError(
+          "",
+          `an instance of class ${C.name}, which extends the built-in ${base.name}`,
+          `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`,
+        );
       };
-      decode = () => { throw new Error(`class ${C.name} extends ${base.name} and cannot be decoded`); };
+      decode = () => {
+        throw new Error(`class ${C.name} extends ${base.name} and cannot be decoded`);
+      };
     }
     decoders[index] = decode;
     if (index < CLASS_TYPES.length) {
@@ -305,9 +380,16 @@ function registerClasses(list: AnyClass[], where: Map<AnyClass, string> = new Ma
         type: CLASS_TYPES[index],
         // For a plain class, returning the instance itself makes msgpackr write its own properties
         // as a plain object (measured 20% cheaper than writing a spread copy).
-        write: base === null
-          ? (instance: object) => { check(instance); return stable ? [nameOf.get(C), encode(instance)] : instance; }
-          : (instance: object) => { check(instance); return stable ? [nameOf.get(C), encode(instance)] : encode(instance); },
+        write:
+          base === null
+            ? (instance: object) => {
+                check(instance);
+                return stable ? [nameOf.get(C), encode(instance)] : instance;
+              }
+            : (instance: object) => {
+                check(instance);
+                return stable ? [nameOf.get(C), encode(instance)] : encode(instance);
+              },
         read: classReader(index),
       });
     } else {
@@ -315,7 +397,10 @@ function registerClasses(list: AnyClass[], where: Map<AnyClass, string> = new Ma
         Class: C as any,
         type: INDEXED_TYPE,
         // A new array (not the instance), which msgpackr packs as it is: [class index or name, data].
-        write: (instance: object) => { check(instance); return [stable ? nameOf.get(C) : index, encode(instance)]; },
+        write: (instance: object) => {
+          check(instance);
+          return [stable ? nameOf.get(C) : index, encode(instance)];
+        },
         read: ([i, data]: [number | string, unknown]) => decoderAt(i)(data),
       });
     }
@@ -332,8 +417,10 @@ function indexOf(ref: number | string): number {
   if (typeof ref === "number") return ref;
   const i = byName.get(ref);
   if (i === undefined) {
-    throw new Error(`the checkpoint holds an instance of class ${ref}, which the application no longer exports `
-      + `(or now exports two classes of that name); export class ${ref.replace(/@.*/, "")} again, or move the checkpoint store away to start empty`);
+    throw new Error(
+      `the checkpoint holds an instance of class ${ref}, which the application no longer exports ` +
+        `(or now exports two classes of that name); export class ${ref.replace(/@.*/, "")} again, or move the checkpoint store away to start empty`,
+    );
   }
   return i;
 }
@@ -344,8 +431,12 @@ function decoderAt(ref: number | string): (d: any) => object {
   return decoders[index];
 }
 
-class GraphBox { constructor(readonly table: unknown[]) {} }
-class Ref { constructor(readonly i: number) {} }
+class GraphBox {
+  constructor(readonly table: unknown[]) {}
+}
+class Ref {
+  constructor(readonly i: number) {}
+}
 
 /*
  * Cyclic values. msgpackr's plain mode recurses (a cycle overflows the stack) and its
@@ -365,8 +456,13 @@ function packGraph(root: unknown): GraphBox {
   const ref = (v: unknown, path: string): unknown => {
     if (typeof v === "symbol" || typeof v === "function") throw explain(v, path) ?? unrestorableError(v, path);
     if (v === null || typeof v !== "object") return v;
-    const isNode = Array.isArray(v) || v instanceof Map || v instanceof Set || Object.getPrototypeOf(v) === null
-      || Object.getPrototypeOf(v) === Object.prototype || classIndex.has((v as object).constructor as AnyClass);
+    const isNode =
+      Array.isArray(v) ||
+      v instanceof Map ||
+      v instanceof Set ||
+      Object.getPrototypeOf(v) === null ||
+      Object.getPrototypeOf(v) === Object.prototype ||
+      classIndex.has((v as object).constructor as AnyClass);
     if (!isNode) {
       if (unrestorable(v)) throw unrestorableError(v, path);
       return v;
@@ -395,14 +491,24 @@ function packGraph(root: unknown): GraphBox {
   };
   while (pending.length > 0) {
     const [v, id, path] = pending.pop()!;
-    if (Array.isArray(v)) rows[id] = [2, v.map((x, i) => ref(x, `${path}[${i}]`)), ...cls(v, Array.prototype, path, true)];
+    if (Array.isArray(v))
+      rows[id] = [2, v.map((x, i) => ref(x, `${path}[${i}]`)), ...cls(v, Array.prototype, path, true)];
     else if (v instanceof Map) {
-      rows[id] = [3, [...v.keys()].map((k) => ref(k, `${path}.<key>`)), [...v].map(([k, x]) => ref(x, `${path}.get(${String(k)})`)), ...cls(v, Map.prototype, path, false)];
-    } else if (v instanceof Set) rows[id] = [4, [...v].map((x) => ref(x, `${path}.<item>`)), ...cls(v, Set.prototype, path, false)];
+      rows[id] = [
+        3,
+        [...v.keys()].map((k) => ref(k, `${path}.<key>`)),
+        [...v].map(([k, x]) => ref(x, `${path}.get(${String(k)})`)),
+        ...cls(v, Map.prototype, path, false),
+      ];
+    } else if (v instanceof Set)
+      rows[id] = [4, [...v].map((x) => ref(x, `${path}.<item>`)), ...cls(v, Set.prototype, path, false)];
     else {
       const keys = Object.keys(v);
       const values = keys.map((k) => ref((v as Record<string, unknown>)[k], `${path}.${k}`));
-      const C = Object.getPrototypeOf(v) === null || Object.getPrototypeOf(v) === Object.prototype ? null : (v as object).constructor as AnyClass;
+      const C =
+        Object.getPrototypeOf(v) === null || Object.getPrototypeOf(v) === Object.prototype
+          ? null
+          : ((v as object).constructor as AnyClass);
       if (C === null) rows[id] = [0, keys, values];
       else {
         if (Object.getPrototypeOf(v) !== C.prototype) throw unrestorableError(v, path);
@@ -410,8 +516,11 @@ function packGraph(root: unknown): GraphBox {
         if (priv.length > 0) throw privateError(C, priv, path);
         const base = builtinBase(C);
         if (base !== null) {
-          throw new SerializationError(path, `an instance of class ${C.name}, which extends the built-in ${base.name}`,
-            `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`);
+          throw new SerializationError(
+            path,
+            `an instance of class ${C.name}, which extends the built-in ${base.name}`,
+            `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`,
+          );
         }
         rows[id] = [1, stable ? nameOf.get(C)! : classIndex.get(C)!, keys, values];
       }
@@ -424,12 +533,18 @@ function unpackGraph(rows: unknown[]): unknown {
   const nodes = rows.map((r) => {
     const row = r as [number, ...unknown[]];
     switch (row[0]) {
-      case 0: return {};
-      case 1: return Object.create(classAt(row[1] as number | string).prototype);
-      case 2: return row[2] === -1 ? [] : Reflect.construct(Array, [], classAt(row[2] as number | string));
-      case 3: return row[3] === -1 ? new Map() : Reflect.construct(Map, [], classAt(row[3] as number | string));
-      case 4: return row[2] === -1 ? new Set() : Reflect.construct(Set, [], classAt(row[2] as number | string));
-      default: throw new Error(`unknown graph row kind ${row[0]}`);
+      case 0:
+        return {};
+      case 1:
+        return Object.create(classAt(row[1] as number | string).prototype);
+      case 2:
+        return row[2] === -1 ? [] : Reflect.construct(Array, [], classAt(row[2] as number | string));
+      case 3:
+        return row[3] === -1 ? new Map() : Reflect.construct(Map, [], classAt(row[3] as number | string));
+      case 4:
+        return row[2] === -1 ? new Set() : Reflect.construct(Set, [], classAt(row[2] as number | string));
+      default:
+        throw new Error(`unknown graph row kind ${row[0]}`);
     }
   });
   const val = (x: unknown) => (x instanceof Ref ? nodes[x.i] : x);
@@ -438,14 +553,19 @@ function unpackGraph(rows: unknown[]): unknown {
     const n = nodes[i] as any;
     if (row[0] === 0 || row[0] === 1) {
       const [keys, values] = row[0] === 0 ? [row[1], row[2]] : [row[2], row[3]];
-      (keys as string[]).forEach((k, j) => { n[k] = val((values as unknown[])[j]); });
+      (keys as string[]).forEach((k, j) => {
+        n[k] = val((values as unknown[])[j]);
+      });
     } else {
       // Built-in methods, not the subclass's (which could be overridden).
       if (row[0] === 2) (row[1] as unknown[]).forEach((x) => Array.prototype.push.call(n, val(x)));
-      else if (row[0] === 3) (row[1] as unknown[]).forEach((k, j) => Map.prototype.set.call(n, val(k), val((row[2] as unknown[])[j])));
+      else if (row[0] === 3)
+        (row[1] as unknown[]).forEach((k, j) => Map.prototype.set.call(n, val(k), val((row[2] as unknown[])[j])));
       else (row[1] as unknown[]).forEach((x) => Set.prototype.add.call(n, val(x)));
       const [okeys, ovalues] = (row[0] === 3 ? [row[4], row[5]] : [row[3], row[4]]) as [string[], unknown[]];
-      okeys.forEach((k, j) => { n[k] = val(ovalues[j]); });
+      okeys.forEach((k, j) => {
+        n[k] = val(ovalues[j]);
+      });
     }
   });
   return nodes[0];
@@ -456,7 +576,8 @@ function unpackGraph(rows: unknown[]): unknown {
  * called after a pack failed, so it costs nothing on the normal path.
  */
 export function explain(v: unknown, path = "", seen = new Set<object>()): SerializationError | null {
-  if (typeof v === "symbol") return new SerializationError(path, describeValue(v), "Symbols cannot cross threads or be checkpointed");
+  if (typeof v === "symbol")
+    return new SerializationError(path, describeValue(v), "Symbols cannot cross threads or be checkpointed");
   if (typeof v === "function") return unrestorableError(v, path);
   if (v === null || typeof v !== "object" || seen.has(v)) return null;
   seen.add(v);
@@ -469,8 +590,11 @@ export function explain(v: unknown, path = "", seen = new Set<object>()): Serial
       if (priv.length > 0) return privateError(C, priv, path);
       const base = builtinBase(C);
       if (base !== null && base !== Map && base !== Set && base !== Array) {
-        return new SerializationError(path, `an instance of class ${C.name}, which extends the built-in ${base.name}`,
-          `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`);
+        return new SerializationError(
+          path,
+          `an instance of class ${C.name}, which extends the built-in ${base.name}`,
+          `only subclasses of Map, Set and Array keep their class; hold the ${base.name} in a property instead`,
+        );
       }
     } else if (unrestorable(v)) return unrestorableError(v, path);
     else if (!(v instanceof Set)) return null; // a leaf msgpackr writes itself
@@ -481,11 +605,20 @@ export function explain(v: unknown, path = "", seen = new Set<object>()): Serial
       if (e) return e;
     }
   } else if (v instanceof Set) {
-    for (const x of v) { const e = explain(x, `${path}.<item>`, seen); if (e) return e; }
+    for (const x of v) {
+      const e = explain(x, `${path}.<item>`, seen);
+      if (e) return e;
+    }
   } else if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) { const e = explain(v[i], `${path}[${i}]`, seen); if (e) return e; }
+    for (let i = 0; i < v.length; i++) {
+      const e = explain(v[i], `${path}[${i}]`, seen);
+      if (e) return e;
+    }
   } else {
-    for (const k of Object.keys(v)) { const e = explain((v as Record<string, unknown>)[k], `${path}.${k}`, seen); if (e) return e; }
+    for (const k of Object.keys(v)) {
+      const e = explain((v as Record<string, unknown>)[k], `${path}.${k}`, seen);
+      if (e) return e;
+    }
   }
   return null;
 }
@@ -500,14 +633,27 @@ export function exportedClasses(mod: Record<string, unknown>, extra: AnyClass[] 
  * by module URL then export name, then the state classes not among them (in plan
  * order, which every thread computes the same way).
  */
-export function collectClasses(modules: ModuleExports[], extra: AnyClass[] = [], where?: Map<AnyClass, string>, base?: string): AnyClass[] {
+export function collectClasses(
+  modules: ModuleExports[],
+  extra: AnyClass[] = [],
+  where?: Map<AnyClass, string>,
+  base?: string,
+): AnyClass[] {
   const seen = new Set<AnyClass>();
   const out: AnyClass[] = [];
   for (const m of [...modules].sort((a, b) => (a.url < b.url ? -1 : a.url > b.url ? 1 : 0))) {
     for (const name of Object.keys(m.exports).sort()) {
       let v: unknown;
-      try { v = m.exports[name]; } catch { continue; } // an export not yet initialized (a cycle in the module graph)
-      if (typeof v === "function" && /^class[\s{]/.test(Function.prototype.toString.call(v)) && !seen.has(v as AnyClass)) {
+      try {
+        v = m.exports[name];
+      } catch {
+        continue;
+      } // an export not yet initialized (a cycle in the module graph)
+      if (
+        typeof v === "function" &&
+        /^class[\s{]/.test(Function.prototype.toString.call(v)) &&
+        !seen.has(v as AnyClass)
+      ) {
         seen.add(v as AnyClass);
         out.push(v as AnyClass);
         where?.set(v as AnyClass, `${base && m.url.startsWith(base) ? m.url.slice(base.length) : m.url}#${name}`);
@@ -574,11 +720,13 @@ export function createSerde(mod: Record<string, unknown>, stateClasses: AnyClass
     const codec: Codec = {
       pack: (v) => {
         const out = (userSerialize as (v: unknown) => Uint8Array)(v);
-        if (!(out instanceof Uint8Array)) throw new TypeError("the application's serialize() must return a Uint8Array or Buffer");
+        if (!(out instanceof Uint8Array))
+          throw new TypeError("the application's serialize() must return a Uint8Array or Buffer");
         return out;
       },
       // A copy: the ring memory is reused as soon as the call returns, and user code may keep the Buffer.
-      unpack: (bytes, start, end) => (userDeserialize as (b: Buffer) => unknown)(Buffer.from(bytes.subarray(start, end))),
+      unpack: (bytes, start, end) =>
+        (userDeserialize as (b: Buffer) => unknown)(Buffer.from(bytes.subarray(start, end))),
     };
     return { custom: true, channel: () => codec, standalone: () => codec };
   }

@@ -77,7 +77,11 @@ export function createPeerRings(workers: number, bytes: number): (SharedArrayBuf
 }
 
 export function createWiring(
-  sources: number, workers: number, sinks: number, sizes: RingSizes, peerRings?: (SharedArrayBuffer | null)[][],
+  sources: number,
+  workers: number,
+  sinks: number,
+  sizes: RingSizes,
+  peerRings?: (SharedArrayBuffer | null)[][],
 ): Wiring {
   return {
     workers,

@@ -106,7 +106,11 @@ describe("ApplicationBuilder: happy paths", () => {
     expect(spec.pipelines.map((p) => p.name)).toEqual(["Orders", "Market Data"]);
     expect(spec.pipelines[1].sinks).toEqual([]);
     expect(spec.states).toHaveLength(1);
-    expect(spec.states[0]).toMatchObject({ name: "symbol-data", stateClass: SymbolData, partition: { keys: symbols, u64: false } });
+    expect(spec.states[0]).toMatchObject({
+      name: "symbol-data",
+      stateClass: SymbolData,
+      partition: { keys: symbols, u64: false },
+    });
     expect(spec.pipelines.map((p) => p.steps[0])).toEqual([
       { kind: "state", computation: checkOrder, stateName: "symbol-data" },
       { kind: "state", computation: updateNbbo, stateName: "symbol-data" },
@@ -115,41 +119,86 @@ describe("ApplicationBuilder: happy paths", () => {
 
   it("accepts the shared key set in another order", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p1", src()).toStatePartition(checkOrder, SymbolData, "s", bySymbol, ["a", "b"]).toSink(sink())
-      .newPipeline("p2", src(1)).toStatePartition(updateNbbo, SymbolData, "s", bySymbol, ["b", "a"]).done();
+    ab.newPipeline("p1", src())
+      .toStatePartition(checkOrder, SymbolData, "s", bySymbol, ["a", "b"])
+      .toSink(sink())
+      .newPipeline("p2", src(1))
+      .toStatePartition(updateNbbo, SymbolData, "s", bySymbol, ["b", "a"])
+      .done();
     expect(ab.build().states[0].partition?.keys).toEqual(["a", "b"]);
   });
 
   it("snake_case aliases give the same spec", () => {
     expect(marketSpread(true).build()).toEqual(marketSpread(false).build());
     const camel = new ApplicationBuilder("X");
-    camel.newPipeline("p", src()).to(double).toParallel(double).toStateful(countWord, WordTotals, "t")
-      .toStatePartitionU64(updateNbbo, SymbolData, "u", bySymbol, [1, 2n]).toSinks([sink(), sink(7003)]);
+    camel
+      .newPipeline("p", src())
+      .to(double)
+      .toParallel(double)
+      .toStateful(countWord, WordTotals, "t")
+      .toStatePartitionU64(updateNbbo, SymbolData, "u", bySymbol, [1, 2n])
+      .toSinks([sink(), sink(7003)]);
     const snake = new ApplicationBuilder("X");
-    snake.new_pipeline("p", src()).to(double).to_parallel(double).to_stateful(countWord, WordTotals, "t")
-      .to_state_partition_u64(updateNbbo, SymbolData, "u", bySymbol, [1, 2n]).to_sinks([sink(), sink(7003)]);
+    snake
+      .new_pipeline("p", src())
+      .to(double)
+      .to_parallel(double)
+      .to_stateful(countWord, WordTotals, "t")
+      .to_state_partition_u64(updateNbbo, SymbolData, "u", bySymbol, [1, 2n])
+      .to_sinks([sink(), sink(7003)]);
     expect(snake.build()).toEqual(camel.build());
   });
 
   it("toSinks sends to every sink; a pipeline may end with done()", () => {
     const ab = new ApplicationBuilder("Fan out");
-    ab.newPipeline("to two", src()).to(double)
+    ab.newPipeline("to two", src())
+      .to(double)
       .toSinks([sink(7002), new KafkaSinkConfig("out", [["k", "9092"]], "Info", undefined, undefined, enc)])
-      .newPipeline("discard", src(7011)).to(double).done();
+      .newPipeline("discard", src(7011))
+      .to(double)
+      .done();
     const spec = ab.build();
     expect(spec.pipelines[0].sinks).toEqual([
       { kind: "tcp-sink", host: "127.0.0.1", port: 7002, encoder: enc },
-      { kind: "kafka-sink", topic: "out", brokers: [["k", 9092]], logLevel: "Info", maxProduceBufferMs: 0, maxMessageSize: 100000, encoder: enc },
+      {
+        kind: "kafka-sink",
+        topic: "out",
+        brokers: [["k", 9092]],
+        logLevel: "Info",
+        maxProduceBufferMs: 0,
+        maxMessageSize: 100000,
+        encoder: enc,
+      },
     ]);
     expect(spec.pipelines[1]).toMatchObject({ name: "discard", sinks: [] });
   });
 
   it("a pipeline with no steps and a Kafka source", () => {
     const ab = new ApplicationBuilder("Passthrough");
-    ab.newPipeline("p", new KafkaSourceConfig("in", [["k1", 9092], ["k2", "9093"]], "Warn", dec)).toSink(sink());
+    ab.newPipeline(
+      "p",
+      new KafkaSourceConfig(
+        "in",
+        [
+          ["k1", 9092],
+          ["k2", "9093"],
+        ],
+        "Warn",
+        dec,
+      ),
+    ).toSink(sink());
     expect(ab.build().pipelines[0]).toEqual({
       name: "p",
-      source: { kind: "kafka-source", topic: "in", brokers: [["k1", 9092], ["k2", 9093]], logLevel: "Warn", decoder: dec },
+      source: {
+        kind: "kafka-source",
+        topic: "in",
+        brokers: [
+          ["k1", 9092],
+          ["k2", 9093],
+        ],
+        logLevel: "Warn",
+        decoder: dec,
+      },
       steps: [],
       sinks: [{ kind: "tcp-sink", host: "127.0.0.1", port: 7002, encoder: enc }],
     });
@@ -166,8 +215,7 @@ describe("ApplicationBuilder: happy paths", () => {
 
   it("the same computation object may be used more than once", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).to(double).to(double).toSink(sink())
-      .newPipeline("q", src(1)).toParallel(double).done();
+    ab.newPipeline("p", src()).to(double).to(double).toSink(sink()).newPipeline("q", src(1)).toParallel(double).done();
     expect(ab.build().pipelines[1].steps).toEqual([{ kind: "toParallel", computation: double }]);
   });
 
@@ -180,16 +228,26 @@ describe("ApplicationBuilder: happy paths", () => {
   it("u64 keys: safe bigints become numbers, big ones stay bigints, order is kept", () => {
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("p", src())
-      .toStatePartitionU64(updateNbbo, SymbolData, "u", bySymbol, [3, 0n, 2n ** 64n - 1n, Number.MAX_SAFE_INTEGER, 2n ** 53n])
+      .toStatePartitionU64(updateNbbo, SymbolData, "u", bySymbol, [
+        3,
+        0n,
+        2n ** 64n - 1n,
+        Number.MAX_SAFE_INTEGER,
+        2n ** 53n,
+      ])
       .toSink(sink());
     expect(ab.build().states[0].partition).toEqual({
-      fn: bySymbol, u64: true, keys: [3, 0, 2n ** 64n - 1n, Number.MAX_SAFE_INTEGER, 2n ** 53n],
+      fn: bySymbol,
+      u64: true,
+      keys: [3, 0, 2n ** 64n - 1n, Number.MAX_SAFE_INTEGER, 2n ** 53n],
     });
   });
 
   it("general keys may mix strings, numbers and bigints", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartition(countWord, WordTotals, "t", byFirst, ["1", 1, 2n, 1.5, -0, 2n ** 70n]).toSink(sink());
+    ab.newPipeline("p", src())
+      .toStatePartition(countWord, WordTotals, "t", byFirst, ["1", 1, 2n, 1.5, -0, 2n ** 70n])
+      .toSink(sink());
     const keys = ab.build().states[0].partition!.keys;
     expect(keys).toEqual(["1", 1, 2, 1.5, 0, 2n ** 70n]);
     expect(Object.is(keys[4], 0)).toBe(true);
@@ -220,9 +278,23 @@ describe("ApplicationBuilder: methods record, build() validates", () => {
     const junk = [undefined, null, 3, "x", {}, () => 1] as never[];
     for (const j of junk) {
       expect(() =>
-        ab.to(j).toParallel(j).toStateful(j, j, j).toStatePartition(j, j, j, j, j).toStatePartitionU64(j, j, j, j, j)
-          .toSink(j).toSinks(j).done().newPipeline(j, j).to_parallel(j).to_stateful(j, j, j).to_state_partition(j, j, j, j, j)
-          .to_state_partition_u64(j, j, j, j, j).to_sink(j).to_sinks(j).new_pipeline(j, j),
+        ab
+          .to(j)
+          .toParallel(j)
+          .toStateful(j, j, j)
+          .toStatePartition(j, j, j, j, j)
+          .toStatePartitionU64(j, j, j, j, j)
+          .toSink(j)
+          .toSinks(j)
+          .done()
+          .newPipeline(j, j)
+          .to_parallel(j)
+          .to_stateful(j, j, j)
+          .to_state_partition(j, j, j, j, j)
+          .to_state_partition_u64(j, j, j, j, j)
+          .to_sink(j)
+          .to_sinks(j)
+          .new_pipeline(j, j),
       ).not.toThrow();
     }
     expect(() => ab.build()).toThrow(WallarooParameterError);
@@ -238,17 +310,30 @@ describe("ApplicationBuilder: methods record, build() validates", () => {
 
 describe("ApplicationBuilder: build() errors name what to fix", () => {
   it("an application name that is not a string", () => {
-    expectBuildError(new ApplicationBuilder("" as never), "the application name must be a non-empty string", "new ApplicationBuilder(name)");
+    expectBuildError(
+      new ApplicationBuilder("" as never),
+      "the application name must be a non-empty string",
+      "new ApplicationBuilder(name)",
+    );
   });
 
   it("an empty application", () => {
-    expectBuildError(new ApplicationBuilder("Empty"), 'Application "Empty"', "has no pipeline", "newPipeline(name, sourceConfig)");
+    expectBuildError(
+      new ApplicationBuilder("Empty"),
+      'Application "Empty"',
+      "has no pipeline",
+      "newPipeline(name, sourceConfig)",
+    );
   });
 
   it("a step before any newPipeline", () => {
     const ab = new ApplicationBuilder("A");
     ab.to(double).newPipeline("p", src()).toSink(sink());
-    expectBuildError(ab, 'to("Double") comes before any newPipeline()', "start a pipeline with newPipeline(name, sourceConfig) first");
+    expectBuildError(
+      ab,
+      'to("Double") comes before any newPipeline()',
+      "start a pipeline with newPipeline(name, sourceConfig) first",
+    );
     expectBuildError(new ApplicationBuilder("A").toSink(sink()), "toSink() comes before any newPipeline()");
     expectBuildError(new ApplicationBuilder("A").done(), "done() comes before any newPipeline()");
   });
@@ -256,7 +341,12 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
   it("a step after a sink", () => {
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("p", src()).toSink(sink()).to(double);
-    expectBuildError(ab, 'pipeline "p", step 2 to("Double")', "comes after its sink", "newPipeline(name, sourceConfig) before adding steps");
+    expectBuildError(
+      ab,
+      'pipeline "p", step 2 to("Double")',
+      "comes after its sink",
+      "newPipeline(name, sourceConfig) before adding steps",
+    );
   });
 
   it("a second toSink points to toSinks", () => {
@@ -279,7 +369,10 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
 
   it("a pipeline name that is not a non-empty string", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toSink(sink()).newPipeline("" as never, src(1)).done();
+    ab.newPipeline("p", src())
+      .toSink(sink())
+      .newPipeline("" as never, src(1))
+      .done();
     expectBuildError(ab, "pipeline #2", "newPipeline(name, sourceConfig): the name must be a non-empty string");
   });
 
@@ -292,7 +385,12 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
   it("a pipeline left open when the next one starts", () => {
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("open", src()).to(double).newPipeline("q", src(1)).toSink(sink());
-    expectBuildError(ab, 'pipeline "open"', 'left open when newPipeline("q") starts the next one', "toSink(sinkConfig), toSinks([...]) or done()");
+    expectBuildError(
+      ab,
+      'pipeline "open"',
+      'left open when newPipeline("q") starts the next one',
+      "toSink(sinkConfig), toSinks([...]) or done()",
+    );
   });
 
   it("a pipeline left open at build()", () => {
@@ -303,39 +401,90 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
 
   it("a state name reused with another class", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStateful(countWord, WordTotals, "s").toSink(sink())
-      .newPipeline("q", src(1)).toStateful(countWord, Other, "s").done();
-    expectBuildError(ab, 'pipeline "q", step 1 toStateful("Count Word")', 'the state "s" is already declared at pipeline "p", step 1',
-      "class WordTotals, not Other");
+    ab.newPipeline("p", src())
+      .toStateful(countWord, WordTotals, "s")
+      .toSink(sink())
+      .newPipeline("q", src(1))
+      .toStateful(countWord, Other, "s")
+      .done();
+    expectBuildError(
+      ab,
+      'pipeline "q", step 1 toStateful("Count Word")',
+      'the state "s" is already declared at pipeline "p", step 1',
+      "class WordTotals, not Other",
+    );
   });
 
   it.each([
-    ["stateful then partitioned", (ab: ApplicationBuilder) => ab.toStateful(countWord, WordTotals, "s"),
-      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, []), "toStateful (one instance), not toStatePartition"],
-    ["partitioned then u64", (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, [1]),
-      (ab: ApplicationBuilder) => ab.toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1]), "toStatePartition, not toStatePartitionU64"],
-    ["u64 then stateful", (ab: ApplicationBuilder) => ab.toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1]),
-      (ab: ApplicationBuilder) => ab.toStateful(countWord, WordTotals, "s"), "toStatePartitionU64, not toStateful"],
-    ["another key set", (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a", "b"]),
-      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a", "c"]), "another key set"],
-    ["keys given once, left out once", (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a"]),
-      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst), "another key set (1 keys there, 0 here)"],
-    ["another partition function", (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a"]),
-      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", w.partition((x: string) => x), ["a"]), "another partition function"],
+    [
+      "stateful then partitioned",
+      (ab: ApplicationBuilder) => ab.toStateful(countWord, WordTotals, "s"),
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, []),
+      "toStateful (one instance), not toStatePartition",
+    ],
+    [
+      "partitioned then u64",
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, [1]),
+      (ab: ApplicationBuilder) => ab.toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1]),
+      "toStatePartition, not toStatePartitionU64",
+    ],
+    [
+      "u64 then stateful",
+      (ab: ApplicationBuilder) => ab.toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1]),
+      (ab: ApplicationBuilder) => ab.toStateful(countWord, WordTotals, "s"),
+      "toStatePartitionU64, not toStateful",
+    ],
+    [
+      "another key set",
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a", "b"]),
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a", "c"]),
+      "another key set",
+    ],
+    [
+      "keys given once, left out once",
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a"]),
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst),
+      "another key set (1 keys there, 0 here)",
+    ],
+    [
+      "another partition function",
+      (ab: ApplicationBuilder) => ab.toStatePartition(countWord, WordTotals, "s", byFirst, ["a"]),
+      (ab: ApplicationBuilder) =>
+        ab.toStatePartition(
+          countWord,
+          WordTotals,
+          "s",
+          w.partition((x: string) => x),
+          ["a"],
+        ),
+      "another partition function",
+    ],
   ])("a state name reused with another partition scheme: %s", (_l, first, second, clash) => {
     const ab = new ApplicationBuilder("A");
     first(ab.newPipeline("p", src())).toSink(sink());
     second(ab.newPipeline("q", src(1))).done();
-    expectBuildError(ab, 'pipeline "q", step 1', 'the state "s" is already declared at pipeline "p"', clash, "one partition scheme per state name");
+    expectBuildError(
+      ab,
+      'pipeline "q", step 1',
+      'the state "s" is already declared at pipeline "p"',
+      clash,
+      "one partition scheme per state name",
+    );
   });
 
   it("duplicate partition keys, strings and numbers compared by value", () => {
     const dup = (keys: unknown[], u64 = false) => {
       const ab = new ApplicationBuilder("A").newPipeline("p", src());
-      (u64 ? ab.toStatePartitionU64 : ab.toStatePartition).call(ab, countWord, WordTotals, "s", byFirst, keys as never).toSink(sink());
+      (u64 ? ab.toStatePartitionU64 : ab.toStatePartition)
+        .call(ab, countWord, WordTotals, "s", byFirst, keys as never)
+        .toSink(sink());
       return ab;
     };
-    expectBuildError(dup(["a", "b", "a"]), 'pipeline "p", step 1 toStatePartition("Count Word")', 'partition "s": key "a" is listed twice');
+    expectBuildError(
+      dup(["a", "b", "a"]),
+      'pipeline "p", step 1 toStatePartition("Count Word")',
+      'partition "s": key "a" is listed twice',
+    );
     expectBuildError(dup([1, 2, 1]), "key 1 is listed twice");
     expectBuildError(dup([1, 1n]), "key 1 is listed twice");
     expectBuildError(dup([0, -0]), "key 0 is listed twice");
@@ -354,13 +503,17 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     [Infinity, "key Infinity is not a finite number"],
   ])("non-hashable partition key %s", (key, msg) => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartition(countWord, WordTotals, "s", byFirst, ["ok", key] as never).toSink(sink());
+    ab.newPipeline("p", src())
+      .toStatePartition(countWord, WordTotals, "s", byFirst, ["ok", key] as never)
+      .toSink(sink());
     expectBuildError(ab, 'pipeline "p", step 1', 'partition "s"', msg);
   });
 
   it("partition keys that are not an array", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartition(countWord, WordTotals, "s", byFirst, "abc" as never).toSink(sink());
+    ab.newPipeline("p", src())
+      .toStatePartition(countWord, WordTotals, "s", byFirst, "abc" as never)
+      .toSink(sink());
     expectBuildError(ab, 'the partition keys of "s" must be an array');
   });
 
@@ -369,40 +522,74 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     [1.5, "u64 key 1.5 is not a non-negative integer"],
     [-1n, "u64 key -1n is outside 0 .. 2^64-1"],
     [2n ** 64n, "u64 key 18446744073709551616n is outside 0 .. 2^64-1"],
-    [2 ** 53, "is above Number.MAX_SAFE_INTEGER and may have been rounded; write it as a bigint (e.g. 9007199254740992n)"],
-    ["7", "u64 key \"7\" (string) must be a non-negative integer number or bigint below 2^64"],
+    [
+      2 ** 53,
+      "is above Number.MAX_SAFE_INTEGER and may have been rounded; write it as a bigint (e.g. 9007199254740992n)",
+    ],
+    ["7", 'u64 key "7" (string) must be a non-negative integer number or bigint below 2^64'],
     [NaN, "u64 key NaN is not a non-negative integer"],
   ])("bad u64 key %s", (key, msg) => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1, key] as never).toSink(sink());
+    ab.newPipeline("p", src())
+      .toStatePartitionU64(countWord, WordTotals, "s", byFirst, [1, key] as never)
+      .toSink(sink());
     expectBuildError(ab, 'pipeline "p", step 1 toStatePartitionU64("Count Word")', msg);
   });
 
   it("a partition function not made by partition()", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartition(countWord, WordTotals, "s", ((x: string) => x) as never, []).toSink(sink());
-    expectBuildError(ab, 'pipeline "p", step 1', 'the partition function of "s" must be made by wallaroo.partition(fn), got a plain function');
+    ab.newPipeline("p", src())
+      .toStatePartition(countWord, WordTotals, "s", ((x: string) => x) as never, [])
+      .toSink(sink());
+    expectBuildError(
+      ab,
+      'pipeline "p", step 1',
+      'the partition function of "s" must be made by wallaroo.partition(fn), got a plain function',
+    );
   });
 
   it("a computation not made by the wrappers", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).to(((x: number) => x) as never).toSink(sink());
-    expectBuildError(ab, 'pipeline "p", step 1 to()', "to() needs a computation made by wallaroo.computation(name, fn) or computationMulti(name, fn), got a plain function");
+    ab.newPipeline("p", src())
+      .to(((x: number) => x) as never)
+      .toSink(sink());
+    expectBuildError(
+      ab,
+      'pipeline "p", step 1 to()',
+      "to() needs a computation made by wallaroo.computation(name, fn) or computationMulti(name, fn), got a plain function",
+    );
     const ab2 = new ApplicationBuilder("A");
-    ab2.newPipeline("p", src()).toParallel({ name: "fake", fn: () => 1 } as never).toSink(sink());
+    ab2
+      .newPipeline("p", src())
+      .toParallel({ name: "fake", fn: () => 1 } as never)
+      .toSink(sink());
     expectBuildError(ab2, "toParallel() needs a computation made by wallaroo.computation", "got an object");
   });
 
   it("a state computation not made by the wrappers", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStateful(((x: number) => [x, true]) as never, WordTotals, "t").toSink(sink());
-    expectBuildError(ab, 'pipeline "p", step 1 toStateful()', "needs a state computation made by wallaroo.stateComputation(name, fn)");
+    ab.newPipeline("p", src())
+      .toStateful(((x: number) => [x, true]) as never, WordTotals, "t")
+      .toSink(sink());
+    expectBuildError(
+      ab,
+      'pipeline "p", step 1 toStateful()',
+      "needs a state computation made by wallaroo.stateComputation(name, fn)",
+    );
   });
 
   it("a state computation given to to()/toParallel()", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).to(double).toParallel(countWord as never).toSink(sink());
-    expectBuildError(ab, 'pipeline "p", step 2 toParallel("Count Word")', "needs a stateless computation but got a state computation", "toStateful()/toStatePartition()");
+    ab.newPipeline("p", src())
+      .to(double)
+      .toParallel(countWord as never)
+      .toSink(sink());
+    expectBuildError(
+      ab,
+      'pipeline "p", step 2 toParallel("Count Word")',
+      "needs a stateless computation but got a state computation",
+      "toStateful()/toStatePartition()",
+    );
   });
 
   it("a stateless computation given where a state computation is needed", () => {
@@ -413,7 +600,13 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     ]) {
       const ab = new ApplicationBuilder("A");
       call(ab.newPipeline("p", src())).toSink(sink());
-      expectBuildError(ab, 'pipeline "p", step 1', '("Double")', "needs a state computation but got a stateless one", "wallaroo.stateComputation(name");
+      expectBuildError(
+        ab,
+        'pipeline "p", step 1',
+        '("Double")',
+        "needs a state computation but got a stateless one",
+        "wallaroo.stateComputation(name",
+      );
     }
   });
 
@@ -421,12 +614,24 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     const other = w.computation("Double", (n: number) => n + n);
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("p", src()).to(double).toSink(sink()).newPipeline("q", src(1)).to(other).done();
-    expectBuildError(ab, 'pipeline "q", step 1 to("Double")', 'two different computations are named "Double"',
-      'the other one is at pipeline "p", step 1 to("Double")', "unique name");
+    expectBuildError(
+      ab,
+      'pipeline "q", step 1 to("Double")',
+      'two different computations are named "Double"',
+      'the other one is at pipeline "p", step 1 to("Double")',
+      "unique name",
+    );
     // the name space is shared by stateless and state computations
     const ab2 = new ApplicationBuilder("A");
-    ab2.newPipeline("p", src()).to(w.computation("X", (n: number) => n))
-      .toStateful(w.stateComputation("X", (n: number, s: object) => [n, false]), WordTotals, "t").toSink(sink());
+    ab2
+      .newPipeline("p", src())
+      .to(w.computation("X", (n: number) => n))
+      .toStateful(
+        w.stateComputation("X", (n: number, s: object) => [n, false]),
+        WordTotals,
+        "t",
+      )
+      .toSink(sink());
     expectBuildError(ab2, 'two different computations are named "X"');
   });
 
@@ -450,7 +655,12 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
   it("a sink config that is not one of the config classes", () => {
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("p", src()).toSink(src() as never);
-    expectBuildError(ab, 'pipeline "p", step 1 toSink()', "a sink must be a TCPSinkConfig or a KafkaSinkConfig", "got a tcpSourceConfig");
+    expectBuildError(
+      ab,
+      'pipeline "p", step 1 toSink()',
+      "a sink must be a TCPSinkConfig or a KafkaSinkConfig",
+      "got a tcpSourceConfig",
+    );
     const ab2 = new ApplicationBuilder("A");
     ab2.newPipeline("p", src()).toSinks([sink(), { host: "h" } as never]);
     expectBuildError(ab2, 'pipeline "p", step 1 toSinks(), sink 2', "a sink must be a TCPSinkConfig");
@@ -462,7 +672,12 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     expectBuildError(ab, 'pipeline "Ingest"', 'TCPSourceConfig: port "http" is not a port number');
     const ab2 = new ApplicationBuilder("A");
     ab2.newPipeline("Ingest", src()).toSink(sink(0));
-    expectBuildError(ab2, 'pipeline "Ingest", step 1 toSink()', "TCPSinkConfig: port 0 is not a port number", "from 1 to 65535");
+    expectBuildError(
+      ab2,
+      'pipeline "Ingest", step 1 toSink()',
+      "TCPSinkConfig: port 0 is not a port number",
+      "from 1 to 65535",
+    );
     const ab3 = new ApplicationBuilder("A");
     ab3.newPipeline("Ingest", src(65536)).toSink(sink());
     expectBuildError(ab3, "from 0 to 65535");
@@ -471,7 +686,11 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
   it("a decoder or encoder not made by the wrappers", () => {
     const ab = new ApplicationBuilder("A");
     ab.newPipeline("p", new TCPSourceConfig("h", 1, ((b: Buffer) => b) as never)).toSink(sink());
-    expectBuildError(ab, 'pipeline "p"', "TCPSourceConfig: the decoder must be made by wallaroo.decoder(options, fn), got a plain function");
+    expectBuildError(
+      ab,
+      'pipeline "p"',
+      "TCPSourceConfig: the decoder must be made by wallaroo.decoder(options, fn), got a plain function",
+    );
     const ab2 = new ApplicationBuilder("A");
     ab2.newPipeline("p", src()).toSink(new TCPSinkConfig("h", 1, dec as never));
     expectBuildError(ab2, "TCPSinkConfig: the encoder must be made by wallaroo.encoder(fn), got a decoder");
@@ -483,33 +702,65 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
       ab.newPipeline("k", source as never).toSink(sinkCfg as never);
       return ab;
     };
-    expectBuildError(build(new KafkaSourceConfig("", [["k", 1]], "Warn", dec)), "KafkaSourceConfig: topic must be a non-empty string");
-    expectBuildError(build(new KafkaSourceConfig("t", [], "Warn", dec)), "brokers must be a non-empty array of [host, port] pairs");
-    expectBuildError(build(new KafkaSourceConfig("t", ["k:1"] as never, "Warn", dec)), "brokers must be a non-empty array of [host, port] pairs");
+    expectBuildError(
+      build(new KafkaSourceConfig("", [["k", 1]], "Warn", dec)),
+      "KafkaSourceConfig: topic must be a non-empty string",
+    );
+    expectBuildError(
+      build(new KafkaSourceConfig("t", [], "Warn", dec)),
+      "brokers must be a non-empty array of [host, port] pairs",
+    );
+    expectBuildError(
+      build(new KafkaSourceConfig("t", ["k:1"] as never, "Warn", dec)),
+      "brokers must be a non-empty array of [host, port] pairs",
+    );
     expectBuildError(build(new KafkaSourceConfig("t", [["k", "x"]], "Warn", dec)), 'broker k: port "x"');
-    expectBuildError(build(new KafkaSourceConfig("t", [["k", 1]], "Debug" as never, dec)), "logLevel must be one of Fine, Info, Warn, Error");
-    expectBuildError(build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", -1, undefined, enc)), "KafkaSinkConfig: maxProduceBufferMs must be an integer >= 0");
-    expectBuildError(build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", 0, 0, enc)), "maxMessageSize must be an integer >= 1");
-    expectBuildError(build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", 0, 10, dec as never)), "the encoder must be made by wallaroo.encoder(fn)");
+    expectBuildError(
+      build(new KafkaSourceConfig("t", [["k", 1]], "Debug" as never, dec)),
+      "logLevel must be one of Fine, Info, Warn, Error",
+    );
+    expectBuildError(
+      build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", -1, undefined, enc)),
+      "KafkaSinkConfig: maxProduceBufferMs must be an integer >= 0",
+    );
+    expectBuildError(
+      build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", 0, 0, enc)),
+      "maxMessageSize must be an integer >= 1",
+    );
+    expectBuildError(
+      build(src(), new KafkaSinkConfig("t", [["k", 1]], "Warn", 0, 10, dec as never)),
+      "the encoder must be made by wallaroo.encoder(fn)",
+    );
   });
 
   it("a StateClass that is not a constructor", () => {
     for (const bad of [() => new WordTotals(), { a: 1 }, undefined, "WordTotals"]) {
       const ab = new ApplicationBuilder("A");
-      ab.newPipeline("p", src()).toStateful(countWord, bad as never, "totals").toSink(sink());
-      expectBuildError(ab, 'pipeline "p", step 1 toStateful("Count Word")', 'the state class of "totals" must be a class');
+      ab.newPipeline("p", src())
+        .toStateful(countWord, bad as never, "totals")
+        .toSink(sink());
+      expectBuildError(
+        ab,
+        'pipeline "p", step 1 toStateful("Count Word")',
+        'the state class of "totals" must be a class',
+      );
     }
   });
 
   it("a state name that is not a non-empty string", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).toStatePartition(countWord, WordTotals, "" as never, byFirst).toSink(sink());
+    ab.newPipeline("p", src())
+      .toStatePartition(countWord, WordTotals, "" as never, byFirst)
+      .toSink(sink());
     expectBuildError(ab, 'pipeline "p", step 1', "the state name must be a non-empty string");
   });
 
   it("reports the first mistake in declaration order", () => {
     const ab = new ApplicationBuilder("A");
-    ab.newPipeline("p", src()).to(countWord as never).toSink(src() as never).newPipeline("p", src());
+    ab.newPipeline("p", src())
+      .to(countWord as never)
+      .toSink(src() as never)
+      .newPipeline("p", src());
     expectBuildError(ab, 'pipeline "p", step 1 to("Count Word")');
   });
 });

@@ -3,12 +3,26 @@ import { parseLengthFormat } from "../../src/core/struct.js";
 
 // Every single-integer format with its size, sign and byte order.
 const FORMATS: [string, number, boolean, boolean][] = [];
-for (const [order, little] of [["<", true], [">", false], ["!", false], ["=", true], ["@", true], ["", true]] as const) {
+for (const [order, little] of [
+  ["<", true],
+  [">", false],
+  ["!", false],
+  ["=", true],
+  ["@", true],
+  ["", true],
+] as const) {
   for (const [code, size, signed] of [
-    ["b", 1, true], ["B", 1, false], ["h", 2, true], ["H", 2, false],
-    ["i", 4, true], ["I", 4, false], ["q", 8, true], ["Q", 8, false],
+    ["b", 1, true],
+    ["B", 1, false],
+    ["h", 2, true],
+    ["H", 2, false],
+    ["i", 4, true],
+    ["I", 4, false],
+    ["q", 8, true],
+    ["Q", 8, false],
     // l/L are 4 bytes in standard mode and C long (8 bytes on 64-bit) in native mode
-    ["l", order === "" || order === "@" ? 8 : 4, true], ["L", order === "" || order === "@" ? 8 : 4, false],
+    ["l", order === "" || order === "@" ? 8 : 4, true],
+    ["L", order === "" || order === "@" ? 8 : 4, false],
   ] as const) {
     FORMATS.push([order + code, size, signed, little]);
   }
@@ -20,8 +34,31 @@ function samples(size: number, signed: boolean): number[] {
   const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
   const min = signed ? -(2 ** (bits - 1)) : 0;
   const cap = (n: number) => Math.max(Math.min(n, Number.MAX_SAFE_INTEGER), -Number.MAX_SAFE_INTEGER);
-  const vals = [0, 1, 2, 127, 128, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3,
-    Number.MAX_SAFE_INTEGER, cap(max), cap(max) - 1, min, min + 1, -1, -128, -32768, -(2 ** 31)];
+  const vals = [
+    0,
+    1,
+    2,
+    127,
+    128,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 40 + 3,
+    Number.MAX_SAFE_INTEGER,
+    cap(max),
+    cap(max) - 1,
+    min,
+    min + 1,
+    -1,
+    -128,
+    -32768,
+    -(2 ** 31),
+  ];
   return [...new Set(vals.filter((v) => v >= min && v <= max && (size < 8 || Math.abs(v) <= Number.MAX_SAFE_INTEGER)))];
 }
 
@@ -88,7 +125,9 @@ describe("parseLengthFormat", () => {
   });
 
   it.each([">X", "", ">>I", "II", "I<", "2I", "> I", ">d", ">s", "x"])("rejects %j saying what is accepted", (fmt) => {
-    expect(() => parseLengthFormat(fmt)).toThrow(/is not a single-integer Python struct format.*one of b B h H i I l L q Q/);
+    expect(() => parseLengthFormat(fmt)).toThrow(
+      /is not a single-integer Python struct format.*one of b B h H i I l L q Q/,
+    );
   });
 
   it("rejects a non-string", () => {

@@ -98,8 +98,17 @@ describe("decoder", () => {
   });
 
   it.each([
-    [1, ">B"], [1, "b"], [2, ">H"], [2, "<h"], [4, "!I"], [4, "<i"], [4, "=L"],
-    [8, ">Q"], [8, "<q"], [8, "l"], [8, "@L"],
+    [1, ">B"],
+    [1, "b"],
+    [2, ">H"],
+    [2, "<h"],
+    [4, "!I"],
+    [4, "<i"],
+    [4, "=L"],
+    [8, ">Q"],
+    [8, "<q"],
+    [8, "l"],
+    [8, "@L"],
   ])("accepts headerLength %i with %s", (headerLength, lengthFmt) => {
     expect(w.decoder({ headerLength, lengthFmt }, fn)).toMatchObject({ headerLength, lengthFmt });
   });
@@ -129,12 +138,16 @@ describe("decoder", () => {
 
   it("rejects a non-string lengthFmt, unknown options, two spellings that disagree", () => {
     expect(() => w.decoder({ lengthFmt: 4 as never }, fn)).toThrow(/lengthFmt must be a string/);
-    expect(() => w.decoder({ lengthFormat: ">I" } as never, fn)).toThrow(/unknown option "lengthFormat"; the options are headerLength and lengthFmt/);
+    expect(() => w.decoder({ lengthFormat: ">I" } as never, fn)).toThrow(
+      /unknown option "lengthFormat"; the options are headerLength and lengthFmt/,
+    );
     expect(() => w.decoder({ headerLength: 4, header_length: 2 }, fn)).toThrow(/give headerLength once/);
   });
 
   it("rejects a missing or non-function fn and bad options", () => {
-    expect(() => w.decoder({ headerLength: 4, lengthFmt: ">I" }, undefined as never)).toThrow(/decoder\(options, fn\): fn must be a function/);
+    expect(() => w.decoder({ headerLength: 4, lengthFmt: ">I" }, undefined as never)).toThrow(
+      /decoder\(options, fn\): fn must be a function/,
+    );
     expect(() => w.decoder(null as never, fn)).toThrow(/options must be an object/);
     expect(() => w.decoder(">I" as never, fn)).toThrow(/options must be an object/);
     expect(() => (w.decoder as (...a: unknown[]) => unknown)()).toThrow(WallarooParameterError);

@@ -18,7 +18,21 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
  * engine: the step runner; connectors: sources and sinks in I/O threads; runtime: coordinator,
  * workers, loader; testing: the in-process driver; cli: the commands; "." is the package entry (index.ts).
  */
-const LAYERS = ["core", "topology", "api", "transport", "recovery", "control", "metrics", "engine", "connectors", "runtime", "testing", "cli", "."];
+const LAYERS = [
+  "core",
+  "topology",
+  "api",
+  "transport",
+  "recovery",
+  "control",
+  "metrics",
+  "engine",
+  "connectors",
+  "runtime",
+  "testing",
+  "cli",
+  ".",
+];
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -70,7 +84,8 @@ describe("src/ dependency direction", () => {
       stack.push(m);
       for (const t of graph.get(m) ?? []) {
         if (!graph.has(t)) continue;
-        if (state.get(t) === "open") cycles.push([...stack.slice(stack.indexOf(t)), t].map((x) => relative(SRC, x)).join(" -> "));
+        if (state.get(t) === "open")
+          cycles.push([...stack.slice(stack.indexOf(t)), t].map((x) => relative(SRC, x)).join(" -> "));
         else if (!state.has(t)) visit(t);
       }
       stack.pop();
@@ -82,7 +97,9 @@ describe("src/ dependency direction", () => {
 
   it("resolves every relative import to a file of src/", () => {
     // a check on the check: an import the regex misreads would otherwise pass unnoticed
-    const missing = [...graph].flatMap(([from, ts]) => ts.filter((t) => !graph.has(t)).map((t) => `${relative(SRC, from)} -> ${relative(SRC, t)}`));
+    const missing = [...graph].flatMap(([from, ts]) =>
+      ts.filter((t) => !graph.has(t)).map((t) => `${relative(SRC, from)} -> ${relative(SRC, t)}`),
+    );
     expect(missing).toEqual([]);
   });
 });

@@ -14,7 +14,14 @@ describe("wallaroo init", () => {
   it("writes the project files, with the package name taken from the directory", () => {
     const dir = join(tmp, "My App");
     const { files, spec } = initProject(dir, { spec: "^9.9.9" });
-    expect(files).toEqual([".gitignore", "README.md", "package.json", "src/app.ts", "test/app.test.ts", "tsconfig.json"]);
+    expect(files).toEqual([
+      ".gitignore",
+      "README.md",
+      "package.json",
+      "src/app.ts",
+      "test/app.test.ts",
+      "tsconfig.json",
+    ]);
     const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Record<string, any>;
     expect(pkg).toMatchObject({ name: "my-app", type: "module", dependencies: { wallaroo: "^9.9.9" } });
     expect(spec).toBe("^9.9.9");

@@ -15,16 +15,26 @@ import { startCollector } from "../helpers/net.js";
 
 const run = promisify(execFile);
 /** whether this package exports wallaroo/testing (the test driver, merged from another branch) */
-const HAS_TESTING = "./testing" in (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { exports: Record<string, unknown> }).exports;
+const HAS_TESTING =
+  "./testing" in
+  (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { exports: Record<string, unknown> }).exports;
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 
 async function sh(cmd: string, args: string[], cwd: string, timeout = 240_000): Promise<{ code: number; out: string }> {
   try {
-    const r = await run(cmd, args, { cwd, timeout, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: "false" } });
+    const r = await run(cmd, args, {
+      cwd,
+      timeout,
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, npm_config_update_notifier: "false" },
+    });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string; message: string };
-    return { code: typeof err.code === "number" ? err.code : -1, out: `${err.stdout ?? ""}${err.stderr ?? ""}${err.message}` };
+    return {
+      code: typeof err.code === "number" ? err.code : -1,
+      out: `${err.stdout ?? ""}${err.stderr ?? ""}${err.message}`,
+    };
   }
 }
 
@@ -78,7 +88,11 @@ describe("wallaroo init from a packed tarball", () => {
       return;
     }
     writeFileSync(join(project, "tsconfig.src.json"), JSON.stringify({ extends: "./tsconfig.json", include: ["src"] }));
-    const r = await sh(process.execPath, [join(project, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.src.json"], project);
+    const r = await sh(
+      process.execPath,
+      [join(project, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.src.json"],
+      project,
+    );
     expect(r.code, r.out).toBe(0);
   }, 120_000);
 
@@ -87,9 +101,19 @@ describe("wallaroo init from a packed tarball", () => {
     const good = readFileSync(app, "utf8");
     try {
       // the count step takes strings; a step that takes numbers before it must be refused
-      writeFileSync(app, good.replace(".toParallel(split)", ".toParallel(split).to(wallaroo.computation(\"n\", (n: number) => n))"));
-      writeFileSync(join(project, "tsconfig.src.json"), JSON.stringify({ extends: "./tsconfig.json", include: ["src"] }));
-      const r = await sh(process.execPath, [join(project, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.src.json"], project);
+      writeFileSync(
+        app,
+        good.replace(".toParallel(split)", '.toParallel(split).to(wallaroo.computation("n", (n: number) => n))'),
+      );
+      writeFileSync(
+        join(project, "tsconfig.src.json"),
+        JSON.stringify({ extends: "./tsconfig.json", include: ["src"] }),
+      );
+      const r = await sh(
+        process.execPath,
+        [join(project, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.src.json"],
+        project,
+      );
       expect(r.code).not.toBe(0);
       expect(r.out).toMatch(/src\/app\.ts\(\d+,\d+\): error TS2345/);
     } finally {
@@ -99,11 +123,29 @@ describe("wallaroo init from a packed tarball", () => {
 
   it("npm start: a SIGTERM to npm reaches the engine (exec), which drains, stops and lets npm exit 0", async () => {
     const sink = await startCollector();
-    const npm = spawn(NPM, ["start", "--", "--stats-interval", "0", "--workers", "1", "--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`],
-      { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+    const npm = spawn(
+      NPM,
+      [
+        "start",
+        "--",
+        "--stats-interval",
+        "0",
+        "--workers",
+        "1",
+        "--in",
+        "127.0.0.1:0",
+        "--out",
+        `127.0.0.1:${sink.port}`,
+      ],
+      { cwd: project, stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
-    npm.stdout!.on("data", (d: Buffer) => { out += d; });
-    npm.stderr!.on("data", (d: Buffer) => { out += d; });
+    npm.stdout!.on("data", (d: Buffer) => {
+      out += d;
+    });
+    npm.stderr!.on("data", (d: Buffer) => {
+      out += d;
+    });
     const exited = new Promise<number | null>((r) => npm.on("exit", (code) => r(code)));
     try {
       for (let i = 0; i < 300 && !/ running on /.test(out); i++) await sleep(100);
@@ -120,9 +162,13 @@ describe("wallaroo init from a packed tarball", () => {
   }, 60_000);
 
   // AFTER MERGE: runs once the package exports wallaroo/testing (the test driver branch).
-  it.skipIf(!HAS_TESTING)("npm test passes in the new project (needs wallaroo/testing)", async () => {
-    const r = await sh(NPM, ["test"], project);
-    expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/2 passed/);
-  }, 180_000);
+  it.skipIf(!HAS_TESTING)(
+    "npm test passes in the new project (needs wallaroo/testing)",
+    async () => {
+      const r = await sh(NPM, ["test"], project);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/2 passed/);
+    },
+    180_000,
+  );
 });

@@ -41,7 +41,16 @@ describe("wallaroo run", () => {
   it("warns about a near-miss flag and too many workers, passes it on, listens on a port chosen by the OS and logs it", async () => {
     const sink = await startCollector();
     const workers = availableParallelism() + 1;
-    const engine = await startEngine(HELP_APP, ["--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--worker", "2", "--workers", String(workers)]);
+    const engine = await startEngine(HELP_APP, [
+      "--in",
+      "127.0.0.1:0",
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--worker",
+      "2",
+      "--workers",
+      String(workers),
+    ]);
     try {
       const msgs = engine.logs().map((l) => String(l.msg));
       expect(msgs).toContain("--worker is not an engine flag (did you mean --workers?); passing it to the application");
@@ -63,7 +72,10 @@ describe("wallaroo run", () => {
     const r = await cli(["run", HELP_APP, "--explode"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`wallaroo run: cannot start ${HELP_APP}: exploded on purpose\n    at ${HELP_APP}:12:`);
-    const logged = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { err?: string; type?: string; at?: string });
+    const logged = r.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { err?: string; type?: string; at?: string });
     const line = logged.find((l) => l.err);
     expect(line?.err).toBe("exploded on purpose");
     expect(line?.type).toBe("RangeError");
@@ -79,7 +91,17 @@ describe("wallaroo run", () => {
 
   it("--fail-fast: the error names the line of the user's computation", async () => {
     const sink = await startCollector();
-    const engine = await startEngine(fixture("e2e-app.ts"), ["--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--mode", "faulty", "--fail-fast"]);
+    const engine = await startEngine(fixture("e2e-app.ts"), [
+      "--in",
+      "127.0.0.1:0",
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "1",
+      "--mode",
+      "faulty",
+      "--fail-fast",
+    ]);
     try {
       const running = engine.logs().find((l) => / running on /.test(String(l.msg)))!;
       await sendBytes(Object.values(running.sourcePorts as Record<string, number>)[0]!, frame(["bad-compute 1 k"]));
@@ -99,26 +121,59 @@ describe("wallaroo run", () => {
     try {
       const log = join(dir, "engine.log");
       // The parent: starts the engine (stderr to a file, so that nothing breaks when the parent dies), prints its pid, waits.
-      const parent = spawn(process.execPath, ["-e", `
+      const parent = spawn(
+        process.execPath,
+        [
+          "-e",
+          `
         const { spawn } = require("node:child_process");
         const fd = require("node:fs").openSync(${JSON.stringify(log)}, "w");
-        const c = spawn(process.execPath, ${JSON.stringify([BIN, "run", HELP_APP, "--exit-with-parent", "--stats-interval", "0",
-          "--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--workers", "1"])}, { stdio: ["ignore", "ignore", fd] });
+        const c = spawn(process.execPath, ${JSON.stringify([
+          BIN,
+          "run",
+          HELP_APP,
+          "--exit-with-parent",
+          "--stats-interval",
+          "0",
+          "--in",
+          "127.0.0.1:0",
+          "--out",
+          `127.0.0.1:${sink.port}`,
+          "--workers",
+          "1",
+        ])}, { stdio: ["ignore", "ignore", fd] });
         console.log(c.pid);
         setInterval(() => {}, 1000);
-      `], { stdio: ["ignore", "pipe", "inherit"] });
-      enginePid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(Number(String(d).trim()))));
+      `,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      enginePid = await new Promise<number>((resolve) =>
+        parent.stdout!.once("data", (d: Buffer) => resolve(Number(String(d).trim()))),
+      );
       for (let i = 0; i < 300 && !/ running on /.test(readFileSync(log, "utf8")); i++) await sleep(100);
       expect(readFileSync(log, "utf8")).toMatch(/ running on /);
       parent.kill("SIGKILL");
-      const alive = () => { try { process.kill(enginePid, 0); return true; } catch { return false; } };
+      const alive = () => {
+        try {
+          process.kill(enginePid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
       for (let i = 0; i < 300 && alive(); i++) await sleep(100);
       expect(alive(), "the engine outlived its parent").toBe(false);
       const text = readFileSync(log, "utf8");
       expect(text).toMatch(/parent process \d+ exited \(--exit-with-parent\): stopping/);
       expect(text).toMatch(/"msg":"stopped"/);
     } finally {
-      if (enginePid) try { process.kill(enginePid, "SIGKILL"); } catch { /* gone */ }
+      if (enginePid)
+        try {
+          process.kill(enginePid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
       await sink.close();
       rmSync(dir, { recursive: true, force: true });
     }

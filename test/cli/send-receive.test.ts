@@ -70,7 +70,9 @@ describe("wallaroo send to a receiver", () => {
   it("honours another header format", async () => {
     const f = file("short.txt", "a\nbb\nccc\n");
     const { r, all } = await collector("<H");
-    expect((await runSend(["--port", String(r.port), "--file", f, "--length-fmt", "<H", "--no-progress"])).code).toBe(0);
+    expect((await runSend(["--port", String(r.port), "--file", f, "--length-fmt", "<H", "--no-progress"])).code).toBe(
+      0,
+    );
     await r.until(3);
     expect(all()).toEqual(["a", "bb", "ccc"]);
     expect(r.stats().bytes).toBe(3 * 2 + 6);
@@ -80,14 +82,25 @@ describe("wallaroo send to a receiver", () => {
     const records = Array.from({ length: 100 }, (_, i) => Buffer.alloc(16, i));
     const f = file("records.bin", Buffer.concat(records));
     const { r, all } = await collector();
-    expect((await runSend(["--port", String(r.port), "--binary", f, "--record-size", "16", "--no-progress"])).code).toBe(0);
+    expect(
+      (await runSend(["--port", String(r.port), "--binary", f, "--record-size", "16", "--no-progress"])).code,
+    ).toBe(0);
     await r.until(100);
     expect(all()).toEqual(records.map((b) => b.toString("latin1")));
 
     const framed = Buffer.concat(records.map((b) => Buffer.concat([Buffer.from([0, 0, 0, 12]), b.subarray(0, 12)])));
     const g = file("framed.bin", framed);
     const pre = await collector();
-    const res = await runSend(["--port", String(pre.r.port), "--binary", g, "--record-size", "16", "--pre-framed", "--no-progress"]);
+    const res = await runSend([
+      "--port",
+      String(pre.r.port),
+      "--binary",
+      g,
+      "--record-size",
+      "16",
+      "--pre-framed",
+      "--no-progress",
+    ]);
     expect(res.code).toBe(0);
     await pre.r.until(100);
     expect(pre.all()).toEqual(records.map((b) => b.subarray(0, 12).toString("latin1")));
@@ -99,7 +112,9 @@ describe("wallaroo send to a receiver", () => {
     const port = String(r.port);
     expect((await runSend(["--port", port, "--file", f, "--messages", "2", "--no-progress"])).code).toBe(0);
     expect((await runSend(["--port", port, "--file", f, "--messages", "100", "--no-progress"])).code).toBe(0);
-    expect((await runSend(["--port", port, "--file", f, "--messages", "10", "--repeat", "--no-progress"])).code).toBe(0);
+    expect((await runSend(["--port", port, "--file", f, "--messages", "10", "--repeat", "--no-progress"])).code).toBe(
+      0,
+    );
     await r.until(15);
     await new Promise((res) => setTimeout(res, 50));
     expect(all()).toEqual(["a", "b", ..."abc", ..."abcabcabca"]);
@@ -108,7 +123,16 @@ describe("wallaroo send to a receiver", () => {
   it("--repeat --messages sends a large count from a tiny file", async () => {
     const f = file("one.txt", "m\n");
     const { r } = await collector();
-    const res = await runSend(["--port", String(r.port), "--file", f, "--repeat", "--messages", "200000", "--no-progress"]);
+    const res = await runSend([
+      "--port",
+      String(r.port),
+      "--file",
+      f,
+      "--repeat",
+      "--messages",
+      "200000",
+      "--no-progress",
+    ]);
     expect(res.code).toBe(0);
     expect(res.stderr).toContain("sent 200000 messages, 1000000 bytes");
     expect((await r.until(200000)).messages).toBe(200000);
@@ -118,7 +142,17 @@ describe("wallaroo send to a receiver", () => {
     const n = 30000;
     const f = file("numbers.txt", Array.from({ length: n }, (_, i) => `${i}\n`).join(""));
     const { r, byConn } = await collector();
-    const res = await runSend(["--port", String(r.port), "--file", f, "--connections", "3", "--batch-bytes", "512", "--no-progress"]);
+    const res = await runSend([
+      "--port",
+      String(r.port),
+      "--file",
+      f,
+      "--connections",
+      "3",
+      "--batch-bytes",
+      "512",
+      "--no-progress",
+    ]);
     expect(res.code).toBe(0);
     await r.until(n);
     expect(r.stats().connections).toBe(3);
@@ -134,7 +168,18 @@ describe("wallaroo send to a receiver", () => {
   it("--rate sends the asked count", async () => {
     const f = file("rate.txt", "r\n");
     const { r } = await collector();
-    const res = await runSend(["--port", String(r.port), "--file", f, "--repeat", "--messages", "60", "--rate", "400", "--no-progress"]);
+    const res = await runSend([
+      "--port",
+      String(r.port),
+      "--file",
+      f,
+      "--repeat",
+      "--messages",
+      "60",
+      "--rate",
+      "400",
+      "--no-progress",
+    ]);
     expect(res.code).toBe(0);
     expect((await r.until(60)).messages).toBe(60);
     await new Promise((res) => setTimeout(res, 50));
@@ -159,9 +204,22 @@ describe("wallaroo send to a receiver", () => {
     const port = (server.address() as net.AddressInfo).port;
     try {
       const f = file("many.txt", `${"x".repeat(1000)}\n`);
-      const res = await runSend(["--port", String(port), "--file", f, "--repeat", "--messages", "10000000", "--no-progress"]);
+      const res = await runSend([
+        "--port",
+        String(port),
+        "--file",
+        f,
+        "--repeat",
+        "--messages",
+        "10000000",
+        "--no-progress",
+      ]);
       expect(res.code).toBe(1);
-      expect(res.stderr).toMatch(new RegExp(`connection to 127\\.0\\.0\\.1:${port} lost: .+; \\d+ messages \\(\\d+ bytes\\) had been handed to the connection in`));
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `connection to 127\\.0\\.0\\.1:${port} lost: .+; \\d+ messages \\(\\d+ bytes\\) had been handed to the connection in`,
+        ),
+      );
       expect(res.stderr).not.toContain(":?");
     } finally {
       server.close();
@@ -208,14 +266,21 @@ describe("wallaroo receive", () => {
   it("--output FILE is emptied first; --append adds to it", async () => {
     const out = join(dir, "again.txt");
     writeFileSync(out, "old\n");
-    for (const [extra, want] of [[[], "new\n"], [["--append"], "new\nnew\n"]] as const) {
+    for (const [extra, want] of [
+      [[], "new\n"],
+      [["--append"], "new\nnew\n"],
+    ] as const) {
       const stderr = new Capture();
-      const receiving = receiveMain(["--port", "0", "--output", out, ...extra, "--expect", "1", "--no-progress"], { stderr });
+      const receiving = receiveMain(["--port", "0", "--output", out, ...extra, "--expect", "1", "--no-progress"], {
+        stderr,
+      });
       const port = await announcedPort(stderr);
       net.connect(port, "127.0.0.1").end("new\n");
       expect(await receiving).toBe(0);
       expect(readFileSync(out, "utf8")).toBe(want);
-      expect(stderr.text).toMatch(/received 1 line, 4 bytes over 1 connection in [\d.]+ s \(all of it in one read: too fast to measure a rate\)/);
+      expect(stderr.text).toMatch(
+        /received 1 line, 4 bytes over 1 connection in [\d.]+ s \(all of it in one read: too fast to measure a rate\)/,
+      );
     }
     const bad = new Capture();
     expect(await receiveMain(["--port", "0", "--append"], { stderr: bad })).toBe(2);
@@ -224,7 +289,9 @@ describe("wallaroo receive", () => {
 
   it("--idle-timeout exits after silence, 1 when --expect was missed", async () => {
     const stderr = new Capture();
-    const receiving = receiveMain(["--port", "0", "--idle-timeout", "0.2", "--expect", "10", "--no-progress"], { stderr });
+    const receiving = receiveMain(["--port", "0", "--idle-timeout", "0.2", "--expect", "10", "--no-progress"], {
+      stderr,
+    });
     const port = await announcedPort(stderr);
     net.connect(port, "127.0.0.1").end("only\n");
     expect(await receiving).toBe(1);
@@ -234,11 +301,13 @@ describe("wallaroo receive", () => {
   it("counts frames split anywhere across chunks", () => {
     const payloads = ["", "a", "hello", "x".repeat(300)];
     const lf = parseLengthFormat(">H");
-    const wire = Buffer.concat(payloads.map((p) => {
-      const h = Buffer.alloc(2);
-      lf.write(h, 0, p.length);
-      return Buffer.concat([h, Buffer.from(p)]);
-    }));
+    const wire = Buffer.concat(
+      payloads.map((p) => {
+        const h = Buffer.alloc(2);
+        lf.write(h, 0, p.length);
+        return Buffer.concat([h, Buffer.from(p)]);
+      }),
+    );
     const got: string[] = [];
     const fc = new FrameCounter(lf, (p) => got.push(p.toString()));
     let count = 0;
@@ -252,12 +321,29 @@ describe("flags", () => {
   it("--help explains and exits 0", async () => {
     const s = await runSend(["--help"]);
     expect(s.code).toBe(0);
-    for (const flag of ["--host", "--port", "--file", "--binary", "--record-size", "--messages", "--repeat", "--rate", "--connections", "--header-length", "--length-fmt", "--batch-bytes", "--connect-timeout", "--no-progress", "Example"]) {
+    for (const flag of [
+      "--host",
+      "--port",
+      "--file",
+      "--binary",
+      "--record-size",
+      "--messages",
+      "--repeat",
+      "--rate",
+      "--connections",
+      "--header-length",
+      "--length-fmt",
+      "--batch-bytes",
+      "--connect-timeout",
+      "--no-progress",
+      "Example",
+    ]) {
       expect(s.stdout).toContain(flag);
     }
     const stdout = new Capture();
     expect(await receiveMain(["--help"], { stdout })).toBe(0);
-    for (const flag of ["--output", "--count-only", "--framed", "--expect", "--idle-timeout", "Example"]) expect(stdout.text).toContain(flag);
+    for (const flag of ["--output", "--count-only", "--framed", "--expect", "--idle-timeout", "Example"])
+      expect(stdout.text).toContain(flag);
   });
 
   it.each([
@@ -267,7 +353,10 @@ describe("flags", () => {
     [["--port", "1"], "give exactly one of --file"],
     [["--port", "1", "--binary", "f"], "--binary needs --record-size"],
     [["--port", "1", "--file", "f", "--rate", "0"], "--rate must be a number > 0, got '0'"],
-    [["--port", "1", "--file", "f", "--header-length", "2", "--length-fmt", ">I"], "--header-length 2 does not match --length-fmt '>I'"],
+    [
+      ["--port", "1", "--file", "f", "--header-length", "2", "--length-fmt", ">I"],
+      "--header-length 2 does not match --length-fmt '>I'",
+    ],
     [["--port", "1", "--file", "/no/such/file"], "cannot read --file /no/such/file"],
   ])("send %j exits 2", async (args, message) => {
     const res = await runSend(args);

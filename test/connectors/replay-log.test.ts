@@ -35,7 +35,10 @@ describe("ReplayLog", () => {
   it("after wrapping, re-sends only whole chunks: the newest ones that fit", () => {
     const log = new ReplayLog(1000);
     let total = 0;
-    for (let i = 0; i < 500; i++) { log.append(chunk(i), false, 0); total += chunk(i).length; }
+    for (let i = 0; i < 500; i++) {
+      log.append(chunk(i), false, 0);
+      total += chunk(i).length;
+    }
     expect(total).toBeGreaterThan(1000);
     const r = log.take(10, 500);
     const ids = parse(r.chunks);

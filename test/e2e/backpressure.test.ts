@@ -22,9 +22,11 @@ const BLOCKED_MS = 1500;
 function* sizes(): Generator<number> {
   let x = 0x9e3779b9;
   for (;;) {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     yield 1024 + (x % (63 * 1024 + 1));
   }
 }
@@ -36,7 +38,14 @@ it("a receiver that does not read blocks the sender with bounded engine memory; 
   sink.pause(); // accepts the engine's connection, never reads
   const inPort = await freePort();
   const engine = await startEngine(fixture("e2e-app.ts"), [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "passthrough",
+    "--in",
+    `127.0.0.1:${inPort}`,
+    "--out",
+    `127.0.0.1:${sink.port}`,
+    "--workers",
+    "2",
+    "--mode",
+    "passthrough",
   ]);
   const socket = await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect(inPort, "127.0.0.1", () => resolve(s));
@@ -48,7 +57,9 @@ it("a receiver that does not read blocks the sender with bounded engine memory; 
     let seq = 0;
     let offered = 0; // payload bytes handed to socket.write
     let maxRss = 0;
-    const sample = () => { maxRss = Math.max(maxRss, rssBytes(engine.pid)); };
+    const sample = () => {
+      maxRss = Math.max(maxRss, rssBytes(engine.pid));
+    };
     const sampler = setInterval(sample, 50);
 
     /** Writes until TOTAL or, with `untilBlocked`, until no drain came for BLOCKED_MS. Returns true if it blocked. */
@@ -79,11 +90,16 @@ it("a receiver that does not read blocks the sender with bounded engine memory; 
 
     const blocked = await pump(true);
     // The sender is blocked: most of the data was not accepted anywhere.
-    expect(blocked, "the sender never blocked: the engine took all the data while the receiver did not read").toBe(true);
+    expect(blocked, "the sender never blocked: the engine took all the data while the receiver did not read").toBe(
+      true,
+    );
     expect(offered).toBeLessThan(TOTAL / 2);
     // Keep it blocked a while longer and watch the engine's memory.
     const acceptedWhileBlocked = offered;
-    for (let i = 0; i < 20; i++) { sample(); await sleep(50); }
+    for (let i = 0; i < 20; i++) {
+      sample();
+      await sleep(50);
+    }
     expect(offered).toBe(acceptedWhileBlocked);
     expect(sink.received()).toBeLessThan(TOTAL / 2);
     expect(maxRss).toBeGreaterThan(0);

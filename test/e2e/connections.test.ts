@@ -15,21 +15,28 @@ const KEYS = 7;
 
 /** Opens every connection first, then writes all of them at once, in slices, so they really overlap. */
 async function sendConcurrently(port: number, payloads: Buffer[]): Promise<void> {
-  const sockets = await Promise.all(payloads.map(() => new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect(port, "127.0.0.1", () => resolve(s));
-    s.on("error", reject);
-  })));
+  const sockets = await Promise.all(
+    payloads.map(
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(port, "127.0.0.1", () => resolve(s));
+          s.on("error", reject);
+        }),
+    ),
+  );
   const SLICE = 16 * 1024;
-  await Promise.all(sockets.map(async (s, i) => {
-    const data = payloads[i];
-    for (let off = 0; off < data.length; off += SLICE) {
-      // odd slice boundaries: frames are cut anywhere
-      const end = Math.min(data.length, off + SLICE - 3);
-      if (!s.write(data.subarray(off, end))) await new Promise((r) => s.once("drain", r));
-      off = end - SLICE;
-    }
-    await new Promise<void>((r) => s.end(r));
-  }));
+  await Promise.all(
+    sockets.map(async (s, i) => {
+      const data = payloads[i];
+      for (let off = 0; off < data.length; off += SLICE) {
+        // odd slice boundaries: frames are cut anywhere
+        const end = Math.min(data.length, off + SLICE - 3);
+        if (!s.write(data.subarray(off, end))) await new Promise((r) => s.once("drain", r));
+        off = end - SLICE;
+      }
+      await new Promise<void>((r) => s.end(r));
+    }),
+  );
 }
 
 describe.each([2, 3])("%i workers", (workers) => {
@@ -37,12 +44,22 @@ describe.each([2, 3])("%i workers", (workers) => {
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(fixture("e2e-app.ts"), [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), "--mode", "tagged",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      String(workers),
+      "--mode",
+      "tagged",
     ]);
     try {
       const conns = Array.from({ length: CONNECTIONS }, (_, i) => `c${i}`);
       const sent = conns.map((c) => taggedMessages(c, 0, PER_CONNECTION, KEYS));
-      await sendConcurrently(inPort, sent.map((m) => frame(m)));
+      await sendConcurrently(
+        inPort,
+        sent.map((m) => frame(m)),
+      );
       const total = CONNECTIONS * PER_CONNECTION;
       await sink.waitForLines(total, 30_000);
       const exit = await engine.stop("SIGTERM");

@@ -17,7 +17,14 @@ describe("values crossing workers", () => {
   it("keeps helper-module classes, cycles and structured-clone types; refuses what cannot be restored", async () => {
     const out = await startCollector();
     const inPort = await freePort();
-    const engine = await startEngine(APP, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${out.port}`, "--workers", "2"]);
+    const engine = await startEngine(APP, [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${out.port}`,
+      "--workers",
+      "2",
+    ]);
     try {
       let expected = 0;
       const send = async (lines: string[], outputs: number) => {
@@ -27,29 +34,57 @@ describe("values crossing workers", () => {
       };
 
       // Four declared keys over two workers: two of them are owned by the other worker, whatever worker the connection is on.
-      const readings = await send(KEYS.flatMap((k) => [1, 2, 3].map((n) => `reading:${k}:${n}`)), 12);
-      expect(readings.sort()).toEqual(KEYS.flatMap((k) => [1, 2, 3].map((n) => `reading ${k} true ${2 * n} src#${n}`)).sort());
+      const readings = await send(
+        KEYS.flatMap((k) => [1, 2, 3].map((n) => `reading:${k}:${n}`)),
+        12,
+      );
+      expect(readings.sort()).toEqual(
+        KEYS.flatMap((k) => [1, 2, 3].map((n) => `reading ${k} true ${2 * n} src#${n}`)).sort(),
+      );
 
-      const cyclic = await send(KEYS.map((k) => `cyclic:${k}:5`), 4);
-      expect(cyclic.sort()).toEqual(KEYS.map((k) => `cyclic ${k} true true cyc#5 true x+y 5000 ${2n ** 70n + 5n} ab+c/gi true 5`));
+      const cyclic = await send(
+        KEYS.map((k) => `cyclic:${k}:5`),
+        4,
+      );
+      expect(cyclic.sort()).toEqual(
+        KEYS.map((k) => `cyclic ${k} true true cyc#5 true x+y 5000 ${2n ** 70n + 5n} ab+c/gi true 5`),
+      );
 
       // Refused: only the two keys owned by the connection's own worker produce output (no crossing there).
       const refusals: [string, RegExp][] = [
-        ["local", /computation "apply" of pipeline "cross".*cannot serialize field \.v: an instance of class Local, which the engine cannot restore; export class Local from its module/],
-        ["secret", /computation "apply" of pipeline "cross".*cannot serialize field \.v: an instance of class Secret, which has private member\(s\) #v/],
-        ["symbol", /computation "apply" of pipeline "cross".*cannot serialize field \.v\.tag: a Symbol \(Symbol\([a-d]\)\)/],
+        [
+          "local",
+          /computation "apply" of pipeline "cross".*cannot serialize field \.v: an instance of class Local, which the engine cannot restore; export class Local from its module/,
+        ],
+        [
+          "secret",
+          /computation "apply" of pipeline "cross".*cannot serialize field \.v: an instance of class Secret, which has private member\(s\) #v/,
+        ],
+        [
+          "symbol",
+          /computation "apply" of pipeline "cross".*cannot serialize field \.v\.tag: a Symbol \(Symbol\([a-d]\)\)/,
+        ],
       ];
       for (const [kind, error] of refusals) {
         const from = engine.lines.length;
-        const got = await send(KEYS.map((k) => `${kind}:${k}:1`), 2);
-        expect(got.every((l) => l.startsWith(`${kind} `)), got.join("\n")).toBe(true);
+        const got = await send(
+          KEYS.map((k) => `${kind}:${k}:1`),
+          2,
+        );
+        expect(
+          got.every((l) => l.startsWith(`${kind} `)),
+          got.join("\n"),
+        ).toBe(true);
         const line = await engine.waitForLog((l) => error.test(msgOf(l)), 20_000, from);
         expect(line.level).toBe(50);
         await sleep(1100); // errors are logged at most once a second per step
       }
 
       // The channels between the workers are still in step after the refused values.
-      const again = await send(KEYS.map((k) => `reading:${k}:7`), 4);
+      const again = await send(
+        KEYS.map((k) => `reading:${k}:7`),
+        4,
+      );
       expect(again.sort()).toEqual(KEYS.map((k) => `reading ${k} true 14 src#7`));
       await sleep(300);
       expect(out.lines().length).toBe(expected);

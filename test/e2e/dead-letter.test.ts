@@ -34,8 +34,14 @@ interface DL {
 }
 
 function readRecords(dir: string): { file: string; rec: DL }[] {
-  return readdirSync(dir).filter((f) => /^worker-\d+\.jsonl(\.1)?$/.test(f)).flatMap((file) =>
-    readFileSync(join(dir, file), "utf8").split("\n").filter((l) => l !== "").map((l) => ({ file, rec: JSON.parse(l) as DL })));
+  return readdirSync(dir)
+    .filter((f) => /^worker-\d+\.jsonl(\.1)?$/.test(f))
+    .flatMap((file) =>
+      readFileSync(join(dir, file), "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => ({ file, rec: JSON.parse(l) as DL })),
+    );
 }
 
 /** The message a record is about: the raw payload, or the text of the value that crossed workers. */
@@ -51,13 +57,25 @@ async function run(messages: string[], extra: string[], dir: string) {
   const sink = await startCollector();
   const inPort = await freePort();
   const engine = await startEngine(fixture("e2e-app.ts"), [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "faulty",
-    "--dead-letter", dir, ...extra,
+    "--in",
+    `127.0.0.1:${inPort}`,
+    "--out",
+    `127.0.0.1:${sink.port}`,
+    "--workers",
+    "2",
+    "--mode",
+    "faulty",
+    "--dead-letter",
+    dir,
+    ...extra,
   ]);
   try {
     // two connections, so that both workers take source input
     const half = messages.length >> 1;
-    await Promise.all([sendBytes(inPort, frame(messages.slice(0, half))), sendBytes(inPort, frame(messages.slice(half)))]);
+    await Promise.all([
+      sendBytes(inPort, frame(messages.slice(0, half))),
+      sendBytes(inPort, frame(messages.slice(half))),
+    ]);
     const good = messages.filter((m) => m.startsWith("ok")).length;
     await sink.waitForLines(good);
     await sleep(300);
@@ -73,7 +91,9 @@ async function run(messages: string[], extra: string[], dir: string) {
 it("every message dropped by user code is in the dead-letter files exactly once, with its pipeline and step; the rest reach the sink", async () => {
   const dir = mkdtempSync(join(tmpdir(), "wallaroo-dl-"));
   try {
-    const messages = Array.from({ length: 4000 }, (_, i) => (i % 10 === 5 ? `${KINDS[(i / 10 | 0) % 4]} ${i} k${i % 7}` : `ok ${i} k${i % 7}`));
+    const messages = Array.from({ length: 4000 }, (_, i) =>
+      i % 10 === 5 ? `${KINDS[((i / 10) | 0) % 4]} ${i} k${i % 7}` : `ok ${i} k${i % 7}`,
+    );
     const bad = messages.filter((m) => !m.startsWith("ok"));
     const { lines, engine } = await run(messages, [], dir);
 
@@ -104,7 +124,9 @@ it("every message dropped by user code is in the dead-letter files exactly once,
     expect(new Set(recs.map((r) => r.file))).toEqual(new Set(["worker-0.jsonl", "worker-1.jsonl"]));
     expect(recs.some((r) => r.rec.value !== undefined)).toBe(true);
     // the stop says where the drops went
-    expect(engine.stderr()).toContain(`${bad.length} message(s) dropped on errors in user code; each is in ${dir}/worker-N.jsonl`);
+    expect(engine.stderr()).toContain(
+      `${bad.length} message(s) dropped on errors in user code; each is in ${dir}/worker-N.jsonl`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -114,11 +136,15 @@ it("--dead-letter-max-bytes: a full file moves to .1 (logged), the disk use stay
   const dir = mkdtempSync(join(tmpdir(), "wallaroo-dl-"));
   try {
     const limit = 20_000;
-    const messages = Array.from({ length: 2000 }, (_, i) => (i % 2 === 0 ? `bad-compute ${i} k${i % 5}` : `ok ${i} k${i % 5}`));
+    const messages = Array.from({ length: 2000 }, (_, i) =>
+      i % 2 === 0 ? `bad-compute ${i} k${i % 5}` : `ok ${i} k${i % 5}`,
+    );
     const { engine } = await run(messages, ["--dead-letter-max-bytes", String(limit)], dir);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).size, f).toBeLessThanOrEqual(limit);
     expect(existsSync(join(dir, "worker-0.jsonl.1")) || existsSync(join(dir, "worker-1.jsonl.1"))).toBe(true);
-    const warn = engine.logs().find((l) => typeof l.msg === "string" && /dead-letter file .* reached 20000 bytes: moved to .*\.1/.test(l.msg));
+    const warn = engine
+      .logs()
+      .find((l) => typeof l.msg === "string" && /dead-letter file .* reached 20000 bytes: moved to .*\.1/.test(l.msg));
     expect(warn, engine.stderr().slice(-3000)).toBeDefined();
     // what is kept is the newest drops: the last bad message of each worker's input is there
     const kept = new Set(readRecords(dir).map((r) => messageOf(r.rec)));

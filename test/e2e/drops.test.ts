@@ -21,7 +21,14 @@ describe("user code that returns nothing, or fails for one element of a multi ou
     sink = await startCollector();
     const inPort = await freePort();
     engine = await startEngine(fixture("drops-app.ts"), [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--stats-interval", "1",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "1",
+      "--stats-interval",
+      "1",
     ]);
     await sendBytes(inPort, frame(["a b", "skip me", "c d! e", "mute f", "g"]));
     await sink.waitFor((b) => b.toString("utf8").includes("g\n")); // the last one
@@ -29,7 +36,10 @@ describe("user code that returns nothing, or fails for one element of a multi ou
     const exit = await engine.stop("SIGTERM");
     expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 0, signal: null });
     lines = sink.lines();
-    const last = engine.logs().filter((l) => l.stats !== undefined).pop();
+    const last = engine
+      .logs()
+      .filter((l) => l.stats !== undefined)
+      .pop();
     expect(last, engine.stderr().slice(-3000)).toBeDefined();
     stats = last!.stats as typeof stats;
   });
@@ -39,7 +49,8 @@ describe("user code that returns nothing, or fails for one element of a multi ou
     await sink?.close();
   });
 
-  const errorAt = (where: RegExp) => engine.logs().filter((l) => l.level === 50 && typeof l.where === "string" && where.test(l.where));
+  const errorAt = (where: RegExp) =>
+    engine.logs().filter((l) => l.level === 50 && typeof l.where === "string" && where.test(l.where));
 
   it("every output that was not dropped arrives, including the elements after a failing one", () => {
     expect(lines).toEqual(["a", "b", "c", "e", "f", "g"]);
@@ -61,7 +72,9 @@ describe("user code that returns nothing, or fails for one element of a multi ou
   it("an encoder returning nothing is an error: logged, counted, not counted as out", () => {
     const logged = errorAt(/^encoder of sink drops -> tcp /);
     expect(logged.length).toBe(1);
-    expect(msgOf(logged[0])).toContain("an encoder for a TCP sink must return a Buffer, Uint8Array or string, got undefined; the output is dropped");
+    expect(msgOf(logged[0])).toContain(
+      "an encoder for a TCP sink must return a Buffer, Uint8Array or string, got undefined; the output is dropped",
+    );
     expect(stats.out).toEqual([6]);
     expect(stats.errors).toBe(3);
   });
@@ -74,7 +87,15 @@ describe("--fail-fast", () => {
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(fixture("e2e-app.ts"), [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--mode", "faulty", "--fail-fast",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "1",
+      "--mode",
+      "faulty",
+      "--fail-fast",
     ]);
     try {
       // one write: the worker gets these in one run of messages
@@ -86,7 +107,10 @@ describe("--fail-fast", () => {
       expect(engine.stderr()).toContain("computation refuses bad-compute 1 k1");
       // what arrived (the engine is gone: nothing more can) is at most the message before the failure
       const got = sink.lines();
-      expect(got.filter((l) => l !== "ok 0 k0 #1"), `arrived after the failure: ${got.slice(0, 5).join(" | ")}`).toEqual([]);
+      expect(
+        got.filter((l) => l !== "ok 0 k0 #1"),
+        `arrived after the failure: ${got.slice(0, 5).join(" | ")}`,
+      ).toEqual([]);
     } finally {
       engine.kill();
       await sink.close();

@@ -7,18 +7,43 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
 import {
-  checkTaggedOrder, fixture, parseTagged, sleep, startEngine, taggedMessages, type Engine, type LogLine, type TaggedOut,
+  checkTaggedOrder,
+  fixture,
+  parseTagged,
+  sleep,
+  startEngine,
+  taggedMessages,
+  type Engine,
+  type LogLine,
+  type TaggedOut,
 } from "../helpers/engine.js";
 
 const APP = fixture("e2e-app.ts");
 /** the sequence numbers of one connection's outputs, sorted */
-const seqs = (outs: TaggedOut[], conn: string) => outs.filter((o) => o.conn === conn).map((o) => o.seq).sort((a, b) => a - b);
+const seqs = (outs: TaggedOut[], conn: string) =>
+  outs
+    .filter((o) => o.conn === conn)
+    .map((o) => o.seq)
+    .sort((a, b) => a - b);
 const msgOf = (l: LogLine) => (typeof l.msg === "string" ? l.msg : "");
 
-async function engineFor(mode: string, sinkPort: number, extra: string[] = [], workers = 2): Promise<{ engine: Engine; inPort: number }> {
+async function engineFor(
+  mode: string,
+  sinkPort: number,
+  extra: string[] = [],
+  workers = 2,
+): Promise<{ engine: Engine; inPort: number }> {
   const inPort = await freePort();
   const engine = await startEngine(APP, [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sinkPort}`, "--workers", String(workers), "--mode", mode, ...extra,
+    "--in",
+    `127.0.0.1:${inPort}`,
+    "--out",
+    `127.0.0.1:${sinkPort}`,
+    "--workers",
+    String(workers),
+    "--mode",
+    mode,
+    ...extra,
   ]);
   return { engine, inPort };
 }
@@ -31,7 +56,11 @@ async function connect(port: number): Promise<net.Socket> {
 }
 
 const write = (s: net.Socket, b: Buffer) => new Promise<void>((r, j) => s.write(b, (e) => (e ? j(e) : r())));
-const closed = (s: net.Socket) => new Promise<void>((r) => { if (s.destroyed) r(); else s.once("close", () => r()); });
+const closed = (s: net.Socket) =>
+  new Promise<void>((r) => {
+    if (s.destroyed) r();
+    else s.once("close", () => r());
+  });
 
 async function stopOk(engine: Engine): Promise<void> {
   const exit = await engine.stop("SIGTERM");
@@ -55,7 +84,9 @@ describe("frames", () => {
       const atLimit = `bad 0 k0 ${"x".repeat(1000 - 9)}`;
       expect(Buffer.byteLength(atLimit)).toBe(1000);
       await write(bad, Buffer.concat([frame([atLimit]), header, Buffer.alloc(50, 0x78)]));
-      const err = await engine.waitForLog((l) => /announced a 1001-byte frame, over the 1000-byte limit/.test(msgOf(l)));
+      const err = await engine.waitForLog((l) =>
+        /announced a 1001-byte frame, over the 1000-byte limit/.test(msgOf(l)),
+      );
       expect(err.level).toBe(50); // pino "error"
       await closed(bad); // the engine closed it
 
@@ -110,7 +141,9 @@ describe("frames", () => {
 describe("user code that throws", () => {
   // every 10th message is bad, in turn for the decoder, the computation, the partition function and the encoder
   const KINDS = ["bad-decode", "bad-compute", "bad-partition", "bad-encode"];
-  const messages = Array.from({ length: 400 }, (_, i) => (i % 10 === 5 ? `${KINDS[(i / 10 | 0) % 4]} ${i} k${i % 3}` : `ok ${i} k${i % 3}`));
+  const messages = Array.from({ length: 400 }, (_, i) =>
+    i % 10 === 5 ? `${KINDS[((i / 10) | 0) % 4]} ${i} k${i % 3}` : `ok ${i} k${i % 3}`,
+  );
   const goodOnes = messages.filter((m) => m.startsWith("ok"));
 
   it("(c) decoder, partition function, computation and encoder errors drop the message, log the step, the rest arrive", async () => {
@@ -123,7 +156,11 @@ describe("user code that throws", () => {
       const wheres: [string, RegExp, string][] = [
         ["bad-decode", /^decoder of pipeline "faulty"/, "decoder refuses bad-decode 5 k2"],
         ["bad-compute", /^computation "faulty compute" of pipeline "faulty"/, "computation refuses bad-compute 15 k0"],
-        ["bad-partition", /^partition function of state "key counts" \(pipeline "faulty"\)/, "partition function refuses bad-partition 25 k1"],
+        [
+          "bad-partition",
+          /^partition function of state "key counts" \(pipeline "faulty"\)/,
+          "partition function refuses bad-partition 25 k1",
+        ],
         ["bad-encode", /^encoder of sink /, "encoder refuses bad-encode 35 k2 #11"],
       ];
       for (const [kind, where, text] of wheres) {
@@ -187,7 +224,10 @@ describe("sink receiver", () => {
   };
 
   /** Keeps the first occurrence of each line: re-sent in-flight output shows up twice. */
-  const dedupe = (ls: string[]) => { const seen = new Set<string>(); return ls.filter((l) => !seen.has(l) && seen.add(l)); };
+  const dedupe = (ls: string[]) => {
+    const seen = new Set<string>();
+    return ls.filter((l) => !seen.has(l) && seen.add(l));
+  };
 
   /** One connection sending "s SEQ kSEQ%5" messages; returns a function sending [from, to). */
   async function sender(inPort: number) {

@@ -8,7 +8,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { freePort, startCollector, type Collector } from "../helpers/net.js";
-import { example, groupBy, lines, records, send, sleep, splitFramed, startEngine, type Engine } from "../helpers/engine.js";
+import {
+  example,
+  groupBy,
+  lines,
+  records,
+  send,
+  sleep,
+  splitFramed,
+  startEngine,
+  type Engine,
+} from "../helpers/engine.js";
 import * as wordCount from "../../examples/word_count/reference.js";
 import * as alphabet from "../../examples/alphabet/reference.js";
 import * as reverse from "../../examples/reverse/reference.js";
@@ -28,7 +38,13 @@ async function withEngine(
   const inPorts: number[] = [];
   for (let i = 0; i < sources; i++) inPorts.push(await freePort());
   const engine = await startEngine(example(name), [
-    "--in", inPorts.map((p) => `127.0.0.1:${p}`).join(","), "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), ...extra,
+    "--in",
+    inPorts.map((p) => `127.0.0.1:${p}`).join(","),
+    "--out",
+    `127.0.0.1:${sink.port}`,
+    "--workers",
+    String(workers),
+    ...extra,
   ]);
   try {
     await body(engine, sink, inPorts);
@@ -75,7 +91,14 @@ describe.each(WORKERS)("examples through the CLI on %i worker(s)", (workers) => 
     const want = alphabet.expected(input);
     expect(Buffer.concat(want)).toEqual(readExpected("alphabet", "expected.bin"));
     await withEngine("alphabet", workers, [], async (_e, sink, [port]) => {
-      const s = await send(["--port", String(port), "--binary", example("alphabet", "votes.bin"), "--record-size", "5"]);
+      const s = await send([
+        "--port",
+        String(port),
+        "--binary",
+        example("alphabet", "votes.bin"),
+        "--record-size",
+        "5",
+      ]);
       expect(s.code, s.stderr).toBe(0);
       await sink.waitFor((b) => b.length >= want.length * 13);
       await sleep(200);
@@ -110,14 +133,23 @@ describe.each(WORKERS)("examples through the CLI on %i worker(s)", (workers) => 
     const want = celsius.expected(input).map((l) => l.replace(/\n$/, ""));
     expect(want.length).toBe(200);
     await withEngine("celsius", workers, [], async (_e, sink, [port]) => {
-      const s = await send(["--port", String(port), "--binary", example("celsius", "celsius.bin"), "--record-size", "4"]);
+      const s = await send([
+        "--port",
+        String(port),
+        "--binary",
+        example("celsius", "celsius.bin"),
+        "--record-size",
+        "4",
+      ]);
       expect(s.code, s.stderr).toBe(0);
       await sink.waitForLines(want.length);
       await sleep(200);
       const got = sink.lines();
       if (workers === 1) expect(got).toEqual(want);
       else expect([...got].sort()).toEqual([...want].sort());
-      expect([...got].sort()).toEqual(readExpected("celsius", "expected.txt").toString("utf8").split("\n").filter(Boolean).sort());
+      expect([...got].sort()).toEqual(
+        readExpected("celsius", "expected.txt").toString("utf8").split("\n").filter(Boolean).sort(),
+      );
     });
   });
 
@@ -127,25 +159,45 @@ describe.each(WORKERS)("examples through the CLI on %i worker(s)", (workers) => 
     const want = market.expectedFor(nbbo, orders);
     expect(want.length).toBe(62);
     expect(Buffer.concat(want)).toEqual(readExpected("market_spread", "expected.bin"));
-    await withEngine("market_spread", workers, ["--zero-timestamps", "--stats-interval", "1"], async (e, sink, [ordersPort, nbboPort]) => {
-      const s1 = await send(["--port", String(nbboPort), "--binary", example("market_spread", "nbbo.bin"), "--record-size", "42"]);
-      expect(s1.code, s1.stderr).toBe(0);
-      // The market data pipeline has no sink: wait until the engine reports every NBBO message
-      // decoded (pipeline 1 of the stats), then a moment more for the state updates behind it.
-      await e.waitForLog((l) => (l.stats as { in?: number[] } | undefined)?.in?.[1] === nbbo.length, 15_000);
-      await sleep(500);
-      const s2 = await send(["--port", String(ordersPort), "--binary", example("market_spread", "orders.bin"), "--record-size", "53"]);
-      expect(s2.code, s2.stderr).toBe(0);
-      await sink.waitFor((b) => b.length >= want.length * market.RECORD_SIZE);
-      await sleep(200);
-      const bytes = sink.bytes();
-      expect(bytes.length).toBe(want.length * market.RECORD_SIZE);
-      if (workers === 1) expect(bytes.equals(Buffer.concat(want))).toBe(true);
-      const got = splitFramed(bytes);
-      const hex = (b: Buffer) => b.toString("hex");
-      expect(got.map(hex).sort()).toEqual(want.map(hex).sort());
-      expectPerKeyOrder(got, want, (r) => r.toString("latin1", 15, 19), hex);
-    }, 2);
+    await withEngine(
+      "market_spread",
+      workers,
+      ["--zero-timestamps", "--stats-interval", "1"],
+      async (e, sink, [ordersPort, nbboPort]) => {
+        const s1 = await send([
+          "--port",
+          String(nbboPort),
+          "--binary",
+          example("market_spread", "nbbo.bin"),
+          "--record-size",
+          "42",
+        ]);
+        expect(s1.code, s1.stderr).toBe(0);
+        // The market data pipeline has no sink: wait until the engine reports every NBBO message
+        // decoded (pipeline 1 of the stats), then a moment more for the state updates behind it.
+        await e.waitForLog((l) => (l.stats as { in?: number[] } | undefined)?.in?.[1] === nbbo.length, 15_000);
+        await sleep(500);
+        const s2 = await send([
+          "--port",
+          String(ordersPort),
+          "--binary",
+          example("market_spread", "orders.bin"),
+          "--record-size",
+          "53",
+        ]);
+        expect(s2.code, s2.stderr).toBe(0);
+        await sink.waitFor((b) => b.length >= want.length * market.RECORD_SIZE);
+        await sleep(200);
+        const bytes = sink.bytes();
+        expect(bytes.length).toBe(want.length * market.RECORD_SIZE);
+        if (workers === 1) expect(bytes.equals(Buffer.concat(want))).toBe(true);
+        const got = splitFramed(bytes);
+        const hex = (b: Buffer) => b.toString("hex");
+        expect(got.map(hex).sort()).toEqual(want.map(hex).sort());
+        expectPerKeyOrder(got, want, (r) => r.toString("latin1", 15, 19), hex);
+      },
+      2,
+    );
   });
 });
 

@@ -14,7 +14,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
-import { BIN, fixture, ROOT, sleep, startEngine, taggedMessages, type Engine, type LogLine } from "../helpers/engine.js";
+import {
+  BIN,
+  fixture,
+  ROOT,
+  sleep,
+  startEngine,
+  taggedMessages,
+  type Engine,
+  type LogLine,
+} from "../helpers/engine.js";
 
 const HOSTILE = fixture("hostile-app.ts");
 const APP = fixture("e2e-app.ts");
@@ -28,7 +37,11 @@ async function exitWithin(engine: Engine, ms: number) {
 
 async function hostile(sinkPort: number, extra: string[] = [], env: Record<string, string> = {}) {
   const inPort = await freePort();
-  const engine = await startEngine(HOSTILE, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sinkPort}`, "--workers", "2", ...extra], { env });
+  const engine = await startEngine(
+    HOSTILE,
+    ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sinkPort}`, "--workers", "2", ...extra],
+    { env },
+  );
   return { engine, inPort };
 }
 
@@ -38,8 +51,18 @@ describe("stop is bounded by --drain-timeout", () => {
     sink.pause();
     const inPort = await freePort();
     const engine = await startEngine(APP, [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "passthrough",
-      "--ring-bytes", "65536", "--drain-timeout", "3",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "passthrough",
+      "--ring-bytes",
+      "65536",
+      "--drain-timeout",
+      "3",
     ]);
     const socket = net.connect(inPort, "127.0.0.1");
     socket.on("error", () => {});
@@ -52,7 +75,10 @@ describe("stop is bounded by --drain-timeout", () => {
       let blocked = false;
       while (!blocked && Date.now() < until) {
         if (!socket.write(chunk)) {
-          blocked = !(await Promise.race([new Promise<boolean>((r) => socket.once("drain", () => r(true))), sleep(1500).then(() => false)]));
+          blocked = !(await Promise.race([
+            new Promise<boolean>((r) => socket.once("drain", () => r(true))),
+            sleep(1500).then(() => false),
+          ]));
         }
       }
       expect(blocked, "the sender never blocked").toBe(true);
@@ -69,7 +95,9 @@ describe("stop is bounded by --drain-timeout", () => {
       const perSink = Object.values(report.undelivered);
       expect(perSink.length).toBe(1);
       expect(perSink[0]).toBeGreaterThan(0);
-      expect(engine.stderr()).toMatch(/stopped, but lost: .*output\(s\) \(\d+ bytes\) not delivered to sink passthrough/);
+      expect(engine.stderr()).toMatch(
+        /stopped, but lost: .*output\(s\) \(\d+ bytes\) not delivered to sink passthrough/,
+      );
       console.log(`stop with a receiver that never reads, --drain-timeout 3: exited after ${took} ms`);
     } finally {
       socket.destroy();
@@ -83,7 +111,16 @@ describe("stop is bounded by --drain-timeout", () => {
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(APP, [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "slow", "--slow-us", "300",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "slow",
+      "--slow-us",
+      "300",
     ]);
     try {
       await sendBytes(inPort, frame(taggedMessages("h", 0, N, 4)));
@@ -194,7 +231,11 @@ describe("a thread that dies or hangs", () => {
 
 describe("--workers bound", () => {
   it("refuses more than 4 per core (exit 2) and warns above one per core", async () => {
-    const r = spawnSync(process.execPath, [BIN, "run", HOSTILE, "--workers", "10000"], { cwd: ROOT, encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(process.execPath, [BIN, "run", HOSTILE, "--workers", "10000"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers 10000 is more than this machine can use: at most \d+/);
     const cores = availableParallelism();
@@ -202,7 +243,14 @@ describe("--workers bound", () => {
     if (cores > 8) return;
     const sink = await startCollector();
     const inPort = await freePort();
-    const engine = await startEngine(HOSTILE, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(cores + 1)]);
+    const engine = await startEngine(HOSTILE, [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      String(cores + 1),
+    ]);
     try {
       const warn = engine.logs().find((l) => /workers beyond one per core compete/.test(msgOf(l)));
       expect(warn?.level).toBe(40);
@@ -229,7 +277,14 @@ async function withStoreAndSink(fn: (dir: string, sink: Collector) => Promise<vo
 describe("state and failures (--resilience-dir)", () => {
   it("after a worker failure there is no final checkpoint, and a restart resumes from the last periodic one", async () => {
     await withStoreAndSink(async (dir, sink) => {
-      const { engine, inPort } = await hostile(sink.port, ["--resilience-dir", dir, "--checkpoint-interval", "0.2", "--workers", "1"]);
+      const { engine, inPort } = await hostile(sink.port, [
+        "--resilience-dir",
+        dir,
+        "--checkpoint-interval",
+        "0.2",
+        "--workers",
+        "1",
+      ]);
       try {
         await sendBytes(inPort, frame(["a", "b", "c"]));
         await sink.waitForLines(3);
@@ -264,7 +319,9 @@ describe("state and failures (--resilience-dir)", () => {
         const fatal = engine.logs().find((l) => l.level === 60)!;
         expect(fatal.reason).toBe("checkpoint-serialization");
         // the message names the state (and its class) whose serialization failed, then the error
-        expect(msgOf(fatal)).toMatch(/serializing state for a checkpoint: state "total" \(class Total\): this state cannot be read/);
+        expect(msgOf(fatal)).toMatch(
+          /serializing state for a checkpoint: state "total" \(class Total\): this state cannot be read/,
+        );
         expect(engine.stderr()).not.toContain("--fail-fast");
       } finally {
         engine.kill();
@@ -299,7 +356,15 @@ describe("--fail-fast", () => {
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(APP, [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "faulty", "--fail-fast",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "faulty",
+      "--fail-fast",
     ]);
     try {
       await sendBytes(inPort, frame(["ok 0 k0", "bad-compute 1 k1"]));

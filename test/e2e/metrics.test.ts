@@ -15,20 +15,40 @@ import * as wordCount from "../../examples/word_count/reference.js";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM && process.env.CI !== "true") {
-  console.warn(`metrics.test.ts: ${CHROMIUM} not found, skipping the browser test (apt-get install -y chromium; CI installs it)`);
+  console.warn(
+    `metrics.test.ts: ${CHROMIUM} not found, skipping the browser test (apt-get install -y chromium; CI installs it)`,
+  );
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DATA = example("word_count", "data.txt");
-const dataLines = () => readFileSync(DATA, "utf8").split("\n").filter((l) => l.length > 0);
+const dataLines = () =>
+  readFileSync(DATA, "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0);
 
 async function withMetricsEngine(
-  workers: number, body: (e: Engine, base: string, sink: Collector, inPort: number) => Promise<void>, app = example("word_count"), extra: string[] = [],
+  workers: number,
+  body: (e: Engine, base: string, sink: Collector, inPort: number) => Promise<void>,
+  app = example("word_count"),
+  extra: string[] = [],
 ): Promise<void> {
   const sink = await startCollector(0, { keep: true });
   const inPort = await freePort();
-  const engine = await startEngine(app, [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", String(workers), "--metrics-port", "0", ...extra,
-  ], { env: { WALLAROO_METRICS_SAMPLE_EVERY: "64" } }); // small runs: time more than the default 1 in 1024
+  const engine = await startEngine(
+    app,
+    [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      String(workers),
+      "--metrics-port",
+      "0",
+      ...extra,
+    ],
+    { env: { WALLAROO_METRICS_SAMPLE_EVERY: "64" } },
+  ); // small runs: time more than the default 1 in 1024
   try {
     const line = await engine.waitForLog((l) => typeof l.dashboard === "string", 10_000);
     const base = String(line.dashboard);
@@ -56,111 +76,146 @@ function parseMetrics(text: string): Map<string, number> {
 describe("metrics", () => {
   it("/metrics counts exactly the messages sent and the outputs received", async () => {
     const started = Date.now();
-    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
-      const input = dataLines();
-      const want = wordCount.expected(input.map((l) => Buffer.from(l))).length;
-      expect(want).toBe(5590);
-      // Three passes over the data set, on three connections.
-      for (let i = 0; i < 3; i++) {
-        const s = await send(["--port", String(inPort), "--file", DATA]);
-        expect(s.code, s.stderr).toBe(0);
-      }
-      await sink.waitForLines(3 * want);
-      await sleep(300);
-      const res = await fetch(`${base}metrics`);
-      expect(res.status).toBe(200);
-      expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
-      const m = parseMetrics(await res.text());
-      const p = 'pipeline="Split and Count"';
-      expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(3 * input.length);
-      expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(sink.lines().length);
-      expect(sink.lines().length).toBe(3 * want);
-      expect(m.get(`wallaroo_step_messages_total{${p},step="split into words"}`)).toBe(3 * input.length);
-      expect(m.get(`wallaroo_step_messages_total{${p},step="Count Word"}`)).toBe(3 * want);
-      expect(m.get(`wallaroo_step_errors_total{${p},step="Count Word"}`)).toBe(0);
-      // One instance per partition key seen: at most the 26 letters and "!".
-      const instances = m.get('wallaroo_state_instances{state="word totals"}')!;
-      expect(instances).toBeGreaterThan(0);
-      expect(instances).toBeLessThanOrEqual(27);
-      // Sampled histograms: some samples, never more than the messages.
-      const stepSamples = m.get(`wallaroo_step_processing_seconds_count{${p},step="Count Word"}`)!;
-      expect(stepSamples).toBeGreaterThan(0);
-      expect(stepSamples).toBeLessThanOrEqual(3 * want);
-      expect(m.get(`wallaroo_latency_seconds_count{${p}}`)).toBeGreaterThan(0);
-      expect(m.get(`wallaroo_latency_seconds_bucket{${p},le="+Inf"}`)).toBe(m.get(`wallaroo_latency_seconds_count{${p}}`));
-      // Every ring is reported; nothing is in flight any more.
-      const rings = [...m.keys()].filter((k) => k.startsWith("wallaroo_ring_occupancy_ratio"));
-      expect(rings.length).toBe(2 + 2 + 2); // source->2 workers, 2 peer rings, 2 workers->sink
-      for (const r of rings) expect(m.get(r)).toBe(0);
-      expect(m.has('wallaroo_worker_busy_seconds_total{worker="1"}')).toBe(true);
-      // Resilience is on in this run: periodic checkpoints are counted and timed.
-      expect(m.get("wallaroo_checkpoints_total")).toBeGreaterThan(0);
-      expect(m.get("wallaroo_checkpoint_failures_total")).toBe(0);
-      expect(m.get("wallaroo_checkpoint_duration_seconds_count")).toBe(m.get("wallaroo_checkpoints_total"));
-      expect(m.get("wallaroo_checkpoint_last_success_timestamp_seconds")! * 1000).toBeGreaterThan(started);
-      expect(m.get("wallaroo_checkpoint_bytes")).toBeGreaterThanOrEqual(0);
-    }, example("word_count"), ["--resilience-dir", mkdtempSync(join(tmpdir(), "wallaroo-metrics-")), "--checkpoint-interval", "0.2"]);
+    await withMetricsEngine(
+      2,
+      async (_e, base, sink, inPort) => {
+        const input = dataLines();
+        const want = wordCount.expected(input.map((l) => Buffer.from(l))).length;
+        expect(want).toBe(5590);
+        // Three passes over the data set, on three connections.
+        for (let i = 0; i < 3; i++) {
+          const s = await send(["--port", String(inPort), "--file", DATA]);
+          expect(s.code, s.stderr).toBe(0);
+        }
+        await sink.waitForLines(3 * want);
+        await sleep(300);
+        const res = await fetch(`${base}metrics`);
+        expect(res.status).toBe(200);
+        expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+        const m = parseMetrics(await res.text());
+        const p = 'pipeline="Split and Count"';
+        expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(3 * input.length);
+        expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(sink.lines().length);
+        expect(sink.lines().length).toBe(3 * want);
+        expect(m.get(`wallaroo_step_messages_total{${p},step="split into words"}`)).toBe(3 * input.length);
+        expect(m.get(`wallaroo_step_messages_total{${p},step="Count Word"}`)).toBe(3 * want);
+        expect(m.get(`wallaroo_step_errors_total{${p},step="Count Word"}`)).toBe(0);
+        // One instance per partition key seen: at most the 26 letters and "!".
+        const instances = m.get('wallaroo_state_instances{state="word totals"}')!;
+        expect(instances).toBeGreaterThan(0);
+        expect(instances).toBeLessThanOrEqual(27);
+        // Sampled histograms: some samples, never more than the messages.
+        const stepSamples = m.get(`wallaroo_step_processing_seconds_count{${p},step="Count Word"}`)!;
+        expect(stepSamples).toBeGreaterThan(0);
+        expect(stepSamples).toBeLessThanOrEqual(3 * want);
+        expect(m.get(`wallaroo_latency_seconds_count{${p}}`)).toBeGreaterThan(0);
+        expect(m.get(`wallaroo_latency_seconds_bucket{${p},le="+Inf"}`)).toBe(
+          m.get(`wallaroo_latency_seconds_count{${p}}`),
+        );
+        // Every ring is reported; nothing is in flight any more.
+        const rings = [...m.keys()].filter((k) => k.startsWith("wallaroo_ring_occupancy_ratio"));
+        expect(rings.length).toBe(2 + 2 + 2); // source->2 workers, 2 peer rings, 2 workers->sink
+        for (const r of rings) expect(m.get(r)).toBe(0);
+        expect(m.has('wallaroo_worker_busy_seconds_total{worker="1"}')).toBe(true);
+        // Resilience is on in this run: periodic checkpoints are counted and timed.
+        expect(m.get("wallaroo_checkpoints_total")).toBeGreaterThan(0);
+        expect(m.get("wallaroo_checkpoint_failures_total")).toBe(0);
+        expect(m.get("wallaroo_checkpoint_duration_seconds_count")).toBe(m.get("wallaroo_checkpoints_total"));
+        expect(m.get("wallaroo_checkpoint_last_success_timestamp_seconds")! * 1000).toBeGreaterThan(started);
+        expect(m.get("wallaroo_checkpoint_bytes")).toBeGreaterThanOrEqual(0);
+      },
+      example("word_count"),
+      ["--resilience-dir", mkdtempSync(join(tmpdir(), "wallaroo-metrics-")), "--checkpoint-interval", "0.2"],
+    );
   });
 
   it("errors are counted where they happen, and the latest reach the dashboard's data", async () => {
-    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
-      const bad = (what: string, n: number) => Array.from({ length: n }, (_, i) => `bad-${what} ${1000 + i} k${i % 3}`);
-      const msgs = [...taggedMessages("c", 0, 40, 3), ...bad("decode", 2), ...bad("compute", 3), ...bad("partition", 4), ...bad("encode", 5)];
-      await sendBytes(inPort, frame(msgs));
-      await sink.waitForLines(40);
-      await sleep(1500); // the workers' stats report (every second) carries their latest errors
-      const m = parseMetrics(await (await fetch(`${base}metrics`)).text());
-      const p = 'pipeline="faulty"';
-      expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(msgs.length - 2); // a message that fails to decode never entered
-      expect(m.get(`wallaroo_step_errors_total{${p},step="(decoder)"}`)).toBe(2);
-      expect(m.get(`wallaroo_step_errors_total{${p},step="faulty compute"}`)).toBe(3);
-      expect(m.get(`wallaroo_step_errors_total{${p},step="count per key"}`)).toBe(4); // its partition function
-      expect(m.get(`wallaroo_step_errors_total{${p},step="(encoder tcp 127.0.0.1:${sink.port})"}`)).toBe(5);
-      expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(40);
-      expect(sink.lines().length).toBe(40);
-      const snap = await (await fetch(`${base}api/snapshot`)).json() as { errors: { where: string; message: string }[] };
-      expect(snap.errors.length).toBeGreaterThan(0);
-      expect(snap.errors.map((e) => e.message).join("\n")).toMatch(/refuses bad-/);
-    }, fixture("e2e-app.ts"), ["--mode", "faulty"]);
+    await withMetricsEngine(
+      2,
+      async (_e, base, sink, inPort) => {
+        const bad = (what: string, n: number) =>
+          Array.from({ length: n }, (_, i) => `bad-${what} ${1000 + i} k${i % 3}`);
+        const msgs = [
+          ...taggedMessages("c", 0, 40, 3),
+          ...bad("decode", 2),
+          ...bad("compute", 3),
+          ...bad("partition", 4),
+          ...bad("encode", 5),
+        ];
+        await sendBytes(inPort, frame(msgs));
+        await sink.waitForLines(40);
+        await sleep(1500); // the workers' stats report (every second) carries their latest errors
+        const m = parseMetrics(await (await fetch(`${base}metrics`)).text());
+        const p = 'pipeline="faulty"';
+        expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(msgs.length - 2); // a message that fails to decode never entered
+        expect(m.get(`wallaroo_step_errors_total{${p},step="(decoder)"}`)).toBe(2);
+        expect(m.get(`wallaroo_step_errors_total{${p},step="faulty compute"}`)).toBe(3);
+        expect(m.get(`wallaroo_step_errors_total{${p},step="count per key"}`)).toBe(4); // its partition function
+        expect(m.get(`wallaroo_step_errors_total{${p},step="(encoder tcp 127.0.0.1:${sink.port})"}`)).toBe(5);
+        expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(40);
+        expect(sink.lines().length).toBe(40);
+        const snap = (await (await fetch(`${base}api/snapshot`)).json()) as {
+          errors: { where: string; message: string }[];
+        };
+        expect(snap.errors.length).toBeGreaterThan(0);
+        expect(snap.errors.map((e) => e.message).join("\n")).toMatch(/refuses bad-/);
+      },
+      fixture("e2e-app.ts"),
+      ["--mode", "faulty"],
+    );
   });
 
   it("a stalled receiver shows as full rings and blocked time, sink first, then back to the source; counts stay exact", async () => {
-    await withMetricsEngine(2, async (_e, base, sink, inPort) => {
-      sink.pause(); // accepts the engine's connection, never reads
-      const socket = net.connect(inPort, "127.0.0.1");
-      await new Promise((r) => socket.once("connect", r));
-      const m = async () => parseMetrics(await (await fetch(`${base}metrics`)).text());
-      const sumOf = (mm: Map<string, number>, prefix: string) =>
-        [...mm].filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
-      const sinkFill = (mm: Map<string, number>) =>
-        Math.max(...[...mm].filter(([k]) => k.startsWith('wallaroo_ring_occupancy_ratio{channel="sink"')).map(([, v]) => v));
-      // Write 16 KiB messages until TCP stops taking them for a second: the receiver's kernel
-      // buffers, the sink thread's, its rings, the workers' and the source's rings are full.
-      const msg = frame([Buffer.alloc(16 * 1024, 7)]);
-      let sent = 0;
-      for (let blocked = false; !blocked && sent < 20_000;) {
-        sent++;
-        if (!socket.write(msg)) {
-          blocked = !(await Promise.race([new Promise<boolean>((r) => socket.once("drain", () => r(true))), sleep(1000).then(() => false)]));
+    await withMetricsEngine(
+      2,
+      async (_e, base, sink, inPort) => {
+        sink.pause(); // accepts the engine's connection, never reads
+        const socket = net.connect(inPort, "127.0.0.1");
+        await new Promise((r) => socket.once("connect", r));
+        const m = async () => parseMetrics(await (await fetch(`${base}metrics`)).text());
+        const sumOf = (mm: Map<string, number>, prefix: string) =>
+          [...mm].filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v, 0);
+        const sinkFill = (mm: Map<string, number>) =>
+          Math.max(
+            ...[...mm].filter(([k]) => k.startsWith('wallaroo_ring_occupancy_ratio{channel="sink"')).map(([, v]) => v),
+          );
+        // Write 16 KiB messages until TCP stops taking them for a second: the receiver's kernel
+        // buffers, the sink thread's, its rings, the workers' and the source's rings are full.
+        const msg = frame([Buffer.alloc(16 * 1024, 7)]);
+        let sent = 0;
+        for (let blocked = false; !blocked && sent < 20_000; ) {
+          sent++;
+          if (!socket.write(msg)) {
+            blocked = !(await Promise.race([
+              new Promise<boolean>((r) => socket.once("drain", () => r(true))),
+              sleep(1000).then(() => false),
+            ]));
+          }
         }
-      }
-      expect(sent, "the sender never blocked").toBeLessThan(20_000);
-      const stalled = await m();
-      expect(sinkFill(stalled), JSON.stringify([...stalled].filter(([k]) => k.includes("ring")))).toBeGreaterThan(0.5);
-      expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="sink"')).toBeGreaterThan(0);
-      expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="source"')).toBeGreaterThan(0);
-      const snap = await (await fetch(`${base}api/snapshot`)).json() as { channels: { channel: string; occupancy: number }[] };
-      expect(snap.channels.some((c) => c.channel === "sink" && c.occupancy > 0.5)).toBe(true);
-      // Let it all through: every message sent is counted once, every byte received once.
-      sink.resume();
-      await new Promise<void>((r) => socket.end(r));
-      await sink.waitForBytes(sent * 16 * 1024, 60_000);
-      await sleep(300);
-      const end = await m();
-      expect(end.get('wallaroo_source_messages_total{pipeline="passthrough"}')).toBe(sent);
-      expect(sumOf(end, "wallaroo_sink_messages_total{")).toBe(sent);
-      expect(sink.received()).toBe(sent * 16 * 1024);
-    }, fixture("e2e-app.ts"), ["--mode", "passthrough", "--ring-bytes", "65536"]);
+        expect(sent, "the sender never blocked").toBeLessThan(20_000);
+        const stalled = await m();
+        expect(sinkFill(stalled), JSON.stringify([...stalled].filter(([k]) => k.includes("ring")))).toBeGreaterThan(
+          0.5,
+        );
+        expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="sink"')).toBeGreaterThan(0);
+        expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="source"')).toBeGreaterThan(0);
+        const snap = (await (await fetch(`${base}api/snapshot`)).json()) as {
+          channels: { channel: string; occupancy: number }[];
+        };
+        expect(snap.channels.some((c) => c.channel === "sink" && c.occupancy > 0.5)).toBe(true);
+        // Let it all through: every message sent is counted once, every byte received once.
+        sink.resume();
+        await new Promise<void>((r) => socket.end(r));
+        await sink.waitForBytes(sent * 16 * 1024, 60_000);
+        await sleep(300);
+        const end = await m();
+        expect(end.get('wallaroo_source_messages_total{pipeline="passthrough"}')).toBe(sent);
+        expect(sumOf(end, "wallaroo_sink_messages_total{")).toBe(sent);
+        expect(sink.received()).toBe(sent * 16 * 1024);
+      },
+      fixture("e2e-app.ts"),
+      ["--mode", "passthrough", "--ring-bytes", "65536"],
+    );
   });
 
   it("a metrics port already taken stops the start with exit code 1 and says why", async () => {
@@ -168,9 +223,20 @@ describe("metrics", () => {
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     const port = (taken.address() as net.AddressInfo).port;
     const sink = await startCollector();
-    const engine = await startEngine(example("word_count"), [
-      "--in", `127.0.0.1:${await freePort()}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--metrics-port", String(port),
-    ], { waitRunning: false });
+    const engine = await startEngine(
+      example("word_count"),
+      [
+        "--in",
+        `127.0.0.1:${await freePort()}`,
+        "--out",
+        `127.0.0.1:${sink.port}`,
+        "--workers",
+        "1",
+        "--metrics-port",
+        String(port),
+      ],
+      { waitRunning: false },
+    );
     try {
       expect(await engine.exited).toEqual({ code: 1, signal: null });
       expect(engine.stderr()).toContain(`cannot start the metrics server on 127.0.0.1:${port}`);
@@ -182,11 +248,16 @@ describe("metrics", () => {
     }
   });
 
-  it("dashboard: every step of the graph, throughput that moves while traffic flows", { skip: !HAVE_CHROMIUM && process.env.CI !== "true", timeout: 90_000 }, async () => {
+  it("dashboard: every step of the graph, throughput that moves while traffic flows", {
+    skip: !HAVE_CHROMIUM && process.env.CI !== "true",
+    timeout: 90_000,
+  }, async () => {
     if (!HAVE_CHROMIUM) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
     const { default: puppeteer } = await import("puppeteer-core");
     const browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
     });
     try {
       await withMetricsEngine(2, async (_e, base, sink, inPort) => {
@@ -199,14 +270,18 @@ describe("metrics", () => {
         const steps = await page.$$eval("[data-step]", (els) => els.map((n) => (n as HTMLElement).dataset.step));
         expect(steps).toEqual(["split into words", "Count Word"]);
         expect(await page.$$eval(".node.source", (els) => els.length)).toBe(1);
-        expect(await page.$$eval("[data-sink]", (els) => els.map((n) => (n as HTMLElement).dataset.sink)))
-          .toEqual([`tcp 127.0.0.1:${sink.port}`]);
+        expect(await page.$$eval("[data-sink]", (els) => els.map((n) => (n as HTMLElement).dataset.sink))).toEqual([
+          `tcp 127.0.0.1:${sink.port}`,
+        ]);
         expect(await page.$eval("#app", (n) => n.textContent)).toBe("Word Count Application");
 
-        const read = () => page.$$eval("[data-step]", (els) => els.map((n) => {
-          const r = n.querySelector(".rate") as HTMLElement;
-          return { text: r.textContent ?? "", total: Number(r.title.split(" ")[0]) };
-        }));
+        const read = () =>
+          page.$$eval("[data-step]", (els) =>
+            els.map((n) => {
+              const r = n.querySelector(".rate") as HTMLElement;
+              return { text: r.textContent ?? "", total: Number(r.title.split(" ")[0]) };
+            }),
+          );
         // Before any traffic: no rate above zero.
         await sleep(2200);
         const idle = await read();
@@ -242,8 +317,14 @@ describe("metrics", () => {
           expect(totals[totals.length - 1], JSON.stringify(samples)).toBeGreaterThan(totals[0]);
           // ...and the rate shown went from nothing to a number above zero.
           const rates = samples.map((x) => x[s].text);
-          expect(rates.some((t) => /^[1-9][\d.]*[kM]?$/.test(t) || /^\d+\.\d+[kM]$/.test(t)), JSON.stringify(rates)).toBe(true);
-          expect(rates.some((t) => t !== idle[s].text), JSON.stringify({ idle, rates })).toBe(true);
+          expect(
+            rates.some((t) => /^[1-9][\d.]*[kM]?$/.test(t) || /^\d+\.\d+[kM]$/.test(t)),
+            JSON.stringify(rates),
+          ).toBe(true);
+          expect(
+            rates.some((t) => t !== idle[s].text),
+            JSON.stringify({ idle, rates }),
+          ).toBe(true);
         }
         expect(pageErrors).toEqual([]);
       });

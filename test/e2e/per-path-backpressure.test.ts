@@ -37,8 +37,13 @@ describe.each([
     const freeSink = await startCollector();
     const [stalledIn, freeIn] = [await freePort(), await freePort()];
     const engine = await startEngine(fixture("two-paths.ts"), [
-      "--in", `127.0.0.1:${stalledIn},127.0.0.1:${freeIn}`, "--out", `127.0.0.1:${stalledSink.port},127.0.0.1:${freeSink.port}`,
-      "--workers", "2", ...extra,
+      "--in",
+      `127.0.0.1:${stalledIn},127.0.0.1:${freeIn}`,
+      "--out",
+      `127.0.0.1:${stalledSink.port},127.0.0.1:${freeSink.port}`,
+      "--workers",
+      "2",
+      ...extra,
     ]);
     const socket = await connect(stalledIn);
     try {
@@ -59,7 +64,10 @@ describe.each([
         }
       }
       expect(blocked, "the stalled pipeline's sender never blocked").toBe(true);
-      const stalledLog = await engine.waitForLog((l) => typeof l.msg === "string" && l.msg.includes(`sink stalled -> tcp 127.0.0.1:${stalledSink.port} is backed up`));
+      const stalledLog = await engine.waitForLog(
+        (l) =>
+          typeof l.msg === "string" && l.msg.includes(`sink stalled -> tcp 127.0.0.1:${stalledSink.port} is backed up`),
+      );
       expect(stalledLog.level).toBe(40);
       expect(stalledLog.queuedBytes as number).toBeGreaterThan(0);
       expect(stalledLog.msg).toContain('pipeline(s) "stalled" stop reading their sources');
@@ -68,7 +76,10 @@ describe.each([
       // The free pipeline still delivers everything, end to end.
       await sendBytes(freeIn, frame(Array.from({ length: FREE_MESSAGES }, (_, i) => String(i))));
       await freeSink.waitForLines(FREE_MESSAGES, 30_000);
-      const got = freeSink.lines().map(Number).sort((a, b) => a - b);
+      const got = freeSink
+        .lines()
+        .map(Number)
+        .sort((a, b) => a - b);
       expect(got).toEqual(Array.from({ length: FREE_MESSAGES }, (_, i) => i));
       // ... while the stalled sink's receiver still did not read a byte
       expect(stalledSink.received()).toBe(before);
@@ -78,9 +89,15 @@ describe.each([
       // The receiver reads: everything sent into the stalled pipeline arrives.
       stalledSink.resume();
       await new Promise<void>((r) => socket.end(r));
-      const stalledBytes = sent * (filler.length + 1) + Array.from({ length: sent }, (_, i) => `k${i % 16} ${i} `.length).reduce((a, b) => a + b, 0);
+      const stalledBytes =
+        sent * (filler.length + 1) +
+        Array.from({ length: sent }, (_, i) => `k${i % 16} ${i} `.length).reduce((a, b) => a + b, 0);
       await stalledSink.waitForBytes(stalledBytes, 60_000);
-      await engine.waitForLog((l) => typeof l.msg === "string" && l.msg.includes(`sink stalled -> tcp 127.0.0.1:${stalledSink.port} takes output again`));
+      await engine.waitForLog(
+        (l) =>
+          typeof l.msg === "string" &&
+          l.msg.includes(`sink stalled -> tcp 127.0.0.1:${stalledSink.port} takes output again`),
+      );
       const exit = await engine.stop("SIGTERM");
       expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 0, signal: null });
       expect(stalledSink.received()).toBe(stalledBytes);

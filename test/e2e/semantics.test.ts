@@ -21,9 +21,17 @@ describe("semantics stated in README", () => {
     const sink = await startCollector();
     const args = ["--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--calls", calls];
     // relative to the cwd, as README says
-    const app = await runApplication({ module: relative(process.cwd(), fixture("semantics-app.ts")), args, workers: 2, statsInterval: 0 });
+    const app = await runApplication({
+      module: relative(process.cwd(), fixture("semantics-app.ts")),
+      args,
+      workers: 2,
+      statsInterval: 0,
+    });
     try {
-      const seen = readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { main: boolean; args: string[] });
+      const seen = readFileSync(calls, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { main: boolean; args: string[] });
       expect(seen).toHaveLength(3);
       expect(seen.filter((c) => c.main)).toHaveLength(1);
       for (const c of seen) expect(c.args).toEqual(args);

@@ -6,7 +6,14 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { frame, freePort, sendBytes, startCollector } from "../helpers/net.js";
-import { checkTaggedOrder, fixture, parseTagged, startEngine, taggedMessages, type LogLine } from "../helpers/engine.js";
+import {
+  checkTaggedOrder,
+  fixture,
+  parseTagged,
+  startEngine,
+  taggedMessages,
+  type LogLine,
+} from "../helpers/engine.js";
 
 const APP = fixture("e2e-app.ts");
 const msgOf = (l: LogLine) => (typeof l.msg === "string" ? l.msg : "");
@@ -19,7 +26,16 @@ describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
     const inPort = await freePort();
     // 300 µs of busy work per message, all of one connection on one worker: about 2 s of work queued
     const engine = await startEngine(APP, [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "slow", "--slow-us", "300",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "slow",
+      "--slow-us",
+      "300",
     ]);
     try {
       await sendBytes(inPort, frame(taggedMessages("s", 0, N, 4)));
@@ -46,21 +62,35 @@ describe.each(["SIGTERM", "SIGINT"] as const)("%s", (signal) => {
     const sink = await startCollector();
     const inPort = await freePort();
     const engine = await startEngine(APP, [
-      "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2", "--mode", "tagged",
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "tagged",
     ]);
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(inPort, "127.0.0.1", () => resolve(s));
       s.on("error", reject);
     });
     let stopSending = false;
-    socket.on("error", () => { stopSending = true; });
-    socket.on("close", () => { stopSending = true; });
+    socket.on("error", () => {
+      stopSending = true;
+    });
+    socket.on("close", () => {
+      stopSending = true;
+    });
     try {
       // an endless stream of messages, 1000 per write
       const sending = (async () => {
         for (let seq = 0; !stopSending; seq += 1000) {
           if (!socket.write(frame(taggedMessages("s", seq, seq + 1000, 5)))) {
-            await new Promise<void>((r) => { socket.once("drain", r); socket.once("close", r); });
+            await new Promise<void>((r) => {
+              socket.once("drain", r);
+              socket.once("close", r);
+            });
           }
         }
       })();

@@ -12,14 +12,27 @@ const isStats = (l: LogLine) => l.stats !== undefined;
 describe("stats lines", () => {
   it("go quiet after one idle line and resume with traffic", async () => {
     const sink = await startCollector();
-    const engine = await startEngine(example("reverse"), ["--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--workers", "1", "--stats-interval", "0.5"]);
+    const engine = await startEngine(example("reverse"), [
+      "--in",
+      "127.0.0.1:0",
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "1",
+      "--stats-interval",
+      "0.5",
+    ]);
     try {
       const running = engine.logs().find((l) => / running on /.test(String(l.msg)))!;
       const port = Object.values(running.sourcePorts as Record<string, number>)[0]!;
       await sendBytes(port, frame(["hello"]));
       await sink.waitForLines(1);
       const counted = await engine.waitForLog((l) => isStats(l) && /total in 1, out 1/.test(String(l.msg)), 15_000);
-      const idle = await engine.waitForLog((l) => isStats(l) && l.idle === true, 15_000, engine.lines.indexOf(counted) + 1);
+      const idle = await engine.waitForLog(
+        (l) => isStats(l) && l.idle === true,
+        15_000,
+        engine.lines.indexOf(counted) + 1,
+      );
       const idleAt = engine.lines.indexOf(idle);
       await sleep(2500); // five intervals with nothing in or out
       expect(engine.lines.slice(idleAt + 1).filter(isStats)).toEqual([]);

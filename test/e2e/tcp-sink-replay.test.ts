@@ -61,11 +61,27 @@ async function connectTo(port: number): Promise<net.Socket> {
   }
 }
 
-async function passthrough(sinkPort: number, extra: string[] = [], env?: Record<string, string>): Promise<{ engine: Engine; inPort: number }> {
+async function passthrough(
+  sinkPort: number,
+  extra: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ engine: Engine; inPort: number }> {
   const inPort = await freePort();
-  const engine = await startEngine(fixture("e2e-app.ts"), [
-    "--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sinkPort}`, "--workers", "2", "--mode", "passthrough", ...extra,
-  ], { env });
+  const engine = await startEngine(
+    fixture("e2e-app.ts"),
+    [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sinkPort}`,
+      "--workers",
+      "2",
+      "--mode",
+      "passthrough",
+      ...extra,
+    ],
+    { env },
+  );
   return { engine, inPort };
 }
 
@@ -102,8 +118,18 @@ describe("TCP sink: reconnects and slow receivers", () => {
           const body = pending.subarray(pos + 4, pos + 4 + len);
           const colon = body.indexOf(58);
           const seq = Number(body.subarray(0, colon).toString("latin1"));
-          if (!(colon > 0 && Number.isInteger(seq) && seq < N && bodyLength(seq) === len && body.subarray(colon + 1).every((c) => c === 120))) {
-            problems.push(`connection ${no}: bad frame of ${len} bytes starting ${JSON.stringify(body.subarray(0, 16).toString("latin1"))}`);
+          if (
+            !(
+              colon > 0 &&
+              Number.isInteger(seq) &&
+              seq < N &&
+              bodyLength(seq) === len &&
+              body.subarray(colon + 1).every((c) => c === 120)
+            )
+          ) {
+            problems.push(
+              `connection ${no}: bad frame of ${len} bytes starting ${JSON.stringify(body.subarray(0, 16).toString("latin1"))}`,
+            );
             bad = true;
             break;
           }
@@ -132,8 +158,21 @@ describe("TCP sink: reconnects and slow receivers", () => {
       await new Promise<void>((r) => src.end(r));
       const all = () => problems.length > 0 || seen.every((x) => x === 1);
       await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`timed out: ${frames} frames, ${seen.filter((x) => x).length}/${N} distinct, problems ${problems.join("; ")}`)), 60_000);
-        const check = () => { if (all()) { clearTimeout(t); resolve(); } else waiters.push(check); };
+        const t = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `timed out: ${frames} frames, ${seen.filter((x) => x).length}/${N} distinct, problems ${problems.join("; ")}`,
+              ),
+            ),
+          60_000,
+        );
+        const check = () => {
+          if (all()) {
+            clearTimeout(t);
+            resolve();
+          } else waiters.push(check);
+        };
         check();
       });
       expect(problems).toEqual([]);
@@ -165,7 +204,9 @@ describe("TCP sink: reconnects and slow receivers", () => {
         rest = parts.pop()!;
         for (const p of parts) received.push(p);
       });
-      s.on("close", () => { if (rest !== "") partialLines++; });
+      s.on("close", () => {
+        if (rest !== "") partialLines++;
+      });
       s.on("error", () => {});
       // The first 6 connections are dropped after 800 ms of reading (longer than the sink's 0.5 s settle time).
       if (no <= 6) setTimeout(() => s.destroy(), 800);

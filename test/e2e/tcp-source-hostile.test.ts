@@ -32,7 +32,11 @@ async function connectTo(port: number): Promise<net.Socket> {
   for (let i = 0; ; i++) {
     try {
       return await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(port, "127.0.0.1", () => { s.off("error", reject); s.on("error", () => {}); resolve(s); });
+        const s = net.connect(port, "127.0.0.1", () => {
+          s.off("error", reject);
+          s.on("error", () => {});
+          resolve(s);
+        });
         s.on("error", reject);
       });
     } catch (e) {
@@ -44,10 +48,17 @@ async function connectTo(port: number): Promise<net.Socket> {
 
 const closed = (s: net.Socket) => new Promise<void>((r) => (s.closed ? r() : s.once("close", () => r())));
 
-async function engineFor(app: string, sinkPort: number, extra: string[] = [], env?: Record<string, string>): Promise<{ engine: Engine; inPort: number }> {
+async function engineFor(
+  app: string,
+  sinkPort: number,
+  extra: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ engine: Engine; inPort: number }> {
   const inPort = await freePort();
   const args = ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sinkPort}`, "--workers", "2", ...extra];
-  const engine = await startEngine(fixture(app), app === "e2e-app.ts" ? [...args, "--mode", "passthrough"] : args, { env });
+  const engine = await startEngine(fixture(app), app === "e2e-app.ts" ? [...args, "--mode", "passthrough"] : args, {
+    env,
+  });
   return { engine, inPort };
 }
 
@@ -87,8 +98,12 @@ describe.runIf(linux)("TCP source under hostile senders", () => {
   it("incomplete frames of many connections stay within the buffer budget (paused, not dropped); every frame then completes", async () => {
     const sink = await startCollector();
     const BUDGET = 8 * 1024 * 1024;
-    const { engine, inPort } = await engineFor("e2e-app.ts", sink.port, ["--max-frame-bytes", String(4 * 1024 * 1024)],
-      { WALLAROO_TCP_SOURCE_BUFFER_BYTES: String(BUDGET) });
+    const { engine, inPort } = await engineFor(
+      "e2e-app.ts",
+      sink.port,
+      ["--max-frame-bytes", String(4 * 1024 * 1024)],
+      { WALLAROO_TCP_SOURCE_BUFFER_BYTES: String(BUDGET) },
+    );
     const CONNS = 24;
     const SIZE = 2 * 1024 * 1024;
     const sockets: net.Socket[] = [];
@@ -138,7 +153,9 @@ describe.runIf(linux)("TCP source under hostile senders", () => {
       h.writeBigUInt64BE(2n ** 40n);
       huge.write(h);
       await closed(huge);
-      const err = await engine.waitForLog((l) => /announced a 1099511627776-byte frame, over the 4294967287-byte limit/.test(msgOf(l)));
+      const err = await engine.waitForLog((l) =>
+        /announced a 1099511627776-byte frame, over the 4294967287-byte limit/.test(msgOf(l)),
+      );
       expect(err.level).toBe(50);
       const big = await connectTo(inPort);
       const h4 = Buffer.alloc(13);
@@ -161,15 +178,32 @@ describe.runIf(linux)("TCP source under hostile senders", () => {
   });
 
   it("--max-frame-bytes over what the platform can hold is refused at start with a clear error", async () => {
-    const child = spawn(process.execPath, [BIN, "run", fixture("q-header-app.ts"), "--max-frame-bytes", String(2 ** 41),
-      "--in", "127.0.0.1:0", "--out", "127.0.0.1:9"], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "run",
+        fixture("q-header-app.ts"),
+        "--max-frame-bytes",
+        String(2 ** 41),
+        "--in",
+        "127.0.0.1:0",
+        "--out",
+        "127.0.0.1:9",
+      ],
+      { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] },
+    );
     let stderr = "";
-    child.stderr!.on("data", (d) => { stderr += d; });
+    child.stderr!.on("data", (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     clearTimeout(timer);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/--max-frame-bytes 2199023255552 is more than this platform can hold in one frame: at most 4294967287/);
+    expect(stderr).toMatch(
+      /--max-frame-bytes 2199023255552 is more than this platform can hold in one frame: at most 4294967287/,
+    );
   });
 
   it("per-connection log lines are rate-limited with exact counts, and peers are never undefined:undefined", async () => {
@@ -189,7 +223,8 @@ describe.runIf(linux)("TCP source under hostile senders", () => {
       const lines = engine.logs();
       const count = (re: RegExp, kind: string) => {
         const shown = lines.filter((l) => re.test(msgOf(l))).length;
-        const suppressed = lines.filter((l) => l.kind === kind && /^suppressed \d+ similar lines/.test(msgOf(l)))
+        const suppressed = lines
+          .filter((l) => l.kind === kind && /^suppressed \d+ similar lines/.test(msgOf(l)))
           .reduce((n, l) => n + (l.suppressed as number), 0);
         return { shown, suppressed, total: shown + suppressed };
       };

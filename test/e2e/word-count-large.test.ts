@@ -19,18 +19,37 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it(`word_count: ${LINES} lines on 2 workers, every count exact and in order`, async () => {
   const file = join(dir, "words.txt");
-  execFileSync(process.execPath, [example("word_count", "gen.mjs"), "--lines", String(LINES), "--seed", "7", "--out", file]);
+  execFileSync(process.execPath, [
+    example("word_count", "gen.mjs"),
+    "--lines",
+    String(LINES),
+    "--seed",
+    "7",
+    "--out",
+    file,
+  ]);
   const text = readFileSync(file, "utf8");
   const inputLines = text.split("\n");
   if (inputLines[inputLines.length - 1] === "") inputLines.pop();
   expect(inputLines.length).toBe(LINES);
   const want = new Map<string, number>();
   let total = 0;
-  for (const line of inputLines) for (const w of words(line)) { want.set(w, (want.get(w) ?? 0) + 1); total++; }
+  for (const line of inputLines)
+    for (const w of words(line)) {
+      want.set(w, (want.get(w) ?? 0) + 1);
+      total++;
+    }
 
   const sink = await startCollector();
   const inPort = await freePort();
-  const engine = await startEngine(example("word_count"), ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2"]);
+  const engine = await startEngine(example("word_count"), [
+    "--in",
+    `127.0.0.1:${inPort}`,
+    "--out",
+    `127.0.0.1:${sink.port}`,
+    "--workers",
+    "2",
+  ]);
   try {
     const s = await send(["--port", String(inPort), "--file", file]);
     expect(s.code, s.stderr).toBe(0);
@@ -44,7 +63,7 @@ it(`word_count: ${LINES} lines on 2 workers, every count exact and in order`, as
     const last = new Map<string, number>();
     const problems: string[] = [];
     let n = 0;
-    for (let start = 0; start < out.length;) {
+    for (let start = 0; start < out.length; ) {
       const end = out.indexOf("\n", start);
       const line = out.slice(start, end);
       start = end + 1;

@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const BIN = fileURLToPath(new URL("../../bin/wallaroo.js", import.meta.url));
 export const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
-export const example = (name: string, file = "app.ts") => fileURLToPath(new URL(`../../examples/${name}/${file}`, import.meta.url));
+export const example = (name: string, file = "app.ts") =>
+  fileURLToPath(new URL(`../../examples/${name}/${file}`, import.meta.url));
 
 export interface LogLine {
   level?: number;
@@ -48,15 +49,23 @@ export interface Engine {
 }
 
 const live = new Set<ChildProcess>();
-process.on("exit", () => { for (const c of live) c.kill("SIGKILL"); });
+process.on("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
 
 /**
  * Spawns `wallaroo run APP args...` and waits until the engine logs that the
  * application is running (every source listening), unless `waitRunning` is false.
  */
-export async function startEngine(app: string, args: string[], opts: { waitRunning?: boolean; env?: Record<string, string> } = {}): Promise<Engine> {
+export async function startEngine(
+  app: string,
+  args: string[],
+  opts: { waitRunning?: boolean; env?: Record<string, string> } = {},
+): Promise<Engine> {
   const child = spawn(process.execPath, [BIN, "run", app, "--stats-interval", "0", ...args], {
-    cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...opts.env },
+    cwd: ROOT,
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...opts.env },
   });
   live.add(child);
   let err = "";
@@ -70,31 +79,51 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
     const parts = partial.split("\n");
     partial = parts.pop()!;
     for (const p of parts) {
-      try { lines.push(JSON.parse(p)); } catch { /* not JSON */ }
+      try {
+        lines.push(JSON.parse(p));
+      } catch {
+        /* not JSON */
+      }
     }
     const w = waiters;
     waiters = [];
     w.forEach((f) => f());
   });
-  const exited = new Promise<Exit>((resolve) => child.on("exit", (code, signal) => {
-    live.delete(child);
-    resolve({ code, signal });
-    const w = waiters;
-    waiters = [];
-    w.forEach((f) => f());
-  }));
+  const exited = new Promise<Exit>((resolve) =>
+    child.on("exit", (code, signal) => {
+      live.delete(child);
+      resolve({ code, signal });
+      const w = waiters;
+      waiters = [];
+      w.forEach((f) => f());
+    }),
+  );
   let done = false;
-  void exited.then(() => { done = true; });
-  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 20_000, from = 0) => new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)), timeoutMs);
-    const check = () => {
-      const hit = from > 0 ? lines.slice(from).find(pred) : lines.find(pred);
-      if (hit) { clearTimeout(timer); resolve(hit); return; }
-      if (done) { clearTimeout(timer); reject(new Error(`engine exited without a matching log line; stderr:\n${err.slice(-4000)}`)); return; }
-      waiters.push(check);
-    };
-    check();
+  void exited.then(() => {
+    done = true;
   });
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 20_000, from = 0) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${err.slice(-4000)}`)),
+        timeoutMs,
+      );
+      const check = () => {
+        const hit = from > 0 ? lines.slice(from).find(pred) : lines.find(pred);
+        if (hit) {
+          clearTimeout(timer);
+          resolve(hit);
+          return;
+        }
+        if (done) {
+          clearTimeout(timer);
+          reject(new Error(`engine exited without a matching log line; stderr:\n${err.slice(-4000)}`));
+          return;
+        }
+        waiters.push(check);
+      };
+      check();
+    });
   const engine: Engine = {
     child,
     pid: child.pid!,
@@ -110,7 +139,9 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
       clearTimeout(t);
       return e;
     },
-    kill: () => { if (!done) child.kill("SIGKILL"); },
+    kill: () => {
+      if (!done) child.kill("SIGKILL");
+    },
     kill9: async () => {
       if (!done) child.kill("SIGKILL");
       await exited;
@@ -137,13 +168,21 @@ export async function startEngine(app: string, args: string[], opts: { waitRunni
 /** Runs `wallaroo send args...` to completion. */
 export function send(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "send", "--no-progress", ...args], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "send", "--no-progress", ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     live.add(child);
     let stderr = "";
     child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (d: string) => { stderr += d; });
+    child.stderr!.on("data", (d: string) => {
+      stderr += d;
+    });
     child.on("error", reject);
-    child.on("exit", (code) => { live.delete(child); resolve({ code, stderr }); });
+    child.on("exit", (code) => {
+      live.delete(child);
+      resolve({ code, stderr });
+    });
   });
 }
 

@@ -27,7 +27,10 @@ export interface Collector {
   close(): Promise<void>;
 }
 
-export async function startCollector(port = 0, opts: { onData?: (d: Buffer) => void; keep?: boolean } = {}): Promise<Collector> {
+export async function startCollector(
+  port = 0,
+  opts: { onData?: (d: Buffer) => void; keep?: boolean } = {},
+): Promise<Collector> {
   let paused = false;
   const chunks: Buffer[] = [];
   let total = 0;
@@ -60,12 +63,19 @@ export async function startCollector(port = 0, opts: { onData?: (d: Buffer) => v
     }
     return chunks[0] ?? Buffer.alloc(0);
   };
-  const lines = () => bytes().toString("utf8").split("\n").filter((l) => l.length > 0);
+  const lines = () =>
+    bytes()
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l.length > 0);
   const waitUntil = (done: () => boolean, timeoutMs = 20_000) =>
     new Promise<void>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error(`timed out; received ${total} bytes`)), timeoutMs);
       const check = () => {
-        if (done()) { clearTimeout(deadline); resolve(); } else waiters.push(check);
+        if (done()) {
+          clearTimeout(deadline);
+          resolve();
+        } else waiters.push(check);
       };
       check();
     });
@@ -82,9 +92,19 @@ export async function startCollector(port = 0, opts: { onData?: (d: Buffer) => v
     waitForBytes: (n, timeoutMs) => waitUntil(() => total >= n, timeoutMs),
     received: () => total,
     connections: () => conns,
-    pause: () => { paused = true; sockets.forEach((s) => s.pause()); },
-    resume: () => { paused = false; sockets.forEach((s) => s.resume()); },
-    close: () => new Promise<void>((r) => { sockets.forEach((s) => s.destroy()); srv.close(() => r()); }),
+    pause: () => {
+      paused = true;
+      sockets.forEach((s) => s.pause());
+    },
+    resume: () => {
+      paused = false;
+      sockets.forEach((s) => s.resume());
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        sockets.forEach((s) => s.destroy());
+        srv.close(() => r());
+      }),
   };
 }
 
@@ -96,12 +116,14 @@ function countNewlines(b: Buffer): number {
 
 /** One 4-byte big-endian length header per payload, as the default decoder expects. */
 export function frame(payloads: (Buffer | string)[]): Buffer {
-  return Buffer.concat(payloads.map((p) => {
-    const b = typeof p === "string" ? Buffer.from(p) : p;
-    const h = Buffer.alloc(4);
-    h.writeUInt32BE(b.length);
-    return Buffer.concat([h, b]);
-  }));
+  return Buffer.concat(
+    payloads.map((p) => {
+      const b = typeof p === "string" ? Buffer.from(p) : p;
+      const h = Buffer.alloc(4);
+      h.writeUInt32BE(b.length);
+      return Buffer.concat([h, b]);
+    }),
+  );
 }
 
 /** Connects (retrying until the engine listens), writes, and closes the connection. */

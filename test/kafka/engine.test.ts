@@ -6,8 +6,19 @@
  */
 import { describe, expect, inject, it } from "vitest";
 import {
-  APP, appArgs, checkOutput, collect, freshTopics, makeInput, PrivateBroker, produce, runCli, sleep, uniqueName,
-  dropTestKafkaState, type Input,
+  APP,
+  appArgs,
+  checkOutput,
+  collect,
+  freshTopics,
+  makeInput,
+  PrivateBroker,
+  produce,
+  runCli,
+  sleep,
+  uniqueName,
+  dropTestKafkaState,
+  type Input,
 } from "./helpers.js";
 
 // The engine runs in this process: keep its info lines out of the test output.
@@ -27,7 +38,11 @@ describe("Kafka source and sink", () => {
     const group = uniqueName("group");
     const input = makeInput(20_000, 40);
     const app = await runApplication({
-      module: APP, workers: 2, statsInterval: 0, kafkaGroup: group, args: appArgs(brokers, inTopic, outTopic),
+      module: APP,
+      workers: 2,
+      statsInterval: 0,
+      kafkaGroup: group,
+      args: appArgs(brokers, inTopic, outTopic),
     });
     const output = await collect(kafka, outTopic);
     try {
@@ -46,7 +61,8 @@ describe("Kafka source and sink", () => {
   }, 120_000);
 
   it("loses nothing when the broker is stopped and restarted mid-run", async (ctx) => {
-    if (!canRestart) ctx.skip(brokers ? "KAFKA_BROKERS is external: cannot restart it" : `Kafka tests skipped: ${skipReason}`);
+    if (!canRestart)
+      ctx.skip(brokers ? "KAFKA_BROKERS is external: cannot restart it" : `Kafka tests skipped: ${skipReason}`);
     const broker = new PrivateBroker(RESTART_PORT);
     await broker.start();
     const { kafka, admin, inTopic, outTopic } = await freshTopics(broker.address, 4);
@@ -54,7 +70,10 @@ describe("Kafka source and sink", () => {
     const first = makeInput(10_000, 40);
     const second = makeInput(20_000, 40).slice(10_000);
     const app = await runApplication({
-      module: APP, workers: 2, statsInterval: 0, kafkaGroup: uniqueName("group"),
+      module: APP,
+      workers: 2,
+      statsInterval: 0,
+      kafkaGroup: uniqueName("group"),
       args: appArgs(broker.address, inTopic, outTopic),
     });
     try {
@@ -94,11 +113,19 @@ describe("Kafka source and sink", () => {
   it("logs a clear error and retries without spinning when the brokers cannot be reached", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
     const engine = await runCli([
-      "--workers", "1", "--stats-interval", "0", "--drain-timeout", "5",
+      "--workers",
+      "1",
+      "--stats-interval",
+      "0",
+      "--drain-timeout",
+      "5",
       ...appArgs("127.0.0.1:1", "nowhere-in", "nowhere-out"),
     ]);
     try {
-      const line = await engine.waitForLog((l) => /cannot reach Kafka brokers 127\.0\.0\.1:1: ECONNREFUSED; retrying/.test(l.msg ?? ""), 20_000);
+      const line = await engine.waitForLog(
+        (l) => /cannot reach Kafka brokers 127\.0\.0\.1:1: ECONNREFUSED; retrying/.test(l.msg ?? ""),
+        20_000,
+      );
       expect(line.level).toBe(40); // warn
       // runApplication does not wait for the brokers forever: it resolves with a warning (START_WAIT_MS).
       await engine.waitForLog((l) => /Kafka brokers not reachable yet; running/.test(l.msg ?? ""), 20_000);
@@ -124,7 +151,15 @@ describe("Kafka source and sink", () => {
     const group = uniqueName("group");
     const input: Input[] = makeInput(2000, 10).map((r) => ({ ...r, big: r.seq % 400 === 7 }));
     const big = input.filter((r) => r.big).length;
-    const engine = await runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);
+    const engine = await runCli([
+      "--workers",
+      "2",
+      "--stats-interval",
+      "0",
+      "--kafka-group",
+      group,
+      ...appArgs(brokers, inTopic, outTopic),
+    ]);
     const output = await collect(kafka, outTopic);
     try {
       await engine.waitForLog((l) => /joined group/.test(l.msg ?? ""), 30_000);

@@ -18,7 +18,9 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export function client(brokers: string): Kafka {
   return new Kafka({
-    clientId: `wallaroo-test-${process.pid}`, brokers: brokers.split(","), logLevel: logLevel.NOTHING,
+    clientId: `wallaroo-test-${process.pid}`,
+    brokers: brokers.split(","),
+    logLevel: logLevel.NOTHING,
     retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 15 },
   });
 }
@@ -26,7 +28,10 @@ export function client(brokers: string): Kafka {
 export const uniqueName = (what: string) => `wallaroo-${what}-${randomUUID().slice(0, 8)}`;
 
 /** A client, a connected admin and a fresh input and output topic with `partitions` partitions each. */
-export async function freshTopics(brokers: string, partitions: number): Promise<{ kafka: Kafka; admin: Admin; inTopic: string; outTopic: string }> {
+export async function freshTopics(
+  brokers: string,
+  partitions: number,
+): Promise<{ kafka: Kafka; admin: Admin; inTopic: string; outTopic: string }> {
   const kafka = client(brokers);
   const admin = kafka.admin();
   await admin.connect();
@@ -44,17 +49,37 @@ export async function dropTestKafkaState(admin: Admin, group: string, topics: st
 }
 
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+  await admin.createTopics({
+    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+    waitForLeaders: true,
+  });
 }
 
 /** Engine args of the fixture for one input and one output topic. */
 export function appArgs(brokers: string, inTopic: string, outTopic: string, extra: string[] = []): string[] {
   const b = brokers.split(",")[0];
-  return ["--kafka_source_topic", inTopic, "--kafka_source_brokers", b, "--kafka_source_log_level", "Warn",
-    "--kafka_sink_topic", outTopic, "--kafka_sink_brokers", b, "--kafka_sink_log_level", "Warn", ...extra];
+  return [
+    "--kafka_source_topic",
+    inTopic,
+    "--kafka_source_brokers",
+    b,
+    "--kafka_source_log_level",
+    "Warn",
+    "--kafka_sink_topic",
+    outTopic,
+    "--kafka_sink_brokers",
+    b,
+    "--kafka_sink_log_level",
+    "Warn",
+    ...extra,
+  ];
 }
 
-export interface Input { key: string; seq: number; big?: boolean }
+export interface Input {
+  key: string;
+  seq: number;
+  big?: boolean;
+}
 
 /** `count` records over `keys` keys, seq 0..count-1, keyed so that a key stays in one partition. */
 export function makeInput(count: number, keys: number): Input[] {
@@ -67,8 +92,11 @@ export async function produce(kafka: Kafka, topic: string, input: Input[], batch
   try {
     for (let i = 0; i < input.length; i += batch) {
       await producer.send({
-        topic, acks: -1,
-        messages: input.slice(i, i + batch).map((r) => ({ key: r.key, value: `${r.key}:${r.seq}${r.big ? ":big" : ""}` })),
+        topic,
+        acks: -1,
+        messages: input
+          .slice(i, i + batch)
+          .map((r) => ({ key: r.key, value: `${r.key}:${r.seq}${r.big ? ":big" : ""}` })),
       });
     }
   } finally {
@@ -76,10 +104,19 @@ export async function produce(kafka: Kafka, topic: string, input: Input[], batch
   }
 }
 
-export interface Output { key: string; seq: number; count: number; partition: number; bytes: number }
+export interface Output {
+  key: string;
+  seq: number;
+  count: number;
+  partition: number;
+  bytes: number;
+}
 
 /** Reads the output topic from the beginning, in the background, until stopped. */
-export async function collect(kafka: Kafka, topic: string): Promise<{ out: Output[]; waitFor(n: number, ms: number): Promise<void>; stop(): Promise<void> }> {
+export async function collect(
+  kafka: Kafka,
+  topic: string,
+): Promise<{ out: Output[]; waitFor(n: number, ms: number): Promise<void>; stop(): Promise<void> }> {
   const out: Output[] = [];
   const groupId = uniqueName("collector");
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
@@ -130,7 +167,10 @@ export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: bo
     const n = (seen.get(r.key) ?? 0) + 1;
     seen.set(r.key, n);
     if (r.big) continue;
-    if (!want.has(r.key)) { want.set(r.key, []); wantCounts.set(r.key, []); }
+    if (!want.has(r.key)) {
+      want.set(r.key, []);
+      wantCounts.set(r.key, []);
+    }
     want.get(r.key)!.push(r.seq);
     wantCounts.get(r.key)!.push(n);
   }
@@ -139,7 +179,8 @@ export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: bo
   for (const o of out) {
     if (!got.has(o.key)) got.set(o.key, []);
     got.get(o.key)!.push(o);
-    if ((partitionOf.get(o.key) ?? o.partition) !== o.partition) throw new Error(`key ${o.key} went to two output partitions`);
+    if ((partitionOf.get(o.key) ?? o.partition) !== o.partition)
+      throw new Error(`key ${o.key} went to two output partitions`);
     partitionOf.set(o.key, o.partition);
   }
   const keys = [...new Set([...want.keys(), ...got.keys()])];
@@ -149,8 +190,10 @@ export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: bo
     if (!duplicatesAllowed) {
       const seqs = g.map((o) => o.seq);
       const counts = g.map((o) => o.count);
-      if (JSON.stringify(seqs) !== JSON.stringify(w)) throw new Error(`key ${key}: outputs ${brief(seqs)}, expected ${brief(w)}`);
-      if (JSON.stringify(counts) !== JSON.stringify(wantCounts.get(key) ?? [])) throw new Error(`key ${key}: counts ${brief(counts)}`);
+      if (JSON.stringify(seqs) !== JSON.stringify(w))
+        throw new Error(`key ${key}: outputs ${brief(seqs)}, expected ${brief(w)}`);
+      if (JSON.stringify(counts) !== JSON.stringify(wantCounts.get(key) ?? []))
+        throw new Error(`key ${key}: counts ${brief(counts)}`);
     } else {
       const seen = new Set(g.map((o) => o.seq));
       const missing = w.filter((s) => !seen.has(s));
@@ -161,7 +204,8 @@ export function checkOutput(input: Input[], out: Output[], duplicatesAllowed: bo
   }
 }
 
-const brief = (a: number[]) => (a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`);
+const brief = (a: number[]) =>
+  a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`;
 
 /** `wallaroo run` of the Kafka test app as a child process (test/helpers/engine.ts), not waiting for it to run. */
 export const runCli = (args: string[]): Promise<Engine> =>
@@ -201,10 +245,16 @@ export class PrivateBroker {
   /** Stops the broker process and waits for it to be gone. */
   async kill(): Promise<string[]> {
     const pid = Number(readFileSync(this.pidFile, "utf8").trim());
-    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.length > 0);
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((a) => a.length > 0);
     process.kill(pid, "SIGTERM");
     for (let i = 0; i < 300; i++) {
-      try { process.kill(pid, 0); } catch { return argv; }
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return argv;
+      }
       await sleep(100);
     }
     process.kill(pid, "SIGKILL");
@@ -236,9 +286,15 @@ export class PrivateBroker {
 
   private script(name: string): Promise<void> {
     return new Promise((res, rej) => {
-      const child = spawn("bash", [join(REPO, "scripts/kafka", name)], { cwd: REPO, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn("bash", [join(REPO, "scripts/kafka", name)], {
+        cwd: REPO,
+        env: this.env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let err = "";
-      child.stderr.on("data", (d: Buffer) => { err += d; });
+      child.stderr.on("data", (d: Buffer) => {
+        err += d;
+      });
       child.on("exit", (code) => (code === 0 ? res() : rej(new Error(`${name} exited ${code}: ${err}`))));
     });
   }

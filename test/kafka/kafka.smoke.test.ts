@@ -2,26 +2,26 @@
  * Smoke test for the test Kafka broker (see test/kafka/globalSetup.ts and scripts/kafka/):
  * kafkajs admin/producer/consumer round trip against a real broker.
  */
-import { randomUUID } from 'node:crypto';
-import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
-import { describe, expect, inject, it } from 'vitest';
+import { randomUUID } from "node:crypto";
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from "kafkajs";
+import { describe, expect, inject, it } from "vitest";
 
 // undefined when test/kafka/globalSetup.ts is not registered as a vitest globalSetup.
-const brokers = inject('kafkaBrokers') ?? '';
-const skipReason = inject('kafkaSkipReason') ?? 'test/kafka/globalSetup.ts is not a vitest globalSetup';
+const brokers = inject("kafkaBrokers") ?? "";
+const skipReason = inject("kafkaSkipReason") ?? "test/kafka/globalSetup.ts is not a vitest globalSetup";
 
 const PARTITIONS = 4;
 const COUNT = 1000;
 const BATCH = 100;
 const KEYS = 16;
 
-describe('kafka broker smoke test', () => {
-  it('round-trips 1000 messages over a 4-partition topic', async (ctx) => {
+describe("kafka broker smoke test", () => {
+  it("round-trips 1000 messages over a 4-partition topic", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
 
     const kafka = new Kafka({
-      clientId: 'wallaroo-kafka-smoke',
-      brokers: brokers.split(','),
+      clientId: "wallaroo-kafka-smoke",
+      brokers: brokers.split(","),
       logLevel: logLevel.WARN,
     });
     const topic = `wallaroo-smoke-${randomUUID()}`;
@@ -80,9 +80,7 @@ describe('kafka broker smoke test', () => {
 
       // Exact multiset: every seq exactly once.
       expect(received).toHaveLength(COUNT);
-      expect(received.map((m) => m.seq).sort((a, b) => a - b)).toEqual(
-        Array.from({ length: COUNT }, (_, i) => i),
-      );
+      expect(received.map((m) => m.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: COUNT }, (_, i) => i));
 
       // Per-partition order, contiguous offsets, and a stable key -> partition mapping.
       const byPartition = new Map<number, typeof received>();

@@ -25,7 +25,13 @@ describe("kafkajs patches", () => {
     expect(typeof original).toBe("function");
 
     const messages = Array.from({ length: 3000 }, (_, i) => ({ key: `k${(i * 7919) % 97}`, value: `v${i}` }));
-    const partitionMetadata = [{ partitionId: 0 }, { partitionId: 1 }, { partitionId: 2 }, { partitionId: 3 }, { partitionId: 4 }];
+    const partitionMetadata = [
+      { partitionId: 0 },
+      { partitionId: 1 },
+      { partitionId: 2 },
+      { partitionId: 3 },
+      { partitionId: 4 },
+    ];
     const partitioner = ({ message }: { message: any }) => Number(message.key.slice(1)) % partitionMetadata.length;
     const args = { topic: "t", partitionMetadata, messages, partitioner };
     const ours = groupMessagesPerPartition(args);
@@ -42,17 +48,35 @@ describe("kafkajs patches", () => {
     const original = patches.originalProduceRequest;
     const patched = patches.patchedProduceRequest;
     // helpers.ts loads kafkajs first, but kafkajs requires its produce request modules lazily: the patch is in.
-    if (original === null || patched === null) throw new Error("the produce request patch is not installed in this process");
+    if (original === null || patched === null)
+      throw new Error("the produce request patch is not installed in this process");
     const Long = require("kafkajs/src/utils/long.js");
     const big = Buffer.alloc(20_000, 7); // a multi-byte varint length
-    const plain = (n: number, withKeys: boolean) => Array.from({ length: n }, (_, i) => ({
-      key: withKeys ? (i % 5 === 0 ? null : Buffer.from(`key-${i % 13}`)) : null,
-      value: i === 3 ? big : i === 4 ? null : Buffer.from(`value ${i} ${"x".repeat(i % 50)}`),
-    }));
+    const plain = (n: number, withKeys: boolean) =>
+      Array.from({ length: n }, (_, i) => ({
+        key: withKeys ? (i % 5 === 0 ? null : Buffer.from(`key-${i % 13}`)) : null,
+        value: i === 3 ? big : i === 4 ? null : Buffer.from(`value ${i} ${"x".repeat(i % 50)}`),
+      }));
     const cases = [
-      { acks: -1, timeout: 30000, topicData: [{ topic: "t1", partitions: [{ partition: 0, messages: plain(300, true) }, { partition: 3, messages: plain(1, false) }] }] },
       {
-        acks: -1, timeout: 1000, transactionalId: "tx-1", producerId: Long.fromNumber(12345), producerEpoch: 3,
+        acks: -1,
+        timeout: 30000,
+        topicData: [
+          {
+            topic: "t1",
+            partitions: [
+              { partition: 0, messages: plain(300, true) },
+              { partition: 3, messages: plain(1, false) },
+            ],
+          },
+        ],
+      },
+      {
+        acks: -1,
+        timeout: 1000,
+        transactionalId: "tx-1",
+        producerId: Long.fromNumber(12345),
+        producerEpoch: 3,
         topicData: [
           { topic: "a", partitions: [{ partition: 1, firstSequence: 77, messages: plain(9000, true) }] },
           { topic: "b", partitions: [{ partition: 0, firstSequence: 0, messages: plain(70, false) }] },
@@ -69,9 +93,17 @@ describe("kafkajs patches", () => {
         expect(got.equals(want)).toBe(true);
       }
       // Not plain (a string value, a timestamp): kafkajs' own encode, untouched.
-      const other = { acks: -1, timeout: 1000, topicData: [{ topic: "t", partitions: [{ partition: 0, messages: [{ key: "k", value: "v", timestamp: "5" }] }] }] };
+      const other = {
+        acks: -1,
+        timeout: 1000,
+        topicData: [
+          { topic: "t", partitions: [{ partition: 0, messages: [{ key: "k", value: "v", timestamp: "5" }] }] },
+        ],
+      };
       expect(patched(other).encode.toString()).toBe(original(other).encode.toString());
-      expect(((await patched(other).encode()).buffer as Buffer).equals((await original(other).encode()).buffer)).toBe(true);
+      expect(((await patched(other).encode()).buffer as Buffer).equals((await original(other).encode()).buffer)).toBe(
+        true,
+      );
     } finally {
       Date.now = realNow;
     }
@@ -80,8 +112,12 @@ describe("kafkajs patches", () => {
   it("hashes keys as Kafka's murmur2 and as kafkajs' own murmur2", () => {
     // Kafka's UtilsTest vectors
     const vectors: [string, number][] = [
-      ["21", -973932308], ["foobar", -790332482], ["a-little-bit-long-string", -985981536],
-      ["a-little-bit-longer-string", -1486304829], ["lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971], ["abc", 479470107],
+      ["21", -973932308],
+      ["foobar", -790332482],
+      ["a-little-bit-long-string", -985981536],
+      ["a-little-bit-longer-string", -1486304829],
+      ["lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971],
+      ["abc", 479470107],
     ];
     for (const [key, hash] of vectors) expect(patches.murmur2(Buffer.from(key)), key).toBe(hash);
     const { readFileSync } = require("node:fs") as typeof import("node:fs");
@@ -117,6 +153,12 @@ describe("kafkajs patches", () => {
         installed: patches.installKafkajsPatches(),
       }));`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
-    expect(JSON.parse(out.trim())).toEqual({ abc: 479470107 % 7, sendLoaded: true, patched: true, produce: true, installed: { grouping: true, produce: true, murmur2: true } });
+    expect(JSON.parse(out.trim())).toEqual({
+      abc: 479470107 % 7,
+      sendLoaded: true,
+      patched: true,
+      produce: true,
+      installed: { grouping: true, produce: true, murmur2: true },
+    });
   });
 });

@@ -3,7 +3,17 @@
  * consumer lag of every partition reported and back to 0 once everything is consumed.
  */
 import { describe, expect, inject, it } from "vitest";
-import { APP, appArgs, collect, freshTopics, makeInput, produce, sleep, uniqueName, dropTestKafkaState } from "./helpers.js";
+import {
+  APP,
+  appArgs,
+  collect,
+  freshTopics,
+  makeInput,
+  produce,
+  sleep,
+  uniqueName,
+  dropTestKafkaState,
+} from "./helpers.js";
 
 process.env.WALLAROO_LOG_LEVEL ??= "warn";
 const { runApplication } = await import("../../dist/index.js");
@@ -19,20 +29,32 @@ describe("Kafka metrics", () => {
     const input = makeInput(6000, 30);
     await produce(kafka, inTopic, input); // before the engine starts: it begins with a lag
     const app = await runApplication({
-      module: APP, workers: 2, statsInterval: 0, kafkaGroup: group, metricsPort: 0, args: appArgs(brokers, inTopic, outTopic),
+      module: APP,
+      workers: 2,
+      statsInterval: 0,
+      kafkaGroup: group,
+      metricsPort: 0,
+      args: appArgs(brokers, inTopic, outTopic),
     });
     const output = await collect(kafka, outTopic);
     try {
       await output.waitFor(input.length, 60_000);
       await sleep(300);
       const text = await (await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`)).text();
-      const value = (prefix: string) => text.split("\n").filter((l) => l.startsWith(prefix)).map((l) => Number(l.slice(l.lastIndexOf(" ") + 1)));
+      const value = (prefix: string) =>
+        text
+          .split("\n")
+          .filter((l) => l.startsWith(prefix))
+          .map((l) => Number(l.slice(l.lastIndexOf(" ") + 1)));
       expect(value("wallaroo_source_messages_total{")).toEqual([input.length]);
       expect(value("wallaroo_sink_messages_total{")).toEqual([input.length]);
       const lags = text.split("\n").filter((l) => l.startsWith("wallaroo_kafka_consumer_lag{"));
       expect(lags.length, text).toBe(3);
       for (let p = 0; p < 3; p++) {
-        expect(lags.some((l) => l.includes(`topic="${inTopic}"`) && l.includes(`partition="${p}"`) && l.endsWith(" 0")), lags.join("\n")).toBe(true);
+        expect(
+          lags.some((l) => l.includes(`topic="${inTopic}"`) && l.includes(`partition="${p}"`) && l.endsWith(" 0")),
+          lags.join("\n"),
+        ).toBe(true);
       }
     } finally {
       await app.stop();

@@ -17,7 +17,17 @@ import { describe, expect, inject, it } from "vitest";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { appArgs, checkOutput, collect, freshTopics, makeInput, produce, runCli, sleep, uniqueName } from "./helpers.js";
+import {
+  appArgs,
+  checkOutput,
+  collect,
+  freshTopics,
+  makeInput,
+  produce,
+  runCli,
+  sleep,
+  uniqueName,
+} from "./helpers.js";
 import type { Engine } from "../helpers/engine.js";
 
 const brokers = inject("kafkaBrokers") ?? "";
@@ -30,17 +40,36 @@ describe("Kafka with --resilience-dir", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-kafka-resil-"));
     const input = makeInput(40_000, 50);
     const chunks = [0, 1, 2, 3].map((i) => input.slice(i * 10_000, (i + 1) * 10_000));
-    const args = ["--workers", "2", "--stats-interval", "0", "--kafka-group", uniqueName("group"), "--resilience-dir", dir,
-      "--checkpoint-interval", "0.3", ...appArgs(brokers, inTopic, outTopic)];
+    const args = [
+      "--workers",
+      "2",
+      "--stats-interval",
+      "0",
+      "--kafka-group",
+      uniqueName("group"),
+      "--resilience-dir",
+      dir,
+      "--checkpoint-interval",
+      "0.3",
+      ...appArgs(brokers, inTopic, outTopic),
+    ];
     const output = await collect(kafka, outTopic);
     let engine: Engine | null = null;
     const restored: number[] = [];
     // What a read_uncommitted consumer sees: also the outputs of the transactions the kills aborted.
-    const dirtyReader = kafka.consumer({ groupId: uniqueName("uncommitted"), readUncommitted: true, maxWaitTimeInMs: 100 });
+    const dirtyReader = kafka.consumer({
+      groupId: uniqueName("uncommitted"),
+      readUncommitted: true,
+      maxWaitTimeInMs: 100,
+    });
     let uncommitted = 0;
     await dirtyReader.connect();
     await dirtyReader.subscribe({ topic: outTopic, fromBeginning: true });
-    await dirtyReader.run({ eachBatch: async ({ batch }) => { uncommitted += batch.messages.length; } });
+    await dirtyReader.run({
+      eachBatch: async ({ batch }) => {
+        uncommitted += batch.messages.length;
+      },
+    });
     try {
       for (let round = 0; round < 4; round++) {
         engine = await runCli(args);
@@ -81,11 +110,16 @@ describe("Kafka with --resilience-dir", () => {
       // (the commit window the README documents: a contiguous run of input sequence numbers) or scattered.
       const times = new Map<number, number>();
       for (const o of output.out) times.set(o.seq, (times.get(o.seq) ?? 0) + 1);
-      const repeated = [...times].filter(([, n]) => n > 1).map(([seq]) => seq).sort((a, b) => a - b);
+      const repeated = [...times]
+        .filter(([, n]) => n > 1)
+        .map(([seq]) => seq)
+        .sort((a, b) => a - b);
       if (repeated.length > 0) {
         const gaps = repeated.filter((seq, i) => i > 0 && seq !== repeated[i - 1] + 1).length;
-        throw new Error(`${repeated.length} inputs were output more than once: seq ${repeated[0]}..${repeated[repeated.length - 1]} `
-          + `in ${gaps + 1} contiguous run(s); restored checkpoints ${restored.join(",")}`);
+        throw new Error(
+          `${repeated.length} inputs were output more than once: seq ${repeated[0]}..${repeated[repeated.length - 1]} ` +
+            `in ${gaps + 1} contiguous run(s); restored checkpoints ${restored.join(",")}`,
+        );
       }
       checkOutput(input, output.out, false); // each input's output once, in order per key
       expect(output.out.length).toBe(input.length);
@@ -100,7 +134,9 @@ describe("Kafka with --resilience-dir", () => {
       const max = new Map<string, number>();
       for (const o of output.out) max.set(o.key, Math.max(max.get(o.key) ?? 0, o.count));
       expect(max).toEqual(finalCount);
-      ctx.annotate(`${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included)`);
+      ctx.annotate(
+        `${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included)`,
+      );
     } finally {
       if (engine && engine.child.exitCode === null) engine.child.kill("SIGKILL");
       await output.stop();

@@ -7,7 +7,17 @@
  */
 import { describe, expect, inject, it } from "vitest";
 import {
-  appArgs, checkOutput, client, collect, createTopics, makeInput, produce, runCli, sleep, uniqueName, dropTestKafkaState,
+  appArgs,
+  checkOutput,
+  client,
+  collect,
+  createTopics,
+  makeInput,
+  produce,
+  runCli,
+  sleep,
+  uniqueName,
+  dropTestKafkaState,
 } from "./helpers.js";
 
 const brokers = inject("kafkaBrokers") ?? "";
@@ -25,7 +35,15 @@ describe("Kafka topics", () => {
     const inTopic = uniqueName("missing-in");
     const outTopic = uniqueName("missing-out");
     const group = uniqueName("group");
-    const engine = await runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);
+    const engine = await runCli([
+      "--workers",
+      "2",
+      "--stats-interval",
+      "0",
+      "--kafka-group",
+      group,
+      ...appArgs(brokers, inTopic, outTopic),
+    ]);
     try {
       const inLine = await engine.waitForLog(missing(inTopic), 20_000);
       const outLine = await engine.waitForLog(missing(outTopic), 20_000);
@@ -69,7 +87,15 @@ describe("Kafka topics", () => {
     const outTopic = uniqueName("out");
     await createTopics(admin, [inTopic, outTopic], 4);
     const group = uniqueName("group");
-    const engine = await runCli(["--workers", "2", "--stats-interval", "0", "--kafka-group", group, ...appArgs(brokers, inTopic, outTopic)]);
+    const engine = await runCli([
+      "--workers",
+      "2",
+      "--stats-interval",
+      "0",
+      "--kafka-group",
+      group,
+      ...appArgs(brokers, inTopic, outTopic),
+    ]);
     try {
       await engine.waitForLog((l) => /joined group/.test(l.msg ?? ""), 30_000);
       const input = makeInput(500, 10);

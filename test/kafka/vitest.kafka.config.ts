@@ -1,12 +1,12 @@
 // Runs only the Kafka tests: npx vitest run --config test/kafka/vitest.kafka.config.ts
-import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    root: fileURLToPath(new URL('../..', import.meta.url)),
-    include: ['test/kafka/**/*.test.ts'],
-    globalSetup: ['test/kafka/globalSetup.ts'],
+    root: fileURLToPath(new URL("../..", import.meta.url)),
+    include: ["test/kafka/**/*.test.ts"],
+    globalSetup: ["test/kafka/globalSetup.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -20,26 +20,35 @@ const WORD_COUNT = path.join(REPO, "examples/word_count/app.ts");
 
 /** framed alphabet votes: [u32 BE 5][letter][u32 BE votes] */
 function votes(list: [string, number][]): Buffer {
-  return Buffer.concat(list.map(([l, n]) => {
-    const b = Buffer.alloc(9);
-    b.writeUInt32BE(5, 0);
-    b.write(l, 4, "latin1");
-    b.writeUInt32BE(n, 5);
-    return b;
-  }));
+  return Buffer.concat(
+    list.map(([l, n]) => {
+      const b = Buffer.alloc(9);
+      b.writeUInt32BE(5, 0);
+      b.write(l, 4, "latin1");
+      b.writeUInt32BE(n, 5);
+      return b;
+    }),
+  );
 }
 
 /** the (letter, total) outputs: [u32 BE 9][letter][u64 BE total] */
 function totals(bytes: Buffer): [string, number][] {
   const out: [string, number][] = [];
-  for (let i = 0; i + 13 <= bytes.length; i += 13) out.push([bytes.toString("latin1", i + 4, i + 5), Number(bytes.readBigUInt64BE(i + 5))]);
+  for (let i = 0; i + 13 <= bytes.length; i += 13)
+    out.push([bytes.toString("latin1", i + 4, i + 5), Number(bytes.readBigUInt64BE(i + 5))]);
   return out;
 }
 
 function randomVotes(n: number, seed: number): [string, number][] {
   let x = seed;
-  const rnd = () => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x; };
-  return Array.from({ length: n }, () => [String.fromCharCode(97 + ((rnd() >>> 8) % 26)), 1 + ((rnd() >>> 8) % 9)] as [string, number]);
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x;
+  };
+  return Array.from(
+    { length: n },
+    () => [String.fromCharCode(97 + ((rnd() >>> 8) % 26)), 1 + ((rnd() >>> 8) % 9)] as [string, number],
+  );
 }
 
 function sum(list: [string, number][], into = new Map<string, number>()): Map<string, number> {
@@ -52,7 +61,9 @@ const isCommitted = (l: Record<string, any>) => typeof l.msg === "string" && /^c
 let dir: string;
 let engines: Engine[] = [];
 let collectors: Collector[] = [];
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-resil-")); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-resil-"));
+});
 afterEach(async () => {
   for (const e of engines) if (e.child.exitCode === null && e.child.signalCode === null) await e.kill9();
   for (const c of collectors) await c.close();
@@ -62,8 +73,23 @@ afterEach(async () => {
 });
 
 async function run(app: string, inPort: number, outPort: number, extra: string[] = []): Promise<Engine> {
-  const e = await startEngine(app, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${outPort}`, "--workers", "2",
-    "--resilience-dir", dir, "--checkpoint-interval", "0.2", ...extra], { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } });
+  const e = await startEngine(
+    app,
+    [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${outPort}`,
+      "--workers",
+      "2",
+      "--resilience-dir",
+      dir,
+      "--checkpoint-interval",
+      "0.2",
+      ...extra,
+    ],
+    { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } },
+  );
   engines.push(e);
   await e.waitForLog((l) => /running on/.test(l.msg ?? ""), 20_000);
   return e;
@@ -71,8 +97,11 @@ async function run(app: string, inPort: number, outPort: number, extra: string[]
 
 /** Starts an engine expected to refuse to start; its exit code and error line. */
 async function refused(app: string, inPort: number, outPort: number): Promise<{ code: number | null; error: string }> {
-  const e = await startEngine(app, ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${outPort}`, "--workers", "2", "--resilience-dir", dir],
-    { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } });
+  const e = await startEngine(
+    app,
+    ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${outPort}`, "--workers", "2", "--resilience-dir", dir],
+    { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } },
+  );
   engines.push(e);
   const exit = await Promise.race([e.exited, sleep(20_000).then(() => "timeout" as const)]);
   if (exit === "timeout") throw new Error("the engine started instead of refusing");
@@ -134,7 +163,9 @@ describe("resilience (TCP, alphabet)", () => {
     fs.writeFileSync(log, flipped);
     const r1 = await refused(ALPHABET, inPort, out.port);
     expect(r1.code).toBe(1);
-    expect(r1.error).toMatch(new RegExp(`checkpoint store ${log} is corrupt at offset \\d+: checksum mismatch; move it away to start empty`));
+    expect(r1.error).toMatch(
+      new RegExp(`checkpoint store ${log} is corrupt at offset \\d+: checksum mismatch; move it away to start empty`),
+    );
 
     fs.writeFileSync(log, good.subarray(0, good.length - 5));
     const r2 = await refused(ALPHABET, inPort, out.port);
@@ -155,7 +186,9 @@ describe("resilience (TCP, alphabet)", () => {
     expect((await e.stop()).code).toBe(0);
     const r1 = await refused(RENAMED, inPort, out.port);
     expect(r1.code).toBe(1);
-    expect(r1.error).toContain(`checkpoint store ${dir} belongs to application "alphabet" with states ["letter state" (TotalVotes, partitioned)], not to application "alphabet" with states ["letter totals" (TotalVotes, partitioned)]`);
+    expect(r1.error).toContain(
+      `checkpoint store ${dir} belongs to application "alphabet" with states ["letter state" (TotalVotes, partitioned)], not to application "alphabet" with states ["letter totals" (TotalVotes, partitioned)]`,
+    );
     const r2 = await refused(WORD_COUNT, inPort, out.port);
     expect(r2.code).toBe(1);
     expect(r2.error).toMatch(/belongs to application "alphabet" .* not to application "Word Count Application"/);
@@ -165,8 +198,16 @@ describe("resilience (TCP, alphabet)", () => {
     // A receiver that accepts the sink's connection but does not read.
     const sockets: net.Socket[] = [];
     let received = 0;
-    const stalled = net.createServer((s) => { sockets.push(s); s.pause(); s.on("data", (d) => { received += d.length; }); });
-    const outPort = await new Promise<number>((r) => stalled.listen(0, "127.0.0.1", () => r((stalled.address() as net.AddressInfo).port)));
+    const stalled = net.createServer((s) => {
+      sockets.push(s);
+      s.pause();
+      s.on("data", (d) => {
+        received += d.length;
+      });
+    });
+    const outPort = await new Promise<number>((r) =>
+      stalled.listen(0, "127.0.0.1", () => r((stalled.address() as net.AddressInfo).port)),
+    );
     const inPort = await freePort();
     try {
       const e = await run(ALPHABET, inPort, outPort, ["--checkpoint-timeout", "1", "--ring-bytes", "65536"]);
@@ -183,7 +224,14 @@ describe("resilience (TCP, alphabet)", () => {
       const mark = e.lines.length;
       await e.waitForLog(isCommitted, 60_000, mark);
       sender.end();
-      await new Promise<void>((r) => { const t = setInterval(() => { if (received >= n * 13) { clearInterval(t); r(); } }, 100); });
+      await new Promise<void>((r) => {
+        const t = setInterval(() => {
+          if (received >= n * 13) {
+            clearInterval(t);
+            r();
+          }
+        }, 100);
+      });
       expect(received).toBe(n * 13);
       expect((await e.stop()).code).toBe(0);
     } finally {

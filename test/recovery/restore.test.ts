@@ -14,19 +14,29 @@ import { ROOT as REPO } from "../helpers/engine.js";
 
 const APP = path.join(REPO, "test/fixtures/resil-mixed.ts");
 let dir: string;
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-restore-")); });
-afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-restore-"));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 async function runOnce(inPort: number, outPort: number, lines: string[], resilienceDir?: string): Promise<string[]> {
   const out = await startCollector(outPort);
   const app = await runApplication({
-    module: APP, workers: 2, statsInterval: 0, resilienceDir, checkpointInterval: 0.2,
+    module: APP,
+    workers: 2,
+    statsInterval: 0,
+    resilienceDir,
+    checkpointInterval: 0.2,
     args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${out.port}`],
   });
   try {
     await sendBytes(inPort, frame(lines));
     // the toStateful total orders them; the "seen" step on two workers may not
-    return (await out.waitForLines(lines.length, 20_000)).sort((x, y) => Number(x.split(" ")[1]) - Number(y.split(" ")[1]));
+    return (await out.waitForLines(lines.length, 20_000)).sort(
+      (x, y) => Number(x.split(" ")[1]) - Number(y.split(" ")[1]),
+    );
   } finally {
     await app.stop();
     await out.close();

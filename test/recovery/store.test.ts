@@ -11,12 +11,22 @@ import { fileURLToPath } from "node:url";
 import { CheckpointStore, crc32, encodeRecord, type AppIdentity, type StoredEntry } from "../../dist/recovery/store.js";
 
 const ID: AppIdentity = { app: "alphabet", states: [{ name: "letter state", class: "TotalVotes", partitioned: true }] };
-const entry = (key: string, n: number): StoredEntry => ({ state: "letter state", tag: "s", key, value: Buffer.from(`${key}=${n}`) });
-const text = (entries: StoredEntry[]) => Object.fromEntries(entries.map((e) => [e.key, Buffer.from(e.value).toString()]));
+const entry = (key: string, n: number): StoredEntry => ({
+  state: "letter state",
+  tag: "s",
+  key,
+  value: Buffer.from(`${key}=${n}`),
+});
+const text = (entries: StoredEntry[]) =>
+  Object.fromEntries(entries.map((e) => [e.key, Buffer.from(e.value).toString()]));
 
 let dir: string;
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-store-")); });
-afterEach(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-store-"));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 describe("checkpoint store", () => {
   it("crc32 is the standard one", () => {
@@ -61,7 +71,8 @@ describe("checkpoint store", () => {
     bytes[second + 12] ^= 0x40;
     fs.writeFileSync(log, bytes);
     expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
-      `checkpoint store ${log} is corrupt at offset ${second}: checksum mismatch; move it away to start empty`);
+      `checkpoint store ${log} is corrupt at offset ${second}: checksum mismatch; move it away to start empty`,
+    );
   });
 
   it("refuses a truncated log, naming the file", () => {
@@ -72,27 +83,43 @@ describe("checkpoint store", () => {
     const size = fs.statSync(log).size;
     fs.truncateSync(log, size - 3);
     expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
-      new RegExp(`checkpoint store ${log} is corrupt at offset ${size - 3}: truncated`));
+      new RegExp(`checkpoint store ${log} is corrupt at offset ${size - 3}: truncated`),
+    );
   });
 
   it("refuses a corrupt manifest", () => {
     CheckpointStore.open(dir, ID, 2).store.close();
     const m = path.join(dir, "MANIFEST");
     fs.writeFileSync(m, fs.readFileSync(m, "utf8").replace('"alphabet"', '"alphabEt"'));
-    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${m} is corrupt at offset 0: checksum mismatch`);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
+      `checkpoint store ${m} is corrupt at offset 0: checksum mismatch`,
+    );
   });
 
   it("refuses the store of another application or of other states", () => {
     CheckpointStore.open(dir, ID, 2).store.close();
-    expect(() => CheckpointStore.open(dir, { ...ID, app: "word count" }, 2)).toThrow(/belongs to application "alphabet" .* not to application "word count"/);
-    expect(() => CheckpointStore.open(dir, { app: "alphabet", states: [{ name: "letters", class: "TotalVotes", partitioned: true }] }, 2))
-      .toThrow(/refusing to mix them up/);
+    expect(() => CheckpointStore.open(dir, { ...ID, app: "word count" }, 2)).toThrow(
+      /belongs to application "alphabet" .* not to application "word count"/,
+    );
+    expect(() =>
+      CheckpointStore.open(
+        dir,
+        { app: "alphabet", states: [{ name: "letters", class: "TotalVotes", partitioned: true }] },
+        2,
+      ),
+    ).toThrow(/refusing to mix them up/);
   });
 
   it("one engine per store: a live owner is refused, a dead one's lock is taken over", () => {
-    const locks = () => fs.readdirSync(dir).filter((f) => f.startsWith("LOCK")).sort();
+    const locks = () =>
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.startsWith("LOCK"))
+        .sort();
     const { store } = CheckpointStore.open(dir, ID, 2);
-    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(`checkpoint store ${dir} is in use by process ${process.pid}`);
+    expect(() => CheckpointStore.open(dir, ID, 2)).toThrow(
+      `checkpoint store ${dir} is in use by process ${process.pid}`,
+    );
     expect(locks()).toEqual(["LOCK.1"]);
     store.close();
     expect(fs.readFileSync(path.join(dir, "LOCK.1"), "utf8")).toBe("released");
@@ -121,18 +148,32 @@ describe("checkpoint store", () => {
     // leaves its pid behind; here the pid of a process that is gone), so the others
     // take over stale locks again and again, at the same moments.
     const goAt = Date.now() + 2000;
-    const outs = await Promise.all(Array.from({ length: 3 }, () => new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, [racer, storeModule, dir, String(goAt), "150", String(deadPid)], { stdio: ["ignore", "pipe", "inherit"] });
-      let out = "";
-      c.stdout!.on("data", (d) => { out += d; });
-      c.on("error", reject);
-      c.on("exit", (code) => resolve(`${out.trim()} exit ${code}`));
-    })));
+    const outs = await Promise.all(
+      Array.from(
+        { length: 3 },
+        () =>
+          new Promise<string>((resolve, reject) => {
+            const c = spawn(process.execPath, [racer, storeModule, dir, String(goAt), "150", String(deadPid)], {
+              stdio: ["ignore", "pipe", "inherit"],
+            });
+            let out = "";
+            c.stdout!.on("data", (d) => {
+              out += d;
+            });
+            c.on("error", reject);
+            c.on("exit", (code) => resolve(`${out.trim()} exit ${code}`));
+          }),
+      ),
+    );
     let won = 0;
     for (const o of outs) {
       const m = /^won (\d+) lost (\d+) violations (\d+) errors (\d+).* exit (\d+)$/.exec(o);
       expect(m, outs.join("\n")).not.toBeNull();
-      expect({ violations: m![3], errors: m![4], exit: m![5] }, outs.join("\n")).toEqual({ violations: "0", errors: "0", exit: "0" });
+      expect({ violations: m![3], errors: m![4], exit: m![5] }, outs.join("\n")).toEqual({
+        violations: "0",
+        errors: "0",
+        exit: "0",
+      });
       won += Number(m![1]);
     }
     expect(won, outs.join("\n")).toBeGreaterThan(3); // the lock did change hands
@@ -143,13 +184,26 @@ describe("checkpoint store", () => {
     const victim = path.join(path.dirname(dir), `victim-${path.basename(dir)}.txt`);
     fs.writeFileSync(victim, "precious");
     try {
-      for (const log of ["../" + path.basename(victim), "/etc/passwd", "log-1/../../x", "MANIFEST", "log-0", "log-01", 7]) {
+      for (const log of [
+        "../" + path.basename(victim),
+        "/etc/passwd",
+        "log-1/../../x",
+        "MANIFEST",
+        "log-0",
+        "log-01",
+        7,
+      ]) {
         const m = JSON.parse(fs.readFileSync(path.join(dir, "MANIFEST"), "utf8").split("\n")[0]);
         m.log = log;
         m.committedBytes = 0;
         const body = JSON.stringify(m);
-        fs.writeFileSync(path.join(dir, "MANIFEST"), `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`);
-        expect(() => CheckpointStore.open(dir, ID, 2), String(log)).toThrow(/MANIFEST is corrupt: log .* is not a log file name this store writes/);
+        fs.writeFileSync(
+          path.join(dir, "MANIFEST"),
+          `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`,
+        );
+        expect(() => CheckpointStore.open(dir, ID, 2), String(log)).toThrow(
+          /MANIFEST is corrupt: log .* is not a log file name this store writes/,
+        );
       }
       expect(fs.readFileSync(victim, "utf8")).toBe("precious");
     } finally {
@@ -162,7 +216,11 @@ describe("checkpoint store", () => {
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
     let peak = 0;
     for (let round = 0; round < 100; round++) {
-      store.commit(keys.map((k) => entry(k, round)), {}, 2);
+      store.commit(
+        keys.map((k) => entry(k, round)),
+        {},
+        2,
+      );
       peak = Math.max(peak, store.bytes);
     }
     store.close();

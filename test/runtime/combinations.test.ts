@@ -29,21 +29,32 @@ const INPUTS = Array.from({ length: 240 }, (_, i) => (i * 37) % 1009);
  * its trace up to that step): outputs dropped or duplicated further down hide or
  * repeat counts, so the check is that distinct messages got distinct counts.
  */
-function splitCounts(kinds: StepKind[], lines: string[]): { normalized: string[]; counts: Map<string, Map<string, number>> } {
+function splitCounts(
+  kinds: StepKind[],
+  lines: string[],
+): { normalized: string[]; counts: Map<string, Map<string, number>> } {
   const firstState = kinds.findIndex((k) => k === "stateful" || k === "partition");
   const counts = new Map<string, Map<string, number>>();
-  const normalized = lines.map((line) => line.replace(/\.(stf|prt)(\d+)(k\d+)?#(\d+)/g, (all, kind, step, key, n, at: number) => {
-    if (Number(step) === firstState) return all;
-    const inst = `${kind}${step}${key ?? ""}`;
-    if (!counts.has(inst)) counts.set(inst, new Map());
-    counts.get(inst)!.set(line.slice(0, at), Number(n));
-    return `.${kind}${step}${key ?? ""}#*`;
-  }));
+  const normalized = lines.map((line) =>
+    line.replace(/\.(stf|prt)(\d+)(k\d+)?#(\d+)/g, (all, kind, step, key, n, at: number) => {
+      if (Number(step) === firstState) return all;
+      const inst = `${kind}${step}${key ?? ""}`;
+      if (!counts.has(inst)) counts.set(inst, new Map());
+      counts.get(inst)!.set(line.slice(0, at), Number(n));
+      return `.${kind}${step}${key ?? ""}#*`;
+    }),
+  );
   return { normalized, counts };
 }
 
 function encodeInputs(): Buffer {
-  return frame(INPUTS.map((v) => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b; }));
+  return frame(
+    INPUTS.map((v) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(v);
+      return b;
+    }),
+  );
 }
 
 describe.each([1, 2, 3])("every topology up to depth 3 on %i worker(s)", (workers) => {
@@ -52,7 +63,9 @@ describe.each([1, 2, 3])("every topology up to depth 3 on %i worker(s)", (worker
     const sink = await startCollector();
     const inPort = await freePort();
     const app = await runApplication({
-      module: APP, workers, statsInterval: 0,
+      module: APP,
+      workers,
+      statsInterval: 0,
       args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--topology", kinds.join(",")],
     });
     try {

@@ -20,14 +20,29 @@ const APP = fileURLToPath(new URL("../fixtures/e2e-app.ts", import.meta.url));
 async function faultyExecutor(onError: (e: Executor, where: string, err: unknown) => void) {
   const url = pathToFileURL(APP).href;
   const mod = await loadAppModule(url);
-  const plan = compilePlan(setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2", "--mode", "faulty"], url), 1);
-  const serde = createSerde(mod, plan.states.map((s) => s.spec.stateClass));
+  const plan = compilePlan(
+    setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2", "--mode", "faulty"], url),
+    1,
+  );
+  const serde = createSerde(
+    mod,
+    plan.states.map((s) => s.spec.stateClass),
+  );
   const sink = new MemoryOutbox();
-  const executor: Executor = new Executor(plan, 0, serde, [null], [sink], (where, err) => onError(executor, where, err));
+  const executor: Executor = new Executor(plan, 0, serde, [null], [sink], (where, err) =>
+    onError(executor, where, err),
+  );
   const outputs = () => {
     executor.flushSinks();
     const out: string[] = [];
-    sink.drain((_t, bytes, off, len) => { out.push(...Buffer.from(bytes.subarray(off, off + len)).toString("utf8").split("\n").filter(Boolean)); });
+    sink.drain((_t, bytes, off, len) => {
+      out.push(
+        ...Buffer.from(bytes.subarray(off, off + len))
+          .toString("utf8")
+          .split("\n")
+          .filter(Boolean),
+      );
+    });
     return out;
   };
   return { executor, handler: executor.handler(), outputs };
@@ -38,7 +53,9 @@ describe("Executor", () => {
 
   it("without --fail-fast: the failing message is dropped and reported, the rest of the run goes on", async () => {
     const errors: string[] = [];
-    const { executor, handler, outputs } = await faultyExecutor((_e, where, err) => errors.push(`${where}: ${(err as Error).message}`));
+    const { executor, handler, outputs } = await faultyExecutor((_e, where, err) =>
+      errors.push(`${where}: ${(err as Error).message}`),
+    );
     handler(tag(SOURCE_FRAMED, 0), run, 0, run.length);
     expect(outputs()).toEqual(["ok 0 k0 #1", "ok 1 k1 #1", "ok 3 k0 #2", "ok 4 k1 #2"]);
     expect(errors).toEqual(['computation "faulty compute" of pipeline "faulty": computation refuses bad-compute 2 k2']);

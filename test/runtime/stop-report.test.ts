@@ -18,13 +18,23 @@ describe("stop() and done", () => {
     const sink = await startCollector();
     const inPort = await freePort();
     const app = await runApplication({
-      module: APP, args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--mode", "tagged"], workers: 2, statsInterval: 0,
+      module: APP,
+      args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--mode", "tagged"],
+      workers: 2,
+      statsInterval: 0,
     });
     try {
       await sendBytes(inPort, frame(["s 0 k0", "s 1 k1", "s 2 k0"]));
       await sink.waitForLines(3);
       const report = await app.stop();
-      expect(report).toMatchObject({ lost: false, reason: "requested", drained: true, undelivered: {}, unprocessed: {}, finalCheckpoint: "off" });
+      expect(report).toMatchObject({
+        lost: false,
+        reason: "requested",
+        drained: true,
+        undelivered: {},
+        unprocessed: {},
+        finalCheckpoint: "off",
+      });
       await expect(app.done).resolves.toEqual(report);
     } finally {
       await app.stop().catch(() => {});
@@ -37,8 +47,12 @@ describe("stop() and done", () => {
     sink.pause();
     const inPort = await freePort();
     const app = await runApplication({
-      module: APP, args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--mode", "passthrough"],
-      workers: 2, statsInterval: 0, ringBytes: 65536, drainTimeoutMs: 1000,
+      module: APP,
+      args: ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--mode", "passthrough"],
+      workers: 2,
+      statsInterval: 0,
+      ringBytes: 65536,
+      drainTimeoutMs: 1000,
     });
     const socket = net.connect(inPort, "127.0.0.1");
     socket.on("error", () => {});
@@ -46,7 +60,10 @@ describe("stop() and done", () => {
       const payload = frame(Array.from({ length: 64 }, () => Buffer.alloc(16 * 1024, 0x62)));
       for (let i = 0; i < 32; i++) socket.write(payload);
       await new Promise((r) => setTimeout(r, 1500));
-      const err = await app.stop().then(() => null, (e: unknown) => e);
+      const err = await app.stop().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(EngineStopError);
       const report = (err as InstanceType<typeof EngineStopError>).report;
       expect(report.lost).toBe(true);

@@ -8,7 +8,11 @@ import { createWiring, PEER_RING_BUDGET, peerRingBytes } from "../../src/transpo
 import { RING_HEADER_BYTES } from "../../src/transport/ring.js";
 
 /** the data-region size createRing gives for a requested size: the next power of two >= 4096 */
-const capacity = (n: number) => { let c = 4096; while (c < n) c *= 2; return c; };
+const capacity = (n: number) => {
+  let c = 4096;
+  while (c < n) c *= 2;
+  return c;
+};
 const totalPeerBytes = (w: number) => w * (w - 1) * capacity(peerRingBytes(w));
 
 it("peer ring memory grows linearly with the workers: at most twice the per-worker budget per worker, up to 256 workers", () => {

@@ -80,32 +80,44 @@ describe("one worker", () => {
 
   it("Kafka source and sink: Buffer, string or { key, value } in; { key, value } out, key null when the encoder gives none", async () => {
     await withDriver(1, async (d) => {
-      await d.pipeInput("events", { key: "id-1", value: Buffer.from("1:5") }, "0:3", { value: "2:4" }, { key: null, value: "1:1" });
+      await d.pipeInput(
+        "events",
+        { key: "id-1", value: Buffer.from("1:5") },
+        "0:3",
+        { value: "2:4" },
+        { key: null, value: "1:1" },
+      );
       const out = d.readOutput<KafkaOutput>(2);
       expect(out.map((r) => [r.key === null ? null : r.key.toString(), r.value.toString()])).toEqual([
-        ["1", "5"], [null, "3"], ["2", "4"], ["1", "6"],
+        ["1", "5"],
+        [null, "3"],
+        ["2", "4"],
+        ["1", "6"],
       ]);
       expect(Buffer.isBuffer(out[0].value)).toBe(true);
       expect(d.readOutput(2)).toEqual([]);
     });
   });
 
-  it("loads a .js application outside the package: `import \"wallaroo\"` resolves wherever the file lives", async () => {
+  it('loads a .js application outside the package: `import "wallaroo"` resolves wherever the file lives', async () => {
     const dir = mkdtempSync(join(tmpdir(), "wallaroo-driver-"));
     try {
       writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
-      writeFileSync(join(dir, "app.js"), [
-        'import * as wallaroo from "wallaroo";',
-        "const decoder = wallaroo.decoder((b) => b.toString());",
-        'const up = wallaroo.computation("up", (s) => s.toUpperCase());',
-        "const encoder = wallaroo.encoder((s) => s);",
-        "export function applicationSetup(args) {",
-        '  const ab = new wallaroo.ApplicationBuilder("js app " + args.join(" "));',
-        '  ab.newPipeline("up", new wallaroo.TCPSourceConfig("127.0.0.1", 7010, decoder)).to(up)',
-        '    .toSink(new wallaroo.TCPSinkConfig("127.0.0.1", 7002, encoder));',
-        "  return ab.build();",
-        "}",
-      ].join("\n"));
+      writeFileSync(
+        join(dir, "app.js"),
+        [
+          'import * as wallaroo from "wallaroo";',
+          "const decoder = wallaroo.decoder((b) => b.toString());",
+          'const up = wallaroo.computation("up", (s) => s.toUpperCase());',
+          "const encoder = wallaroo.encoder((s) => s);",
+          "export function applicationSetup(args) {",
+          '  const ab = new wallaroo.ApplicationBuilder("js app " + args.join(" "));',
+          '  ab.newPipeline("up", new wallaroo.TCPSourceConfig("127.0.0.1", 7010, decoder)).to(up)',
+          '    .toSink(new wallaroo.TCPSinkConfig("127.0.0.1", 7002, encoder));',
+          "  return ab.build();",
+          "}",
+        ].join("\n"),
+      );
       const d = await createTestDriver({ module: join(dir, "app.js"), args: ["x", "y"] });
       expect(d.name).toBe("js app x y");
       await d.pipeInput("up", "abc", "d");
@@ -131,7 +143,10 @@ describe("several simulated workers", () => {
 
   it("keys owned by different workers: the same per-key results as one worker, state found on its owner", async () => {
     expect(owners.size).toBe(3); // the test spreads over every worker
-    const input = Array.from({ length: 60 }, (_, i) => `${words[i % 10]} ${words[(i * 7) % 10]} ${words[(i * 3) % 10]}`);
+    const input = Array.from(
+      { length: 60 },
+      (_, i) => `${words[i % 10]} ${words[(i * 7) % 10]} ${words[(i * 3) % 10]}`,
+    );
     let one: string[] = [];
     await withDriver(1, async (d) => {
       await d.pipeInput("words", ...input);
@@ -148,8 +163,11 @@ describe("several simulated workers", () => {
       expect([...strip(three)].sort()).toEqual([...strip(one)].sort());
       for (const [w, ns] of perWord(three)) expect(ns, w).toEqual(ns.map((_, i) => i + 1));
       // the running total counted every word once
-      expect(three.map((l) => Number(/ of (\d+)\n$/.exec(l)![1])).sort((x, y) => x - y)).toEqual(three.map((_, i) => i + 1));
-      for (const w of words) expect((await d.state<{ n: number }>("word counts", w))?.n, w).toBe(perWord(one).get(w)!.length);
+      expect(three.map((l) => Number(/ of (\d+)\n$/.exec(l)![1])).sort((x, y) => x - y)).toEqual(
+        three.map((_, i) => i + 1),
+      );
+      for (const w of words)
+        expect((await d.state<{ n: number }>("word counts", w))?.n, w).toBe(perWord(one).get(w)!.length);
       expect(await d.state("total")).toMatchObject({ words: one.length });
     });
   });
@@ -163,12 +181,17 @@ describe("several simulated workers", () => {
     });
     // three workers: the lines owned by another worker would arrive without their prototype, so they are refused
     await withDriver(3, async (d) => {
-      const err = await d.pipeInput("hidden", ...lines).then(() => null, (e: unknown) => e);
+      const err = await d.pipeInput("hidden", ...lines).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(UserCodeError);
       const e = err as UserCodeError;
       expect(e.where).toBe('computation "shout" of pipeline "hidden"');
       // refused where it would cross to the other worker, naming the class and the fix
-      expect(e.message).toMatch(/^computation "shout" of pipeline "hidden": cannot serialize the value: an instance of class Hidden, which the engine cannot restore; export class Hidden/);
+      expect(e.message).toMatch(
+        /^computation "shout" of pipeline "hidden": cannot serialize the value: an instance of class Hidden, which the engine cannot restore; export class Hidden/,
+      );
       expect((e.cause as Error).name).toBe("SerializationError");
       // the first call's connection went to worker 1 (source 1 of 3 workers): lines owned elsewhere failed
       const local = lines.filter((l) => hashKey(l) % 3 === 1);
@@ -185,7 +208,9 @@ describe("several simulated workers", () => {
       expect(out.length).toBe(40);
       const sums = new Map<number, number>();
       for (let id = 0; id < 5; id++) {
-        const want = input.filter((m) => Number(m.value.split(":")[0]) === id).reduce((s, m) => s + Number(m.value.split(":")[1]), 0);
+        const want = input
+          .filter((m) => Number(m.value.split(":")[0]) === id)
+          .reduce((s, m) => s + Number(m.value.split(":")[1]), 0);
         sums.set(id, want);
         expect(await d.state("sums", id)).toMatchObject({ total: want });
       }
@@ -254,7 +279,9 @@ describe("checkpoint and restore", () => {
   it("a state that cannot be serialized fails checkpoint(), naming the state and key", async () => {
     const d = await createTestDriver({ module: APP });
     await d.pipeInput("words", "a symbol");
-    await expect(d.checkpoint()).rejects.toThrow('state "word counts" (key "symbol") cannot be serialized for a checkpoint: cannot serialize field .tag: a Symbol');
+    await expect(d.checkpoint()).rejects.toThrow(
+      'state "word counts" (key "symbol") cannot be serialized for a checkpoint: cannot serialize field .tag: a Symbol',
+    );
     await expect(d.checkpoint()).rejects.toThrow(/an earlier checkpoint failed \(state "word counts"/);
     await d.close();
   });
@@ -265,8 +292,9 @@ describe("checkpoint and restore", () => {
     const snap = await d.checkpoint();
     await d.close();
     const other = fileURLToPath(new URL("../fixtures/alphabet-renamed.ts", import.meta.url));
-    await expect(createTestDriver({ module: other, args: ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2"], restore: snap }))
-      .rejects.toThrow(/the snapshot belongs to application "driver test app"/);
+    await expect(
+      createTestDriver({ module: other, args: ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2"], restore: snap }),
+    ).rejects.toThrow(/the snapshot belongs to application "driver test app"/);
   });
 
   it("a corrupted snapshot is refused with where", async () => {
@@ -275,7 +303,9 @@ describe("checkpoint and restore", () => {
     const snap = await d.checkpoint();
     const records = Uint8Array.from(snap.records);
     records[records.length - 1] ^= 0xff;
-    await expect(createTestDriver({ module: APP, restore: { ...snap, records } })).rejects.toThrow(/the snapshot is corrupt at offset \d+: checksum mismatch/);
+    await expect(createTestDriver({ module: APP, restore: { ...snap, records } })).rejects.toThrow(
+      /the snapshot is corrupt at offset \d+: checksum mismatch/,
+    );
     await d.close();
   });
 });
@@ -283,14 +313,17 @@ describe("checkpoint and restore", () => {
 describe("errors in user code", () => {
   it("a failing message is dropped, the others go through, then pipeInput rejects with a UserCodeError listing each failure", async () => {
     await withDriver(2, async (d) => {
-      const err = await d.pipeInput("words", "a", "!throw this", "b boom c", "!nothing here", "mute d").then(() => null, (e: unknown) => e);
+      const err = await d.pipeInput("words", "a", "!throw this", "b boom c", "!nothing here", "mute d").then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(UserCodeError);
       const e = err as UserCodeError;
       expect(e.errors.map((x) => x.where)).toEqual([
         'decoder of pipeline "words" (tcp 127.0.0.1:7010)',
         'computation "count" of pipeline "words"',
         'decoder of pipeline "words" (tcp 127.0.0.1:7010)',
-        'encoder of sink words -> tcp 127.0.0.1:7002',
+        "encoder of sink words -> tcp 127.0.0.1:7002",
       ]);
       expect(e.errors.map((x) => (x.error as Error).message)).toEqual([
         "decoder refuses !throw this",
@@ -298,7 +331,9 @@ describe("errors in user code", () => {
         "a decoder must return a value, got undefined; the message is dropped (to skip messages, return null from a computation)",
         "an encoder for a TCP sink must return a Buffer, Uint8Array or string, got undefined; the output is dropped",
       ]);
-      expect(e.message).toBe('decoder of pipeline "words" (tcp 127.0.0.1:7010): decoder refuses !throw this (and 3 more errors)');
+      expect(e.message).toBe(
+        'decoder of pipeline "words" (tcp 127.0.0.1:7010): decoder refuses !throw this (and 3 more errors)',
+      );
       // "c" after the failing "boom" of the same line went on; "mute" was counted, its output dropped
       const out = text(d.readOutput()).map((l) => l.replace(/ of \d+\n$/, ""));
       expect(out.sort()).toEqual(["a 1", "b 1", "c 1", "d 1"]);
@@ -311,9 +346,15 @@ describe("errors in user code", () => {
 
   it("bad calls say what is wrong", async () => {
     await withDriver(1, async (d) => {
-      await expect(d.pipeInput("nope", "x")).rejects.toThrow('no pipeline named "nope" in "driver test app"; pipelines: "words", "hidden", "events"');
-      await expect(d.pipeInput("words", { key: "k", value: "v" })).rejects.toThrow(/\{ key, value \} is for Kafka sources/);
-      await expect(d.pipeInput("words", 42 as unknown as string)).rejects.toThrow(/payload 0 must be a Buffer, Uint8Array or string, got number/);
+      await expect(d.pipeInput("nope", "x")).rejects.toThrow(
+        'no pipeline named "nope" in "driver test app"; pipelines: "words", "hidden", "events"',
+      );
+      await expect(d.pipeInput("words", { key: "k", value: "v" })).rejects.toThrow(
+        /\{ key, value \} is for Kafka sources/,
+      );
+      await expect(d.pipeInput("words", 42 as unknown as string)).rejects.toThrow(
+        /payload 0 must be a Buffer, Uint8Array or string, got number/,
+      );
       // nothing of a call with a bad payload is processed
       expect(d.readOutput()).toEqual([]);
       expect(() => d.readOutput(3)).toThrow(/no sink 3: "driver test app" has 3 sink\(s\)/);

@@ -1,8 +1,8 @@
 // Worker script for test/transport/ring.test.ts (runs the compiled dist/ code on a real thread).
 // Roles: 'producer', 'consumer', 'pingpong-a', 'pingpong-b'. Posts one result object at the end.
-import { parentPort, workerData } from 'node:worker_threads';
-import { RingWriter, RingReader } from '../../dist/transport/ring.js';
-import { Doorbell } from '../../dist/transport/doorbell.js';
+import { parentPort, workerData } from "node:worker_threads";
+import { RingWriter, RingReader } from "../../dist/transport/ring.js";
+import { Doorbell } from "../../dist/transport/doorbell.js";
 
 /** Deterministic per-frame 32-bit value derived from the seed and the sequence number. */
 export function frameHash(seed, i) {
@@ -40,7 +40,7 @@ function fill(u32, bytes, off, len, x) {
 function verify(u32, bytes, off, len, x) {
   const w0 = off >>> 2;
   const nw = len >>> 2;
-  for (let k = 0; k < nw; k++) if (u32[w0 + k] !== ((x + Math.imul(k, GOLDEN)) >>> 0)) return false;
+  for (let k = 0; k < nw; k++) if (u32[w0 + k] !== (x + Math.imul(k, GOLDEN)) >>> 0) return false;
   const rest = len & 3;
   if (rest !== 0) {
     const last = (x + Math.imul(nw, GOLDEN)) >>> 0;
@@ -201,8 +201,8 @@ async function pingpong(d, me) {
 const roles = {
   producer: () => producer(workerData),
   consumer: () => consumer(workerData),
-  'pingpong-a': () => pingpong(workerData, 0),
-  'pingpong-b': () => pingpong(workerData, 1),
+  "pingpong-a": () => pingpong(workerData, 0),
+  "pingpong-b": () => pingpong(workerData, 1),
 };
 
 if (parentPort && workerData && workerData.role) {

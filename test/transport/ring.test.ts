@@ -1,7 +1,7 @@
 // Tests for the SPSC frame ring and the doorbell. Imports the compiled dist/ code (the worker
 // threads need it anyway; `npm test` runs tsc first).
-import { describe, expect, it } from 'vitest';
-import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from "vitest";
+import { Worker } from "node:worker_threads";
 import {
   createRing,
   RingWriter,
@@ -11,10 +11,10 @@ import {
   RING_WRITE_POS_WORD,
   RING_READ_POS_WORD,
   WRAP_TAG,
-} from '../../dist/transport/ring.js';
-import { createDoorbell, Doorbell } from '../../dist/transport/doorbell.js';
+} from "../../dist/transport/ring.js";
+import { createDoorbell, Doorbell } from "../../dist/transport/doorbell.js";
 
-const WORKER_URL = new URL('./ring-worker.mjs', import.meta.url);
+const WORKER_URL = new URL("./ring-worker.mjs", import.meta.url);
 
 type Frame = { tag: number; len: number; data: number[] };
 
@@ -42,15 +42,17 @@ function pattern(seed: number, len: number): Uint8Array {
 function runWorker(data: Record<string, unknown>): { done: Promise<any>; worker: Worker } {
   const worker = new Worker(WORKER_URL, { workerData: data });
   const done = new Promise<any>((resolve, reject) => {
-    worker.once('message', (m: any) => (m.ok ? resolve(m.result) : reject(new Error(m.error))));
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`worker ${String(data.role)} exited with ${code} before reporting`)));
+    worker.once("message", (m: any) => (m.ok ? resolve(m.result) : reject(new Error(m.error))));
+    worker.once("error", reject);
+    worker.once("exit", (code) =>
+      reject(new Error(`worker ${String(data.role)} exited with ${code} before reporting`)),
+    );
   });
   return { done, worker };
 }
 
-describe('ring: layout and sizing', () => {
-  it('rounds capacity up to a power of two >= 4096', () => {
+describe("ring: layout and sizing", () => {
+  it("rounds capacity up to a power of two >= 4096", () => {
     expect(createRing(1).byteLength).toBe(RING_HEADER_BYTES + 4096);
     expect(createRing(4096).byteLength).toBe(RING_HEADER_BYTES + 4096);
     expect(createRing(4097).byteLength).toBe(RING_HEADER_BYTES + 8192);
@@ -63,7 +65,7 @@ describe('ring: layout and sizing', () => {
     expect(() => new RingWriter(new SharedArrayBuffer(RING_HEADER_BYTES + 5000))).toThrow(TypeError);
   });
 
-  it('frameSize is header + payload padded to 8', () => {
+  it("frameSize is header + payload padded to 8", () => {
     expect(RingWriter.frameSize(0)).toBe(8);
     expect(RingWriter.frameSize(1)).toBe(16);
     expect(RingWriter.frameSize(8)).toBe(16);
@@ -72,8 +74,8 @@ describe('ring: layout and sizing', () => {
   });
 });
 
-describe('ring: single-thread edge cases', () => {
-  it('frames are invisible until commit, then read in order with tags', () => {
+describe("ring: single-thread edge cases", () => {
+  it("frames are invisible until commit, then read in order with tags", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -99,7 +101,7 @@ describe('ring: single-thread edge cases', () => {
     expect(w.releasedPosition()).toBe(w.committedPosition());
   });
 
-  it('exact fill: capacity is fully usable and the next reserve is refused', () => {
+  it("exact fill: capacity is fully usable and the next reserve is refused", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -121,7 +123,7 @@ describe('ring: single-thread edge cases', () => {
     expect(r.isEmpty()).toBe(true);
   });
 
-  it('zero-length frames take 8 bytes each and are delivered', () => {
+  it("zero-length frames take 8 bytes each and are delivered", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -141,7 +143,7 @@ describe('ring: single-thread edge cases', () => {
     }
   });
 
-  it('writes a wrap marker when a frame would not fit before the end', () => {
+  it("writes a wrap marker when a frame would not fit before the end", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -164,7 +166,7 @@ describe('ring: single-thread edge cases', () => {
     expect(r.isEmpty()).toBe(true);
   });
 
-  it('refuses a wrapping frame without writing a marker when there is no room after the wrap', () => {
+  it("refuses a wrapping frame without writing a marker when there is no room after the wrap", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -184,7 +186,7 @@ describe('ring: single-thread edge cases', () => {
     expect(frames.map((f) => f.tag)).toEqual([...Array.from({ length: 61 }, (_, i) => i + 1), 5, 6, 7]);
   });
 
-  it('a frame of exactly maxPayload fits into an empty ring at every alignment', () => {
+  it("a frame of exactly maxPayload fits into an empty ring at every alignment", () => {
     for (let start = 0; start < 4096; start += 8) {
       const sab = createRing(4096);
       presetPositions(sab, start);
@@ -206,7 +208,7 @@ describe('ring: single-thread edge cases', () => {
     }
   });
 
-  it('rejects the reserved wrap tag and non-u32 tags', () => {
+  it("rejects the reserved wrap tag and non-u32 tags", () => {
     const w = new RingWriter(createRing(4096));
     expect(() => w.reserve(WRAP_TAG, 1)).toThrow(RangeError);
     expect(() => w.reserve(-1, 1)).toThrow(RangeError);
@@ -215,7 +217,7 @@ describe('ring: single-thread edge cases', () => {
     expect(w.reserve(0xfffffffe, 1)).toBeGreaterThanOrEqual(0);
   });
 
-  it('tryWrite copies a sub-range', () => {
+  it("tryWrite copies a sub-range", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -230,7 +232,7 @@ describe('ring: single-thread edge cases', () => {
     expect(f[2].data).toEqual(Array.from(src));
   });
 
-  it('positions wrap past 2^32 (random frames streamed through a small ring)', () => {
+  it("positions wrap past 2^32 (random frames streamed through a small ring)", () => {
     const cap = 4096;
     const start = 2 ** 32 - 20 * cap - 8; // 8-aligned, ~80 KiB before the u32 wrap
     const sab = createRing(cap);
@@ -239,7 +241,7 @@ describe('ring: single-thread edge cases', () => {
     const r = new RingReader(sab);
     expect(w.committedPosition()).toBe(start);
     let seed = 1;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8);
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8;
     let written = 0;
     let readCount = 0;
     let crossed = false;
@@ -267,7 +269,8 @@ describe('ring: single-thread edge cases', () => {
           expect(tag).toBe(readCount & 0xffff);
           expect(len).toBe(sizes[readCount]);
           const want = pattern(readCount, len);
-          for (let i = 0; i < len; i++) if (r.bytes[off + i] !== want[i]) throw new Error(`byte mismatch frame ${readCount}`);
+          for (let i = 0; i < len; i++)
+            if (r.bytes[off + i] !== want[i]) throw new Error(`byte mismatch frame ${readCount}`);
           readCount++;
         },
         1 + (rnd() % 8),
@@ -279,7 +282,7 @@ describe('ring: single-thread edge cases', () => {
     expect(r.readPosition()).toBe(w.committedPosition());
   });
 
-  it('honours maxFrames', () => {
+  it("honours maxFrames", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -290,14 +293,14 @@ describe('ring: single-thread edge cases', () => {
     expect(drain(r, 100).map((f) => f.tag)).toEqual([3, 4, 5, 6, 7, 8, 9]);
   });
 
-  it('if onFrame throws, earlier frames stay consumed, the throwing frame is redelivered, and the ring stays consistent', () => {
+  it("if onFrame throws, earlier frames stay consumed, the throwing frame is redelivered, and the ring stays consistent", () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
     for (let i = 0; i < 5; i++) w.tryWrite(i, pattern(i, 20));
     w.commit();
     const seen: number[] = [];
-    const boom = new Error('boom');
+    const boom = new Error("boom");
     expect(() =>
       r.read((tag) => {
         if (tag === 2) throw boom;
@@ -317,7 +320,7 @@ describe('ring: single-thread edge cases', () => {
     }
   });
 
-  it('waitForSpace: immediate if space was freed since the failed reserve, resolves on release, times out otherwise', async () => {
+  it("waitForSpace: immediate if space was freed since the failed reserve, resolves on release, times out otherwise", async () => {
     const sab = createRing(4096);
     const w = new RingWriter(sab);
     const r = new RingReader(sab);
@@ -340,8 +343,8 @@ describe('ring: single-thread edge cases', () => {
   });
 });
 
-describe('doorbell: single thread', () => {
-  it('sleep returns at once when not empty, times out when nobody rings, wakes on ring', async () => {
+describe("doorbell: single thread", () => {
+  it("sleep returns at once when not empty, times out when nobody rings, wakes on ring", async () => {
     const bell = new Doorbell(createDoorbell());
     let t = performance.now();
     await bell.sleep(() => false, 5000);
@@ -360,7 +363,7 @@ describe('doorbell: single thread', () => {
     expect(performance.now() - t).toBeGreaterThanOrEqual(25);
   });
 
-  it('commit() rings the consumer doorbell', async () => {
+  it("commit() rings the consumer doorbell", async () => {
     const bellSab = createDoorbell();
     const sab = createRing(4096);
     const w = new RingWriter(sab, new Doorbell(bellSab));
@@ -376,8 +379,8 @@ describe('doorbell: single thread', () => {
   });
 });
 
-describe('doorbell: several input rings share one consumer doorbell', () => {
-  it('a commit on any of the rings wakes the consumer', async () => {
+describe("doorbell: several input rings share one consumer doorbell", () => {
+  it("a commit on any of the rings wakes the consumer", async () => {
     const bellSab = createDoorbell();
     const sabs = [createRing(4096), createRing(4096), createRing(4096)];
     const writers = sabs.map((sab) => new RingWriter(sab, new Doorbell(bellSab)));
@@ -399,13 +402,13 @@ describe('doorbell: several input rings share one consumer doorbell', () => {
   });
 });
 
-describe('ring: two real threads', () => {
-  it('streams 2M random-size frames through a 64 KiB ring, every byte and the order verified', async () => {
+describe("ring: two real threads", () => {
+  it("streams 2M random-size frames through a 64 KiB ring, every byte and the order verified", async () => {
     const ringSab = createRing(64 * 1024);
     const bellSab = createDoorbell();
     const common = { ringSab, bellSab, n: 2_000_000, seed: 0xc0ffee, maxLen: 3000, timeoutMs: 10_000 };
-    const c = runWorker({ ...common, role: 'consumer', maxFrames: 256 });
-    const p = runWorker({ ...common, role: 'producer', batch: 32 });
+    const c = runWorker({ ...common, role: "consumer", maxFrames: 256 });
+    const p = runWorker({ ...common, role: "producer", batch: 32 });
     const [pr, cr] = await Promise.all([p.done, c.done]);
     await Promise.all([p.worker.terminate(), c.worker.terminate()]);
     expect(cr.error).toBeNull();
@@ -422,12 +425,12 @@ describe('ring: two real threads', () => {
     );
   }, 120_000);
 
-  it('a slow consumer makes the producer block on waitForSpace (no lost space wakeups)', async () => {
+  it("a slow consumer makes the producer block on waitForSpace (no lost space wakeups)", async () => {
     const ringSab = createRing(4096);
     const bellSab = createDoorbell();
     const common = { ringSab, bellSab, n: 20_000, seed: 42, maxLen: 200, timeoutMs: 10_000 };
-    const c = runWorker({ ...common, role: 'consumer', maxFrames: 8, slowDelayEvery: 4, slowBusy: 20_000 });
-    const p = runWorker({ ...common, role: 'producer', batch: 16 });
+    const c = runWorker({ ...common, role: "consumer", maxFrames: 8, slowDelayEvery: 4, slowBusy: 20_000 });
+    const p = runWorker({ ...common, role: "producer", batch: 16 });
     const [pr, cr] = await Promise.all([p.done, c.done]);
     await Promise.all([p.worker.terminate(), c.worker.terminate()]);
     expect(cr.error).toBeNull();
@@ -439,7 +442,7 @@ describe('ring: two real threads', () => {
   }, 60_000);
 });
 
-describe('doorbell: lost-wakeup stress between two threads', () => {
+describe("doorbell: lost-wakeup stress between two threads", () => {
   for (const variant of [
     { spinChecks: 0, jitter: 0 },
     { spinChecks: 0, jitter: 400 },
@@ -457,8 +460,8 @@ describe('doorbell: lost-wakeup stress between two threads', () => {
         timeoutMs: 3_000,
         ...variant,
       };
-      const a = runWorker({ ...data, role: 'pingpong-a' });
-      const b = runWorker({ ...data, role: 'pingpong-b' });
+      const a = runWorker({ ...data, role: "pingpong-a" });
+      const b = runWorker({ ...data, role: "pingpong-b" });
       const [ra, rb] = await Promise.all([a.done, b.done]);
       await Promise.all([a.worker.terminate(), b.worker.terminate()]);
       expect(ra.cycles).toBe(20_000);

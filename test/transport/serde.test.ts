@@ -3,13 +3,20 @@ import { describe, expect, it } from "vitest";
 import { collectClasses, createSerde, exportedClasses, privateMembers } from "../../src/transport/serde.js";
 
 class Point {
-  constructor(public x = 0, public y = 0) {}
+  constructor(
+    public x = 0,
+    public y = 0,
+  ) {}
   norm(): number {
     return Math.hypot(this.x, this.y);
   }
 }
 class Line {
-  constructor(public from = new Point(), public to = new Point(), public tags = new Set<string>()) {}
+  constructor(
+    public from = new Point(),
+    public to = new Point(),
+    public tags = new Set<string>(),
+  ) {}
 }
 class Totals {
   counts = new Map<string, number>();
@@ -67,8 +74,19 @@ describe("msgpackr serialization", () => {
   });
 
   it("round-trips plain data exactly", () => {
-    const values = [0, -1.5, 2 ** 40, "héllo wörld", "", null, true, [1, [2, { a: "b" }]], { n: 5n, big: 2n ** 63n + 5n },
-      Buffer.from([1, 2, 3]), new Date(0)];
+    const values = [
+      0,
+      -1.5,
+      2 ** 40,
+      "héllo wörld",
+      "",
+      null,
+      true,
+      [1, [2, { a: "b" }]],
+      { n: 5n, big: 2n ** 63n + 5n },
+      Buffer.from([1, 2, 3]),
+      new Date(0),
+    ];
     for (const v of values) expect(roundTrip(serde, v)).toEqual(v);
   });
 
@@ -103,10 +121,28 @@ describe("application serialize/deserialize", () => {
 });
 
 describe("what cannot cross is refused, naming it", () => {
-  class Kept { constructor(public n = 0) {} get twice(): number { return this.n * 2; } }
-  class KeptChild extends Kept { extra = 1; }
-  class Hidden { #secret = 1; get secret(): number { return this.#secret; } }
-  class StaticOnly { static #count = 0; n = 1; static next(): number { return ++StaticOnly.#count; } }
+  class Kept {
+    constructor(public n = 0) {}
+    get twice(): number {
+      return this.n * 2;
+    }
+  }
+  class KeptChild extends Kept {
+    extra = 1;
+  }
+  class Hidden {
+    #secret = 1;
+    get secret(): number {
+      return this.#secret;
+    }
+  }
+  class StaticOnly {
+    static #count = 0;
+    n = 1;
+    static next(): number {
+      return ++StaticOnly.#count;
+    }
+  }
   const serde = createSerde({ Kept, KeptChild, Hidden, StaticOnly }, []);
 
   it("keeps a subclass as the subclass (msgpackr tries the latest extension first)", () => {
@@ -117,11 +153,21 @@ describe("what cannot cross is refused, naming it", () => {
   });
 
   it("refuses a class that no module exports, a function, a Symbol, a WeakMap and #private, with the field", () => {
-    function local() { return new (class Local { x = 1; })(); }
+    function local() {
+      return new (class Local {
+        x = 1;
+      })();
+    }
     class Unexported extends Kept {}
     const cases: [unknown, RegExp][] = [
-      [{ a: [1, local()] }, /field \.a\[1\]: an instance of class Local, which the engine cannot restore; export class Local from its module/],
-      [{ u: new Unexported(1) }, /field \.u: an instance of class Unexported \(a subclass of Kept, which is exported\)/],
+      [
+        { a: [1, local()] },
+        /field \.a\[1\]: an instance of class Local, which the engine cannot restore; export class Local from its module/,
+      ],
+      [
+        { u: new Unexported(1) },
+        /field \.u: an instance of class Unexported \(a subclass of Kept, which is exported\)/,
+      ],
       [{ f: { g: () => 1 } }, /field \.f\.g: a function \(g\)/],
       [{ m: new Map([["k", Symbol("s")]]) }, /field \.m\.get\(k\): a Symbol \(Symbol\(s\)\)/],
       [{ w: new WeakMap() }, /field \.w: a WeakMap/],
@@ -148,7 +194,11 @@ describe("what cannot cross is refused, naming it", () => {
     for (const codec of ["channel", "standalone"] as const) {
       let back: typeof v;
       if (codec === "channel") back = roundTrip(serde, v) as typeof v;
-      else { const c = serde.standalone(); const b = c.pack(v); back = c.unpack(b, 0, b.length) as typeof v; }
+      else {
+        const c = serde.standalone();
+        const b = c.pack(v);
+        back = c.unpack(b, 0, b.length) as typeof v;
+      }
       expect(back.k).toBeInstanceOf(Kept);
       expect(back.k.self).toBe(back.k);
       expect(back.k.m!.get("back")).toBe(back.k);
@@ -164,14 +214,33 @@ describe("what cannot cross is refused, naming it", () => {
 });
 
 describe("subclasses of built-ins", () => {
-  class Registry extends Map<string, number> { label = "r"; total(): number { let t = 0; for (const v of this.values()) t += v; return t; } }
-  class Bag extends Set<number> { get size2(): number { return this.size * 2; } }
-  class Path extends Array<number> { name = "p"; last(): number { return this[this.length - 1]; } }
+  class Registry extends Map<string, number> {
+    label = "r";
+    total(): number {
+      let t = 0;
+      for (const v of this.values()) t += v;
+      return t;
+    }
+  }
+  class Bag extends Set<number> {
+    get size2(): number {
+      return this.size * 2;
+    }
+  }
+  class Path extends Array<number> {
+    name = "p";
+    last(): number {
+      return this[this.length - 1];
+    }
+  }
   class Stamp extends Date {}
   const serde = createSerde({ Registry, Bag, Path, Stamp }, []);
 
   it("exported Map, Set and Array subclasses keep their class, entries and own properties, on a cycle too", () => {
-    const r = new Registry([["a", 1], ["b", 2]]);
+    const r = new Registry([
+      ["a", 1],
+      ["b", 2],
+    ]);
     const b = new Bag([1, 2, 3]);
     const p = Path.from([4, 5]) as Path;
     const back = roundTrip(serde, { r, b, p }) as { r: Registry; b: Bag; p: Path };
@@ -197,17 +266,25 @@ describe("subclasses of built-ins", () => {
     class LocalMap extends Map {}
     class LocalSet extends Set {}
     class LocalError extends Error {}
-    expect(() => roundTrip(serde, { m: new LocalMap() })).toThrow(/field \.m: an instance of class LocalMap, which the engine cannot restore/);
-    expect(() => roundTrip(serde, { s: new LocalSet() })).toThrow(/field \.s: an instance of class LocalSet, which the engine cannot restore/);
+    expect(() => roundTrip(serde, { m: new LocalMap() })).toThrow(
+      /field \.m: an instance of class LocalMap, which the engine cannot restore/,
+    );
+    expect(() => roundTrip(serde, { s: new LocalSet() })).toThrow(
+      /field \.s: an instance of class LocalSet, which the engine cannot restore/,
+    );
     expect(() => roundTrip(serde, { e: new LocalError() })).toThrow(/field \.e: an instance of class LocalError/);
-    expect(() => roundTrip(serde, { d: new Stamp() })).toThrow(/field \.d: an instance of class Stamp, which extends the built-in Date/);
+    expect(() => roundTrip(serde, { d: new Stamp() })).toThrow(
+      /field \.d: an instance of class Stamp, which extends the built-in Date/,
+    );
     expect(roundTrip(serde, { e: new TypeError("t") })).toEqual({ e: new TypeError("t") });
   });
 });
 
 describe("type codes", () => {
   it("orders classes by module URL then export name, whatever order the modules come in", () => {
-    class A1 {} class B1 {} class C1 {}
+    class A1 {}
+    class B1 {}
+    class C1 {}
     const m1 = { url: "file:///app/b.ts", exports: { Z: A1, Y: B1 } };
     const m2 = { url: "file:///app/a.ts", exports: { C1 } };
     expect(collectClasses([m1, m2])).toEqual([C1, B1, A1]);
@@ -215,14 +292,25 @@ describe("type codes", () => {
   });
 
   it("more classes than per-class codes, and never one of msgpackr's own codes (a bigint beyond 64 bits still decodes)", () => {
-    const many = Object.fromEntries(Array.from({ length: 130 }, (_, i) => {
-      const C = class { constructor(public i = 0) {} get tag(): string { return `c${this.i}`; } };
-      Object.defineProperty(C, "name", { value: `Many${String(i).padStart(3, "0")}` });
-      return [`Many${String(i).padStart(3, "0")}`, C];
-    }));
+    const many = Object.fromEntries(
+      Array.from({ length: 130 }, (_, i) => {
+        const C = class {
+          constructor(public i = 0) {}
+          get tag(): string {
+            return `c${this.i}`;
+          }
+        };
+        Object.defineProperty(C, "name", { value: `Many${String(i).padStart(3, "0")}` });
+        return [`Many${String(i).padStart(3, "0")}`, C];
+      }),
+    );
     const serde = createSerde(many, []);
     const values = Object.values(many).map((C, i) => new (C as new (i: number) => { tag: string })(i));
-    const back = roundTrip(serde, { values, big: 2n ** 100n + 1n, set: new Set([1]) }) as { values: { tag: string }[]; big: bigint; set: Set<number> };
+    const back = roundTrip(serde, { values, big: 2n ** 100n + 1n, set: new Set([1]) }) as {
+      values: { tag: string }[];
+      big: bigint;
+      set: Set<number>;
+    };
     back.values.forEach((v, i) => {
       expect(v).toBeInstanceOf(Object.values(many)[i] as never);
       expect(v.tag).toBe(`c${i}`);
@@ -232,10 +320,27 @@ describe("type codes", () => {
   });
 
   it("finds #private members a class reads through instances, its superclasses' too, not static ones", () => {
-    class P { #a = 1; get a(): number { return this.#a; } }
+    class P {
+      #a = 1;
+      get a(): number {
+        return this.#a;
+      }
+    }
     class Q extends P {}
-    class R { static #n = 0; static inc(): number { return ++R.#n; } }
-    class S { #m(): number { return 1; } call(o: S): boolean { return #m in o; } }
+    class R {
+      static #n = 0;
+      static inc(): number {
+        return ++R.#n;
+      }
+    }
+    class S {
+      #m(): number {
+        return 1;
+      }
+      call(o: S): boolean {
+        return #m in o;
+      }
+    }
     expect(privateMembers(P)).toEqual(["#a"]);
     expect(privateMembers(Q)).toEqual(["#a"]);
     expect(privateMembers(R)).toEqual([]);

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { utf8Length, utf8Write } from "../../src/transport/utf8.js";
 
-const samples = ["", "a", "word => 3\n", "héllo", "日本語", "emoji 🎉 here", "x".repeat(64), "y".repeat(65), "ascii then é".repeat(8)];
+const samples = [
+  "",
+  "a",
+  "word => 3\n",
+  "héllo",
+  "日本語",
+  "emoji 🎉 here",
+  "x".repeat(64),
+  "y".repeat(65),
+  "ascii then é".repeat(8),
+];
 
 describe("utf8 fast paths", () => {
   it.each(samples.map((s) => [JSON.stringify(s).slice(0, 30), s]))("%s: same length and bytes as Buffer", (_n, s) => {

@@ -39,17 +39,23 @@ describe("typed pipelines", () => {
     // Inside the repository, so that @types/node resolves as for the real fixtures.
     const dir = mkdtempSync(join(ROOT, "test/types/tmp-"));
     try {
-      writeFileSync(join(dir, "bad.ts"), [
-        'import * as wallaroo from "wallaroo";',
-        "const d = wallaroo.decoder((b: Buffer) => b.toString());",
-        'const n = wallaroo.computation("n", (x: number) => x + 1);',
-        'new wallaroo.ApplicationBuilder("x").newPipeline("p", new wallaroo.TCPSourceConfig("h", 1, d)).to(n).done();',
-        "",
-      ].join("\n"));
-      writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({
-        extends: join(ROOT, "test/types/tsconfig.json"),
-        include: [join(dir, "bad.ts")],
-      }));
+      writeFileSync(
+        join(dir, "bad.ts"),
+        [
+          'import * as wallaroo from "wallaroo";',
+          "const d = wallaroo.decoder((b: Buffer) => b.toString());",
+          'const n = wallaroo.computation("n", (x: number) => x + 1);',
+          'new wallaroo.ApplicationBuilder("x").newPipeline("p", new wallaroo.TCPSourceConfig("h", 1, d)).to(n).done();',
+          "",
+        ].join("\n"),
+      );
+      writeFileSync(
+        join(dir, "tsconfig.json"),
+        JSON.stringify({
+          extends: join(ROOT, "test/types/tsconfig.json"),
+          include: [join(dir, "bad.ts")],
+        }),
+      );
       const r = await tsc(join(dir, "tsconfig.json"));
       expect(r.code).not.toBe(0);
       expect(r.out).toMatch(/bad\.ts\(4,\d+\): error TS2345/);

@@ -20,10 +20,16 @@ export class WordCount {
 }
 
 /** Each message is a UTF-8 line framed by a 4-byte big-endian length. */
-export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (payload: Buffer) => payload.toString("utf8"));
+export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (payload: Buffer) =>
+  payload.toString("utf8"),
+);
 
 export const split = wallaroo.computationMulti("split", (line: string) =>
-  line.toLowerCase().split(/[^a-z0-9']+/).filter((w) => w !== ""));
+  line
+    .toLowerCase()
+    .split(/[^a-z0-9']+/)
+    .filter((w) => w !== ""),
+);
 
 export const byWord = wallaroo.partition((word: string) => word);
 
