@@ -107,7 +107,15 @@ describe("wallaroo run", () => {
       await sendBytes(Object.values(running.sourcePorts as Record<string, number>)[0]!, frame(["bad-compute 1 k"]));
       const exit = await Promise.race([engine.exited, sleep(20_000).then(() => null)]);
       expect(exit?.code).toBe(3); // EXIT.FAILED: the engine stopped on an error
-      expect(engine.stderr()).toMatch(/computation refuses bad-compute 1 k \(at [^)]*e2e-app\.ts:45:\d+\)/);
+      // The line of the fixture's `throw`, found rather than written down, so reformatting cannot stale it.
+      const throwLine =
+        readFileSync(fixture("e2e-app.ts"), "utf8")
+          .split("\n")
+          .findIndex((l) => l.includes("computation refuses")) + 1;
+      expect(throwLine).toBeGreaterThan(0);
+      expect(engine.stderr()).toMatch(
+        new RegExp(`computation refuses bad-compute 1 k \\(at [^)]*e2e-app\\.ts:${throwLine}:\\d+\\)`),
+      );
     } finally {
       engine.kill();
       await sink.close();
