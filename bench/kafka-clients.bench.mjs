@@ -12,7 +12,7 @@
 //   - kafkajs send            producer.send as kafkajs ships it (its per-message
 //                             array copy in groupMessagesPerPartition makes a send of
 //                             n records O(n^2 / partitions))
-//   - kafkajs send, patched   the same with src/connectors/kafkajs-patches.ts's fixes
+//   - kafkajs send, patched   the same with src/connectors/kafka/kafkajs-patches.ts's fixes
 //   - @platformatic/kafka     producer.send (needs Node >= 22.22; loaded from --modules DIR,
 //                             a folder with node_modules/@platformatic/kafka, when given)
 // Each consume case reads the first topic from the beginning with a fresh group:
@@ -84,9 +84,9 @@ const time = async (name, fn, topic) => {
   rows.push({ name, secs, rate: N / secs });
 };
 
-/** A second, fresh kafkajs, loaded with src/connectors/kafkajs-patches.ts's fixes in place. */
+/** A second, fresh kafkajs, loaded with src/connectors/kafka/kafkajs-patches.ts's fixes in place. */
 async function patchedKafkajs() {
-  const { reinstallKafkajsPatches } = await import("../dist/connectors/kafkajs-patches.js");
+  const { reinstallKafkajsPatches } = await import("../dist/connectors/kafka/kafkajs-patches.js");
   const root = dirname(here.resolve("kafkajs"));
   for (const k of Object.keys(here.cache)) if (k.startsWith(`${root}/`)) delete here.cache[k];
   const state = reinstallKafkajsPatches();

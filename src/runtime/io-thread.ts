@@ -5,10 +5,10 @@
  * thread does not load kafkajs.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import type { TcpSourceInit } from "../connectors/tcp-source.js";
-import type { TcpSinkInit } from "../connectors/tcp-sink.js";
-import type { KafkaSourceInit } from "../connectors/kafka-source.js";
-import type { KafkaSinkInit } from "../connectors/kafka-sink.js";
+import type { TcpSourceInit } from "../connectors/tcp/source.js";
+import type { TcpSinkInit } from "../connectors/tcp/sink.js";
+import type { KafkaSourceInit } from "../connectors/kafka/source.js";
+import type { KafkaSinkInit } from "../connectors/kafka/sink.js";
 
 import { HEARTBEAT_MS, type FromIo } from "../control/protocol.js";
 
@@ -20,15 +20,15 @@ setInterval(() => parentPort!.postMessage({ type: "heartbeat" } satisfies FromIo
 const init = workerData as IoInit;
 switch (init.kind) {
   case "tcp-source":
-    (await import("../connectors/tcp-source.js")).runTcpSource(init, parentPort!);
+    (await import("../connectors/tcp/source.js")).runTcpSource(init, parentPort!);
     break;
   case "tcp-sink":
-    (await import("../connectors/tcp-sink.js")).runTcpSink(init, parentPort!);
+    (await import("../connectors/tcp/sink.js")).runTcpSink(init, parentPort!);
     break;
   case "kafka-source":
-    (await import("../connectors/kafka-source.js")).runKafkaSource(init, parentPort!);
+    (await import("../connectors/kafka/source.js")).runKafkaSource(init, parentPort!);
     break;
   case "kafka-sink":
-    (await import("../connectors/kafka-sink.js")).runKafkaSink(init, parentPort!);
+    (await import("../connectors/kafka/sink.js")).runKafkaSink(init, parentPort!);
     break;
 }

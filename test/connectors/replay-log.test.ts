@@ -4,7 +4,7 @@
  * that had settled.
  */
 import { describe, expect, it } from "vitest";
-import { ReplayLog } from "../../dist/connectors/tcp-sink.js";
+import { ReplayLog } from "../../dist/connectors/tcp/sink.js";
 
 /** chunk i: "<i>|" padded with '.' to a length that varies, so a cut inside one is visible */
 const chunk = (i: number) => {

@@ -1,5 +1,5 @@
 /**
- * src/connectors/kafkajs-patches.ts: the replacement of kafkajs' per-partition
+ * src/connectors/kafka/kafkajs-patches.ts: the replacement of kafkajs' per-partition
  * grouping gives kafkajs' result (same partitions, same order within each); the
  * direct produce-request encoder writes kafkajs' bytes exactly; both are what
  * kafkajs' producer uses in a thread that loads the Kafka sink, which is how the
@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { REPO } from "./helpers.js";
 
-const patches = await import("../../dist/connectors/kafkajs-patches.js");
+const patches = await import("../../dist/connectors/kafka/kafkajs-patches.js");
 const { groupMessagesPerPartition } = patches;
 const require = createRequire(import.meta.url);
 
@@ -135,8 +135,8 @@ describe("kafkajs patches", () => {
     const script = `
       import { createRequire } from "node:module";
       const require = createRequire(${JSON.stringify(`${REPO}/package.json`)});
-      await import(${JSON.stringify(`${REPO}/dist/connectors/kafka-sink.js`)});
-      const patches = await import(${JSON.stringify(`${REPO}/dist/connectors/kafkajs-patches.js`)});
+      await import(${JSON.stringify(`${REPO}/dist/connectors/kafka/sink.js`)});
+      const patches = await import(${JSON.stringify(`${REPO}/dist/connectors/kafka/kafkajs-patches.js`)});
       const sendPath = require.resolve("kafkajs/src/producer/sendMessages.js");
       const groupPath = require.resolve("kafkajs/src/producer/groupMessagesPerPartition.js");
       const v3Path = require.resolve("kafkajs/src/protocol/requests/produce/v3/request.js");

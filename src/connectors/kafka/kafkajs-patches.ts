@@ -26,7 +26,7 @@
  *    lands in the same partition as before (tested against kafkajs' function).
  *
  * Invariant: this module must be evaluated before kafkajs in every thread that
- * produces: kafka-client.ts and kafka-sink.ts import it before "kafkajs". If
+ * produces: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
  * installKafkajsPatches() says so (the sink logs it).
  */

@@ -31,12 +31,12 @@
 import type { MessagePort } from "node:worker_threads";
 import { randomUUID } from "node:crypto";
 import type { Consumer, EachBatchPayload } from "kafkajs";
-import type { KafkaLogLevel } from "../api/configs.js";
-import { ChannelWriter } from "../transport/channel.js";
-import { RingWriter } from "../transport/ring.js";
-import { Doorbell } from "../transport/doorbell.js";
-import { SOURCE, tag } from "../transport/tags.js";
-import { createLogger } from "../core/log.js";
+import type { KafkaLogLevel } from "../../api/configs.js";
+import { ChannelWriter } from "../../transport/channel.js";
+import { RingWriter } from "../../transport/ring.js";
+import { Doorbell } from "../../transport/doorbell.js";
+import { SOURCE, tag } from "../../transport/tags.js";
+import { createLogger } from "../../core/log.js";
 import {
   backoffMs,
   brokerList,
@@ -46,8 +46,8 @@ import {
   sleep,
   waitForBrokers,
   type ClientOptions,
-} from "./kafka-client.js";
-import type { FromIo, ToIo } from "../control/protocol.js";
+} from "./client.js";
+import type { FromIo, ToIo } from "../../control/protocol.js";
 
 export interface KafkaSourceInit {
   kind: "kafka-source";

@@ -10,13 +10,13 @@
 import net from "node:net";
 import type { MessagePort } from "node:worker_threads";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { ChannelReader, copyBytes } from "../transport/channel.js";
-import { RingReader } from "../transport/ring.js";
-import { Doorbell } from "../transport/doorbell.js";
-import { StatusWord } from "../transport/wiring.js";
-import { createLogger } from "../core/log.js";
-import type { FromIo, ToIo } from "../control/protocol.js";
-import { SINK_RECONNECTS, SINK_REPLAYED_BYTES } from "../metrics/layout.js";
+import { ChannelReader, copyBytes } from "../../transport/channel.js";
+import { RingReader } from "../../transport/ring.js";
+import { Doorbell } from "../../transport/doorbell.js";
+import { StatusWord } from "../../transport/wiring.js";
+import { createLogger } from "../../core/log.js";
+import type { FromIo, ToIo } from "../../control/protocol.js";
+import { SINK_RECONNECTS, SINK_REPLAYED_BYTES } from "../../metrics/layout.js";
 
 export interface TcpSinkInit {
   kind: "tcp-sink";

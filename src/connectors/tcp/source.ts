@@ -14,14 +14,14 @@
 import net from "node:net";
 import { closeSync, openSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
-import { parseLengthFormat } from "../core/struct.js";
-import { ChannelWriter } from "../transport/channel.js";
-import { RingWriter } from "../transport/ring.js";
-import { Doorbell } from "../transport/doorbell.js";
-import { SOURCE_FRAMED, tag } from "../transport/tags.js";
-import { createLogger } from "../core/log.js";
-import { LineLimiter } from "./log-limit.js";
-import type { FromIo, ToIo } from "../control/protocol.js";
+import { parseLengthFormat } from "../../core/struct.js";
+import { ChannelWriter } from "../../transport/channel.js";
+import { RingWriter } from "../../transport/ring.js";
+import { Doorbell } from "../../transport/doorbell.js";
+import { SOURCE_FRAMED, tag } from "../../transport/tags.js";
+import { createLogger } from "../../core/log.js";
+import { LineLimiter } from "../log-limit.js";
+import type { FromIo, ToIo } from "../../control/protocol.js";
 
 export interface TcpSourceInit {
   kind: "tcp-source";

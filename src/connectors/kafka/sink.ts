@@ -26,12 +26,12 @@ import type { MessagePort } from "node:worker_threads";
 // Must come before "kafkajs": see kafkajs-patches.ts.
 import { installKafkajsPatches } from "./kafkajs-patches.js";
 import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
-import type { KafkaLogLevel } from "../api/configs.js";
-import { ChannelReader } from "../transport/channel.js";
-import { RingReader } from "../transport/ring.js";
-import { Doorbell } from "../transport/doorbell.js";
-import { StatusWord } from "../transport/wiring.js";
-import { createLogger, RateLimitedErrors } from "../core/log.js";
+import type { KafkaLogLevel } from "../../api/configs.js";
+import { ChannelReader } from "../../transport/channel.js";
+import { RingReader } from "../../transport/ring.js";
+import { Doorbell } from "../../transport/doorbell.js";
+import { StatusWord } from "../../transport/wiring.js";
+import { createLogger, RateLimitedErrors } from "../../core/log.js";
 import {
   backoffMs,
   brokerList,
@@ -42,8 +42,8 @@ import {
   sleep,
   waitForBrokers,
   type ClientOptions,
-} from "./kafka-client.js";
-import type { FromIo, ToIo } from "../control/protocol.js";
+} from "./client.js";
+import type { FromIo, ToIo } from "../../control/protocol.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -99,7 +99,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       { patched },
       process.env.WALLAROO_KAFKAJS_PATCHES === "0"
         ? "WALLAROO_KAFKAJS_PATCHES=0: kafkajs' producer runs as shipped; producing will be slow"
-        : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafkajs-patches.ts); producing will be slow",
+        : "kafkajs' producer was loaded before wallaroo's fixes to it (src/connectors/kafka/kafkajs-patches.ts); producing will be slow",
     );
   }
   const status = new StatusWord(init.status, init.statusSlot);

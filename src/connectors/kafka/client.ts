@@ -8,8 +8,8 @@
 // Must come before "kafkajs": see kafkajs-patches.ts.
 import "./kafkajs-patches.js";
 import { Kafka, logLevel as KafkaJsLevel, type LogEntry, type logCreator } from "kafkajs";
-import type { KafkaLogLevel } from "../api/configs.js";
-import type { Logger } from "../core/log.js";
+import type { KafkaLogLevel } from "../../api/configs.js";
+import type { Logger } from "../../core/log.js";
 
 /** Wallaroo's Kafka log levels onto kafkajs' (and the pino level the kafkajs lines are logged at). */
 const LEVELS: Record<KafkaLogLevel, { kafkajs: KafkaJsLevel; pino: "debug" | "info" | "warn" | "error" }> = {
