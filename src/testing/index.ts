@@ -20,6 +20,7 @@ import { MemoryOutbox } from "../engine/outbox.js";
 import { hashKey, normalizeKey } from "../core/hash.js";
 import { SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat } from "../core/struct.js";
+import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { appIdentity, entriesByOwner } from "../recovery/checkpoint.js";
 import { decodeRecords, entryId, keyTagged, RecordWriter, type AppIdentity } from "../recovery/store.js";
 
@@ -183,7 +184,7 @@ class Driver implements TestDriver {
     }
     const source = this.plan.sources[p.source];
     this.errors = [];
-    if (source.spec.kind === "tcp-source")
+    if (sourceConnector(source.spec).framing === "length-header")
       this.feedTcp(
         source.id,
         source.decoder.lengthFmt,
@@ -282,7 +283,7 @@ class Driver implements TestDriver {
   private collectOutputs(): void {
     this.plan.sinks.forEach((k, i) => {
       const list = this.outputs[i];
-      const kafka = k.spec.kind === "kafka-sink";
+      const kafka = sinkConnector(k.spec).output === "records";
       this.sinkOut[i].drain((_t, bytes, off, len, owned) => {
         let b = bytes;
         if (!owned) {
