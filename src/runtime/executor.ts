@@ -15,6 +15,7 @@ import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
+import { frameEnd } from "../core/framing.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 
@@ -252,10 +253,11 @@ export class Executor {
     const fmt = this.headerFormats[sourceId]!;
     const H = fmt.size;
     let p = 0;
+    // The source checked every header of the run (core/framing.ts scanFrames).
     while (p < len && !this.halted) {
-      const n = fmt.read(run, p);
-      const payload = run.subarray(p + H, p + H + n);
-      p += H + n;
+      const next = frameEnd(fmt, run, p);
+      const payload = run.subarray(p + H, next);
+      p = next;
       try {
         this.decodeAndRun(sourceId, payload);
       } catch (err) {
