@@ -122,10 +122,13 @@ export class TCPSourceConfig<T = any> {
 
   toSpec(): TCPSourceSpec {
     const what = "TCPSourceConfig";
+    const host = checkHost(this.host, what, true);
+    const port = parsePort(this.port, what, 0);
     return {
       kind: "tcp-source",
-      host: checkHost(this.host, what, true),
-      port: parsePort(this.port, what, 0),
+      endpoint: `tcp ${host}:${port}`,
+      host,
+      port,
       decoder: checkDecoder(this.decoder, what),
     };
   }
@@ -142,12 +145,9 @@ export class TCPSinkConfig<O = any> {
 
   toSpec(): TCPSinkSpec {
     const what = "TCPSinkConfig";
-    return {
-      kind: "tcp-sink",
-      host: checkHost(this.host, what, false),
-      port: parsePort(this.port, what),
-      encoder: checkEncoder(this.encoder, what),
-    };
+    const host = checkHost(this.host, what, false);
+    const port = parsePort(this.port, what);
+    return { kind: "tcp-sink", endpoint: `tcp ${host}:${port}`, host, port, encoder: checkEncoder(this.encoder, what) };
   }
 }
 
@@ -162,9 +162,11 @@ export class KafkaSourceConfig<T = any> {
 
   toSpec(): KafkaSourceSpec {
     const what = "KafkaSourceConfig";
+    const topic = checkTopic(this.topic, what);
     return {
       kind: "kafka-source",
-      topic: checkTopic(this.topic, what),
+      endpoint: `kafka topic ${topic}`,
+      topic,
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       decoder: checkDecoder(this.decoder, what),
@@ -191,9 +193,11 @@ export class KafkaSinkConfig<O = any> {
 
   toSpec(): KafkaSinkSpec {
     const what = "KafkaSinkConfig";
+    const topic = checkTopic(this.topic, what);
     return {
       kind: "kafka-sink",
-      topic: checkTopic(this.topic, what),
+      endpoint: `kafka topic ${topic}`,
+      topic,
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       maxProduceBufferMs: checkInt(this.maxProduceBufferMs, "maxProduceBufferMs", 0, what),

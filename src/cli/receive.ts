@@ -9,6 +9,7 @@ import { createWriteStream } from "node:fs";
 import net from "node:net";
 import type { Writable } from "node:stream";
 import type { LengthFormat } from "../core/struct.js";
+import { FrameReader } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 import type { CliIo } from "./send.js";
 
@@ -131,7 +132,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     const id = st.connections++;
     st.openConnections++;
     sockets.add(sock);
-    const framer = lf ? new FrameCounter(lf, opts.onMessage && ((p) => opts.onMessage!(p, id))) : undefined;
+    const framer = lf ? new FrameReader(lf, opts.onMessage && ((p) => opts.onMessage!(p, id))) : undefined;
     sock.on("data", (chunk: Buffer) => {
       const now = performance.now();
       st.firstDataAt ??= now;
@@ -208,73 +209,6 @@ function openFile(path: string, append: boolean): Promise<Writable> {
     f.once("error", (e) => reject(new UsageError(`cannot open --output ${path}: ${e.message}`)));
     f.once("open", () => resolve(f));
   });
-}
-
-/**
- * Follows the frames of one connection across chunk boundaries. Without a
- * listener it only skips payloads; it assembles one only when a frame spans chunks.
- */
-export class FrameCounter {
-  private readonly header: Buffer;
-  private headerFill = 0;
-  /** payload bytes still to come for the current frame; 0 while reading a header */
-  private remaining = 0;
-  private payload: Buffer | undefined;
-  private payloadFill = 0;
-
-  constructor(
-    private readonly lf: LengthFormat,
-    private readonly onMessage?: (payload: Buffer) => void,
-  ) {
-    this.header = Buffer.alloc(lf.size);
-  }
-
-  /** Returns how many frames `chunk` completed; throws on a negative length. */
-  push(chunk: Buffer): number {
-    const hs = this.lf.size;
-    const end = chunk.length;
-    let off = 0;
-    let done = 0;
-    while (off < end) {
-      if (this.remaining > 0) {
-        const take = Math.min(this.remaining, end - off);
-        this.payload?.set(chunk.subarray(off, off + take), this.payloadFill);
-        this.payloadFill += take;
-        this.remaining -= take;
-        off += take;
-        if (this.remaining === 0) {
-          done++;
-          if (this.payload) this.onMessage!(this.payload);
-          this.payload = undefined;
-        }
-        continue;
-      }
-      let len: number;
-      if (this.headerFill === 0 && end - off >= hs) {
-        len = this.lf.read(chunk, off);
-        off += hs;
-      } else {
-        const take = Math.min(hs - this.headerFill, end - off);
-        chunk.copy(this.header, this.headerFill, off, off + take);
-        this.headerFill += take;
-        off += take;
-        if (this.headerFill < hs) break;
-        this.headerFill = 0;
-        len = this.lf.read(this.header, 0);
-      }
-      if (len < 0) throw new Error(`frame header announces a negative length (${len}) in '${this.lf.fmt}'`);
-      if (end - off >= len) {
-        done++;
-        this.onMessage?.(chunk.subarray(off, off + len));
-        off += len;
-      } else {
-        this.remaining = len;
-        this.payloadFill = 0;
-        if (this.onMessage) this.payload = Buffer.allocUnsafe(len);
-      }
-    }
-    return done;
-  }
 }
 
 /** Runs `wallaroo receive ARGV`; resolves to the exit status. */

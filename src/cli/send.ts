@@ -14,6 +14,7 @@ import net from "node:net";
 import type { Writable } from "node:stream";
 import type { ParseArgsConfig } from "node:util";
 import type { LengthFormat } from "../core/struct.js";
+import { maxPayload, writeFrame } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 
 const HELP = `wallaroo send - send framed messages to a wallaroo TCP source
@@ -214,7 +215,7 @@ export function frameLines(text: Buffer, lf: LengthFormat): Frames {
     if (text.length > 0) ends.push(text.length);
   }
   if (ends.length === 0) throw new UsageError("--file is empty: there is no line to send");
-  const max = maxLength(lf);
+  const max = maxPayload(lf);
   const offsets = new Float64Array(ends.length + 1);
   let start = 0;
   let total = 0;
@@ -230,9 +231,7 @@ export function frameLines(text: Buffer, lf: LengthFormat): Frames {
   const buf = Buffer.allocUnsafe(total);
   start = 0;
   for (let k = 0; k < ends.length; k++) {
-    const len = ends[k] - start;
-    lf.write(buf, offsets[k], len);
-    text.copy(buf, offsets[k] + lf.size, start, ends[k]);
+    writeFrame(lf, buf, offsets[k], text, start, ends[k]);
     start = ends[k] + 1;
   }
   return { buf, offsets, count: ends.length };
@@ -261,18 +260,11 @@ export function frameRecords(data: Buffer, recordSize: number, lf: LengthFormat,
     }
     return { buf: data, offsets, count };
   }
-  if (recordSize > maxLength(lf))
+  if (recordSize > maxPayload(lf))
     throw new UsageError(`--record-size ${recordSize} is more than --length-fmt '${lf.fmt}' can announce`);
   const buf = Buffer.allocUnsafe(count * frameSize);
-  for (let k = 0; k < count; k++) {
-    lf.write(buf, k * frameSize, recordSize);
-    data.copy(buf, k * frameSize + lf.size, k * recordSize, (k + 1) * recordSize);
-  }
+  for (let k = 0; k < count; k++) writeFrame(lf, buf, k * frameSize, data, k * recordSize, (k + 1) * recordSize);
   return { buf, offsets, count };
-}
-
-function maxLength(lf: LengthFormat): number {
-  return lf.size >= 7 ? Number.MAX_SAFE_INTEGER : 2 ** (lf.size * 8 - (lf.signed ? 1 : 0)) - 1;
 }
 
 /** Sends `opts.messages` frames; progress lines go to `log`. */

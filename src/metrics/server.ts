@@ -46,6 +46,8 @@ export interface MetricsContext {
   memory: MetricsMemory;
   workerThreads: Worker[];
   resilience: boolean;
+  /** per source: the topic whose consumer lag it reports in its lag slots, or null (from its connector) */
+  lagTopics: readonly (string | null)[];
 }
 
 type Labels = Record<string, string | number>;
@@ -376,8 +378,8 @@ export class MetricsServer {
       "gauge",
       () =>
         plan.sources.flatMap((src) => {
-          if (src.spec.kind !== "kafka-source") return [];
-          const topic = src.spec.topic;
+          const topic = this.ctx.lagTopics[src.id];
+          if (topic === null) return [];
           const lag = new Float64Array(this.ctx.memory.lag[src.id]);
           const out: Value[] = [];
           lag.forEach((v, partition) => {

@@ -204,21 +204,11 @@ export class CheckpointStore {
   }
 
   /**
-   * Commits one checkpoint: the changed entries and the source positions. When this
-   * returns, the checkpoint survives a crash; if it throws or the process dies
-   * first, the previous checkpoint is what a restart finds.
+   * Commits one checkpoint: the changed entries, as the workers encoded them in
+   * parallel (RecordWriter, one part per worker, appended as they are), and the
+   * source positions. When this returns, the checkpoint survives a crash; if it
+   * throws or the process dies first, the previous checkpoint is what a restart finds.
    */
-  commit(
-    entries: StoredEntry[],
-    positions: Positions,
-    workers: number,
-  ): { checkpoint: number; bytes: number; compacted: boolean } {
-    const w = new RecordWriter();
-    for (const e of entries) w.add(e.state, e.tag, e.key, e.value);
-    return this.commitEncoded([w.finish()], positions, workers);
-  }
-
-  /** commit() of records already encoded (by the workers, in parallel): appended as they are. */
   commitEncoded(
     parts: EncodedRecords[],
     positions: Positions,

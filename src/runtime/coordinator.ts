@@ -8,7 +8,6 @@ import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { constants as bufferConstants } from "node:buffer";
 import { compilePlan, type Plan } from "../topology/plan.js";
-import { parseLengthFormat } from "../core/struct.js";
 import { loadAppModule, moduleUrl, setupApplication } from "./loader.js";
 import {
   createPeerRings,
@@ -33,7 +32,7 @@ import {
   type Reply,
   type ToIo,
 } from "../control/protocol.js";
-import type { KafkaLogLevel } from "../api/configs.js";
+import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
@@ -204,9 +203,8 @@ export async function runApplication(given: EngineOptions): Promise<Application>
   const peerRings = createPeerRings(workers, peerRingBytes(workers));
   const mod = await loadAppModule(url);
   const plan = compilePlan(setupApplication(mod, args, url), workers);
-  for (const s of plan.sources) {
-    if (s.spec.kind === "tcp-source") parseLengthFormat(s.decoder.lengthFmt);
-  }
+  for (const s of plan.sources) sourceConnector(s.spec).validate(s.spec);
+  for (const k of plan.sinks) sinkConnector(k.spec).validate(k.spec);
   const ringBytes = options.ringBytes!;
   const wiring = createWiring(
     plan.sources.length,
@@ -449,63 +447,32 @@ class Engine {
     await Promise.all(ready);
     if (s.resilience) await this.restore(s.resilience.opened);
     plan.sinks.forEach((k) => {
-      const common = {
+      const init: IoInit = sinkConnector(k.spec).init(k.spec, {
         sinkId: k.id,
         label: k.label,
+        appName: plan.app.name,
         rings: wiring.sinkRings.map((row) => row[k.id]),
         bell: wiring.sinkBells[k.id],
         status: wiring.status,
         statusSlot: sinkSlot(wiring.workers, k.id),
-      };
-      const spec = k.spec;
-      const init: IoInit =
-        spec.kind === "tcp-sink"
-          ? { kind: "tcp-sink", ...common, host: spec.host, port: spec.port, counters: s.metrics?.memory.sinks[k.id] }
-          : {
-              kind: "kafka-sink",
-              ...common,
-              topic: spec.topic,
-              brokers: spec.brokers,
-              logLevel: spec.logLevel as KafkaLogLevel,
-              maxProduceBufferMs: spec.maxProduceBufferMs,
-              maxMessageSize: spec.maxMessageSize,
-              // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
-              transactionalId: s.resilience ? `wallaroo.${plan.app.name}.sink-${k.id}` : undefined,
-            };
+        resilience: s.resilience !== null,
+        counters: s.metrics?.memory.sinks[k.id],
+      });
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`, "sink", k.id));
     });
     const listening: Promise<unknown>[] = [];
     plan.sources.forEach((src) => {
       const pipeline = plan.pipelines[src.pipeline].name;
-      const spec = src.spec;
-      const common = { sourceId: src.id, pipeline, rings: wiring.sourceRings[src.id], workerBells: wiring.workerBells };
-      const init: IoInit =
-        spec.kind === "tcp-source"
-          ? {
-              kind: "tcp-source",
-              ...common,
-              host: spec.host,
-              port: spec.port,
-              headerLength: src.decoder.headerLength,
-              lengthFmt: src.decoder.lengthFmt,
-              maxFrameBytes: s.maxFrameBytes,
-              blockedMs: s.metrics?.memory.sources[src.id],
-            }
-          : {
-              kind: "kafka-source",
-              ...common,
-              topic: spec.topic,
-              brokers: spec.brokers,
-              logLevel: spec.logLevel as KafkaLogLevel,
-              groupId: s.kafkaGroup,
-              blockedMs: s.metrics?.memory.sources[src.id],
-              lag: s.metrics?.memory.lag[src.id],
-              resilience: s.resilience !== null,
-              startOffsets:
-                s.resilience?.opened.positions[pipeline]?.topic === spec.topic
-                  ? s.resilience.opened.positions[pipeline].offsets
-                  : {},
-            };
+      const init: IoInit = sourceConnector(src.spec).init(src.spec, {
+        sourceId: src.id,
+        pipeline,
+        rings: wiring.sourceRings[src.id],
+        workerBells: wiring.workerBells,
+        maxFrameBytes: s.maxFrameBytes,
+        consumerGroup: s.kafkaGroup,
+        resilience: s.resilience ? { position: s.resilience.opened.positions[pipeline] } : null,
+        metrics: s.metrics ? { blockedMs: s.metrics.memory.sources[src.id], lag: s.metrics.memory.lag[src.id] } : null,
+      });
       const what = `source of pipeline ${JSON.stringify(pipeline)}`;
       const t = this.ioThread(init, what, "source", src.id);
       this.sourceThreads.push(t);
@@ -533,6 +500,7 @@ class Engine {
             memory: m.memory,
             workerThreads: this.workerThreads.map((th) => th.t),
             resilience: s.resilience !== null,
+            lagTopics: plan.sources.map((src) => sourceConnector(src.spec).lagTopic(src.spec)),
           },
           m,
         );
@@ -676,7 +644,7 @@ class Engine {
   private async commitSinks(id: number): Promise<void> {
     const all = await Promise.all(
       this.plan.sinks
-        .filter((k) => k.spec.kind === "kafka-sink")
+        .filter((k) => sinkConnector(k.spec).transactional)
         .map((k) => {
           const t = this.sinkThreads[k.id];
           return request(
@@ -939,8 +907,8 @@ class Engine {
     this.plan.sinks.forEach((k, i) => {
       const c = closed[i];
       if (c === null) approximate = true;
-      if (k.spec.kind === "tcp-sink") {
-        // A TCP sink knows bytes, not outputs: the outputs are estimated from the average output size.
+      if (sinkConnector(k.spec).output === "stream") {
+        // A byte-stream sink (TCP) knows bytes, not outputs: the outputs are estimated from the average output size.
         const bytes = Math.max(0, t.outBytes[k.id] - (c?.deliveredBytes ?? 0));
         if (bytes > 0) {
           undeliveredBytes[k.label] = bytes;

@@ -15,6 +15,8 @@ import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
+import { frameEnd } from "../core/framing.js";
+import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 
 /**
@@ -164,13 +166,15 @@ export class Executor {
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
     this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
     this.gather = plan.sinks.map((k) =>
-      k.spec.kind === "tcp-sink" && gatherOutputs ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer) : null,
+      sinkConnector(k.spec).output === "stream" && gatherOutputs
+        ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer)
+        : null,
     );
     this.gatherLen = plan.sinks.map(() => 0);
-    this.kafkaSink = plan.sinks.map((k) => k.spec.kind === "kafka-sink");
+    this.kafkaSink = plan.sinks.map((k) => sinkConnector(k.spec).output === "records");
     this.rawStrings = !serde.custom;
     this.headerFormats = plan.sources.map((s) =>
-      s.spec.kind === "tcp-source" ? parseLengthFormat(s.decoder.lengthFmt) : null,
+      sourceConnector(s.spec).framing === "length-header" ? parseLengthFormat(s.decoder.lengthFmt) : null,
     );
     this.stepLabels.forEach((w, i) => this.errorSlots.set(w, l.stepErrors + i));
     this.partitionLabels.forEach((w, i) => {
@@ -249,10 +253,11 @@ export class Executor {
     const fmt = this.headerFormats[sourceId]!;
     const H = fmt.size;
     let p = 0;
+    // The source checked every header of the run (core/framing.ts scanFrames).
     while (p < len && !this.halted) {
-      const n = fmt.read(run, p);
-      const payload = run.subarray(p + H, p + H + n);
-      p += H + n;
+      const next = frameEnd(fmt, run, p);
+      const payload = run.subarray(p + H, next);
+      p = next;
       try {
         this.decodeAndRun(sourceId, payload);
       } catch (err) {

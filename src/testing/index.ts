@@ -20,6 +20,8 @@ import { MemoryOutbox } from "../engine/outbox.js";
 import { hashKey, normalizeKey } from "../core/hash.js";
 import { SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat } from "../core/struct.js";
+import { maxPayload, writeFrame } from "../core/framing.js";
+import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { appIdentity, entriesByOwner } from "../recovery/checkpoint.js";
 import { decodeRecords, entryId, keyTagged, RecordWriter, type AppIdentity } from "../recovery/store.js";
 
@@ -183,7 +185,7 @@ class Driver implements TestDriver {
     }
     const source = this.plan.sources[p.source];
     this.errors = [];
-    if (source.spec.kind === "tcp-source")
+    if (sourceConnector(source.spec).framing === "length-header")
       this.feedTcp(
         source.id,
         source.decoder.lengthFmt,
@@ -202,7 +204,7 @@ class Driver implements TestDriver {
   /** One call is one connection: its messages go to one worker, in runs of whole framed messages. */
   private feedTcp(sourceId: number, lengthFmt: string, payloads: Buffer[]): void {
     const fmt = parseLengthFormat(lengthFmt);
-    const max = fmt.size > 4 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * fmt.size - (fmt.signed ? 1 : 0)) - 1;
+    const max = maxPayload(fmt);
     payloads.forEach((b, j) => {
       if (b.length > max) {
         throw new RangeError(
@@ -222,11 +224,7 @@ class Driver implements TestDriver {
       } while (j < payloads.length && bytes + fmt.size + payloads[j].length <= RUN_BYTES);
       const run = Buffer.allocUnsafe(bytes);
       let off = 0;
-      for (let k = i; k < j; k++) {
-        fmt.write(run, off, payloads[k].length);
-        payloads[k].copy(run, off + fmt.size);
-        off += fmt.size + payloads[k].length;
-      }
+      for (let k = i; k < j; k++) off = writeFrame(fmt, run, off, payloads[k]);
       handler(t, run, 0, bytes);
       this.settle();
       i = j;
@@ -282,7 +280,7 @@ class Driver implements TestDriver {
   private collectOutputs(): void {
     this.plan.sinks.forEach((k, i) => {
       const list = this.outputs[i];
-      const kafka = k.spec.kind === "kafka-sink";
+      const kafka = sinkConnector(k.spec).output === "records";
       this.sinkOut[i].drain((_t, bytes, off, len, owned) => {
         let b = bytes;
         if (!owned) {

@@ -76,12 +76,14 @@ export interface Plan {
   readonly states: readonly StatePlan[];
 }
 
+/** "tcp 127.0.0.1:7000", "kafka topic words": where a source reads (set by its config, see EndpointSpec) */
 export function describeSource(spec: SourceSpec): string {
-  return spec.kind === "tcp-source" ? `tcp ${spec.host}:${spec.port}` : `kafka topic ${spec.topic}`;
+  return spec.endpoint;
 }
 
+/** where a sink writes (set by its config, see EndpointSpec) */
 export function describeSink(spec: SinkSpec): string {
-  return spec.kind === "tcp-sink" ? `tcp ${spec.host}:${spec.port}` : `kafka topic ${spec.topic}`;
+  return spec.endpoint;
 }
 
 export function compilePlan(app: ApplicationSpec, workers: number): Plan {

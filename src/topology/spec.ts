@@ -61,26 +61,37 @@ export interface Encoder<O = any> {
   readonly fn: (output: O) => any;
 }
 
-export interface TCPSourceSpec {
+/**
+ * What every source and sink spec has. `kind` names the connector that runs it
+ * (src/connectors/registry.ts); `endpoint` says where it reads or writes, for logs,
+ * the plan's labels and the metrics ("tcp 127.0.0.1:7000", "kafka topic words").
+ * The config that makes the spec (api/configs.ts) sets both.
+ */
+export interface EndpointSpec {
+  readonly kind: string;
+  readonly endpoint: string;
+}
+
+export interface TCPSourceSpec extends EndpointSpec {
   readonly kind: "tcp-source";
   readonly host: string;
   readonly port: number;
   readonly decoder: Decoder;
 }
-export interface KafkaSourceSpec {
+export interface KafkaSourceSpec extends EndpointSpec {
   readonly kind: "kafka-source";
   readonly topic: string;
   readonly brokers: [string, number][];
   readonly logLevel: string;
   readonly decoder: Decoder;
 }
-export interface TCPSinkSpec {
+export interface TCPSinkSpec extends EndpointSpec {
   readonly kind: "tcp-sink";
   readonly host: string;
   readonly port: number;
   readonly encoder: Encoder;
 }
-export interface KafkaSinkSpec {
+export interface KafkaSinkSpec extends EndpointSpec {
   readonly kind: "kafka-sink";
   readonly topic: string;
   readonly brokers: [string, number][];

@@ -90,12 +90,20 @@ describe("ApplicationBuilder: happy paths", () => {
     expect(spec.pipelines).toHaveLength(1);
     const p = spec.pipelines[0];
     expect(p.name).toBe("Split and Count");
-    expect(p.source).toEqual({ kind: "tcp-source", host: "127.0.0.1", port: 7010, decoder: dec });
+    expect(p.source).toEqual({
+      kind: "tcp-source",
+      endpoint: "tcp 127.0.0.1:7010",
+      host: "127.0.0.1",
+      port: 7010,
+      decoder: dec,
+    });
     expect(p.steps).toEqual([
       { kind: "toParallel", computation: split },
       { kind: "state", computation: countWord, stateName: "word totals" },
     ]);
-    expect(p.sinks).toEqual([{ kind: "tcp-sink", host: "127.0.0.1", port: 7002, encoder: enc }]);
+    expect(p.sinks).toEqual([
+      { kind: "tcp-sink", endpoint: "tcp 127.0.0.1:7002", host: "127.0.0.1", port: 7002, encoder: enc },
+    ]);
     expect(spec.states).toEqual([
       { name: "word totals", stateClass: WordTotals, partition: { fn: byFirst, keys: letters, u64: false } },
     ]);
@@ -159,9 +167,10 @@ describe("ApplicationBuilder: happy paths", () => {
       .done();
     const spec = ab.build();
     expect(spec.pipelines[0].sinks).toEqual([
-      { kind: "tcp-sink", host: "127.0.0.1", port: 7002, encoder: enc },
+      { kind: "tcp-sink", endpoint: "tcp 127.0.0.1:7002", host: "127.0.0.1", port: 7002, encoder: enc },
       {
         kind: "kafka-sink",
+        endpoint: "kafka topic out",
         topic: "out",
         brokers: [["k", 9092]],
         logLevel: "Info",
@@ -191,6 +200,7 @@ describe("ApplicationBuilder: happy paths", () => {
       name: "p",
       source: {
         kind: "kafka-source",
+        endpoint: "kafka topic in",
         topic: "in",
         brokers: [
           ["k1", 9092],
@@ -200,7 +210,7 @@ describe("ApplicationBuilder: happy paths", () => {
         decoder: dec,
       },
       steps: [],
-      sinks: [{ kind: "tcp-sink", host: "127.0.0.1", port: 7002, encoder: enc }],
+      sinks: [{ kind: "tcp-sink", endpoint: "tcp 127.0.0.1:7002", host: "127.0.0.1", port: 7002, encoder: enc }],
     });
   });
 

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseLengthFormat } from "../../src/core/struct.js";
-import { FrameCounter, receiveMain, startReceiver, type Receiver } from "../../src/cli/receive.js";
+import { FrameReader } from "../../src/core/framing.js";
+import { receiveMain, startReceiver, type Receiver } from "../../src/cli/receive.js";
 import { sendMain } from "../../src/cli/send.js";
 
 class Capture extends Writable {
@@ -309,7 +310,7 @@ describe("wallaroo receive", () => {
       }),
     );
     const got: string[] = [];
-    const fc = new FrameCounter(lf, (p) => got.push(p.toString()));
+    const fc = new FrameReader(lf, (p) => got.push(p.toString()));
     let count = 0;
     for (let i = 0; i < wire.length; i += 3) count += fc.push(wire.subarray(i, i + 3));
     expect(count).toBe(4);

@@ -8,7 +8,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CheckpointStore, crc32, encodeRecord, type AppIdentity, type StoredEntry } from "../../dist/recovery/store.js";
+import {
+  CheckpointStore,
+  crc32,
+  encodeRecord,
+  RecordWriter,
+  type AppIdentity,
+  type Positions,
+  type StoredEntry,
+} from "../../dist/recovery/store.js";
 
 const ID: AppIdentity = { app: "alphabet", states: [{ name: "letter state", class: "TotalVotes", partitioned: true }] };
 const entry = (key: string, n: number): StoredEntry => ({
@@ -17,6 +25,19 @@ const entry = (key: string, n: number): StoredEntry => ({
   key,
   value: Buffer.from(`${key}=${n}`),
 });
+/**
+ * Commits as the engine does: each worker encodes the entries it owns (here: dealt
+ * round-robin to `workers`) with a RecordWriter, and the store appends the parts.
+ */
+function commit(store: CheckpointStore, entries: StoredEntry[], positions: Positions, workers: number) {
+  const writers = Array.from({ length: workers }, () => new RecordWriter());
+  entries.forEach((e, i) => writers[i % workers].add(e.state, e.tag, e.key, e.value));
+  return store.commitEncoded(
+    writers.map((w) => w.finish()),
+    positions,
+    workers,
+  );
+}
 const text = (entries: StoredEntry[]) =>
   Object.fromEntries(entries.map((e) => [e.key, Buffer.from(e.value).toString()]));
 
@@ -36,8 +57,8 @@ describe("checkpoint store", () => {
   it("commits and reopens: the latest value of every key, and the positions", () => {
     const { store, entries } = CheckpointStore.open(dir, ID, 2);
     expect(entries).toEqual([]);
-    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
-    store.commit([entry("a", 5)], { p: { topic: "t", offsets: { 0: "17" } } }, 2);
+    commit(store, [entry("a", 1), entry("b", 2)], {}, 2);
+    commit(store, [entry("a", 5)], { p: { topic: "t", offsets: { 0: "17" } } }, 2);
     store.close();
     const again = CheckpointStore.open(dir, ID, 3);
     expect(text(again.entries)).toEqual({ a: "a=5", b: "b=2" });
@@ -48,7 +69,7 @@ describe("checkpoint store", () => {
 
   it("a checkpoint that did not reach its commit leaves the previous one intact", () => {
     const { store } = CheckpointStore.open(dir, ID, 2);
-    store.commit([entry("a", 1)], {}, 2);
+    commit(store, [entry("a", 1)], {}, 2);
     store.close();
     // As if the process died after appending records but before renaming the manifest.
     fs.appendFileSync(path.join(dir, "log-1"), Buffer.concat([encodeRecord(entry("a", 99)), Buffer.from([1, 2, 3])]));
@@ -56,14 +77,14 @@ describe("checkpoint store", () => {
     const again = CheckpointStore.open(dir, ID, 2);
     expect(text(again.entries)).toEqual({ a: "a=1" });
     expect(fs.existsSync(path.join(dir, "MANIFEST.tmp"))).toBe(false);
-    again.store.commit([entry("b", 2)], {}, 2);
+    commit(again.store, [entry("b", 2)], {}, 2);
     again.store.close();
     expect(text(CheckpointStore.open(dir, ID, 2).entries)).toEqual({ a: "a=1", b: "b=2" });
   });
 
   it("refuses a log with a corrupt byte, naming the file and the offset", () => {
     const { store } = CheckpointStore.open(dir, ID, 2);
-    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
+    commit(store, [entry("a", 1), entry("b", 2)], {}, 2);
     store.close();
     const log = path.join(dir, "log-1");
     const bytes = fs.readFileSync(log);
@@ -77,7 +98,7 @@ describe("checkpoint store", () => {
 
   it("refuses a truncated log, naming the file", () => {
     const { store } = CheckpointStore.open(dir, ID, 2);
-    store.commit([entry("a", 1), entry("b", 2)], {}, 2);
+    commit(store, [entry("a", 1), entry("b", 2)], {}, 2);
     store.close();
     const log = path.join(dir, "log-1");
     const size = fs.statSync(log).size;
@@ -216,7 +237,8 @@ describe("checkpoint store", () => {
     const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
     let peak = 0;
     for (let round = 0; round < 100; round++) {
-      store.commit(
+      commit(
+        store,
         keys.map((k) => entry(k, round)),
         {},
         2,

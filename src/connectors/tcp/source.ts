@@ -15,6 +15,7 @@ import net from "node:net";
 import { closeSync, openSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
 import { parseLengthFormat } from "../../core/struct.js";
+import { FrameScan, frameEnd, scanFrames } from "../../core/framing.js";
 import { ChannelWriter } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
@@ -72,6 +73,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const lines = new LineLimiter(log);
   const fmt = parseLengthFormat(init.lengthFmt);
   const H = init.headerLength;
+  const scan = new FrameScan();
   const maxFrame = init.maxFrameBytes;
   const t = tag(SOURCE_FRAMED, init.sourceId);
   const channels = init.rings.map(
@@ -96,26 +98,15 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
    * worker as one run (headers included); returns the offset of the first byte not
    * consumed, or -1 when a bad header closed the connection.
    */
-  const frameAll = (c: Connection, buf: Buffer, pos: number): number => {
-    const start = pos;
-    const end = buf.length;
-    let bad: number | null = null;
-    while (end - pos >= H) {
-      const n = fmt.read(buf, pos);
-      if (n < 0 || n > maxFrame) {
-        bad = n;
-        break;
-      }
-      if (end - pos - H < n) break;
-      pos += H + n;
-      c.messages++;
-    }
-    if (pos > start) sendRun(c, buf, start, pos);
+  const frameAll = (c: Connection, buf: Buffer, start: number): number => {
+    const { end, count, bad } = scanFrames(fmt, buf, start, buf.length, maxFrame, scan);
+    c.messages += count;
+    if (end > start) sendRun(c, buf, start, end);
     if (bad !== null) {
       reject(c, bad);
       return -1;
     }
-    return pos;
+    return end;
   };
 
   /** A run longer than a frame may be is split at message boundaries, so each frame holds whole messages. */
@@ -124,7 +115,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     while (end - start > ch.frameLimit) {
       let cut = start;
       while (cut < end) {
-        const next = cut + H + fmt.read(buf, cut);
+        const next = frameEnd(fmt, buf, cut);
         if (next - start > ch.frameLimit && cut > start) break;
         cut = next;
       }

@@ -1,0 +1,60 @@
+/**
+ * The Kafka connector: a consumer-group source (source.ts) and a producer sink
+ * (sink.ts) on kafkajs (client.ts, kafkajs-patches.ts), both loaded only in their
+ * I/O threads.
+ */
+import type { KafkaSinkSpec, KafkaSourceSpec } from "../../topology/spec.js";
+import type { KafkaLogLevel } from "../../api/configs.js";
+import type { Connector, SinkConnector, SourceConnector } from "../connector.js";
+import type { KafkaSourceInit } from "./source.js";
+import type { KafkaSinkInit } from "./sink.js";
+
+const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
+  kind: "kafka-source",
+  framing: "message",
+  validate() {},
+  init: (spec, ctx) => ({
+    kind: "kafka-source",
+    sourceId: ctx.sourceId,
+    pipeline: ctx.pipeline,
+    rings: ctx.rings,
+    workerBells: ctx.workerBells,
+    topic: spec.topic,
+    brokers: spec.brokers,
+    logLevel: spec.logLevel as KafkaLogLevel,
+    groupId: ctx.consumerGroup,
+    blockedMs: ctx.metrics?.blockedMs,
+    lag: ctx.metrics?.lag,
+    resilience: ctx.resilience !== null,
+    // Offsets saved for another topic (the application changed its source) do not apply.
+    startOffsets: ctx.resilience?.position?.topic === spec.topic ? ctx.resilience.position.offsets : {},
+  }),
+  load: async () => (await import("./source.js")).runKafkaSource,
+  lagTopic: (spec) => spec.topic,
+};
+
+const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
+  kind: "kafka-sink",
+  output: "records",
+  transactional: true,
+  validate() {},
+  init: (spec, ctx) => ({
+    kind: "kafka-sink",
+    sinkId: ctx.sinkId,
+    label: ctx.label,
+    rings: ctx.rings,
+    bell: ctx.bell,
+    status: ctx.status,
+    statusSlot: ctx.statusSlot,
+    topic: spec.topic,
+    brokers: spec.brokers,
+    logLevel: spec.logLevel as KafkaLogLevel,
+    maxProduceBufferMs: spec.maxProduceBufferMs,
+    maxMessageSize: spec.maxMessageSize,
+    // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
+    transactionalId: ctx.resilience ? `wallaroo.${ctx.appName}.sink-${ctx.sinkId}` : undefined,
+  }),
+  load: async () => (await import("./sink.js")).runKafkaSink,
+};
+
+export const kafka: Connector = { name: "kafka", source, sink };

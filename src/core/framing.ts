@@ -1,0 +1,159 @@
+/**
+ * Length-header framing, the wire format of a TCP source: every message is a header
+ * holding the payload's length (one integer in the decoder's `lengthFmt`, see
+ * struct.ts; 4 bytes big-endian by default) followed by the payload. The same frames
+ * go, unchanged and back to back, from a TCP source's socket through the source ring
+ * to the worker (a SOURCE_FRAMED run), and `wallaroo send` / `receive` write and read
+ * them. This module is the one place that writes, finds and reassembles them.
+ */
+import type { LengthFormat } from "./struct.js";
+
+/** The largest payload length a header of this format can announce. */
+export function maxPayload(fmt: LengthFormat): number {
+  // 8-byte headers go past 2^53: lengths are doubles, and nothing that large is framed anyway.
+  return fmt.size >= 7 ? Number.MAX_SAFE_INTEGER : 2 ** (fmt.size * 8 - (fmt.signed ? 1 : 0)) - 1;
+}
+
+/**
+ * The offset just past the frame whose header starts at `pos`. The header must be
+ * whole and its length already checked (scanFrames); the workers call this once per
+ * message on runs a source checked, so it stays a two-operation function V8 inlines.
+ */
+export function frameEnd(fmt: LengthFormat, buf: Uint8Array, pos: number): number {
+  return pos + fmt.size + fmt.read(buf, pos);
+}
+
+/**
+ * Writes the frame of `payload[start..end)` at `off` of `out` (which must have room
+ * for fmt.size + the payload); returns the offset after it. Throws a RangeError when
+ * the header cannot announce that length.
+ */
+export function writeFrame(
+  fmt: LengthFormat,
+  out: Uint8Array,
+  off: number,
+  payload: Uint8Array,
+  start = 0,
+  end = payload.length,
+): number {
+  const n = end - start;
+  if (n > maxPayload(fmt)) {
+    throw new RangeError(`a ${n}-byte payload is more than a ${JSON.stringify(fmt.fmt)} length header can announce`);
+  }
+  fmt.write(out, off, n);
+  out.set(payload.subarray(start, end), off + fmt.size);
+  return off + fmt.size + n;
+}
+
+/** What scanFrames found; one instance is reused, so that a scan allocates nothing. */
+export class FrameScan {
+  /** offset of the first byte not in a whole frame (an incomplete frame, a bad header, or the end) */
+  end = 0;
+  /** whole frames between the scan's start and `end` */
+  count = 0;
+  /** the length a header at `end` announced when it was negative or over the limit; null if none */
+  bad: number | null = null;
+}
+
+/**
+ * Finds the whole frames at the start of buf[pos..end): stops before an incomplete
+ * header or payload, or at a header announcing a length below 0 or above
+ * `maxLength` (reported in `out.bad`, the frames before it count). Returns `out`.
+ */
+export function scanFrames(
+  fmt: LengthFormat,
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  maxLength: number,
+  out: FrameScan,
+): FrameScan {
+  const H = fmt.size;
+  let count = 0;
+  let bad: number | null = null;
+  while (end - pos >= H) {
+    const n = fmt.read(buf, pos);
+    if (n < 0 || n > maxLength) {
+      bad = n;
+      break;
+    }
+    if (end - pos - H < n) break;
+    pos += H + n;
+    count++;
+  }
+  out.end = pos;
+  out.count = count;
+  out.bad = bad;
+  return out;
+}
+
+/**
+ * Follows the frames of one stream across chunk boundaries (e.g. the chunks of a
+ * socket). Without a listener it only skips payloads; with one it hands each payload
+ * over: a view of the chunk when the frame lies in one chunk, a copy assembled from
+ * the pieces when it spans several. It holds the payload buffer of the frame in
+ * progress, sized by its header: for trusted streams (`wallaroo receive`); the TCP
+ * source, which must not trust a header, keeps pieces instead (connectors/tcp/source.ts).
+ */
+export class FrameReader {
+  private readonly header: Buffer;
+  private headerFill = 0;
+  /** payload bytes still to come for the current frame; 0 while reading a header */
+  private remaining = 0;
+  private payload: Buffer | undefined;
+  private payloadFill = 0;
+
+  constructor(
+    private readonly fmt: LengthFormat,
+    private readonly onMessage?: (payload: Buffer) => void,
+  ) {
+    this.header = Buffer.alloc(fmt.size);
+  }
+
+  /** Returns how many frames `chunk` completed; throws on a negative length. */
+  push(chunk: Buffer): number {
+    const hs = this.fmt.size;
+    const end = chunk.length;
+    let off = 0;
+    let done = 0;
+    while (off < end) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, end - off);
+        this.payload?.set(chunk.subarray(off, off + take), this.payloadFill);
+        this.payloadFill += take;
+        this.remaining -= take;
+        off += take;
+        if (this.remaining === 0) {
+          done++;
+          if (this.payload) this.onMessage!(this.payload);
+          this.payload = undefined;
+        }
+        continue;
+      }
+      let len: number;
+      if (this.headerFill === 0 && end - off >= hs) {
+        len = this.fmt.read(chunk, off);
+        off += hs;
+      } else {
+        const take = Math.min(hs - this.headerFill, end - off);
+        chunk.copy(this.header, this.headerFill, off, off + take);
+        this.headerFill += take;
+        off += take;
+        if (this.headerFill < hs) break;
+        this.headerFill = 0;
+        len = this.fmt.read(this.header, 0);
+      }
+      if (len < 0) throw new Error(`frame header announces a negative length (${len}) in '${this.fmt.fmt}'`);
+      if (end - off >= len) {
+        done++;
+        this.onMessage?.(chunk.subarray(off, off + len));
+        off += len;
+      } else {
+        this.remaining = len;
+        this.payloadFill = 0;
+        if (this.onMessage) this.payload = Buffer.allocUnsafe(len);
+      }
+    }
+    return done;
+  }
+}
