@@ -378,6 +378,8 @@ export const entryId = (e: { state: string; tag: KeyTag; key: string | number })
  * process might be judging, so there is no check-then-act race: two engines that
  * find the same stale `LOCK.<n>` both try to create `LOCK.<n+1>`, exactly one
  * succeeds, and the other looks again and finds a live owner. The winner then
+ * checks that no higher number exists (a contender that judged an old number long
+ * ago may re-create a name the previous winner deleted: it then withdraws), and
  * deletes the lower numbers (never the highest, so the numbers only grow). A
  * release rewrites the content (rename over it) instead of deleting the file:
  * deleting the highest would let a later engine start over at `LOCK.1` while an
@@ -420,6 +422,15 @@ function lock(dir: string): void {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EEXIST") continue; // another engine took it first: look again
         throw err;
+      }
+      // Created, but not necessarily the highest: the winner of an earlier round deletes the
+      // numbers below its own, so a contender that judged an old `LOCK.<top>` stale long ago
+      // can still create `LOCK.<top+1>` after that name was deleted, while a higher lock is
+      // held. The highest lock is never deleted, so a look after our create sees any
+      // lock taken before it: if one is higher, ours never counted; withdraw it and look again.
+      if (highestLock(dir) > top + 1) {
+        fs.rmSync(path.join(dir, name), { force: true });
+        continue;
       }
       held.set(abs, name);
       for (const f of fs.readdirSync(dir)) {
