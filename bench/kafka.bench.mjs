@@ -242,7 +242,7 @@ const PEER_SYSTEMS = [
     ready: /^RUNNING$/m,
     config:
       "record cache off (statestore.cache.max.bytes 0: every count update is emitted), num.stream.threads = threads, " +
-      "producer acks=all, processing.guarantee at_least_once (the default; exactly-once off), its default store (RocksDB, with a changelog topic)",
+      "producer acks=all, processing.guarantee at_least_once (the default; exactly-once off), its default store (RocksDB, with a changelog topic) and, as the split changes the key, a repartition topic (as many partitions as the input) between split and count",
   },
   {
     system: "Flink 1.20.3",
@@ -510,7 +510,9 @@ try {
   }
 } finally {
   await admin.deleteGroups(groups).catch(() => {});
-  await admin.deleteTopics({ topics }).catch(() => {});
+  // and the internal topics Kafka Streams made (APP_ID-...-repartition, -changelog), named after its group
+  const internal = (await admin.listTopics().catch(() => [])).filter((t) => groups.some((g) => t.startsWith(`${g}-`)));
+  await admin.deleteTopics({ topics: [...topics, ...internal] }).catch(() => {});
   await admin.disconnect();
 }
 

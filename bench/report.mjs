@@ -273,7 +273,8 @@ export function render(results, { mdPath, svgDir }) {
     "## Reproduce",
     "",
     "```sh",
-    "npm run bench              # everything, ~12 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg",
+    "npm run bench              # everything, ~25 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg",
+    "node bench/run.js --kafka-only   # only the Kafka step (with the peers), merged into latest.json, then re-renders this file",
     "npm run bench -- --quick   # < 1 min smoke run; writes bench/results/quick/ only",
     "npm run bench -- --scale 1,2,4,8   # scaling mode only: bench/results/scale.json, then re-renders this file",
     "```",
@@ -352,7 +353,7 @@ function kafkaLoopsSection(o) {
   );
   return [
     `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
-      "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output; the kafkajs loops from the group join. " +
+      "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output, as are the peers (full runs: those with a celsius program, configured as listed under the word count below); the kafkajs loops from the group join. " +
       "The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run.",
     "",
     "| what | rate | seconds | CPU s | peak RSS | vs plain loop |",

@@ -117,7 +117,8 @@ async function kafka() {
   try {
     const stdout = await runScript(
       file,
-      ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : [])],
+      // celsius (the default app); full runs add the peers that have a celsius program (Flink)
+      ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : ["--peers"])],
       quick ? 120000 : 600000,
     );
     return { brokers, output: json(stdout), peers: quick ? { skipped: PEERS_QUICK } : await kafkaPeers(file, brokers) };
