@@ -228,7 +228,8 @@ const verifyOutput = (topic, who) =>
 
 /**
  * The peers of --peers: JVM programs of our own in bench/peers/<dir>, each built by its build.sh
- * (jars from Maven Central, classes in target/, ignored by git) and run on `threads` threads.
+ * (jars from Maven Central, classes in target/, ignored by git) and run on `threads` threads;
+ * `main`: its class per app (--app).
  * `ready`: the line it prints once it runs (the CPU span starts there). `config`: how it is set
  * up against the engine, printed next to the table.
  */
@@ -236,19 +237,18 @@ const PEER_SYSTEMS = [
   {
     system: "Kafka Streams 3.9.1",
     dir: "kafka-streams",
-    apps: ["word_count"],
-    main: "WordCount",
+    main: { word_count: "WordCount", celsius: "Celsius" },
     args: ({ input, output, group, threads }) => [BROKERS, input, output, group, String(threads)],
     ready: /^RUNNING$/m,
     config:
-      "record cache off (statestore.cache.max.bytes 0: every count update is emitted), num.stream.threads = threads, " +
-      "producer acks=all, processing.guarantee at_least_once (the default; exactly-once off), its default store (RocksDB, with a changelog topic) and, as the split changes the key, a repartition topic (as many partitions as the input) between split and count",
+      "num.stream.threads = threads, producer acks=all, processing.guarantee at_least_once (the default; exactly-once off); " +
+      "word_count: record cache off (statestore.cache.max.bytes 0: every count update is emitted), its default store (RocksDB, with a changelog topic) " +
+      "and, as the split changes the key, a repartition topic (as many partitions as the input) between split and count",
   },
   {
     system: "Flink 1.20.3",
     dir: "flink",
-    apps: ["word_count", "celsius"],
-    main: "FlinkPeer",
+    main: { word_count: "FlinkPeer", celsius: "FlinkPeer" },
     args: ({ input, output, group, threads }) => [APP_NAME, BROKERS, input, output, group, String(threads)],
     ready: /^RUNNING$/m,
     config:
@@ -260,8 +260,8 @@ const PEER_SYSTEMS = [
 /** Builds a peer with its build.sh unless its classes are newer than its sources; returns an error text or null. */
 function buildPeer(peer) {
   const dir = join(ROOT, "bench/peers", peer.dir);
-  const cls = join(dir, "target/classes", `${peer.main}.class`);
-  const src = join(dir, `${peer.main}.java`);
+  const cls = join(dir, "target/classes", `${peer.main[APP_NAME]}.class`);
+  const src = join(dir, `${peer.main[APP_NAME]}.java`);
   if (existsSync(cls) && statSync(cls).mtimeMs >= statSync(src).mtimeMs) return null;
   for (const [tool, flag] of [
     ["java", "-version"],
@@ -327,7 +327,7 @@ async function peer(p, input, threads) {
     who: `${p.system} (${threads} threads)`,
     cmd: "java",
     // JVM flags at their defaults (heap up to 1/4 of RAM, G1), as Node's are for the engine
-    args: ["-cp", `${dir}/classes:${dir}/libs/*`, p.main, ...p.args({ input, output, group, threads })],
+    args: ["-cp", `${dir}/classes:${dir}/libs/*`, p.main[APP_NAME], ...p.args({ input, output, group, threads })],
     ready: p.ready,
     output,
   });
@@ -494,7 +494,7 @@ try {
     if (!PEERS) continue;
     for (const p of PEER_SYSTEMS) {
       const row = { name: `${p.system} (${threads} threads)`, system: p.system, threads, config: p.config };
-      if (!p.apps.includes(APP_NAME)) {
+      if (!p.main[APP_NAME]) {
         rows.push({ ...row, skipped: `no ${APP_NAME} program in bench/peers/${p.dir}` });
         continue;
       }

@@ -353,7 +353,7 @@ function kafkaLoopsSection(o) {
   );
   return [
     `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
-      "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output, as are the peers (full runs: those with a celsius program, configured as listed under the word count below); the kafkajs loops from the group join. " +
+      "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output, as are the peers (full runs: Kafka Streams and Flink, configured as listed under the word count below); the kafkajs loops from the group join. " +
       "The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run.",
     "",
     "| what | rate | seconds | CPU s | peak RSS | vs plain loop |",
@@ -372,10 +372,11 @@ export function kafkaPeersSection(p) {
     return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
   const engineAt = (threads) => o.results.find((r) => r.engine && r.threads === threads && r.perSec !== undefined);
   const rows = o.results.map((r) => {
-    if (r.perSec === undefined) return `| ${r.system} | ${r.threads} | ${notRun(r)} | | | | | |`;
+    if (r.perSec === undefined) return `| ${r.system} | ${r.threads} | ${notRun(r)} | | | | | | |`;
     const e = engineAt(r.threads);
     const msgs = o.messages / r.firstToLastSeconds;
-    return `| ${r.engine ? `**${r.system}** (this engine)` : r.system} | ${r.threads} | ${fmtRate(r.perSec)} | ${fmtRate(msgs)} | ${r.cpuSeconds.toFixed(1)} | ${fmtMB(r)} | ${e ? `${(r.perSec / e.perSec).toFixed(2)}×` : ""} | ${r.verified ? "exact" : "not checked"} |`;
+    const name = !r.engine ? r.system : r.system === "engine" ? "**this engine**" : `**${r.system}** (this engine)`;
+    return `| ${name} | ${r.threads} | ${fmtRate(r.perSec)} | ${fmtRate(msgs)} | ${r.cpuSeconds.toFixed(1)} | ${r.cpuTotalSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${e ? `${(r.perSec / e.perSec).toFixed(2)}×` : ""} | ${r.verified ? "exact" : "not checked"} |`;
   });
   const configs = [...new Map(o.results.filter((r) => r.config).map((r) => [r.system, r.config])).entries()];
   return [
@@ -385,14 +386,14 @@ export function kafkaPeersSection(p) {
       "key = the word, value `word => count` with its running count, into its own output topic with as many partitions, placed by the Java client's default partitioner (murmur2 of the key). " +
       "Every output is read back and checked exact: each word's values are 1, 2, ... its occurrences, in order, all in the word's murmur2 partition.",
     "",
-    "| system | threads | words/s | lines/s (msgs/s) | CPU s | peak RSS | × engine (same threads) | output |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| system | threads | words/s | lines/s (msgs/s) | CPU s | CPU s with start-up | peak RSS | × engine (same threads) | output |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...rows,
     "",
     "How it is measured and configured (`node bench/kafka.bench.mjs --app word_count --peers --workers 1,2 --engines-only`):",
     "",
     "- words/s and lines/s: from the first to the last output record acknowledged by the broker (the output topic's high-water marks, polled every 50 ms), so start-up (JVM, Flink's job submission, group joins) is left out for everyone. " +
-      "CPU s: utime+stime of the system's process (all its threads), from its ready line (engine: group joined; Kafka Streams: RUNNING; Flink: job RUNNING) to the last output. Peak RSS: VmHWM of that process.",
+      "CPU s: utime+stime of the system's process (all its threads), from its ready line (engine: group joined; Kafka Streams: RUNNING; Flink: job RUNNING) to the last output; with start-up: from the process's start. Peak RSS: VmHWM of that process.",
     "- the same for everyone: one broker, the same input topic and partition count, threads = engine workers = Kafka Streams stream threads = Flink parallelism, " +
       "producer acks=all, exactly-once off (the engine without `--resilience-dir`), each run on its own while the others are stopped; JVMs and Node with their default flags.",
     `- **this engine**: \`wallaroo run examples/word_count_kafka/app.ts --workers N\` (kafkajs, sink acks -1, no transactions); state partitioned by first letter as in examples/word_count.`,

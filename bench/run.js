@@ -117,7 +117,7 @@ async function kafka() {
   try {
     const stdout = await runScript(
       file,
-      // celsius (the default app); full runs add the peers that have a celsius program (Flink)
+      // celsius (the default app); full runs add the peers (Kafka Streams, Flink)
       ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : ["--peers"])],
       quick ? 120000 : 600000,
     );
