@@ -395,7 +395,8 @@ export function kafkaPeersSection(p) {
     "- words/s and lines/s: from the first to the last output record acknowledged by the broker (the output topic's high-water marks, polled every 50 ms), so start-up (JVM, Flink's job submission, group joins) is left out for everyone. " +
       "CPU s: utime+stime of the system's process (all its threads), from its ready line (engine: group joined; Kafka Streams: RUNNING; Flink: job RUNNING) to the last output; with start-up: from the process's start. Peak RSS: VmHWM of that process.",
     "- the same for everyone: one broker, the same input topic and partition count, threads = engine workers = Kafka Streams stream threads = Flink parallelism, " +
-      "producer acks=all, exactly-once off (the engine without `--resilience-dir`), each run on its own while the others are stopped; JVMs and Node with their default flags.",
+      "producer acks=all, exactly-once off (the engine without `--resilience-dir`), each run on its own while the others are stopped; JVMs and Node with their default flags; " +
+      "other client settings (batching, fetch sizes) at each system's defaults (Kafka Streams sets linger.ms 100 for its producers).",
     `- **this engine**: \`wallaroo run examples/word_count_kafka/app.ts --workers N\` (kafkajs, sink acks -1, no transactions); state partitioned by first letter as in examples/word_count.`,
     ...configs.map(([system, config]) => `- **${system}**: ${config}.`),
   ].join("\n");
