@@ -39,6 +39,13 @@ import { existsSync, rmSync, statSync } from "node:fs";
 import { lastLines, procSample, spawnProc, stop, waitForOutput } from "./lib/procs.mjs";
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
+// A failure's whole report, then one line naming it last on stderr (run.js shows the tail of stderr;
+// a kafkajs error's own last lines are its fields, e.g. "code: 6").
+process.on("uncaughtException", (e) => {
+  console.error(e);
+  process.stderr.write(`\nkafka.bench.mjs failed: ${e?.name ?? "Error"}: ${e?.message ?? e}\n`);
+  process.exit(1);
+});
 // The engines run in this process: keep their info lines out of the table.
 process.env.WALLAROO_LOG_LEVEL ??= "warn";
 const argv = process.argv.slice(2);

@@ -341,6 +341,7 @@ const fmtMB = (r) => (r.peakRssMB ? `${r.peakRssMB} MB` : "");
 
 /** celsius: the engine against plain kafkajs loops on the same data */
 function kafkaLoopsSection(o) {
+  if (o?.error) return `**FAILED:** ${o.error}`;
   if (!o || typeof o !== "object" || !Array.isArray(o.results))
     return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
   // kafka.bench.mjs reports `perSec` with its `unit` (records/s, words/s); older results had msgsPerSec
