@@ -353,7 +353,7 @@ function kafkaLoopsSection(o) {
       : `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? "msgs/s"} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + "×" : ""} |`,
   );
   return [
-    `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
+    `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers${o.loadavg ? `, load average at the start ${o.loadavg.map((x) => x.toFixed(2)).join(" ")}` : ""}; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
       "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output, as are the peers (full runs: Kafka Streams and Flink, configured as listed under the word count below); the kafkajs loops from the group join. " +
       "The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run.",
     "",
