@@ -23,10 +23,11 @@
 // is exact: word_count, each word's outputs are "word => 1", "word => 2", ... up to its
 // occurrences, in order, all in the partition murmur2(word) % partitions (Java's default
 // partitioner); celsius, the output values are the expected multiset.
-// Throughput runs from the first to the last output record acknowledged (output topic
-// high-water marks summed, polled every 50 ms); `seconds` from the system's ready line (engine:
-// group joined; peers: RUNNING) to the last output. CPU seconds (utime+stime of the process and
-// its descendants, /proc) over that same span, and peak RSS (VmHWM) of the child process.
+// Engines and peers are rated from the first to the last output record acknowledged (output topic
+// high-water marks summed, polled every 50 ms; the kafkajs loops from the group join); `seconds`
+// from the system's ready line (engine: group joined; peers: RUNNING) to the last output. CPU
+// seconds (utime+stime of the process and its descendants, /proc) over that same span, and peak
+// RSS (VmHWM) of the child process.
 // The throughput unit is input records/s for celsius and words/s (output records) for word_count.
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -540,7 +541,14 @@ try {
 // celsius: input records/s (= output records); word_count: words/s (output records), except for consume only.
 // Systems run as child processes are rated from their first to their last output.
 for (const r of rows)
-  if (r.secs !== undefined) r.rate = (r.name.includes("consume only") ? N : OUT) / (r.firstToLastSecs ?? r.secs);
+  if (r.secs !== undefined) {
+    // A run whose outputs all came within a few polls (a small --messages) has no measurable
+    // first-to-last span: it is rated from its ready line instead, and says so (rateFrom).
+    const firstToLast = r.firstToLastSecs !== undefined && r.firstToLastSecs >= 0.5;
+    r.rateSecs = firstToLast ? r.firstToLastSecs : r.secs;
+    r.rateFrom = r.firstToLastSecs === undefined ? undefined : firstToLast ? "first output" : "ready";
+    r.rate = (r.name.includes("consume only") ? N : OUT) / r.rateSecs;
+  }
 const unit = APP_NAME === "celsius" ? "records/s" : "words/s";
 const mb = (b) => (b === undefined ? undefined : Math.round(b / 1e6));
 if (JSON_OUT) {
@@ -562,6 +570,8 @@ if (JSON_OUT) {
           threads: r.threads,
           seconds: r.secs,
           firstToLastSeconds: r.firstToLastSecs,
+          rateSeconds: r.rateSecs,
+          rateFrom: r.rateFrom,
           perSec: r.rate === undefined ? undefined : Math.round(r.rate),
           unit,
           cpuSeconds: r.cpuSecs,

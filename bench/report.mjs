@@ -336,7 +336,8 @@ function kafkaSection(k) {
 }
 
 /** A row of kafka.bench.mjs that did not run: its reason. */
-const notRun = (r) => (r.error ? `**FAILED:** ${r.error}` : `skipped: ${r.skipped}`);
+const notRun = (r) =>
+  r.error ? `**FAILED:** ${r.error}` : r.skipped ? `skipped: ${r.skipped}` : "no rate (no output measured)";
 const fmtMB = (r) => (r.peakRssMB ? `${r.peakRssMB} MB` : "");
 
 /** celsius: the engine against plain kafkajs loops on the same data */
@@ -346,11 +347,13 @@ function kafkaLoopsSection(o) {
     return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
   // kafka.bench.mjs reports `perSec` with its `unit` (records/s, words/s); older results had msgsPerSec
   const rate = (r) => r.perSec ?? r.msgsPerSec;
+  // a run too short for a first-to-last span (--quick) is rated from its ready line: marked *
+  const mark = (r) => (r.rateFrom === "ready" ? "*" : "");
   const loop = o.results.find((r) => /transform-produce loop/.test(r.name));
   const rows = o.results.map((r) =>
-    rate(r) === undefined
+    rate(r) == null
       ? `| ${r.name} | ${notRun(r)} | | | | |`
-      : `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? "msgs/s"} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + "×" : ""} |`,
+      : `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? "msgs/s"}${mark(r)} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + "×" : ""} |`,
   );
   return [
     `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers${o.loadavg ? `, load average at the start ${o.loadavg.map((x) => x.toFixed(2)).join(" ")}` : ""}; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
@@ -360,6 +363,12 @@ function kafkaLoopsSection(o) {
     "| what | rate | seconds | CPU s | peak RSS | vs plain loop |",
     "|---|---:|---:|---:|---:|---:|",
     ...rows,
+    ...(o.results.some((r) => mark(r))
+      ? [
+          "",
+          "\\* all its output came within a few polls (too few messages): rated from its ready line to the last output.",
+        ]
+      : []),
   ].join("\n");
 }
 
@@ -371,13 +380,13 @@ export function kafkaPeersSection(p) {
   const o = p.output;
   if (!o || typeof o !== "object" || !Array.isArray(o.results))
     return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
-  const engineAt = (threads) => o.results.find((r) => r.engine && r.threads === threads && r.perSec !== undefined);
+  const engineAt = (threads) => o.results.find((r) => r.engine && r.threads === threads && r.perSec != null);
   const rows = o.results.map((r) => {
-    if (r.perSec === undefined) return `| ${r.system} | ${r.threads} | ${notRun(r)} | | | | | | |`;
+    if (r.perSec == null) return `| ${r.system} | ${r.threads} | ${notRun(r)} | | | | | | |`;
     const e = engineAt(r.threads);
-    const msgs = o.messages / r.firstToLastSeconds;
+    const msgs = o.messages / (r.rateSeconds ?? r.firstToLastSeconds);
     const name = !r.engine ? r.system : r.system === "engine" ? "**this engine**" : `**${r.system}** (this engine)`;
-    return `| ${name} | ${r.threads} | ${fmtRate(r.perSec)} | ${fmtRate(msgs)} | ${r.cpuSeconds.toFixed(1)} | ${r.cpuTotalSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${e ? `${(r.perSec / e.perSec).toFixed(2)}×` : ""} | ${r.verified ? "exact" : "not checked"} |`;
+    return `| ${name} | ${r.threads} | ${fmtRate(r.perSec)}${r.rateFrom === "ready" ? " (from ready)" : ""} | ${fmtRate(msgs)} | ${r.cpuSeconds.toFixed(1)} | ${r.cpuTotalSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${e ? `${(r.perSec / e.perSec).toFixed(2)}×` : ""} | ${r.verified ? "exact" : "not checked"} |`;
   });
   const configs = [...new Map(o.results.filter((r) => r.config).map((r) => [r.system, r.config])).entries()];
   return [

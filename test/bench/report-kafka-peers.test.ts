@@ -64,6 +64,15 @@ describe("kafkaPeersSection", () => {
     expect(md.split("\n")).toContain("| Flink 1.20.3 | 1 | **FAILED:** exited (code 1) | | | | | | |");
   });
 
+  it("marks a run too short for a first-to-last span as rated from its ready line", () => {
+    const md: string = kafkaPeersSection(
+      run([row("engine", 1, 200_000, { engine: true, rateFrom: "ready", rateSeconds: 4, firstToLastSeconds: 0 })]),
+    );
+    expect(md.split("\n")).toContain(
+      "| **this engine** | 1 | 200.0 k (from ready) | 50.0 k | 10.0 | 12.0 | 300 MB | 1.00× | exact |",
+    );
+  });
+
   it("says why the whole comparison did not run", () => {
     expect(kafkaPeersSection({ skipped: "not run with --quick" })).toBe("skipped: not run with --quick");
     expect(kafkaPeersSection({ error: "timed out" })).toBe("**FAILED:** timed out");
