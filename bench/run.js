@@ -196,6 +196,10 @@ if (val("--scale")) {
 
 if (argv.includes("--kafka-only")) {
   // Only the Kafka step, merged into the saved full run (its other sections stay as measured), then re-rendered.
+  if (!existsSync(join(ROOT, jsonPath))) {
+    log(`--kafka-only merges into a saved run, and there is no ${jsonPath}: run npm run bench first`);
+    process.exit(2);
+  }
   const saved = JSON.parse(readFileSync(join(ROOT, jsonPath), "utf8"));
   const m = meta();
   log(`machine: ${m.cpuModel}, ${m.cores} cores, load ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}`);
