@@ -273,7 +273,8 @@ export function render(results, { mdPath, svgDir }) {
     "## Reproduce",
     "",
     "```sh",
-    "npm run bench              # everything, ~12 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg",
+    "npm run bench              # everything, ~25 min; writes BENCHMARKS.md, bench/results/latest.json and bench/results/*.svg",
+    "node bench/run.js --kafka-only   # only the Kafka step (with the peers), merged into latest.json, then re-renders this file",
     "npm run bench -- --quick   # < 1 min smoke run; writes bench/results/quick/ only",
     "npm run bench -- --scale 1,2,4,8   # scaling mode only: bench/results/scale.json, then re-renders this file",
     "```",
@@ -325,24 +326,89 @@ function kafkaSection(k) {
   if (k.skipped) return `skipped: ${k.skipped}`;
   if (k.error) return `**FAILED:** ${k.error}`;
   if (k.markdown) return k.markdown;
-  const o = k.output;
+  return [
+    kafkaLoopsSection(k.output),
+    "",
+    "### Word count against Kafka Streams and Flink",
+    "",
+    kafkaPeersSection(k.peers),
+  ].join("\n");
+}
+
+/** A row of kafka.bench.mjs that did not run: its reason. */
+const notRun = (r) =>
+  r.error ? `**FAILED:** ${r.error}` : r.skipped ? `skipped: ${r.skipped}` : "no rate (no output measured)";
+const fmtMB = (r) => (r.peakRssMB ? `${r.peakRssMB} MB` : "");
+
+/** celsius: the engine against plain kafkajs loops on the same data */
+function kafkaLoopsSection(o) {
+  if (o?.error) return `**FAILED:** ${o.error}`;
   if (!o || typeof o !== "object" || !Array.isArray(o.results))
     return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
   // kafka.bench.mjs reports `perSec` with its `unit` (records/s, words/s); older results had msgsPerSec
   const rate = (r) => r.perSec ?? r.msgsPerSec;
+  // a run too short for a first-to-last span (--quick) is rated from its ready line: marked *
+  const mark = (r) => (r.rateFrom === "ready" ? "*" : "");
   const loop = o.results.find((r) => /transform-produce loop/.test(r.name));
-  const rows = o.results.map(
-    (r) =>
-      `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? "msgs/s"} | ${r.seconds.toFixed(2)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + "×" : ""} |`,
+  const rows = o.results.map((r) =>
+    rate(r) == null
+      ? `| ${r.name} | ${notRun(r)} | | | | |`
+      : `| ${r.name} | ${fmtRate(rate(r))} ${r.unit ?? "msgs/s"}${mark(r)} | ${r.seconds.toFixed(2)} | ${r.cpuSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${loop ? (rate(r) / rate(loop)).toFixed(2) + "×" : ""} |`,
   );
   return [
-    `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
-      "The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run. " +
-      "Peers (Kafka Streams) and the word-count input run with `node bench/kafka.bench.mjs --app word_count --peers` (not part of `npm run bench`).",
+    `${o.app ? `${o.app}: ` : ""}${o.messages} messages over a topic with ${o.partitions} partitions, broker ${o.brokers}, ${o.workers} engine workers${o.loadavg ? `, load average at the start ${o.loadavg.map((x) => x.toFixed(2)).join(" ")}` : ""}; kafkajs (patched, see bench/ANALYSIS.md "Kafka") is the client. ` +
+      "The engine runs as `wallaroo run` (a child process: its CPU s and peak RSS are its own) and is rated from its first to its last output, as are the peers (full runs: Kafka Streams and Flink, configured as listed under the word count below); the kafkajs loops from the group join. " +
+      "The last column is the ratio to the plain kafkajs consume-transform-produce loop, measured in the same run.",
     "",
-    "| what | rate | seconds | vs plain loop |",
-    "|---|---:|---:|---:|",
+    "| what | rate | seconds | CPU s | peak RSS | vs plain loop |",
+    "|---|---:|---:|---:|---:|---:|",
     ...rows,
+    ...(o.results.some((r) => mark(r))
+      ? [
+          "",
+          "\\* all its output came within a few polls (too few messages): rated from its ready line to the last output.",
+        ]
+      : []),
+  ].join("\n");
+}
+
+/** word_count: the engine, Kafka Streams and Flink side by side (bench/kafka.bench.mjs --peers) */
+export function kafkaPeersSection(p) {
+  if (!p) return "not run";
+  if (p.skipped) return `skipped: ${p.skipped}`;
+  if (p.error) return `**FAILED:** ${p.error}`;
+  const o = p.output;
+  if (!o || typeof o !== "object" || !Array.isArray(o.results))
+    return "```\n" + (typeof o === "string" ? o : JSON.stringify(o, null, 2)) + "\n```";
+  const engineAt = (threads) => o.results.find((r) => r.engine && r.threads === threads && r.perSec != null);
+  const rows = o.results.map((r) => {
+    if (r.perSec == null) return `| ${r.system} | ${r.threads} | ${notRun(r)} | | | | | | |`;
+    const e = engineAt(r.threads);
+    const msgs = o.messages / (r.rateSeconds ?? r.firstToLastSeconds);
+    const name = !r.engine ? r.system : r.system === "engine" ? "**this engine**" : `**${r.system}** (this engine)`;
+    return `| ${name} | ${r.threads} | ${fmtRate(r.perSec)}${r.rateFrom === "ready" ? " (from ready)" : ""} | ${fmtRate(msgs)} | ${r.cpuSeconds.toFixed(1)} | ${r.cpuTotalSeconds?.toFixed(1) ?? ""} | ${fmtMB(r)} | ${e ? `${(r.perSec / e.perSec).toFixed(2)}×` : ""} | ${r.verified ? "exact" : "not checked"} |`;
+  });
+  const configs = [...new Map(o.results.filter((r) => r.config).map((r) => [r.system, r.config])).entries()];
+  return [
+    `${o.messages.toLocaleString("en-US")} lines (${o.outputs.toLocaleString("en-US")} words) in a topic with ${o.partitions} partitions, broker ${o.brokers}, ` +
+      `load average at the start ${o.loadavg ? o.loadavg.map((x) => x.toFixed(2)).join(" ") : "not recorded"}. ` +
+      "Each system reads the whole backlog (its own consumer group, from the earliest offset) and writes one record per word occurrence, " +
+      "key = the word, value `word => count` with its running count, into its own output topic with as many partitions, placed by the Java client's default partitioner (murmur2 of the key). " +
+      "Every output is read back and checked exact: each word's values are 1, 2, ... its occurrences, in order, all in the word's murmur2 partition.",
+    "",
+    "| system | threads | words/s | lines/s (msgs/s) | CPU s | CPU s with start-up | peak RSS | × engine (same threads) | output |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ...rows,
+    "",
+    "How it is measured and configured (`node bench/kafka.bench.mjs --app word_count --peers --workers 1,2 --engines-only`):",
+    "",
+    "- words/s and lines/s: from the first to the last output record acknowledged by the broker (the output topic's high-water marks, polled every 50 ms), so start-up (JVM, Flink's job submission, group joins) is left out for everyone. " +
+      "CPU s: utime+stime of the system's process (all its threads), from its ready line (engine: group joined; Kafka Streams: RUNNING; Flink: job RUNNING) to the last output; with start-up: from the process's start. Peak RSS: VmHWM of that process.",
+    "- the same for everyone: one broker, the same input topic and partition count, threads = engine workers = Kafka Streams stream threads = Flink parallelism, " +
+      "producer acks=all, exactly-once off (the engine without `--resilience-dir`), each run on its own while the others are stopped; JVMs and Node with their default flags; " +
+      "other client settings (batching, fetch sizes) at each system's defaults (Kafka Streams sets linger.ms 100 for its producers).",
+    `- **this engine**: \`wallaroo run examples/word_count_kafka/app.ts --workers N\` (kafkajs, sink acks -1, no transactions); state partitioned by first letter as in examples/word_count.`,
+    ...configs.map(([system, config]) => `- **${system}**: ${config}.`),
   ].join("\n");
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench [-- --quick]`: micro benchmarks, the inter-thread ring benchmark, the end-to-end
 // scenarios (engine at 1 and 2 workers, hand-written and piscina baselines) and, when a broker is
-// reachable, the Kafka benchmark; then the raw results (JSON) and the report (Markdown + SVG).
-//   full:    BENCHMARKS.md, bench/results/latest.json, bench/results/*.svg   (~12 min)
+// reachable (or one can be started), the Kafka benchmark: celsius against kafkajs loops and, full runs
+// only, the word count against Kafka Streams and Flink; then the raw results (JSON) and the report.
+//   full:    BENCHMARKS.md, bench/results/latest.json, bench/results/*.svg   (~25 min)
 //   --quick: bench/results/quick/{BENCHMARKS.md,quick.json,*.svg}             (< 1 min, smoke run)
 // Options: --scenario a,b (subset of end-to-end scenarios), --skip micro,ring,e2e,kafka
+//   --kafka-only: only the Kafka step, merged into the saved results (bench/results/latest.json) and re-rendered
 //   --scale 1,2,4,8: only the scaling mode (bench/scale.mjs): writes bench/results/scale.json (with --quick:
 //   bench/results/quick/scale.json) and re-renders BENCHMARKS.md from the saved results with it
 import { execFile, execFileSync, spawnSync } from "node:child_process";
@@ -105,20 +107,52 @@ async function kafka() {
       };
     brokers = `127.0.0.1:${started}`;
   }
-  try {
-    const stdout = await runScript(
-      file,
-      ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : [])],
-      quick ? 120000 : 600000,
-    );
+  const json = (stdout) => {
     try {
-      return { brokers, output: JSON.parse(stdout) };
+      return JSON.parse(stdout);
     } catch {
-      return { brokers, output: stdout.trim() };
+      return stdout.trim();
     }
+  };
+  try {
+    // the two runs are independent: a failure of one is written into the report, the other still runs
+    let output;
+    try {
+      output = json(
+        await runScript(
+          file,
+          // celsius (the default app); full runs add the peers (Kafka Streams, Flink)
+          ["--brokers", brokers, "--json", ...(quick ? ["--messages", "20000"] : ["--peers"])],
+          quick ? 120000 : 600000,
+        ),
+      );
+    } catch (e) {
+      log(`   kafka celsius FAILED: ${e.message}`);
+      output = { error: e.message };
+    }
+    return { brokers, output, peers: quick ? { skipped: PEERS_QUICK } : await kafkaPeers(file, brokers) };
   } finally {
     if (started)
       spawnSync("bash", [join(ROOT, "scripts/kafka/stop.sh")], { env: { ...process.env, KAFKA_PORT: started } });
+  }
+}
+
+const PEERS_QUICK = "not run with --quick (the full run measures the word count against Kafka Streams and Flink)";
+
+/**
+ * The word count over Kafka of the engine and its peers (Kafka Streams, Flink: bench/peers/, built
+ * by kafka.bench.mjs when Java and Maven are here; a peer that cannot be built or run is a row
+ * with its reason), 1 and 2 threads each, the issue's data size: 200,000 lines, 4 partitions.
+ */
+async function kafkaPeers(file, brokers) {
+  log("   word count: engine, Kafka Streams, Flink (1 and 2 threads; ~10 min)");
+  try {
+    const args = ["--brokers", brokers, "--json", "--app", "word_count", "--messages", "200000", "--partitions", "4"];
+    const stdout = await runScript(file, [...args, "--workers", "1,2", "--peers", "--engines-only"], 2_400_000);
+    return { output: JSON.parse(stdout) };
+  } catch (e) {
+    log(`   kafka peers FAILED: ${e.message}`);
+    return { error: e.message };
   }
 }
 
@@ -155,6 +189,25 @@ if (val("--scale")) {
   if (saved) render({ ...saved, scale }, { mdPath, svgDir: outDir });
   log(
     `wrote ${join(outDir, "scale.json").slice(ROOT.length)}${saved ? ` and ${mdPath.slice(ROOT.length)}` : ` (no ${jsonPath} to render ${mdPath.slice(ROOT.length)} from)`} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  killAll();
+  process.exit(0);
+}
+
+if (argv.includes("--kafka-only")) {
+  // Only the Kafka step, merged into the saved full run (its other sections stay as measured), then re-rendered.
+  if (!existsSync(join(ROOT, jsonPath))) {
+    log(`--kafka-only merges into a saved run, and there is no ${jsonPath}: run npm run bench first`);
+    process.exit(2);
+  }
+  const saved = JSON.parse(readFileSync(join(ROOT, jsonPath), "utf8"));
+  const m = meta();
+  log(`machine: ${m.cpuModel}, ${m.cores} cores, load ${m.loadavg.map((x) => x.toFixed(2)).join(" ")}`);
+  saved.kafka = { ...(await step("kafka", kafka)), meta: m };
+  writeFileSync(join(ROOT, jsonPath), JSON.stringify(saved, null, 2) + "\n");
+  render({ ...saved, scale: loadScale(outDir) }, { mdPath, svgDir: outDir });
+  log(
+    `wrote ${jsonPath} (kafka) and ${mdPath.slice(ROOT.length)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   killAll();
   process.exit(0);
