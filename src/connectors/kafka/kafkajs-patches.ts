@@ -31,6 +31,7 @@
  * installKafkajsPatches() says so (the sink logs it).
  */
 import { createRequire } from "node:module";
+import { murmur2 as murmur2Bytes, sizeOfVarInt, writeVarInt } from "./record-frame.js";
 
 const require = createRequire(import.meta.url);
 
@@ -51,43 +52,56 @@ export function groupMessagesPerPartition({
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
+    const encoded = (message as Record<symbol, EncodedRecords | undefined>)[ENCODED];
+    if (encoded !== undefined) {
+      // Partitioned by the sink already (the key's hash modulo the partition count it knew).
+      if (encoded.partition >= partitionMetadata.length || result[encoded.partition] !== undefined)
+        throw new Error(
+          `kafkajs-patches: encoded records for partition ${encoded.partition} of ${topic}, which has ${partitionMetadata.length} partitions (or two lists for it)`,
+        );
+      result[encoded.partition] = encodedList(encoded);
+      continue;
+    }
     const partition = partitioner({ topic, partitionMetadata, message });
     (result[partition] ??= []).push(message);
   }
   return result;
 }
 
-/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), on 32-bit ints. */
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), on 32-bit ints (kafkajs' signature). */
 export function murmur2(key: Buffer | string): number {
   const data = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
-  const length = data.length;
-  const m = 0x5bd1e995;
-  let h = (0x9747b28c ^ length) | 0;
-  const length4 = length >>> 2;
-  for (let i = 0; i < length4; i++) {
-    const i4 = i * 4;
-    let k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m) ^ k;
-  }
-  const tail = length & ~3;
-  switch (length % 4) {
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2 mixes the 3, 2 or 1 tail bytes in turn
-    case 3:
-      h ^= data[tail + 2] << 16; // falls through
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
-    case 2:
-      h ^= data[tail + 1] << 8; // falls through
-    case 1:
-      h ^= data[tail];
-      h = Math.imul(h, m);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  h ^= h >>> 15;
-  return h | 0;
+  return murmur2Bytes(data, 0, data.length);
+}
+
+/**
+ * Records the Kafka sink encoded itself (record-frame.ts entries completed into Kafka v2 records,
+ * offset deltas 0..count-1): handed to kafkajs' send as one pseudo-message per partition
+ * (encodedRecordsMessage), which the patched grouping turns into that partition's message list and
+ * the patched produce request writes into the record batch as they are.
+ */
+export interface EncodedRecords {
+  partition: number;
+  records: Buffer;
+  count: number;
+}
+export const ENCODED = Symbol.for("wallaroo.kafka.encodedRecords");
+
+/** The pseudo-message carrying one partition's encoded records through kafkajs' send. */
+export const encodedRecordsMessage = (e: EncodedRecords) => ({ partition: e.partition, value: null, [ENCODED]: e });
+
+/**
+ * The message list of an encoded partition: an array whose length is the record count,
+ * since kafkajs' sendMessages advances the idempotent producer's sequence number of the
+ * partition by `messages.length` (the broker expects the next batch to start at the last
+ * one's sequence + its record count). Its elements are never read: the patched encoder
+ * takes the records from list[ENCODED]; kafkajs reads nothing else of it.
+ */
+function encodedList(e: EncodedRecords): unknown[] {
+  const list: unknown[] = [];
+  list.length = e.count;
+  (list as unknown as Record<symbol, EncodedRecords>)[ENCODED] = e;
+  return list;
 }
 
 interface PlainMessage {
@@ -122,25 +136,6 @@ const isPlain = (m: PlainMessage): boolean =>
   (m.value === null || Buffer.isBuffer(m.value)) &&
   (m.headers == null || Object.keys(m.headers).length === 0);
 
-/** bytes of a zigzag varint (kafkajs' Encoder.sizeOfVarInt) */
-const sizeOfVarInt = (v: number): number => {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  let n = 1;
-  while (z >= 0x80) {
-    n++;
-    z >>>= 7;
-  }
-  return n;
-};
-const writeVarInt = (buf: Buffer, at: number, v: number): number => {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  while (z >= 0x80) {
-    buf[at++] = (z & 0x7f) | 0x80;
-    z >>>= 7;
-  }
-  buf[at++] = z;
-  return at;
-};
 const sizeOfBytes = (b: Buffer | null | undefined): number => (b == null ? 1 : sizeOfVarInt(b.length) + b.length);
 const writeBytes = (buf: Buffer, at: number, b: Buffer | null | undefined): number => {
   if (b == null) return writeVarInt(buf, at, -1);
@@ -164,9 +159,10 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
   ): Encoder => {
     const { messages } = d;
     const now = Date.now();
+    const encoded = (messages as unknown as Record<symbol, EncodedRecords | undefined>)[ENCODED];
     // Record: varint length, attributes (0), timestampDelta (varlong 0: all records carry the batch's time), offsetDelta, key, value, 0 headers.
-    let recordsBytes = 0;
-    for (let i = 0; i < messages.length; i++) {
+    let recordsBytes = encoded?.records.length ?? 0;
+    for (let i = 0; encoded === undefined && i < messages.length; i++) {
       const m = messages[i];
       const body = 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1;
       recordsBytes += sizeOfVarInt(body) + body;
@@ -195,7 +191,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     at += 4;
     const bodyAt = at;
     at += header.copy(out, at);
-    for (let i = 0; i < messages.length; i++) {
+    if (encoded !== undefined) at += encoded.records.copy(out, at);
+    for (let i = 0; encoded === undefined && i < messages.length; i++) {
       const m = messages[i];
       at = writeVarInt(out, at, 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1);
       out[at++] = 0; // attributes
@@ -219,7 +216,16 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     const producerEpoch = args.producerEpoch ?? 0;
     const direct =
       compression === Types.None &&
-      topicData.every((t) => t.partitions.every((p) => p.messages.length > 0 && p.messages.every(isPlain)));
+      topicData.every((t) =>
+        t.partitions.every(
+          (p) =>
+            p.messages.length > 0 &&
+            ((p.messages as unknown as Record<symbol, unknown>)[ENCODED] !== undefined || p.messages.every(isPlain)),
+        ),
+      );
+    // Encoded records can only be written here: kafkajs' own encoder cannot (a compressed send of them is a bug).
+    if (!direct && topicData.some((t) => t.partitions.some((p) => (p.messages as any)[ENCODED] !== undefined)))
+      throw new Error("kafkajs-patches: records encoded by the sink can only be sent uncompressed");
     if (!direct) return request;
     return {
       ...request,
