@@ -314,6 +314,13 @@ async function engine(input, dir) {
 
 await admin.connect();
 const rows = [];
+/** Runs one case; also notes the CPU seconds this process (every thread: the engines run in it) used meanwhile. */
+async function timed(name, run) {
+  const cpu0 = process.cpuUsage();
+  const secs = await run();
+  const cpu = process.cpuUsage(cpu0);
+  rows.push({ name, secs, cpu: (cpu.user + cpu.system) / 1e6 });
+}
 try {
   const input = await createTopic(PARTITIONS);
   note(`producing ${N} records into ${input} (${PARTITIONS} partitions) ...`);
@@ -322,13 +329,13 @@ try {
     rows.push({ name: "kafkajs produce only (batches of 10000, acks -1)", secs: produceSecs });
   if (!ENGINES_ONLY) {
     note("consume only ...");
-    rows.push({ name: "kafkajs consume only (eachBatch, no work)", secs: await consumeOnly(input) });
+    await timed("kafkajs consume only (eachBatch, no work)", () => consumeOnly(input));
     note("kafkajs consume-transform-produce loop ...");
-    rows.push({ name: "kafkajs consume-transform-produce loop (1 thread)", secs: await kafkajsLoop(input) });
+    await timed("kafkajs consume-transform-produce loop (1 thread)", () => kafkajsLoop(input));
   }
   for (const e of ENGINES) {
     note(`${e.label}, ${WORKERS} workers ...`);
-    rows.push({ name: `${e.label}: ${APP_NAME}_kafka (${WORKERS} workers)`, secs: await engine(input, e.dir) });
+    await timed(`${e.label}: ${APP_NAME}_kafka (${WORKERS} workers)`, () => engine(input, e.dir));
   }
   if (PEERS && APP_NAME === "word_count") {
     note(`Kafka Streams, ${WORKERS} stream threads ...`);
@@ -357,7 +364,13 @@ if (JSON_OUT) {
         workers: WORKERS,
         brokers: BROKERS,
         node: process.version,
-        results: rows.map((r) => ({ name: r.name, seconds: r.secs, perSec: Math.round(r.rate), unit })),
+        results: rows.map((r) => ({
+          name: r.name,
+          seconds: r.secs,
+          perSec: Math.round(r.rate),
+          unit,
+          cpuSeconds: r.cpu,
+        })),
       },
       null,
       2,
@@ -367,9 +380,12 @@ if (JSON_OUT) {
   console.log(
     `\n${APP_NAME}: ${N} input records${APP_NAME === "word_count" ? ` (${OUT} words)` : ""}, ${PARTITIONS} partitions, broker ${BROKERS}, Node ${process.version}\n`,
   );
-  console.log(`| pipeline | seconds | ${unit} (consume only: input records/s) |`);
-  console.log("|---|---:|---:|");
+  // CPU s: this process's CPU time during the case (engine: all its threads; the broker is not counted).
+  console.log(`| pipeline | seconds | ${unit} (consume only: input records/s) | CPU s (this process) |`);
+  console.log("|---|---:|---:|---:|");
   for (const r of rows)
-    console.log(`| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} |`);
+    console.log(
+      `| ${r.name} | ${r.secs.toFixed(2)} | ${Math.round(r.rate).toLocaleString("en-US")} | ${r.cpu === undefined ? "" : r.cpu.toFixed(2)} |`,
+    );
 }
 process.exit(0);
