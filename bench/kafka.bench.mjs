@@ -4,6 +4,7 @@
 //   npm run kafka:start && npx tsc -p tsconfig.json
 //   node bench/kafka.bench.mjs [--brokers 127.0.0.1:9092] [--app celsius|word_count] [--messages 200000]
 //        [--workers 2] [--partitions 4] [--engines label=DIR,label=DIR] [--engines-only] [--peers] [--verify] [--json]
+//        [--resilience]
 //
 // --app celsius (default): --messages 4-byte floats; word_count: --messages lines of
 // generated text (examples/word_count/gen.mjs), one output record per word. The input
@@ -17,6 +18,8 @@
 //                         two builds on the same broker and data, in the same run)
 //   - Kafka Streams       (--peers, word_count) bench/peers/kafka-streams/WordCount.java, --workers
 //                         stream threads, from its RUNNING state; build it first with its build.sh
+// --resilience runs each engine a second time with --resilience-dir (checkpoints every 1 s by default;
+// the sink produces in Kafka transactions committed at each checkpoint), on the same input.
 // --verify (implied by --peers) reads each word_count output back and checks it is exact.
 // Time runs from the group join (or the first send) to the last output record being
 // acknowledged (output topic high-water marks summed). The throughput unit is input
@@ -48,6 +51,8 @@ const PEERS = argv.includes("--peers");
 const VERIFY = argv.includes("--verify") || PEERS;
 /** --engines-only: skip the kafkajs consume-only and loop cases (e.g. to profile the engine) */
 const ENGINES_ONLY = argv.includes("--engines-only");
+/** --resilience: each engine case runs twice, without and with --resilience-dir (transactional sink, exactly-once) */
+const RESILIENCE = argv.includes("--resilience");
 const APP_NAME = opt("--app", "celsius");
 if (APP_NAME !== "celsius" && APP_NAME !== "word_count")
   throw new Error(`--app: celsius or word_count, not ${APP_NAME}`);
@@ -281,7 +286,27 @@ async function kafkajsLoop(input) {
   return secs;
 }
 
-async function engine(input, dir) {
+/**
+ * With --resilience: the time the output topic's offsets last grew, once they reach `n` and then stay
+ * put for `quietMs`. A transactional topic's offsets also count the transaction markers, so reaching
+ * `n` is not the end; its last marker is written when the last transaction commits, which is when
+ * read_committed consumers see the last output. Both runs of an engine are timed this way.
+ */
+async function waitForStable(topic, n, quietMs = 2500) {
+  let last = -1;
+  let lastChange = performance.now();
+  for (;;) {
+    const r = await records(topic);
+    const now = performance.now();
+    if (r !== last) {
+      last = r;
+      lastChange = now;
+    } else if (r >= n && now - lastChange >= quietMs) return lastChange;
+    await sleep(50);
+  }
+}
+
+async function engine(input, dir, resilient = false) {
   const output = await createTopic(PARTITIONS);
   const groupId = name("g");
   groups.push(groupId);
@@ -291,6 +316,7 @@ async function engine(input, dir) {
     workers: WORKERS,
     statsInterval: 0,
     kafkaGroup: groupId,
+    ...(resilient ? { resilienceDir: mkdtempSync(join(tmpdir(), "kafka-bench-resilience-")) } : {}),
     args: [
       "--kafka_source_topic",
       input,
@@ -304,10 +330,11 @@ async function engine(input, dir) {
   });
   // runApplication resolves once the source has joined its group.
   const t0 = performance.now();
-  const end = await waitForRecords(output, OUT);
+  const end = RESILIENCE ? await waitForStable(output, OUT) : await waitForRecords(output, OUT);
   await app.stop();
   const got = await records(output);
-  if (got !== OUT) throw new Error(`engine ${dir}: ${got} output records, expected ${OUT}`);
+  // Transactional: the offsets also hold one marker per partition and transaction.
+  if (resilient ? got < OUT : got !== OUT) throw new Error(`engine ${dir}: ${got} output offsets, expected ${OUT}`);
   if (VERIFY && APP_NAME === "word_count") await verifyWordCounts(output, `engine ${dir}`);
   return (end - t0) / 1000;
 }
@@ -336,6 +363,10 @@ try {
   for (const e of ENGINES) {
     note(`${e.label}, ${WORKERS} workers ...`);
     await timed(`${e.label}: ${APP_NAME}_kafka (${WORKERS} workers)`, () => engine(input, e.dir));
+    if (RESILIENCE)
+      await timed(`${e.label}: ${APP_NAME}_kafka (${WORKERS} workers, --resilience-dir: exactly-once)`, () =>
+        engine(input, e.dir, true),
+      );
   }
   if (PEERS && APP_NAME === "word_count") {
     note(`Kafka Streams, ${WORKERS} stream threads ...`);

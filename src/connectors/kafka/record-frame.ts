@@ -165,6 +165,36 @@ export function writeRecordEntry(
 }
 
 /**
+ * Strings of at most this many UTF-16 units take at most 3 bytes each, 63 bytes in all: their
+ * zigzag varint length is one byte (2n < 128), known before the string is written.
+ */
+const SHORT_CHARS = 21;
+/** the largest entry of short strings: header, two one-byte lengths, 63 + 63 bytes, header count */
+const SHORT_ENTRY_MAX = ENTRY_HEADER + 1 + 63 + 1 + 63 + 1;
+
+/** writeRecordEntry for a string value and key (or none) of at most SHORT_CHARS units each: no utf8Length pass. */
+function writeShortEntry(buf: Buffer, at: number, value: string, key: string | null): number {
+  const start = at;
+  at += ENTRY_HEADER;
+  let hash = NO_KEY;
+  if (key === null) {
+    buf[at++] = 1; // zigzag -1: no key
+  } else {
+    const n = utf8Write(buf, key, at + 1, 63);
+    buf[at] = n << 1;
+    hash = murmur2(buf, at + 1, n) & 0x7fffffff;
+    at += 1 + n;
+  }
+  const n = utf8Write(buf, value, at + 1, 63);
+  buf[at] = n << 1;
+  at += 1 + n;
+  buf[at++] = 0; // no headers
+  writeU32(buf, start, hash);
+  writeU32(buf, start + 4, at - start - ENTRY_HEADER);
+  return at;
+}
+
+/**
  * A worker's writer of one Kafka sink's records: turns each encoder result
  * (`[value, key]`, key null or absent for none) into an entry, gathered into
  * frames of up to GATHER_BYTES that `send` hands to the sink's ring (it must copy
@@ -189,6 +219,17 @@ export class RecordFrameWriter {
     }
     const value = checkBytes(encoded[0], "value");
     const key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
+    if (
+      this.gather &&
+      typeof value === "string" &&
+      value.length <= SHORT_CHARS &&
+      (key === null || (typeof key === "string" && key.length <= SHORT_CHARS))
+    ) {
+      // The common case (words, numbers as text): short strings, written without measuring them first.
+      if (this.len + SHORT_ENTRY_MAX > GATHER_BYTES) this.flush();
+      this.len = writeShortEntry(this.buf, this.len, value, key);
+      return;
+    }
     const valueLen = byteLength(value);
     const keyLen = key === null ? -1 : byteLength(key);
     const n = entryBytes(keyLen, valueLen);
