@@ -128,7 +128,6 @@ interface ProduceArgs {
   compression?: number;
   topicData: TopicData[];
 }
-type Encoder = any;
 
 const isPlain = (m: PlainMessage): boolean =>
   m.timestamp == null &&
@@ -156,7 +155,7 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     transactionalId: string | null,
     producerId: unknown,
     producerEpoch: number,
-  ): Encoder => {
+  ): Buffer => {
     const { messages } = d;
     const now = Date.now();
     const encoded = (messages as unknown as Record<symbol, EncodedRecords | undefined>)[ENCODED];
@@ -205,7 +204,7 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     if (at !== out.length)
       throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
     out.writeUInt32BE(crc32C(out.subarray(bodyAt)) >>> 0, crcAt);
-    return new EncoderClass().writeBuffer(out);
+    return out;
   };
 
   return (args: ProduceArgs) => {
@@ -229,18 +228,26 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     if (!direct) return request;
     return {
       ...request,
-      encode: async () =>
-        new EncoderClass()
-          .writeString(transactionalId)
-          .writeInt16(acks)
-          .writeInt32(timeout)
-          .writeArray(
-            topicData.map((t) =>
-              new EncoderClass()
-                .writeString(t.topic)
-                .writeArray(t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch))),
-            ),
-          ),
+      // One buffer of the request's exact size (kafkajs' encoders nest, each growing by doubling
+      // and copying: several copies of every record per send).
+      encode: async () => {
+        const topics = topicData.map((t) => ({
+          topic: t.topic,
+          parts: t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch)),
+        }));
+        let total = 2 + (transactionalId == null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4;
+        for (const t of topics) {
+          total += 2 + Buffer.byteLength(t.topic) + 4;
+          for (const b of t.parts) total += b.length;
+        }
+        const e = new EncoderClass(total).writeString(transactionalId).writeInt16(acks).writeInt32(timeout);
+        e.writeInt32(topics.length);
+        for (const t of topics) {
+          e.writeString(t.topic).writeInt32(t.parts.length);
+          for (const b of t.parts) e.writeBuffer(b);
+        }
+        return e;
+      },
     };
   };
 }

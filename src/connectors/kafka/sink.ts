@@ -162,6 +162,12 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   let spare = new Batch();
   let delivered = 0;
   let dropped = 0;
+  /**
+   * ms spent with the gathering batch full while the previous one was still unacknowledged: what a
+   * second request in flight could have saved (logged at close; see bench/ANALYSIS.md, "Kafka")
+   */
+  let fullWaitMs = 0;
+  let sends = 0;
   let wake: (() => void) | null = null;
   const wakeUp = () => {
     const w = wake;
@@ -464,6 +470,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     gathering = spare;
     gathering.reset(partitions);
     inFlight = batch;
+    sends++;
     deliver(batch).then(
       () => {
         inFlight = null;
@@ -512,7 +519,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       if (inFlight !== null || pending > 0 || (partitions === 0 && !ringsEmpty())) {
         // Waiting for an acknowledgement, the producer or room: not idle, records are still on their way.
         status.setIdle(false);
+        const t0 = performance.now();
+        const fullWait = gathering.full && inFlight !== null;
         await nap(gathering.full || producer === null ? 200 : 5);
+        if (fullWait) fullWaitMs += performance.now() - t0;
         continue;
       }
       await status.sleepIdle(bell, ringsEmpty);
@@ -546,7 +556,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       await producer?.disconnect().catch(() => {});
       await admin?.disconnect().catch(() => {});
       log.info(
-        { delivered, dropped, undelivered },
+        { delivered, dropped, undelivered, sends, fullWaitMs: Math.round(fullWaitMs) },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`,
       );
       control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);
