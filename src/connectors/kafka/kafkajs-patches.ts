@@ -1,9 +1,9 @@
 /**
- * Two fixes to kafkajs 2.2.4's producer, the Kafka sink's bottleneck (see
- * bench/ANALYSIS.md, "Kafka"). kafkajs is unmaintained since 2023 and pinned
- * at 2.2.4 in package.json; both fixes are applied by setting a module's entry
- * in Node's CommonJS cache before kafkajs requires it, and both keep the
- * module's contract (the second writes the very same bytes).
+ * Fixes to kafkajs 2.2.4's producer and consumer, the Kafka path's bottlenecks
+ * (see bench/ANALYSIS.md, "Kafka"). kafkajs is unmaintained since 2023 and pinned
+ * at 2.2.4 in package.json; each fix is applied by setting a module's entry
+ * in Node's CommonJS cache before kafkajs requires it, and each keeps the
+ * module's contract (same bytes written, same messages decoded: tested).
  *
  * 1. producer/groupMessagesPerPartition.js groups a send's messages by partition
  *    with `Object.assign(result, { [partition]: [...current, message] })`, copying
@@ -20,15 +20,26 @@
  *    record batch straight into one buffer; anything else goes through kafkajs'
  *    own encoder. The output is byte for byte kafkajs' (tested).
  *
+ *    It also takes the Kafka sink's own records: one pseudo-message per partition
+ *    carrying that partition's records already encoded (encodedRecordsMessage; the
+ *    grouping turns it into a list whose length is the record count, which is what
+ *    kafkajs advances the idempotent producer's sequence number by), written into
+ *    the record batch as they are. The request is written into one buffer of its
+ *    exact size.
+ *
  * 3. producer/partitioners/default/murmur2.js hashes keys with 64-bit Long objects
  *    (several allocations per key byte group). Replaced by the same 32-bit murmur2
  *    (Kafka's Utils.murmur2, as the Java client) with Math.imul: same hash, so a key
  *    lands in the same partition as before (tested against kafkajs' function).
  *
+ * 4. protocol/recordBatch/v0/decoder.js decodes each fetched record through a Decoder,
+ *    a buffer slice and four Long objects: replaced, for uncompressed batches, by a
+ *    direct reader making the same messages (see makeRecordBatchDecoder).
+ *
  * Invariant: this module must be evaluated before kafkajs in every thread that
- * produces: client.ts and sink.ts import it before "kafkajs". If
+ * produces or consumes: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
- * installKafkajsPatches() says so (the sink logs it).
+ * installKafkajsPatches() says so (the sink logs it, and then sends plain messages).
  */
 import { createRequire } from "node:module";
 import { murmur2 as murmur2Bytes, sizeOfVarInt, writeVarInt } from "./record-frame.js";

@@ -1,23 +1,30 @@
 /**
- * Kafka sink, run in its own I/O thread: reads the records the workers encoded
- * (frames `[u32 LE key length, 0xFFFFFFFF = no key][key][value]`, see the
- * executor's writeKafkaRecord), gathers them across all rings into batches and
- * produces them with acks = -1 (all in-sync replicas). kafkajs' DefaultPartitioner
- * picks the partition from the key with murmur2, as the Java client does, so a
- * key always lands in the same partition; records without a key are spread.
+ * Kafka sink, run in its own I/O thread. The workers do the per-record work
+ * (record-frame.ts): each record arrives as the tail of a Kafka v2 record plus
+ * its key's murmur2 hash. This thread places each one in its partition
+ * (`hash % partitions`, the Java client's choice, so a key always lands in the
+ * same partition; keyless records round robin), completing it into a record of
+ * that partition's batch (a few varint bytes and a copy), and hands kafkajs one
+ * pseudo-message of ready records per partition (kafkajs-patches.ts writes them
+ * into the produce request as they are). Produced with acks = -1 (all in-sync
+ * replicas). The partition count comes from the brokers' metadata at connect and
+ * every METADATA_REFRESH_MS, and after a failed send.
  *
  * - Linger: with maxProduceBufferMs > 0 a batch is gathered for up to that long
  *   (or until it is full) before it is sent; with 0 it is sent as soon as the
  *   previous one is acknowledged, which batches naturally under load.
  * - Bounded memory: one batch in flight plus one being gathered, each at most
- *   BATCH_BYTES / BATCH_MESSAGES; while the gathering batch is full the sink stops
- *   reading its rings, which backs the workers up (as a slow TCP receiver does).
+ *   PARTITION_BYTES per partition and TOTAL_BYTES in all, their buffers reused;
+ *   while the gathering batch is full the sink stops reading its rings, which
+ *   backs the workers up (as a slow TCP receiver does). Before the partition count
+ *   is known nothing is read.
  * - Never loses what it accepted: a batch that fails is kept and sent again
  *   (kafkajs retries first, then this loop with a capped backoff) until it is
- *   acknowledged, so a broker restart costs duplicates at most. Order per key is
- *   kept because batches go one at a time.
+ *   acknowledged, so a broker restart costs duplicates at most. Order per
+ *   partition (so per key) is kept because batches go one at a time.
  * - A record whose key + value is over maxMessageSize is dropped, counted and
- *   logged (rate-limited); one the broker rejects as too large is dropped too.
+ *   logged (rate-limited); one the broker rejects as too large is dropped too
+ *   (the batch is split into plain messages to find it).
  * - With resilience (transactionalId): records go into a Kafka transaction that
  *   the coordinator commits at each checkpoint ("commit"); a send that fails in a
  *   transaction stops the engine instead of being retried (see deliverInTransaction).
