@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 
 const frame = await import("../../dist/connectors/kafka/record-frame.js");
+const { crc32c } = await import("../../dist/connectors/kafka/crc32c.js");
 const patches = await import("../../dist/connectors/kafka/kafkajs-patches.js");
 const { RecordFrameWriter, PartitionRecords, decodeRecords, GATHER_BYTES, NO_KEY } = frame;
 const require = createRequire(import.meta.url);
@@ -158,5 +159,16 @@ describe("Kafka record frame", () => {
         partitioner: () => 0,
       }),
     ).toThrow(/partition 2 of t, which has 1 partitions/);
+  });
+
+  it("checksums record batches as kafkajs' CRC-32C does", () => {
+    const theirs = require("kafkajs/src/protocol/recordBatch/crc32C/index.js") as (b: Buffer) => number;
+    expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283); // the standard check value
+    for (let n = 0; n < 300; n++) {
+      const b = Buffer.from(Array.from({ length: n * 7 }, (_, i) => (i * 131 + n * 17) & 0xff));
+      expect(crc32c(b), `${b.length} bytes`).toBe(theirs(b));
+      const end = Math.max(3, b.length - 5);
+      expect(crc32c(b, 3, end)).toBe(theirs(b.subarray(3, end)));
+    }
   });
 });

@@ -42,6 +42,7 @@
  * installKafkajsPatches() says so (the sink logs it, and then sends plain messages).
  */
 import { createRequire } from "node:module";
+import { crc32c } from "./crc32c.js";
 import { murmur2 as murmur2Bytes, sizeOfVarInt, writeVarInt } from "./record-frame.js";
 
 const require = createRequire(import.meta.url);
@@ -157,7 +158,6 @@ const writeBytes = (buf: Buffer, at: number, b: Buffer | null | undefined): numb
 function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: string) {
   const req = createRequire(`${kafkajsRoot}/`);
   const EncoderClass = req("./src/protocol/encoder.js");
-  const crc32C: (b: Buffer) => number = req("./src/protocol/recordBatch/crc32C/index.js");
   const Long = req("./src/utils/long.js");
   const { Types } = req("./src/protocol/message/compression/index.js");
 
@@ -214,7 +214,7 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     }
     if (at !== out.length)
       throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
-    out.writeUInt32BE(crc32C(out.subarray(bodyAt)) >>> 0, crcAt);
+    out.writeUInt32BE(crc32c(out, bodyAt, out.length), crcAt);
     return out;
   };
 
