@@ -158,7 +158,7 @@ describe("Kafka record frame", () => {
         messages: [patches.encodedRecordsMessage({ partition: 2, records: Buffer.alloc(0), count: 0 })],
         partitioner: () => 0,
       }),
-    ).toThrow(/partition 2 of t, which has 1 partitions/);
+    ).toThrow(expect.objectContaining({ name: "KafkaJSMetadataNotLoaded" }));
   });
 
   it("checksums record batches as kafkajs' CRC-32C does", () => {

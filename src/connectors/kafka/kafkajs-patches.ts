@@ -49,6 +49,9 @@ const require = createRequire(import.meta.url);
 
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
 
+/** kafkajs' KafkaJSMetadataNotLoaded (set by installKafkajsPatches; Error until then) */
+let MetadataNotLoaded: new (message: string) => Error = Error;
+
 /** Same result as kafkajs' grouping (an object keyed by partition, messages in input order), in O(n). */
 export function groupMessagesPerPartition({
   topic,
@@ -67,9 +70,13 @@ export function groupMessagesPerPartition({
     const encoded = (message as Record<symbol, EncodedRecords | undefined>)[ENCODED];
     if (encoded !== undefined) {
       // Partitioned by the sink already (the key's hash modulo the partition count it knew).
-      if (encoded.partition >= partitionMetadata.length || result[encoded.partition] !== undefined)
-        throw new Error(
-          `kafkajs-patches: encoded records for partition ${encoded.partition} of ${topic}, which has ${partitionMetadata.length} partitions (or two lists for it)`,
+      if (result[encoded.partition] !== undefined)
+        throw new Error(`kafkajs-patches: two lists of encoded records for partition ${encoded.partition} of ${topic}`);
+      if (encoded.partition >= partitionMetadata.length)
+        // The sink saw partitions added before this producer's metadata did: kafkajs' send refreshes its
+        // metadata on this error and tries again (a plain Error would fail the send).
+        throw new MetadataNotLoaded(
+          `encoded records for partition ${encoded.partition} of ${topic}, which has ${partitionMetadata.length} partitions in this producer's metadata`,
         );
       result[encoded.partition] = encodedList(encoded);
       continue;
@@ -445,6 +452,7 @@ export function installKafkajsPatches(): PatchState {
     require.cache[targetPath]!.exports = replace(original);
     return true;
   };
+  MetadataNotLoaded = require(`${root}/src/errors.js`).KafkaJSMetadataNotLoaded ?? Error;
   const grouping = patch(
     "src/producer/groupMessagesPerPartition.js",
     "src/producer/sendMessages.js",

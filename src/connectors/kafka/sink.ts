@@ -95,8 +95,11 @@ const PARTITION_BYTES = 900 * 1024 - GATHER_BYTES;
 const TOTAL_BYTES = 4 * 1024 * 1024;
 /** protocol errors that condemn the records, not the connection: split the batch, drop the culprit */
 const RECORD_ERRORS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE"]);
-/** how often the sink asks for the topic's partition count (keys follow it, as in the Java client) */
-const METADATA_REFRESH_MS = 30_000;
+/**
+ * How often the sink asks for the topic's partition count (keys follow it, as in the Java client):
+ * 30 s, or WALLAROO_KAFKA_METADATA_REFRESH_MS (tests use a short one).
+ */
+const METADATA_REFRESH_MS = Number(process.env.WALLAROO_KAFKA_METADATA_REFRESH_MS) || 30_000;
 
 class Batch {
   parts: PartitionRecords[] = [];
