@@ -4,7 +4,7 @@
 //   npm run kafka:start && npx tsc -p tsconfig.json
 //   node bench/kafka.bench.mjs [--brokers 127.0.0.1:9092] [--app celsius|word_count] [--messages 200000]
 //        [--workers 2 | --workers 1,2] [--partitions 4] [--engines label=DIR,label=DIR] [--engines-only]
-//        [--peers] [--verify] [--json]
+//        [--peers] [--verify] [--json] [--resilience]
 //
 // --app celsius (default): --messages 4-byte floats; word_count: --messages lines of
 // generated text (examples/word_count/gen.mjs), one output record per word. The input
@@ -29,6 +29,9 @@
 // seconds (utime+stime of the process and its descendants, /proc) over that same span, and peak
 // RSS (VmHWM) of the child process.
 // The throughput unit is input records/s for celsius and words/s (output records) for word_count.
+// --resilience runs each engine a second time with --resilience-dir (checkpoints every 1 s by default;
+// the sink produces in Kafka transactions committed at each checkpoint), on the same input; both runs
+// of an engine are then timed to the last transaction marker (see waitForStable).
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import kafkajs from "kafkajs";
@@ -67,6 +70,8 @@ const PEERS = argv.includes("--peers");
 const VERIFY = argv.includes("--verify") || PEERS;
 /** --engines-only: skip the kafkajs consume-only and loop cases (e.g. to profile the engine) */
 const ENGINES_ONLY = argv.includes("--engines-only");
+/** --resilience: each engine case runs twice, without and with --resilience-dir (transactional sink, exactly-once) */
+const RESILIENCE = argv.includes("--resilience");
 const APP_NAME = opt("--app", "celsius");
 if (APP_NAME !== "celsius" && APP_NAME !== "word_count")
   throw new Error(`--app: celsius or word_count, not ${APP_NAME}`);
@@ -115,6 +120,34 @@ async function waitForRecords(topic, n, { child = null, timeoutMs = 900_000 } = 
     const now = performance.now();
     if (got > 0 && !first) first = now;
     if (got >= n) return { first, end: now };
+    if (child && (child.exitCode !== null || child.signalCode !== null))
+      throw new Error(
+        `exited (code ${child.exitCode}, signal ${child.signalCode}) after ${got} of ${n} records: ${lastLines(child.tail ?? "")}`,
+      );
+    if (Date.now() > deadline) throw new Error(`${topic}: ${got} of ${n} records after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/**
+ * With --resilience: like waitForRecords, but the end is when the output topic's offsets last grew,
+ * once they reach `n` and then stay put for `quietMs`. A transactional topic's offsets also count the
+ * transaction markers, so reaching `n` is not the end; its last marker is written when the last
+ * transaction commits, which is when read_committed consumers see the last output.
+ */
+async function waitForStable(topic, n, { child = null, timeoutMs = 900_000, quietMs = 2500 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let first = 0;
+  let last = -1;
+  let lastChange = performance.now();
+  for (;;) {
+    const got = await records(topic);
+    const now = performance.now();
+    if (got > 0 && !first) first = now;
+    if (got !== last) {
+      last = got;
+      lastChange = now;
+    } else if (got >= n && now - lastChange >= quietMs) return { first, end: lastChange };
     if (child && (child.exitCode !== null || child.signalCode !== null))
       throw new Error(
         `exited (code ${child.exitCode}, signal ${child.signalCode}) after ${got} of ${n} records: ${lastLines(child.tail ?? "")}`,
@@ -291,7 +324,7 @@ function buildPeer(peer) {
  * then stops it and (with --verify) checks the output. Measured: first to last output,
  * ready line to last output, and CPU and peak RSS of the process tree (/proc).
  */
-async function runSystem({ who, cmd, args, env, ready, output }) {
+async function runSystem({ who, cmd, args, env, ready, output, transactional = false }) {
   const child = spawnProc(cmd, args, { env: { ...process.env, ...env } });
   try {
     await waitForOutput(child, ready, 180_000, who);
@@ -303,14 +336,15 @@ async function runSystem({ who, cmd, args, env, ready, output }) {
     }, 200);
     let t;
     try {
-      t = await waitForRecords(output, OUT, { child });
+      t = RESILIENCE ? await waitForStable(output, OUT, { child }) : await waitForRecords(output, OUT, { child });
     } finally {
       clearInterval(sampler);
     }
     const end = procSample(child.pid);
     await stop(child, 30_000);
     const got = await records(output);
-    if (got !== OUT) throw new Error(`${got} output records, expected ${OUT}`);
+    // Transactional: the offsets also hold one marker per partition and transaction.
+    if (transactional ? got < OUT : got !== OUT) throw new Error(`${got} output offsets, expected ${OUT}`);
     if (VERIFY) await verifyOutput(output, who);
     return {
       secs: (t.end - readyAt) / 1000,
@@ -442,40 +476,55 @@ async function kafkajsLoop(input) {
 }
 
 /** The engine: `wallaroo run examples/<app>_kafka/app.ts` of checkout `dir`, a child process. */
-async function engine(input, dir, workers) {
+async function engine(input, dir, workers, resilient = false) {
   const output = await createTopic(PARTITIONS);
   const group = name("g");
   groups.push(group);
   const broker = BROKERS.split(",")[0];
-  return runSystem({
-    who: `engine ${dir} (${workers} workers)`,
-    cmd: process.execPath,
-    // WR_NODE_ARGS: node flags for the engine (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), as in e2e.mjs
-    args: [
-      ...(process.env.WR_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
-      join(dir, "bin/wallaroo.js"),
-      "run",
-      join(dir, `examples/${APP_NAME}_kafka/app.ts`),
-      "--workers",
-      String(workers),
-      "--stats-interval",
-      "0",
-      "--kafka-group",
-      group,
-      "--kafka_source_topic",
-      input,
-      "--kafka_source_brokers",
-      broker,
-      "--kafka_sink_topic",
+  const store = resilient ? mkdtempSync(join(tmpdir(), "kafka-bench-resilience-")) : null;
+  try {
+    return await runSystem({
+      who: `engine ${dir} (${workers} workers${resilient ? ", --resilience-dir" : ""})`,
+      cmd: process.execPath,
+      // WR_NODE_ARGS: node flags for the engine (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), as in e2e.mjs
+      args: [
+        ...(process.env.WR_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+        join(dir, "bin/wallaroo.js"),
+        "run",
+        join(dir, `examples/${APP_NAME}_kafka/app.ts`),
+        "--workers",
+        String(workers),
+        "--stats-interval",
+        "0",
+        "--kafka-group",
+        group,
+        "--kafka_source_topic",
+        input,
+        "--kafka_source_brokers",
+        broker,
+        "--kafka_sink_topic",
+        output,
+        "--kafka_sink_brokers",
+        broker,
+        ...(store ? ["--resilience-dir", store] : []),
+      ],
+      // its info line "application ... running on N worker(s)" comes once the source has joined its group
+      env: { WALLAROO_LOG_LEVEL: "info" },
+      ready: /running on \d+ worker/,
       output,
-      "--kafka_sink_brokers",
-      broker,
-    ],
-    // its info line "application ... running on N worker(s)" comes once the source has joined its group
-    env: { WALLAROO_LOG_LEVEL: "info" },
-    ready: /running on \d+ worker/,
-    output,
-  });
+      transactional: resilient,
+    });
+  } finally {
+    if (store) rmSync(store, { recursive: true, force: true });
+  }
+}
+
+/** A case run in this process (the kafkajs baselines): its seconds and this process's CPU seconds meanwhile. */
+async function inProcess(name, run) {
+  const cpu0 = process.cpuUsage();
+  const secs = await run();
+  const cpu = process.cpuUsage(cpu0);
+  return { name, secs, cpuSecs: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** Runs one system; a failure becomes its row's `error` (the other systems still run). */
@@ -498,9 +547,9 @@ try {
     rows.push({ name: "kafkajs produce only (batches of 10000, acks -1)", secs: produceSecs });
   if (!ENGINES_ONLY) {
     note("consume only ...");
-    rows.push({ name: "kafkajs consume only (eachBatch, no work)", secs: await consumeOnly(input) });
+    rows.push(await inProcess("kafkajs consume only (eachBatch, no work)", () => consumeOnly(input)));
     note("kafkajs consume-transform-produce loop ...");
-    rows.push({ name: "kafkajs consume-transform-produce loop (1 thread)", secs: await kafkajsLoop(input) });
+    rows.push(await inProcess("kafkajs consume-transform-produce loop (1 thread)", () => kafkajsLoop(input)));
   }
   // Per thread count: each engine, then each peer, on the same input topic (a group and output topic each).
   for (const threads of WORKER_COUNTS) {
@@ -512,6 +561,20 @@ try {
           () => engine(input, e.dir, threads),
         ),
       );
+      if (RESILIENCE) {
+        note(`${e.label}, ${threads} workers, --resilience-dir ...`);
+        rows.push(
+          await measured(
+            {
+              name: `${e.label}: ${APP_NAME}_kafka (${threads} workers, --resilience-dir: exactly-once)`,
+              system: `${e.label} (exactly-once)`,
+              engine: true,
+              threads,
+            },
+            () => engine(input, e.dir, threads, true),
+          ),
+        );
+      }
     }
     if (!PEERS) continue;
     for (const p of PEER_SYSTEMS) {

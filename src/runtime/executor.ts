@@ -18,6 +18,7 @@ import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { frameEnd } from "../core/framing.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
+import { RecordFrameWriter } from "../connectors/kafka/record-frame.js";
 
 /**
  * What the executor tells its owner about messages it had to drop (every drop is
@@ -103,7 +104,8 @@ export class Executor {
   private readonly peerCodecs: (Codec | null)[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
-  private readonly kafkaSink: boolean[];
+  /** per sink: the Kafka record writer (connectors/kafka/record-frame.ts), null for other sinks */
+  private readonly kafkaOut: (RecordFrameWriter | null)[];
   /** length-header format of each TCP source (null for other sources) */
   private readonly headerFormats: (LengthFormat | null)[];
   private where = "";
@@ -171,7 +173,11 @@ export class Executor {
         : null,
     );
     this.gatherLen = plan.sinks.map(() => 0);
-    this.kafkaSink = plan.sinks.map((k) => sinkConnector(k.spec).output === "records");
+    this.kafkaOut = plan.sinks.map((k, i) =>
+      sinkConnector(k.spec).output === "records"
+        ? new RecordFrameWriter((b, len) => this.sinks[i].send(tag(SINK, i), b, 0, len), gatherOutputs)
+        : null,
+    );
     this.rawStrings = !serde.custom;
     this.headerFormats = plan.sources.map((s) =>
       sourceConnector(s.spec).framing === "length-header" ? parseLengthFormat(s.decoder.lengthFmt) : null,
@@ -506,7 +512,8 @@ export class Executor {
       const k = sinks[i];
       this.where = this.encoderLabels[k];
       const encoded = this.plan.sinks[k].encoder.fn(value);
-      if (this.kafkaSink[k]) this.writeKafkaRecord(k, encoded);
+      const kafka = this.kafkaOut[k];
+      if (kafka !== null) kafka.write(encoded);
       else if (this.gather[k] !== null) this.writeBytes(k, encoded);
       else this.writeOutput(k, encoded);
       this.outCount[k]++;
@@ -579,36 +586,13 @@ export class Executor {
   /** Hands every gathered TCP output to its sink ring; the worker calls this once per batch. */
   flushSinks(): void {
     for (let k = 0; k < this.gatherLen.length; k++) if (this.gatherLen[k] > 0) this.flushSink(k);
-  }
-
-  /** Kafka record frame: [key length u32 LE, 0xFFFFFFFF = no key][key][value] */
-  private writeKafkaRecord(k: number, encoded: unknown): void {
-    if (!Array.isArray(encoded)) {
-      throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
-    }
-    const value = toBytes(encoded[0], "value");
-    const key = encoded[1] == null ? null : toBytes(encoded[1], "key");
-    const keyLen = key === null ? 0 : key.length;
-    const total = 4 + keyLen + value.length;
-    const buf = Buffer.allocUnsafe(total);
-    buf.writeUInt32LE(key === null ? 0xffffffff : keyLen, 0);
-    if (key !== null) buf.set(key, 4);
-    buf.set(value, 4 + keyLen);
-    this.sinks[k].send(tag(SINK, k), buf, 0, total);
+    for (let k = 0; k < this.kafkaOut.length; k++) this.kafkaOut[k]?.flush();
   }
 }
 
 function badTcpOutput(encoded: unknown): TypeError {
   return new TypeError(
     `an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}; the output is dropped`,
-  );
-}
-
-function toBytes(v: unknown, what: string): Uint8Array {
-  if (typeof v === "string") return Buffer.from(v, "utf8");
-  if (v instanceof Uint8Array) return v;
-  throw new TypeError(
-    `the Kafka ${what} returned by an encoder must be a string, Buffer or Uint8Array, got ${describe(v)}`,
   );
 }
 

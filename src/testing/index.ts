@@ -24,6 +24,7 @@ import { maxPayload, writeFrame } from "../core/framing.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { appIdentity, entriesByOwner } from "../recovery/checkpoint.js";
 import { decodeRecords, entryId, keyTagged, RecordWriter, type AppIdentity } from "../recovery/store.js";
+import { decodeRecords as decodeKafkaRecords } from "../connectors/kafka/record-frame.js";
 
 /** A message for a Kafka source: the decoder receives `value`; `key` picks the partition (and so the worker). */
 export interface KafkaInput {
@@ -287,7 +288,8 @@ class Driver implements TestDriver {
           b = Buffer.allocUnsafe(len);
           bytes.copy(b, 0, off, off + len);
         }
-        list.push(kafka ? kafkaRecord(b) : b);
+        if (!kafka) list.push(b);
+        else for (const { key, value } of decodeKafkaRecords(b)) list.push({ key, value });
       });
     });
   }
@@ -447,13 +449,6 @@ function kafkaPayload(x: Payload, i: number): { key: Buffer | null; value: Buffe
     };
   }
   return { key: null, value: toBuffer(x, `payload ${i}`) };
-}
-
-/** [key length u32 LE, 0xFFFFFFFF = no key][key][value], as the executor writes a Kafka sink record */
-function kafkaRecord(b: Buffer): KafkaOutput {
-  const keyLen = b.readUInt32LE(0);
-  if (keyLen === 0xffffffff) return { key: null, value: b.subarray(4) };
-  return { key: b.subarray(4, 4 + keyLen), value: b.subarray(4 + keyLen) };
 }
 
 function messageOf(err: unknown): string {

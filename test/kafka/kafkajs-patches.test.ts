@@ -109,6 +109,55 @@ describe("kafkajs patches", () => {
     }
   });
 
+  it("decodes fetched record batches into the very messages kafkajs makes", async () => {
+    const original = patches.originalRecordBatchDecoder;
+    const patched = patches.patchedRecordBatchDecoder;
+    if (original === null || patched === null)
+      throw new Error("the record batch decoder patch is not installed in this process");
+    const Long = require("kafkajs/src/utils/long.js");
+    const Decoder = require("kafkajs/src/protocol/decoder.js");
+    const { RecordBatch } = require("kafkajs/src/protocol/recordBatch/v0/index.js");
+    const Record = require("kafkajs/src/protocol/recordBatch/record/v0/index.js");
+    const { Types } = require("kafkajs/src/protocol/message/compression/index.js");
+    const big = Buffer.alloc(300, 5); // a two-byte varint length
+    const records = (n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        Record({
+          offsetDelta: i,
+          timestampDelta: i * 1000,
+          key: i % 4 === 0 ? null : Buffer.from(`key-${i}`),
+          value: i % 7 === 3 ? null : i % 5 === 0 ? big : Buffer.from(`value ${i}`),
+          // a few records with headers go through kafkajs' own record decoder
+          headers: i % 9 === 8 ? { h: Buffer.from("x"), m: [Buffer.from("1"), Buffer.from("2")] } : {},
+        }),
+      );
+    const cases = [
+      { firstOffset: Long.fromInt(0), records: records(300) },
+      { firstOffset: Long.fromString("123456789012"), records: records(50), transactional: true },
+      // an offset past 2^53: kafkajs' Long arithmetic, not a double's
+      { firstOffset: Long.fromString("9007199254740990"), records: records(10) },
+      { firstOffset: Long.fromInt(7), records: records(40), compression: Types.GZIP },
+    ];
+    for (const c of cases) {
+      const batch = await RecordBatch({
+        ...c,
+        firstTimestamp: 1_700_000_000_000,
+        maxTimestamp: 1_700_000_300_000,
+        lastOffsetDelta: c.records.length - 1,
+      });
+      // two batches back to back, as a fetch response holds them
+      const bytes = Buffer.concat([batch.buffer, batch.buffer]);
+      const theirs = new Decoder(bytes);
+      const ours = new Decoder(bytes);
+      for (let k = 0; k < 2; k++) {
+        const want = await original(theirs);
+        const got = await patched(ours);
+        expect(got).toEqual(want);
+        expect(ours.offset).toBe(theirs.offset);
+      }
+    }
+  });
+
   it("hashes keys as Kafka's murmur2 and as kafkajs' own murmur2", () => {
     // Kafka's UtilsTest vectors
     const vectors: [string, number][] = [
@@ -158,7 +207,7 @@ describe("kafkajs patches", () => {
       sendLoaded: true,
       patched: true,
       produce: true,
-      installed: { grouping: true, produce: true, murmur2: true },
+      installed: { grouping: true, produce: true, murmur2: true, fetch: true },
     });
   });
 });

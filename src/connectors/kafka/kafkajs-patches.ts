@@ -1,9 +1,9 @@
 /**
- * Two fixes to kafkajs 2.2.4's producer, the Kafka sink's bottleneck (see
- * bench/ANALYSIS.md, "Kafka"). kafkajs is unmaintained since 2023 and pinned
- * at 2.2.4 in package.json; both fixes are applied by setting a module's entry
- * in Node's CommonJS cache before kafkajs requires it, and both keep the
- * module's contract (the second writes the very same bytes).
+ * Fixes to kafkajs 2.2.4's producer and consumer, the Kafka path's bottlenecks
+ * (see bench/ANALYSIS.md, "Kafka"). kafkajs is unmaintained since 2023 and pinned
+ * at 2.2.4 in package.json; each fix is applied by setting a module's entry
+ * in Node's CommonJS cache before kafkajs requires it, and each keeps the
+ * module's contract (same bytes written, same messages decoded: tested).
  *
  * 1. producer/groupMessagesPerPartition.js groups a send's messages by partition
  *    with `Object.assign(result, { [partition]: [...current, message] })`, copying
@@ -20,21 +20,37 @@
  *    record batch straight into one buffer; anything else goes through kafkajs'
  *    own encoder. The output is byte for byte kafkajs' (tested).
  *
+ *    It also takes the Kafka sink's own records: one pseudo-message per partition
+ *    carrying that partition's records already encoded (encodedRecordsMessage; the
+ *    grouping turns it into a list whose length is the record count, which is what
+ *    kafkajs advances the idempotent producer's sequence number by), written into
+ *    the record batch as they are. The request is written into one buffer of its
+ *    exact size.
+ *
  * 3. producer/partitioners/default/murmur2.js hashes keys with 64-bit Long objects
  *    (several allocations per key byte group). Replaced by the same 32-bit murmur2
  *    (Kafka's Utils.murmur2, as the Java client) with Math.imul: same hash, so a key
  *    lands in the same partition as before (tested against kafkajs' function).
  *
+ * 4. protocol/recordBatch/v0/decoder.js decodes each fetched record through a Decoder,
+ *    a buffer slice and four Long objects: replaced, for uncompressed batches, by a
+ *    direct reader making the same messages (see makeRecordBatchDecoder).
+ *
  * Invariant: this module must be evaluated before kafkajs in every thread that
- * produces: client.ts and sink.ts import it before "kafkajs". If
+ * produces or consumes: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
- * installKafkajsPatches() says so (the sink logs it).
+ * installKafkajsPatches() says so (the sink logs it, and then sends plain messages).
  */
 import { createRequire } from "node:module";
+import { crc32c } from "./crc32c.js";
+import { murmur2 as murmur2Bytes, sizeOfVarInt, writeVarInt } from "./record-frame.js";
 
 const require = createRequire(import.meta.url);
 
 type Partitioner = (args: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number;
+
+/** kafkajs' KafkaJSMetadataNotLoaded (set by installKafkajsPatches; Error until then) */
+let MetadataNotLoaded: new (message: string) => Error = Error;
 
 /** Same result as kafkajs' grouping (an object keyed by partition, messages in input order), in O(n). */
 export function groupMessagesPerPartition({
@@ -51,43 +67,60 @@ export function groupMessagesPerPartition({
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
   for (const message of messages) {
+    const encoded = (message as Record<symbol, EncodedRecords | undefined>)[ENCODED];
+    if (encoded !== undefined) {
+      // Partitioned by the sink already (the key's hash modulo the partition count it knew).
+      if (result[encoded.partition] !== undefined)
+        throw new Error(`kafkajs-patches: two lists of encoded records for partition ${encoded.partition} of ${topic}`);
+      if (encoded.partition >= partitionMetadata.length)
+        // The sink saw partitions added before this producer's metadata did: kafkajs' send refreshes its
+        // metadata on this error and tries again (a plain Error would fail the send).
+        throw new MetadataNotLoaded(
+          `encoded records for partition ${encoded.partition} of ${topic}, which has ${partitionMetadata.length} partitions in this producer's metadata`,
+        );
+      result[encoded.partition] = encodedList(encoded);
+      continue;
+    }
     const partition = partitioner({ topic, partitionMetadata, message });
     (result[partition] ??= []).push(message);
   }
   return result;
 }
 
-/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), on 32-bit ints. */
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), on 32-bit ints (kafkajs' signature). */
 export function murmur2(key: Buffer | string): number {
   const data = Buffer.isBuffer(key) ? key : Buffer.from(String(key));
-  const length = data.length;
-  const m = 0x5bd1e995;
-  let h = (0x9747b28c ^ length) | 0;
-  const length4 = length >>> 2;
-  for (let i = 0; i < length4; i++) {
-    const i4 = i * 4;
-    let k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m) ^ k;
-  }
-  const tail = length & ~3;
-  switch (length % 4) {
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2 mixes the 3, 2 or 1 tail bytes in turn
-    case 3:
-      h ^= data[tail + 2] << 16; // falls through
-    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
-    case 2:
-      h ^= data[tail + 1] << 8; // falls through
-    case 1:
-      h ^= data[tail];
-      h = Math.imul(h, m);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  h ^= h >>> 15;
-  return h | 0;
+  return murmur2Bytes(data, 0, data.length);
+}
+
+/**
+ * Records the Kafka sink encoded itself (record-frame.ts entries completed into Kafka v2 records,
+ * offset deltas 0..count-1): handed to kafkajs' send as one pseudo-message per partition
+ * (encodedRecordsMessage), which the patched grouping turns into that partition's message list and
+ * the patched produce request writes into the record batch as they are.
+ */
+export interface EncodedRecords {
+  partition: number;
+  records: Buffer;
+  count: number;
+}
+export const ENCODED = Symbol.for("wallaroo.kafka.encodedRecords");
+
+/** The pseudo-message carrying one partition's encoded records through kafkajs' send. */
+export const encodedRecordsMessage = (e: EncodedRecords) => ({ partition: e.partition, value: null, [ENCODED]: e });
+
+/**
+ * The message list of an encoded partition: an array whose length is the record count,
+ * since kafkajs' sendMessages advances the idempotent producer's sequence number of the
+ * partition by `messages.length` (the broker expects the next batch to start at the last
+ * one's sequence + its record count). Its elements are never read: the patched encoder
+ * takes the records from list[ENCODED]; kafkajs reads nothing else of it.
+ */
+function encodedList(e: EncodedRecords): unknown[] {
+  const list: unknown[] = [];
+  list.length = e.count;
+  (list as unknown as Record<symbol, EncodedRecords>)[ENCODED] = e;
+  return list;
 }
 
 interface PlainMessage {
@@ -114,7 +147,6 @@ interface ProduceArgs {
   compression?: number;
   topicData: TopicData[];
 }
-type Encoder = any;
 
 const isPlain = (m: PlainMessage): boolean =>
   m.timestamp == null &&
@@ -122,25 +154,6 @@ const isPlain = (m: PlainMessage): boolean =>
   (m.value === null || Buffer.isBuffer(m.value)) &&
   (m.headers == null || Object.keys(m.headers).length === 0);
 
-/** bytes of a zigzag varint (kafkajs' Encoder.sizeOfVarInt) */
-const sizeOfVarInt = (v: number): number => {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  let n = 1;
-  while (z >= 0x80) {
-    n++;
-    z >>>= 7;
-  }
-  return n;
-};
-const writeVarInt = (buf: Buffer, at: number, v: number): number => {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  while (z >= 0x80) {
-    buf[at++] = (z & 0x7f) | 0x80;
-    z >>>= 7;
-  }
-  buf[at++] = z;
-  return at;
-};
 const sizeOfBytes = (b: Buffer | null | undefined): number => (b == null ? 1 : sizeOfVarInt(b.length) + b.length);
 const writeBytes = (buf: Buffer, at: number, b: Buffer | null | undefined): number => {
   if (b == null) return writeVarInt(buf, at, -1);
@@ -152,7 +165,6 @@ const writeBytes = (buf: Buffer, at: number, b: Buffer | null | undefined): numb
 function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: string) {
   const req = createRequire(`${kafkajsRoot}/`);
   const EncoderClass = req("./src/protocol/encoder.js");
-  const crc32C: (b: Buffer) => number = req("./src/protocol/recordBatch/crc32C/index.js");
   const Long = req("./src/utils/long.js");
   const { Types } = req("./src/protocol/message/compression/index.js");
 
@@ -161,12 +173,13 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     transactionalId: string | null,
     producerId: unknown,
     producerEpoch: number,
-  ): Encoder => {
+  ): Buffer => {
     const { messages } = d;
     const now = Date.now();
+    const encoded = (messages as unknown as Record<symbol, EncodedRecords | undefined>)[ENCODED];
     // Record: varint length, attributes (0), timestampDelta (varlong 0: all records carry the batch's time), offsetDelta, key, value, 0 headers.
-    let recordsBytes = 0;
-    for (let i = 0; i < messages.length; i++) {
+    let recordsBytes = encoded?.records.length ?? 0;
+    for (let i = 0; encoded === undefined && i < messages.length; i++) {
       const m = messages[i];
       const body = 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1;
       recordsBytes += sizeOfVarInt(body) + body;
@@ -195,7 +208,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     at += 4;
     const bodyAt = at;
     at += header.copy(out, at);
-    for (let i = 0; i < messages.length; i++) {
+    if (encoded !== undefined) at += encoded.records.copy(out, at);
+    for (let i = 0; encoded === undefined && i < messages.length; i++) {
       const m = messages[i];
       at = writeVarInt(out, at, 1 + 1 + sizeOfVarInt(i) + sizeOfBytes(m.key) + sizeOfBytes(m.value) + 1);
       out[at++] = 0; // attributes
@@ -207,8 +221,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     }
     if (at !== out.length)
       throw new Error(`kafkajs-patches: record batch encoded to ${at} bytes, expected ${out.length}`);
-    out.writeUInt32BE(crc32C(out.subarray(bodyAt)) >>> 0, crcAt);
-    return new EncoderClass().writeBuffer(out);
+    out.writeUInt32BE(crc32c(out, bodyAt, out.length), crcAt);
+    return out;
   };
 
   return (args: ProduceArgs) => {
@@ -219,23 +233,175 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     const producerEpoch = args.producerEpoch ?? 0;
     const direct =
       compression === Types.None &&
-      topicData.every((t) => t.partitions.every((p) => p.messages.length > 0 && p.messages.every(isPlain)));
+      topicData.every((t) =>
+        t.partitions.every(
+          (p) =>
+            p.messages.length > 0 &&
+            ((p.messages as unknown as Record<symbol, unknown>)[ENCODED] !== undefined || p.messages.every(isPlain)),
+        ),
+      );
+    // Encoded records can only be written here: kafkajs' own encoder cannot (a compressed send of them is a bug).
+    if (!direct && topicData.some((t) => t.partitions.some((p) => (p.messages as any)[ENCODED] !== undefined)))
+      throw new Error("kafkajs-patches: records encoded by the sink can only be sent uncompressed");
     if (!direct) return request;
     return {
       ...request,
-      encode: async () =>
-        new EncoderClass()
-          .writeString(transactionalId)
-          .writeInt16(acks)
-          .writeInt32(timeout)
-          .writeArray(
-            topicData.map((t) =>
-              new EncoderClass()
-                .writeString(t.topic)
-                .writeArray(t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch))),
-            ),
-          ),
+      // One buffer of the request's exact size (kafkajs' encoders nest, each growing by doubling
+      // and copying: several copies of every record per send).
+      encode: async () => {
+        const topics = topicData.map((t) => ({
+          topic: t.topic,
+          parts: t.partitions.map((p) => encodePartition(p, transactionalId, producerId, producerEpoch)),
+        }));
+        let total = 2 + (transactionalId == null ? 0 : Buffer.byteLength(transactionalId)) + 2 + 4 + 4;
+        for (const t of topics) {
+          total += 2 + Buffer.byteLength(t.topic) + 4;
+          for (const b of t.parts) total += b.length;
+        }
+        const e = new EncoderClass(total).writeString(transactionalId).writeInt16(acks).writeInt32(timeout);
+        e.writeInt32(topics.length);
+        for (const t of topics) {
+          e.writeString(t.topic).writeInt32(t.parts.length);
+          for (const b of t.parts) e.writeBuffer(b);
+        }
+        return e;
+      },
     };
+  };
+}
+
+/**
+ * The patched record batch decoder (protocol/recordBatch/v0/decoder.js, which the fetch response
+ * decoder calls for every record batch it receives): kafkajs' own for compressed batches; for
+ * uncompressed ones the records are read straight from the batch's buffer, where kafkajs makes a
+ * Decoder, a buffer slice and four 64-bit Long objects per record (parsing the batch's first offset
+ * and timestamp from their strings each time), which made the Kafka source thread spend a third of
+ * its time collecting garbage. The messages are the same (same fields, same order, same strings;
+ * tested), and a record with headers, or offsets beyond 2^53, goes through kafkajs' record decoder.
+ */
+function makeRecordBatchDecoder(kafkajsRoot: string) {
+  const req = createRequire(`${kafkajsRoot}/`);
+  const Decoder = req("./src/protocol/decoder.js");
+  const RecordDecoder = req("./src/protocol/recordBatch/record/v0/decoder.js");
+  const { KafkaJSPartialMessageError } = req("./src/errors.js");
+  const { lookupCodecByAttributes } = req("./src/protocol/message/compression/index.js");
+  const TimestampTypes = req("./src/protocol/timestampTypes.js");
+  const TIMESTAMP_TYPE_FLAG_MASK = 0x8;
+  const TRANSACTIONAL_FLAG_MASK = 0x10;
+  const CONTROL_FLAG_MASK = 0x20;
+
+  /** zigzag varint (up to 2^53 for varlongs) at at: [value, offset after it] */
+  const varNumber = (buf: Buffer, at: number): [number, number] => {
+    let z = 0;
+    let mul = 1;
+    for (;;) {
+      const b = buf[at++];
+      z += (b & 0x7f) * mul;
+      if (b < 0x80) break;
+      mul *= 128;
+    }
+    // zigzag: even -> z/2, odd -> -(z+1)/2
+    return [z % 2 === 0 ? z / 2 : -(z + 1) / 2, at];
+  };
+
+  const decodeRecord = (decoder: any, recordContext: unknown) =>
+    RecordDecoder(new Decoder(decoder.readVarIntBytes()), recordContext);
+
+  const compressedRecords = async (codec: any, recordsDecoder: any, recordContext: unknown) => {
+    const length = recordsDecoder.readInt32();
+    if (length <= 0) return [];
+    const decompressed = new Decoder(await codec.decompress(recordsDecoder.readAll()));
+    const records = new Array(length);
+    for (let i = 0; i < length; i++) records[i] = decodeRecord(decompressed, recordContext);
+    return records;
+  };
+
+  const plainRecords = (decoder: any, ctx: any) => {
+    const buf: Buffer = decoder.buffer;
+    let at: number = decoder.offset;
+    const count = buf.readInt32BE(at);
+    at += 4;
+    if (count === -1) return [];
+    const firstOffset = Number(ctx.firstOffset);
+    const firstTimestamp = Number(ctx.firstTimestamp);
+    const appendTime = ctx.timestampType === TimestampTypes.LOG_APPEND_TIME && ctx.maxTimestamp;
+    const records = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const [len, start] = varNumber(buf, at);
+      const end = start + len;
+      let o = start;
+      const attributes = buf.readInt8(o++);
+      const [timestampDelta, o1] = varNumber(buf, o);
+      const [offsetDelta, o2] = varNumber(buf, o1);
+      const [keyLen, o3] = varNumber(buf, o2);
+      const key = keyLen < 0 ? null : buf.slice(o3, o3 + keyLen);
+      o = o3 + Math.max(keyLen, 0);
+      const [valueLen, o4] = varNumber(buf, o);
+      const value = valueLen < 0 ? null : buf.slice(o4, o4 + valueLen);
+      o = o4 + Math.max(valueLen, 0);
+      const offset = firstOffset + offsetDelta;
+      const timestamp = firstTimestamp + timestampDelta;
+      if (buf[o] !== 0 || !Number.isSafeInteger(offset) || !Number.isSafeInteger(timestamp)) {
+        // headers, or numbers a double cannot hold exactly: kafkajs' own decoder
+        records[i] = RecordDecoder(new Decoder(buf.slice(start, end)), ctx);
+      } else {
+        records[i] = {
+          magicByte: ctx.magicByte,
+          attributes,
+          timestamp: appendTime ? ctx.maxTimestamp : String(timestamp),
+          offset: String(offset),
+          key,
+          value,
+          headers: {},
+          isControlRecord: ctx.isControlBatch,
+          batchContext: ctx,
+        };
+      }
+      at = end;
+    }
+    decoder.offset = at;
+    return records;
+  };
+
+  return async (fetchDecoder: any) => {
+    const firstOffset = fetchDecoder.readInt64().toString();
+    const length = fetchDecoder.readInt32();
+    const decoder = fetchDecoder.slice(length);
+    fetchDecoder.forward(length);
+    const remainingBytes = Buffer.byteLength(decoder.buffer);
+    if (remainingBytes < length) {
+      throw new KafkaJSPartialMessageError(
+        `Tried to decode a partial record batch: remainingBytes(${remainingBytes}) < recordBatchLength(${length})`,
+      );
+    }
+    const partitionLeaderEpoch = decoder.readInt32();
+    const magicByte = decoder.readInt8();
+    decoder.readInt32(); // crc: kafkajs does not check it either
+    const attributes = decoder.readInt16();
+    const lastOffsetDelta = decoder.readInt32();
+    const firstTimestamp = decoder.readInt64().toString();
+    const maxTimestamp = decoder.readInt64().toString();
+    const producerId = decoder.readInt64().toString();
+    const producerEpoch = decoder.readInt16();
+    const firstSequence = decoder.readInt32();
+    const recordContext = {
+      firstOffset,
+      firstTimestamp,
+      partitionLeaderEpoch,
+      inTransaction: (attributes & TRANSACTIONAL_FLAG_MASK) > 0,
+      isControlBatch: (attributes & CONTROL_FLAG_MASK) > 0,
+      lastOffsetDelta,
+      producerId,
+      producerEpoch,
+      firstSequence,
+      maxTimestamp,
+      timestampType:
+        (attributes & TIMESTAMP_TYPE_FLAG_MASK) > 0 ? TimestampTypes.LOG_APPEND_TIME : TimestampTypes.CREATE_TIME,
+    };
+    const codec = lookupCodecByAttributes(attributes);
+    const ctx = { ...recordContext, magicByte };
+    const records = codec ? await compressedRecords(codec, decoder, ctx) : plainRecords(decoder, ctx);
+    return { ...recordContext, records };
   };
 }
 
@@ -243,6 +409,7 @@ export interface PatchState {
   grouping: boolean;
   produce: boolean;
   murmur2: boolean;
+  fetch: boolean;
 }
 let state: PatchState | null = null;
 
@@ -250,6 +417,9 @@ let state: PatchState | null = null;
 export let originalProduceRequest: ((a: ProduceArgs) => any) | null = null;
 /** kafkajs' murmur2 (for tests comparing hashes); set by installKafkajsPatches. */
 export let originalMurmur2: ((key: Buffer | string) => number) | null = null;
+/** kafkajs' record batch decoder and the patched one (for tests comparing decoded messages); set by installKafkajsPatches. */
+export let originalRecordBatchDecoder: ((d: unknown) => Promise<unknown>) | null = null;
+export let patchedRecordBatchDecoder: ((d: unknown) => Promise<unknown>) | null = null;
 /** The patched one. */
 export let patchedProduceRequest: ((a: ProduceArgs) => any) | null = null;
 
@@ -262,12 +432,12 @@ export function installKafkajsPatches(): PatchState {
   if (state !== null) return state;
   // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
   if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
-    return (state = { grouping: false, produce: false, murmur2: false });
+    return (state = { grouping: false, produce: false, murmur2: false, fetch: false });
   let root: string;
   try {
     root = require.resolve("kafkajs/package.json").replace(/\/package\.json$/, "");
   } catch {
-    return (state = { grouping: false, produce: false, murmur2: false });
+    return (state = { grouping: false, produce: false, murmur2: false, fetch: false });
   }
   const patch = (target: string, user: string, replace: (original: any) => any): boolean => {
     const targetPath = `${root}/${target}`;
@@ -282,6 +452,7 @@ export function installKafkajsPatches(): PatchState {
     require.cache[targetPath]!.exports = replace(original);
     return true;
   };
+  MetadataNotLoaded = require(`${root}/src/errors.js`).KafkaJSMetadataNotLoaded ?? Error;
   const grouping = patch(
     "src/producer/groupMessagesPerPartition.js",
     "src/producer/sendMessages.js",
@@ -305,7 +476,15 @@ export function installKafkajsPatches(): PatchState {
       return murmur2;
     },
   );
-  return (state = { grouping, produce, murmur2: hash });
+  const fetch = patch(
+    "src/protocol/recordBatch/v0/decoder.js",
+    "src/protocol/requests/fetch/v4/decodeMessages.js",
+    (original) => {
+      originalRecordBatchDecoder = original;
+      return (patchedRecordBatchDecoder = makeRecordBatchDecoder(root));
+    },
+  );
+  return (state = { grouping, produce, murmur2: hash, fetch });
 }
 
 /**

@@ -1,31 +1,38 @@
 /**
- * Kafka sink, run in its own I/O thread: reads the records the workers encoded
- * (frames `[u32 LE key length, 0xFFFFFFFF = no key][key][value]`, see the
- * executor's writeKafkaRecord), gathers them across all rings into batches and
- * produces them with acks = -1 (all in-sync replicas). kafkajs' DefaultPartitioner
- * picks the partition from the key with murmur2, as the Java client does, so a
- * key always lands in the same partition; records without a key are spread.
+ * Kafka sink, run in its own I/O thread. The workers do the per-record work
+ * (record-frame.ts): each record arrives as the tail of a Kafka v2 record plus
+ * its key's murmur2 hash. This thread places each one in its partition
+ * (`hash % partitions`, the Java client's choice, so a key always lands in the
+ * same partition; keyless records round robin), completing it into a record of
+ * that partition's batch (a few varint bytes and a copy), and hands kafkajs one
+ * pseudo-message of ready records per partition (kafkajs-patches.ts writes them
+ * into the produce request as they are). Produced with acks = -1 (all in-sync
+ * replicas). The partition count comes from the brokers' metadata at connect and
+ * every METADATA_REFRESH_MS, and after a failed send.
  *
  * - Linger: with maxProduceBufferMs > 0 a batch is gathered for up to that long
  *   (or until it is full) before it is sent; with 0 it is sent as soon as the
  *   previous one is acknowledged, which batches naturally under load.
  * - Bounded memory: one batch in flight plus one being gathered, each at most
- *   BATCH_BYTES / BATCH_MESSAGES; while the gathering batch is full the sink stops
- *   reading its rings, which backs the workers up (as a slow TCP receiver does).
+ *   PARTITION_BYTES per partition and TOTAL_BYTES in all, their buffers reused;
+ *   while the gathering batch is full the sink stops reading its rings, which
+ *   backs the workers up (as a slow TCP receiver does). Before the partition count
+ *   is known nothing is read.
  * - Never loses what it accepted: a batch that fails is kept and sent again
  *   (kafkajs retries first, then this loop with a capped backoff) until it is
- *   acknowledged, so a broker restart costs duplicates at most. Order per key is
- *   kept because batches go one at a time.
+ *   acknowledged, so a broker restart costs duplicates at most. Order per
+ *   partition (so per key) is kept because batches go one at a time.
  * - A record whose key + value is over maxMessageSize is dropped, counted and
- *   logged (rate-limited); one the broker rejects as too large is dropped too.
+ *   logged (rate-limited); one the broker rejects as too large is dropped too
+ *   (the batch is split into plain messages to find it).
  * - With resilience (transactionalId): records go into a Kafka transaction that
  *   the coordinator commits at each checkpoint ("commit"); a send that fails in a
  *   transaction stops the engine instead of being retried (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
 // Must come before "kafkajs": see kafkajs-patches.ts.
-import { installKafkajsPatches } from "./kafkajs-patches.js";
-import { Partitioners, type Message, type Producer, type Transaction } from "kafkajs";
+import { encodedRecordsMessage, installKafkajsPatches } from "./kafkajs-patches.js";
+import { Partitioners, type Admin, type Message, type Producer, type Transaction } from "kafkajs";
 import type { KafkaLogLevel } from "../../api/configs.js";
 import { ChannelReader } from "../../transport/channel.js";
 import { RingReader } from "../../transport/ring.js";
@@ -44,6 +51,16 @@ import {
   type ClientOptions,
 } from "./client.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
+import {
+  decodeTail,
+  ENTRY_HEADER,
+  GATHER_BYTES,
+  murmur2,
+  NO_KEY,
+  PartitionRecords,
+  readU32,
+  tailKeyValueBytes,
+} from "./record-frame.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -68,32 +85,55 @@ export interface KafkaSinkInit {
 }
 
 /**
- * Size bound of one batch. kafkajs puts all records of a partition in one record
- * batch, which the broker refuses above message.max.bytes (1 MiB by default), so
- * a batch stays under that whatever the key distribution.
+ * Bounds of one batch. The sink writes each partition's records into one record batch, which the
+ * broker refuses above message.max.bytes (1 MiB by default): a partition's records stop at
+ * PARTITION_BYTES, less one worker frame (GATHER_BYTES) since a frame is taken whole. A produce
+ * request carries every partition's batch; TOTAL_BYTES bounds the sink's memory (two batches: one
+ * in flight, one being gathered).
  */
-const BATCH_BYTES = 900 * 1024;
-const BATCH_MESSAGES = 50_000;
-/** per-record overhead counted against BATCH_BYTES (record header, varints) */
-const RECORD_OVERHEAD = 24;
-const READ_FRAMES = 4096;
-const NO_KEY = 0xffffffff;
+const PARTITION_BYTES = 900 * 1024 - GATHER_BYTES;
+const TOTAL_BYTES = 4 * 1024 * 1024;
 /** protocol errors that condemn the records, not the connection: split the batch, drop the culprit */
 const RECORD_ERRORS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE"]);
+/**
+ * How often the sink asks for the topic's partition count (keys follow it, as in the Java client):
+ * 30 s, or WALLAROO_KAFKA_METADATA_REFRESH_MS (tests use a short one).
+ */
+const METADATA_REFRESH_MS = Number(process.env.WALLAROO_KAFKA_METADATA_REFRESH_MS) || 30_000;
 
-interface Batch {
-  messages: Message[];
-  bytes: number;
+class Batch {
+  parts: PartitionRecords[] = [];
+  records = 0;
+  bytes = 0;
+  /** largest part, in bytes */
+  biggest = 0;
   /** when its first record was taken (for the linger) */
-  startedAt: number;
-}
+  startedAt = 0;
 
-const newBatch = (): Batch => ({ messages: [], bytes: 0, startedAt: 0 });
+  /** Empties the batch for `partitions` partitions, keeping its buffers. */
+  reset(partitions: number): void {
+    while (this.parts.length < partitions) this.parts.push(new PartitionRecords());
+    this.parts.length = partitions;
+    for (const p of this.parts) {
+      p.len = 0;
+      p.count = 0;
+    }
+    this.records = 0;
+    this.bytes = 0;
+    this.biggest = 0;
+  }
+
+  get full(): boolean {
+    return this.biggest >= PARTITION_BYTES || this.bytes >= TOTAL_BYTES;
+  }
+}
 
 export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.kafka", { sink: init.label, topic: init.topic });
   const errors = new RateLimitedErrors(log, 5000);
   const patched = installKafkajsPatches();
+  /** records go to kafkajs already encoded (see kafkajs-patches.ts); without the patches, as plain messages */
+  const encodedSends = patched.grouping && patched.produce;
   if (!patched.grouping || !patched.produce || !patched.murmur2) {
     log.warn(
       { patched },
@@ -121,10 +161,23 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
 
   let closing = false;
   let producer: Producer | null = null;
-  let gathering = newBatch();
+  let admin: Admin | null = null;
+  /** the topic's partition count, 0 until known: records are taken from the rings only once it is */
+  let partitions = 0;
+  /** round robin over the partitions for records without a key */
+  let spread = 0;
+  let gathering = new Batch();
+  /** the batch being sent (one at a time: see deliver), and the spare one it becomes once acknowledged */
   let inFlight: Batch | null = null;
+  let spare = new Batch();
   let delivered = 0;
   let dropped = 0;
+  /**
+   * ms spent with the gathering batch full while the previous one was still unacknowledged: what a
+   * second request in flight could have saved (logged at close; see bench/ANALYSIS.md, "Kafka")
+   */
+  let fullWaitMs = 0;
+  let sends = 0;
   let wake: (() => void) | null = null;
   const wakeUp = () => {
     const w = wake;
@@ -137,42 +190,104 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       setTimeout(r, ms);
     });
 
+  const tooBig = (bytes: Uint8Array, tailAt: number) => {
+    const size = tailKeyValueBytes(bytes, tailAt);
+    if (size <= maxSize) return false;
+    dropped++;
+    errors.report(
+      `sink ${init.label}`,
+      new Error(`a ${size}-byte record (key + value) is over maxMessageSize ${maxSize}; dropped (${dropped} so far)`),
+    );
+    return true;
+  };
+
+  /**
+   * A worker's frame of records (record-frame.ts): each goes to its partition's records in the
+   * gathering batch, `hash % partitions` (the Java client's choice for a keyed record), keyless ones
+   * round robin. Per record this is a remainder, a few varint bytes and a copy of the tail.
+   */
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
-    const b = Buffer.from(bytes.buffer, bytes.byteOffset + off, len);
-    const keyLen = b.readUInt32LE(0);
-    const hasKey = keyLen !== NO_KEY;
-    const valueStart = 4 + (hasKey ? keyLen : 0);
-    const size = len - 4;
-    if (size > maxSize) {
-      dropped++;
-      errors.report(
-        `sink ${init.label}`,
-        new Error(`a ${size}-byte record (key + value) is over maxMessageSize ${maxSize}; dropped (${dropped} so far)`),
-      );
-      return;
+    const batch = gathering;
+    const parts = batch.parts;
+    const n = partitions;
+    const end = off + len;
+    if (batch.records === 0) batch.startedAt = performance.now();
+    while (off < end) {
+      const hash = readU32(bytes, off);
+      const tailLen = readU32(bytes, off + 4);
+      const tailAt = off + ENTRY_HEADER;
+      off = tailAt + tailLen;
+      // A tail holds key and value plus at least 3 bytes (two lengths and the header count).
+      if (tailLen - 3 > maxSize && tooBig(bytes, tailAt)) continue;
+      let p: number;
+      if (hash === NO_KEY) {
+        p = spread;
+        spread = spread + 1 === n ? 0 : spread + 1;
+      } else {
+        p = hash % n;
+      }
+      const part = parts[p];
+      batch.bytes += part.append(bytes, tailAt, tailLen);
+      if (part.len > batch.biggest) batch.biggest = part.len;
+      batch.records++;
     }
-    // Copies: the ring's bytes are reused as soon as this returns.
-    const key = hasKey ? Buffer.from(b.subarray(4, valueStart)) : null;
-    const value = Buffer.from(b.subarray(valueStart));
-    if (gathering.messages.length === 0) gathering.startedAt = performance.now();
-    gathering.messages.push({ key, value });
-    gathering.bytes += size + RECORD_OVERHEAD;
   };
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
   const ringsEmpty = () => !readers.some((r) => r.hasData());
-  const full = () => gathering.bytes >= BATCH_BYTES || gathering.messages.length >= BATCH_MESSAGES;
+
+  /** The topic's partition count (admin metadata; the admin client never creates topics). */
+  const fetchPartitions = async (a: Admin): Promise<number> => {
+    const md = await a.fetchTopicMetadata({ topics: [init.topic] });
+    return md.topics.find((t) => t.name === init.topic)?.partitions.length ?? 0;
+  };
+  const setPartitions = (n: number) => {
+    if (n <= 0 || n === partitions) return;
+    if (partitions !== 0) log.info(`topic ${JSON.stringify(init.topic)} has ${n} partitions now (was ${partitions})`);
+    partitions = n;
+    spread = spread % n;
+    // Records already gathered stay where they were put (a partition that still exists, or
+    // re-partitioned by repartition() if it does not); new ones follow the new count.
+    if (gathering.records === 0) gathering.reset(n);
+    else repartition(gathering, n);
+  };
+  /** Moves `batch`'s records to the partitions they have with `n` partitions (keyed: murmur2 of the key). */
+  const repartition = (batch: Batch, n: number) => {
+    const old = batch;
+    const fresh = new Batch();
+    fresh.reset(n);
+    fresh.startedAt = old.startedAt;
+    for (const part of old.parts)
+      part.forEachTail((bytes, tailAt, tailLen) => {
+        const { key } = decodeTail(bytes, tailAt);
+        let p: number;
+        if (key === null) {
+          p = spread;
+          spread = (spread + 1) % n;
+        } else p = (murmur2(key) & 0x7fffffff) % n;
+        fresh.bytes += fresh.parts[p].append(bytes, tailAt, tailLen);
+        fresh.biggest = Math.max(fresh.biggest, fresh.parts[p].len);
+        fresh.records++;
+      });
+    if (batch === gathering) gathering = fresh;
+    return fresh;
+  };
 
   const connect = async (): Promise<void> => {
     for (let attempt = 0; !closing; attempt++) {
       if (!(await waitForBrokers(client, () => closing, init.topic))) return;
-      const p = createClient(client).producer({
+      const kafka = createClient(client);
+      const p = kafka.producer({
         createPartitioner: Partitioners.DefaultPartitioner,
         // A missing topic is an error the sink reports and retries (see deliver), never created by a send.
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
         ...(transactional ? { transactionalId: init.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {}),
       });
+      const a = kafka.admin();
       try {
+        await a.connect();
+        const n = await fetchPartitions(a);
+        if (n === 0) throw new Error(`no partitions of ${JSON.stringify(init.topic)} in the brokers' metadata`);
         await p.connect();
         if (transactional) {
           // Registers the transactional id now (not at the first send): this fences a killed predecessor
@@ -180,12 +295,15 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
           // until the broker's transaction timeout.
           await (await p.transaction()).abort();
         }
+        setPartitions(n);
         producer = p;
-        log.info(`producing to Kafka topic ${JSON.stringify(init.topic)}`);
+        admin = a;
+        log.info(`producing to Kafka topic ${JSON.stringify(init.topic)} (${n} partitions)`);
         wakeUp();
         return;
       } catch (err) {
         await p.disconnect().catch(() => {});
+        await a.disconnect().catch(() => {});
         const wait = backoffMs(attempt);
         const why = describeError(err, init.topic, brokers);
         log.warn({ err: errorReason(err) }, `cannot start the Kafka producer: ${why}; retrying in ${wait} ms`);
@@ -193,15 +311,90 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       }
     }
   };
+  /** The partition count may grow while the engine runs: keyed records follow it, as the Java client's do. */
+  const refreshTimer = setInterval(() => {
+    if (admin === null || closing) return;
+    fetchPartitions(admin).then(setPartitions, (err) =>
+      log.debug({ err: errorReason(err) }, `could not refresh the partition count: ${errorReason(err)}`),
+    );
+  }, METADATA_REFRESH_MS);
+  refreshTimer.unref();
 
-  /** Sends `messages` until the broker acknowledges them (or rejects records as such, which are dropped). */
-  const deliver = async (messages: Message[]): Promise<void> => {
-    if (transactional) return deliverInTransaction(messages);
+  /** kafkajs messages of a batch: one pseudo-message of encoded records per partition, or plain ones. */
+  const messagesOf = (batch: Batch): Message[] => {
+    const out: Message[] = [];
+    for (let p = 0; p < batch.parts.length; p++) {
+      const part = batch.parts[p];
+      if (part.count === 0) continue;
+      if (encodedSends) {
+        out.push(
+          encodedRecordsMessage({
+            partition: p,
+            records: part.buf.subarray(0, part.len),
+            count: part.count,
+          }) as Message,
+        );
+      } else {
+        part.forEachTail((bytes, tailAt) => {
+          const { key, value } = decodeTail(bytes, tailAt);
+          out.push({ partition: p, key, value });
+        });
+      }
+    }
+    return out;
+  };
+  /** The batch as plain messages (copies), to split it when the broker rejects records of it. */
+  const plainMessagesOf = (batch: Batch): Message[] => {
+    const out: Message[] = [];
+    batch.parts.forEach((part, p) =>
+      part.forEachTail((bytes, tailAt) => {
+        const { key, value } = decodeTail(bytes, tailAt);
+        out.push({ partition: p, key: key && Buffer.from(key), value: Buffer.from(value) });
+      }),
+    );
+    return out;
+  };
+
+  /**
+   * Sends the batch until the broker acknowledges it (or rejects records as such, which are dropped).
+   * One batch at a time, each carrying every partition's records: a failed batch is sent again before
+   * anything after it, so records keep their order within each partition (and the transactional,
+   * idempotent producer's sequence numbers stay gapless).
+   */
+  const deliver = async (batch: Batch): Promise<void> => {
+    if (transactional) return deliverInTransaction(batch);
+    for (let attempt = 0; ; attempt++) {
+      // After a failure the topic may have fewer partitions (deleted and re-created): place records again.
+      if (attempt > 0 && partitions > 0 && partitions < batch.parts.length) batch = repartition(batch, partitions);
+      try {
+        await producer!.send({ topic: init.topic, acks: -1, timeout: 30_000, messages: messagesOf(batch) });
+        delivered += batch.records;
+        if (attempt > 0) log.info(`delivered ${batch.records} records after ${attempt} failed attempt(s)`);
+        return;
+      } catch (err) {
+        const type = protocolErrorType(err);
+        if (type !== null && RECORD_ERRORS.has(type)) {
+          await deliverPlain(plainMessagesOf(batch));
+          return;
+        }
+        if (closing && attempt > 0) throw err;
+        const wait = backoffMs(attempt + 2);
+        log.warn(
+          { err: errorReason(err), records: batch.records, attempt },
+          `cannot deliver ${batch.records} records to ${JSON.stringify(init.topic)}: ${describeError(err, init.topic, brokers)}; retrying in ${wait} ms`,
+        );
+        if (admin !== null) await fetchPartitions(admin).then(setPartitions, () => {});
+        await sleep(wait);
+      }
+    }
+  };
+
+  /** Plain messages (explicit partitions) until acknowledged; finds records the broker rejects by halves and drops them. */
+  const deliverPlain = async (messages: Message[]): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
       try {
         await producer!.send({ topic: init.topic, acks: -1, timeout: 30_000, messages });
         delivered += messages.length;
-        if (attempt > 0) log.info(`delivered ${messages.length} records after ${attempt} failed attempt(s)`);
         return;
       } catch (err) {
         const type = protocolErrorType(err);
@@ -216,8 +409,8 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
           }
           // Find the culprit(s) by halves; the others go through.
           const half = messages.length >>> 1;
-          await deliver(messages.slice(0, half));
-          await deliver(messages.slice(half));
+          await deliverPlain(messages.slice(0, half));
+          await deliverPlain(messages.slice(half));
           return;
         }
         if (closing && attempt > 0) throw err;
@@ -237,15 +430,15 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
    * so the engine stops: a restart resumes from the last checkpoint (the open transaction is
    * aborted when the next producer with this id starts).
    */
-  const deliverInTransaction = async (messages: Message[]): Promise<void> => {
+  const deliverInTransaction = async (batch: Batch): Promise<void> => {
     try {
       if (txn === null) txn = await producer!.transaction();
-      await txn.send({ topic: init.topic, acks: -1, timeout: 30_000, messages });
-      delivered += messages.length;
-      txnRecords += messages.length;
+      await txn.send({ topic: init.topic, acks: -1, timeout: 30_000, messages: messagesOf(batch) });
+      delivered += batch.records;
+      txnRecords += batch.records;
     } catch (err) {
       fatalError(
-        `Kafka transaction failed while sending ${messages.length} records (${describeError(err, init.topic, brokers)})`,
+        `Kafka transaction failed while sending ${batch.records} records (${describeError(err, init.topic, brokers)})`,
       );
       throw err;
     }
@@ -264,7 +457,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
   const commitTransaction = async (id: number) => {
     try {
-      while (inFlight !== null || gathering.messages.length > 0) await sleep(2);
+      while (inFlight !== null || gathering.records > 0) await sleep(2);
       const records = txnRecords;
       if (txn !== null) {
         await txn.commit();
@@ -284,36 +477,44 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
 
   const startSend = () => {
     const batch = gathering;
-    gathering = newBatch();
+    gathering = spare;
+    gathering.reset(partitions);
     inFlight = batch;
-    deliver(batch.messages).then(
+    sends++;
+    deliver(batch).then(
       () => {
         inFlight = null;
+        spare = batch;
         wakeUp();
       },
       (err) => {
         inFlight = null;
+        spare = new Batch();
         log.error(
-          { err: errorReason(err), records: batch.messages.length },
-          `closing: ${batch.messages.length} records not delivered (${errorReason(err)})`,
+          { err: errorReason(err), records: batch.records },
+          `closing: ${batch.records} records not delivered (${errorReason(err)})`,
         );
         wakeUp();
       },
     );
   };
 
-  // Records are gathered while the producer connects (up to the batch bound); an idle sink
-  // that never reached its brokers still lets the coordinator see that nothing is in flight.
   void connect();
   const loop = async () => {
     for (;;) {
       if (closing) return;
       let n = 0;
-      if (!full()) for (let i = 0; i < readers.length && !full(); i++) n += readers[i].read(READ_FRAMES);
-      const pending = gathering.messages.length;
+      // Records are taken only once the partition count is known (they are placed as they are
+      // read); until then they wait in the rings, which backs the workers up.
+      if (partitions > 0)
+        for (let i = 0; i < readers.length; i++) {
+          // One frame at a time: a frame may hold up to GATHER_BYTES of records.
+          while (!gathering.full && readers[i].read(1) > 0) n++;
+        }
+      const pending = gathering.records;
       if (producer !== null && inFlight === null && pending > 0) {
         const age = performance.now() - gathering.startedAt;
-        if (linger === 0 || full() || age >= linger) startSend();
+        if (linger === 0 || gathering.full || age >= linger) startSend();
         else if (n === 0) {
           // Lingering and nothing new: wait for more records or the end of the linger.
           status.setIdle(false);
@@ -321,14 +522,17 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
           continue;
         }
       }
-      if (n > 0 && !full()) {
+      if (n > 0 && !gathering.full) {
         await new Promise<void>((r) => setImmediate(r));
         continue;
       }
-      if (inFlight !== null || pending > 0) {
+      if (inFlight !== null || pending > 0 || (partitions === 0 && !ringsEmpty())) {
         // Waiting for an acknowledgement, the producer or room: not idle, records are still on their way.
         status.setIdle(false);
-        await nap(full() || producer === null ? 200 : 5);
+        const t0 = performance.now();
+        const fullWait = gathering.full && inFlight !== null;
+        await nap(gathering.full || producer === null ? 200 : 5);
+        if (fullWait) fullWaitMs += performance.now() - t0;
         continue;
       }
       await status.sleepIdle(bell, ringsEmpty);
@@ -348,8 +552,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       const deadline = Date.now() + 4000;
       while (inFlight !== null && Date.now() < deadline) await sleep(20);
       closing = true;
+      clearInterval(refreshTimer);
       wakeUp();
-      const undelivered = (inFlight?.messages.length ?? 0) + gathering.messages.length;
+      const undelivered = (inFlight?.records ?? 0) + gathering.records;
       if (txn !== null) {
         // Outputs after the last checkpoint: a restart produces them again.
         log.warn(
@@ -359,8 +564,9 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         await txn.abort().catch(() => {});
       }
       await producer?.disconnect().catch(() => {});
+      await admin?.disconnect().catch(() => {});
       log.info(
-        { delivered, dropped, undelivered },
+        { delivered, dropped, undelivered, sends, fullWaitMs: Math.round(fullWaitMs) },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`,
       );
       control.postMessage({ type: "closed", delivered, dropped, undelivered } satisfies FromIo);

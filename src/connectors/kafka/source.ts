@@ -142,43 +142,70 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     ch.commit();
   };
 
+  /**
+   * One fetched batch of one partition into its worker's ring. Per message this is a copy into the
+   * ring and nothing else: kafkajs' resolveOffset (a Long parse and format) and isStale (a JSON key)
+   * cost more than the copy, so offsets are resolved, and the checkpoint position advanced, once per
+   * run of messages, always before an await: whenever this function is suspended (which is the only
+   * time a pause, a stop or a seek can be seen) every message handed on is resolved and counted in
+   * `next`, and what it sent is flushed to the ring by whoever acts on that (pause, stop).
+   */
   const eachBatch = async (p: EachBatchPayload) => {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, uncommittedOffsets } = p;
-    const ch = channels[batch.partition % channels.length];
-    let sinceCommit = 0;
-    let lastOffset = -1n;
-    for (const m of batch.messages) {
+    const partition = batch.partition;
+    const ch = channels[partition % channels.length];
+    const msgs = batch.messages;
+    let i = 0;
+    /** offset of the last message handed on and not yet resolved */
+    let unresolved: string | null = null;
+    let lastOffset: string | null = null;
+    const settle = () => {
+      if (unresolved === null) return;
+      // Only now is the message in the ring (or the channel's queue, flushed before anything is reported).
+      resolveOffset(unresolved);
+      if (resilient) next.set(partition, BigInt(unresolved) + 1n);
+      lastOffset = unresolved;
+      unresolved = null;
+    };
+    /** after an await: wait out a checkpoint's pause; false when the batch must be left (stop, rebalance, seek) */
+    const mayGoOn = async (): Promise<boolean> => {
+      if (resilient) while (paused) await paused;
+      return !(stopping || !isRunning() || isStale());
+    };
+    if (await mayGoOn()) {
       if (resilient) {
-        while (paused) await paused;
         // Already handed on (before a restart of the consumer, or before the checkpoint): skip it.
-        const have = next.get(batch.partition);
-        if (have !== undefined && BigInt(m.offset) < have) continue;
+        const have = next.get(partition);
+        if (have !== undefined) while (i < msgs.length && BigInt(msgs[i].offset) < have) i++;
       }
-      if (stopping || !isRunning() || isStale()) break;
-      if (resilient) next.set(batch.partition, BigInt(m.offset) + 1n);
-      if (m.value === null) {
-        nullValues++;
-        log.debug({ partition: batch.partition, offset: m.offset }, "skipping a message with a null value");
-      } else {
+      let sinceCommit = 0;
+      for (; i < msgs.length; i++) {
+        const m = msgs[i];
+        unresolved = m.offset;
+        if (m.value === null) {
+          nullValues++;
+          log.debug({ partition, offset: m.offset }, "skipping a message with a null value");
+          continue;
+        }
         ch.send(t, m.value, 0, m.value.length);
         messages++;
         if (ch.blocked) {
+          settle();
           const t0 = performance.now();
           await drain(ch, heartbeat);
-          if (blockedMs) blockedMs[batch.partition % channels.length] += performance.now() - t0;
+          if (blockedMs) blockedMs[partition % channels.length] += performance.now() - t0;
+          if (!(await mayGoOn())) break;
         } else if (++sinceCommit >= COMMIT_EVERY) {
           ch.commit();
           sinceCommit = 0;
         }
       }
-      // Only now is the message in the ring: its offset may be committed.
-      resolveOffset(m.offset);
-      lastOffset = BigInt(m.offset);
     }
+    settle();
     ch.commit();
     // Lag once this batch is in the rings: the partition's high watermark less the next offset.
-    if (lag && lastOffset >= 0n && batch.partition < lag.length) {
-      lag[batch.partition] = Math.max(0, Number(BigInt(batch.highWatermark) - lastOffset - 1n));
+    if (lag && lastOffset !== null && partition < lag.length) {
+      lag[partition] = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(lastOffset) - 1n));
     }
     if (resilient) {
       // Offsets are kept in checkpoints, never committed to the group.

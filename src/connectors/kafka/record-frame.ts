@@ -1,0 +1,347 @@
+/**
+ * The Kafka record frame: how a worker hands records to the Kafka sink thread.
+ * One module holds both sides (the workers write it, the sink reads it, the test
+ * driver decodes it), so the format cannot drift apart.
+ *
+ * A ring frame holds any number of records, each
+ *
+ *     [u32 LE hash][u32 LE tail length][tail]
+ *
+ * - hash: the key's murmur2, made positive (`murmur2(key) & 0x7fffffff`, Kafka's
+ *   Utils.toPositive), so the record's partition is `hash % partitions`, as the Java
+ *   client's (and kafkajs') default partitioner puts it; NO_KEY (0xFFFFFFFF) for a
+ *   record without a key, which the sink spreads over the partitions. The worker
+ *   hashes because it has the key bytes at hand; the sink thread, which every record
+ *   of every worker goes through, only takes a remainder.
+ * - tail: the record's last fields exactly as a Kafka v2 record (magic 2) holds them:
+ *   varint key length (-1: no key), key, varint value length, value, varint header
+ *   count (always 0). The sink completes a record in front of it (varint length,
+ *   attributes, timestamp delta, offset delta: what depends on the record's place in
+ *   its batch) and copies the tail as it is.
+ *
+ * Varints are zigzag-encoded, as in the Kafka protocol.
+ */
+import { utf8Length, utf8Write } from "../../transport/utf8.js";
+import { copyBytes } from "../../transport/channel.js";
+
+export const NO_KEY = 0xffffffff;
+/** bytes in front of each record's tail: hash, tail length */
+export const ENTRY_HEADER = 8;
+/** bytes of records gathered on a worker before they go to the sink's ring as one frame */
+export const GATHER_BYTES = 64 * 1024;
+
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2) of data[off, off + length), on 32-bit ints. */
+export function murmur2(data: Uint8Array, off = 0, length = data.length - off): number {
+  const m = 0x5bd1e995;
+  let h = (0x9747b28c ^ length) | 0;
+  const length4 = length >>> 2;
+  for (let i = 0; i < length4; i++) {
+    const i4 = off + i * 4;
+    let k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const tail = off + (length & ~3);
+  switch (length % 4) {
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: murmur2 mixes the 3, 2 or 1 tail bytes in turn
+    case 3:
+      h ^= data[tail + 2] << 16; // falls through
+    // biome-ignore lint/suspicious/noFallthroughSwitchClause: as above
+    case 2:
+      h ^= data[tail + 1] << 8; // falls through
+    case 1:
+      h ^= data[tail];
+      h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** bytes of a zigzag varint */
+export function sizeOfVarInt(v: number): number {
+  let z = ((v << 1) ^ (v >> 31)) >>> 0;
+  let n = 1;
+  while (z >= 0x80) {
+    n++;
+    z >>>= 7;
+  }
+  return n;
+}
+
+/** Writes `v` as a zigzag varint at `at`; returns the offset after it. */
+export function writeVarInt(buf: Uint8Array, at: number, v: number): number {
+  let z = ((v << 1) ^ (v >> 31)) >>> 0;
+  while (z >= 0x80) {
+    buf[at++] = (z & 0x7f) | 0x80;
+    z >>>= 7;
+  }
+  buf[at++] = z;
+  return at;
+}
+
+/** A zigzag varint at `at`: [value, offset after it]. */
+export function readVarInt(buf: Uint8Array, at: number): [number, number] {
+  let z = 0;
+  let shift = 0;
+  for (;;) {
+    const b = buf[at++];
+    z |= (b & 0x7f) << shift;
+    if (b < 0x80) break;
+    shift += 7;
+  }
+  return [(z >>> 1) ^ -(z & 1), at];
+}
+
+const writeU32 = (buf: Uint8Array, at: number, v: number) => {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+};
+export const readU32 = (buf: Uint8Array, at: number): number =>
+  (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
+
+type Bytes = string | Uint8Array;
+
+function checkBytes(v: unknown, what: string): Bytes {
+  if (typeof v === "string" || v instanceof Uint8Array) return v;
+  throw new TypeError(
+    `the Kafka ${what} returned by an encoder must be a string, Buffer or Uint8Array, got ${describe(v)}`,
+  );
+}
+
+function describe(v: unknown): string {
+  if (v == null) return String(v);
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object"
+    ? `an object (${(v as object).constructor?.name ?? "Object"})`
+    : `${typeof v} ${String(v)}`;
+}
+
+const byteLength = (v: Bytes): number => (typeof v === "string" ? utf8Length(v) : v.length);
+
+/** Writes v (byteLength n) at `at`; returns the offset after it. */
+function writeBytes(buf: Buffer, at: number, v: Bytes, n: number): number {
+  if (typeof v === "string") utf8Write(buf, v, at, n);
+  else buf.set(v, at);
+  return at + n;
+}
+
+/** Bytes of the entry (header and tail) of a record with a `keyLen`-byte key (-1: none) and a `valueLen`-byte value. */
+export const entryBytes = (keyLen: number, valueLen: number): number =>
+  ENTRY_HEADER + sizeOfVarInt(keyLen) + Math.max(keyLen, 0) + sizeOfVarInt(valueLen) + valueLen + 1;
+
+/**
+ * Writes one record's entry at `at` of `buf` (which must have room: entryBytes) and returns the
+ * offset after it. `key` null: no key.
+ */
+export function writeRecordEntry(
+  buf: Buffer,
+  at: number,
+  value: Bytes,
+  valueLen: number,
+  key: Bytes | null,
+  keyLen: number,
+): number {
+  const start = at;
+  at += ENTRY_HEADER;
+  at = writeVarInt(buf, at, key === null ? -1 : keyLen);
+  let hash = NO_KEY;
+  if (key !== null) {
+    const keyAt = at;
+    at = writeBytes(buf, at, key, keyLen);
+    hash = murmur2(buf, keyAt, keyLen) & 0x7fffffff;
+  }
+  at = writeVarInt(buf, at, valueLen);
+  at = writeBytes(buf, at, value, valueLen);
+  buf[at++] = 0; // no headers
+  writeU32(buf, start, hash);
+  writeU32(buf, start + 4, at - start - ENTRY_HEADER);
+  return at;
+}
+
+/**
+ * Strings of at most this many UTF-16 units take at most 3 bytes each, 63 bytes in all: their
+ * zigzag varint length is one byte (2n < 128), known before the string is written.
+ */
+const SHORT_CHARS = 21;
+/** the largest entry of short strings: header, two one-byte lengths, 63 + 63 bytes, header count */
+const SHORT_ENTRY_MAX = ENTRY_HEADER + 1 + 63 + 1 + 63 + 1;
+
+/** writeRecordEntry for a string value and key (or none) of at most SHORT_CHARS units each: no utf8Length pass. */
+function writeShortEntry(buf: Buffer, at: number, value: string, key: string | null): number {
+  const start = at;
+  at += ENTRY_HEADER;
+  let hash = NO_KEY;
+  if (key === null) {
+    buf[at++] = 1; // zigzag -1: no key
+  } else {
+    const n = utf8Write(buf, key, at + 1, 63);
+    buf[at] = n << 1;
+    hash = murmur2(buf, at + 1, n) & 0x7fffffff;
+    at += 1 + n;
+  }
+  const n = utf8Write(buf, value, at + 1, 63);
+  buf[at] = n << 1;
+  at += 1 + n;
+  buf[at++] = 0; // no headers
+  writeU32(buf, start, hash);
+  writeU32(buf, start + 4, at - start - ENTRY_HEADER);
+  return at;
+}
+
+/**
+ * A worker's writer of one Kafka sink's records: turns each encoder result
+ * (`[value, key]`, key null or absent for none) into an entry, gathered into
+ * frames of up to GATHER_BYTES that `send` hands to the sink's ring (it must copy
+ * them: the buffer is reused). A record bigger than that is a frame of its own.
+ */
+export class RecordFrameWriter {
+  private readonly buf: Buffer;
+  private len = 0;
+
+  constructor(
+    private readonly send: (bytes: Uint8Array, len: number) => void,
+    /** false: every record is its own frame (the test driver hands outputs back one by one) */
+    private readonly gather = true,
+  ) {
+    this.buf = Buffer.allocUnsafe(GATHER_BYTES);
+  }
+
+  /** Throws a TypeError (nothing written) when `encoded` is not [value, key]. */
+  write(encoded: unknown): void {
+    if (!Array.isArray(encoded)) {
+      throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
+    }
+    const value = checkBytes(encoded[0], "value");
+    const key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
+    if (
+      this.gather &&
+      typeof value === "string" &&
+      value.length <= SHORT_CHARS &&
+      (key === null || (typeof key === "string" && key.length <= SHORT_CHARS))
+    ) {
+      // The common case (words, numbers as text): short strings, written without measuring them first.
+      if (this.len + SHORT_ENTRY_MAX > GATHER_BYTES) this.flush();
+      this.len = writeShortEntry(this.buf, this.len, value, key);
+      return;
+    }
+    const valueLen = byteLength(value);
+    const keyLen = key === null ? -1 : byteLength(key);
+    const n = entryBytes(keyLen, valueLen);
+    if (this.len + n > GATHER_BYTES || !this.gather) {
+      this.flush();
+      if (n > GATHER_BYTES || !this.gather) {
+        const own = Buffer.allocUnsafe(n);
+        writeRecordEntry(own, 0, value, valueLen, key, keyLen);
+        this.send(own, n);
+        return;
+      }
+    }
+    this.len = writeRecordEntry(this.buf, this.len, value, valueLen, key, keyLen);
+  }
+
+  /** Hands what was gathered to the ring. */
+  flush(): void {
+    if (this.len > 0) {
+      this.send(this.buf, this.len);
+      this.len = 0;
+    }
+  }
+
+  get pending(): number {
+    return this.len;
+  }
+}
+
+/**
+ * Calls `onRecord(hash, tailAt, tailLen)` for each record of the frame bytes[off, off + len).
+ * Throws on a frame that does not parse (a bug, never user data).
+ */
+export function forEachRecord(
+  bytes: Uint8Array,
+  off: number,
+  len: number,
+  onRecord: (hash: number, tailAt: number, tailLen: number) => void,
+): void {
+  const end = off + len;
+  while (off < end) {
+    const hash = readU32(bytes, off);
+    const tailLen = readU32(bytes, off + 4);
+    const tailAt = off + ENTRY_HEADER;
+    off = tailAt + tailLen;
+    if (off > end) throw new Error(`Kafka record frame: a record runs past its frame (${off} > ${end})`);
+    onRecord(hash, tailAt, tailLen);
+  }
+}
+
+/** Key and value of a record's tail (views into `bytes`); key null when the record has none. */
+export function decodeTail(bytes: Uint8Array, tailAt: number): { key: Buffer | null; value: Buffer } {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [keyLen, keyAt] = readVarInt(b, tailAt);
+  const key = keyLen < 0 ? null : b.subarray(keyAt, keyAt + keyLen);
+  const [valueLen, valueAt] = readVarInt(b, keyAt + Math.max(keyLen, 0));
+  return { key, value: b.subarray(valueAt, valueAt + valueLen) };
+}
+
+/** Key + value bytes of a record's tail (what maxMessageSize bounds). */
+export function tailKeyValueBytes(bytes: Uint8Array, tailAt: number): number {
+  const [keyLen, keyAt] = readVarInt(bytes, tailAt);
+  const [valueLen] = readVarInt(bytes, keyAt + Math.max(keyLen, 0));
+  return Math.max(keyLen, 0) + valueLen;
+}
+
+/** Every record of a frame: hash, key and value (views into `bytes`). */
+export function decodeRecords(
+  bytes: Uint8Array,
+  off = 0,
+  len = bytes.length - off,
+): { hash: number; key: Buffer | null; value: Buffer }[] {
+  const out: { hash: number; key: Buffer | null; value: Buffer }[] = [];
+  forEachRecord(bytes, off, len, (hash, tailAt) => out.push({ hash, ...decodeTail(bytes, tailAt) }));
+  return out;
+}
+
+/** first size of a partition's buffer; it doubles as needed and is kept for the next batches */
+const FIRST_BUFFER = 16 * 1024;
+/** The sink's side: one partition's part of a batch: complete Kafka v2 records, offset deltas 0..count-1. */
+export class PartitionRecords {
+  buf = Buffer.allocUnsafe(FIRST_BUFFER);
+  len = 0;
+  count = 0;
+
+  /** Appends the record whose tail (record-frame.ts) is bytes[at, at + tailLen). */
+  append(bytes: Uint8Array, at: number, tailLen: number): number {
+    const body = 2 + sizeOfVarInt(this.count) + tailLen;
+    const need = sizeOfVarInt(body) + body;
+    if (this.len + need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + need));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    const buf = this.buf;
+    let o = writeVarInt(buf, this.len, body);
+    buf[o++] = 0; // attributes
+    buf[o++] = 0; // timestamp delta: every record carries the batch's time
+    o = writeVarInt(buf, o, this.count);
+    copyBytes(bytes, at, at + tailLen, buf, o);
+    this.len = o + tailLen;
+    this.count++;
+    return need;
+  }
+
+  /** Calls onTail(bytes, tailAt, tailLen) for each record, in order. */
+  forEachTail(onTail: (bytes: Buffer, tailAt: number, tailLen: number) => void): void {
+    let at = 0;
+    while (at < this.len) {
+      const [body, bodyAt] = readVarInt(this.buf, at);
+      const [, tailAt] = readVarInt(this.buf, bodyAt + 2);
+      at = bodyAt + body;
+      onTail(this.buf, tailAt, at - tailAt);
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * src/connectors/kafka/record-frame.ts: what a worker writes for a Kafka sink reads back as the
+ * same keys and values; the hash it carries puts a key in the partition the Java client (and
+ * kafkajs' default partitioner) would; and the records the sink completes from it, sent as one
+ * encoded list per partition, make the very produce request kafkajs writes for the same messages.
+ */
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+
+const frame = await import("../../dist/connectors/kafka/record-frame.js");
+const { crc32c } = await import("../../dist/connectors/kafka/crc32c.js");
+const patches = await import("../../dist/connectors/kafka/kafkajs-patches.js");
+const { RecordFrameWriter, PartitionRecords, decodeRecords, GATHER_BYTES, NO_KEY } = frame;
+const require = createRequire(import.meta.url);
+
+type Rec = { key: string | Buffer | null; value: string | Buffer };
+const bytesOf = (v: string | Buffer) => (typeof v === "string" ? Buffer.from(v, "utf8") : v);
+
+/** Writes `records` with a writer (gathering or not) and returns the frames it handed on. */
+function writeAll(records: Rec[], gather = true): Buffer[] {
+  const frames: Buffer[] = [];
+  const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))), gather);
+  for (const r of records) w.write(r.key === null ? [r.value, null] : [r.value, r.key]);
+  w.flush();
+  return frames;
+}
+
+const sample: Rec[] = [
+  { key: "word", value: "word => 1" },
+  { key: null, value: "no key" },
+  { key: Buffer.from([0, 1, 2, 255]), value: Buffer.from([9, 8, 7]) },
+  { key: "", value: "" }, // an empty key is a key (hashed), not a missing one
+  { key: "clé-ünïcødé-✓", value: "välue ✓ €" },
+  { key: "k".repeat(200), value: "v".repeat(70) }, // lengths past one varint byte and past the ASCII fast path
+  { key: "big", value: Buffer.alloc(GATHER_BYTES + 10, 3) }, // bigger than a gathered frame: a frame of its own
+  ...Array.from({ length: 5000 }, (_, i) => ({ key: `key-${i % 37}`, value: `value ${i}` })),
+];
+
+describe("Kafka record frame", () => {
+  it("reads back every key and value written, in order, gathered or one frame per record", () => {
+    for (const gather of [true, false]) {
+      const frames = writeAll(sample, gather);
+      if (gather) {
+        expect(frames.length).toBeLessThan(sample.length / 10);
+        for (const f of frames) if (f.length > GATHER_BYTES) expect(decodeRecords(f).length).toBe(1);
+      } else {
+        expect(frames.length).toBe(sample.length);
+      }
+      const back = frames.flatMap((f) => decodeRecords(f));
+      expect(back.length).toBe(sample.length);
+      back.forEach((r, i) => {
+        const want = sample[i];
+        expect(r.value.equals(bytesOf(want.value)), `value ${i}`).toBe(true);
+        if (want.key === null) {
+          expect(r.key).toBe(null);
+          expect(r.hash).toBe(NO_KEY);
+        } else {
+          expect(r.key!.equals(bytesOf(want.key)), `key ${i}`).toBe(true);
+          expect(r.hash).toBe(patches.murmur2(bytesOf(want.key)) & 0x7fffffff);
+        }
+      });
+    }
+  });
+
+  it("refuses an encoder result that is not [value, key] of strings or bytes, writing nothing", () => {
+    const frames: Buffer[] = [];
+    const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
+    expect(() => w.write("just a value")).toThrow(/must return \[value, key\], got string just a value/);
+    expect(() => w.write([42, "k"])).toThrow(
+      /Kafka value returned by an encoder must be a string, Buffer or Uint8Array/,
+    );
+    expect(() => w.write(["v", { k: 1 }])).toThrow(/Kafka key returned by an encoder/);
+    w.write(["ok", undefined]); // no key
+    w.flush();
+    const back = frames.flatMap((f) => decodeRecords(f));
+    expect(back.map((r) => [r.key, r.value.toString()])).toEqual([[null, "ok"]]);
+  });
+
+  it("puts a key in the partition kafkajs' Java-compatible default partitioner picks", () => {
+    const kafkajs = require("kafkajs");
+    const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+    const keys = Array.from({ length: 2000 }, (_, i) => `w${i * 7919}-${"x".repeat(i % 9)}`);
+    const frames = writeAll(keys.map((key) => ({ key, value: "v" })));
+    const back = frames.flatMap((f) => decodeRecords(f));
+    for (const n of [1, 3, 4, 12]) {
+      const partitionMetadata = Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: 0 }));
+      back.forEach((r, i) => {
+        const theirs = partitioner({
+          topic: "t",
+          partitionMetadata,
+          message: { key: Buffer.from(keys[i]), value: "v" },
+        });
+        expect(r.hash % n, keys[i]).toBe(theirs);
+      });
+    }
+  });
+
+  it("makes, through the patched grouping and encoder, the produce request kafkajs writes for the same messages", async () => {
+    const original = patches.originalProduceRequest;
+    const patched = patches.patchedProduceRequest;
+    if (original === null || patched === null)
+      throw new Error("the produce request patch is not installed in this process");
+    const Long = require("kafkajs/src/utils/long.js");
+    const partitions = 3;
+    const records = sample.filter((r) => bytesOf(r.value).length < 100_000);
+    // The sink's side: each record appended to its partition's records, as the sink places them.
+    const parts = Array.from({ length: partitions }, () => new PartitionRecords());
+    const plain: { key: Buffer | null; value: Buffer }[][] = parts.map(() => []);
+    let spread = 0;
+    for (const f of writeAll(records))
+      frame.forEachRecord(f, 0, f.length, (hash: number, tailAt: number, tailLen: number) => {
+        const p = hash === NO_KEY ? spread++ % partitions : hash % partitions;
+        parts[p].append(f, tailAt, tailLen);
+        const { key, value } = frame.decodeTail(f, tailAt);
+        plain[p].push({ key, value });
+      });
+    const partitionMetadata = parts.map((_, i) => ({ partitionId: i, leader: 0 }));
+    const grouped = patches.groupMessagesPerPartition({
+      topic: "t",
+      partitionMetadata,
+      messages: parts.map((part, p) =>
+        patches.encodedRecordsMessage({ partition: p, records: part.buf.subarray(0, part.len), count: part.count }),
+      ),
+      partitioner: () => {
+        throw new Error("encoded records are partitioned by the sink");
+      },
+    });
+    // kafkajs advances the idempotent producer's sequence by messages.length: the record count.
+    parts.forEach((part, p) => expect(grouped[p].length).toBe(part.count));
+    const realNow = Date.now;
+    Date.now = () => 1_700_000_000_000;
+    try {
+      for (const transactional of [false, true]) {
+        const args = (lists: unknown[][]) => ({
+          acks: -1,
+          timeout: 30000,
+          transactionalId: transactional ? "tx" : null,
+          producerId: transactional ? Long.fromInt(42) : undefined,
+          producerEpoch: transactional ? 3 : undefined,
+          topicData: [
+            {
+              topic: "t",
+              partitions: lists.map((messages, p) => ({ partition: p, firstSequence: 10 * p, messages })),
+            },
+          ],
+        });
+        const ours = (await patched(args(parts.map((_, p) => grouped[p]))).encode()).buffer as Buffer;
+        const theirs = (await original(args(plain)).encode()).buffer as Buffer;
+        expect(ours.equals(theirs), `transactional: ${transactional}`).toBe(true);
+      }
+    } finally {
+      Date.now = realNow;
+    }
+    expect(() =>
+      patches.groupMessagesPerPartition({
+        topic: "t",
+        partitionMetadata: partitionMetadata.slice(0, 1),
+        messages: [patches.encodedRecordsMessage({ partition: 2, records: Buffer.alloc(0), count: 0 })],
+        partitioner: () => 0,
+      }),
+    ).toThrow(expect.objectContaining({ name: "KafkaJSMetadataNotLoaded" }));
+  });
+
+  it("checksums record batches as kafkajs' CRC-32C does", () => {
+    const theirs = require("kafkajs/src/protocol/recordBatch/crc32C/index.js") as (b: Buffer) => number;
+    expect(crc32c(Buffer.from("123456789"))).toBe(0xe3069283); // the standard check value
+    for (let n = 0; n < 300; n++) {
+      const b = Buffer.from(Array.from({ length: n * 7 }, (_, i) => (i * 131 + n * 17) & 0xff));
+      expect(crc32c(b), `${b.length} bytes`).toBe(theirs(b));
+      const end = Math.max(3, b.length - 5);
+      expect(crc32c(b, 3, end)).toBe(theirs(b.subarray(3, end)));
+    }
+  });
+});
