@@ -144,3 +144,25 @@ describe("gathered TCP sink output", () => {
     }
   });
 });
+
+describe("payloads of a TCP source's run", () => {
+  it("are Buffers to the decoder in every way user code can see, and serialize as Buffers", async () => {
+    const driver = await createTestDriver({
+      module: fileURLToPath(new URL("../fixtures/payload-app.ts", import.meta.url)),
+      args: ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2"],
+      workers: 2,
+    });
+    try {
+      const input = Array.from({ length: 50 }, (_, i) =>
+        Buffer.from(Array.from({ length: i }, (_, j) => (i * 31 + j) & 0xff)),
+      );
+      await driver.pipeInput("payloads", ...input);
+      const lines = Buffer.concat(driver.readOutput(0)).toString("utf8").trim().split("\n");
+      expect(lines.length).toBe(input.length);
+      // the order across the two workers' state instances may differ: compare as sets
+      expect(lines.sort()).toEqual(input.map((b) => `ok ${b.toString("hex")} true`).sort());
+    } finally {
+      await driver.close();
+    }
+  });
+});
