@@ -50,8 +50,9 @@ export const partition = wallaroo.partition((data: Votes) => data.letter);
 export const decoder = wallaroo.decoder({ headerLength: 4, lengthFmt: ">I" }, (bs: Buffer) => {
   if (bs.length !== 5)
     throw new Error(`alphabet: expected a 5-byte payload (letter, u32 votes), got ${bs.length} bytes`);
-  // latin1: one byte, one character, whatever the byte is
-  return new Votes(bs.toString("latin1", 0, 1), bs.readUInt32BE(1));
+  // latin1: one byte, one character, whatever the byte is. String.fromCharCode is exactly that,
+  // without the native call of toString("latin1") per vote (~10% of a worker in a profile).
+  return new Votes(String.fromCharCode(bs[0]), bs.readUInt32BE(1));
 });
 
 export const addVotes = wallaroo.stateComputation("add votes", (data: Votes, state: TotalVotes): [Votes, boolean] => {

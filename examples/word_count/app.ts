@@ -87,8 +87,11 @@ export class WordTotals {
   /** word -> count (a Map: faster than an object with one property per word; it crosses threads as a Map) */
   wordTotals = new Map<string, number>();
 
-  update(word: string): void {
-    this.wordTotals.set(word, (this.wordTotals.get(word) ?? 0) + 1);
+  /** Counts one more `word`; returns its count (so the step needs no second lookup, as getCount would be). */
+  update(word: string): number {
+    const n = (this.wordTotals.get(word) ?? 0) + 1;
+    this.wordTotals.set(word, n);
+    return n;
   }
 
   getCount(word: string): WordCount {
@@ -99,8 +102,7 @@ export class WordTotals {
 export const countWord = wallaroo.stateComputation(
   "Count Word",
   (word: string, wordTotals: WordTotals): [WordCount, boolean] => {
-    wordTotals.update(word);
-    return [wordTotals.getCount(word), true];
+    return [new WordCount(word, wordTotals.update(word)), true];
   },
 );
 
