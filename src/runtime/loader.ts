@@ -15,8 +15,8 @@ import { initialize, loadSync, recordedUserModules, resolveSync } from "./resolv
 /**
  * module.registerHooks (Node >= 22.15 / 23.5): synchronous hooks that run in the
  * thread that loads, where module.register runs its hooks on one more thread (a
- * whole isolate, ~10 MB) per registering thread, so per worker. Typed here
- * because @types/node for the oldest supported Node does not have it.
+ * whole isolate, ~10 MB) per registering thread, so per worker. Typed loosely:
+ * the same hook functions (resolve-hooks.ts) serve both kinds of registration.
  */
 type SyncHooks = {
   resolve: (specifier: string, context: unknown, next: (specifier: string, context: unknown) => unknown) => unknown;
