@@ -122,6 +122,9 @@ const ringBytes = (w) => {
   return { source: w * pow2(2 * 1024 * 1024), peer: w * (w - 1) * peer, sink: w * pow2(2 * 1024 * 1024) };
 };
 
+console.log(
+  `node ${process.version} (the engine runs on this node); load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+);
 const rows = [];
 for (const w of WORKERS) {
   const out = await sink();

@@ -9,7 +9,8 @@ counts="${1:-1,2,4,8}"
 shift || true
 out="${OUT:-bench/results/device}"
 mkdir -p "$out" /tmp/wallaroo-node/bin
-[ -x /tmp/wallaroo-node/bin/node ] || xz -dc .device/node.xz > /tmp/wallaroo-node/bin/node
+# unpacked every time: a binary left there by an earlier pack may be another Node version
+xz -dc .device/node.xz > /tmp/wallaroo-node/bin/node
 chmod +x /tmp/wallaroo-node/bin/node
 export PATH="/tmp/wallaroo-node/bin:$PATH"
 [ -e node_modules ] || ln -s .device/node_modules node_modules

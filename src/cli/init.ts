@@ -64,7 +64,7 @@ export function projectPackageJson(name: string, spec: string): string {
     version: "0.1.0",
     private: true,
     type: "module",
-    engines: { node: ">=20.6" },
+    engines: { node: ">=22.12" },
     scripts: {
       // exec: the shell npm starts is replaced by the engine, so SIGINT/SIGTERM reach it directly.
       start: "exec wallaroo run src/app.ts --exit-with-parent --in 127.0.0.1:7010 --out 127.0.0.1:7002",
@@ -73,7 +73,7 @@ export function projectPackageJson(name: string, spec: string): string {
     },
     dependencies: { wallaroo: spec },
     devDependencies: {
-      "@types/node": dev["@types/node"] ?? "^20.19.0",
+      "@types/node": dev["@types/node"] ?? "^24.19.4",
       typescript: dev.typescript ?? "^5.9.3",
       vitest: dev.vitest ?? "^4.1.12",
     },

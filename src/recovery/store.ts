@@ -321,7 +321,13 @@ export class RecordWriter {
   }
 
   finish(): EncodedRecords {
-    return { bytes: Buffer.concat(this.chunks, this.bytes), ids: this.ids, lens: this.lens };
+    // An ArrayBuffer of its own, never a slice of Buffer's shared pool (where Buffer.concat puts
+    // under 4 KiB): the worker transfers it to the main thread, and the pool is untransferable
+    // (Node 24 throws DataCloneError; a transfer of it would detach every Buffer in it).
+    const bytes = Buffer.allocUnsafeSlow(this.bytes);
+    let at = 0;
+    for (const c of this.chunks) at += c.copy(bytes, at);
+    return { bytes, ids: this.ids, lens: this.lens };
   }
 }
 

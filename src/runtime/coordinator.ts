@@ -36,7 +36,7 @@ import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
-import { MetricsServer } from "../metrics/server.js";
+import type { MetricsServer } from "../metrics/server.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
 import { resolveEngineOptions, type EngineOptions } from "./options.js";
 
@@ -493,6 +493,9 @@ class Engine {
     if (s.metrics) {
       const m = s.metrics;
       try {
+        // Imported here, not at the top: every worker loads this module too (the application's
+        // `import "wallaroo"`), and the server's prom-client costs each thread ~7 MB it never uses.
+        const { MetricsServer } = await import("../metrics/server.js");
         this.metrics = await MetricsServer.start(
           {
             plan,

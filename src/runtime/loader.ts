@@ -2,7 +2,7 @@
  * Loads an application module in the current thread: TypeScript files run as they
  * are (through tsx), and `import ... from "wallaroo"` finds this package.
  */
-import { register } from "node:module";
+import * as nodeModule from "node:module";
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { existsSync } from "node:fs";
@@ -10,11 +10,44 @@ import { isAbsolute, resolve as resolvePath } from "node:path";
 import type { ApplicationSpec } from "../topology/spec.js";
 import { KIND } from "../topology/spec.js";
 import type { ModuleExports } from "../transport/serde.js";
+import { initialize, loadSync, recordedUserModules, resolveSync } from "./resolve-hooks.js";
+
+/**
+ * module.registerHooks (Node >= 22.15 / 23.5): synchronous hooks that run in the
+ * thread that loads, where module.register runs its hooks on one more thread (a
+ * whole isolate, ~10 MB) per registering thread, so per worker. Typed loosely:
+ * the same hook functions (resolve-hooks.ts) serve both kinds of registration.
+ */
+type SyncHooks = {
+  resolve: (specifier: string, context: unknown, next: (specifier: string, context: unknown) => unknown) => unknown;
+  load: (url: string, context: unknown, next: (url: string, context: unknown) => unknown) => unknown;
+};
+const registerHooks = inThreadHooksWork()
+  ? (nodeModule as { registerHooks?: (hooks: SyncHooks) => unknown }).registerHooks
+  : undefined;
+
+/**
+ * Whether this Node's module.registerHooks is used: from the releases where tsx (4.23)
+ * uses it for TypeScript too (22.22.3, 24.11.1, 25.1, 26). On earlier ones tsx runs on
+ * a hooks thread anyway, and registerHooks next to it fails: on 22.15.0 every load of
+ * the application threw "Expected a string, an ArrayBuffer, or a TypedArray to be
+ * returned for the "source" from the "load" hook but got undefined".
+ */
+function inThreadHooksWork(): boolean {
+  const [major, minor, patch] = process.versions.node.split(".").map(Number);
+  const atLeast = (m: number, p: number) => minor > m || (minor === m && patch >= p);
+  if (major === 22) return atLeast(22, 3);
+  if (major === 24) return atLeast(11, 1);
+  if (major === 25) return atLeast(1, 0);
+  return major >= 26;
+}
 
 let hooksRegistered = false;
 let tsxRegistered = false;
-/** this thread's line to the resolve/load hooks, which record the user modules loaded */
+/** this thread's line to the resolve/load hooks on their own thread (module.register), which record the user modules loaded */
 let hooksPort: MessagePort | null = null;
+/** the hooks run in this thread (module.registerHooks): the record is read directly */
+let hooksInThread = false;
 let nextRequest = 1;
 
 /** file: URL of a module given as a path (relative to the cwd) or a URL */
@@ -54,13 +87,20 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
   if (!hooksRegistered) {
     // Registered after tsx so that it runs first (hooks chain last-registered first).
     hooksRegistered = true;
-    const { port1, port2 } = new MessageChannel();
-    hooksPort = port1;
-    hooksPort.unref();
-    register(new URL("./resolve-hooks.js", import.meta.url), {
-      data: { wallarooUrl: new URL("../index.js", import.meta.url).href, port: port2 },
-      transferList: [port2],
-    });
+    const wallarooUrl = new URL("../index.js", import.meta.url).href;
+    if (registerHooks) {
+      initialize({ wallarooUrl });
+      registerHooks({ resolve: resolveSync, load: loadSync });
+      hooksInThread = true;
+    } else {
+      const { port1, port2 } = new MessageChannel();
+      hooksPort = port1;
+      hooksPort.unref();
+      nodeModule.register(new URL("./resolve-hooks.js", import.meta.url), {
+        data: { wallarooUrl, port: port2 },
+        transferList: [port2],
+      });
+    }
   }
   try {
     return (await import(url)) as Record<string, unknown>;
@@ -84,10 +124,23 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
  * the whole graph of the application module is known by then.
  */
 export async function userModules(): Promise<ModuleExports[]> {
+  if (!hooksRegistered) throw new Error("userModules() called before loadAppModule()");
+  const urls = hooksInThread ? recordedUserModules() : await askHooksThread();
+  // Already evaluated: import() returns the cached namespace, it runs nothing.
+  // Only code modules (a JSON import cannot be imported again without its attribute, and exports no class).
+  // A file gone since it was loaded (an earlier application in a test process, in a temp dir since
+  // removed) belongs to no application loaded now, and its import() would fail to resolve.
+  const code = urls.filter((u) => /\.(m|c)?(j|t)sx?$/.test(new URL(u).pathname) && existsSync(fileURLToPath(u))).sort();
+  return Promise.all(code.map(async (url) => ({ url, exports: (await import(url)) as Record<string, unknown> })));
+}
+
+/** The user modules recorded by the hooks on their own thread (module.register), asked over the port. */
+function askHooksThread(): Promise<string[]> {
   const port = hooksPort;
-  if (port === null) throw new Error("userModules() called before loadAppModule()");
+  if (port === null)
+    return Promise.reject(new Error("the module hooks have no port to ask (module.register not used)"));
   const id = nextRequest++;
-  const urls = await new Promise<string[]>((resolve, reject) => {
+  return new Promise<string[]>((resolve, reject) => {
     const timer = setTimeout(() => {
       port.off("message", onMessage);
       reject(new Error("the module hooks did not answer with the list of the application's modules within 10 s"));
@@ -103,12 +156,6 @@ export async function userModules(): Promise<ModuleExports[]> {
     port.ref();
     port.postMessage({ id });
   });
-  // Already evaluated: import() returns the cached namespace, it runs nothing.
-  // Only code modules (a JSON import cannot be imported again without its attribute, and exports no class).
-  // A file gone since it was loaded (an earlier application in a test process, in a temp dir since
-  // removed) belongs to no application loaded now, and its import() would fail to resolve.
-  const code = urls.filter((u) => /\.(m|c)?(j|t)sx?$/.test(new URL(u).pathname) && existsSync(fileURLToPath(u))).sort();
-  return Promise.all(code.map(async (url) => ({ url, exports: (await import(url)) as Record<string, unknown> })));
 }
 
 /** Calls the module's applicationSetup(args) and checks it returned builder.build(). */
