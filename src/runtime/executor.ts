@@ -13,7 +13,7 @@ import { copyBytes } from "../transport/channel.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { SINK, STEP, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 
@@ -43,6 +43,13 @@ interface FastBuffer extends Buffer {
 
 /** bytes of TCP sink output gathered on a worker before they go to the sink's ring as one frame */
 const GATHER_BYTES = 64 * 1024;
+/**
+ * bytes of messages for one peer worker gathered before they go to its ring as one
+ * STEP_BATCH frame (less when the peer's channel takes smaller frames)
+ */
+const PEER_GATHER_BYTES = 64 * 1024;
+/** per message of a STEP_BATCH frame: step id, record length (u32 LE each) */
+const BATCH_ENTRY_HEADER = 8;
 
 const KEY_NONE = 0;
 const KEY_STRING = 1;
@@ -99,6 +106,9 @@ export class Executor {
   private readonly decoderLabels: string[];
   private readonly peerBufs: (Buffer | null)[];
   private readonly peerCodecs: (Codec | null)[];
+  /** per peer worker: messages gathered for it (STEP_BATCH entries), null when not gathering */
+  private readonly peerGather: (FastBuffer | null)[];
+  private readonly peerGatherLen: number[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
   private readonly kafkaSink: boolean[];
@@ -163,6 +173,10 @@ export class Executor {
     );
     this.peerBufs = peers.map((c) => (c ? c.buffer : null));
     this.peerCodecs = peers.map((c) => (c ? serde.channel() : null));
+    this.peerGather = peers.map((c) =>
+      c && gatherOutputs ? (Buffer.allocUnsafe(Math.min(PEER_GATHER_BYTES, c.frameLimit)) as FastBuffer) : null,
+    );
+    this.peerGatherLen = peers.map(() => 0);
     this.gather = plan.sinks.map((k) =>
       k.spec.kind === "tcp-sink" && gatherOutputs ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer) : null,
     );
@@ -218,7 +232,8 @@ export class Executor {
         const kind = kindOf(t);
         if (kind === SOURCE_FRAMED) this.fromSourceFramed(idOf(t), inputBuffer, off, len);
         else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
-        else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
+        else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
+        else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec, false);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);
@@ -278,7 +293,30 @@ export class Executor {
     else this.run(source.firstStep, value, false, 0, payload);
   }
 
-  private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
+  /**
+   * A STEP_BATCH frame: copied out of the ring once (a decoder may keep its payload, as
+   * from a source run), then each message as if it had come in a frame of its own: one
+   * that fails is reported and dropped alone.
+   */
+  private fromPeerBatch(buf: FastBuffer, off: number, len: number, codec: Codec): void {
+    const batch = Buffer.allocUnsafe(len) as FastBuffer;
+    buf.copy(batch, 0, off, off + len);
+    let p = 0;
+    while (p < len && !this.halted) {
+      const stepId = readU32LE(batch, p);
+      const n = readU32LE(batch, p + 4);
+      p += BATCH_ENTRY_HEADER;
+      try {
+        this.fromPeer(stepId, batch, p, n, codec, true);
+      } catch (err) {
+        this.failed(err);
+      }
+      p += n;
+    }
+  }
+
+  /** `owned`: buf is this message's own copy, so a raw payload can be a view of it */
+  private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec, owned: boolean): void {
     this.where = this.stepLabels[stepId];
     const keyType = buf[off];
     let valueType = buf[off + 1];
@@ -289,7 +327,7 @@ export class Executor {
       this.sampleT0 = buf.readDoubleLE(end);
       valueType &= ~VALUE_TIMED;
     }
-    const keyLen = buf.readUInt32LE(off + 2);
+    const keyLen = readU32LE(buf, off + 2);
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
     let key: Key = 0;
@@ -301,8 +339,11 @@ export class Executor {
     if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      payload = Buffer.allocUnsafe(end - vStart);
-      buf.copy(payload, 0, vStart, end);
+      if (owned) payload = buf.subarray(vStart, end);
+      else {
+        payload = Buffer.allocUnsafe(end - vStart);
+        buf.copy(payload, 0, vStart, end);
+      }
       const source = this.plan.sources[this.steps[stepId].pipeline];
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
@@ -476,12 +517,33 @@ export class Executor {
     const timed = this.sampleT0 !== 0;
     const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
     const t = tag(STEP, stepId);
-    const off = ch.reserve(t, total);
-    const buf = (off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total)) as FastBuffer;
-    const base = off >= 0 ? off : 0;
+    const gather = this.peerGather[owner];
+    let off: number;
+    let buf: FastBuffer;
+    let base: number;
+    if (gather !== null && BATCH_ENTRY_HEADER + total <= gather.length) {
+      // Into this peer's batch (flushed per input batch by the worker, or when full).
+      let at = this.peerGatherLen[owner];
+      if (at + BATCH_ENTRY_HEADER + total > gather.length) {
+        this.flushPeer(owner);
+        at = 0;
+      }
+      writeU32LE(gather, at, stepId);
+      writeU32LE(gather, at + 4, total);
+      buf = gather;
+      base = at + BATCH_ENTRY_HEADER;
+      this.peerGatherLen[owner] = base + total;
+      off = 0; // written in place, nothing to send
+    } else {
+      // Too large for a batch: a frame of its own, after what was gathered (the order to one peer is kept).
+      if (gather !== null) this.flushPeer(owner);
+      off = ch.reserve(t, total);
+      buf = (off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total)) as FastBuffer;
+      base = off >= 0 ? off : 0;
+    }
     buf[base] = keyType;
     buf[base + 1] = (raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED) | (timed ? VALUE_TIMED : 0);
-    buf.writeUInt32LE(keyLen, base + 2);
+    writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
     else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
@@ -491,6 +553,22 @@ export class Executor {
     else buf.set(packed!, k + keyLen);
     if (timed) buf.writeDoubleLE(this.sampleT0, k + keyLen + valueLen);
     if (off < 0) ch.send(t, buf, 0, total);
+  }
+
+  private flushPeer(v: number): void {
+    const len = this.peerGatherLen[v];
+    if (len > 0) {
+      this.peerGatherLen[v] = 0;
+      this.peers[v]!.send(tag(STEP_BATCH, 0), this.peerGather[v]!, 0, len);
+    }
+  }
+
+  /**
+   * Hands every gathered message to its peer's ring; the worker calls this once per
+   * batch, before it publishes (and always before it sleeps).
+   */
+  flushPeers(): void {
+    for (let v = 0; v < this.peerGatherLen.length; v++) if (this.peerGatherLen[v] > 0) this.flushPeer(v);
   }
 
   private emit(pipeline: number, value: unknown): void {
@@ -591,6 +669,18 @@ export class Executor {
     buf.set(value, 4 + keyLen);
     this.sinks[k].send(tag(SINK, k), buf, 0, total);
   }
+}
+
+function readU32LE(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+/** Buffer#writeUInt32LE validates its arguments on every call; this is a few byte stores. */
+function writeU32LE(b: Uint8Array, o: number, v: number): void {
+  b[o] = v;
+  b[o + 1] = v >>> 8;
+  b[o + 2] = v >>> 16;
+  b[o + 3] = v >>> 24;
 }
 
 function badTcpOutput(encoded: unknown): TypeError {

@@ -75,6 +75,14 @@ const SLICE_MS = 10;
  */
 const COMMIT_BYTES = 64 * 1024;
 const COMMIT_MS = 0.2;
+/**
+ * How long an idle worker blocks in Atomics.wait (a plain futex wait) before it waits with
+ * Atomics.waitAsync, which lets its event loop run. A wake-up from the blocking phase is the
+ * cheaper one (bench/ANALYSIS.md); the cost is that control messages and user timers wait up
+ * to this long, which is why it is short, and why the loop below still yields to the event
+ * loop every SLICE_MS when blocking sleeps alone keep it busy.
+ */
+const SYNC_PARK_MS = 1;
 
 export type WorkerReport = FromWorker;
 
@@ -238,6 +246,7 @@ async function main(init: WorkerInit): Promise<void> {
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
+  bell.syncParkMs = SYNC_PARK_MS;
   const status = new StatusWord(w.status, workerSlot(me));
   // Per-path backpressure. A message of a source reaches only its own pipeline's sinks:
   // the executor emits to the sinks of the pipeline of the step it ran, and a state shared
@@ -384,6 +393,19 @@ async function main(init: WorkerInit): Promise<void> {
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
+  /**
+   * Everything gathered so far (messages for peers, output for sinks) goes to the rings and is
+   * published: at the end of every pass, and within a long pass every COMMIT_MS, so a long
+   * pass (16 source runs per source and 1024 peer frames per peer: milliseconds at full load)
+   * does not hold back what it produced first. Peers before sinks is no order anyone sees:
+   * they are different rings.
+   */
+  const publish = (now: number) => {
+    executor.flushPeers();
+    executor.flushSinks();
+    for (let i = 0; i < outputs.length; i++) outputs[i].commit();
+    lastCommit = now;
+  };
   for (;;) {
     if (fatal) {
       await new Promise(() => {}); // the coordinator is stopping the engine
@@ -403,7 +425,11 @@ async function main(init: WorkerInit): Promise<void> {
     //   sources being stopped everywhere at the first backed-up worker keeps that rare.)
     const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
     stepping = true;
-    if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+    if (readPeers) {
+      for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+      const now = performance.now();
+      if (n > 0 && now - lastCommit > COMMIT_MS) publish(now);
+    }
     peerBlocked = peersBlocked();
     let heldBack = false;
     // One source frame is a run of many messages: take them one frame at a time and
@@ -417,16 +443,18 @@ async function main(init: WorkerInit): Promise<void> {
         const got = sourceReaders[i].read(1);
         n += got;
         if (got === 0) break;
+        const now = performance.now();
+        if (now - lastCommit > COMMIT_MS) publish(now);
         peerBlocked = peersBlocked();
       }
     }
+    executor.flushPeers();
     executor.flushSinks();
     stepping = false;
     const now = performance.now();
     trackCongestion(now);
     if (n === 0 || now - lastCommit > COMMIT_MS) {
-      for (let i = 0; i < outputs.length; i++) outputs[i].commit();
-      lastCommit = now;
+      publish(now);
     } else {
       for (let i = 0; i < outputs.length; i++) if (outputs[i].uncommitted >= COMMIT_BYTES) outputs[i].commit();
     }
@@ -441,10 +469,16 @@ async function main(init: WorkerInit): Promise<void> {
         for (let v = 0; v < peers.length; v++) if (peers[v]?.blocked) executor.slots[blockedBase + v] += waited;
         for (let k = 0; k < sinks.length; k++)
           if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
+        sliceStart = performance.now();
       } else {
         await status.sleepIdle(bell, inputsEmpty);
+        // A wake-up from the blocking phase did not let the event loop run: the slice goes on.
+        if (bell.parkedAsync) sliceStart = performance.now();
+        else if (performance.now() - sliceStart > SLICE_MS) {
+          await yieldToEventLoop();
+          sliceStart = performance.now();
+        }
       }
-      sliceStart = performance.now();
     } else if (performance.now() - sliceStart > SLICE_MS) {
       await yieldToEventLoop();
       sliceStart = performance.now();
