@@ -55,6 +55,12 @@ const KEY_NONE = 0;
 const KEY_STRING = 1;
 const KEY_NUMBER = 2;
 const KEY_BIGINT = 3;
+/**
+ * a declared partition key, sent as its index in the state's declared keys (u32 LE): the
+ * owner takes the plan's own string, so nothing is encoded, sliced or hashed again. Every
+ * worker compiles the same plan, which ownerOf() already relies on.
+ */
+const KEY_DECLARED = 4;
 const STEP_HEADER = 6; // key type (u8), value type (u8), key length (u32 LE)
 /** how a value crosses to another worker: strings (the common case: words, lines) skip msgpack */
 const VALUE_PACKED = 0;
@@ -109,6 +115,9 @@ export class Executor {
   /** per peer worker: messages gathered for it (STEP_BATCH entries), null when not gathering */
   private readonly peerGather: (FastBuffer | null)[];
   private readonly peerGatherLen: number[];
+  /** per state: its declared partition keys (declaration order, no duplicates) and each one's index */
+  private readonly declaredKeys: Key[][];
+  private readonly declaredIndex: Map<Key, number>[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
   private readonly kafkaSink: boolean[];
@@ -177,6 +186,8 @@ export class Executor {
       c && gatherOutputs ? (Buffer.allocUnsafe(Math.min(PEER_GATHER_BYTES, c.frameLimit)) as FastBuffer) : null,
     );
     this.peerGatherLen = peers.map(() => 0);
+    this.declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
+    this.declaredIndex = this.declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
     this.gather = plan.sinks.map((k) =>
       k.spec.kind === "tcp-sink" && gatherOutputs ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer) : null,
     );
@@ -331,7 +342,8 @@ export class Executor {
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
     let key: Key = 0;
-    if (keyType === KEY_STRING) key = buf.utf8Slice(kStart, vStart);
+    if (keyType === KEY_DECLARED) key = this.declaredKeys[this.steps[stepId].state][readU32LE(buf, kStart)];
+    else if (keyType === KEY_STRING) key = buf.utf8Slice(kStart, vStart);
     else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
     let value: unknown;
@@ -500,7 +512,11 @@ export class Executor {
     let keyType = KEY_NONE;
     let keyLen = 0;
     let keyText = "";
-    if (partitioned) {
+    const declared = partitioned ? this.declaredIndex[this.steps[stepId].state].get(key) : undefined;
+    if (declared !== undefined) {
+      keyType = KEY_DECLARED;
+      keyLen = 4;
+    } else if (partitioned) {
       if (typeof key === "string") {
         keyType = KEY_STRING;
         keyLen = utf8Length(key);
@@ -545,10 +561,13 @@ export class Executor {
     buf[base + 1] = (raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED) | (timed ? VALUE_TIMED : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
-    if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
+    if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
+    else if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
     else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
     else if (keyType === KEY_BIGINT) buf.latin1Write(keyText, k, keyLen);
-    if (raw !== null) copyBytes(raw, 0, valueLen, buf, k + keyLen);
+    // The whole payload: TypedArray#set needs no view then, and beats copyBytes' byte loop
+    // (~2.5 ns a byte) above a dozen bytes (market_spread's 42-53-byte records).
+    if (raw !== null) buf.set(raw, k + keyLen);
     else if (isString) utf8Write(buf, value as string, k + keyLen, valueLen);
     else buf.set(packed!, k + keyLen);
     if (timed) buf.writeDoubleLE(this.sampleT0, k + keyLen + valueLen);

@@ -170,3 +170,54 @@ describe("Executor: messages to another worker are batched", () => {
     expect(peerOut[0].size).toBe(0);
   });
 });
+
+describe("Executor: a declared partition key crossing to its owner", () => {
+  it("lands in the instance of that key (examples/word_count: keys a-z and '!', dealt to 2 workers)", async () => {
+    const appPath = fileURLToPath(new URL("../../examples/word_count/app.ts", import.meta.url));
+    const url = pathToFileURL(appPath).href;
+    const mod = await loadAppModule(url);
+    const plan = compilePlan(setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2"], url), 2);
+    const serde = createSerde(
+      mod,
+      plan.states.map((s) => s.spec.stateClass),
+    );
+    const peerOut = [new MemoryOutbox(), new MemoryOutbox()];
+    const sinks = [new MemoryOutbox(), new MemoryOutbox()];
+    const errors: unknown[] = [];
+    const ex = [0, 1].map(
+      (w) =>
+        new Executor(
+          plan,
+          w,
+          serde,
+          w === 0 ? [null, peerOut[0]] : [peerOut[1], null],
+          [sinks[w]],
+          (_where, err) => errors.push(err),
+          undefined,
+          true,
+        ),
+    );
+    const words = ["apple", "banana", "cherry", "date", "zebra", "yak", "42", "bee", "bob", "avocado"];
+    const lines = Array.from({ length: 30 }, (_, i) => `${words[i % words.length]} ${words[(i * 7) % words.length]}`);
+    const run = frame(lines);
+    ex[0].handler()(tag(SOURCE_FRAMED, 0), run, 0, run.length);
+    ex[0].flushPeers();
+    const toOne = ex[1].handler();
+    peerOut[0].drain((t, bytes, off, len) => toOne(t, bytes, off, len));
+    expect(errors).toEqual([]);
+    // every word is counted in the instance of its own first letter ("!" for the rest), on the worker that owns it
+    const counts = new Map<string, number>();
+    for (const l of lines) for (const w of l.split(" ")) counts.set(w, (counts.get(w) ?? 0) + 1);
+    const state = plan.states[0];
+    for (const [word, n] of counts) {
+      const key = /^[a-z]/.test(word) ? word[0] : "!";
+      const owner = ownerOf(state, key, 2);
+      const inst = ex[owner].peekInstance(0, key) as { wordTotals: Map<string, number> } | undefined;
+      expect(inst?.wordTotals.get(word)).toBe(n);
+      expect(ex[1 - owner].peekInstance(0, key)).toBeUndefined();
+    }
+    expect(new Set([...counts.keys()].map((w) => ownerOf(state, /^[a-z]/.test(w) ? w[0] : "!", 2)))).toEqual(
+      new Set([0, 1]),
+    );
+  });
+});
