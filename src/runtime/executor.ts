@@ -244,7 +244,7 @@ export class Executor {
         if (kind === SOURCE_FRAMED) this.fromSourceFramed(idOf(t), inputBuffer, off, len);
         else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
-        else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec, false);
+        else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);
@@ -305,20 +305,21 @@ export class Executor {
   }
 
   /**
-   * A STEP_BATCH frame: copied out of the ring once (a decoder may keep its payload, as
-   * from a source run), then each message as if it had come in a frame of its own: one
-   * that fails is reported and dropped alone.
+   * A STEP_BATCH frame: each message as if it had come in a frame of its own (read in
+   * place; a raw payload is copied, as fromPeer does), and one that fails is reported and
+   * dropped alone. Not copied out of the ring as a whole: that measured no cheaper than
+   * the per-payload copies from Node's pool (bench/peer-hop.bench.mjs) and would allocate
+   * a fresh 64 KiB buffer per batch, outside the pool.
    */
   private fromPeerBatch(buf: FastBuffer, off: number, len: number, codec: Codec): void {
-    const batch = Buffer.allocUnsafe(len) as FastBuffer;
-    buf.copy(batch, 0, off, off + len);
-    let p = 0;
-    while (p < len && !this.halted) {
-      const stepId = readU32LE(batch, p);
-      const n = readU32LE(batch, p + 4);
+    const end = off + len;
+    let p = off;
+    while (p < end && !this.halted) {
+      const stepId = readU32LE(buf, p);
+      const n = readU32LE(buf, p + 4);
       p += BATCH_ENTRY_HEADER;
       try {
-        this.fromPeer(stepId, batch, p, n, codec, true);
+        this.fromPeer(stepId, buf, p, n, codec);
       } catch (err) {
         this.failed(err);
       }
@@ -326,8 +327,7 @@ export class Executor {
     }
   }
 
-  /** `owned`: buf is this message's own copy, so a raw payload can be a view of it */
-  private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec, owned: boolean): void {
+  private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
     this.where = this.stepLabels[stepId];
     const keyType = buf[off];
     let valueType = buf[off + 1];
@@ -351,11 +351,8 @@ export class Executor {
     if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      if (owned) payload = buf.subarray(vStart, end);
-      else {
-        payload = Buffer.allocUnsafe(end - vStart);
-        buf.copy(payload, 0, vStart, end);
-      }
+      payload = Buffer.allocUnsafe(end - vStart);
+      buf.copy(payload, 0, vStart, end);
       const source = this.plan.sources[this.steps[stepId].pipeline];
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);

@@ -395,10 +395,10 @@ async function main(init: WorkerInit): Promise<void> {
   let lastCommit = sliceStart;
   /**
    * Everything gathered so far (messages for peers, output for sinks) goes to the rings and is
-   * published: at the end of every pass, and within a long pass every COMMIT_MS, so a long
-   * pass (16 source runs per source and 1024 peer frames per peer: milliseconds at full load)
-   * does not hold back what it produced first. Peers before sinks is no order anyone sees:
-   * they are different rings.
+   * published. Only between passes: publishing every COMMIT_MS within a long pass too (16
+   * source runs per source and 1024 peer frames per peer: milliseconds at full load) was
+   * tried for latency and cost market_spread on 1 worker ~15% more CPU per message (the
+   * sink thread woken up to 5000 times a second; bench/ANALYSIS.md).
    */
   const publish = (now: number) => {
     executor.flushPeers();
@@ -425,11 +425,7 @@ async function main(init: WorkerInit): Promise<void> {
     //   sources being stopped everywhere at the first backed-up worker keeps that rare.)
     const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
     stepping = true;
-    if (readPeers) {
-      for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
-      const now = performance.now();
-      if (n > 0 && now - lastCommit > COMMIT_MS) publish(now);
-    }
+    if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
     peerBlocked = peersBlocked();
     let heldBack = false;
     // One source frame is a run of many messages: take them one frame at a time and
@@ -443,8 +439,6 @@ async function main(init: WorkerInit): Promise<void> {
         const got = sourceReaders[i].read(1);
         n += got;
         if (got === 0) break;
-        const now = performance.now();
-        if (now - lastCommit > COMMIT_MS) publish(now);
         peerBlocked = peersBlocked();
       }
     }
