@@ -393,19 +393,6 @@ async function main(init: WorkerInit): Promise<void> {
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
-  /**
-   * Everything gathered so far (messages for peers, output for sinks) goes to the rings and is
-   * published. Only between passes: publishing every COMMIT_MS within a long pass too (16
-   * source runs per source and 1024 peer frames per peer: milliseconds at full load) was
-   * tried for latency and cost market_spread on 1 worker ~15% more CPU per message (the
-   * sink thread woken up to 5000 times a second; bench/ANALYSIS.md).
-   */
-  const publish = (now: number) => {
-    executor.flushPeers();
-    executor.flushSinks();
-    for (let i = 0; i < outputs.length; i++) outputs[i].commit();
-    lastCommit = now;
-  };
   for (;;) {
     if (fatal) {
       await new Promise(() => {}); // the coordinator is stopping the engine
@@ -442,13 +429,17 @@ async function main(init: WorkerInit): Promise<void> {
         peerBlocked = peersBlocked();
       }
     }
+    // What this pass gathered for peers and sinks goes to their rings; it is published only
+    // between passes. (Publishing every COMMIT_MS within a long pass too, for latency, cost
+    // market_spread on 1 worker ~15% more CPU per message: bench/ANALYSIS.md.)
     executor.flushPeers();
     executor.flushSinks();
     stepping = false;
     const now = performance.now();
     trackCongestion(now);
     if (n === 0 || now - lastCommit > COMMIT_MS) {
-      publish(now);
+      for (let i = 0; i < outputs.length; i++) outputs[i].commit();
+      lastCommit = now;
     } else {
       for (let i = 0; i < outputs.length; i++) if (outputs[i].uncommitted >= COMMIT_BYTES) outputs[i].commit();
     }
