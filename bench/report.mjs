@@ -186,8 +186,9 @@ function ringSection(ring) {
     out.push(
       `| ${r.kind} | ${r.size} B | ${(r.framesPerSec / 1e6).toFixed(2)} | ${f(r.mbPerSec, 0)} | ${r.vsOurs == null ? "–" : r.vsOurs.toFixed(2) + "×"} |`,
     );
-  out.push("", "| doorbell spinChecks | round trip |", "|---:|---:|");
-  for (const p of ring.doorbellPingPong ?? []) out.push(`| ${p.spinChecks} | ${f(p.roundTripUs)} µs |`);
+  out.push("", "| doorbell spinChecks | blocking phase | round trip |", "|---:|---:|---:|");
+  for (const p of ring.doorbellPingPong ?? [])
+    out.push(`| ${p.spinChecks} | ${p.syncParkMs ? `${p.syncParkMs} ms` : "none"} | ${f(p.roundTripUs)} µs |`);
   out.push(
     "",
     "(kinds: ours = our SPSC ring parking on a doorbell, ours-spin = busy-polling, ringbuf = ringbuf.js, pm1 = one postMessage per frame, pmb = postMessage of 256-frame batches; see bench/ring.bench.mjs)",

@@ -136,6 +136,7 @@ function consumerMain() {
     const peer = new Doorbell(d.bellA);
     port.on("message", async (m) => {
       mine.spinChecks = m.spinChecks;
+      mine.syncParkMs = m.syncParkMs;
       let cur = 0;
       const stillEmpty = () => Atomics.load(flags, 0) === cur;
       for (let i = 1; i <= m.cycles; i++) {
@@ -332,7 +333,12 @@ async function runCase(kind, size, opts) {
   return { kind, size, framesPerSec: rate, mbPerSec: (rate * size) / 1e6, trials: rates.length, framesPerTrial: n };
 }
 
-async function pingPong(spinChecks, opts) {
+/**
+ * Round trips between the main thread and a worker through two doorbells; also the CPU
+ * time of both threads together per round trip (process.cpuUsage), which is what a
+ * wake-up costs. `syncParkMs`: the doorbells' blocking phase (Doorbell.syncParkMs).
+ */
+async function pingPong(spinChecks, opts, syncParkMs = 0) {
   const data = {
     kind: "pingpong",
     flagsSab: new SharedArrayBuffer(8),
@@ -345,14 +351,17 @@ async function pingPong(spinChecks, opts) {
   const mine = new Doorbell(data.bellA);
   const peer = new Doorbell(data.bellB);
   mine.spinChecks = spinChecks;
+  mine.syncParkMs = syncParkMs;
+  let cpuUs = 0;
   const run = async (cycles) => {
     Atomics.store(flags, 0, 0);
     Atomics.store(flags, 1, 0);
     const done = nextMessage(worker, (m) => m.done === true);
-    worker.postMessage({ cycles, spinChecks });
+    worker.postMessage({ cycles, spinChecks, syncParkMs });
     let cur = 0;
     const stillEmpty = () => Atomics.load(flags, 1) === cur;
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let i = 1; i <= cycles; i++) {
       Atomics.store(flags, 0, i);
       peer.ring();
@@ -360,13 +369,15 @@ async function pingPong(spinChecks, opts) {
       while (Atomics.load(flags, 1) !== i) await mine.sleep(stillEmpty, PARK_TIMEOUT_MS);
     }
     const us = ((performance.now() - t0) * 1000) / cycles;
+    const c = process.cpuUsage(c0);
+    cpuUs = (c.user + c.system) / cycles;
     await done;
     return us;
   };
   await run(2000);
   const us = await run(opts.pingCycles);
   await worker.terminate();
-  return { spinChecks, roundTripUs: us };
+  return { spinChecks, syncParkMs, roundTripUs: us, cpuUsPerRoundTrip: cpuUs };
 }
 
 function singleThreadBench(opts) {
@@ -444,9 +455,18 @@ async function main() {
     r.vsOurs = ours ? r.framesPerSec / ours.framesPerSec : null;
   }
   const ping = [];
-  for (const spin of [0, 100, 1000, 10000]) {
-    const p = await pingPong(spin, opts);
-    log(`  doorbell ping-pong spinChecks=${spin}: ${p.roundTripUs.toFixed(1)} us/round trip`);
+  for (const [spin, syncParkMs] of [
+    [0, 0],
+    [100, 0],
+    [1000, 0],
+    [10000, 0],
+    [0, 1],
+  ]) {
+    const p = await pingPong(spin, opts, syncParkMs);
+    log(
+      `  doorbell ping-pong spinChecks=${spin} syncParkMs=${syncParkMs}: ${p.roundTripUs.toFixed(1)} us/round trip, ` +
+        `${p.cpuUsPerRoundTrip.toFixed(1)} us CPU/round trip`,
+    );
     ping.push(p);
   }
   const bench = singleThreadBench(opts);
@@ -486,9 +506,12 @@ async function main() {
   out.push("");
   out.push("## Doorbell ping-pong (round trip = 2 wake-ups)");
   out.push("");
-  out.push("| spinChecks | round trip |");
-  out.push("|---:|---:|");
-  for (const p of ping) out.push(`| ${p.spinChecks} | ${p.roundTripUs.toFixed(1)} us |`);
+  out.push("| spinChecks | syncParkMs | round trip | CPU per round trip (both threads) |");
+  out.push("|---:|---:|---:|---:|");
+  for (const p of ping)
+    out.push(
+      `| ${p.spinChecks} | ${p.syncParkMs} | ${p.roundTripUs.toFixed(1)} us | ${p.cpuUsPerRoundTrip.toFixed(1)} us |`,
+    );
   out.push("");
   out.push("## Single-thread cost per frame (tinybench)");
   out.push("");

@@ -10,6 +10,8 @@ import { copyBytes } from "../transport/channel.js";
 export interface Outbox {
   /** memory that reserve() offsets point into; read once by the executor, so it never changes */
   readonly buffer: Buffer;
+  /** largest frame reserve() may give room for (larger ones go through send()) */
+  readonly frameLimit: number;
   /**
    * Room for a `len`-byte frame written in place at the returned offset of `buffer`;
    * -1 means the caller must use send() instead.
@@ -28,6 +30,7 @@ const ARENA_BYTES = 256 * 1024;
  */
 export class MemoryOutbox implements Outbox {
   readonly buffer: Buffer = Buffer.allocUnsafe(ARENA_BYTES);
+  readonly frameLimit = ARENA_BYTES;
   private used = 0;
   /** per frame: tag, then either an arena offset + length or a copy */
   private tags: number[] = [];

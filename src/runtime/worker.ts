@@ -75,6 +75,14 @@ const SLICE_MS = 10;
  */
 const COMMIT_BYTES = 64 * 1024;
 const COMMIT_MS = 0.2;
+/**
+ * How long an idle worker blocks in Atomics.wait (a plain futex wait) before it waits with
+ * Atomics.waitAsync, which lets its event loop run. A wake-up from the blocking phase is the
+ * cheaper one (bench/ANALYSIS.md); the cost is that control messages and user timers wait up
+ * to this long, which is why it is short, and why the loop below still yields to the event
+ * loop every SLICE_MS when blocking sleeps alone keep it busy.
+ */
+const SYNC_PARK_MS = 1;
 
 export type WorkerReport = FromWorker;
 
@@ -238,6 +246,7 @@ async function main(init: WorkerInit): Promise<void> {
     .map((sab) => new ChannelReader(new RingReader(sab), executor.handler()));
   const sourceReaders = w.sourceRings.map((row) => new ChannelReader(new RingReader(row[me]), executor.handler()));
   const bell = new Doorbell(w.workerBells[me]);
+  bell.syncParkMs = SYNC_PARK_MS;
   const status = new StatusWord(w.status, workerSlot(me));
   // Per-path backpressure. A message of a source reaches only its own pipeline's sinks:
   // the executor emits to the sinks of the pipeline of the step it ran, and a state shared
@@ -420,6 +429,10 @@ async function main(init: WorkerInit): Promise<void> {
         peerBlocked = peersBlocked();
       }
     }
+    // What this pass gathered for peers and sinks goes to their rings; it is published only
+    // between passes. (Publishing every COMMIT_MS within a long pass too, for latency, cost
+    // market_spread on 1 worker ~15% more CPU per message: bench/ANALYSIS.md.)
+    executor.flushPeers();
     executor.flushSinks();
     stepping = false;
     const now = performance.now();
@@ -441,10 +454,16 @@ async function main(init: WorkerInit): Promise<void> {
         for (let v = 0; v < peers.length; v++) if (peers[v]?.blocked) executor.slots[blockedBase + v] += waited;
         for (let k = 0; k < sinks.length; k++)
           if (sinks[k].blocked) executor.slots[blockedBase + peers.length + k] += waited;
+        sliceStart = performance.now();
       } else {
         await status.sleepIdle(bell, inputsEmpty);
+        // A wake-up from the blocking phase did not let the event loop run: the slice goes on.
+        if (bell.parkedAsync) sliceStart = performance.now();
+        else if (performance.now() - sliceStart > SLICE_MS) {
+          await yieldToEventLoop();
+          sliceStart = performance.now();
+        }
       }
-      sliceStart = performance.now();
     } else if (performance.now() - sliceStart > SLICE_MS) {
       await yieldToEventLoop();
       sliceStart = performance.now();

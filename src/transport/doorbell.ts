@@ -17,6 +17,15 @@
  * producer whose CAS fails knows another producer has already claimed this sleep (or the
  * consumer has not announced yet, in which case its re-check will see the data).
  *
+ * The wait itself has two phases (see `syncParkMs`): first a blocking Atomics.wait (a plain
+ * futex wait: the cheapest wake-up there is), then Atomics.waitAsync. Both wait on the same
+ * SEQ value `seq`, loaded before the one announcement, so the argument above covers the whole
+ * sleep: a producer that claims it bumps SEQ, after which whichever phase is current returns
+ * ("ok" or "not-equal"); a producer that publishes while SLEEPING is still 1 claims it, even if
+ * the blocking phase has just timed out. The consumer clears SLEEPING itself whenever it
+ * returns (it re-checks its rings before the next announcement), so a producer never notifies a
+ * consumer that is running, except for the one notify racing with a timeout.
+ *
  * Node does not keep the event loop alive for a pending Atomics.waitAsync, so while any
  * wait is pending a single shared (otherwise idle) interval timer is ref'ed.
  */
@@ -72,6 +81,18 @@ export class Doorbell {
   private readonly i32: Int32Array;
   /** Number of stillEmpty() re-checks done before announcing sleep (0 = none). */
   spinChecks: number = DEFAULT_SPIN_CHECKS;
+  /**
+   * Milliseconds of the blocking phase of a sleep (Atomics.wait) before the rest is waited with
+   * Atomics.waitAsync; 0 (the default) = no blocking phase. While blocked the thread's event loop
+   * does not run (timers, messages from other threads, socket callbacks wait), so a thread sets
+   * this only where that short delay is acceptable, and never on a thread that may not block
+   * (a browser's main thread). Measured on the 2-core VM (bench/ring.bench.mjs ping-pong): a
+   * wake-up from the blocking phase costs both threads together about half the CPU of one
+   * through waitAsync, which posts a task to the sleeper's event loop and resolves a promise.
+   */
+  syncParkMs = 0;
+  /** true if the last sleep() reached its Atomics.waitAsync phase (so the thread's event loop ran while it slept) */
+  parkedAsync = false;
   private readonly onWake: () => void;
 
   constructor(sab: SharedArrayBuffer) {
@@ -110,6 +131,7 @@ export class Doorbell {
    */
   sleep(stillEmpty: () => boolean, timeoutMs: number): Promise<void> {
     const i32 = this.i32;
+    this.parkedAsync = false;
     for (let i = this.spinChecks; i > 0; i--) {
       if (!stillEmpty()) return Promise.resolve();
     }
@@ -119,11 +141,23 @@ export class Doorbell {
       Atomics.store(i32, DOORBELL_SLEEPING_WORD, 0);
       return Promise.resolve();
     }
-    const r = waitAsync(i32, DOORBELL_SEQ_WORD, seq, timeoutMs < 0 ? 0 : timeoutMs);
+    if (timeoutMs < 0) timeoutMs = 0;
+    if (this.syncParkMs > 0) {
+      const blockMs = Math.min(this.syncParkMs, timeoutMs);
+      // "ok" / "not-equal": a producer claimed this sleep (SEQ moved on). "timed-out": still
+      // announced, so the async phase below waits on the same `seq` (see the class comment).
+      if (Atomics.wait(i32, DOORBELL_SEQ_WORD, seq, blockMs) !== "timed-out" || blockMs >= timeoutMs) {
+        Atomics.store(i32, DOORBELL_SLEEPING_WORD, 0);
+        return Promise.resolve();
+      }
+      timeoutMs -= blockMs;
+    }
+    const r = waitAsync(i32, DOORBELL_SEQ_WORD, seq, timeoutMs);
     if (!r.async) {
       Atomics.store(i32, DOORBELL_SLEEPING_WORD, 0);
       return Promise.resolve();
     }
+    this.parkedAsync = true;
     keepAliveAcquire();
     return r.value.then(this.onWake);
   }

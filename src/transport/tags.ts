@@ -15,6 +15,13 @@ export const SOURCE = 1;
 export const SOURCE_FRAMED = 4;
 /** a serialized value entering a step on the worker that runs it (id: step id) */
 export const STEP = 2;
+/**
+ * several STEP messages for the worker that reads the ring, gathered by the sending
+ * worker into one frame (id: unused, 0): per message, [step id u32 LE][record length
+ * u32 LE][the record a STEP frame would carry]. One frame header, one reserve and one
+ * wake-up check per batch instead of per message.
+ */
+export const STEP_BATCH = 5;
 /** encoded bytes for a sink (id: sink id) */
 export const SINK = 3;
 /** one piece of a message larger than a frame may be (see channel.ts) */

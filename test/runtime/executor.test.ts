@@ -8,11 +8,11 @@
 import { describe, expect, it } from "vitest";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { loadAppModule, setupApplication } from "../../dist/runtime/loader.js";
-import { compilePlan } from "../../dist/topology/plan.js";
+import { compilePlan, ownerOf } from "../../dist/topology/plan.js";
 import { createSerde } from "../../dist/transport/serde.js";
 import { Executor } from "../../dist/runtime/executor.js";
 import { MemoryOutbox } from "../../dist/engine/outbox.js";
-import { SOURCE_FRAMED, tag } from "../../dist/transport/tags.js";
+import { kindOf, SOURCE_FRAMED, STEP, STEP_BATCH, tag } from "../../dist/transport/tags.js";
 import { frame } from "../helpers/net.js";
 
 const APP = fileURLToPath(new URL("../fixtures/e2e-app.ts", import.meta.url));
@@ -70,5 +70,154 @@ describe("Executor", () => {
     handler(tag(SOURCE_FRAMED, 0), more, 0, more.length);
     expect(outputs()).toEqual(["ok 0 k0 #1", "ok 1 k1 #1"]);
     expect(executor.halted).toBe(true);
+  });
+});
+
+/**
+ * Two executors of a 2-worker plan wired through in-memory outboxes, with output
+ * gathering on (what the engine does): messages whose key lives on the other worker
+ * travel in STEP_BATCH frames, one per batch, flushed by flushPeers().
+ */
+describe("Executor: messages to another worker are batched", () => {
+  async function twoWorkers() {
+    const url = pathToFileURL(APP).href;
+    const mod = await loadAppModule(url);
+    const plan = compilePlan(
+      setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2", "--mode", "faulty"], url),
+      2,
+    );
+    const serde = createSerde(
+      mod,
+      plan.states.map((s) => s.spec.stateClass),
+    );
+    const errors: string[] = [];
+    const peerOut = [new MemoryOutbox(), new MemoryOutbox()]; // [from 0 to 1, from 1 to 0]
+    const sinks = [new MemoryOutbox(), new MemoryOutbox()];
+    const executors = [0, 1].map(
+      (w) =>
+        new Executor(
+          plan,
+          w,
+          serde,
+          w === 0 ? [null, peerOut[0]] : [peerOut[1], null],
+          [sinks[w]],
+          (where, err) => errors.push(`${where}: ${(err as Error).message}`),
+          undefined,
+          true,
+        ),
+    );
+    const state = plan.states[0];
+    const ownerOfKey = (k: string) => ownerOf(state, k, 2);
+    const outputs = (w: number) => {
+      executors[w].flushSinks();
+      const out: string[] = [];
+      sinks[w].drain((_t, bytes, off, len) => {
+        out.push(
+          ...Buffer.from(bytes.subarray(off, off + len))
+            .toString("utf8")
+            .split("\n")
+            .filter(Boolean),
+        );
+      });
+      return out;
+    };
+    return { plan, executors, peerOut, errors, ownerOfKey, outputs };
+  }
+
+  it("one frame per batch; the owner runs them in order, a failing message is dropped alone, a large one keeps its place", async () => {
+    const { executors, peerOut, errors, ownerOfKey, outputs } = await twoWorkers();
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    const remote = keys.filter((k) => ownerOfKey(k) === 1);
+    expect(remote.length).toBeGreaterThan(0);
+    const big = `big 99 ${remote[0]} ${"x".repeat(70_000)}`; // over the 64 KiB batch: a frame of its own
+    const lines: string[] = [];
+    for (let i = 0; i < 200; i++) lines.push(`${i === 50 ? "bad-encode" : "ok"} ${i} ${keys[i % keys.length]}`);
+    lines.splice(120, 0, big);
+    const run = frame(lines);
+    executors[0].handler()(tag(SOURCE_FRAMED, 0), run, 0, run.length);
+    executors[0].flushPeers();
+    const frames: { t: number; kind: number; bytes: Buffer }[] = [];
+    peerOut[0].drain((t, bytes, off, len) =>
+      frames.push({ t, kind: kindOf(t), bytes: Buffer.from(bytes.subarray(off, off + len)) }),
+    );
+    // what was gathered before the large message, the large message, what came after it
+    expect(frames.map((f) => f.kind)).toEqual([STEP_BATCH, STEP, STEP_BATCH]);
+    const toOne = executors[1].handler();
+    for (const f of frames) toOne(f.t, f.bytes, 0, f.bytes.length);
+    expect(peerOut[1].size).toBe(0); // worker 1 sends nothing back: every key it got is its own
+    // each worker's outputs: its own keys' messages in input order, counted per key
+    const expected = (w: number) => {
+      const n = new Map<string, number>();
+      const out: string[] = [];
+      for (const l of lines) {
+        const key = l.split(" ")[2];
+        if (ownerOfKey(key) !== w) continue;
+        n.set(key, (n.get(key) ?? 0) + 1);
+        if (!l.startsWith("bad-encode")) out.push(`${l} #${n.get(key)}`);
+      }
+      return out;
+    };
+    expect(outputs(0)).toEqual(expected(0));
+    expect(outputs(1)).toEqual(expected(1));
+    expect(errors).toEqual([
+      `encoder of sink faulty -> tcp 127.0.0.1:2: encoder refuses bad-encode 50 ${keys[50 % 8]} #7`,
+    ]);
+  });
+
+  it("flushPeers() with nothing gathered sends nothing", async () => {
+    const { executors, peerOut } = await twoWorkers();
+    executors[0].flushPeers();
+    expect(peerOut[0].size).toBe(0);
+  });
+});
+
+describe("Executor: a declared partition key crossing to its owner", () => {
+  it("lands in the instance of that key (examples/word_count: keys a-z and '!', dealt to 2 workers)", async () => {
+    const appPath = fileURLToPath(new URL("../../examples/word_count/app.ts", import.meta.url));
+    const url = pathToFileURL(appPath).href;
+    const mod = await loadAppModule(url);
+    const plan = compilePlan(setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2"], url), 2);
+    const serde = createSerde(
+      mod,
+      plan.states.map((s) => s.spec.stateClass),
+    );
+    const peerOut = [new MemoryOutbox(), new MemoryOutbox()];
+    const sinks = [new MemoryOutbox(), new MemoryOutbox()];
+    const errors: unknown[] = [];
+    const ex = [0, 1].map(
+      (w) =>
+        new Executor(
+          plan,
+          w,
+          serde,
+          w === 0 ? [null, peerOut[0]] : [peerOut[1], null],
+          [sinks[w]],
+          (_where, err) => errors.push(err),
+          undefined,
+          true,
+        ),
+    );
+    const words = ["apple", "banana", "cherry", "date", "zebra", "yak", "42", "bee", "bob", "avocado"];
+    const lines = Array.from({ length: 30 }, (_, i) => `${words[i % words.length]} ${words[(i * 7) % words.length]}`);
+    const run = frame(lines);
+    ex[0].handler()(tag(SOURCE_FRAMED, 0), run, 0, run.length);
+    ex[0].flushPeers();
+    const toOne = ex[1].handler();
+    peerOut[0].drain((t, bytes, off, len) => toOne(t, bytes, off, len));
+    expect(errors).toEqual([]);
+    // every word is counted in the instance of its own first letter ("!" for the rest), on the worker that owns it
+    const counts = new Map<string, number>();
+    for (const l of lines) for (const w of l.split(" ")) counts.set(w, (counts.get(w) ?? 0) + 1);
+    const state = plan.states[0];
+    for (const [word, n] of counts) {
+      const key = /^[a-z]/.test(word) ? word[0] : "!";
+      const owner = ownerOf(state, key, 2);
+      const inst = ex[owner].peekInstance(0, key) as { wordTotals: Map<string, number> } | undefined;
+      expect(inst?.wordTotals.get(word)).toBe(n);
+      expect(ex[1 - owner].peekInstance(0, key)).toBeUndefined();
+    }
+    expect(new Set([...counts.keys()].map((w) => ownerOf(state, /^[a-z]/.test(w) ? w[0] : "!", 2)))).toEqual(
+      new Set([0, 1]),
+    );
   });
 });

@@ -96,6 +96,7 @@ async function producer(d) {
 async function consumer(d) {
   const bell = new Doorbell(d.bellSab);
   if (d.spinChecks !== undefined) bell.spinChecks = d.spinChecks;
+  if (d.syncParkMs !== undefined) bell.syncParkMs = d.syncParkMs;
   const r = new RingReader(d.ringSab);
   const bytes = r.bytes;
   const u32 = new Uint32Array(bytes.buffer, bytes.byteOffset, r.capacity >>> 2);
@@ -151,6 +152,7 @@ async function pingpong(d, me) {
   const myBell = new Doorbell(me === 0 ? d.bellA : d.bellB);
   const peerBell = new Doorbell(me === 0 ? d.bellB : d.bellA);
   myBell.spinChecks = d.spinChecks ?? 0;
+  myBell.syncParkMs = d.syncParkMs ?? 0;
   const mine = me;
   const peer = 1 - me;
   let timeouts = 0;

@@ -363,6 +363,44 @@ describe("doorbell: single thread", () => {
     expect(performance.now() - t).toBeGreaterThanOrEqual(25);
   });
 
+  it("with a blocking phase: times out through both phases, wakes from either, and says whether the event loop ran", async () => {
+    const bell = new Doorbell(createDoorbell());
+    bell.syncParkMs = 5;
+    // nobody rings: 5 ms blocked, then the rest of the timeout asynchronously
+    let t = performance.now();
+    await bell.sleep(() => true, 40);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(35);
+    expect(bell.parkedAsync).toBe(true);
+    // a timeout within the blocking phase ends the sleep there: the event loop did not run
+    t = performance.now();
+    await bell.sleep(() => true, 3);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(2.5);
+    expect(bell.parkedAsync).toBe(false);
+    // rung from another thread during the blocking phase (a timer on this thread could not fire: it is blocked)
+    const w = new Worker(
+      `const { workerData } = require("node:worker_threads");
+       const i32 = new Int32Array(workerData);
+       // the doorbell's ring(): claim the announced sleep, bump SEQ, notify
+       while (Atomics.compareExchange(i32, 16, 1, 0) !== 1) {}
+       Atomics.add(i32, 0, 1);
+       Atomics.notify(i32, 0);`,
+      { eval: true, workerData: bell.sab },
+    );
+    bell.syncParkMs = 10_000;
+    t = performance.now();
+    await bell.sleep(() => true, 20_000);
+    expect(performance.now() - t).toBeLessThan(10_000);
+    expect(bell.parkedAsync).toBe(false);
+    await w.terminate();
+    // rung after the blocking phase: woken from the asynchronous one
+    bell.syncParkMs = 2;
+    setTimeout(() => bell.ring(), 30);
+    t = performance.now();
+    await bell.sleep(() => true, 20_000);
+    expect(performance.now() - t).toBeLessThan(10_000);
+    expect(bell.parkedAsync).toBe(true);
+  });
+
   it("commit() rings the consumer doorbell", async () => {
     const bellSab = createDoorbell();
     const sab = createRing(4096);
@@ -450,6 +488,11 @@ describe("doorbell: lost-wakeup stress between two threads", () => {
     // A busy-polls, so its publish + ring races with B announcing sleep (this variant catches
     // a doorbell without the post-announce re-check within a few thousand cycles)
     { spinChecks: 0, jitter: 300, spinA: true },
+    // The blocking phase (Atomics.wait) for the whole timeout: a ring lost in that phase is a timeout here.
+    { spinChecks: 0, jitter: 300, spinA: true, syncParkMs: 3_000 },
+    // A blocking phase of 20 us, so that rings land before, during and just after the hand-over to waitAsync.
+    { spinChecks: 0, jitter: 400, syncParkMs: 0.02 },
+    { spinChecks: 0, jitter: 300, spinA: true, syncParkMs: 0.02 },
   ]) {
     it(`ping-pong cycles complete without a single timeout ${JSON.stringify(variant)}`, async () => {
       const data = {
