@@ -15,6 +15,7 @@ import type { Codec, Serde } from "../transport/serde.js";
 import { SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { frameEnd } from "../core/framing.js";
+import { readU32LE, writeU32LE } from "../core/bytes.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 import { RecordFrameWriter } from "../connectors/kafka/record-frame.js";
@@ -739,18 +740,6 @@ export class Executor {
       if (this.gatherLen[k] > 0 || this.pendingUnits[k] > 0) this.flushSink(k);
     for (let k = 0; k < this.kafkaOut.length; k++) this.kafkaOut[k]?.flush();
   }
-}
-
-function readU32LE(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
-
-/** Buffer#writeUInt32LE validates its arguments on every call; this is a few byte stores. */
-function writeU32LE(b: Uint8Array, o: number, v: number): void {
-  b[o] = v;
-  b[o + 1] = v >>> 8;
-  b[o + 2] = v >>> 16;
-  b[o + 3] = v >>> 24;
 }
 
 function badTcpOutput(encoded: unknown): TypeError {

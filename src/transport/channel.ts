@@ -5,6 +5,7 @@
  * of the channel stops taking new input while anything is queued: that is the
  * backpressure, and it keeps the queue bounded).
  */
+import { readU32LE, writeU32LE } from "../core/bytes.js";
 import type { RingReader, RingWriter } from "./ring.js";
 import { FRAGMENT, KIND_SHIFT, tag as makeTag } from "./tags.js";
 
@@ -124,8 +125,8 @@ export class ChannelWriter {
       if (off < 0) return false;
       let p = off;
       if (first) {
-        writeU32(this.bytes, p, m.tag);
-        writeU32(this.bytes, p + 4, total);
+        writeU32LE(this.bytes, p, m.tag);
+        writeU32LE(this.bytes, p + 4, total);
         p += FRAG_FIRST_HEADER;
       }
       this.bytes.set(m.data.subarray(m.sent, m.sent + chunk), p);
@@ -175,8 +176,8 @@ export class ChannelReader {
         return;
       }
       if (this.assembling === null) {
-        this.assembledTag = readU32(bytes, offset);
-        const total = readU32(bytes, offset + 4);
+        this.assembledTag = readU32LE(bytes, offset);
+        const total = readU32LE(bytes, offset + 4);
         this.assembling = new Uint8Array(total);
         this.assembledLen = 0;
         offset += FRAG_FIRST_HEADER;
@@ -199,15 +200,4 @@ export class ChannelReader {
   hasData(): boolean {
     return this.ring.hasData();
   }
-}
-
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >>> 8) & 0xff;
-  b[o + 2] = (v >>> 16) & 0xff;
-  b[o + 3] = (v >>> 24) & 0xff;
-}
-
-function readU32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
 }

@@ -21,6 +21,7 @@
  *
  * Varints are zigzag-encoded, as in the Kafka protocol.
  */
+import { readU32LE, writeU32LE } from "../../core/bytes.js";
 import { utf8Length, utf8Write } from "../../transport/utf8.js";
 import { copyBytes } from "../../transport/channel.js";
 
@@ -96,15 +97,6 @@ export function readVarInt(buf: Uint8Array, at: number): [number, number] {
   return [(z >>> 1) ^ -(z & 1), at];
 }
 
-const writeU32 = (buf: Uint8Array, at: number, v: number) => {
-  buf[at] = v;
-  buf[at + 1] = v >>> 8;
-  buf[at + 2] = v >>> 16;
-  buf[at + 3] = v >>> 24;
-};
-export const readU32 = (buf: Uint8Array, at: number): number =>
-  (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0;
-
 type Bytes = string | Uint8Array;
 
 function checkBytes(v: unknown, what: string): Bytes {
@@ -159,8 +151,8 @@ export function writeRecordEntry(
   at = writeVarInt(buf, at, valueLen);
   at = writeBytes(buf, at, value, valueLen);
   buf[at++] = 0; // no headers
-  writeU32(buf, start, hash);
-  writeU32(buf, start + 4, at - start - ENTRY_HEADER);
+  writeU32LE(buf, start, hash);
+  writeU32LE(buf, start + 4, at - start - ENTRY_HEADER);
   return at;
 }
 
@@ -189,8 +181,8 @@ function writeShortEntry(buf: Buffer, at: number, value: string, key: string | n
   buf[at] = n << 1;
   at += 1 + n;
   buf[at++] = 0; // no headers
-  writeU32(buf, start, hash);
-  writeU32(buf, start + 4, at - start - ENTRY_HEADER);
+  writeU32LE(buf, start, hash);
+  writeU32LE(buf, start + 4, at - start - ENTRY_HEADER);
   return at;
 }
 
@@ -270,8 +262,8 @@ export function forEachRecord(
 ): void {
   const end = off + len;
   while (off < end) {
-    const hash = readU32(bytes, off);
-    const tailLen = readU32(bytes, off + 4);
+    const hash = readU32LE(bytes, off);
+    const tailLen = readU32LE(bytes, off + 4);
     const tailAt = off + ENTRY_HEADER;
     off = tailAt + tailLen;
     if (off > end) throw new Error(`Kafka record frame: a record runs past its frame (${off} > ${end})`);

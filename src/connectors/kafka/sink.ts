@@ -58,9 +58,9 @@ import {
   murmur2,
   NO_KEY,
   PartitionRecords,
-  readU32,
   tailKeyValueBytes,
 } from "./record-frame.js";
+import { readU32LE } from "../../core/bytes.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -213,8 +213,8 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     const end = off + len;
     if (batch.records === 0) batch.startedAt = performance.now();
     while (off < end) {
-      const hash = readU32(bytes, off);
-      const tailLen = readU32(bytes, off + 4);
+      const hash = readU32LE(bytes, off);
+      const tailLen = readU32LE(bytes, off + 4);
       const tailAt = off + ENTRY_HEADER;
       off = tailAt + tailLen;
       // A tail holds key and value plus at least 3 bytes (two lengths and the header count).
