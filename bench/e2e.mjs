@@ -25,7 +25,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * scaling mode adds processes until no generator is the bottleneck; see bench/scale.mjs).
  * Resolves to the figures, or to { error } when something failed (never rejects).
  */
-export async function runOnce(scenario, system, { warmupS, windowS, rates = [], connections = 2, generators = 1 }) {
+export async function runOnce(
+  scenario,
+  system,
+  { warmupS, windowS, rates = [], connections = 2, generators = 1, sample = null },
+) {
   const procs = [];
   try {
     const epoch = newEpoch();
@@ -94,6 +98,8 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
         t: performance.now(),
         genCpu: loadgens.map((g) => procSample(g.pid).cpu),
         counterCpu: procSample(counter.pid).cpu,
+        // `sample(pid)`: an extra reading of the system under test at both ends of the window (bench/threads.mjs)
+        extra: sample ? sample(sut.pid) : null,
       };
     };
     await sleep(warmupS * 1000);
@@ -138,6 +144,8 @@ export async function runOnce(scenario, system, { warmupS, windowS, rates = [], 
       // 1.0 may be what limits the run rather than the system under test
       genCpuUtilMax: Math.max(...b.genCpu.map((c, i) => (c - a.genCpu[i]) / secs)),
       receiverCpuUtil: (b.counterCpu - a.counterCpu) / secs,
+      units,
+      samples: sample ? [a.extra, b.extra] : null,
       latencyUs:
         hist && hist.samples > 0
           ? {

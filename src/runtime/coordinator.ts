@@ -360,7 +360,9 @@ class Engine {
     kind: Thread["kind"],
     index: number,
   ): Thread {
-    const t = new Worker(new URL(file, import.meta.url), options);
+    // The OS thread's name (Node 22.13+/24 set it from `name`: /proc/PID/task/TID/comm, top -H),
+    // so per-thread CPU can be told apart (bench/threads.mjs).
+    const t = new Worker(new URL(file, import.meta.url), { ...options, name: `${kind} ${index}` });
     const th: Thread = { t, what, kind, index, lastSeen: performance.now(), dead: false };
     t.on("message", (m: Reply) => {
       th.lastSeen = performance.now();

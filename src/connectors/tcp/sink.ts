@@ -61,10 +61,34 @@ const BLOCKED_LOG_MS = Number(process.env.WALLAROO_SINK_BLOCKED_LOG_MS ?? 3000);
 /** chunk records kept by the replay log before neighbouring ones are merged */
 const MAX_RECORDS = 1 << 16;
 
-/** a chunk handed to the socket; `carried` = it is a replay (it was accepted on an earlier connection) */
+/**
+ * Free chunk buffers kept for reuse. At full load the sink fills a chunk while one or
+ * two earlier ones are being written, so a few suffice; more are left to the GC.
+ */
+const POOL_MAX = 4;
+
+/**
+ * A CHUNK-byte buffer outputs are gathered into. It is filled from the front, and each
+ * flush hands the socket a view of the bytes added since the previous flush; later
+ * outputs go after them, never over bytes a write may still read. It returns to the
+ * pool once it is `retired` (no further output fits) and no write of it is `pending`.
+ */
+interface Chunk {
+  readonly buf: Buffer;
+  /** writes of views of this chunk that have not succeeded yet (each counted once, however often it is re-written) */
+  pending: number;
+  retired: boolean;
+}
+
+/**
+ * A piece of output handed to the socket; `carried` = it is a replay (it was accepted
+ * on an earlier connection); `chunk`: the pooled chunk `buf` is a view of, or null
+ * when `buf` is a buffer of its own (a replay, a large output).
+ */
 interface Pending {
   readonly buf: Buffer;
   readonly carried: boolean;
+  readonly chunk: Chunk | null;
 }
 /** how long a close waits for the receiver to take what is still being written */
 const CLOSE_WAIT_MS = 1500;
@@ -211,7 +235,14 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   let deliveredBytes = 0;
   /** what the kernel accepted on the current connection (the last REPLAY_BYTES of it) */
   const replay = new ReplayLog(REPLAY_BYTES);
-  let out = Buffer.allocUnsafe(CHUNK);
+  const pool: Buffer[] = [];
+  const newChunk = (): Chunk => ({ buf: pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK), pending: 0, retired: false });
+  const release = (c: Chunk) => {
+    if (pool.length < POOL_MAX) pool.push(c.buf);
+  };
+  /** the chunk being filled: out.buf[outStart, outLen) is gathered output not yet handed to the socket */
+  let out = newChunk();
+  let outStart = 0;
   let outLen = 0;
   let wake: (() => void) | null = null;
   const wakeUp = () => {
@@ -235,7 +266,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       unflushedBytes -= done.buf.length;
       if (!done.carried) deliveredBytes += done.buf.length;
       const now = Date.now();
+      // The log copies the bytes: only after that may the chunk they are in be refilled.
       replay.append(done.buf, done.carried, now);
+      const c = done.chunk;
+      if (c !== null && --c.pending === 0 && c.retired) release(c);
       lastProgress = now;
       if (blockedLogged) {
         blockedLogged = false;
@@ -245,17 +279,27 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
     });
   };
 
+  /** Hands the socket what was gathered since the last flush: a view of the chunk, no copy. */
   const flushOut = () => {
-    if (outLen === 0) return;
-    if (outLen < CHUNK / 4) {
-      // A small batch is copied out so the big buffer is reused: a 256 KiB buffer
-      // waiting for its write for a few KiB of output wasted most of it.
-      write({ buf: Buffer.from(out.subarray(0, outLen)), carried: false });
-    } else {
-      write({ buf: out.subarray(0, outLen), carried: false });
-      out = Buffer.allocUnsafe(CHUNK);
-    }
-    outLen = 0;
+    if (outLen === outStart) return;
+    out.pending++;
+    write({ buf: out.buf.subarray(outStart, outLen), carried: false, chunk: out });
+    outStart = outLen;
+  };
+
+  /**
+   * Starts a new chunk: the current one is flushed and retired, and goes back to the pool
+   * when its last write succeeds. A chunk is retired only for an output that does not fit
+   * in what is left of it, and outputs of more than CHUNK / 2 are never gathered, so a
+   * retired chunk is at least half full: the chunks held by writes in flight stay within
+   * about twice the bytes in flight plus two chunks.
+   */
+  const nextChunk = () => {
+    flushOut();
+    out.retired = true;
+    if (out.pending === 0) release(out);
+    out = newChunk();
+    outStart = outLen = 0;
   };
 
   /**
@@ -265,13 +309,13 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
    * replay start at a whole output.
    */
   const onMessage = (_tag: number, bytes: Uint8Array, off: number, len: number) => {
-    if (len > CHUNK) {
+    if (len > CHUNK / 2) {
       flushOut();
-      write({ buf: Buffer.from(bytes.subarray(off, off + len)), carried: false });
+      write({ buf: Buffer.from(bytes.subarray(off, off + len)), carried: false, chunk: null });
       return;
     }
-    if (outLen + len > CHUNK) flushOut();
-    copyBytes(bytes, off, off + len, out, outLen);
+    if (outLen + len > CHUNK) nextChunk();
+    copyBytes(bytes, off, off + len, out.buf, outLen);
     outLen += len;
   };
   const readers = init.rings.map((sab) => new ChannelReader(new RingReader(sab), onMessage));
@@ -307,7 +351,10 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       // Re-send first what the kernel accepted on the broken connection (it may not have
       // been read), then what was never accepted, in order. Both start at output boundaries.
       const r = replay.take(brokeAt, SETTLE_MS);
-      const again: Pending[] = [...r.chunks.map((buf) => ({ buf, carried: true })), ...unflushed.splice(0)];
+      const again: Pending[] = [
+        ...r.chunks.map((buf) => ({ buf, carried: true, chunk: null })),
+        ...unflushed.splice(0),
+      ];
       const owed = unflushedBytes;
       if (counters && everConnected) {
         counters[SINK_RECONNECTS]++;
@@ -356,7 +403,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       if (closing) return;
       if (!connected || unflushedBytes >= HIGH_WATER) {
         // Disconnected with nothing owed is idle: a stop need not wait for a receiver that is gone.
-        status.setIdle(!connected && unflushedBytes === 0 && outLen === 0 && ringsEmpty());
+        status.setIdle(!connected && unflushedBytes === 0 && outLen === outStart && ringsEmpty());
         await new Promise<void>((r) => {
           wake = r;
           setTimeout(r, 200);
@@ -395,7 +442,7 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       const answer = () => {
         if (answered) return;
         answered = true;
-        const held = unflushedBytes + outLen;
+        const held = unflushedBytes + outLen - outStart;
         if (held > 0) {
           log.error(
             { deliveredBytes, heldBytes: held },
