@@ -100,11 +100,11 @@ for (let i = 0; i < runs; i++) {
     ns[`${g}.sys`] = (((b[`${g}.sys`] ?? 0) - (a[`${g}.sys`] ?? 0)) / r.units) * 1e9;
   }
   ns.total = GROUPS.reduce((s, g) => s + ns[g], 0);
-  results.push({ ns, load, rate: r.unitsPerSec });
+  results.push({ ns, load, rate: r.unitsPerSec, peakRssMB: r.peakRssMB });
   log(
     `run ${i + 1}: ${(r.unitsPerSec / 1e6).toFixed(2)} M ${scenario.unit}/s, ns/unit ` +
       GROUPS.map((g) => `${g} ${ns[g].toFixed(0)} (sys ${ns[`${g}.sys`].toFixed(0)})`).join(", ") +
-      `, total ${ns.total.toFixed(0)} (load ${load.toFixed(1)})`,
+      `, total ${ns.total.toFixed(0)}, peak RSS ${r.peakRssMB.toFixed(0)} MB (load ${load.toFixed(1)})`,
   );
 }
 if (results.length === 0) process.exit(1);

@@ -70,6 +70,50 @@ describe("ReplayLog", () => {
   });
 });
 
+describe("ReplayLog holding views of a writer's buffers", () => {
+  it("releases each piece's owner exactly once: when it falls out, when merged into a copy, when taken", () => {
+    const released = new Map<object, number>();
+    const log = new ReplayLog<{ id: number }>(1000, (o) => released.set(o, (released.get(o) ?? 0) + 1));
+    const owners = Array.from({ length: 200 }, (_, id) => ({ id }));
+    for (let i = 0; i < 100; i++) log.append(chunk(i), false, 0, owners[i]);
+    // 100 chunks of 8..57 bytes went past 1000: the oldest were let go, the newest are held
+    const held = owners.slice(0, 100).filter((o) => !released.has(o));
+    expect(held.length).toBeGreaterThan(10);
+    expect(held.length).toBeLessThan(100);
+    expect(owners.slice(0, 100 - held.length).every((o) => released.get(o) === 1)).toBe(true);
+    // take() copies what it hands out, then lets go of every piece
+    const r = log.take(0, 500);
+    expect(parse(r.chunks)).toEqual(held.map((o) => o.id));
+    expect(owners.slice(0, 100).every((o) => released.get(o) === 1)).toBe(true);
+    // an empty piece, or a log of size 0, does not keep its owner
+    log.append(Buffer.alloc(0), false, 0, owners[100]);
+    new ReplayLog<{ id: number }>(0, (o) => released.set(o, 1)).append(chunk(1), false, 0, owners[101]);
+    expect(released.get(owners[100])).toBe(1);
+    expect(released.get(owners[101])).toBe(1);
+  });
+
+  it("merging many pieces of one buffer keeps views of it; a replay after the merge is exact", () => {
+    const released = new Map<object, number>();
+    const N = (1 << 16) + 10;
+    const backing = Buffer.alloc(N * 4);
+    const owner = { id: 0 };
+    let counted = 0;
+    const log = new ReplayLog<{ id: number }>(1 << 20, (o) => {
+      released.set(o, (released.get(o) ?? 0) + 1);
+      counted++;
+    });
+    for (let i = 0; i < N; i++) {
+      backing.writeUInt32BE(i, i * 4);
+      log.append(backing.subarray(i * 4, i * 4 + 4), false, i, owner);
+    }
+    // the merge joined neighbours into views and released one reference per join
+    expect(counted).toBeGreaterThan(0);
+    expect(Buffer.concat(log.take(N, 500).chunks).equals(backing)).toBe(true);
+    // every reference taken by append was given back exactly once in all
+    expect(counted).toBe(N);
+  });
+});
+
 describe("ReplayLog across reconnects", () => {
   it("a replay that wrapped the ring, re-sent and partly settled, still re-sends from a boundary", () => {
     // Connection 1 writes past the ring's size: its replay wraps around the ring.

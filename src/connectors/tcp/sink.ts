@@ -75,7 +75,10 @@ const POOL_MAX = 4;
  */
 interface Chunk {
   readonly buf: Buffer;
-  /** writes of views of this chunk that have not succeeded yet (each counted once, however often it is re-written) */
+  /**
+   * views of this chunk still in use: written but not yet accepted (each counted once,
+   * however often it is re-written), or held by the replay log
+   */
   pending: number;
   retired: boolean;
 }
@@ -94,40 +97,53 @@ interface Pending {
 const CLOSE_WAIT_MS = 1500;
 
 /**
- * The bytes the kernel accepted on the current connection, in one ring buffer
- * allocated once (keeping the written chunks themselves held far more memory than
- * their bytes: measured ~55 MB of RSS for 16 MiB of replay), with where each written
- * chunk starts. Every chunk the sink writes starts and ends at an output boundary
- * (see onMessage), so a replay that starts at a chunk start starts at a whole
- * output; bytes are never replayed from the middle of one.
+ * The bytes the kernel accepted on the current connection: the written pieces
+ * themselves, held rather than copied, with where each starts and when it was
+ * accepted. Every piece the sink writes starts and ends at an output boundary (see
+ * onMessage), so a replay that starts at a piece starts at a whole output; bytes are
+ * never replayed from the middle of one.
+ *
+ * A piece may be a view of a buffer its writer reuses (the sink's pooled chunks): the
+ * writer passes an `owner` with it, and the log calls `release(owner)` once for every
+ * piece appended with one, when it lets go of that piece (it fell out of the last
+ * `size` bytes, was merged into a copy, or take() handed it out); the writer must not
+ * change those bytes before then. Holding whole chunks costs more memory than their
+ * bytes only where a chunk is partly filled (measured before the sink filled its
+ * chunks: ~55 MB of RSS for 16 MiB of replay); the sink retires a chunk only when it is
+ * at least half full, so the log holds at most about twice `size` plus a chunk.
  */
-export class ReplayLog {
-  private buf: Buffer | null = null;
-  /** bytes appended since the last take(); byte i lives at buf[i % size] while i >= end - size */
+export class ReplayLog<O extends object = object> {
+  /** bytes appended since the last take(); the pieces kept end at `end` */
   private end = 0;
-  /** per chunk, oldest first from `head`: where it starts (in `end` units), when it was accepted, whether it was a replay */
+  /**
+   * per piece, oldest first from `head`: its bytes, where it starts (in `end` units), when
+   * it was accepted, whether it was a replay, and the owner to release (or null)
+   */
+  private bufs: Buffer[] = [];
   private starts: number[] = [];
   private times: number[] = [];
   private carried: boolean[] = [];
+  private owners: (O | null)[] = [];
   private head = 0;
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly release: (owner: O) => void = () => {},
+  ) {}
 
-  append(b: Buffer, carried: boolean, now: number): void {
-    if (this.size === 0 || b.length === 0) return;
-    this.buf ??= Buffer.allocUnsafe(this.size);
+  append(b: Buffer, carried: boolean, now: number, owner: O | null = null): void {
+    if (this.size === 0 || b.length === 0) {
+      if (owner !== null) this.release(owner);
+      return;
+    }
+    this.bufs.push(b);
     this.starts.push(this.end);
     this.times.push(now);
     this.carried.push(carried);
-    let src = b;
-    if (src.length > this.size) src = src.subarray(src.length - this.size);
-    const at = (this.end + b.length - src.length) % this.size;
-    const first = Math.min(src.length, this.size - at);
-    src.copy(this.buf, at, 0, first);
-    if (first < src.length) src.copy(this.buf, 0, first);
+    this.owners.push(owner);
     this.end += b.length;
-    // A chunk whose start was overwritten can no longer be replayed from a boundary: forget it.
+    // Only the last `size` bytes are kept, from a piece's start: older pieces are let go.
     const oldest = this.end - this.size;
-    while (this.head < this.starts.length && this.starts[this.head] < oldest) this.head++;
+    while (this.head < this.starts.length && this.starts[this.head] < oldest) this.drop(this.head++);
     if (this.head > 4096 && this.head * 2 > this.starts.length) this.compact();
     if (this.starts.length - this.head > MAX_RECORDS) this.merge();
   }
@@ -139,8 +155,9 @@ export class ReplayLog {
 
   /**
    * What to re-send after the connection broke at `now`, as copies, oldest first, each
-   * piece starting at a chunk (output) boundary (and never cut at the ring's wrap point): every kept chunk except replayed ones
-   * the kernel accepted at least settleMs ago. Empties the log.
+   * starting at a piece (output) boundary: every kept piece except replayed ones the
+   * kernel accepted at least settleMs ago, consecutive pieces joined into one buffer.
+   * Empties the log.
    */
   take(now: number, settleMs: number): { chunks: Buffer[]; bytes: number; settled: number } {
     const out: Buffer[] = [];
@@ -148,69 +165,106 @@ export class ReplayLog {
     let settled = 0;
     const n = this.starts.length;
     let runStart = -1;
-    // One buffer per run, even where the run wraps around the ring: each buffer is written
-    // as one chunk and recorded as one record on the next connection, so it must start at
-    // an output boundary (a piece starting at the wrap point would not).
+    // One buffer per run: each is written as one piece and recorded as one on the next
+    // connection, so it starts at an output boundary.
     const emit = (from: number, to: number) => {
-      const piece = Buffer.allocUnsafe(to - from);
-      for (let p = from; p < to; ) {
-        const at = p % this.size;
-        const len = Math.min(to - p, this.size - at);
-        this.buf!.copy(piece, p - from, at, at + len);
-        p += len;
-      }
+      const piece = Buffer.concat(this.bufs.slice(from, to));
       out.push(piece);
-      bytes += to - from;
+      bytes += piece.length;
     };
     for (let i = this.head; i < n; i++) {
-      const start = this.starts[i];
-      const stop = i + 1 < n ? this.starts[i + 1] : this.end;
       const skip = this.carried[i] && now - this.times[i] >= settleMs;
       if (skip) {
-        settled += stop - start;
-        if (runStart >= 0) emit(runStart, start);
+        settled += this.bufs[i].length;
+        if (runStart >= 0) emit(runStart, i);
         runStart = -1;
       } else if (runStart < 0) {
-        runStart = start;
+        runStart = i;
       }
     }
-    if (runStart >= 0) emit(runStart, this.end);
+    if (runStart >= 0) emit(runStart, n);
+    for (let i = this.head; i < n; i++) this.drop(i);
     this.end = 0;
+    this.bufs = [];
     this.starts = [];
     this.times = [];
     this.carried = [];
+    this.owners = [];
     this.head = 0;
     return { chunks: out, bytes, settled };
   }
 
+  /** Lets go of piece i (its owner is released; its slot stays until compact()). */
+  private drop(i: number): void {
+    this.bufs[i] = EMPTY;
+    const o = this.owners[i];
+    if (o !== null) {
+      this.owners[i] = null;
+      this.release(o);
+    }
+  }
+
   private compact(): void {
+    this.bufs = this.bufs.slice(this.head);
     this.starts = this.starts.slice(this.head);
     this.times = this.times.slice(this.head);
     this.carried = this.carried.slice(this.head);
+    this.owners = this.owners.slice(this.head);
     this.head = 0;
   }
 
   /**
-   * Too many tiny chunks: join each pair of neighbours. A joined chunk still starts at
-   * a boundary; it is a replay only if both were, and counts as accepted when the later
-   * one was (both err towards re-sending more, never less).
+   * Too many tiny pieces: join each pair of neighbours (a view of both when they lie next
+   * to each other in one owner's buffer, else a copy, which releases their owners). A
+   * joined piece still starts at a boundary; it is a replay only if both were, and counts
+   * as accepted when the later one was (both err towards re-sending more, never less).
    */
   private merge(): void {
     this.compact();
+    const b: Buffer[] = [];
     const s: number[] = [];
     const t: number[] = [];
     const c: boolean[] = [];
-    for (let i = 0; i < this.starts.length; i += 2) {
-      const j = Math.min(i + 1, this.starts.length - 1);
+    const o: (O | null)[] = [];
+    const n = this.starts.length;
+    for (let i = 0; i < n; i += 2) {
       s.push(this.starts[i]);
-      t.push(Math.max(this.times[i], this.times[j]));
-      c.push(this.carried[i] && this.carried[j]);
+      if (i + 1 === n) {
+        b.push(this.bufs[i]);
+        t.push(this.times[i]);
+        c.push(this.carried[i]);
+        o.push(this.owners[i]);
+        break;
+      }
+      const x = this.bufs[i];
+      const y = this.bufs[i + 1];
+      t.push(Math.max(this.times[i], this.times[i + 1]));
+      c.push(this.carried[i] && this.carried[i + 1]);
+      if (
+        this.owners[i] !== null &&
+        this.owners[i] === this.owners[i + 1] &&
+        x.buffer === y.buffer &&
+        x.byteOffset + x.length === y.byteOffset
+      ) {
+        b.push(Buffer.from(x.buffer, x.byteOffset, x.length + y.length));
+        o.push(this.owners[i]);
+        this.release(this.owners[i + 1]!);
+      } else {
+        b.push(Buffer.concat([x, y]));
+        o.push(null);
+        if (this.owners[i] !== null) this.release(this.owners[i]!);
+        if (this.owners[i + 1] !== null) this.release(this.owners[i + 1]!);
+      }
     }
+    this.bufs = b;
     this.starts = s;
     this.times = t;
     this.carried = c;
+    this.owners = o;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
   const log = createLogger("wallaroo.sink.tcp", { sink: init.label });
@@ -233,13 +287,20 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
    * messages: the workers hand over gathered runs of outputs.)
    */
   let deliveredBytes = 0;
-  /** what the kernel accepted on the current connection (the last REPLAY_BYTES of it) */
-  const replay = new ReplayLog(REPLAY_BYTES);
+  /** free chunks (at most POOL_MAX) */
   const pool: Buffer[] = [];
   const newChunk = (): Chunk => ({ buf: pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK), pending: 0, retired: false });
   const release = (c: Chunk) => {
     if (pool.length < POOL_MAX) pool.push(c.buf);
   };
+  /**
+   * What the kernel accepted on the current connection (the last REPLAY_BYTES of it).
+   * A chunk's pending count also counts the pieces of it the log holds: it is refilled
+   * only once the log lets go of them.
+   */
+  const replay = new ReplayLog<Chunk>(REPLAY_BYTES, (c) => {
+    if (--c.pending === 0 && c.retired) release(c);
+  });
   /** the chunk being filled: out.buf[outStart, outLen) is gathered output not yet handed to the socket */
   let out = newChunk();
   let outStart = 0;
@@ -266,10 +327,8 @@ export function runTcpSink(init: TcpSinkInit, control: MessagePort): void {
       unflushedBytes -= done.buf.length;
       if (!done.carried) deliveredBytes += done.buf.length;
       const now = Date.now();
-      // The log copies the bytes: only after that may the chunk they are in be refilled.
-      replay.append(done.buf, done.carried, now);
-      const c = done.chunk;
-      if (c !== null && --c.pending === 0 && c.retired) release(c);
+      // The log holds the piece (no copy): its chunk is refilled only once the log lets it go.
+      replay.append(done.buf, done.carried, now, done.chunk);
       lastProgress = now;
       if (blockedLogged) {
         blockedLogged = false;

@@ -16,7 +16,7 @@ import { closeSync, openSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
 import { parseLengthFormat } from "../../core/struct.js";
 import { FrameScan, frameEnd, scanFrames } from "../../core/framing.js";
-import { ChannelWriter } from "../../transport/channel.js";
+import { ChannelWriter, copyBytes } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
 import { SOURCE_FRAMED, tag } from "../../transport/tags.js";
@@ -255,21 +255,44 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
         if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
         return;
       }
-      // The frame is whole: only now is a buffer of its full size allocated.
-      const whole = Buffer.allocUnsafe(c.need);
-      let at = 0;
-      for (const p of c.pieces) {
-        p.copy(whole, at);
-        at += p.length;
+      // The frame is whole. With the whole frames that follow it in this read it goes to the
+      // worker as one run, copied from its pieces and the socket's buffer straight into the
+      // ring, when that run fits in one ring frame and there is room now (the common case).
+      const ch = channels[c.worker];
+      const { end, count, bad } = scanFrames(fmt, chunk, pos + take, chunk.length, maxFrame, scan);
+      const runLen = c.need + end - (pos + take);
+      const off = runLen <= ch.frameLimit ? ch.reserve(t, runLen) : -1;
+      if (off >= 0) {
+        let at = off;
+        for (const p of c.pieces) {
+          ch.bytes.set(p, at);
+          at += p.length;
+        }
+        copyBytes(chunk, pos, end, ch.buffer, at);
+        c.messages += 1 + count;
+        dropPartial(c);
+        pos = end;
+        if (bad !== null) return reject(c, bad);
+      } else {
+        // Only now is a buffer of the frame's full size allocated.
+        const whole = Buffer.allocUnsafe(c.need);
+        let at = 0;
+        for (const p of c.pieces) {
+          p.copy(whole, at);
+          at += p.length;
+        }
+        chunk.copy(whole, at, pos, pos + take);
+        pos += take;
+        ch.send(t, whole, 0, whole.length);
+        c.messages++;
+        dropPartial(c);
+        pos = frameAll(c, chunk, pos);
+        if (pos < 0) return;
       }
-      chunk.copy(whole, at, pos, pos + take);
-      pos += take;
-      channels[c.worker].send(t, whole, 0, whole.length);
-      c.messages++;
-      dropPartial(c);
+    } else {
+      pos = frameAll(c, chunk, pos);
+      if (pos < 0) return;
     }
-    pos = frameAll(c, chunk, pos);
-    if (pos < 0) return;
     if (pos < chunk.length) {
       // frameAll stopped at an incomplete header or frame; a complete header here was checked by it.
       if (chunk.length - pos >= H) c.need = H + fmt.read(chunk, pos);
