@@ -7,7 +7,7 @@
 // of a few seconds: at 1 M msgs/s a 3 s window resolves ~3 ns per message.
 //
 //   node bench/threads.mjs [--scenario passthrough] [--system engine-w1] [--runs 3]
-//                          [--warmup 1.5] [--window 3] [--root DIR (another build's tree)]
+//                          [--warmup 1.5] [--window 3] [--rate R] [--root DIR (another build's tree)]
 //
 // Prints one line per run (ns per unit per thread group, with the load average) and the
 // medians, then the medians as JSON on stdout.
@@ -31,6 +31,10 @@ const system = root ? { ...base, cmd: [path.resolve(root, "bin/wallaroo.js"), ..
 const runs = Number(val("--runs", 3));
 const warmupS = Number(val("--warmup", 1.5));
 const windowS = Number(val("--window", 3));
+// --rate R: R messages/s per source (paced) instead of as fast as TCP takes them. Per-message CPU
+// depends on the rate reached (batches are larger when busier), so comparing two builds on a
+// loaded machine is fairer at a rate both reach.
+const rates = val("--rate", null) === null ? [] : scenario.sources().map(() => Number(val("--rate")));
 
 const TICK = 100; // USER_HZ
 const children = (pid) => {
@@ -88,7 +92,7 @@ const log = (s) => process.stderr.write(`${s}\n`);
 const results = [];
 for (let i = 0; i < runs; i++) {
   const load = os.loadavg()[0];
-  const r = await runOnce(scenario, system, { warmupS, windowS, sample: threadCpu });
+  const r = await runOnce(scenario, system, { warmupS, windowS, rates, sample: threadCpu });
   if (r.error) {
     log(`run ${i + 1}: FAILED ${r.error}`);
     continue;
