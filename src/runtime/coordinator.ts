@@ -174,7 +174,19 @@ const WORKER_HEAP = {
     ? { maxOldGenerationSizeMb: Number(process.env.WALLAROO_WORKER_HEAP_MB) }
     : {}),
 };
-const IO_HEAP = { maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? 4) };
+/**
+ * TCP I/O threads get 1 MB, not 4: a TCP source gets a fresh 64 KiB buffer from Node for
+ * every socket read (~220 MB/s at full rate) and holds few JS objects, so with a larger
+ * nursery its scavenges come seldom and the dead read buffers pile up outside the heap
+ * until V8 runs full GCs of the thread's whole heap for them. A 1 MB nursery frees them in
+ * cheap scavenges: passthrough, 6 interleaved pairs against 4 MB, source 90.5 -> 74, sink
+ * 51.5 -> 44, V8's GC helpers 36 -> 25 ns per message (bench/ANALYSIS.md). Kafka threads
+ * allocate per message on the JS heap (kafkajs): they keep 4 MB (a smaller nursery there
+ * was not measured). WALLAROO_IO_YOUNG_MB sets both.
+ */
+const ioHeap = (kind: string) => ({
+  maxYoungGenerationSizeMb: Number(process.env.WALLAROO_IO_YOUNG_MB ?? (kind.startsWith("tcp-") ? 1 : 4)),
+});
 
 export async function runApplication(given: EngineOptions): Promise<Application> {
   const log = createLogger("wallaroo");
@@ -706,7 +718,7 @@ class Engine {
   }
 
   private ioThread(init: IoInit, what: string, kind: "source" | "sink", index: number): Thread {
-    return this.spawn("./io-thread.js", { workerData: init, resourceLimits: IO_HEAP }, what, kind, index);
+    return this.spawn("./io-thread.js", { workerData: init, resourceLimits: ioHeap(init.kind) }, what, kind, index);
   }
 
   /**
