@@ -49,6 +49,22 @@ export interface AppIdentity {
 /** Kafka positions per pipeline: the next offset to read of every partition */
 export type Positions = Record<string, { topic: string; offsets: Record<string, string> }>;
 
+/**
+ * A Kafka sink's transaction that a checkpoint decided to commit (two-phase commit: every send of
+ * it was acknowledged before the checkpoint was written; EndTxn comes after). A restart commits it
+ * with this identity before anything else uses the transactional id, since the crash may have come
+ * between the two.
+ */
+export interface PendingTransaction {
+  sink: number;
+  transactionalId: string;
+  /** int64 as decimal digits */
+  producerId: string;
+  producerEpoch: number;
+  /** how many records it holds (for the logs) */
+  records: number;
+}
+
 interface Manifest extends AppIdentity {
   format: 1;
   checkpoint: number;
@@ -57,6 +73,8 @@ interface Manifest extends AppIdentity {
   positions: Positions;
   workers: number;
   at: string;
+  /** absent in manifests written before two-phase commit: none */
+  transactions?: PendingTransaction[];
 }
 
 export class StoreError extends Error {
@@ -83,6 +101,8 @@ export interface OpenedStore {
   entries: StoredEntry[];
   positions: Positions;
   checkpoint: number;
+  /** the Kafka transactions the last checkpoint committed to (a restart makes sure they are committed) */
+  transactions: PendingTransaction[];
 }
 
 export class CheckpointStore {
@@ -162,7 +182,13 @@ export class CheckpointStore {
     // Anything past the committed prefix was written by a checkpoint that did not commit.
     fs.ftruncateSync(fd, manifest.committedBytes);
     removeStrays(dir, manifest.log);
-    return { store, entries, positions: manifest.positions, checkpoint: manifest.checkpoint };
+    return {
+      store,
+      entries,
+      positions: manifest.positions,
+      checkpoint: manifest.checkpoint,
+      transactions: manifest.transactions ?? [],
+    };
   }
 
   /** Reads and checks the committed prefix of the log; fills the live index. */
@@ -213,6 +239,7 @@ export class CheckpointStore {
     parts: EncodedRecords[],
     positions: Positions,
     workers: number,
+    transactions: PendingTransaction[] = [],
   ): { checkpoint: number; bytes: number; compacted: boolean } {
     if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
     let appended = 0;
@@ -242,6 +269,7 @@ export class CheckpointStore {
       positions,
       workers,
       at: new Date().toISOString(),
+      transactions,
     };
     writeManifest(this.dir, next);
     this.manifest = next;
@@ -558,6 +586,17 @@ function readManifest(file: string): Manifest {
   if (typeof m.app !== "string" || !Array.isArray(m.states)) throw bad("app", "or its states are missing");
   if (m.positions === null || typeof m.positions !== "object" || Array.isArray(m.positions))
     throw bad("positions", "is not an object");
+  const okTxn = (t: PendingTransaction) =>
+    t !== null &&
+    typeof t === "object" &&
+    Number.isSafeInteger(t.sink) &&
+    typeof t.transactionalId === "string" &&
+    typeof t.producerId === "string" &&
+    /^-?[0-9]{1,19}$/.test(t.producerId) &&
+    Number.isSafeInteger(t.producerEpoch) &&
+    Number.isSafeInteger(t.records);
+  if (m.transactions !== undefined && (!Array.isArray(m.transactions) || !m.transactions.every(okTxn)))
+    throw bad("transactions", "is not a list of Kafka transactions");
   return m;
 }
 

@@ -208,8 +208,8 @@ const brief = (a: number[]) =>
   a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`;
 
 /** `wallaroo run` of the Kafka test app as a child process (test/helpers/engine.ts), not waiting for it to run. */
-export const runCli = (args: string[]): Promise<Engine> =>
-  startEngine(APP, args, { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } });
+export const runCli = (args: string[], env: Record<string, string> = {}): Promise<Engine> =>
+  startEngine(APP, args, { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info", ...env } });
 
 /**
  * A broker of its own for the restart test (scripts/kafka/start.sh on `port`),

@@ -53,6 +53,7 @@ const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
     maxMessageSize: spec.maxMessageSize,
     // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
     transactionalId: ctx.resilience ? `wallaroo.${ctx.appName}.sink-${ctx.sinkId}` : undefined,
+    pendingTransactions: [...ctx.pendingTransactions],
   }),
   load: async () => (await import("./sink.js")).runKafkaSink,
 };
