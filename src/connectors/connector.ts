@@ -59,6 +59,8 @@ export interface SinkContext {
   readonly resilience: boolean;
   /** resilience: this sink's Kafka transactions the restored checkpoint decided to commit (two-phase commit) */
   readonly pendingTransactions: readonly PendingTransaction[];
+  /** resilience: the checkpoint store's id, part of transactional ids (stable across restarts on that store) */
+  readonly storeInstance: string | undefined;
   /** metrics on: the sink's counters (SINK_SLOTS, metrics/layout.ts) */
   readonly counters: SharedArrayBuffer | undefined;
 }

@@ -27,6 +27,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { randomBytes } from "node:crypto";
 import { Packr } from "msgpackr";
 
 /** key tags: how a partition key is written (JSON and msgpack alone cannot tell a bigint from a string) */
@@ -75,6 +76,12 @@ interface Manifest extends AppIdentity {
   at: string;
   /** absent in manifests written before two-phase commit: none */
   transactions?: PendingTransaction[];
+  /**
+   * This store's random id, made when it is created (or first opened by an engine that has them): the
+   * Kafka sinks' transactional ids include it, so that engines of the same application on other stores
+   * (another deployment, a test) do not fence each other's transactions.
+   */
+  instance?: string;
 }
 
 export class StoreError extends Error {
@@ -103,6 +110,8 @@ export interface OpenedStore {
   checkpoint: number;
   /** the Kafka transactions the last checkpoint committed to (a restart makes sure they are committed) */
   transactions: PendingTransaction[];
+  /** the store's id (see Manifest.instance) */
+  instance: string;
 }
 
 export class CheckpointStore {
@@ -161,12 +170,18 @@ export class CheckpointStore {
         positions: {},
         workers,
         at: new Date().toISOString(),
+        instance: newInstance(),
       };
       fs.writeFileSync(path.join(dir, manifest.log), "");
       writeManifest(dir, manifest);
     } else {
       manifest = readManifest(manifestPath);
       checkIdentity(dir, manifest, identity);
+      if (manifest.instance === undefined) {
+        // Written before stores had an id: given one now, before any transaction uses it.
+        manifest = { ...manifest, instance: newInstance() };
+        writeManifest(dir, manifest);
+      }
     }
     const logPath = path.join(dir, manifest.log);
     let fd: number;
@@ -188,6 +203,7 @@ export class CheckpointStore {
       positions: manifest.positions,
       checkpoint: manifest.checkpoint,
       transactions: manifest.transactions ?? [],
+      instance: manifest.instance!,
     };
   }
 
@@ -597,8 +613,12 @@ function readManifest(file: string): Manifest {
     Number.isSafeInteger(t.records);
   if (m.transactions !== undefined && (!Array.isArray(m.transactions) || !m.transactions.every(okTxn)))
     throw bad("transactions", "is not a list of Kafka transactions");
+  if (m.instance !== undefined && (typeof m.instance !== "string" || !/^[0-9a-f]{1,32}$/.test(m.instance)))
+    throw bad("instance", "is not a store id");
   return m;
 }
+
+const newInstance = () => randomBytes(4).toString("hex");
 
 function writeManifest(dir: string, m: Manifest): void {
   const body = JSON.stringify(m);

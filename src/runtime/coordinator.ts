@@ -463,6 +463,7 @@ class Engine {
         statusSlot: sinkSlot(wiring.workers, k.id),
         resilience: s.resilience !== null,
         pendingTransactions: s.resilience?.opened.transactions.filter((t) => t.sink === k.id) ?? [],
+        storeInstance: s.resilience?.opened.instance,
         counters: s.metrics?.memory.sinks[k.id],
       });
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`, "sink", k.id));

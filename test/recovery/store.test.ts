@@ -86,6 +86,32 @@ describe("checkpoint store", () => {
     expect(CheckpointStore.open(dir, ID, 2).transactions).toEqual([]);
   });
 
+  it("has an id of its own, kept across reopens; a store made before ids gets one when opened", () => {
+    const first = CheckpointStore.open(dir, ID, 2);
+    expect(first.instance).toMatch(/^[0-9a-f]{8}$/);
+    first.store.close();
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(again.instance).toBe(first.instance);
+    again.store.close();
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-store-"));
+    try {
+      expect(CheckpointStore.open(other, ID, 2).instance).not.toBe(first.instance);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "MANIFEST"), "utf8").split("\n")[0]);
+    delete m.instance;
+    const body = JSON.stringify(m);
+    fs.writeFileSync(
+      path.join(dir, "MANIFEST"),
+      `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`,
+    );
+    const old = CheckpointStore.open(dir, ID, 2);
+    expect(old.instance).toMatch(/^[0-9a-f]{8}$/);
+    old.store.close();
+    expect(CheckpointStore.open(dir, ID, 2).instance).toBe(old.instance);
+  });
+
   it("refuses a manifest whose transactions are not Kafka transactions", () => {
     CheckpointStore.open(dir, ID, 2).store.close();
     for (const bad of [

@@ -304,18 +304,16 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const recover = async (kafka: ReturnType<typeof createClient>) => {
     for (const t of init.pendingTransactions ?? []) {
       const r = await endStoredTransaction(kafka, t);
-      const i = txnIds.indexOf(t.transactionalId);
+      // Its id is registered again only when the turn comes back to it (after a checkpoint that names the
+      // other one): registering bumps the epoch, and a second restart before then must still find this
+      // transaction by the stored epoch (a commit of a committed transaction answers NONE again).
+      recoveredSlot = txnIds.indexOf(t.transactionalId);
       if (typeof r === "string") {
-        // Its id is registered again only when the turn comes back to it (after a checkpoint that names the
-        // other one): registering bumps the epoch, and a second restart before then must still find this
-        // transaction by the stored epoch (a commit of a committed transaction answers NONE again).
-        recoveredSlot = i;
         log.info(
           { transactionalId: t.transactionalId, records: t.records },
           `the transaction of the restored checkpoint (${t.records} records, ${t.transactionalId}) is committed`,
         );
       } else {
-        recoveredSlot = i;
         log.error(
           { transactionalId: t.transactionalId, records: t.records, answer: r.gone },
           `${t.records} records of the restored checkpoint are LOST for read_committed consumers: their transaction ` +
@@ -328,6 +326,11 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   };
 
   const connect = async (): Promise<void> => {
+    if (transactional && !patched.transactions) {
+      // Without the producer id and epoch a checkpoint cannot name its transaction (kafkajs-patches.ts, 5.).
+      fatalError("kafkajs was loaded before wallaroo's patches: the producer ids of its transactions are unknown");
+      return;
+    }
     for (let attempt = 0; !closing; attempt++) {
       if (!(await waitForBrokers(client, () => closing, init.topic))) return;
       const kafka = createClient(client);
@@ -344,8 +347,6 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         : [kafka.producer(options)];
       const a = kafka.admin();
       try {
-        if (transactional && !patched.transactions)
-          throw new Error("kafkajs was loaded before wallaroo's patches: the producer ids of transactions are unknown");
         if (!recovered) await recover(kafka);
         await a.connect();
         const n = await fetchPartitions(a);
