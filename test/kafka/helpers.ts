@@ -49,10 +49,28 @@ export async function dropTestKafkaState(admin: Admin, group: string, topics: st
 }
 
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
-  await admin.createTopics({
-    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
-    waitForLeaders: true,
-  });
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+      waitForLeaders: true,
+    });
+  } catch (err) {
+    // Created, but the broker's metadata did not list the topics yet when kafkajs looked for their leaders
+    // (seen under load, with other tests creating and deleting topics): kafkajs retries that answer only for
+    // a missing leader. Wait until every partition has one.
+    const e = err as { type?: string; cause?: { type?: string } };
+    if (e.type !== "UNKNOWN_TOPIC_OR_PARTITION" && e.cause?.type !== "UNKNOWN_TOPIC_OR_PARTITION") throw err;
+    for (let attempt = 0; ; attempt++) {
+      const md = await admin.fetchTopicMetadata({ topics }).catch(() => null);
+      const ready =
+        md !== null &&
+        md.topics.length === topics.length &&
+        md.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+      if (attempt >= 300) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 /** Engine args of the fixture for one input and one output topic. */
