@@ -134,14 +134,32 @@ export interface Output {
 export async function collect(
   kafka: Kafka,
   topic: string,
-): Promise<{ out: Output[]; waitFor(n: number, ms: number): Promise<void>; stop(): Promise<void> }> {
+): Promise<{
+  out: Output[];
+  /** records the collector's consumer was handed again (same partition and offset), not counted in `out` */
+  redelivered(): number;
+  waitFor(n: number, ms: number): Promise<void>;
+  stop(): Promise<void>;
+}> {
   const out: Output[] = [];
   const groupId = uniqueName("collector");
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  // A rebalance of the collector's own group (a session that timed out under load) makes kafkajs hand it
+  // records again from the group's last committed offset: the same records (same offsets), not outputs the
+  // engine wrote twice, which would have offsets of their own. Counted apart, never in `out`.
+  const seen = new Map<number, Set<string>>();
+  let again = 0;
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
+      let offsets = seen.get(partition);
+      if (offsets === undefined) seen.set(partition, (offsets = new Set()));
+      if (offsets.has(message.offset)) {
+        again++;
+        return;
+      }
+      offsets.add(message.offset);
       const text = message.value!.toString();
       const [key, seq, count] = text.replace(/#+$/, "").split(":");
       expectKey(message.key?.toString(), key);
@@ -150,6 +168,7 @@ export async function collect(
   });
   return {
     out,
+    redelivered: () => again,
     async waitFor(n, ms) {
       const deadline = Date.now() + ms;
       while (out.length < n) {

@@ -135,7 +135,7 @@ describe("Kafka with --resilience-dir", () => {
       for (const o of output.out) max.set(o.key, Math.max(max.get(o.key) ?? 0, o.count));
       expect(max).toEqual(finalCount);
       ctx.annotate(
-        `${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included)`,
+        `${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included); the collector was handed ${output.redelivered()} records again (its own group's rebalances)`,
       );
     } finally {
       if (engine && engine.child.exitCode === null) engine.child.kill("SIGKILL");

@@ -59,7 +59,13 @@ describe("EndTxn with a stored transaction identity", () => {
       expect(x).toEqual(w);
       const before = await committed(); // the open x holds the read_committed end back
       expect(await endStoredTransaction(kafka, w)).toBe("committed");
-      expect(await committed()).toBeGreaterThan(before); // x is committed
+      // x is committed: the end moves once the broker has written its commit markers (after EndTxn answers).
+      let after = await committed();
+      for (const deadline = Date.now() + 30_000; after === before && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await committed();
+      }
+      expect(after).toBeGreaterThan(before);
       await p.disconnect();
 
       // Registering the id again (a new producer) bumps the epoch: the old identity is fenced, whether its
