@@ -14,6 +14,7 @@
  */
 import type { MessagePort } from "node:worker_threads";
 import type { SinkSpec, SourceSpec } from "../topology/spec.js";
+import type { PendingTransaction } from "../recovery/store.js";
 
 /** The init data of an I/O thread (its workerData): `kind` says which connector runs it. */
 export interface IoInitBase {
@@ -56,6 +57,10 @@ export interface SinkContext {
   readonly status: SharedArrayBuffer;
   readonly statusSlot: number;
   readonly resilience: boolean;
+  /** resilience: this sink's Kafka transactions the restored checkpoint decided to commit (two-phase commit) */
+  readonly pendingTransactions: readonly PendingTransaction[];
+  /** resilience: the checkpoint store's id, part of transactional ids (stable across restarts on that store) */
+  readonly storeInstance: string | undefined;
   /** metrics on: the sink's counters (SINK_SLOTS, metrics/layout.ts) */
   readonly counters: SharedArrayBuffer | undefined;
 }

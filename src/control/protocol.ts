@@ -6,7 +6,7 @@
  */
 import type { Worker } from "node:worker_threads";
 import type { Key } from "../topology/spec.js";
-import type { EncodedRecords, Positions } from "../recovery/store.js";
+import type { EncodedRecords, PendingTransaction, Positions } from "../recovery/store.js";
 
 /** An error in user code, as the dashboard lists it (metrics on: sent with the stats, at most a few a second). */
 export interface RecentError {
@@ -93,7 +93,12 @@ export type ToIo =
   | { type: "resume"; id: number }
   /** stop reading for good; answer "stopped" once everything read is in the rings */
   | { type: "stop" }
-  /** Kafka sink with resilience: commit the open transaction */
+  /**
+   * Kafka sink with resilience, two-phase commit: "prepare" = every record of the open transaction is
+   * acknowledged, answer "prepared" with its identity (later records go to the next transaction);
+   * "commit" (once the checkpoint naming it is written) = commit it
+   */
+  | { type: "prepare"; id: number }
   | { type: "commit"; id: number }
   /** sink: deliver what is left (bounded), then answer "closed" */
   | { type: "close" };
@@ -105,6 +110,8 @@ export type FromIo =
   | { type: "paused"; id: number; positions?: Positions[string] }
   /** `messages`: how many messages the source read in all (what the workers should have received) */
   | { type: "stopped"; positions?: Positions[string]; messages?: number }
+  /** `pending`: the transaction to commit (null: nothing was sent since the last one) */
+  | { type: "prepared"; id: number; pending?: PendingTransaction | null; error?: string }
   | { type: "committed"; id: number; records?: number; error?: string }
   /**
    * Kafka: `delivered` records the brokers acknowledged, `dropped` refused (and logged), `undelivered`

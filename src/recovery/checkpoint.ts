@@ -18,7 +18,15 @@ import { ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import type { Logger } from "../core/log.js";
 import { privateMembers } from "../transport/serde.js";
-import type { AppIdentity, CheckpointStore, EncodedRecords, KeyTag, Positions, StoredEntry } from "./store.js";
+import type {
+  AppIdentity,
+  CheckpointStore,
+  EncodedRecords,
+  KeyTag,
+  PendingTransaction,
+  Positions,
+  StoredEntry,
+} from "./store.js";
 
 /** [state id, key, serialized instance]: what a worker restores */
 export type WorkerEntry = [number, Key, Uint8Array];
@@ -32,10 +40,15 @@ export interface CheckpointHooks {
   /** the dirty instances of every worker, encoded as log records (clears their marks) */
   collect(id: number): Promise<EncodedRecords[]>;
   /**
-   * Commits the Kafka sinks' transactions: everything output before the cut becomes
-   * visible to read_committed consumers. Done before the store commit: a crash between
-   * the two replays that interval (its outputs appear twice) rather than losing it.
+   * Two-phase commit of the Kafka sinks' transactions. Prepare: every output before the
+   * cut is acknowledged by the brokers, in a transaction still open; answers the
+   * transactions to commit, which the store commit records with the checkpoint. Then
+   * commitSinks makes them visible to read_committed consumers. A crash before the store
+   * commit: the open transactions are aborted (fencing) and the interval is replayed; a
+   * crash after it: the restart commits the transactions the checkpoint names (never both,
+   * never neither).
    */
+  prepareSinks(id: number): Promise<PendingTransaction[]>;
   commitSinks(id: number): Promise<void>;
   /**
    * A checkpoint failed after the workers handed over (and forgot) their dirty marks:
@@ -177,14 +190,19 @@ export class Checkpointer {
       }
       const entries = await this.hooks.collect(id);
       let stats: CheckpointStats | null;
+      let written = false;
       try {
+        const pending = await this.hooks.prepareSinks(id);
+        stats = this.commit(entries, positions, t0, pending);
+        written = true;
         await this.hooks.commitSinks(id);
-        stats = this.commit(entries, positions, t0);
       } catch (err) {
         this.observer?.("failed", null, performance.now() - t0);
         if (!this.stopped)
           this.hooks.fatal(
-            `checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`,
+            written
+              ? `the Kafka transactions of the checkpoint just written could not be committed (${(err as Error).message}); stopping so that a restart commits them`
+              : `checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`,
           );
         return null;
       }
@@ -206,20 +224,32 @@ export class Checkpointer {
     const t0 = performance.now();
     const id = this.nextId++;
     const entries = await this.hooks.collect(id);
+    const pending = await this.hooks.prepareSinks(id);
+    const stats = this.commit(entries, positions, t0, pending);
     await this.hooks.commitSinks(id);
-    const stats = this.commit(entries, positions, t0);
     if (stats) this.logCommitted(stats, "final ");
   }
 
-  private commit(parts: EncodedRecords[], positions: Positions, t0: number): CheckpointStats | null {
+  private commit(
+    parts: EncodedRecords[],
+    positions: Positions,
+    t0: number,
+    pending: PendingTransaction[],
+  ): CheckpointStats | null {
     const merged: Positions = { ...this.positions };
     for (const [pipeline, p] of Object.entries(positions)) {
       const before = merged[pipeline]?.topic === p.topic ? merged[pipeline].offsets : {};
       merged[pipeline] = { topic: p.topic, offsets: { ...before, ...p.offsets } };
     }
     const instances = parts.reduce((n, p) => n + p.ids.length, 0);
-    if (instances === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
-    const r = this.store.commitEncoded(parts, merged, this.plan.workers);
+    // A transaction to commit is written even when nothing else changed: it is the commit decision.
+    if (instances === 0 && pending.length === 0 && JSON.stringify(merged) === JSON.stringify(this.positions))
+      return null;
+    const r = this.store.commitEncoded(parts, merged, this.plan.workers, pending);
+    // Test hook (test/kafka/txn-window.test.ts): a crash in the window between the store commit and the
+    // Kafka commits, at the first checkpoint numbered at least N that has a transaction to commit.
+    if (pending.length > 0 && r.checkpoint >= Number(process.env.WALLAROO_TEST_DIE_AFTER_STORE_COMMIT || Infinity))
+      process.kill(process.pid, "SIGKILL");
     this.positions = merged;
     return {
       checkpoint: r.checkpoint,

@@ -27,6 +27,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { randomBytes } from "node:crypto";
 import { Packr } from "msgpackr";
 
 /** key tags: how a partition key is written (JSON and msgpack alone cannot tell a bigint from a string) */
@@ -49,6 +50,22 @@ export interface AppIdentity {
 /** Kafka positions per pipeline: the next offset to read of every partition */
 export type Positions = Record<string, { topic: string; offsets: Record<string, string> }>;
 
+/**
+ * A Kafka sink's transaction that a checkpoint decided to commit (two-phase commit: every send of
+ * it was acknowledged before the checkpoint was written; EndTxn comes after). A restart commits it
+ * with this identity before anything else uses the transactional id, since the crash may have come
+ * between the two.
+ */
+export interface PendingTransaction {
+  sink: number;
+  transactionalId: string;
+  /** int64 as decimal digits */
+  producerId: string;
+  producerEpoch: number;
+  /** how many records it holds (for the logs) */
+  records: number;
+}
+
 interface Manifest extends AppIdentity {
   format: 1;
   checkpoint: number;
@@ -57,6 +74,14 @@ interface Manifest extends AppIdentity {
   positions: Positions;
   workers: number;
   at: string;
+  /** absent in manifests written before two-phase commit: none */
+  transactions?: PendingTransaction[];
+  /**
+   * This store's random id, made when it is created (or first opened by an engine that has them): the
+   * Kafka sinks' transactional ids include it, so that engines of the same application on other stores
+   * (another deployment, a test) do not fence each other's transactions.
+   */
+  instance?: string;
 }
 
 export class StoreError extends Error {
@@ -83,6 +108,10 @@ export interface OpenedStore {
   entries: StoredEntry[];
   positions: Positions;
   checkpoint: number;
+  /** the Kafka transactions the last checkpoint committed to (a restart makes sure they are committed) */
+  transactions: PendingTransaction[];
+  /** the store's id (see Manifest.instance) */
+  instance: string;
 }
 
 export class CheckpointStore {
@@ -141,12 +170,18 @@ export class CheckpointStore {
         positions: {},
         workers,
         at: new Date().toISOString(),
+        instance: newInstance(),
       };
       fs.writeFileSync(path.join(dir, manifest.log), "");
       writeManifest(dir, manifest);
     } else {
       manifest = readManifest(manifestPath);
       checkIdentity(dir, manifest, identity);
+      if (manifest.instance === undefined) {
+        // Written before stores had an id: given one now, before any transaction uses it.
+        manifest = { ...manifest, instance: newInstance() };
+        writeManifest(dir, manifest);
+      }
     }
     const logPath = path.join(dir, manifest.log);
     let fd: number;
@@ -162,7 +197,14 @@ export class CheckpointStore {
     // Anything past the committed prefix was written by a checkpoint that did not commit.
     fs.ftruncateSync(fd, manifest.committedBytes);
     removeStrays(dir, manifest.log);
-    return { store, entries, positions: manifest.positions, checkpoint: manifest.checkpoint };
+    return {
+      store,
+      entries,
+      positions: manifest.positions,
+      checkpoint: manifest.checkpoint,
+      transactions: manifest.transactions ?? [],
+      instance: manifest.instance!,
+    };
   }
 
   /** Reads and checks the committed prefix of the log; fills the live index. */
@@ -213,6 +255,7 @@ export class CheckpointStore {
     parts: EncodedRecords[],
     positions: Positions,
     workers: number,
+    transactions: PendingTransaction[] = [],
   ): { checkpoint: number; bytes: number; compacted: boolean } {
     if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
     let appended = 0;
@@ -242,6 +285,7 @@ export class CheckpointStore {
       positions,
       workers,
       at: new Date().toISOString(),
+      transactions,
     };
     writeManifest(this.dir, next);
     this.manifest = next;
@@ -558,8 +602,23 @@ function readManifest(file: string): Manifest {
   if (typeof m.app !== "string" || !Array.isArray(m.states)) throw bad("app", "or its states are missing");
   if (m.positions === null || typeof m.positions !== "object" || Array.isArray(m.positions))
     throw bad("positions", "is not an object");
+  const okTxn = (t: PendingTransaction) =>
+    t !== null &&
+    typeof t === "object" &&
+    Number.isSafeInteger(t.sink) &&
+    typeof t.transactionalId === "string" &&
+    typeof t.producerId === "string" &&
+    /^-?[0-9]{1,19}$/.test(t.producerId) &&
+    Number.isSafeInteger(t.producerEpoch) &&
+    Number.isSafeInteger(t.records);
+  if (m.transactions !== undefined && (!Array.isArray(m.transactions) || !m.transactions.every(okTxn)))
+    throw bad("transactions", "is not a list of Kafka transactions");
+  if (m.instance !== undefined && (typeof m.instance !== "string" || !/^[0-9a-f]{1,32}$/.test(m.instance)))
+    throw bad("instance", "is not a store id");
   return m;
 }
+
+const newInstance = () => randomBytes(4).toString("hex");
 
 function writeManifest(dir: string, m: Manifest): void {
   const body = JSON.stringify(m);

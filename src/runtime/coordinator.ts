@@ -33,7 +33,13 @@ import {
   type ToIo,
 } from "../control/protocol.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
-import { CheckpointStore, type EncodedRecords, type OpenedStore, type Positions } from "../recovery/store.js";
+import {
+  CheckpointStore,
+  type EncodedRecords,
+  type OpenedStore,
+  type PendingTransaction,
+  type Positions,
+} from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
 import type { MetricsServer } from "../metrics/server.js";
@@ -470,6 +476,8 @@ class Engine {
         status: wiring.status,
         statusSlot: sinkSlot(wiring.workers, k.id),
         resilience: s.resilience !== null,
+        pendingTransactions: s.resilience?.opened.transactions.filter((t) => t.sink === k.id) ?? [],
+        storeInstance: s.resilience?.opened.instance,
         counters: s.metrics?.memory.sinks[k.id],
       });
       this.sinkThreads.push(this.ioThread(init, `sink ${k.label}`, "sink", k.id));
@@ -554,6 +562,7 @@ class Engine {
           },
           waitQuiescent: (ms) => this.waitQuiescent(ms),
           collect: (id) => this.collectDirty(id),
+          prepareSinks: (id) => this.prepareSinks(id),
           commitSinks: (id) => this.commitSinks(id),
           fatal: (message) => this.fail(null, { reason: "checkpoint-failed", message }),
         },
@@ -657,7 +666,28 @@ class Engine {
     return positions;
   }
 
-  /** Commits the open transaction of every Kafka sink (resilience); throws if one fails. */
+  /** Two-phase commit, first phase: every Kafka sink's open transaction, acknowledged (resilience); throws if one fails. */
+  private async prepareSinks(id: number): Promise<PendingTransaction[]> {
+    const all = await Promise.all(
+      this.plan.sinks
+        .filter((k) => sinkConnector(k.spec).transactional)
+        .map((k) => {
+          const t = this.sinkThreads[k.id];
+          return request(
+            t.t,
+            { type: "prepare", id },
+            reply("prepared", id),
+            `${t.what} flushing its transaction`,
+            60_000,
+          );
+        }),
+    );
+    const failed = all.find((m) => typeof m.error === "string");
+    if (failed) throw new Error(failed.error);
+    return all.flatMap((m) => (m.pending ? [m.pending] : []));
+  }
+
+  /** Commits the prepared transaction of every Kafka sink (resilience); throws if one fails. */
   private async commitSinks(id: number): Promise<void> {
     const all = await Promise.all(
       this.plan.sinks

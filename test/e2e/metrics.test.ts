@@ -73,6 +73,21 @@ function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
+/**
+ * Scrapes `url` until `ready` holds for the parsed metrics (or 30 s pass), and returns the last scrape: the
+ * test's exact assertions then run on it. Some values are not final the moment the last output reaches the
+ * receiver (the instance gauge and the dashboard's errors come with the workers' stats reports, every second,
+ * later under load), so a fixed sleep before the scrape was a race.
+ */
+async function scrapeWhen(url: string, ready: (m: Map<string, number>) => boolean): Promise<Map<string, number>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const m = parseMetrics(await (await fetch(url)).text());
+    if (ready(m) || Date.now() > deadline) return m;
+    await sleep(100);
+  }
+}
+
 describe("metrics", () => {
   it("/metrics counts exactly the messages sent and the outputs received", async () => {
     const started = Date.now();
@@ -88,12 +103,19 @@ describe("metrics", () => {
           expect(s.code, s.stderr).toBe(0);
         }
         await sink.waitForLines(3 * want);
-        await sleep(300);
         const res = await fetch(`${base}metrics`);
         expect(res.status).toBe(200);
         expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
-        const m = parseMetrics(await res.text());
+        await res.text();
         const p = 'pipeline="Split and Count"';
+        // The instance gauge is updated by each worker's stats report; a checkpoint may still be on its way.
+        const m = await scrapeWhen(
+          `${base}metrics`,
+          (mm) =>
+            (mm.get('wallaroo_state_instances{state="word totals"}') ?? 0) > 0 &&
+            (mm.get("wallaroo_checkpoints_total") ?? 0) > 0 &&
+            [...mm].every(([k, v]) => !k.startsWith("wallaroo_ring_occupancy_ratio") || v === 0),
+        );
         expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(3 * input.length);
         expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(sink.lines().length);
         expect(sink.lines().length).toBe(3 * want);
@@ -144,9 +166,16 @@ describe("metrics", () => {
         ];
         await sendBytes(inPort, frame(msgs));
         await sink.waitForLines(40);
-        await sleep(1500); // the workers' stats report (every second) carries their latest errors
-        const m = parseMetrics(await (await fetch(`${base}metrics`)).text());
         const p = 'pipeline="faulty"';
+        // The bad messages come after the 40 good ones: their errors may still be counted after the 40th line.
+        const m = await scrapeWhen(
+          `${base}metrics`,
+          (mm) =>
+            mm.get(`wallaroo_step_errors_total{${p},step="(decoder)"}`) === 2 &&
+            mm.get(`wallaroo_step_errors_total{${p},step="faulty compute"}`) === 3 &&
+            mm.get(`wallaroo_step_errors_total{${p},step="count per key"}`) === 4 &&
+            mm.get(`wallaroo_step_errors_total{${p},step="(encoder tcp 127.0.0.1:${sink.port})"}`) === 5,
+        );
         expect(m.get(`wallaroo_source_messages_total{${p}}`)).toBe(msgs.length - 2); // a message that fails to decode never entered
         expect(m.get(`wallaroo_step_errors_total{${p},step="(decoder)"}`)).toBe(2);
         expect(m.get(`wallaroo_step_errors_total{${p},step="faulty compute"}`)).toBe(3);
@@ -154,9 +183,14 @@ describe("metrics", () => {
         expect(m.get(`wallaroo_step_errors_total{${p},step="(encoder tcp 127.0.0.1:${sink.port})"}`)).toBe(5);
         expect(m.get(`wallaroo_sink_messages_total{${p},sink="tcp 127.0.0.1:${sink.port}"}`)).toBe(40);
         expect(sink.lines().length).toBe(40);
-        const snap = (await (await fetch(`${base}api/snapshot`)).json()) as {
-          errors: { where: string; message: string }[];
-        };
+        // The latest errors reach the dashboard with the workers' stats reports (every second; later under load).
+        const snapshot = async () =>
+          (await (await fetch(`${base}api/snapshot`)).json()) as { errors: { where: string; message: string }[] };
+        let snap = await snapshot();
+        for (const deadline = Date.now() + 30_000; snap.errors.length === 0 && Date.now() < deadline; ) {
+          await sleep(100);
+          snap = await snapshot();
+        }
         expect(snap.errors.length).toBeGreaterThan(0);
         expect(snap.errors.map((e) => e.message).join("\n")).toMatch(/refuses bad-/);
       },
@@ -207,7 +241,6 @@ describe("metrics", () => {
         sink.resume();
         await new Promise<void>((r) => socket.end(r));
         await sink.waitForBytes(sent * 16 * 1024, 60_000);
-        await sleep(300);
         const end = await m();
         expect(end.get('wallaroo_source_messages_total{pipeline="passthrough"}')).toBe(sent);
         expect(sumOf(end, "wallaroo_sink_messages_total{")).toBe(sent);
@@ -299,8 +332,17 @@ describe("metrics", () => {
             await sleep(20);
           }
         })();
+        // Sampled until every step's total grew and its rate showed a number, or 30 s passed (the page
+        // refreshes every second; under load the engine's first outputs can take longer than a fixed few).
         const samples: { text: string; total: number }[][] = [];
-        for (let i = 0; i < 5; i++) {
+        const shown = (t: string) => /^[1-9][\d.]*[kM]?$/.test(t) || /^\d+\.\d+[kM]$/.test(t);
+        const moved = () =>
+          samples.length >= 2 &&
+          steps.every(
+            (_, s) =>
+              samples[samples.length - 1][s].total > samples[0][s].total && samples.some((x) => shown(x[s].text)),
+          );
+        for (const deadline = Date.now() + 30_000; !moved() && Date.now() < deadline; ) {
           await sleep(1100);
           samples.push(await read());
         }
@@ -317,10 +359,7 @@ describe("metrics", () => {
           expect(totals[totals.length - 1], JSON.stringify(samples)).toBeGreaterThan(totals[0]);
           // ...and the rate shown went from nothing to a number above zero.
           const rates = samples.map((x) => x[s].text);
-          expect(
-            rates.some((t) => /^[1-9][\d.]*[kM]?$/.test(t) || /^\d+\.\d+[kM]$/.test(t)),
-            JSON.stringify(rates),
-          ).toBe(true);
+          expect(rates.some(shown), JSON.stringify(rates)).toBe(true);
           expect(
             rates.some((t) => t !== idle[s].text),
             JSON.stringify({ idle, rates }),

@@ -49,10 +49,28 @@ export async function dropTestKafkaState(admin: Admin, group: string, topics: st
 }
 
 export async function createTopics(admin: Admin, topics: string[], partitions: number): Promise<void> {
-  await admin.createTopics({
-    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
-    waitForLeaders: true,
-  });
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+      waitForLeaders: true,
+    });
+  } catch (err) {
+    // Created, but the broker's metadata did not list the topics yet when kafkajs looked for their leaders
+    // (seen under load, with other tests creating and deleting topics): kafkajs retries that answer only for
+    // a missing leader. Wait until every partition has one.
+    const e = err as { type?: string; cause?: { type?: string } };
+    if (e.type !== "UNKNOWN_TOPIC_OR_PARTITION" && e.cause?.type !== "UNKNOWN_TOPIC_OR_PARTITION") throw err;
+    for (let attempt = 0; ; attempt++) {
+      const md = await admin.fetchTopicMetadata({ topics }).catch(() => null);
+      const ready =
+        md !== null &&
+        md.topics.length === topics.length &&
+        md.topics.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+      if (attempt >= 300) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 /** Engine args of the fixture for one input and one output topic. */
@@ -116,14 +134,32 @@ export interface Output {
 export async function collect(
   kafka: Kafka,
   topic: string,
-): Promise<{ out: Output[]; waitFor(n: number, ms: number): Promise<void>; stop(): Promise<void> }> {
+): Promise<{
+  out: Output[];
+  /** records the collector's consumer was handed again (same partition and offset), not counted in `out` */
+  redelivered(): number;
+  waitFor(n: number, ms: number): Promise<void>;
+  stop(): Promise<void>;
+}> {
   const out: Output[] = [];
   const groupId = uniqueName("collector");
   const consumer: Consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  // A rebalance of the collector's own group (a session that timed out under load) makes kafkajs hand it
+  // records again from the group's last committed offset: the same records (same offsets), not outputs the
+  // engine wrote twice, which would have offsets of their own. Counted apart, never in `out`.
+  const seen = new Map<number, Set<string>>();
+  let again = 0;
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
+      let offsets = seen.get(partition);
+      if (offsets === undefined) seen.set(partition, (offsets = new Set()));
+      if (offsets.has(message.offset)) {
+        again++;
+        return;
+      }
+      offsets.add(message.offset);
       const text = message.value!.toString();
       const [key, seq, count] = text.replace(/#+$/, "").split(":");
       expectKey(message.key?.toString(), key);
@@ -132,6 +168,7 @@ export async function collect(
   });
   return {
     out,
+    redelivered: () => again,
     async waitFor(n, ms) {
       const deadline = Date.now() + ms;
       while (out.length < n) {
@@ -208,8 +245,8 @@ const brief = (a: number[]) =>
   a.length > 12 ? `[${a.slice(0, 12).join(",")}, ... (${a.length})]` : `[${a.join(",")}]`;
 
 /** `wallaroo run` of the Kafka test app as a child process (test/helpers/engine.ts), not waiting for it to run. */
-export const runCli = (args: string[]): Promise<Engine> =>
-  startEngine(APP, args, { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info" } });
+export const runCli = (args: string[], env: Record<string, string> = {}): Promise<Engine> =>
+  startEngine(APP, args, { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "info", ...env } });
 
 /**
  * A broker of its own for the restart test (scripts/kafka/start.sh on `port`),

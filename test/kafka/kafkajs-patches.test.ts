@@ -207,7 +207,7 @@ describe("kafkajs patches", () => {
       sendLoaded: true,
       patched: true,
       produce: true,
-      installed: { grouping: true, produce: true, murmur2: true, fetch: true },
+      installed: { grouping: true, produce: true, murmur2: true, fetch: true, transactions: true },
     });
   });
 });

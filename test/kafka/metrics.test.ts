@@ -39,8 +39,17 @@ describe("Kafka metrics", () => {
     const output = await collect(kafka, outTopic);
     try {
       await output.waitFor(input.length, 60_000);
-      await sleep(300);
-      const text = await (await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`)).text();
+      // Each partition's lag is written by the source thread after it handed a batch on, which may come after
+      // the batch's outputs reached the collector (a thread held off the CPU under load): scrape until every
+      // lag is 0, or 30 s passed (then the assertions below say what is wrong).
+      const scrape = async () => (await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`)).text();
+      const lagsDone = (t: string) =>
+        t.split("\n").filter((l) => l.startsWith("wallaroo_kafka_consumer_lag{") && l.endsWith(" 0")).length === 3;
+      let text = await scrape();
+      for (const deadline = Date.now() + 30_000; !lagsDone(text) && Date.now() < deadline; ) {
+        await sleep(100);
+        text = await scrape();
+      }
       const value = (prefix: string) =>
         text
           .split("\n")

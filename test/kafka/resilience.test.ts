@@ -9,9 +9,9 @@
  * exactly-once for a read_committed consumer (the test's collector: kafkajs reads
  * committed records only by default), because the sink produces in a transaction
  * committed at each checkpoint. The kills land between checkpoints (at a random
- * moment in the 0-200 ms after one, with checkpoints 300 ms apart): a kill between
- * the sink's transaction commit and the store's commit (a few ms per checkpoint)
- * repeats one interval's outputs, as the README says, and is not what this tests.
+ * moment in the 0-200 ms after one, with checkpoints 300 ms apart); a kill inside
+ * a checkpoint's two-phase commit (between the store commit and the transaction's)
+ * is what test/kafka/txn-window.test.ts makes happen.
  */
 import { describe, expect, inject, it } from "vitest";
 import fs from "node:fs";
@@ -135,7 +135,7 @@ describe("Kafka with --resilience-dir", () => {
       for (const o of output.out) max.set(o.key, Math.max(max.get(o.key) ?? 0, o.count));
       expect(max).toEqual(finalCount);
       ctx.annotate(
-        `${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included)`,
+        `${output.out.length} committed output records for ${input.length} inputs; a read_uncommitted consumer saw ${uncommitted} (aborted transactions included); the collector was handed ${output.redelivered()} records again (its own group's rebalances)`,
       );
     } finally {
       if (engine && engine.child.exitCode === null) engine.child.kill("SIGKILL");

@@ -67,6 +67,71 @@ describe("checkpoint store", () => {
     again.store.close();
   });
 
+  it("keeps the Kafka transactions a checkpoint decided to commit until the next one; an old manifest has none", () => {
+    const { store, transactions } = CheckpointStore.open(dir, ID, 2);
+    expect(transactions).toEqual([]);
+    const t = {
+      sink: 0,
+      transactionalId: "wallaroo.a.sink-0.1",
+      producerId: "9007199254740993",
+      producerEpoch: 3,
+      records: 7,
+    };
+    store.commitEncoded([], {}, 2, [t]);
+    store.close();
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(again.transactions).toEqual([t]);
+    again.store.commitEncoded([], { p: { topic: "t", offsets: { 0: "1" } } }, 2);
+    again.store.close();
+    expect(CheckpointStore.open(dir, ID, 2).transactions).toEqual([]);
+  });
+
+  it("has an id of its own, kept across reopens; a store made before ids gets one when opened", () => {
+    const first = CheckpointStore.open(dir, ID, 2);
+    expect(first.instance).toMatch(/^[0-9a-f]{8}$/);
+    first.store.close();
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(again.instance).toBe(first.instance);
+    again.store.close();
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-store-"));
+    try {
+      expect(CheckpointStore.open(other, ID, 2).instance).not.toBe(first.instance);
+    } finally {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+    const m = JSON.parse(fs.readFileSync(path.join(dir, "MANIFEST"), "utf8").split("\n")[0]);
+    delete m.instance;
+    const body = JSON.stringify(m);
+    fs.writeFileSync(
+      path.join(dir, "MANIFEST"),
+      `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`,
+    );
+    const old = CheckpointStore.open(dir, ID, 2);
+    expect(old.instance).toMatch(/^[0-9a-f]{8}$/);
+    old.store.close();
+    expect(CheckpointStore.open(dir, ID, 2).instance).toBe(old.instance);
+  });
+
+  it("refuses a manifest whose transactions are not Kafka transactions", () => {
+    CheckpointStore.open(dir, ID, 2).store.close();
+    for (const bad of [
+      {},
+      [{ sink: 0 }],
+      [{ sink: 0, transactionalId: "x", producerId: "1e3", producerEpoch: 0, records: 1 }],
+    ]) {
+      const m = JSON.parse(fs.readFileSync(path.join(dir, "MANIFEST"), "utf8").split("\n")[0]);
+      m.transactions = bad;
+      const body = JSON.stringify(m);
+      fs.writeFileSync(
+        path.join(dir, "MANIFEST"),
+        `${body}\n${crc32(Buffer.from(body)).toString(16).padStart(8, "0")}\n`,
+      );
+      expect(() => CheckpointStore.open(dir, ID, 2), JSON.stringify(bad)).toThrow(
+        /MANIFEST is corrupt: transactions .* is not a list of Kafka transactions/,
+      );
+    }
+  });
+
   it("a checkpoint that did not reach its commit leaves the previous one intact", () => {
     const { store } = CheckpointStore.open(dir, ID, 2);
     commit(store, [entry("a", 1)], {}, 2);

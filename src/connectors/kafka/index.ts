@@ -51,8 +51,10 @@ const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
     logLevel: spec.logLevel as KafkaLogLevel,
     maxProduceBufferMs: spec.maxProduceBufferMs,
     maxMessageSize: spec.maxMessageSize,
-    // Stable across restarts, so that a restarted engine fences its predecessor and aborts its open transaction.
-    transactionalId: ctx.resilience ? `wallaroo.${ctx.appName}.sink-${ctx.sinkId}` : undefined,
+    // Stable across restarts on one store, so that a restarted engine fences its predecessor and aborts its
+    // open transaction; the store's id keeps engines of the same application on other stores apart.
+    transactionalId: ctx.resilience ? `wallaroo.${ctx.appName}.${ctx.storeInstance}.sink-${ctx.sinkId}` : undefined,
+    pendingTransactions: [...ctx.pendingTransactions],
   }),
   load: async () => (await import("./sink.js")).runKafkaSink,
 };

@@ -36,6 +36,11 @@
  *    a buffer slice and four Long objects: replaced, for uncompressed batches, by a
  *    direct reader making the same messages (see makeRecordBatchDecoder).
  *
+ * 5. producer/eosManager/index.js keeps a transactional producer's id and epoch in a closure that
+ *    kafkajs does not expose: wrapped so that each transactional manager is remembered by its
+ *    transactionalId (transactionIdentity), which the sink records with a checkpoint (sink.ts,
+ *    "two-phase commit"). The manager itself is kafkajs' own, unchanged.
+ *
  * Invariant: this module must be evaluated before kafkajs in every thread that
  * produces or consumes: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
@@ -405,11 +410,28 @@ function makeRecordBatchDecoder(kafkajsRoot: string) {
   };
 }
 
+/** kafkajs' transactional EOS managers (one per producer with a transactionalId), by transactionalId: see 5. */
+const transactionManagers = new Map<string, { getProducerId(): string; getProducerEpoch(): number }>();
+
+/**
+ * The producer id and epoch of the transactional producer with this id (what its EndTxn carries): the
+ * sink stores them with a checkpoint so that a restart can commit the transaction (5.). Null before
+ * that producer's first transaction initialized it.
+ */
+export function transactionIdentity(transactionalId: string): { producerId: string; producerEpoch: number } | null {
+  const m = transactionManagers.get(transactionalId);
+  const producerId = m?.getProducerId();
+  if (m === undefined || producerId === undefined || String(producerId) === "-1") return null;
+  return { producerId: String(producerId), producerEpoch: m.getProducerEpoch() };
+}
+
 export interface PatchState {
   grouping: boolean;
   produce: boolean;
   murmur2: boolean;
   fetch: boolean;
+  /** transactionIdentity() works (5.) */
+  transactions: boolean;
 }
 let state: PatchState | null = null;
 
@@ -430,14 +452,11 @@ export let patchedProduceRequest: ((a: ProduceArgs) => any) | null = null;
  */
 export function installKafkajsPatches(): PatchState {
   if (state !== null) return state;
-  // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
-  if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
-    return (state = { grouping: false, produce: false, murmur2: false, fetch: false });
   let root: string;
   try {
     root = require.resolve("kafkajs/package.json").replace(/\/package\.json$/, "");
   } catch {
-    return (state = { grouping: false, produce: false, murmur2: false, fetch: false });
+    return (state = { grouping: false, produce: false, murmur2: false, fetch: false, transactions: false });
   }
   const patch = (target: string, user: string, replace: (original: any) => any): boolean => {
     const targetPath = `${root}/${target}`;
@@ -452,6 +471,18 @@ export function installKafkajsPatches(): PatchState {
     require.cache[targetPath]!.exports = replace(original);
     return true;
   };
+  // 5. Not a speed fix and kept with WALLAROO_KAFKAJS_PATCHES=0: it changes nothing kafkajs does.
+  const transactions = patch("src/producer/eosManager/index.js", "src/producer/index.js", (original) => {
+    return (args: { transactional?: boolean; transactionalId?: string }) => {
+      const manager = original(args);
+      if (args.transactional && typeof args.transactionalId === "string")
+        transactionManagers.set(args.transactionalId, manager);
+      return manager;
+    };
+  });
+  // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
+  if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
+    return (state = { grouping: false, produce: false, murmur2: false, fetch: false, transactions });
   MetadataNotLoaded = require(`${root}/src/errors.js`).KafkaJSMetadataNotLoaded ?? Error;
   const grouping = patch(
     "src/producer/groupMessagesPerPartition.js",
@@ -484,7 +515,7 @@ export function installKafkajsPatches(): PatchState {
       return (patchedRecordBatchDecoder = makeRecordBatchDecoder(root));
     },
   );
-  return (state = { grouping, produce, murmur2: hash, fetch });
+  return (state = { grouping, produce, murmur2: hash, fetch, transactions });
 }
 
 /**

@@ -26,12 +26,20 @@
  *   logged (rate-limited); one the broker rejects as too large is dropped too
  *   (the batch is split into plain messages to find it).
  * - With resilience (transactionalId): records go into a Kafka transaction that
- *   the coordinator commits at each checkpoint ("commit"); a send that fails in a
- *   transaction stops the engine instead of being retried (see deliverInTransaction).
+ *   the coordinator commits at each checkpoint, in two phases: "prepare" (every send
+ *   of it acknowledged; its id, producer id and epoch go into the checkpoint), then
+ *   "commit" (EndTxn) once the checkpoint is written. A restart first commits the
+ *   transaction the restored checkpoint names (transactions.ts). Two producers with
+ *   transactional ids BASE.0 and BASE.1 take turns, one transaction each: a stored
+ *   identity (id, producer id, epoch) must name one transaction only, and a producer's
+ *   next transaction has the same producer id and epoch as its last, so the broker
+ *   would commit that one instead (tested against the broker, see transactions.ts).
+ *   A send that fails in a transaction stops the engine instead of being retried
+ *   (see deliverInTransaction).
  */
 import type { MessagePort } from "node:worker_threads";
 // Must come before "kafkajs": see kafkajs-patches.ts.
-import { encodedRecordsMessage, installKafkajsPatches } from "./kafkajs-patches.js";
+import { encodedRecordsMessage, installKafkajsPatches, transactionIdentity } from "./kafkajs-patches.js";
 import { Partitioners, type Admin, type Message, type Producer, type Transaction } from "kafkajs";
 import type { KafkaLogLevel } from "../../api/configs.js";
 import { ChannelReader } from "../../transport/channel.js";
@@ -61,6 +69,8 @@ import {
   tailKeyValueBytes,
 } from "./record-frame.js";
 import { readU32LE } from "../../core/bytes.js";
+import type { PendingTransaction } from "../../recovery/store.js";
+import { endStoredTransaction } from "./transactions.js";
 
 export interface KafkaSinkInit {
   kind: "kafka-sink";
@@ -82,6 +92,8 @@ export interface KafkaSinkInit {
    * so that read_committed consumers see only outputs of checkpointed input.
    */
   transactionalId?: string;
+  /** resilience: the transaction(s) the restored checkpoint decided to commit, committed before producing */
+  pendingTransactions?: PendingTransaction[];
 }
 
 /**
@@ -153,9 +165,20 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const brokers = brokerList(init.brokers).join(",");
   const linger = init.maxProduceBufferMs;
   const transactional = init.transactionalId !== undefined;
-  /** the open transaction (transactional only); begun by the first send after a commit */
+  /** the transactional producers' ids: they take turns, one transaction each (see the header) */
+  const txnIds = transactional ? [`${init.transactionalId}.0`, `${init.transactionalId}.1`] : [];
+  /** transactional: both producers; `producer` is producers[slot], the one the next transaction uses */
+  const producers: (Producer | null)[] = [null, null];
+  let slot = 0;
+  /** the open transaction (transactional only); begun by the first send after a prepare */
   let txn: Transaction | null = null;
   let txnRecords = 0;
+  /** the transaction of the checkpoint being written: acknowledged, not yet committed */
+  let prepared: { txn: Transaction; records: number } | null = null;
+  /** the restored checkpoint's transactions are committed (or known gone): producers may register */
+  let recovered = (init.pendingTransactions ?? []).length === 0;
+  /** the producer whose transaction the restart committed: not registered again before it is used (see connect) */
+  let recoveredSlot = -1;
   let fatal = false;
   const maxSize = init.maxMessageSize;
 
@@ -272,37 +295,83 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     return fresh;
   };
 
+  /**
+   * Restart: commits the transactions the restored checkpoint decided to commit, with the
+   * identity it recorded, before any producer registers an id (which would abort them). An
+   * answer that is not final throws (connect retries); one saying the transaction is gone
+   * is an error in the log: its records are lost for read_committed consumers.
+   */
+  const recover = async (kafka: ReturnType<typeof createClient>) => {
+    for (const t of init.pendingTransactions ?? []) {
+      const r = await endStoredTransaction(kafka, t);
+      // Its id is registered again only when the turn comes back to it (after a checkpoint that names the
+      // other one): registering bumps the epoch, and a second restart before then must still find this
+      // transaction by the stored epoch (a commit of a committed transaction answers NONE again).
+      recoveredSlot = txnIds.indexOf(t.transactionalId);
+      if (typeof r === "string") {
+        log.info(
+          { transactionalId: t.transactionalId, records: t.records },
+          `the transaction of the restored checkpoint (${t.records} records, ${t.transactionalId}) is committed`,
+        );
+      } else {
+        log.error(
+          { transactionalId: t.transactionalId, records: t.records, answer: r.gone },
+          `${t.records} records of the restored checkpoint are LOST for read_committed consumers: their transaction ` +
+            `(${t.transactionalId}, producer ${t.producerId} epoch ${t.producerEpoch}) could not be committed (${r.gone}): ` +
+            "it was aborted, because it outlived the broker's transaction timeout before this restart, or because another producer registered the id",
+        );
+      }
+    }
+    recovered = true;
+  };
+
   const connect = async (): Promise<void> => {
+    if (transactional && !patched.transactions) {
+      // Without the producer id and epoch a checkpoint cannot name its transaction (kafkajs-patches.ts, 5.).
+      fatalError("kafkajs was loaded before wallaroo's patches: the producer ids of its transactions are unknown");
+      return;
+    }
     for (let attempt = 0; !closing; attempt++) {
       if (!(await waitForBrokers(client, () => closing, init.topic))) return;
       const kafka = createClient(client);
-      const p = kafka.producer({
+      const options = {
         createPartitioner: Partitioners.DefaultPartitioner,
         // A missing topic is an error the sink reports and retries (see deliver), never created by a send.
         allowAutoTopicCreation: false,
         retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
-        ...(transactional ? { transactionalId: init.transactionalId, idempotent: true, maxInFlightRequests: 1 } : {}),
-      });
+      };
+      const ps = transactional
+        ? txnIds.map((transactionalId) =>
+            kafka.producer({ ...options, transactionalId, idempotent: true, maxInFlightRequests: 1 }),
+          )
+        : [kafka.producer(options)];
       const a = kafka.admin();
       try {
+        if (!recovered) await recover(kafka);
         await a.connect();
         const n = await fetchPartitions(a);
         if (n === 0) throw new Error(`no partitions of ${JSON.stringify(init.topic)} in the brokers' metadata`);
-        await p.connect();
-        if (transactional) {
+        for (let i = 0; i < ps.length; i++) {
+          await ps[i].connect();
           // Registers the transactional id now (not at the first send): this fences a killed predecessor
           // and aborts its open transaction, which would otherwise hold back read_committed consumers
-          // until the broker's transaction timeout.
-          await (await p.transaction()).abort();
+          // until the broker's transaction timeout. Not the one just committed by recover() (see there):
+          // it has no open transaction.
+          if (transactional && i !== recoveredSlot) await (await ps[i].transaction()).abort();
         }
         setPartitions(n);
-        producer = p;
+        if (transactional) {
+          producers[0] = ps[0];
+          producers[1] = ps[1];
+          slot = recoveredSlot === 0 ? 1 : 0;
+        }
+        producer = transactional ? producers[slot] : ps[0];
         admin = a;
         log.info(`producing to Kafka topic ${JSON.stringify(init.topic)} (${n} partitions)`);
         wakeUp();
         return;
       } catch (err) {
-        await p.disconnect().catch(() => {});
+        for (const p of ps) await p.disconnect().catch(() => {});
         await a.disconnect().catch(() => {});
         const wait = backoffMs(attempt);
         const why = describeError(err, init.topic, brokers);
@@ -454,23 +523,49 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     } satisfies FromIo);
   };
 
-  /** A checkpoint's cut: everything before it was sent in the open transaction; commit it. */
-  const commitTransaction = async (id: number) => {
+  /**
+   * A checkpoint's cut, first phase: everything before it is in the open transaction; once every
+   * send of it is acknowledged, answer its identity (which the checkpoint records) and turn to the
+   * other producer, so that nothing after the cut joins it.
+   */
+  const prepareTransaction = async (id: number) => {
     try {
       while (inFlight !== null || gathering.records > 0) await sleep(2);
-      const records = txnRecords;
+      if (fatal) throw new Error("a send of the transaction failed");
+      let pending: PendingTransaction | null = null;
       if (txn !== null) {
-        await txn.commit();
+        const transactionalId = txnIds[slot];
+        const who = transactionIdentity(transactionalId);
+        if (who === null) throw new Error(`the producer id of ${transactionalId} is unknown`);
+        pending = { sink: init.sinkId, transactionalId, ...who, records: txnRecords };
+        prepared = { txn, records: txnRecords };
         txn = null;
         txnRecords = 0;
+        slot = 1 - slot;
+        producer = producers[slot];
       }
-      control.postMessage({ type: "committed", id, records } satisfies FromIo);
+      control.postMessage({ type: "prepared", id, pending } satisfies FromIo);
     } catch (err) {
-      txn = null;
+      control.postMessage({
+        type: "prepared",
+        id,
+        error: `Kafka sink ${init.label}: the transaction could not be flushed (${errorReason(err)})`,
+      } satisfies FromIo);
+    }
+  };
+
+  /** Second phase: the checkpoint naming the prepared transaction is written; commit it. */
+  const commitTransaction = async (id: number) => {
+    const p = prepared;
+    prepared = null;
+    try {
+      if (p !== null) await p.txn.commit();
+      control.postMessage({ type: "committed", id, records: p?.records ?? 0 } satisfies FromIo);
+    } catch (err) {
       control.postMessage({
         type: "committed",
         id,
-        error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)})`,
+        error: `Kafka sink ${init.label}: committing the transaction failed (${errorReason(err)}); a restart commits it`,
       } satisfies FromIo);
     }
   };
@@ -541,6 +636,10 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   void loop();
 
   control.on("message", (msg: ToIo) => {
+    if (msg.type === "prepare") {
+      void prepareTransaction(msg.id);
+      return;
+    }
     if (msg.type === "commit") {
       void commitTransaction(msg.id);
       return;
@@ -563,7 +662,13 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         );
         await txn.abort().catch(() => {});
       }
-      await producer?.disconnect().catch(() => {});
+      if (prepared !== null) {
+        // Prepared but never committed: the checkpoint that would have named it was not written.
+        log.warn({ records: prepared.records }, `aborting the transaction of a checkpoint that was not written`);
+        await prepared.txn.abort().catch(() => {});
+      }
+      if (transactional) for (const p of producers) await p?.disconnect().catch(() => {});
+      else await producer?.disconnect().catch(() => {});
       await admin?.disconnect().catch(() => {});
       log.info(
         { delivered, dropped, undelivered, sends, fullWaitMs: Math.round(fullWaitMs) },
