@@ -24,26 +24,33 @@ import { runInNewContext } from "node:vm";
 /** how often the thread's external memory is compared with the limit */
 export const CHECK_MS = 20;
 
-/** V8's `gc` function, taken once per thread: the flag is set only while it is taken. */
-function takeGc(): (options: { type: "minor" | "major"; execution: "sync" }) => void {
-  v8.setFlagsFromString("--expose-gc");
-  try {
-    return runInNewContext("gc");
-  } finally {
+/**
+ * V8's `gc` function for this thread, or null. The flag is process-wide and set only while the
+ * function is taken, and I/O threads start at the same time: another thread may clear it between
+ * this thread's set and take, so the take is retried (each round, one of the racing threads
+ * succeeds).
+ */
+function takeGc(): ((options: { type: "minor" | "major"; execution: "sync" }) => void) | null {
+  for (let tries = 0; tries < 1000; tries++) {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("typeof gc === 'function' ? gc : null");
     v8.setFlagsFromString("--no-expose-gc");
+    if (gc !== null) return gc;
   }
+  return null;
 }
 
 const external = () => v8.getHeapStatistics().external_memory;
 
 /**
  * Starts the checks in this thread (the timer does not keep the thread alive).
- * `limitBytes` 0: nothing is started. Returns a function that stops the checks, and
+ * `limitBytes` 0 (or no `gc` function to be had): nothing is started (`active` false). `stop()` stops the checks;
  * `collections()`: how many collections they ran.
  */
-export function startReclaim(limitBytes: number): { stop: () => void; collections: () => number } {
-  if (!(limitBytes > 0)) return { stop: () => {}, collections: () => 0 };
-  const gc = takeGc();
+export function startReclaim(limitBytes: number): { active: boolean; stop: () => void; collections: () => number } {
+  const gc = limitBytes > 0 ? takeGc() : null;
+  // Without the function the thread runs as before (V8 collects on its own): more memory, nothing lost.
+  if (gc === null) return { active: false, stop: () => {}, collections: () => 0 };
   let base = external();
   let runs = 0;
   const timer = setInterval(() => {
@@ -58,5 +65,5 @@ export function startReclaim(limitBytes: number): { stop: () => void; collection
     }
   }, CHECK_MS);
   timer.unref();
-  return { stop: () => clearInterval(timer), collections: () => runs };
+  return { active: true, stop: () => clearInterval(timer), collections: () => runs };
 }

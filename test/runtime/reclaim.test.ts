@@ -75,3 +75,34 @@ it("an I/O thread reading a socket holds about the reclaim limit of dead read bu
   // 8 MiB of limit, plus what 20 ms of reads (4 MB at 200 MB/s) bring between two checks, with room for a slow check.
   expect(peak).toBeLessThan(32 * 1024 * 1024);
 }, 60_000);
+
+it("I/O threads starting together each get V8's collection function (the flag it needs is process-wide)", async () => {
+  const reclaim = new URL("../../dist/runtime/reclaim.js", import.meta.url).href;
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    import(workerData.reclaim).then(
+      ({ startReclaim }) => {
+        const r = startReclaim(1 << 20);
+        r.stop();
+        parentPort.postMessage({ active: r.active, gcVisible: typeof globalThis.gc });
+      },
+      (err) => parentPort.postMessage({ error: String(err) }),
+    );
+  `;
+  const workers = Array.from({ length: 8 }, () => new Worker(code, { eval: true, workerData: { reclaim } }));
+  try {
+    const results = await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.once("message", resolve);
+            w.once("error", reject);
+          }),
+      ),
+    );
+    // Active in every thread, and the flag is not left on: the threads' own globals never get a gc function.
+    expect(results).toEqual(Array.from({ length: 8 }, () => ({ active: true, gcVisible: "undefined" })));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+});
