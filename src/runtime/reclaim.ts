@@ -7,7 +7,7 @@
  * external memory has grown by 64 MB since its last full collection. Measured under full
  * load (passthrough, 2 workers): 55-88 MB of dead read buffers per I/O thread waiting for
  * a collection, and each thread's 64 MiB malloc arena stayed resident at that high-water
- * mark, about 130 of the engine's 350 MB peak RSS.
+ * mark: over 100 MB of the engine's 350-360 MB peak RSS.
  *
  * So every CHECK_MS this thread compares its external memory with what it was after the
  * last collection, and once it has grown by `limitBytes` runs a minor collection (a
