@@ -91,6 +91,58 @@ class PayloadView extends Uint8Array {}
 Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
 Object.defineProperty(PayloadView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
 
+/**
+ * One step as the runner uses it, taken from the plan once: every step has this one
+ * shape, so a message's way through the steps is loads from one object per step (not
+ * plan.steps -> states -> instances, plan.sinks -> encoder -> fn), and where the
+ * message is goes into `at` as an index into the executor's labels.
+ */
+class StepRun {
+  constructor(
+    readonly id: number,
+    readonly pipeline: number,
+    /** next step id, or -1: the output goes to the pipeline's sinks */
+    readonly next: number,
+    readonly multi: boolean,
+    readonly stateless: ((input: any) => any) | null,
+    readonly stateful: ((input: any, state: any) => any) | null,
+    readonly state: StatePlan | null,
+    readonly partitioned: boolean,
+    readonly partitionFn: ((input: any) => unknown) | null,
+    /** this worker's instances of a partitioned state, by key (null: not a partitioned state step) */
+    readonly instances: Map<Key, object> | null,
+    /** label index (Executor.labels) of the computation, and of its partition function */
+    readonly at: number,
+    readonly partitionAt: number,
+  ) {}
+}
+
+/** A source's decoder, pipeline and first step, and its decoder's label index. */
+class SourceRun {
+  constructor(
+    readonly id: number,
+    readonly pipeline: number,
+    readonly firstStep: number,
+    readonly decode: (payload: Buffer) => unknown,
+    readonly at: number,
+  ) {}
+}
+
+/** how a sink takes an encoded output: gathered TCP output, Kafka records, one ring frame per output */
+const SINK_GATHER = 0;
+const SINK_KAFKA = 1;
+const SINK_FRAME = 2;
+
+/** A sink's encoder, how its output is written, and the encoder's label index. */
+class SinkRun {
+  constructor(
+    readonly id: number,
+    readonly encode: (value: any) => unknown,
+    readonly kind: number,
+    readonly at: number,
+  ) {}
+}
+
 /** wall-clock ms comparable across threads (each thread's performance.now() has its own origin) */
 const epochMs = (): number => performance.timeOrigin + performance.now();
 
@@ -122,7 +174,6 @@ export class Executor {
   private readonly states: readonly StatePlan[];
   private readonly instances: Map<Key, object>[];
   private readonly singleInstances: (object | null)[];
-  private readonly pipelineSinks: (readonly number[])[];
   private readonly stepLabels: string[];
   private readonly partitionLabels: string[];
   private readonly encoderLabels: string[];
@@ -147,7 +198,28 @@ export class Executor {
   private readonly pendingUnits: number[];
   /** length-header format of each TCP source (null for other sources) */
   private readonly headerFormats: (LengthFormat | null)[];
-  private where = "";
+  /** the runner's view of the plan (see StepRun) */
+  private readonly stepRuns: StepRun[];
+  private readonly sourceRuns: SourceRun[];
+  private readonly pipelineSinkRuns: SinkRun[][];
+  /**
+   * Every label a message's place can have: the decoders', computations', partition
+   * functions' and encoders'. The runner says where a message is by storing an index
+   * here into `at` (a small integer: no write barrier, unlike storing the string).
+   */
+  private readonly labels: string[] = [];
+  /** index into `labels` of where the message being run is, or -1: see `whereText` */
+  private at = -1;
+  /** where the message is when code set `where` to a string itself (then `at` is -1) */
+  private whereText = "";
+  /** the decoder, computation, partition function or encoder the message being run is in */
+  private get where(): string {
+    return this.at >= 0 ? this.labels[this.at] : this.whereText;
+  }
+  private set where(label: string) {
+    this.whereText = label;
+    this.at = -1;
+  }
   /** the step (or decoder, encoder) user code last ran in: names the step that scheduled a timer */
   get currentStep(): string {
     return this.where;
@@ -187,7 +259,6 @@ export class Executor {
     this.states = plan.states;
     this.instances = plan.states.map(() => new Map());
     this.singleInstances = plan.states.map(() => null);
-    this.pipelineSinks = plan.pipelines.map((p) => p.sinks);
     const l = this.layout;
     this.inCount = this.slots.subarray(l.in, l.in + plan.pipelines.length);
     this.takenCount = new Float64Array(plan.pipelines.length);
@@ -229,6 +300,38 @@ export class Executor {
     this.headerFormats = plan.sources.map((s) =>
       sourceConnector(s.spec).framing === "length-header" ? parseLengthFormat(s.decoder.lengthFmt) : null,
     );
+    const label = (text: string) => this.labels.push(text) - 1;
+    this.stepRuns = plan.steps.map((st) => {
+      const state = st.state >= 0 ? plan.states[st.state] : null;
+      const partitioned = state !== null && state.partitioned;
+      return new StepRun(
+        st.id,
+        st.pipeline,
+        st.next,
+        st.multi,
+        st.stateless,
+        st.stateful,
+        state,
+        partitioned,
+        partitioned ? state.partitionFn : null,
+        partitioned ? this.instances[state.id] : null,
+        label(this.stepLabels[st.id]),
+        partitioned ? label(this.partitionLabels[st.id]) : -1,
+      );
+    });
+    this.sourceRuns = plan.sources.map(
+      (src) => new SourceRun(src.id, src.pipeline, src.firstStep, src.decoder.fn, label(this.decoderLabels[src.id])),
+    );
+    const sinkRuns = plan.sinks.map(
+      (k, i) =>
+        new SinkRun(
+          i,
+          k.encoder.fn,
+          this.kafkaOut[i] !== null ? SINK_KAFKA : this.gather[i] !== null ? SINK_GATHER : SINK_FRAME,
+          label(this.encoderLabels[i]),
+        ),
+    );
+    this.pipelineSinkRuns = plan.pipelines.map((p) => p.sinks.map((k) => sinkRuns[k]));
     this.stepLabels.forEach((w, i) => this.errorSlots.set(w, l.stepErrors + i));
     this.partitionLabels.forEach((w, i) => {
       if (w) this.errorSlots.set(w, l.stepErrors + i);
@@ -323,13 +426,13 @@ export class Executor {
   }
 
   private decodeAndRun(sourceId: number, payload: Buffer): void {
-    const source = this.plan.sources[sourceId];
-    this.where = this.decoderLabels[sourceId];
+    const source = this.sourceRuns[sourceId];
+    this.at = source.at;
     // Taken before decoding (a stop compares it with what the source read: a message its decoder
     // refused was taken, and reported as an error, not lost); in once it decoded.
     this.takenCount[source.pipeline]++;
     this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
-    const value = source.decoder.fn(payload);
+    const value = source.decode(payload);
     if (value == null)
       throw new TypeError(
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
@@ -405,78 +508,86 @@ export class Executor {
    * says the message was already sent to this worker for this step, with `key`.
    */
   private run(stepId: number, value: any, routed: boolean, key: Key, raw: Buffer | null): void {
-    const steps = this.steps;
-    const pipeline = steps[stepId].pipeline;
-    while (stepId >= 0) {
-      const step = steps[stepId];
+    let step = this.stepRuns[stepId];
+    const pipeline = step.pipeline;
+    for (;;) {
       let out: any;
       if (step.stateful === null) {
-        this.where = this.stepLabels[stepId];
-        this.stepMessages[stepId]++;
+        this.at = step.at;
+        this.stepMessages[step.id]++;
         if (this.sampleT0 === 0) out = step.stateless!(value);
         else {
           const t = performance.now();
           out = step.stateless!(value);
-          observe(this.slots, this.layout.stepHist + stepId * HIST_SLOTS, performance.now() - t);
+          observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         }
       } else {
-        const state = this.states[step.state];
+        const state = step.state!;
         let inst: object | undefined;
         if (!routed) {
-          if (state.partitioned) {
-            this.where = this.partitionLabels[stepId];
-            key = checkKey(state.partitionFn!(value));
+          if (step.partitioned) {
+            this.at = step.partitionAt;
+            const k = step.partitionFn!(value);
+            key = typeof k === "string" ? k : checkKey(k);
             // Only keys this worker owns have an instance here (a restore places them by
             // owner too), so a hit needs no routing: no key hash, no declared-owner lookup.
-            inst = this.instances[state.id].get(key);
+            inst = step.instances!.get(key);
           }
           if (inst === undefined) {
             const owner = this.plan.workers === 1 ? this.index : ownerOf(state, key, this.plan.workers);
             if (owner !== this.index) {
-              this.where = this.stepLabels[stepId];
-              this.toPeer(owner, stepId, state.partitioned, key, value, raw);
+              this.at = step.at;
+              this.toPeer(owner, step.id, step.partitioned, key, value, raw);
               return;
             }
           }
         }
         routed = false;
-        this.where = this.stepLabels[stepId];
-        this.stepMessages[stepId]++;
+        this.at = step.at;
+        this.stepMessages[step.id]++;
         const t = this.sampleT0 === 0 ? 0 : performance.now();
         const result = step.stateful(value, inst ?? this.instance(state, key));
-        if (t !== 0) observe(this.slots, this.layout.stepHist + stepId * HIST_SLOTS, performance.now() - t);
+        if (t !== 0) observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
         }
         out = result[0];
-        if (this.dirty !== null && result[1] === true) this.dirty[step.state].add(state.partitioned ? key : 0);
+        if (this.dirty !== null && result[1] === true) this.dirty[state.id].add(step.partitioned ? key : 0);
       }
       if (out == null) return;
       if (step.multi) {
-        if (!Array.isArray(out))
-          throw new TypeError(`a multi computation must return an array or null, got ${typeof out}`);
-        const next = step.next;
-        for (let i = 0; i < out.length; i++) {
-          const o = out[i];
-          if (o == null) continue;
-          // Each element is a message of its own from here on: one that fails is
-          // dropped and reported, and the elements after it go on.
-          try {
-            if (next < 0) this.emit(pipeline, o);
-            else this.run(next, o, false, 0, null);
-          } catch (err) {
-            this.errorCount++;
-            this.onError(this.where, err);
-            if (this.halted) return;
-          }
-        }
+        this.fanOut(step, pipeline, out);
+        return;
+      }
+      if (step.next < 0) {
+        this.emit(pipeline, out);
         return;
       }
       value = out;
       raw = null;
-      stepId = step.next;
+      step = this.stepRuns[step.next];
     }
-    this.emit(pipeline, value);
+  }
+
+  /**
+   * The elements of a multi step's output, each a message of its own from here on: one
+   * that fails is dropped and reported (with the step it failed in, and its value), and
+   * the elements after it go on.
+   */
+  private fanOut(step: StepRun, pipeline: number, out: unknown): void {
+    if (!Array.isArray(out)) throw new TypeError(`a multi computation must return an array or null, got ${typeof out}`);
+    const next = step.next;
+    for (let i = 0; i < out.length; i++) {
+      const o = out[i];
+      if (o == null) continue;
+      try {
+        if (next < 0) this.emit(pipeline, o);
+        else this.run(next, o, false, 0, null);
+      } catch (err) {
+        this.failed(err, undefined, o);
+        if (this.halted) return;
+      }
+    }
   }
 
   /** Stops all processing (--fail-fast): see `halted`. */
@@ -629,16 +740,16 @@ export class Executor {
   }
 
   private emit(pipeline: number, value: unknown): void {
-    const sinks = this.pipelineSinks[pipeline];
+    const sinks = this.pipelineSinkRuns[pipeline];
     if (this.sampleT0 !== 0)
       observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
     for (let i = 0; i < sinks.length; i++) {
-      const k = sinks[i];
-      this.where = this.encoderLabels[k];
-      const encoded = this.plan.sinks[k].encoder.fn(value);
-      const kafka = this.kafkaOut[k];
-      if (kafka !== null) kafka.write(encoded);
-      else if (this.gather[k] !== null) this.writeBytes(k, encoded);
+      const sink = sinks[i];
+      const k = sink.id;
+      this.at = sink.at;
+      const encoded = sink.encode(value);
+      if (sink.kind === SINK_GATHER) this.writeBytes(k, encoded);
+      else if (sink.kind === SINK_KAFKA) this.kafkaOut[k]!.write(encoded);
       else this.writeOutput(k, encoded);
       this.outCount[k]++;
     }
@@ -656,11 +767,46 @@ export class Executor {
    * pending text whose units times 3 fit in the rest of the buffer always fits.
    */
   private writeBytes(k: number, encoded: unknown): void {
+    // The common cases, small enough for V8 to inline into the runner: a string that
+    // fits in the pending text, bytes that fit after what was gathered. Everything
+    // else (and these too) is writeBytesSlow's.
+    if (typeof encoded === "string") {
+      const units = this.pendingUnits[k];
+      if (this.gatherLen[k] + (units + encoded.length) * 3 <= GATHER_BYTES) {
+        this.pendingText[k] = units > 0 ? this.pendingText[k] + encoded : encoded;
+        this.pendingUnits[k] = units + encoded.length;
+        return;
+      }
+    } else if (encoded instanceof Uint8Array && this.pendingUnits[k] === 0) {
+      const len = this.gatherLen[k];
+      const n = encoded.length;
+      if (len + n <= GATHER_BYTES) {
+        // A loop of its own for a few bytes, else TypedArray#set (one native copy, no view
+        // allocated): copyBytes' loop, whose feedback every caller shares, ran at ~1 ns per
+        // byte here, 18% of a passthrough worker.
+        const out = this.gather[k]!;
+        if (n <= 16) for (let i = 0; i < n; i++) out[len + i] = encoded[i];
+        else out.set(encoded, len);
+        this.gatherLen[k] = len + n;
+        return;
+      }
+    }
+    this.writeBytesSlow(k, encoded);
+  }
+
+  private writeBytesSlow(k: number, encoded: unknown): void {
     if (typeof encoded === "string") {
       const n = encoded.length;
-      const units = this.pendingUnits[k];
+      let units = this.pendingUnits[k];
       if (this.gatherLen[k] + (units + n) * 3 > GATHER_BYTES) {
-        let len = units > 0 ? this.encodePending(k) : this.gatherLen[k];
+        // Encoding empties the pending text: `units` must say so, or every later output
+        // would take this branch and its own encode call (as it did, unnoticed, until the
+        // profile showed utf8Write at 14% of a word-count step runner).
+        let len = this.gatherLen[k];
+        if (units > 0) {
+          len = this.encodePending(k);
+          units = 0;
+        }
         // A nearly full buffer is sent rather than topped up: each top-up would be an encode call.
         if (len + n * 3 > GATHER_BYTES || GATHER_BYTES - len < GATHER_BYTES / 8) {
           this.flushSink(k);
@@ -686,9 +832,6 @@ export class Executor {
           return;
         }
       }
-      // A loop of its own for a few bytes, else TypedArray#set (one native copy, no view
-      // allocated): copyBytes' loop, whose feedback every caller shares, ran at ~1 ns per
-      // byte here, 18% of a passthrough worker.
       const out = this.gather[k]!;
       if (n <= 16) for (let i = 0; i < n; i++) out[len + i] = encoded[i];
       else out.set(encoded, len);

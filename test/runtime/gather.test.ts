@@ -110,6 +110,38 @@ describe("gathered TCP sink output", () => {
     expect(frames.length).toBeLessThan(expected.length / 10);
   });
 
+  it("short string outputs are encoded in bulk, not one encode call each, also after the first buffer filled", async () => {
+    const { executor, handler, sink } = await gatheringExecutor();
+    // 20,000 outputs of ~12 bytes: ~240 KB, several gather buffers' worth.
+    const input = Array.from({ length: 20000 }, (_, i) => `s word${i % 97} => ${i}\n`);
+    const runs: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 500) runs.push(frame(input.slice(i, i + 500)));
+    const got: Buffer[] = [];
+    // Built before counting: Buffer.from(string) (frame) uses utf8Write too.
+    const want = Buffer.from(input.map((p) => p.slice(2)).join(""), "utf8");
+    const proto = Buffer.prototype as unknown as { utf8Write: (...a: unknown[]) => number };
+    const original = proto.utf8Write;
+    let calls = 0;
+    proto.utf8Write = function (this: Buffer, ...a: unknown[]) {
+      calls++;
+      return original.apply(this, a);
+    };
+    try {
+      for (const run of runs) handler(tag(SOURCE_FRAMED, 0), run, 0, run.length);
+      executor.flushSinks();
+    } finally {
+      proto.utf8Write = original;
+    }
+    sink.drain((_t, bytes, off, len) => {
+      got.push(Buffer.from(bytes.subarray(off, off + len)));
+    });
+    expect(Buffer.concat(got).equals(want)).toBe(true);
+    // A 64 KiB buffer takes a handful of encode calls (each fills a third of what is
+    // left, see writeBytes): ~4 buffers here. One call per output would be ~20,000.
+    expect(calls).toBeGreaterThan(0);
+    expect(calls).toBeLessThan(100);
+  });
+
   it("a string output right after gathered Buffers (and the reverse) keeps its place", async () => {
     const { executor, handler, sink } = await gatheringExecutor();
     const input = ["s one,", "b two,", "s three,", "u four,", "s five,", "S 3 é", "b ,six"];
