@@ -51,8 +51,17 @@ const GATHER_BYTES = 64 * 1024;
  * STEP_BATCH frame (less when the peer's channel takes smaller frames)
  */
 const PEER_GATHER_BYTES = 64 * 1024;
+/** at the start of a STEP_BATCH frame: where its entries end and its text begins (u32 LE, from the frame's start) */
+const BATCH_HEADER = 4;
 /** per message of a STEP_BATCH frame: step id, record length (u32 LE each) */
 const BATCH_ENTRY_HEADER = 8;
+/**
+ * Longest string value (UTF-16 units) that crosses in a batch's text rather than as UTF-8
+ * of its own. Its copy on the owner is a substring of the batch's decoded text, and V8 makes
+ * a substring of 13 units or more a view of its parent (a SlicedString): a word kept as a Map
+ * key would then keep the whole batch's text alive. Up to 12 units a substring is a copy.
+ */
+const PEER_TEXT_UNITS = 12;
 
 const KEY_NONE = 0;
 const KEY_STRING = 1;
@@ -74,6 +83,13 @@ const VALUE_STRING = 1;
  * serializing and deserializing the decoded value (measured: alphabet, market_spread)
  */
 const VALUE_RAW = 2;
+/**
+ * a short string in the batch's text (STEP_BATCH frames only): the value is its length in
+ * UTF-16 units (u32 LE); the strings of a batch follow one another in its text, in the order
+ * of the entries. One native encode per batch on one side and one decode on the other
+ * replace an encode and a decode per string (~50 ns each for a word; bench/ANALYSIS.md).
+ */
+const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
 const VALUE_TIMED = 0x80;
 
@@ -132,6 +148,20 @@ export class Executor {
   /** per peer worker: messages gathered for it (STEP_BATCH entries), null when not gathering */
   private readonly peerGather: (FastBuffer | null)[];
   private readonly peerGatherLen: number[];
+  /** per peer worker: the short strings of its batch not yet encoded (VALUE_TEXT), and their UTF-16 units */
+  private readonly peerText: string[];
+  private readonly peerTextUnits: number[];
+  /**
+   * While a STEP_BATCH frame is read (fromPeerBatch): where it ends in the ring's buffer,
+   * and, once a raw payload was met, the copy of the rest of it (batchDelta: its offset
+   * minus the ring offset it was copied from). batchEnd 0: not in a batch.
+   */
+  private batchEnd = 0;
+  private batchCopy: ArrayBuffer | null = null;
+  private batchDelta = 0;
+  /** the decoded text of the STEP_BATCH frame being read, and where its next string starts */
+  private batchText = "";
+  private batchTextAt = 0;
   /** per state: its declared partition keys (declaration order, no duplicates) and each one's index */
   private readonly declaredKeys: Key[][];
   private readonly declaredIndex: Map<Key, number>[];
@@ -210,6 +240,8 @@ export class Executor {
       c && gatherOutputs ? (Buffer.allocUnsafe(Math.min(PEER_GATHER_BYTES, c.frameLimit)) as FastBuffer) : null,
     );
     this.peerGatherLen = peers.map(() => 0);
+    this.peerText = peers.map(() => "");
+    this.peerTextUnits = peers.map(() => 0);
     this.declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
     this.declaredIndex = this.declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
     this.gather = plan.sinks.map((k) =>
@@ -341,14 +373,24 @@ export class Executor {
 
   /**
    * A STEP_BATCH frame: each message as if it had come in a frame of its own (read in
-   * place; a raw payload is copied, as fromPeer does), and one that fails is reported and
-   * dropped alone. Not copied out of the ring as a whole: that measured no cheaper than
-   * the per-payload copies from Node's pool (bench/peer-hop.bench.mjs) and would allocate
-   * a fresh 64 KiB buffer per batch, outside the pool.
+   * place), and one that fails is reported and dropped alone. Raw payloads (to be decoded
+   * again here) are not copied one by one: at the first one, the rest of the batch is
+   * copied out of the ring once, and each decoder gets a PayloadView of its payload in
+   * that copy, as a TCP source's run does (fromSourceFramed; the decoder may keep it).
+   * One Buffer per payload from Node's pool cost ~60 ns more per crossing message
+   * (allocation, a FastBuffer construction, the copy call), and decoders then saw two
+   * kinds of Buffer (views from sources, pool Buffers from peers), which made their
+   * property accesses polymorphic (bench/ANALYSIS.md).
    */
   private fromPeerBatch(buf: FastBuffer, off: number, len: number, codec: Codec): void {
-    const end = off + len;
-    let p = off;
+    const end = off + readU32LE(buf, off);
+    let p = off + BATCH_HEADER;
+    this.batchEnd = end;
+    this.batchCopy = null;
+    // The batch's short strings, decoded at once (one native call); each VALUE_TEXT entry
+    // takes the next of them, in order, whether or not the one before it failed.
+    this.batchText = end < off + len ? buf.utf8Slice(end, off + len) : "";
+    this.batchTextAt = 0;
     while (p < end && !this.halted) {
       const stepId = readU32LE(buf, p);
       const n = readU32LE(buf, p + 4);
@@ -360,6 +402,9 @@ export class Executor {
       }
       p += n;
     }
+    this.batchEnd = 0;
+    this.batchCopy = null;
+    this.batchText = "";
   }
 
   private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
@@ -383,11 +428,28 @@ export class Executor {
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
     let value: unknown;
     let payload: Buffer | undefined;
-    if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
+    if (valueType === VALUE_TEXT) {
+      const at = this.batchTextAt;
+      this.batchTextAt = at + readU32LE(buf, vStart);
+      // At most PEER_TEXT_UNITS units: a copy, not a view of the batch's text.
+      value = this.batchText.substring(at, this.batchTextAt);
+    } else if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      payload = Buffer.allocUnsafe(end - vStart);
-      buf.copy(payload, 0, vStart, end);
+      // A copy, whatever the decoder does with it: the ring's bytes are reused once this returns.
+      let copy = this.batchCopy;
+      if (copy === null && this.batchEnd > 0) {
+        // In a batch: the rest of it, once (see fromPeerBatch).
+        const rest = Buffer.allocUnsafe(this.batchEnd - vStart);
+        buf.copy(rest, 0, vStart, this.batchEnd);
+        copy = this.batchCopy = rest.buffer as ArrayBuffer;
+        this.batchDelta = rest.byteOffset - vStart;
+      }
+      if (copy !== null) payload = new PayloadView(copy, vStart + this.batchDelta, end - vStart) as unknown as Buffer;
+      else {
+        payload = Buffer.allocUnsafe(end - vStart);
+        buf.copy(payload, 0, vStart, end);
+      }
       const source = this.plan.sources[this.steps[stepId].pipeline];
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
@@ -534,7 +596,12 @@ export class Executor {
     return s;
   }
 
-  /** Sends a message to the worker that owns its state instance: [key type][value type][key length][key][value]. */
+  /**
+   * Sends a message to the worker that owns its state instance: [key type][value type][key
+   * length][key][value]. In a STEP_BATCH frame, a short string value (a word) is not encoded
+   * on its own: its value is its length in UTF-16 units, and the string joins the batch's
+   * text (see PEER_TEXT_UNITS), encoded by one native call when the batch is flushed.
+   */
   private toPeer(
     owner: number,
     stepId: number,
@@ -544,9 +611,33 @@ export class Executor {
     raw: Buffer | null,
   ): void {
     const ch = this.peers[owner]!;
-    const isString = raw === null && typeof value === "string" && this.rawStrings;
-    const packed = isString || raw !== null ? null : this.peerCodecs[owner]!.pack(value);
-    const valueLen = raw !== null ? raw.length : isString ? utf8Length(value as string) : packed!.length;
+    const gather = this.peerGather[owner];
+    let valueType: number;
+    let valueLen: number;
+    /** UTF-16 units this message adds to the batch's text (VALUE_TEXT) */
+    let units = 0;
+    let packed: Uint8Array | null = null;
+    if (raw !== null) {
+      valueType = VALUE_RAW;
+      valueLen = raw.length;
+    } else if (typeof value === "string" && this.rawStrings) {
+      units = value.length;
+      // A string that starts with a low surrogate is not appended: after a string that ends
+      // with a high surrogate the two would encode as one pair, where each alone encodes as
+      // U+FFFD (what a string of its own gives, and what the owner must get).
+      if (gather !== null && units <= PEER_TEXT_UNITS && (value.charCodeAt(0) & 0xfc00) !== 0xdc00) {
+        valueType = VALUE_TEXT;
+        valueLen = 4;
+      } else {
+        units = 0;
+        valueType = VALUE_STRING;
+        valueLen = utf8Length(value);
+      }
+    } else {
+      valueType = VALUE_PACKED;
+      packed = this.peerCodecs[owner]!.pack(value);
+      valueLen = packed.length;
+    }
     let keyType = KEY_NONE;
     let keyLen = 0;
     let keyText = "";
@@ -570,17 +661,18 @@ export class Executor {
     }
     const timed = this.sampleT0 !== 0;
     const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
-    const t = tag(STEP, stepId);
-    const gather = this.peerGather[owner];
     let off: number;
     let buf: FastBuffer;
     let base: number;
-    if (gather !== null && BATCH_ENTRY_HEADER + total <= gather.length) {
-      // Into this peer's batch (flushed per input batch by the worker, or when full).
+    if (gather !== null && BATCH_HEADER + BATCH_ENTRY_HEADER + total + units * 3 <= gather.length) {
+      // Into this peer's batch (flushed per input batch by the worker, or when full). The
+      // batch's text goes after its entries when it is flushed, at most 3 bytes per UTF-16
+      // unit: the room for it is kept free.
       let at = this.peerGatherLen[owner];
-      if (at + BATCH_ENTRY_HEADER + total > gather.length) {
+      if (at === 0) at = BATCH_HEADER;
+      else if (at + BATCH_ENTRY_HEADER + total + (this.peerTextUnits[owner] + units) * 3 > gather.length) {
         this.flushPeer(owner);
-        at = 0;
+        at = BATCH_HEADER;
       }
       writeU32LE(gather, at, stepId);
       writeU32LE(gather, at + 4, total);
@@ -591,32 +683,50 @@ export class Executor {
     } else {
       // Too large for a batch: a frame of its own, after what was gathered (the order to one peer is kept).
       if (gather !== null) this.flushPeer(owner);
-      off = ch.reserve(t, total);
+      off = ch.reserve(tag(STEP, stepId), total);
       buf = (off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total)) as FastBuffer;
       base = off >= 0 ? off : 0;
     }
     buf[base] = keyType;
-    buf[base + 1] = (raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED) | (timed ? VALUE_TIMED : 0);
+    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
     else if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
     else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
     else if (keyType === KEY_BIGINT) buf.latin1Write(keyText, k, keyLen);
-    // The whole payload: TypedArray#set needs no view then, and beats copyBytes' byte loop
-    // (~2.5 ns a byte) above a dozen bytes (market_spread's 42-53-byte records).
-    if (raw !== null) buf.set(raw, k + keyLen);
-    else if (isString) utf8Write(buf, value as string, k + keyLen, valueLen);
-    else buf.set(packed!, k + keyLen);
-    if (timed) buf.writeDoubleLE(this.sampleT0, k + keyLen + valueLen);
-    if (off < 0) ch.send(t, buf, 0, total);
+    const v = k + keyLen;
+    if (valueType === VALUE_TEXT) {
+      writeU32LE(buf, v, units);
+      const had = this.peerTextUnits[owner];
+      // A rope (O(1) per string); flushPeer encodes it with one native call.
+      this.peerText[owner] = had > 0 ? this.peerText[owner] + (value as string) : (value as string);
+      this.peerTextUnits[owner] = had + units;
+    } else if (raw !== null) {
+      // The whole payload: TypedArray#set needs no view then, and beats copyBytes' byte loop
+      // (~2.5 ns a byte) above a dozen bytes (market_spread's 42-53-byte records).
+      buf.set(raw, v);
+    } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
+    else buf.set(packed!, v);
+    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen);
+    if (off < 0) ch.send(tag(STEP, stepId), buf, 0, total);
   }
 
+  /** Hands peer v's batch to its ring: [entries' end u32 LE][entries][text, UTF-8]. */
   private flushPeer(v: number): void {
     const len = this.peerGatherLen[v];
     if (len > 0) {
+      const gather = this.peerGather[v]!;
+      let end = len;
+      if (this.peerTextUnits[v] > 0) {
+        // Fits: toPeer kept 3 bytes per UTF-16 unit free after the entries.
+        end += gather.utf8Write(this.peerText[v], len, gather.length - len);
+        this.peerText[v] = "";
+        this.peerTextUnits[v] = 0;
+      }
+      writeU32LE(gather, 0, len);
       this.peerGatherLen[v] = 0;
-      this.peers[v]!.send(tag(STEP_BATCH, 0), this.peerGather[v]!, 0, len);
+      this.peers[v]!.send(tag(STEP_BATCH, 0), gather, 0, end);
     }
   }
 
