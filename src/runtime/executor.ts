@@ -162,9 +162,14 @@ export class Executor {
   /** the decoded text of the STEP_BATCH frame being read, and where its next string starts */
   private batchText = "";
   private batchTextAt = 0;
-  /** per state: its declared partition keys (declaration order, no duplicates) and each one's index */
-  private readonly declaredKeys: Key[][];
-  private readonly declaredIndex: Map<Key, number>[];
+  /**
+   * per state step (null for the others): its state's declared partition keys (declaration
+   * order, no duplicates) and each one's index; the source of its pipeline (whose decoder
+   * runs again when the message crossed as the source's bytes)
+   */
+  private readonly stepDeclaredKeys: (Key[] | null)[];
+  private readonly stepDeclaredIndex: (Map<Key, number> | null)[];
+  private readonly stepSource: (Plan["sources"][number] | null)[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
   /** per sink: the Kafka record writer (connectors/kafka/record-frame.ts), null for other sinks */
@@ -242,8 +247,11 @@ export class Executor {
     this.peerGatherLen = peers.map(() => 0);
     this.peerText = peers.map(() => "");
     this.peerTextUnits = peers.map(() => 0);
-    this.declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
-    this.declaredIndex = this.declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
+    const declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
+    const declaredIndex = declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
+    this.stepDeclaredKeys = plan.steps.map((st) => (st.state >= 0 ? declaredKeys[st.state] : null));
+    this.stepDeclaredIndex = plan.steps.map((st) => (st.state >= 0 ? declaredIndex[st.state] : null));
+    this.stepSource = plan.steps.map((st) => plan.sources.find((src) => src.pipeline === st.pipeline) ?? null);
     this.gather = plan.sinks.map((k) =>
       sinkConnector(k.spec).output === "stream" && gatherOutputs
         ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer)
@@ -422,7 +430,7 @@ export class Executor {
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
     let key: Key = 0;
-    if (keyType === KEY_DECLARED) key = this.declaredKeys[this.steps[stepId].state][readU32LE(buf, kStart)];
+    if (keyType === KEY_DECLARED) key = this.stepDeclaredKeys[stepId]![readU32LE(buf, kStart)];
     else if (keyType === KEY_STRING) key = buf.utf8Slice(kStart, vStart);
     else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
@@ -450,7 +458,7 @@ export class Executor {
         payload = Buffer.allocUnsafe(end - vStart);
         buf.copy(payload, 0, vStart, end);
       }
-      const source = this.plan.sources[this.steps[stepId].pipeline];
+      const source = this.stepSource[stepId]!;
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
       this.where = this.stepLabels[stepId];
@@ -641,7 +649,7 @@ export class Executor {
     let keyType = KEY_NONE;
     let keyLen = 0;
     let keyText = "";
-    const declared = partitioned ? this.declaredIndex[this.steps[stepId].state].get(key) : undefined;
+    const declared = partitioned ? this.stepDeclaredIndex[stepId]!.get(key) : undefined;
     if (declared !== undefined) {
       keyType = KEY_DECLARED;
       keyLen = 4;
@@ -703,9 +711,12 @@ export class Executor {
       this.peerText[owner] = had > 0 ? this.peerText[owner] + (value as string) : (value as string);
       this.peerTextUnits[owner] = had + units;
     } else if (raw !== null) {
-      // The whole payload: TypedArray#set needs no view then, and beats copyBytes' byte loop
-      // (~2.5 ns a byte) above a dozen bytes (market_spread's 42-53-byte records).
-      buf.set(raw, v);
+      // A loop of its own for a few bytes (alphabet's 5), else the whole payload with
+      // TypedArray#set: it needs no view then, and beats copyBytes' byte loop (~2.5 ns a byte,
+      // its feedback shared by every caller) above a dozen bytes (market_spread's 42-53).
+      const n = raw.length;
+      if (n <= 16) for (let i = 0; i < n; i++) buf[v + i] = raw[i];
+      else buf.set(raw, v);
     } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
     else buf.set(packed!, v);
     if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen);
