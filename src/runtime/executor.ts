@@ -85,9 +85,10 @@ const VALUE_STRING = 1;
 const VALUE_RAW = 2;
 /**
  * a short string in the batch's text (STEP_BATCH frames only): the value is its length in
- * UTF-16 units (u32 LE); the strings of a batch follow one another in its text, in the order
- * of the entries. One native encode per batch on one side and one decode on the other
- * replace an encode and a decode per string (~50 ns each for a word; bench/ANALYSIS.md).
+ * UTF-16 units (u32 LE); the strings of a batch follow one another in its text, as UTF-8, in
+ * the order of the entries. The owner decodes the whole text with one native call and takes
+ * each string as a substring, instead of one native decode per string (~65 against ~22 ns a
+ * word; bench/ANALYSIS.md), and the sender needs no separate pass for the UTF-8 length.
  */
 const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
@@ -148,9 +149,12 @@ export class Executor {
   /** per peer worker: messages gathered for it (STEP_BATCH entries), null when not gathering */
   private readonly peerGather: (FastBuffer | null)[];
   private readonly peerGatherLen: number[];
-  /** per peer worker: the short strings of its batch not yet encoded (VALUE_TEXT), and their UTF-16 units */
-  private readonly peerText: string[];
-  private readonly peerTextUnits: number[];
+  /**
+   * per peer worker: the UTF-8 of the short strings of its batch (VALUE_TEXT), in order, and
+   * its length in bytes; copied after the batch's entries when it is flushed
+   */
+  private readonly peerText: (FastBuffer | null)[];
+  private readonly peerTextBytes: number[];
   /**
    * While a STEP_BATCH frame is read (fromPeerBatch): where it ends in the ring's buffer,
    * and, once a raw payload was met, the copy of the rest of it (batchDelta: its offset
@@ -245,8 +249,8 @@ export class Executor {
       c && gatherOutputs ? (Buffer.allocUnsafe(Math.min(PEER_GATHER_BYTES, c.frameLimit)) as FastBuffer) : null,
     );
     this.peerGatherLen = peers.map(() => 0);
-    this.peerText = peers.map(() => "");
-    this.peerTextUnits = peers.map(() => 0);
+    this.peerText = this.peerGather.map((g) => (g !== null ? (Buffer.allocUnsafe(g.length) as FastBuffer) : null));
+    this.peerTextBytes = peers.map(() => 0);
     const declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
     const declaredIndex = declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
     this.stepDeclaredKeys = plan.steps.map((st) => (st.state >= 0 ? declaredKeys[st.state] : null));
@@ -606,9 +610,8 @@ export class Executor {
 
   /**
    * Sends a message to the worker that owns its state instance: [key type][value type][key
-   * length][key][value]. In a STEP_BATCH frame, a short string value (a word) is not encoded
-   * on its own: its value is its length in UTF-16 units, and the string joins the batch's
-   * text (see PEER_TEXT_UNITS), encoded by one native call when the batch is flushed.
+   * length][key][value]. In a STEP_BATCH frame, a short string value (a word) is written to
+   * the batch's text instead (see VALUE_TEXT), and its value is its length in UTF-16 units.
    */
   private toPeer(
     owner: number,
@@ -630,10 +633,7 @@ export class Executor {
       valueLen = raw.length;
     } else if (typeof value === "string" && this.rawStrings) {
       units = value.length;
-      // A string that starts with a low surrogate is not appended: after a string that ends
-      // with a high surrogate the two would encode as one pair, where each alone encodes as
-      // U+FFFD (what a string of its own gives, and what the owner must get).
-      if (gather !== null && units <= PEER_TEXT_UNITS && (value.charCodeAt(0) & 0xfc00) !== 0xdc00) {
+      if (gather !== null && units <= PEER_TEXT_UNITS) {
         valueType = VALUE_TEXT;
         valueLen = 4;
       } else {
@@ -678,7 +678,7 @@ export class Executor {
       // unit: the room for it is kept free.
       let at = this.peerGatherLen[owner];
       if (at === 0) at = BATCH_HEADER;
-      else if (at + BATCH_ENTRY_HEADER + total + (this.peerTextUnits[owner] + units) * 3 > gather.length) {
+      else if (at + BATCH_ENTRY_HEADER + total + this.peerTextBytes[owner] + units * 3 > gather.length) {
         this.flushPeer(owner);
         at = BATCH_HEADER;
       }
@@ -706,10 +706,11 @@ export class Executor {
     const v = k + keyLen;
     if (valueType === VALUE_TEXT) {
       writeU32LE(buf, v, units);
-      const had = this.peerTextUnits[owner];
-      // A rope (O(1) per string); flushPeer encodes it with one native call.
-      this.peerText[owner] = had > 0 ? this.peerText[owner] + (value as string) : (value as string);
-      this.peerTextUnits[owner] = had + units;
+      // Encoded on its own, as VALUE_STRING would be (a lone surrogate becomes U+FFFD, never
+      // half of a pair with its neighbour's), into the batch's text: UTF-8 decodes back the
+      // same, one string at a time or all of them at once, and to as many UTF-16 units.
+      const at = this.peerTextBytes[owner];
+      this.peerTextBytes[owner] = at + utf8Write(this.peerText[owner]!, value as string, at, units * 3);
     } else if (raw !== null) {
       // A loop of its own for a few bytes (alphabet's 5), else the whole payload with
       // TypedArray#set: it needs no view then, and beats copyBytes' byte loop (~2.5 ns a byte,
@@ -729,11 +730,12 @@ export class Executor {
     if (len > 0) {
       const gather = this.peerGather[v]!;
       let end = len;
-      if (this.peerTextUnits[v] > 0) {
-        // Fits: toPeer kept 3 bytes per UTF-16 unit free after the entries.
-        end += gather.utf8Write(this.peerText[v], len, gather.length - len);
-        this.peerText[v] = "";
-        this.peerTextUnits[v] = 0;
+      const text = this.peerTextBytes[v];
+      if (text > 0) {
+        // Fits: toPeer kept the text's room free after the entries.
+        this.peerText[v]!.copy(gather, len, 0, text);
+        end += text;
+        this.peerTextBytes[v] = 0;
       }
       writeU32LE(gather, 0, len);
       this.peerGatherLen[v] = 0;
