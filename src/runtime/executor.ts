@@ -389,10 +389,9 @@ export class Executor {
    * again here) are not copied one by one: at the first one, the rest of the batch is
    * copied out of the ring once, and each decoder gets a PayloadView of its payload in
    * that copy, as a TCP source's run does (fromSourceFramed; the decoder may keep it).
-   * One Buffer per payload from Node's pool cost ~60 ns more per crossing message
-   * (allocation, a FastBuffer construction, the copy call), and decoders then saw two
-   * kinds of Buffer (views from sources, pool Buffers from peers), which made their
-   * property accesses polymorphic (bench/ANALYSIS.md).
+   * One Buffer per payload from Node's pool (allocation, a FastBuffer construction, the
+   * copy call) showed as ~4% of a 2-worker alphabet step runner (bench/ANALYSIS.md), and a
+   * decoder saw two kinds of Buffer (views from sources, pool Buffers from peers).
    */
   private fromPeerBatch(buf: FastBuffer, off: number, len: number, codec: Codec): void {
     const end = off + readU32LE(buf, off);
