@@ -1,78 +1,82 @@
 #!/usr/bin/env node
 // What a worker-to-worker hop costs, measured on one thread so that other processes on the
-// machine change little: examples/market_spread's step runners (src/runtime/executor.ts) fed
-// the bench's order and NBBO records in runs of whole frames (what a TCP source thread hands
-// a worker), their sink output written to memory and dropped. "1 worker": one executor
-// runs everything. "2 workers": two executors of a 2-worker plan, each fed every other run
-// (a connection per worker), the messages one sends to the other delivered to it after every
-// run, as the rings would: about half the messages cross (the symbols are dealt to the
-// workers round robin), each crossing costing the sender the hand-over and the owner a
-// second decode. CPU time (process.cpuUsage) per message, best of --trials.
+// machine change little: a scenario's step runners (src/runtime/executor.ts) fed the bench's
+// input in runs of whole frames (<= 64 KiB, what a TCP source thread hands a worker), their
+// sink output gathered as in the engine and dropped. "1 worker": one executor runs everything.
+// "2 workers": two executors of a 2-worker plan, each fed every other run (a connection per
+// worker), the messages one sends to the other delivered to it after every run, as the rings
+// would: about half the keyed messages cross (declared keys are dealt to the workers round
+// robin), each crossing costing the sender the hand-over and the owner its side of it
+// (market_spread, alphabet: a second decode of the raw payload; word_count: the word as
+// UTF-8). CPU time (process.cpuUsage) per input message, best of --trials; "per crossing
+// message" is the difference spread over the messages that crossed (word_count: words).
 //
-// usage: npm run build && node bench/peer-hop.bench.mjs [--messages N] [--trials N]
-import { fileURLToPath, pathToFileURL } from "node:url";
+// usage: npm run build && node bench/peer-hop.bench.mjs [--scenario market_spread|alphabet|word_count] [--messages N] [--trials N]
+//   --only 1|2: that configuration alone (to profile it: node --cpu-prof ... --only 2)
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadAppModule, setupApplication } from "../dist/runtime/loader.js";
+import { loadAppModule, moduleUrl, setupApplication, userModules } from "../dist/runtime/loader.js";
 import { compilePlan } from "../dist/topology/plan.js";
 import { createSerde } from "../dist/transport/serde.js";
 import { Executor } from "../dist/runtime/executor.js";
 import { MemoryOutbox } from "../dist/engine/outbox.js";
+import { frameLines, frameRecords } from "../dist/cli/send.js";
+import { parseLengthFormat } from "../dist/core/struct.js";
 import * as tags from "../dist/transport/tags.js";
+import { SCENARIOS } from "./scenarios/index.mjs";
+import { ROOT } from "./scenarios/data.mjs";
 const { SOURCE_FRAMED, tag, kindOf } = tags;
-import { generate } from "./scenarios/data.mjs";
-import { DATA_DIR } from "./scenarios/data.mjs";
 
 const argv = process.argv.slice(2);
 const opt = (name, d) => {
   const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : d;
+  return i >= 0 ? argv[i + 1] : d;
 };
-const MESSAGES = opt("--messages", 400_000);
-const TRIALS = opt("--trials", 5);
+const SCENARIO = opt("--scenario", "market_spread");
+const MESSAGES = Number(opt("--messages", SCENARIO === "word_count" ? 40_000 : 400_000));
+const TRIALS = Number(opt("--trials", 5));
 const RUN_BYTES = 64 * 1024;
+const LF = parseLengthFormat(">I");
 
-// the same data the end-to-end bench sends (generated once)
-generate(
-  "market_spread",
-  ["orders-500k.bin", "nbbo-500k.bin"],
-  ["--orders", "500000", "--nbbo", "500000", "--reject-every", "10", "--orders-out", 0, "--nbbo-out", 1],
-);
-/** runs of whole frames (4-byte BE length + record), RUN_BYTES at most */
-function runsOf(file, recordSize, limit) {
-  const data = readFileSync(join(DATA_DIR, file));
-  const n = Math.min(limit, Math.floor(data.length / recordSize));
-  const perRun = Math.floor(RUN_BYTES / (recordSize + 4));
-  const runs = [];
-  for (let i = 0; i < n; i += perRun) {
-    const k = Math.min(perRun, n - i);
-    const run = Buffer.allocUnsafe(k * (recordSize + 4));
-    for (let j = 0; j < k; j++) {
-      run.writeUInt32BE(recordSize, j * (recordSize + 4));
-      data.copy(run, j * (recordSize + 4) + 4, (i + j) * recordSize, (i + j + 1) * recordSize);
-    }
-    runs.push({ source: runs.length % 2 === 0 ? 0 : 1, run, count: k });
+const sc = SCENARIOS[SCENARIO];
+if (!sc || sc.name === "passthrough") throw new Error(`--scenario: one of market_spread, alphabet, word_count`);
+/** the frames of one source's input (as bench/tools/loadgen.mjs builds them), the first `limit` of them */
+function frames(input, limit) {
+  const f =
+    input.kind === "lines"
+      ? frameLines(readFileSync(input.file), LF)
+      : frameRecords(readFileSync(input.file), input.recordSize, LF, false);
+  return { ...f, count: Math.min(f.count, limit) };
+}
+/** runs of whole frames of at most RUN_BYTES, each a copy of its own */
+function runsOf(f, source) {
+  const out = [];
+  for (let i = 0; i < f.count; ) {
+    let j = i + 1;
+    while (j < f.count && f.offsets[j + 1] - f.offsets[i] <= RUN_BYTES) j++;
+    out.push({ source, run: Buffer.from(f.buf.subarray(f.offsets[i], f.offsets[j])), count: j - i });
+    i = j;
   }
-  return runs;
+  return out;
 }
-const orders = runsOf("orders-500k.bin", 53, MESSAGES / 2).map((r) => ({ ...r, source: 0 }));
-const nbbo = runsOf("nbbo-500k.bin", 42, MESSAGES / 2).map((r) => ({ ...r, source: 1 }));
+const inputs = sc.sources().map((s, i) => runsOf(frames(s.input, MESSAGES / sc.sources().length), i));
+/** the sources' runs interleaved (market_spread: NBBO first, as before) */
 const runs = [];
-for (let i = 0; i < Math.max(orders.length, nbbo.length); i++) {
-  if (i < nbbo.length) runs.push(nbbo[i]);
-  if (i < orders.length) runs.push(orders[i]);
-}
+const order = inputs.length === 2 ? [1, 0] : [0];
+for (let i = 0; i < Math.max(...inputs.map((r) => r.length)); i++)
+  for (const s of order) if (i < inputs[s].length) runs.push(inputs[s][i]);
 const total = runs.reduce((s, r) => s + r.count, 0);
 
-const appUrl = pathToFileURL(fileURLToPath(new URL("../examples/market_spread/app.ts", import.meta.url))).href;
+const appUrl = moduleUrl(new URL(sc.app, `file://${ROOT}/`).pathname);
 const mod = await loadAppModule(appUrl);
-const args = ["--in", "127.0.0.1:1,127.0.0.1:2", "--out", "127.0.0.1:3"];
+const args = ["--in", inputs.map((_, i) => `127.0.0.1:${i + 1}`).join(","), "--out", "127.0.0.1:9"];
+const modules = await userModules();
 
 function setup(workers) {
   const plan = compilePlan(setupApplication(mod, args, appUrl), workers);
   const serde = createSerde(
     mod,
     plan.states.map((s) => s.spec.stateClass),
+    modules,
   );
   const peerOut = Array.from({ length: workers }, (_, u) =>
     Array.from({ length: workers }, (_, v) => (u === v ? null : new MemoryOutbox())),
@@ -89,7 +93,9 @@ function setup(workers) {
   /** counts the messages in a frame for another worker: one, or a batch's entries */
   const counting = (h) => (t, bytes, off, len) => {
     if (kindOf(t) === tags.STEP_BATCH) {
-      for (let p = 0; p < len; p += 8 + bytes.readUInt32LE(off + p + 4)) crossed++;
+      // [entries' end u32 LE][entries: step id, record length, record][text]
+      const end = off + bytes.readUInt32LE(off);
+      for (let p = off + 4; p < end; p += 8 + bytes.readUInt32LE(p + 4)) crossed++;
     } else crossed++;
     h(t, bytes, off, len);
   };
@@ -127,10 +133,20 @@ function measure(workers) {
   return best;
 }
 
+const ONLY = Number(opt("--only", 0));
+if (ONLY) {
+  // one configuration alone (e.g. under --cpu-prof, to compare the two profiles)
+  measure(ONLY);
+  console.log(
+    JSON.stringify({ scenario: SCENARIO, workers: ONLY, messages: total, nsPerMessage: Math.round(measure(ONLY)) }),
+  );
+  process.exit(0);
+}
 measure(1); // warm-up (JIT)
 const one = measure(1);
 const two = measure(2);
 const out = {
+  scenario: SCENARIO,
   messages: total,
   crossing,
   nsPerMessage1Worker: Math.round(one),

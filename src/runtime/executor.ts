@@ -51,8 +51,17 @@ const GATHER_BYTES = 64 * 1024;
  * STEP_BATCH frame (less when the peer's channel takes smaller frames)
  */
 const PEER_GATHER_BYTES = 64 * 1024;
+/** at the start of a STEP_BATCH frame: where its entries end and its text begins (u32 LE, from the frame's start) */
+const BATCH_HEADER = 4;
 /** per message of a STEP_BATCH frame: step id, record length (u32 LE each) */
 const BATCH_ENTRY_HEADER = 8;
+/**
+ * Longest string value (UTF-16 units) that crosses in a batch's text rather than as UTF-8
+ * of its own. Its copy on the owner is a substring of the batch's decoded text, and V8 makes
+ * a substring of 13 units or more a view of its parent (a SlicedString): a word kept as a Map
+ * key would then keep the whole batch's text alive. Up to 12 units a substring is a copy.
+ */
+const PEER_TEXT_UNITS = 12;
 
 const KEY_NONE = 0;
 const KEY_STRING = 1;
@@ -74,6 +83,14 @@ const VALUE_STRING = 1;
  * serializing and deserializing the decoded value (measured: alphabet, market_spread)
  */
 const VALUE_RAW = 2;
+/**
+ * a short string in the batch's text (STEP_BATCH frames only): the value is its length in
+ * UTF-16 units (u32 LE); the strings of a batch follow one another in its text, as UTF-8, in
+ * the order of the entries. The owner decodes the whole text with one native call and takes
+ * each string as a substring, instead of one native decode per string (~65 against ~22 ns a
+ * word; bench/ANALYSIS.md), and the sender needs no separate pass for the UTF-8 length.
+ */
+const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
 const VALUE_TIMED = 0x80;
 
@@ -183,9 +200,31 @@ export class Executor {
   /** per peer worker: messages gathered for it (STEP_BATCH entries), null when not gathering */
   private readonly peerGather: (FastBuffer | null)[];
   private readonly peerGatherLen: number[];
-  /** per state: its declared partition keys (declaration order, no duplicates) and each one's index */
-  private readonly declaredKeys: Key[][];
-  private readonly declaredIndex: Map<Key, number>[];
+  /**
+   * per peer worker: the UTF-8 of the short strings of its batch (VALUE_TEXT), in order, and
+   * its length in bytes; copied after the batch's entries when it is flushed
+   */
+  private readonly peerText: (FastBuffer | null)[];
+  private readonly peerTextBytes: number[];
+  /**
+   * While a STEP_BATCH frame is read (fromPeerBatch): where it ends in the ring's buffer,
+   * and, once a raw payload was met, the copy of the rest of it (batchDelta: its offset
+   * minus the ring offset it was copied from). batchEnd 0: not in a batch.
+   */
+  private batchEnd = 0;
+  private batchCopy: ArrayBuffer | null = null;
+  private batchDelta = 0;
+  /** the decoded text of the STEP_BATCH frame being read, and where its next string starts */
+  private batchText = "";
+  private batchTextAt = 0;
+  /**
+   * per state step (null for the others): its state's declared partition keys (declaration
+   * order, no duplicates) and each one's index; the source of its pipeline (whose decoder
+   * runs again when the message crossed as the source's bytes)
+   */
+  private readonly stepDeclaredKeys: (Key[] | null)[];
+  private readonly stepDeclaredIndex: (Map<Key, number> | null)[];
+  private readonly stepSource: (Plan["sources"][number] | null)[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
   /** per sink: the Kafka record writer (connectors/kafka/record-frame.ts), null for other sinks */
@@ -281,8 +320,13 @@ export class Executor {
       c && gatherOutputs ? (Buffer.allocUnsafe(Math.min(PEER_GATHER_BYTES, c.frameLimit)) as FastBuffer) : null,
     );
     this.peerGatherLen = peers.map(() => 0);
-    this.declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
-    this.declaredIndex = this.declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
+    this.peerText = this.peerGather.map((g) => (g !== null ? (Buffer.allocUnsafe(g.length) as FastBuffer) : null));
+    this.peerTextBytes = peers.map(() => 0);
+    const declaredKeys = plan.states.map((st) => [...st.declaredOwner.keys()]);
+    const declaredIndex = declaredKeys.map((keys) => new Map(keys.map((k, i) => [k, i])));
+    this.stepDeclaredKeys = plan.steps.map((st) => (st.state >= 0 ? declaredKeys[st.state] : null));
+    this.stepDeclaredIndex = plan.steps.map((st) => (st.state >= 0 ? declaredIndex[st.state] : null));
+    this.stepSource = plan.steps.map((st) => plan.sources.find((src) => src.pipeline === st.pipeline) ?? null);
     this.gather = plan.sinks.map((k) =>
       sinkConnector(k.spec).output === "stream" && gatherOutputs
         ? (Buffer.allocUnsafe(GATHER_BYTES) as FastBuffer)
@@ -444,14 +488,23 @@ export class Executor {
 
   /**
    * A STEP_BATCH frame: each message as if it had come in a frame of its own (read in
-   * place; a raw payload is copied, as fromPeer does), and one that fails is reported and
-   * dropped alone. Not copied out of the ring as a whole: that measured no cheaper than
-   * the per-payload copies from Node's pool (bench/peer-hop.bench.mjs) and would allocate
-   * a fresh 64 KiB buffer per batch, outside the pool.
+   * place), and one that fails is reported and dropped alone. Raw payloads (to be decoded
+   * again here) are not copied one by one: at the first one, the rest of the batch is
+   * copied out of the ring once, and each decoder gets a PayloadView of its payload in
+   * that copy, as a TCP source's run does (fromSourceFramed; the decoder may keep it).
+   * One Buffer per payload from Node's pool (allocation, a FastBuffer construction, the
+   * copy call) showed as ~4% of a 2-worker alphabet step runner (bench/ANALYSIS.md), and a
+   * decoder saw two kinds of Buffer (views from sources, pool Buffers from peers).
    */
   private fromPeerBatch(buf: FastBuffer, off: number, len: number, codec: Codec): void {
-    const end = off + len;
-    let p = off;
+    const end = off + readU32LE(buf, off);
+    let p = off + BATCH_HEADER;
+    this.batchEnd = end;
+    this.batchCopy = null;
+    // The batch's short strings, decoded at once (one native call); each VALUE_TEXT entry
+    // takes the next of them, in order, whether or not the one before it failed.
+    this.batchText = end < off + len ? buf.utf8Slice(end, off + len) : "";
+    this.batchTextAt = 0;
     while (p < end && !this.halted) {
       const stepId = readU32LE(buf, p);
       const n = readU32LE(buf, p + 4);
@@ -463,6 +516,9 @@ export class Executor {
       }
       p += n;
     }
+    this.batchEnd = 0;
+    this.batchCopy = null;
+    this.batchText = "";
   }
 
   private fromPeer(stepId: number, buf: FastBuffer, off: number, len: number, codec: Codec): void {
@@ -480,18 +536,35 @@ export class Executor {
     const kStart = off + STEP_HEADER;
     const vStart = kStart + keyLen;
     let key: Key = 0;
-    if (keyType === KEY_DECLARED) key = this.declaredKeys[this.steps[stepId].state][readU32LE(buf, kStart)];
+    if (keyType === KEY_DECLARED) key = this.stepDeclaredKeys[stepId]![readU32LE(buf, kStart)];
     else if (keyType === KEY_STRING) key = buf.utf8Slice(kStart, vStart);
     else if (keyType === KEY_NUMBER) key = buf.readDoubleLE(kStart);
     else if (keyType === KEY_BIGINT) key = BigInt(buf.latin1Slice(kStart, vStart));
     let value: unknown;
     let payload: Buffer | undefined;
-    if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
+    if (valueType === VALUE_TEXT) {
+      const at = this.batchTextAt;
+      this.batchTextAt = at + readU32LE(buf, vStart);
+      // At most PEER_TEXT_UNITS units: a copy, not a view of the batch's text.
+      value = this.batchText.substring(at, this.batchTextAt);
+    } else if (valueType === VALUE_STRING) value = buf.utf8Slice(vStart, end);
     else if (valueType === VALUE_RAW) {
       // The source's bytes, decoded here again: cheaper than serializing the decoded value.
-      payload = Buffer.allocUnsafe(end - vStart);
-      buf.copy(payload, 0, vStart, end);
-      const source = this.plan.sources[this.steps[stepId].pipeline];
+      // A copy, whatever the decoder does with it: the ring's bytes are reused once this returns.
+      let copy = this.batchCopy;
+      if (copy === null && this.batchEnd > 0) {
+        // In a batch: the rest of it, once (see fromPeerBatch).
+        const rest = Buffer.allocUnsafe(this.batchEnd - vStart);
+        buf.copy(rest, 0, vStart, this.batchEnd);
+        copy = this.batchCopy = rest.buffer as ArrayBuffer;
+        this.batchDelta = rest.byteOffset - vStart;
+      }
+      if (copy !== null) payload = new PayloadView(copy, vStart + this.batchDelta, end - vStart) as unknown as Buffer;
+      else {
+        payload = Buffer.allocUnsafe(end - vStart);
+        buf.copy(payload, 0, vStart, end);
+      }
+      const source = this.stepSource[stepId]!;
       this.where = this.decoderLabels[source.id];
       value = source.decoder.fn(payload);
       this.where = this.stepLabels[stepId];
@@ -645,7 +718,11 @@ export class Executor {
     return s;
   }
 
-  /** Sends a message to the worker that owns its state instance: [key type][value type][key length][key][value]. */
+  /**
+   * Sends a message to the worker that owns its state instance: [key type][value type][key
+   * length][key][value]. In a STEP_BATCH frame, a short string value (a word) is written to
+   * the batch's text instead (see VALUE_TEXT), and its value is its length in UTF-16 units.
+   */
   private toPeer(
     owner: number,
     stepId: number,
@@ -655,13 +732,34 @@ export class Executor {
     raw: Buffer | null,
   ): void {
     const ch = this.peers[owner]!;
-    const isString = raw === null && typeof value === "string" && this.rawStrings;
-    const packed = isString || raw !== null ? null : this.peerCodecs[owner]!.pack(value);
-    const valueLen = raw !== null ? raw.length : isString ? utf8Length(value as string) : packed!.length;
+    const gather = this.peerGather[owner];
+    let valueType: number;
+    let valueLen: number;
+    /** UTF-16 units this message adds to the batch's text (VALUE_TEXT) */
+    let units = 0;
+    let packed: Uint8Array | null = null;
+    if (raw !== null) {
+      valueType = VALUE_RAW;
+      valueLen = raw.length;
+    } else if (typeof value === "string" && this.rawStrings) {
+      units = value.length;
+      if (gather !== null && units <= PEER_TEXT_UNITS) {
+        valueType = VALUE_TEXT;
+        valueLen = 4;
+      } else {
+        units = 0;
+        valueType = VALUE_STRING;
+        valueLen = utf8Length(value);
+      }
+    } else {
+      valueType = VALUE_PACKED;
+      packed = this.peerCodecs[owner]!.pack(value);
+      valueLen = packed.length;
+    }
     let keyType = KEY_NONE;
     let keyLen = 0;
     let keyText = "";
-    const declared = partitioned ? this.declaredIndex[this.steps[stepId].state].get(key) : undefined;
+    const declared = partitioned ? this.stepDeclaredIndex[stepId]!.get(key) : undefined;
     if (declared !== undefined) {
       keyType = KEY_DECLARED;
       keyLen = 4;
@@ -681,17 +779,18 @@ export class Executor {
     }
     const timed = this.sampleT0 !== 0;
     const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
-    const t = tag(STEP, stepId);
-    const gather = this.peerGather[owner];
     let off: number;
     let buf: FastBuffer;
     let base: number;
-    if (gather !== null && BATCH_ENTRY_HEADER + total <= gather.length) {
-      // Into this peer's batch (flushed per input batch by the worker, or when full).
+    if (gather !== null && BATCH_HEADER + BATCH_ENTRY_HEADER + total + units * 3 <= gather.length) {
+      // Into this peer's batch (flushed per input batch by the worker, or when full). The
+      // batch's text goes after its entries when it is flushed, at most 3 bytes per UTF-16
+      // unit: the room for it is kept free.
       let at = this.peerGatherLen[owner];
-      if (at + BATCH_ENTRY_HEADER + total > gather.length) {
+      if (at === 0) at = BATCH_HEADER;
+      else if (at + BATCH_ENTRY_HEADER + total + this.peerTextBytes[owner] + units * 3 > gather.length) {
         this.flushPeer(owner);
-        at = 0;
+        at = BATCH_HEADER;
       }
       writeU32LE(gather, at, stepId);
       writeU32LE(gather, at + 4, total);
@@ -702,32 +801,55 @@ export class Executor {
     } else {
       // Too large for a batch: a frame of its own, after what was gathered (the order to one peer is kept).
       if (gather !== null) this.flushPeer(owner);
-      off = ch.reserve(t, total);
+      off = ch.reserve(tag(STEP, stepId), total);
       buf = (off >= 0 ? this.peerBufs[owner]! : Buffer.allocUnsafe(total)) as FastBuffer;
       base = off >= 0 ? off : 0;
     }
     buf[base] = keyType;
-    buf[base + 1] = (raw !== null ? VALUE_RAW : isString ? VALUE_STRING : VALUE_PACKED) | (timed ? VALUE_TIMED : 0);
+    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
     else if (keyType === KEY_STRING) utf8Write(buf, keyText, k, keyLen);
     else if (keyType === KEY_NUMBER) buf.writeDoubleLE(key as number, k);
     else if (keyType === KEY_BIGINT) buf.latin1Write(keyText, k, keyLen);
-    // The whole payload: TypedArray#set needs no view then, and beats copyBytes' byte loop
-    // (~2.5 ns a byte) above a dozen bytes (market_spread's 42-53-byte records).
-    if (raw !== null) buf.set(raw, k + keyLen);
-    else if (isString) utf8Write(buf, value as string, k + keyLen, valueLen);
-    else buf.set(packed!, k + keyLen);
-    if (timed) buf.writeDoubleLE(this.sampleT0, k + keyLen + valueLen);
-    if (off < 0) ch.send(t, buf, 0, total);
+    const v = k + keyLen;
+    if (valueType === VALUE_TEXT) {
+      writeU32LE(buf, v, units);
+      // Encoded on its own, as VALUE_STRING would be (a lone surrogate becomes U+FFFD, never
+      // half of a pair with its neighbour's), into the batch's text: UTF-8 decodes back the
+      // same, one string at a time or all of them at once, and to as many UTF-16 units.
+      const at = this.peerTextBytes[owner];
+      this.peerTextBytes[owner] = at + utf8Write(this.peerText[owner]!, value as string, at, units * 3);
+    } else if (raw !== null) {
+      // A loop of its own for a few bytes (alphabet's 5), else the whole payload with
+      // TypedArray#set: it needs no view then, and beats copyBytes' byte loop (~2.5 ns a byte,
+      // its feedback shared by every caller) above a dozen bytes (market_spread's 42-53).
+      const n = raw.length;
+      if (n <= 16) for (let i = 0; i < n; i++) buf[v + i] = raw[i];
+      else buf.set(raw, v);
+    } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
+    else buf.set(packed!, v);
+    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen);
+    if (off < 0) ch.send(tag(STEP, stepId), buf, 0, total);
   }
 
+  /** Hands peer v's batch to its ring: [entries' end u32 LE][entries][text, UTF-8]. */
   private flushPeer(v: number): void {
     const len = this.peerGatherLen[v];
     if (len > 0) {
+      const gather = this.peerGather[v]!;
+      let end = len;
+      const text = this.peerTextBytes[v];
+      if (text > 0) {
+        // Fits: toPeer kept the text's room free after the entries.
+        this.peerText[v]!.copy(gather, len, 0, text);
+        end += text;
+        this.peerTextBytes[v] = 0;
+      }
+      writeU32LE(gather, 0, len);
       this.peerGatherLen[v] = 0;
-      this.peers[v]!.send(tag(STEP_BATCH, 0), this.peerGather[v]!, 0, len);
+      this.peers[v]!.send(tag(STEP_BATCH, 0), gather, 0, end);
     }
   }
 

@@ -17,9 +17,10 @@ export const SOURCE_FRAMED = 4;
 export const STEP = 2;
 /**
  * several STEP messages for the worker that reads the ring, gathered by the sending
- * worker into one frame (id: unused, 0): per message, [step id u32 LE][record length
- * u32 LE][the record a STEP frame would carry]. One frame header, one reserve and one
- * wake-up check per batch instead of per message.
+ * worker into one frame (id: unused, 0): [entries' end u32 LE], then per message [step id
+ * u32 LE][record length u32 LE][the record a STEP frame would carry, or for a short string
+ * its length], then the batch's short strings as one UTF-8 text (src/runtime/executor.ts).
+ * One frame header, one reserve and one wake-up check per batch instead of per message.
  */
 export const STEP_BATCH = 5;
 /** encoded bytes for a sink (id: sink id) */

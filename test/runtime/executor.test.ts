@@ -221,3 +221,145 @@ describe("Executor: a declared partition key crossing to its owner", () => {
     );
   });
 });
+
+/**
+ * What crosses in STEP_BATCH frames arrives as a frame per message would deliver it (the
+ * test driver's path: no gathering), in order across batch boundaries: short strings travel
+ * in the batch's text, longer ones as UTF-8 of their own, raw payloads are decoded again on
+ * the owner from a copy of the batch that outlives the ring's bytes.
+ */
+describe("Executor: what crosses in a batch", () => {
+  const PEER_APP = fileURLToPath(new URL("../fixtures/peer-hop-app.ts", import.meta.url));
+
+  async function pair(mode: string, gather: boolean) {
+    const url = pathToFileURL(PEER_APP).href;
+    const mod = await loadAppModule(url);
+    const plan = compilePlan(
+      setupApplication(mod, ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2", "--mode", mode], url),
+      2,
+    );
+    const serde = createSerde(
+      mod,
+      plan.states.map((s) => s.spec.stateClass),
+    );
+    const errors: string[] = [];
+    const peerOut = [new MemoryOutbox(), new MemoryOutbox()]; // [from 0 to 1, from 1 to 0]
+    const sinks = [new MemoryOutbox(), new MemoryOutbox()];
+    const ex = [0, 1].map(
+      (w) =>
+        new Executor(
+          plan,
+          w,
+          serde,
+          w === 0 ? [null, peerOut[0]] : [peerOut[1], null],
+          [sinks[w]],
+          (where, err) => errors.push(`${where}: ${(err as Error).message}`),
+          undefined,
+          gather,
+        ),
+    );
+    expect(ownerOf(plan.states[0], "a", 2)).toBe(0);
+    expect(ownerOf(plan.states[0], "b", 2)).toBe(1);
+    /**
+     * Feeds `payloads` to worker 1 as one source run and hands what it sent to worker 0, each
+     * frame copied into a scratch buffer standing for the ring, which is overwritten after the
+     * call (as a ring's bytes are reused). Returns the kinds of the frames that crossed.
+     */
+    const cross = (payloads: (string | Buffer)[]) => {
+      const run = frame(payloads);
+      ex[1].handler()(tag(SOURCE_FRAMED, 0), run, 0, run.length);
+      ex[1].flushPeers();
+      const kinds: number[] = [];
+      const ring = Buffer.alloc(1 << 20);
+      const toZero = ex[0].handler();
+      peerOut[1].drain((t, bytes, off, len) => {
+        kinds.push(kindOf(t));
+        ring.set(bytes.subarray(off, off + len), 8);
+        toZero(t, ring, 8, len);
+        ring.fill(0xee);
+      });
+      return kinds;
+    };
+    const outputs = (w: number) => {
+      ex[w].flushSinks();
+      const out: string[] = [];
+      sinks[w].drain((_t, bytes, off, len) => {
+        out.push(
+          ...Buffer.from(bytes.subarray(off, off + len))
+            .toString("utf8")
+            .split("\n")
+            .filter(Boolean),
+        );
+      });
+      return out;
+    };
+    const kept = (w: number, key: string) => ex[w].peekInstance(0, key) as { strings: string[]; payloads: Buffer[] };
+    return { ex, errors, cross, outputs, kept };
+  }
+
+  it("strings: order kept across batches, non-ASCII and lone surrogates as a frame per message gives them", async () => {
+    const special = [
+      "plain",
+      "",
+      "über",
+      "日本語",
+      "😀",
+      "a\ud83d", // ends with a high surrogate...
+      "\ude00b", // ...and the next starts with a low one: each alone is U+FFFD, not a pair
+      "\ud83d",
+      "\ude00",
+      "\ud83d\ude00",
+      "x".repeat(12),
+      "y".repeat(13),
+      "ab\ud83d",
+      "\ude00\ude00",
+      "é".repeat(12),
+    ];
+    const strings: string[] = [...special];
+    for (let i = 0; i < 9000; i++) {
+      if (i % 3000 === 1500)
+        strings.push("h".repeat(70_000)); // larger than a batch: a frame of its own
+      else if (i % 5 === 0)
+        strings.push(`long-${i}-${"l".repeat(i % 20)}`); // 13+ units: UTF-8 of its own
+      else strings.push(i % 7 === 0 ? `ü${i}` : `w${i}`);
+      if (i % 1000 === 0) strings.push(...special);
+    }
+    const lines: string[] = [];
+    for (let i = 0; i < strings.length; i += 40) lines.push(JSON.stringify(strings.slice(i, i + 40)));
+
+    const batched = await pair("text", true);
+    const kinds = batched.cross(lines);
+    expect(batched.errors).toEqual([]);
+    expect(kinds.filter((k) => k === STEP_BATCH).length).toBeGreaterThan(3);
+    expect(kinds.filter((k) => k === STEP).length).toBe(3);
+    const roundTrip = strings.map((s) => Buffer.from(s, "utf8").toString("utf8"));
+    expect(batched.kept(0, "a").strings).toEqual(roundTrip);
+    expect(batched.kept(0, "a").strings.slice(5, 9)).toEqual(["a\ufffd", "\ufffdb", "\ufffd", "\ufffd"]);
+    expect(batched.outputs(0)).toEqual(roundTrip.map((s) => JSON.stringify(s)));
+
+    // the same as a frame per message (no gathering: the test driver's path)
+    const single = await pair("text", false);
+    expect(single.cross(lines).every((k) => k === STEP)).toBe(true);
+    expect(single.kept(0, "a").strings).toEqual(batched.kept(0, "a").strings);
+  });
+
+  it("raw payloads: decoded again from a copy that outlives the ring, in order, a Buffer to the decoder", async () => {
+    const payloads: Buffer[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const b = Buffer.alloc(1 + (i % 97) * 3, i & 0xff);
+      b[0] = i % 3 === 0 ? 0x62 : 0x61; // "b" stays on worker 1, "a" crosses to worker 0
+      payloads.push(b);
+    }
+    const { errors, cross, outputs, kept } = await pair("raw", true);
+    const kinds = cross(payloads);
+    expect(errors).toEqual([]);
+    expect(kinds.filter((k) => k === STEP_BATCH).length).toBeGreaterThan(1);
+    const crossed = payloads.filter((b) => b[0] === 0x61);
+    const got = kept(0, "a").payloads;
+    // the scratch "ring" was overwritten after every frame: what the decoder kept is a copy
+    expect(got.map((b) => b.toString("hex"))).toEqual(crossed.map((b) => b.toString("hex")));
+    expect(got.every((b) => Buffer.isBuffer(b) && b.constructor === Buffer)).toBe(true);
+    expect(outputs(0)).toEqual(crossed.map((b) => b.toString("hex")));
+    expect(kept(1, "b").payloads.length).toBe(payloads.length - crossed.length);
+  });
+});
