@@ -5,7 +5,7 @@
  * the sinks. `to` and `toParallel` steps run where the message is, so they fuse
  * with whatever ran before them: no copy, no serialization, no queue.
  */
-import type { Plan, StatePlan, StepPlan } from "../topology/plan.js";
+import type { Plan, StatePlan } from "../topology/plan.js";
 import { describeSource, ownerOf } from "../topology/plan.js";
 import type { Key } from "../topology/spec.js";
 import { normalizeKey } from "../core/hash.js";
@@ -187,7 +187,6 @@ export class Executor {
    */
   halted = false;
 
-  private readonly steps: readonly StepPlan[];
   private readonly states: readonly StatePlan[];
   private readonly instances: Map<Key, object>[];
   private readonly singleInstances: (object | null)[];
@@ -294,7 +293,6 @@ export class Executor {
     });
     this.slots = metrics ? new Float64Array(metrics, 0, this.layout.size) : new Float64Array(this.layout.size);
     this.sampleMask = metrics ? SAMPLE_EVERY - 1 : -1;
-    this.steps = plan.steps;
     this.states = plan.states;
     this.instances = plan.states.map(() => new Map());
     this.singleInstances = plan.states.map(() => null);
