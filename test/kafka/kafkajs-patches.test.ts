@@ -207,7 +207,48 @@ describe("kafkajs patches", () => {
       sendLoaded: true,
       patched: true,
       produce: true,
-      installed: { grouping: true, produce: true, murmur2: true, fetch: true, transactions: true },
+      installed: { grouping: true, produce: true, murmur2: true, fetch: true, transactions: true, requestTimer: true },
     });
+  });
+});
+
+describe("kafkajs' request queue timer (patch 6)", () => {
+  // A child process: a process-wide 'warning' listener, and a kafkajs loaded fresh.
+  const run = (patched: boolean) => {
+    const script = `
+      ${patched ? `await import(${JSON.stringify(`${REPO}/dist/connectors/kafka/kafkajs-patches.js`)});` : ""}
+      const { createRequire } = await import("node:module");
+      const require = createRequire(${JSON.stringify(`${REPO}/package.json`)});
+      const RequestQueue = require("kafkajs/src/network/requestQueue/index.js");
+      const warnings = [];
+      process.on("warning", (w) => warnings.push(w.name));
+      const logger = { debug() {}, info() {}, warn() {}, error() {} };
+      const q = new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 1000, clientId: "t", broker: "b", logger });
+      // what kafkajs does after every response: nothing pending, not throttled
+      q.checkPendingRequests();
+      const idleTimer = q.throttleCheckTimeoutId !== null;
+      let checks = 0;
+      const check = q.checkPendingRequests.bind(q);
+      q.checkPendingRequests = () => { checks++; check(); };
+      await new Promise((r) => setTimeout(r, 50));
+      const idleChecks = checks;
+      // a request waiting (throttled for 20 ms): a timer must be armed to send it later
+      q.destroy();
+      q.throttledUntil = Date.now() + 20;
+      q.pending.push({ entry: { correlationId: 1 } });
+      q.scheduleCheckPendingRequests();
+      const pendingTimer = q.throttleCheckTimeoutId !== null;
+      q.destroy();
+      console.log(JSON.stringify({ warnings, idleTimer, idleChecks: idleChecks > 0, pendingTimer }));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    return JSON.parse(out.trim());
+  };
+
+  it("arms no timer for an idle queue (kafkajs as shipped re-arms a 1 ms one forever), and still one for a waiting request", () => {
+    expect(run(true)).toEqual({ warnings: [], idleTimer: false, idleChecks: false, pendingTimer: true });
+    const shipped = run(false);
+    expect(shipped).toMatchObject({ idleTimer: true, idleChecks: true, pendingTimer: true });
+    // Node 23+ also warns about the negative delay
+    if (Number(process.versions.node.split(".")[0]) >= 23) expect(shipped.warnings).toContain("TimeoutNegativeWarning");
   });
 });

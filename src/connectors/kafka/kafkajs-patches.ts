@@ -41,6 +41,16 @@
  *    transactionalId (transactionIdentity), which the sink records with a checkpoint (sink.ts,
  *    "two-phase commit"). The manager itself is kafkajs' own, unchanged.
  *
+ * 6. network/requestQueue/index.js re-arms a timer for its pending-request check after every
+ *    response, also when nothing is pending and nothing is throttled: `setTimeout(fn,
+ *    throttledUntil - Date.now())` with throttledUntil -1, a negative delay that Node runs
+ *    as 1 ms, and the check re-arms it. So every broker connection of a Kafka thread woke
+ *    its event loop every millisecond for as long as it lived, and Node 23+ printed a
+ *    TimeoutNegativeWarning on stderr. Replaced (on the class's prototype) by the same
+ *    method that arms the timer only while requests are pending: a request that cannot be
+ *    sent at once is queued with a call to it, and responses and timeouts check the queue
+ *    themselves, so an empty queue needs no timer.
+ *
  * Invariant: this module must be evaluated before kafkajs in every thread that
  * produces or consumes: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
@@ -432,6 +442,8 @@ export interface PatchState {
   fetch: boolean;
   /** transactionIdentity() works (5.) */
   transactions: boolean;
+  /** an idle request queue arms no timer (6.) */
+  requestTimer: boolean;
 }
 let state: PatchState | null = null;
 
@@ -456,7 +468,14 @@ export function installKafkajsPatches(): PatchState {
   try {
     root = require.resolve("kafkajs/package.json").replace(/\/package\.json$/, "");
   } catch {
-    return (state = { grouping: false, produce: false, murmur2: false, fetch: false, transactions: false });
+    return (state = {
+      grouping: false,
+      produce: false,
+      murmur2: false,
+      fetch: false,
+      transactions: false,
+      requestTimer: false,
+    });
   }
   const patch = (target: string, user: string, replace: (original: any) => any): boolean => {
     const targetPath = `${root}/${target}`;
@@ -482,7 +501,14 @@ export function installKafkajsPatches(): PatchState {
   });
   // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
   if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
-    return (state = { grouping: false, produce: false, murmur2: false, fetch: false, transactions });
+    return (state = {
+      grouping: false,
+      produce: false,
+      murmur2: false,
+      fetch: false,
+      transactions,
+      requestTimer: false,
+    });
   MetadataNotLoaded = require(`${root}/src/errors.js`).KafkaJSMetadataNotLoaded ?? Error;
   const grouping = patch(
     "src/producer/groupMessagesPerPartition.js",
@@ -515,7 +541,34 @@ export function installKafkajsPatches(): PatchState {
       return (patchedRecordBatchDecoder = makeRecordBatchDecoder(root));
     },
   );
-  return (state = { grouping, produce, murmur2: hash, fetch, transactions });
+  const requestTimer = idleRequestQueueWithoutTimer(root);
+  return (state = { grouping, produce, murmur2: hash, fetch, transactions, requestTimer });
+}
+
+/** kafkajs' request queue arms its check timer only while requests are pending (6.). */
+function idleRequestQueueWithoutTimer(root: string): boolean {
+  let RequestQueue: any;
+  try {
+    RequestQueue = require(`${root}/src/network/requestQueue/index.js`);
+  } catch {
+    return false; // another kafkajs layout: nothing to patch
+  }
+  const proto = RequestQueue?.prototype;
+  if (typeof proto?.scheduleCheckPendingRequests !== "function") return false;
+  // kafkajs' CHECK_PENDING_REQUESTS_INTERVAL (not exported): the check's period while requests wait
+  const CHECK_INTERVAL_MS = 10;
+  proto.scheduleCheckPendingRequests = function (this: any): void {
+    if (this.throttleCheckTimeoutId || this.pending.length === 0) return;
+    const throttled = this.throttledUntil - Date.now();
+    this.throttleCheckTimeoutId = setTimeout(
+      () => {
+        this.throttleCheckTimeoutId = null;
+        this.checkPendingRequests();
+      },
+      throttled > 0 ? throttled : CHECK_INTERVAL_MS,
+    );
+  };
+  return true;
 }
 
 /**
