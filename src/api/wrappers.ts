@@ -56,7 +56,8 @@ export function computation<I = any, O = any>(name: string, fn: (input: I) => O 
 /** A stateless computation with many outputs: `fn` returns an array (each element goes on) or null. */
 export function computationMulti<I = any, O = any>(
   name: string,
-  fn: (input: I) => readonly O[] | null | undefined,
+  // null/undefined elements are skipped (nothing sent for them), so O is the type of the others
+  fn: (input: I) => readonly (O | null | undefined)[] | null | undefined,
 ): Computation<I, O> {
   const n = checkName("computationMulti", name);
   return Object.freeze({
@@ -84,7 +85,7 @@ export function stateComputation<I = any, S = any, O = any>(
 /** A state computation with many outputs: `fn(input, state)` returns `[outputs[] | null, saveState]`. */
 export function stateComputationMulti<I = any, S = any, O = any>(
   name: string,
-  fn: (input: I, state: S) => [readonly O[] | null | undefined, boolean],
+  fn: (input: I, state: S) => [readonly (O | null | undefined)[] | null | undefined, boolean],
 ): StateComputation<I, S, O> {
   const n = checkName("stateComputationMulti", name);
   return Object.freeze({
