@@ -668,43 +668,32 @@ class Engine {
 
   /** Two-phase commit, first phase: every Kafka sink's open transaction, acknowledged (resilience); throws if one fails. */
   private async prepareSinks(id: number): Promise<PendingTransaction[]> {
-    const all = await Promise.all(
-      this.plan.sinks
-        .filter((k) => sinkConnector(k.spec).transactional)
-        .map((k) => {
-          const t = this.sinkThreads[k.id];
-          return request(
-            t.t,
-            { type: "prepare", id },
-            reply("prepared", id),
-            `${t.what} flushing its transaction`,
-            60_000,
-          );
-        }),
-    );
-    const failed = all.find((m) => typeof m.error === "string");
-    if (failed) throw new Error(failed.error);
+    const all = await this.askTransactionalSinks({ type: "prepare", id }, reply("prepared", id), "flushing");
     return all.flatMap((m) => (m.pending ? [m.pending] : []));
   }
 
   /** Commits the prepared transaction of every Kafka sink (resilience); throws if one fails. */
   private async commitSinks(id: number): Promise<void> {
+    await this.askTransactionalSinks({ type: "commit", id }, reply("committed", id), "committing");
+  }
+
+  /** Sends `msg` to every transactional sink's thread; their answers, or the first error one reports. */
+  private async askTransactionalSinks<R extends Reply & { error?: string }>(
+    msg: ToIo,
+    accept: (m: Reply) => m is R,
+    doing: string,
+  ): Promise<R[]> {
     const all = await Promise.all(
       this.plan.sinks
         .filter((k) => sinkConnector(k.spec).transactional)
         .map((k) => {
           const t = this.sinkThreads[k.id];
-          return request(
-            t.t,
-            { type: "commit", id },
-            reply("committed", id),
-            `${t.what} committing its transaction`,
-            60_000,
-          );
+          return request(t.t, msg, accept, `${t.what} ${doing} its transaction`, 60_000);
         }),
     );
     const failed = all.find((m) => typeof m.error === "string");
     if (failed) throw new Error(failed.error);
+    return all;
   }
 
   /**
