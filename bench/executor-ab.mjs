@@ -11,9 +11,10 @@
 //        node bench/executor-ab.mjs /tmp/before/dist dist
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { readFileSync } from "node:fs";
 import { SCENARIOS } from "./scenarios/index.mjs";
 import { ROOT } from "./scenarios/data.mjs";
+import { sourceRunsOf } from "./lib/source-runs.mjs";
+import { readFileSync } from "node:fs";
 
 const argv = process.argv.slice(2);
 const val = (f, d) => {
@@ -33,38 +34,9 @@ const { loadAppModule, moduleUrl, setupApplication, userModules } = await import
 const { compilePlan } = await import(`${A}topology/plan.js`);
 const { createSerde } = await import(`${A}transport/serde.js`);
 const { SOURCE_FRAMED, tag } = await import(`${A}transport/tags.js`);
-const { frameLines, frameRecords } = await import(`${A}cli/send.js`);
-const { parseLengthFormat } = await import(`${A}core/struct.js`);
 const executors = await Promise.all(dists.map(async (d) => (await import(`${d}runtime/executor.js`)).Executor));
-const LF = parseLengthFormat(">I");
 
-/** the frames of one source's input, as bench/tools/loadgen.mjs builds them (as executor.bench.mjs) */
-function frames(input) {
-  if (input.kind === "lines") return frameLines(readFileSync(input.file), LF);
-  if (input.kind === "records") return frameRecords(readFileSync(input.file), input.recordSize, LF, false);
-  const n = 16384;
-  const size = input.frameBytes;
-  const buf = Buffer.alloc(n * size);
-  const offsets = new Float64Array(n + 1);
-  for (let i = 0; i <= n; i++) offsets[i] = i * size;
-  for (let i = 0; i < n; i++) {
-    buf.writeUInt32BE(size - 4, i * size);
-    for (let j = 4; j < size; j++) buf[i * size + j] = (i + j) & 0xff;
-  }
-  return { buf, offsets, count: n };
-}
-
-/** runs of whole frames of at most 64 KiB */
-function runs(f) {
-  const out = [];
-  for (let i = 0; i < f.count; ) {
-    let j = i + 1;
-    while (j < f.count && f.offsets[j + 1] - f.offsets[i] <= 65536) j++;
-    out.push({ bytes: f.buf.subarray(f.offsets[i], f.offsets[j]), n: j - i });
-    i = j;
-  }
-  return out;
-}
+const sourceRuns = await sourceRunsOf(A);
 
 const stats = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -73,7 +45,7 @@ const stats = (a) => {
 
 for (const name of names) {
   const sc = SCENARIOS[name];
-  const sources = sc.sources().map((s) => runs(frames(s.input)));
+  const sources = sc.sources().map((s) => sourceRuns(s.input));
   const url = moduleUrl(new URL(sc.app, `file://${ROOT}/`).pathname);
   const mod = await loadAppModule(url);
   const args = ["--in", sources.map((_, i) => `127.0.0.1:${i + 1}`).join(","), "--out", "127.0.0.1:9"];

@@ -12,6 +12,7 @@
 //   (npm run build first)
 import { SCENARIOS } from "./scenarios/index.mjs";
 import { ROOT } from "./scenarios/data.mjs";
+import { sourceRunsOf } from "./lib/source-runs.mjs";
 import * as L from "./baselines/logic.mjs";
 
 const argv = process.argv.slice(2);
@@ -28,38 +29,8 @@ const { compilePlan } = await import(`${dist}topology/plan.js`);
 const { createSerde } = await import(`${dist}transport/serde.js`);
 const { Executor } = await import(`${dist}runtime/executor.js`);
 const { SOURCE_FRAMED, tag } = await import(`${dist}transport/tags.js`);
-const { frameLines, frameRecords } = await import(`${dist}cli/send.js`);
-const { parseLengthFormat } = await import(`${dist}core/struct.js`);
-const { readFileSync } = await import("node:fs");
-const LF = parseLengthFormat(">I");
 
-/** the frames of one source's input, as bench/tools/loadgen.mjs builds them */
-function frames(input) {
-  if (input.kind === "lines") return frameLines(readFileSync(input.file), LF);
-  if (input.kind === "records") return frameRecords(readFileSync(input.file), input.recordSize, LF, false);
-  const n = 16384;
-  const size = input.frameBytes;
-  const buf = Buffer.alloc(n * size);
-  const offsets = new Float64Array(n + 1);
-  for (let i = 0; i <= n; i++) offsets[i] = i * size;
-  for (let i = 0; i < n; i++) {
-    buf.writeUInt32BE(size - 4, i * size);
-    for (let j = 4; j < size; j++) buf[i * size + j] = (i + j) & 0xff;
-  }
-  return { buf, offsets, count: n };
-}
-
-/** runs of whole frames of at most 64 KiB */
-function runs(f) {
-  const out = [];
-  for (let i = 0; i < f.count; ) {
-    let j = i + 1;
-    while (j < f.count && f.offsets[j + 1] - f.offsets[i] <= 65536) j++;
-    out.push({ bytes: f.buf.subarray(f.offsets[i], f.offsets[j]), n: j - i });
-    i = j;
-  }
-  return out;
-}
+const sourceRuns = await sourceRunsOf(dist);
 
 /** the hand-written logic per source: bytes of whole frames in, output out */
 function handWritten(name) {
@@ -102,7 +73,7 @@ function measure(step) {
 const results = {};
 for (const name of names) {
   const sc = SCENARIOS[name];
-  const sources = sc.sources().map((s) => runs(frames(s.input)));
+  const sources = sc.sources().map((s) => sourceRuns(s.input));
   const url = moduleUrl(new URL(sc.app, `file://${ROOT}/`).pathname);
   const mod = await loadAppModule(url);
   const args = ["--in", sources.map((_, i) => `127.0.0.1:${i + 1}`).join(","), "--out", "127.0.0.1:9"];
