@@ -7,8 +7,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { describe, expect, it } from "vitest";
-import { REPO } from "./helpers.js";
+import { describe, expect, inject, it } from "vitest";
+import { REPO, client, createTopics, uniqueName } from "./helpers.js";
 
 const patches = await import("../../dist/connectors/kafka/kafkajs-patches.js");
 const { groupMessagesPerPartition } = patches;
@@ -207,7 +207,15 @@ describe("kafkajs patches", () => {
       sendLoaded: true,
       patched: true,
       produce: true,
-      installed: { grouping: true, produce: true, murmur2: true, fetch: true, transactions: true, requestTimer: true },
+      installed: {
+        grouping: true,
+        produce: true,
+        murmur2: true,
+        fetch: true,
+        transactions: true,
+        requestTimer: true,
+        abortedFilter: true,
+      },
     });
   });
 });
@@ -251,4 +259,95 @@ describe("kafkajs' request queue timer (patch 6)", () => {
     // Node 23+ also warns about the negative delay
     if (Number(process.versions.node.split(".")[0]) >= 23) expect(shipped.warnings).toContain("TimeoutNegativeWarning");
   });
+});
+
+describe("kafkajs' aborted-transaction filter (patch 7), against the broker", () => {
+  const brokers = inject("kafkaBrokers");
+  // A child process: kafkajs loaded fresh, after the patches or as shipped; it reads the partition read_committed
+  // (kafkajs' default, the source's) until the last committed record, and says what it saw.
+  const consume = (topic: string, patched: boolean) => {
+    const script = `
+      ${patched ? `await import(${JSON.stringify(`${REPO}/dist/connectors/kafka/kafkajs-patches.js`)});` : ""}
+      const { createRequire } = await import("node:module");
+      const require = createRequire(${JSON.stringify(`${REPO}/package.json`)});
+      const path = require.resolve("kafkajs/src/consumer/filterAbortedMessages.js");
+      const filter = require(path);
+      const lists = [];
+      require.cache[path].exports = (a) => { if (a.abortedTransactions?.length) lists.push(a.abortedTransactions); return filter(a); };
+      const { Kafka, logLevel } = require("kafkajs");
+      const kafka = new Kafka({ brokers: ${JSON.stringify(brokers.split(","))}, logLevel: logLevel.NOTHING });
+      const c = kafka.consumer({ groupId: "g-" + Date.now(), maxWaitTimeInMs: 100 });
+      await c.connect();
+      await c.subscribe({ topic: ${JSON.stringify(topic)}, fromBeginning: true });
+      const values = [];
+      await new Promise((resolve) => {
+        setTimeout(resolve, 20000);
+        c.run({ eachMessage: async ({ message }) => { values.push(String(message.value)); if (String(message.value) === "c1-4") resolve(); } });
+      });
+      await c.disconnect();
+      console.log(JSON.stringify({ values, lists }));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    return JSON.parse(out.trim().split("\n").pop()!) as { values: string[]; lists: { firstOffset: string }[][] };
+  };
+
+  it.skipIf(brokers === "")(
+    "drops every aborted transaction when the broker lists them out of first-offset order",
+    async () => {
+      const kafka = client(brokers);
+      const admin = kafka.admin();
+      await admin.connect();
+      const topic = uniqueName("aborted");
+      await createTopics(admin, [topic], 1);
+      const producer = (id: string) =>
+        kafka.producer({ transactionalId: `${topic}-${id}`, idempotent: true, maxInFlightRequests: 1 });
+      const p1 = producer("p1");
+      const p2 = producer("p2");
+      await p1.connect();
+      await p2.connect();
+      const send = (t: { send: typeof p1.send }, prefix: string, n: number) =>
+        t.send({
+          topic,
+          messages: Array.from({ length: n }, (_, i) => ({ partition: 0, value: `${prefix}-${i}` })),
+        });
+      try {
+        const c0 = await p1.transaction();
+        await send(c0, "c0", 5);
+        await c0.commit();
+        // The engine's failed stop: T1 (P1) open, T2 (P2) opened after it; T2 aborts first, then T1. The broker
+        // lists aborted transactions in the order they ended: T2 (the later first offset) before T1.
+        const t1 = await p1.transaction();
+        await send(t1, "a1", 10);
+        const t2 = await p2.transaction();
+        await send(t2, "a2", 10);
+        await send(t1, "a1b", 10);
+        await t2.abort();
+        await t1.abort();
+        const c1 = await p1.transaction();
+        await send(c1, "c1", 5);
+        await c1.commit();
+      } finally {
+        await p1.disconnect();
+        await p2.disconnect();
+      }
+      const committed = [
+        ...Array.from({ length: 5 }, (_, i) => `c0-${i}`),
+        ...Array.from({ length: 5 }, (_, i) => `c1-${i}`),
+      ];
+      const ours = consume(topic, true);
+      // the broker's list is out of order (what the fix is about)
+      const first = ours.lists[0].map((t) => Number(t.firstOffset));
+      expect(first).toHaveLength(2);
+      expect(first[0]).toBeGreaterThan(first[1]);
+      expect(ours.values).toEqual(committed);
+      // kafkajs as shipped delivers T1's records up to T2's first offset
+      const shipped = consume(topic, false);
+      expect(shipped.values).toEqual([
+        ...committed.slice(0, 5),
+        ...Array.from({ length: 10 }, (_, i) => `a1-${i}`),
+        ...committed.slice(5),
+      ]);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await admin.disconnect();
+    },
+  );
 });

@@ -51,6 +51,19 @@
  *    sent at once is queued with a call to it, and responses and timeouts check the queue
  *    themselves, so an empty queue needs no timer.
  *
+ * 7. consumer/filterAbortedMessages.js, which drops the records of aborted transactions from a fetched
+ *    partition (read_committed, kafkajs' default and the source's), assumed the fetch response's list of
+ *    aborted transactions sorted by first offset and looked only at its head, one entry per record. The
+ *    broker lists them in the order they ended, though: when a later transaction aborts before an earlier
+ *    one (the engine's own failed stop does that: the open transaction is aborted, then the prepared one),
+ *    the head is the later one, and every record of the earlier one up to there was delivered (seen: 1,000
+ *    records of an aborted transaction read by the engine, none by a Java read_committed consumer).
+ *    Replaced by the Java consumer's filter (CompletedFetch): the aborted transactions in first-offset
+ *    order; before each record batch, every one starting at or before the batch's last offset marks its
+ *    producer aborted; a transactional data batch of an aborted producer is dropped, and that producer's
+ *    ABORT marker (a control batch) ends it. Control records are kept, as kafkajs' filter keeps them
+ *    (batch.js drops them after it).
+ *
  * Invariant: this module must be evaluated before kafkajs in every thread that
  * produces or consumes: client.ts and sink.ts import it before "kafkajs". If
  * kafkajs' producer was loaded first the fixes cannot take effect, and
@@ -420,6 +433,66 @@ function makeRecordBatchDecoder(kafkajsRoot: string) {
   };
 }
 
+/** A fetched message as kafkajs' consumer/batch.js hands it to filterAbortedMessages (7.). */
+interface FetchedMessage {
+  offset: string;
+  key: Buffer | null;
+  isControlRecord?: boolean;
+  batchContext: {
+    firstOffset: string;
+    lastOffsetDelta: number;
+    producerId: string;
+    inTransaction: boolean;
+    isControlBatch: boolean;
+  };
+}
+
+/**
+ * kafkajs' filterAbortedMessages with the Java consumer's algorithm (7.): the messages of one fetched
+ * partition, in offset order, less those of the aborted transactions the fetch response listed (in any
+ * order). Control records stay (kafkajs' batch.js drops them next).
+ */
+export function filterAbortedMessages({
+  messages,
+  abortedTransactions,
+}: {
+  messages: FetchedMessage[];
+  abortedTransactions?: { producerId: string; firstOffset: string }[] | null;
+}): FetchedMessage[] {
+  if (!abortedTransactions || abortedTransactions.length === 0) return messages;
+  // Ascending first offset; ties keep the broker's order (a producer has one open transaction at a time).
+  const pending = abortedTransactions
+    .map((t) => ({ producerId: String(t.producerId), firstOffset: BigInt(t.firstOffset) }))
+    .sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  let next = 0;
+  const aborted = new Set<string>();
+  let batch: FetchedMessage["batchContext"] | null = null;
+  let dropBatch = false;
+  return messages.filter((m) => {
+    const ctx = m.batchContext;
+    if (ctx !== batch) {
+      // A new record batch: the transactions begun at or before its last offset are entered first.
+      batch = ctx;
+      const lastOffset = BigInt(ctx.firstOffset) + BigInt(ctx.lastOffsetDelta);
+      while (next < pending.length && pending[next].firstOffset <= lastOffset) aborted.add(pending[next++].producerId);
+      const producerId = String(ctx.producerId);
+      if (ctx.isControlBatch) {
+        if (isAbortMarker(m)) aborted.delete(producerId);
+        dropBatch = false;
+      } else {
+        dropBatch = ctx.inTransaction && aborted.has(producerId);
+      }
+    }
+    return !dropBatch;
+  });
+}
+
+/** A control record whose key says ABORT (key: int16 version, int16 type; type 0 is ABORT, 1 COMMIT). */
+const isAbortMarker = (m: FetchedMessage): boolean => {
+  const key = m.key == null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key);
+  return key !== null && key.length >= 4 && key.readInt16BE(2) === 0;
+};
+
 /** kafkajs' transactional EOS managers (one per producer with a transactionalId), by transactionalId: see 5. */
 const transactionManagers = new Map<string, { getProducerId(): string; getProducerEpoch(): number }>();
 
@@ -444,6 +517,8 @@ export interface PatchState {
   transactions: boolean;
   /** an idle request queue arms no timer (6.) */
   requestTimer: boolean;
+  /** read_committed drops every aborted transaction, in whatever order the broker lists them (7.) */
+  abortedFilter: boolean;
 }
 let state: PatchState | null = null;
 
@@ -454,6 +529,8 @@ export let originalMurmur2: ((key: Buffer | string) => number) | null = null;
 /** kafkajs' record batch decoder and the patched one (for tests comparing decoded messages); set by installKafkajsPatches. */
 export let originalRecordBatchDecoder: ((d: unknown) => Promise<unknown>) | null = null;
 export let patchedRecordBatchDecoder: ((d: unknown) => Promise<unknown>) | null = null;
+/** kafkajs' aborted-transaction filter (for tests comparing it with 7.); set by installKafkajsPatches. */
+export let originalFilterAbortedMessages: ((a: unknown) => unknown[]) | null = null;
 /** The patched one. */
 export let patchedProduceRequest: ((a: ProduceArgs) => any) | null = null;
 
@@ -475,6 +552,7 @@ export function installKafkajsPatches(): PatchState {
       fetch: false,
       transactions: false,
       requestTimer: false,
+      abortedFilter: false,
     });
   }
   const patch = (target: string, user: string, replace: (original: any) => any): boolean => {
@@ -499,6 +577,12 @@ export function installKafkajsPatches(): PatchState {
       return manager;
     };
   });
+  // 7. A correctness fix, kept with WALLAROO_KAFKAJS_PATCHES=0 (kafkajs' filter delivers aborted records). kafkajs'
+  // consumer index loads consumerGroup.js, and so batch.js, on import: patched only when this runs first.
+  const abortedFilter = patch("src/consumer/filterAbortedMessages.js", "src/consumer/batch.js", (original) => {
+    originalFilterAbortedMessages = original;
+    return filterAbortedMessages;
+  });
   // WALLAROO_KAFKAJS_PATCHES=0 runs kafkajs as shipped (slow), to tell a kafkajs problem from one of these fixes.
   if (process.env.WALLAROO_KAFKAJS_PATCHES === "0")
     return (state = {
@@ -508,6 +592,7 @@ export function installKafkajsPatches(): PatchState {
       fetch: false,
       transactions,
       requestTimer: false,
+      abortedFilter,
     });
   MetadataNotLoaded = require(`${root}/src/errors.js`).KafkaJSMetadataNotLoaded ?? Error;
   const grouping = patch(
@@ -542,7 +627,7 @@ export function installKafkajsPatches(): PatchState {
     },
   );
   const requestTimer = idleRequestQueueWithoutTimer(root);
-  return (state = { grouping, produce, murmur2: hash, fetch, transactions, requestTimer });
+  return (state = { grouping, produce, murmur2: hash, fetch, transactions, requestTimer, abortedFilter });
 }
 
 /** kafkajs' request queue arms its check timer only while requests are pending (6.). */
