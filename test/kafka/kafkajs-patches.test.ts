@@ -261,6 +261,67 @@ describe("kafkajs' request queue timer (patch 6)", () => {
   });
 });
 
+describe("kafkajs' aborted-transaction filter (patch 7)", () => {
+  // Record batches of one partition: [firstOffset, count, producerId, kind]; kind "t" transactional data,
+  // "d" non-transactional data, "A"/"C" an ABORT/COMMIT marker.
+  const partition = (batches: [number, number, string, "t" | "d" | "A" | "C"][]) =>
+    batches.flatMap(([first, count, producerId, kind]) => {
+      const ctx = {
+        firstOffset: String(first),
+        lastOffsetDelta: count - 1,
+        producerId,
+        inTransaction: kind !== "d",
+        isControlBatch: kind === "A" || kind === "C",
+      };
+      return Array.from({ length: count }, (_, i) => ({
+        offset: String(first + i),
+        key: ctx.isControlBatch ? Buffer.from([0, 0, 0, kind === "A" ? 0 : 1]) : null,
+        isControlRecord: ctx.isControlBatch,
+        batchContext: ctx,
+      }));
+    });
+  const offsets = (ms: { offset: string }[]) => ms.map((m) => Number(m.offset));
+
+  it("drops the aborted transactions of several producers, several per producer, listed in any order", () => {
+    const messages = partition([
+      [0, 3, "1", "t"], // P1 T1 (aborted) 0-2
+      [3, 2, "2", "t"], // P2 T1 (committed) 3-4
+      [5, 2, "1", "t"], // P1 T1 5-6
+      [7, 1, "3", "d"], // plain 7
+      [8, 2, "2", "t"], // P2 8-9
+      [10, 1, "2", "C"], // P2 commit 10
+      [11, 2, "2", "t"], // P2 T2 (aborted) 11-12
+      [13, 1, "2", "A"], // P2 abort 13
+      [14, 1, "1", "A"], // P1 abort 14
+      [15, 2, "1", "t"], // P1 T2 (aborted) 15-16
+      [17, 1, "1", "A"], // P1 abort 17
+      [18, 2, "1", "t"], // P1 T3 (committed) 18-19
+      [20, 1, "1", "C"],
+    ]);
+    const kept = [3, 4, 7, 8, 9, 10, 13, 14, 17, 18, 19, 20];
+    const lists = [
+      [
+        { producerId: "2", firstOffset: "11" },
+        { producerId: "1", firstOffset: "0" },
+        { producerId: "1", firstOffset: "15" },
+      ],
+      [
+        { producerId: "1", firstOffset: "15" },
+        { producerId: "1", firstOffset: "0" },
+        { producerId: "2", firstOffset: "11" },
+      ],
+    ];
+    for (const abortedTransactions of lists)
+      expect(offsets(patches.filterAbortedMessages({ messages, abortedTransactions }))).toEqual(kept);
+    // a fetch starting inside an aborted transaction (the list names it, its first offset before the fetch)
+    const later = messages.filter((m) => Number(m.offset) >= 6);
+    expect(offsets(patches.filterAbortedMessages({ messages: later, abortedTransactions: lists[0] }))).toEqual(
+      kept.filter((o) => o >= 6),
+    );
+    expect(patches.filterAbortedMessages({ messages, abortedTransactions: [] })).toBe(messages);
+  });
+});
+
 describe("kafkajs' aborted-transaction filter (patch 7), against the broker", () => {
   const brokers = inject("kafkaBrokers");
   // A child process: kafkajs loaded fresh, after the patches or as shipped; it reads the partition read_committed
