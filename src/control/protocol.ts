@@ -82,6 +82,8 @@ export type FromWorker =
       errors: number;
       queuedBytes: number;
       recentErrors?: RecentError[];
+      /** --dead-letter: records written and records that could not be written (full disk...), with the latest reason */
+      deadLetters?: { written: number; failed: number; lastError: string | null };
     }
   | { type: "fatal"; worker: number; reason: WorkerFatalReason; where: string; error: ErrorInfo };
 

@@ -102,6 +102,8 @@ export interface StopReport {
   approximate: boolean;
   /** "off" without resilience; "skipped" when the stop could not drain or the engine failed */
   finalCheckpoint: "written" | "skipped" | "failed" | "off";
+  /** --dead-letter: dropped messages whose record could not be written (full disk...): lost, exit code 4 */
+  deadLettersNotWritten: number;
 }
 
 /** How a stop that lost something, or an engine that failed, settles stop() and done. */
@@ -912,7 +914,20 @@ class Engine {
     );
     if (this.s.statsIntervalMs > 0) this.logStats();
     const dropped = this.totals().errors;
-    if (this.s.deadLetter && dropped > 0) {
+    const dl = this.deadLetterTotals();
+    if (this.s.deadLetter && dl.failed > 0) {
+      this.log.error(
+        {
+          deadLetters: dropped,
+          written: dl.written,
+          notWritten: dl.failed,
+          dir: this.s.deadLetter.dir,
+          err: dl.lastError,
+        },
+        `${dropped} message(s) dropped on errors in user code; ${dl.written} written to ${this.s.deadLetter.dir}/worker-N.jsonl, ` +
+          `${dl.failed} NOT written (${dl.lastError}): those are lost`,
+      );
+    } else if (this.s.deadLetter && dropped > 0) {
       this.log.warn(
         { deadLetters: dropped, dir: this.s.deadLetter.dir },
         `${dropped} message(s) dropped on errors in user code; each is in ${this.s.deadLetter.dir}/worker-N.jsonl`,
@@ -971,7 +986,8 @@ class Engine {
       finalCheckpoint === "skipped" ||
       this.failure !== null ||
       Object.keys(undelivered).length > 0 ||
-      Object.keys(unprocessed).length > 0;
+      Object.keys(unprocessed).length > 0 ||
+      this.deadLetterTotals().failed > 0;
     return {
       lost,
       reason: this.failure?.reason ?? "requested",
@@ -982,7 +998,22 @@ class Engine {
       unprocessed,
       approximate,
       finalCheckpoint,
+      deadLettersNotWritten: this.deadLetterTotals().failed,
     };
+  }
+
+  /** --dead-letter: records the workers wrote and could not write, with the latest reason */
+  private deadLetterTotals(): { written: number; failed: number; lastError: string | null } {
+    let written = 0;
+    let failed = 0;
+    let lastError: string | null = null;
+    for (const st of this.workerStats) {
+      if (!st?.deadLetters) continue;
+      written += st.deadLetters.written;
+      failed += st.deadLetters.failed;
+      lastError = st.deadLetters.lastError ?? lastError;
+    }
+    return { written, failed, lastError };
   }
 
   /**
@@ -1057,6 +1088,8 @@ export function describeLoss(r: StopReport): string {
   if (r.finalCheckpoint === "failed")
     parts.push("the final checkpoint failed (state since the last checkpoint is lost)");
   if (r.finalCheckpoint === "skipped") parts.push("no final checkpoint (a restart resumes from the last periodic one)");
+  if (r.deadLettersNotWritten > 0)
+    parts.push(`${r.deadLettersNotWritten} dead letter(s) could not be written (the messages are lost)`);
   if (r.failure) parts.unshift(`engine failed (${r.failure.reason})`);
   return parts.length > 0 ? parts.join("; ") : "nothing";
 }

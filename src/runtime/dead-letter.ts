@@ -18,8 +18,14 @@
  * older .1) and starts a new one, with a warning naming how many records the
  * replaced .1 held: at most 2 x maxBytes per worker on disk, and the newest drops
  * (the ones that explain what is going wrong now) are the ones kept.
+ *
+ * A record that cannot be written (a full disk: ENOSPC, a file-size limit: EFBIG, a
+ * short write) is not half-written: the file is cut back to where the record began,
+ * the record is counted in `failed` (the worker reports it with its stats; the stop
+ * reports it and the exit code is 4), and the error is logged at most once per
+ * FAILURE_LOG_MS with the count of failures since the last line.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Plan } from "../topology/plan.js";
 import { describeSource } from "../topology/plan.js";
@@ -28,6 +34,8 @@ import type { Logger } from "../core/log.js";
 export const DEFAULT_DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024;
 /** lines of a stack trace kept in a record */
 const STACK_LINES = 6;
+/** at most one "cannot write a dead letter" line per this many ms (a full disk fails every record) */
+const FAILURE_LOG_MS = 1000;
 
 export interface DeadLetterOptions {
   dir: string;
@@ -94,6 +102,12 @@ export class DeadLetters {
   private readonly places: Map<string, Place>;
   /** records written by this worker in this run */
   written = 0;
+  /** records this worker could not write in this run (full disk...) */
+  failed = 0;
+  /** the latest reason a record could not be written ("ENOSPC: no space left on device, write") */
+  lastError: string | null = null;
+  private lastFailureLog = -Infinity;
+  private failuresSinceLog = 0;
 
   constructor(
     plan: Plan,
@@ -131,15 +145,51 @@ export class DeadLetters {
       else rec.value = jsonValue(value);
       const line = Buffer.from(`${JSON.stringify(rec)}\n`, "utf8");
       if (this.size > 0 && this.size + line.length > this.opts.maxBytes) this.rotate();
-      writeSync(this.fd, line);
+      this.append(line);
       this.size += line.length;
       if (this.records >= 0) this.records++;
       this.written++;
     } catch (e) {
-      this.log.error(
-        { file: this.path, err: e instanceof Error ? e.message : String(e) },
-        `cannot write a dead letter to ${this.path}: ${e instanceof Error ? e.message : String(e)} (the drop is logged above)`,
-      );
+      this.failed++;
+      this.failuresSinceLog++;
+      const msg = e instanceof Error ? e.message : String(e);
+      this.lastError = msg;
+      const now = Date.now();
+      if (now - this.lastFailureLog >= FAILURE_LOG_MS) {
+        this.lastFailureLog = now;
+        const n = this.failuresSinceLog;
+        this.failuresSinceLog = 0;
+        this.log.error(
+          { file: this.path, err: msg, notWritten: n, notWrittenTotal: this.failed },
+          `cannot write a dead letter to ${this.path}: ${msg}; ${n} record(s) not written since the last such line, ` +
+            `${this.failed} in all on worker ${this.worker} (the drops are counted and logged as errors in user code)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Appends the whole line: writeSync may write part of it (a disk filling up, a
+   * file-size limit); the rest is written until done. If that fails, the file is cut
+   * back to where the line began (no half record in it), and the error is thrown.
+   */
+  private append(line: Buffer): void {
+    let done = 0;
+    try {
+      while (done < line.length) {
+        const n = writeSync(this.fd, line, done, line.length - done);
+        if (n <= 0) throw new Error(`short write: ${done} of ${line.length} bytes written, then none`);
+        done += n;
+      }
+    } catch (e) {
+      if (done > 0) {
+        try {
+          ftruncateSync(this.fd, this.size);
+        } catch {
+          /* the record stays cut off; it is still counted as not written */
+        }
+      }
+      throw e;
     }
   }
 

@@ -343,6 +343,10 @@ async function main(init: WorkerInit): Promise<void> {
       errors: executor.errorCount,
       queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
+      deadLetters:
+        deadLetters !== null
+          ? { written: deadLetters.written, failed: deadLetters.failed, lastError: deadLetters.lastError }
+          : undefined,
     } satisfies WorkerReport);
   };
   setInterval(postStats, init.statsIntervalMs).unref();

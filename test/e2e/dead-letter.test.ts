@@ -153,3 +153,69 @@ it("--dead-letter-max-bytes: a full file moves to .1 (logged), the disk use stay
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+it("dead letters that cannot be written (file-size limit: short writes, then EFBIG) are counted: the stop says how many were written and not, exit code 4", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "wallaroo-dl-"));
+  const sink = await startCollector();
+  const inPort = await freePort();
+  // RLIMIT_FSIZE 16 KiB on the engine: every write past it fails (after a short write), as on a full disk
+  const engine = await startEngine(
+    fixture("e2e-app.ts"),
+    [
+      "--in",
+      `127.0.0.1:${inPort}`,
+      "--out",
+      `127.0.0.1:${sink.port}`,
+      "--workers",
+      "2",
+      "--mode",
+      "faulty",
+      "--dead-letter",
+      dir,
+    ],
+    { fileSizeLimitKiB: 16 },
+  );
+  try {
+    const bad = 2000;
+    // each half ends with a good message: once both reach the sink, every poison message before them was processed
+    const half = (h: number) => [
+      ...Array.from({ length: bad / 2 }, (_, i) => `bad-compute ${h * bad + i} k${i % 5}`),
+      `ok end${h} k0`,
+    ];
+    await Promise.all([sendBytes(inPort, frame(half(0))), sendBytes(inPort, frame(half(1)))]);
+    await sink.waitForLines(2);
+    const exit = await engine.stop("SIGTERM");
+    expect(exit, engine.stderr().slice(-3000)).toEqual({ code: 4, signal: null });
+
+    // no record is cut off: every line of every file parses, and the files stayed under the limit
+    const recs = readRecords(dir);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).size, f).toBeLessThanOrEqual(16 * 1024);
+    expect(recs.length).toBeGreaterThan(0);
+    expect(recs.length).toBeLessThan(bad);
+
+    const logs = engine.logs();
+    // the stop's line: how many were written, how many not, and why
+    const summary = logs.find((l) => typeof l.msg === "string" && / NOT written \(/.test(l.msg));
+    expect(summary, engine.stderr().slice(-3000)).toBeDefined();
+    expect(summary!.written).toBe(recs.length);
+    expect(summary!.notWritten).toBe(bad - recs.length);
+    expect(summary!.msg).toContain(
+      `${bad} message(s) dropped on errors in user code; ${recs.length} written to ${dir}/worker-N.jsonl`,
+    );
+    expect(summary!.msg).toMatch(/EFBIG/);
+    expect(engine.stderr()).not.toContain("each is in");
+    // the StopReport counts them as lost
+    const stopped = logs.find((l) => typeof l.msg === "string" && l.msg.startsWith("stopped; LOST:"));
+    expect(stopped, engine.stderr().slice(-3000)).toBeDefined();
+    expect((stopped!.report as { deadLettersNotWritten: number }).deadLettersNotWritten).toBe(bad - recs.length);
+    expect(stopped!.msg).toContain(`${bad - recs.length} dead letter(s) could not be written`);
+    // the write errors are rate-limited (not one line per message), and the lines' counts add up
+    const failures = logs.filter((l) => typeof l.msg === "string" && l.msg.startsWith("cannot write a dead letter"));
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.length).toBeLessThan(100);
+  } finally {
+    engine.kill();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);

@@ -60,9 +60,19 @@ process.on("exit", () => {
 export async function startEngine(
   app: string,
   args: string[],
-  opts: { waitRunning?: boolean; env?: Record<string, string> } = {},
+  opts: {
+    waitRunning?: boolean;
+    env?: Record<string, string>;
+    /** RLIMIT_FSIZE of the engine (bash's `ulimit -f`, KiB): a write past it fails with EFBIG, as on a full disk */
+    fileSizeLimitKiB?: number;
+  } = {},
 ): Promise<Engine> {
-  const child = spawn(process.execPath, [BIN, "run", app, "--stats-interval", "0", ...args], {
+  const argv = [BIN, "run", app, "--stats-interval", "0", ...args];
+  const [cmd, cmdArgs] =
+    opts.fileSizeLimitKiB === undefined
+      ? [process.execPath, argv]
+      : ["bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
+  const child = spawn(cmd, cmdArgs, {
     cwd: ROOT,
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, ...opts.env },
