@@ -4,7 +4,9 @@
  */
 export { WallarooParameterError } from "./api/errors.js";
 export { ApplicationBuilder } from "./api/builder.js";
-export type { Pipeline, StateClass } from "./api/builder.js";
+export type { Pipeline, StateClass, StateOptions } from "./api/builder.js";
+export { DELETE } from "./topology/spec.js";
+export { milliseconds, seconds, minutes, hours } from "./api/durations.js";
 export {
   computation,
   computationMulti,

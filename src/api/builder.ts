@@ -41,6 +41,20 @@ import {
 export type StateClass<S extends object = object> = new () => S;
 
 /**
+ * Options of a partitioned state (the last argument of toStatePartition and
+ * toStatePartitionU64, after the keys or in their place).
+ */
+export interface StateOptions {
+  /**
+   * Processing time in ms (e.g. `wallaroo.minutes(30)`) after which an instance that no
+   * message touched is removed, as if its computation had returned wallaroo.DELETE:
+   * the next message for its key starts with a fresh instance. Absent: instances live
+   * until the engine stops or their computation returns DELETE.
+   */
+  ttl?: number;
+}
+
+/**
  * The open pipeline that newPipeline() returns, typed by what flows through it: `T`
  * is the output of the previous step (at first, of the source's decoder). A step
  * whose input type is not `T`, or a sink whose encoder does not take `T`, is a type
@@ -60,13 +74,25 @@ export interface Pipeline<T> {
     stateClass: StateClass<S>,
     stateName: string,
   ): Pipeline<O>;
-  /** A step on one state instance per key; keys not listed are created on first use. */
+  /**
+   * A step on one state instance per key; keys not listed are created on first use.
+   * `options` (StateOptions, e.g. `{ ttl: wallaroo.minutes(30) }`) come last, after the
+   * keys or in their place.
+   */
   toStatePartition<S extends object, O>(
     computation: StateComputation<T, S, O>,
     stateClass: StateClass<S>,
     partitionName: string,
     partitionFn: PartitionFunction<T>,
     partitionKeys?: readonly Key[],
+    options?: StateOptions,
+  ): Pipeline<O>;
+  toStatePartition<S extends object, O>(
+    computation: StateComputation<T, S, O>,
+    stateClass: StateClass<S>,
+    partitionName: string,
+    partitionFn: PartitionFunction<T>,
+    options: StateOptions,
   ): Pipeline<O>;
   /** As toStatePartition, with keys that are non-negative integers below 2^64. */
   toStatePartitionU64<S extends object, O>(
@@ -75,6 +101,14 @@ export interface Pipeline<T> {
     partitionName: string,
     partitionFn: PartitionFunction<T>,
     partitionKeys?: readonly (number | bigint)[],
+    options?: StateOptions,
+  ): Pipeline<O>;
+  toStatePartitionU64<S extends object, O>(
+    computation: StateComputation<T, S, O>,
+    stateClass: StateClass<S>,
+    partitionName: string,
+    partitionFn: PartitionFunction<T>,
+    options: StateOptions,
   ): Pipeline<O>;
   /** Ends the pipeline with a sink. */
   toSink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
@@ -137,14 +171,23 @@ type Action =
   | { op: "newPipeline"; method: string; name: unknown; source: unknown }
   | { op: "done"; method: string }
   | { op: "to" | "toParallel"; method: string; computation: unknown }
-  | { op: "state"; method: string; computation: unknown; stateClass: unknown; stateName: unknown; scheme: null }
   | {
       op: "state";
       method: string;
       computation: unknown;
       stateClass: unknown;
       stateName: unknown;
-      scheme: { u64: boolean; fn: unknown; keys: unknown };
+      scheme: null;
+      /** arguments after the state name (toStateful takes none: see #state) */
+      extra: number;
+    }
+  | {
+      op: "state";
+      method: string;
+      computation: unknown;
+      stateClass: unknown;
+      stateName: unknown;
+      scheme: { u64: boolean; fn: unknown; keys: unknown; options: unknown; extra: boolean };
     }
   | { op: "sinks"; method: string; sinks: unknown; single: boolean };
 
@@ -197,9 +240,20 @@ export class ApplicationBuilder {
   toParallel(computation: Computation): this {
     return this.#record({ op: "toParallel", method: "toParallel", computation });
   }
-  /** A step on one state instance named `stateName`. */
-  toStateful(computation: StateComputation, stateClass: StateClass, stateName: string): this {
-    return this.#record({ op: "state", method: "toStateful", computation, stateClass, stateName, scheme: null });
+  /**
+   * A step on one state instance named `stateName`. It takes no options: a ttl is per
+   * key (toStatePartition); the one instance ends when its computation returns DELETE.
+   */
+  toStateful(computation: StateComputation, stateClass: StateClass, stateName: string, ...extra: never[]): this {
+    return this.#record({
+      op: "state",
+      method: "toStateful",
+      computation,
+      stateClass,
+      stateName,
+      scheme: null,
+      extra: extra.length,
+    });
   }
   /** A step on one state instance per key; keys not listed are created on first use. */
   toStatePartition(
@@ -207,7 +261,9 @@ export class ApplicationBuilder {
     stateClass: StateClass,
     partitionName: string,
     partitionFn: PartitionFunction,
-    partitionKeys?: readonly Key[],
+    partitionKeys?: readonly Key[] | StateOptions,
+    options?: StateOptions,
+    ...extra: never[]
   ): this {
     return this.#record({
       op: "state",
@@ -215,7 +271,7 @@ export class ApplicationBuilder {
       computation,
       stateClass,
       stateName: partitionName,
-      scheme: { u64: false, fn: partitionFn, keys: partitionKeys },
+      scheme: { u64: false, fn: partitionFn, keys: partitionKeys, options, extra: extra.length > 0 },
     });
   }
   /** As toStatePartition, with keys that are non-negative integers below 2^64. */
@@ -224,7 +280,9 @@ export class ApplicationBuilder {
     stateClass: StateClass,
     partitionName: string,
     partitionFn: PartitionFunction,
-    partitionKeys?: readonly (number | bigint)[],
+    partitionKeys?: readonly (number | bigint)[] | StateOptions,
+    options?: StateOptions,
+    ...extra: never[]
   ): this {
     return this.#record({
       op: "state",
@@ -232,7 +290,7 @@ export class ApplicationBuilder {
       computation,
       stateClass,
       stateName: partitionName,
-      scheme: { u64: true, fn: partitionFn, keys: partitionKeys },
+      scheme: { u64: true, fn: partitionFn, keys: partitionKeys, options, extra: extra.length > 0 },
     });
   }
   /** Ends the pipeline with a sink. */
@@ -251,26 +309,38 @@ export class ApplicationBuilder {
   to_parallel(computation: Computation): this {
     return this.toParallel(computation);
   }
-  to_stateful(computation: StateComputation, stateClass: StateClass, stateName: string): this {
-    return this.toStateful(computation, stateClass, stateName);
+  to_stateful(computation: StateComputation, stateClass: StateClass, stateName: string, ...extra: never[]): this {
+    return this.toStateful(computation, stateClass, stateName, ...extra);
   }
   to_state_partition(
     computation: StateComputation,
     stateClass: StateClass,
     partitionName: string,
     partitionFn: PartitionFunction,
-    partitionKeys?: readonly Key[],
+    partitionKeys?: readonly Key[] | StateOptions,
+    options?: StateOptions,
+    ...extra: never[]
   ): this {
-    return this.toStatePartition(computation, stateClass, partitionName, partitionFn, partitionKeys);
+    return this.toStatePartition(computation, stateClass, partitionName, partitionFn, partitionKeys, options, ...extra);
   }
   to_state_partition_u64(
     computation: StateComputation,
     stateClass: StateClass,
     partitionName: string,
     partitionFn: PartitionFunction,
-    partitionKeys?: readonly (number | bigint)[],
+    partitionKeys?: readonly (number | bigint)[] | StateOptions,
+    options?: StateOptions,
+    ...extra: never[]
   ): this {
-    return this.toStatePartitionU64(computation, stateClass, partitionName, partitionFn, partitionKeys);
+    return this.toStatePartitionU64(
+      computation,
+      stateClass,
+      partitionName,
+      partitionFn,
+      partitionKeys,
+      options,
+      ...extra,
+    );
   }
   to_sink(sinkConfig: SinkConfig): this {
     return this.toSink(sinkConfig);
@@ -476,16 +546,25 @@ class Validator {
       this.#fail(where, `the state name must be a non-empty string, got ${quote(a.stateName)}`);
     }
     const name = a.stateName;
+    if (a.scheme === null && a.extra > 0) {
+      this.#fail(
+        where,
+        `toStateful(computation, StateClass, stateName) takes no further argument (got ${a.extra}): a ttl expires the instances of a partitioned state, toStatePartition(..., { ttl }); to end the one instance of ${JSON.stringify(name)}, return [output, saveState, wallaroo.DELETE] from its computation`,
+      );
+    }
     if (!isConstructor(a.stateClass)) {
       this.#fail(
         where,
         `the state class of ${JSON.stringify(name)} must be a class (constructed with new StateClass()), got ${kindOf(a.stateClass)}`,
       );
     }
+    // A plain object where the keys go is the options (build() may run twice: the action is not changed).
+    const options = a.scheme === null ? null : this.#options(where, name, a.scheme);
     const spec: StateSpec = {
       name,
       stateClass: a.stateClass,
-      partition: a.scheme === null ? null : this.#partition(where, name, a.scheme),
+      partition: a.scheme === null ? null : this.#partition(where, name, { ...a.scheme, keys: options!.keys }),
+      ...(options?.ttl !== undefined ? { ttl: options.ttl } : {}),
     };
     const seen = this.#states.get(name);
     if (seen === undefined) {
@@ -500,6 +579,54 @@ class Validator {
       );
     }
     return name;
+  }
+
+  /**
+   * The options of a partitioned state: the last argument, after the keys or in their
+   * place (a plain object where the keys go is the options).
+   */
+  #options(
+    where: string,
+    name: string,
+    scheme: { keys: unknown; options: unknown; extra: boolean },
+  ): { keys: unknown; ttl?: number } {
+    const method = "toStatePartition(computation, StateClass, name, partitionFn, keys?, options?)";
+    if (scheme.extra) this.#fail(where, `${method} takes at most 6 arguments; pass the options as one object`);
+    let options = scheme.options;
+    if (isPlainObject(scheme.keys)) {
+      if (options !== undefined) {
+        this.#fail(
+          where,
+          `partition ${JSON.stringify(name)}: an options object is given in place of the keys and another one after it; pass one options object (after the keys, or in their place)`,
+        );
+      }
+      options = scheme.keys;
+    }
+    const keys = options === scheme.keys ? undefined : scheme.keys;
+    if (options === undefined) return { keys };
+    if (!isPlainObject(options)) {
+      this.#fail(
+        where,
+        `partition ${JSON.stringify(name)}: the options must be an object such as { ttl: wallaroo.minutes(30) }, got ${kindOf(options)}`,
+      );
+    }
+    for (const k of Object.keys(options)) {
+      if (k !== "ttl") {
+        this.#fail(
+          where,
+          `partition ${JSON.stringify(name)}: unknown option ${JSON.stringify(k)}; the options are: ttl`,
+        );
+      }
+    }
+    const ttl = (options as StateOptions).ttl;
+    if (ttl === undefined) return { keys };
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 1) {
+      this.#fail(
+        where,
+        `partition ${JSON.stringify(name)}: ttl must be a duration in ms of at least 1, such as wallaroo.minutes(30), got ${typeof ttl === "number" ? ttl : kindOf(ttl)}`,
+      );
+    }
+    return { keys, ttl };
   }
 
   #partition(
@@ -552,6 +679,13 @@ class Validator {
   }
 }
 
+/** An object literal (or Object.create(null)): what options are; arrays, class instances and null are not. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== "object") return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 function isNamed(c: unknown): c is { name: string } {
   return (
     (isKind(c, "computation") || isKind(c, "stateComputation")) && typeof (c as { name?: unknown }).name === "string"
@@ -582,6 +716,10 @@ function stateClash(a: StateSpec, b: StateSpec): string | undefined {
   const ka = new Set(a.partition.keys);
   if (ka.size !== b.partition.keys.length || !b.partition.keys.every((k) => ka.has(k))) {
     return `another key set (${a.partition.keys.length} keys there, ${b.partition.keys.length} here)`;
+  }
+  if (a.ttl !== b.ttl) {
+    const ttl = (t: number | undefined) => (t === undefined ? "no ttl" : `ttl ${t} ms`);
+    return `${ttl(a.ttl)}, not ${ttl(b.ttl)}`;
   }
   return undefined;
 }

@@ -11,6 +11,7 @@ import { WallarooParameterError } from "./errors.js";
 import { parseLengthFormat } from "../core/struct.js";
 import {
   KIND,
+  type DELETE,
   type Computation,
   type Decoder,
   type Encoder,
@@ -68,10 +69,14 @@ export function computationMulti<I = any, O = any>(
   });
 }
 
-/** A state computation: `fn(input, state)` returns `[output | null, saveState]`. */
+/**
+ * A state computation: `fn(input, state)` returns `[output | null, saveState]`, or
+ * `[output | null, saveState, wallaroo.DELETE]` to end the instance after this message
+ * (the output still goes on; the next message for the key starts with a fresh instance).
+ */
 export function stateComputation<I = any, S = any, O = any>(
   name: string,
-  fn: (input: I, state: S) => [O | null | undefined, boolean],
+  fn: (input: I, state: S) => [O | null | undefined, boolean] | [O | null | undefined, boolean, typeof DELETE],
 ): StateComputation<I, S, O> {
   const n = checkName("stateComputation", name);
   return Object.freeze({
@@ -82,10 +87,18 @@ export function stateComputation<I = any, S = any, O = any>(
   });
 }
 
-/** A state computation with many outputs: `fn(input, state)` returns `[outputs[] | null, saveState]`. */
+/**
+ * A state computation with many outputs: `fn(input, state)` returns `[outputs[] | null, saveState]`,
+ * or `[outputs[] | null, saveState, wallaroo.DELETE]` to end the instance (see stateComputation).
+ */
 export function stateComputationMulti<I = any, S = any, O = any>(
   name: string,
-  fn: (input: I, state: S) => [readonly (O | null | undefined)[] | null | undefined, boolean],
+  fn: (
+    input: I,
+    state: S,
+  ) =>
+    | [readonly (O | null | undefined)[] | null | undefined, boolean]
+    | [readonly (O | null | undefined)[] | null | undefined, boolean, typeof DELETE],
 ): StateComputation<I, S, O> {
   const n = checkName("stateComputationMulti", name);
   return Object.freeze({

@@ -80,6 +80,9 @@ export type FromWorker =
       out: number[];
       outBytes: number[];
       errors: number;
+      /** per state: instances ended by DELETE, and removed by the state's ttl (totals of this worker) */
+      deleted: number[];
+      expired: number[];
       queuedBytes: number;
       recentErrors?: RecentError[];
       /** --dead-letter: records written and records that could not be written (full disk...), with the latest reason */

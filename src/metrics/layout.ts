@@ -57,6 +57,9 @@ export interface WorkerLayout {
   /** ms spent waiting for a full output ring: per peer worker, then per sink */
   readonly blockedMs: number;
   readonly instances: number;
+  /** per state: instances ended by their computation returning DELETE, and removed by the state's ttl */
+  readonly stateDeleted: number;
+  readonly stateExpired: number;
   readonly size: number;
 }
 
@@ -86,6 +89,8 @@ export function workerLayout(s: PlanShape): WorkerLayout {
     e2eHist: take(s.pipelines * HIST_SLOTS),
     blockedMs: take(s.workers + s.sinks),
     instances: take(s.states),
+    stateDeleted: take(s.states),
+    stateExpired: take(s.states),
     size: 0,
   };
   l.size = at + PAD_SLOTS;

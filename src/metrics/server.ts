@@ -373,6 +373,24 @@ export class MetricsServer {
       return plan.states.map((st) => ({ labels: { state: st.spec.name }, value: s[l.instances + st.id] }));
     });
     add(
+      "wallaroo_state_instances_deleted_total",
+      "Instances of each state ended by their computation returning wallaroo.DELETE",
+      "counter",
+      () => {
+        const s = this.sums();
+        return plan.states.map((st) => ({ labels: { state: st.spec.name }, value: s[l.stateDeleted + st.id] }));
+      },
+    );
+    add(
+      "wallaroo_state_instances_expired_total",
+      "Instances of each state removed by its ttl (no message touched them for that long)",
+      "counter",
+      () => {
+        const s = this.sums();
+        return plan.states.map((st) => ({ labels: { state: st.spec.name }, value: s[l.stateExpired + st.id] }));
+      },
+    );
+    add(
       "wallaroo_kafka_consumer_lag",
       "Records behind the partition's high watermark after the last batch a Kafka source handed on",
       "gauge",
@@ -497,7 +515,12 @@ export class MetricsServer {
         reconnects: new Float64Array(this.ctx.memory.sinks[k.id])[SINK_RECONNECTS],
         replayedBytes: new Float64Array(this.ctx.memory.sinks[k.id])[SINK_REPLAYED_BYTES],
       })),
-      states: plan.states.map((st) => ({ name: st.spec.name, instances: s[l.instances + st.id] })),
+      states: plan.states.map((st) => ({
+        name: st.spec.name,
+        instances: s[l.instances + st.id],
+        deleted: s[l.stateDeleted + st.id],
+        expired: s[l.stateExpired + st.id],
+      })),
       channels: blocked.map((c) => ({
         channel: c.channel,
         from: c.from,

@@ -62,7 +62,10 @@ export type CheckpointOutcome = "committed" | "unchanged" | "abandoned" | "faile
 
 export interface CheckpointStats {
   checkpoint: number;
+  /** instances written */
   instances: number;
+  /** instances removed (tombstones written: DELETE or ttl since the previous checkpoint) */
+  removed: number;
   bytes: number;
   pauseMs: number;
   compacted: boolean;
@@ -241,10 +244,11 @@ export class Checkpointer {
       const before = merged[pipeline]?.topic === p.topic ? merged[pipeline].offsets : {};
       merged[pipeline] = { topic: p.topic, offsets: { ...before, ...p.offsets } };
     }
-    const instances = parts.reduce((n, p) => n + p.ids.length, 0);
+    const records = parts.reduce((n, p) => n + p.ids.length, 0);
+    const removed = parts.reduce((n, p) => n + p.tombstones.reduce((m, t) => m + (t ? 1 : 0), 0), 0);
+    const instances = records - removed;
     // A transaction to commit is written even when nothing else changed: it is the commit decision.
-    if (instances === 0 && pending.length === 0 && JSON.stringify(merged) === JSON.stringify(this.positions))
-      return null;
+    if (records === 0 && pending.length === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
     const r = this.store.commitEncoded(parts, merged, this.plan.workers, pending);
     // Test hook (test/kafka/txn-window.test.ts): a crash in the window between the store commit and the
     // Kafka commits, at the first checkpoint numbered at least N that has a transaction to commit.
@@ -254,6 +258,7 @@ export class Checkpointer {
     return {
       checkpoint: r.checkpoint,
       instances,
+      removed,
       bytes: r.bytes,
       pauseMs: performance.now() - t0,
       compacted: r.compacted,
@@ -265,12 +270,13 @@ export class Checkpointer {
       {
         checkpoint: s.checkpoint,
         instances: s.instances,
+        removed: s.removed,
         bytes: s.bytes,
         pauseMs: Number(s.pauseMs.toFixed(2)),
         logBytes: this.store.bytes,
         compacted: s.compacted,
       },
-      `${what}checkpoint ${s.checkpoint} committed: ${s.instances} state instance(s), ${s.bytes} bytes, ${what ? "took" : "sources paused"} ${s.pauseMs.toFixed(1)} ms${s.compacted ? ", log compacted" : ""}`,
+      `${what}checkpoint ${s.checkpoint} committed: ${s.instances} state instance(s)${s.removed > 0 ? `, ${s.removed} removed` : ""}, ${s.bytes} bytes, ${what ? "took" : "sources paused"} ${s.pauseMs.toFixed(1)} ms${s.compacted ? ", log compacted" : ""}`,
     );
   }
 }

@@ -3,7 +3,9 @@
  * records and a MANIFEST that commits a prefix of it.
  *
  *   log-<n>    records [u32 LE payload length][u32 LE crc32 of payload][payload]
- *              payload = msgpack [state name, key tag, key, value bytes]
+ *              payload = msgpack [state name, key tag, key, value bytes], or with
+ *              nil for the value bytes: a tombstone (the instance was removed, by
+ *              its computation's DELETE or its state's ttl)
  *   MANIFEST   one JSON line + one line with its crc32 (hex): the application
  *              identity, the current log file, how many of its bytes are
  *              committed, the checkpoint id and the source positions.
@@ -14,6 +16,11 @@
  * truncated on open, so the previous checkpoint stays intact. When the log grows
  * past twice the size of its live records (the latest record of every key), the
  * live records are copied to a new log file, which the next manifest names.
+ *
+ * A tombstone ends its key's life in the log: a key whose latest record is a
+ * tombstone is not live (not restored, not counted in the live bytes), and a
+ * compaction copies neither it nor the records before it. A tombstone is never live
+ * itself, so its bytes count towards the next compaction like any overwritten record.
  *
  * DIR/LOCK.<n> (the owner's pid) keeps a second engine off the same store.
  *
@@ -39,6 +46,11 @@ export interface StoredEntry {
   /** the key: a string for "s" and "b" (a bigint's decimal digits), a number for "n", 0 for "-" (toStateful) */
   key: string | number;
   value: Uint8Array;
+}
+
+/** A record of the log: an entry, or a tombstone (value null) that removes its key. */
+export interface StoredRecord extends Omit<StoredEntry, "value"> {
+  value: Uint8Array | null;
 }
 
 export interface AppIdentity {
@@ -228,7 +240,7 @@ export class CheckpointStore {
       if (len > committed - off - HEADER) throw corrupt(file, off, `record length ${len} runs past the committed end`);
       const payload = buf.subarray(off + HEADER, off + HEADER + len);
       if (crc32(payload) !== crc) throw corrupt(file, off, "checksum mismatch");
-      let e: StoredEntry;
+      let e: StoredRecord;
       try {
         e = decodeRecord(payload);
       } catch (err) {
@@ -237,9 +249,15 @@ export class CheckpointStore {
       const id = entryId(e);
       const old = this.live.get(id);
       if (old) this.liveBytes -= old.len;
-      this.live.set(id, { off, len: HEADER + len });
-      this.liveBytes += HEADER + len;
-      latest.set(id, e);
+      if (e.value === null) {
+        // A tombstone: the key is gone (its earlier records are garbage, and so is this one).
+        this.live.delete(id);
+        latest.delete(id);
+      } else {
+        this.live.set(id, { off, len: HEADER + len });
+        this.liveBytes += HEADER + len;
+        latest.set(id, e as StoredEntry);
+      }
       off += HEADER + len;
     }
     return [...latest.values()];
@@ -270,8 +288,11 @@ export class CheckpointStore {
           const len = p.lens[i];
           const old = this.live.get(id);
           if (old) this.liveBytes -= old.len;
-          this.live.set(id, { off, len });
-          this.liveBytes += len;
+          if (p.tombstones[i]) this.live.delete(id);
+          else {
+            this.live.set(id, { off, len });
+            this.liveBytes += len;
+          }
           off += len;
         });
       }
@@ -342,11 +363,12 @@ export class CheckpointStore {
   }
 }
 
-/** Records encoded for the log, with the identity (state, key) and length of each. */
+/** Records encoded for the log, with the identity (state, key) and length of each, and which are tombstones. */
 export interface EncodedRecords {
   bytes: Uint8Array;
   ids: string[];
   lens: number[];
+  tombstones: boolean[];
 }
 
 /** Encodes log records; used by the workers, so a checkpoint's records are built in parallel. */
@@ -354,13 +376,16 @@ export class RecordWriter {
   private readonly chunks: Buffer[] = [];
   private readonly ids: string[] = [];
   private readonly lens: number[] = [];
+  private readonly tombstones: boolean[] = [];
   private bytes = 0;
 
-  add(state: string, tag: KeyTag, key: string | number, value: Uint8Array): void {
+  /** the instance's latest value; null: a tombstone (the instance was removed) */
+  add(state: string, tag: KeyTag, key: string | number, value: Uint8Array | null): void {
     const rec = encodeRecord({ state, tag, key, value });
     this.chunks.push(rec);
     this.ids.push(entryId({ state, tag, key }));
     this.lens.push(rec.length);
+    this.tombstones.push(value === null);
     this.bytes += rec.length;
   }
 
@@ -371,7 +396,7 @@ export class RecordWriter {
     const bytes = Buffer.allocUnsafeSlow(this.bytes);
     let at = 0;
     for (const c of this.chunks) at += c.copy(bytes, at);
-    return { bytes, ids: this.ids, lens: this.lens };
+    return { bytes, ids: this.ids, lens: this.lens, tombstones: this.tombstones };
   }
 }
 
@@ -383,7 +408,7 @@ export function keyTagged(partitioned: boolean, key: string | number | bigint): 
   return { tag: "b", key: key.toString() };
 }
 
-export function encodeRecord(e: StoredEntry): Buffer {
+export function encodeRecord(e: StoredRecord): Buffer {
   const payload = packr.pack([e.state, e.tag, e.key, e.value]);
   const rec = Buffer.allocUnsafe(HEADER + payload.length);
   rec.writeUInt32LE(payload.length, 0);
@@ -392,16 +417,17 @@ export function encodeRecord(e: StoredEntry): Buffer {
   return rec;
 }
 
-/** The entry in a record's payload (the bytes after its length and checksum; checked by the caller). */
-export function decodeRecord(payload: Uint8Array): StoredEntry {
-  const [state, tag, key, value] = packr.unpack(payload) as [string, KeyTag, string | number, Uint8Array];
+/** The record in a payload (the bytes after its length and checksum; checked by the caller). */
+export function decodeRecord(payload: Uint8Array): StoredRecord {
+  const [state, tag, key, value] = packr.unpack(payload) as [string, KeyTag, string | number, Uint8Array | null];
+  if (value !== null && !(value instanceof Uint8Array)) throw new Error("the value is neither bytes nor a tombstone");
   return { state, tag, key, value };
 }
 
-/** Every entry of a block of whole records (as RecordWriter writes them), checked; `what` names the block in errors. */
-export function decodeRecords(bytes: Uint8Array, what: string): StoredEntry[] {
+/** Every record of a block of whole records (as RecordWriter writes them), checked; `what` names the block in errors. */
+export function decodeRecords(bytes: Uint8Array, what: string): StoredRecord[] {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out: StoredEntry[] = [];
+  const out: StoredRecord[] = [];
   let off = 0;
   while (off < buf.length) {
     if (buf.length - off < HEADER) throw new StoreError(`${what} is corrupt at offset ${off}: truncated record header`);

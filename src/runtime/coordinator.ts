@@ -346,7 +346,7 @@ class Engine {
   private stopping: Promise<StopReport> | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
-  private lastStats = { at: 0, in: [] as number[], out: [] as number[], errors: 0 };
+  private lastStats = { at: 0, in: [] as number[], out: [] as number[], errors: 0, ended: 0 };
   /** the last stats line said "idle": no more lines until something moves */
   private statsQuiet = false;
   private settle!: { resolve: (r: StopReport) => void; reject: (e: Error) => void };
@@ -766,7 +766,17 @@ class Engine {
     this.stop().catch(() => {}); // settles done, which the caller observes
   }
 
-  private totals(): { in: number[]; taken: number[]; out: number[]; outBytes: number[]; errors: number } {
+  private totals(): {
+    in: number[];
+    taken: number[];
+    out: number[];
+    outBytes: number[];
+    errors: number;
+    deleted: number[];
+    expired: number[];
+  } {
+    const deleted = new Array<number>(this.plan.states.length).fill(0);
+    const expired = new Array<number>(this.plan.states.length).fill(0);
     const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const takenSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
@@ -787,16 +797,26 @@ class Engine {
         bytesSum[i] += v;
       });
       errors += st.errors;
+      st.deleted.forEach((v, i) => {
+        deleted[i] += v;
+      });
+      st.expired.forEach((v, i) => {
+        expired[i] += v;
+      });
     }
-    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors };
+    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors, deleted, expired };
   }
 
   private logStats(): void {
     const now = performance.now();
     const secs = (now - this.lastStats.at) / 1000;
     const t = this.totals();
+    // Instances ended (DELETE) or expired (ttl): expiry happens when traffic stops, so a change
+    // there is news for the stats line too.
+    const ended = t.deleted.reduce((a, b) => a + b, 0) + t.expired.reduce((a, b) => a + b, 0);
     const moved =
       t.errors !== this.lastStats.errors ||
+      ended !== this.lastStats.ended ||
       t.in.some((v, i) => v !== this.lastStats.in[i]) ||
       t.out.some((v, i) => v !== this.lastStats.out[i]);
     if (!moved && this.lastStats.in.length > 0) {
@@ -809,7 +829,7 @@ class Engine {
           `idle: nothing in or out since the last stats line (total in ${t.in.reduce((a, b) => a + b, 0)}); stats lines resume with traffic`,
         );
       }
-      this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
+      this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors, ended };
       return;
     }
     this.statsQuiet = false;
@@ -819,11 +839,21 @@ class Engine {
       const outBefore = p.sinks.reduce((n, k) => n + (this.lastStats.out[k] ?? 0), 0);
       return `${p.name}: in ${fmtRate(inRate)}/s out ${fmtRate((out - outBefore) / secs)}/s (total in ${t.in[p.id]}, out ${out})`;
     });
+    // Per state that ended instances: totals since the start, e.g. `state "sessions": 12 deleted, 3400 expired`.
+    const states: Record<string, { deleted: number; expired: number }> = {};
+    for (const st of this.plan.states) {
+      if (t.deleted[st.id] > 0 || t.expired[st.id] > 0) {
+        states[st.spec.name] = { deleted: t.deleted[st.id], expired: t.expired[st.id] };
+        parts.push(
+          `state ${JSON.stringify(st.spec.name)}: ${t.deleted[st.id]} deleted, ${t.expired[st.id]} expired (total)`,
+        );
+      }
+    }
     this.log.info(
-      { stats: { in: t.in, out: t.out, errors: t.errors } },
+      { stats: { in: t.in, out: t.out, errors: t.errors, ...(ended > 0 ? { states } : {}) } },
       `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`,
     );
-    this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
+    this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors, ended };
   }
 
   stop(): Promise<StopReport> {

@@ -7,7 +7,7 @@
  */
 import type { Plan, StatePlan } from "../topology/plan.js";
 import { describeSource, ownerOf } from "../topology/plan.js";
-import type { Key } from "../topology/spec.js";
+import { DELETE, type Key } from "../topology/spec.js";
 import { normalizeKey } from "../core/hash.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
@@ -109,6 +109,44 @@ Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
 Object.defineProperty(PayloadView.prototype, "constructor", { value: Buffer, writable: true, configurable: true });
 
 /**
+ * How many passes over a ttl state's instances start per ttl (at most): an instance is
+ * removed at most ttl / PASSES_PER_TTL (plus one tick, ttl / TICKS_PER_TTL) after its ttl.
+ */
+const PASSES_PER_TTL = 16;
+const TICKS_PER_TTL = 64;
+
+/**
+ * A partitioned state with a ttl, on this worker: when each of its instances was last
+ * touched, in ticks of processing time. A tick is a small integer (clock ms divided by
+ * `resolution`, ttl / TICKS_PER_TTL), so storing it in the Map allocates nothing (a
+ * double of epoch ms would be a heap number per message). Expiry walks `touched` in
+ * passes (expire()): incremental, a bounded number of entries per call, so millions of
+ * keys never stall the worker; no list per message, no timer per key.
+ */
+class Expiry {
+  /** key -> tick of the latest message that ran on its instance (every instance of the state on this worker is here) */
+  readonly touched = new Map<Key, number>();
+  /**
+   * ms per tick; 0: exact (the test driver): a tick is the clock's ms itself, and an
+   * instance touched at t is removed once the clock reaches t + ttl
+   */
+  readonly resolution: number;
+  /** the tick of the clock's latest reading (setTime) */
+  tick = 0;
+  /** the pass over `touched` in progress, or null; when the latest pass started (clock ms) */
+  scan: MapIterator<[Key, number]> | null = null;
+  passStarted = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly state: number,
+    readonly ttl: number,
+    exact: boolean,
+  ) {
+    this.resolution = exact ? 0 : Math.max(1, Math.floor(ttl / TICKS_PER_TTL));
+  }
+}
+
+/**
  * One step as the runner uses it, taken from the plan once: every step has this one
  * shape, so a message's way through the steps is loads from one object per step (not
  * plan.steps -> states -> instances, plan.sinks -> encoder -> fn), and where the
@@ -131,6 +169,8 @@ class StepRun {
     /** label index (Executor.labels) of the computation, and of its partition function */
     readonly at: number,
     readonly partitionAt: number,
+    /** the state's ttl bookkeeping on this worker, or null (no ttl) */
+    readonly expiry: Expiry | null,
   ) {}
 }
 
@@ -170,6 +210,9 @@ export class Executor {
   readonly takenCount: Float64Array;
   readonly outCount: Float64Array;
   errorCount = 0;
+  /** per state: instances ended by DELETE, and removed by the state's ttl, on this worker */
+  readonly deletedCount: Float64Array;
+  readonly expiredCount: Float64Array;
   /** every counter of this worker (see metrics/layout.ts): shared with the coordinator when metrics are on */
   readonly slots: Float64Array;
   readonly layout: WorkerLayout;
@@ -190,6 +233,8 @@ export class Executor {
   private readonly states: readonly StatePlan[];
   private readonly instances: Map<Key, object>[];
   private readonly singleInstances: (object | null)[];
+  /** per state: its ttl bookkeeping (null: no ttl) */
+  private readonly expiries: (Expiry | null)[];
   private readonly stepLabels: string[];
   private readonly partitionLabels: string[];
   private readonly encoderLabels: string[];
@@ -283,6 +328,11 @@ export class Executor {
      * outputs back one by one); the engine gathers them (see writeBytes).
      */
     gatherOutputs = true,
+    /**
+     * true (the test driver): ttl is exact, in the clock's own ms (see Expiry); the engine
+     * keeps ticks of ttl / 64 so that a touch stores a small integer
+     */
+    exactTtl = false,
   ) {
     this.layout = workerLayout({
       pipelines: plan.pipelines.length,
@@ -296,7 +346,12 @@ export class Executor {
     this.states = plan.states;
     this.instances = plan.states.map(() => new Map());
     this.singleInstances = plan.states.map(() => null);
+    this.expiries = plan.states.map((st) =>
+      st.partitioned && st.spec.ttl !== undefined ? new Expiry(st.id, st.spec.ttl, exactTtl) : null,
+    );
     const l = this.layout;
+    this.deletedCount = this.slots.subarray(l.stateDeleted, l.stateDeleted + plan.states.length);
+    this.expiredCount = this.slots.subarray(l.stateExpired, l.stateExpired + plan.states.length);
     this.inCount = this.slots.subarray(l.in, l.in + plan.pipelines.length);
     this.takenCount = new Float64Array(plan.pipelines.length);
     this.outCount = this.slots.subarray(l.out, l.out + plan.sinks.length);
@@ -359,6 +414,7 @@ export class Executor {
         partitioned ? this.instances[state.id] : null,
         label(this.stepLabels[st.id]),
         partitioned ? label(this.partitionLabels[st.id]) : -1,
+        state !== null ? this.expiries[state.id] : null,
       );
     });
     this.sourceRuns = plan.sources.map(
@@ -616,14 +672,19 @@ export class Executor {
         routed = false;
         this.at = step.at;
         this.stepMessages[step.id]++;
+        if (inst === undefined) inst = this.instance(state, key);
+        // Touched before the computation runs: an instance it throws on (new or not) still expires.
+        const expiry = step.expiry;
+        if (expiry !== null) expiry.touched.set(key, expiry.tick);
         const t = this.sampleT0 === 0 ? 0 : performance.now();
-        const result = step.stateful(value, inst ?? this.instance(state, key));
+        const result = step.stateful(value, inst);
         if (t !== 0) observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
         }
         out = result[0];
-        if (this.dirty !== null && result[1] === true) this.dirty[state.id].add(step.partitioned ? key : 0);
+        if (result.length > 2) this.endInstance(state, key, result[2]);
+        else if (this.dirty !== null && result[1] === true) this.dirty[state.id].add(step.partitioned ? key : 0);
       }
       if (out == null) return;
       if (step.multi) {
@@ -661,6 +722,96 @@ export class Executor {
     }
   }
 
+  /**
+   * A state computation returned a third element: DELETE ends the instance (its output
+   * still goes on). Anything else is a mistake, reported as the message's error rather
+   * than ignored.
+   */
+  private endInstance(state: StatePlan, key: Key, marker: unknown): void {
+    if (marker !== DELETE) {
+      throw new TypeError(
+        `a state computation returns [output, saveState] or [output, saveState, wallaroo.DELETE], got ${describe(marker)} as the third element; the instance is kept`,
+      );
+    }
+    this.removeInstance(state.id, state.partitioned ? key : 0);
+    this.deletedCount[state.id]++;
+  }
+
+  /**
+   * Removes an instance (DELETE or ttl): the next message for its key creates a fresh one.
+   * With resilience its key is marked dirty: takeDirty() finds no instance and hands over
+   * a removal, which the store writes as a tombstone, so a restart does not bring it back.
+   */
+  private removeInstance(stateId: number, key: Key): void {
+    if (this.states[stateId].partitioned) this.instances[stateId].delete(key);
+    else this.singleInstances[stateId] = null;
+    this.expiries[stateId]?.touched.delete(key);
+    if (this.dirty !== null) this.dirty[stateId].add(key);
+  }
+
+  /** true when a state has a ttl: the owner must call setTime() and expire() (see the worker loop). */
+  get hasTtl(): boolean {
+    return this.expiries.some((e) => e !== null);
+  }
+
+  /** true while a pass of expire() is in progress (its next call goes on with it) */
+  get expiring(): boolean {
+    return this.expiries.some((e) => e !== null && e.scan !== null);
+  }
+
+  /**
+   * The processing-time clock (ms) as of now: messages run from here on touch their
+   * instances at this time. The worker calls it once per pass of its loop (a pass is
+   * a few ms at most: a touch is never recorded much earlier than it happened).
+   */
+  setTime(now: number): void {
+    for (let i = 0; i < this.expiries.length; i++) {
+      const e = this.expiries[i];
+      if (e !== null) e.tick = e.resolution === 0 ? now : Math.floor(now / e.resolution);
+    }
+  }
+
+  /**
+   * Removes the instances of ttl states that no message touched for their ttl, as of
+   * `now` (ms, the clock setTime() reads). Incremental: a pass over a state's instances
+   * starts at most PASSES_PER_TTL times per ttl, and one call looks at no more than
+   * `budget` entries in all (the pass goes on at the next call). `full`: one whole pass
+   * now (the test driver's advanceTime). Returns the instances removed.
+   */
+  expire(now: number, budget: number, full = false): number {
+    this.setTime(now);
+    let removed = 0;
+    for (let i = 0; i < this.expiries.length && budget > 0; i++) {
+      const e = this.expiries[i];
+      if (e === null) continue;
+      if (e.scan === null) {
+        if (e.touched.size === 0 || (!full && now - e.passStarted < e.ttl / PASSES_PER_TTL)) continue;
+        e.scan = e.touched.entries();
+        e.passStarted = now;
+      }
+      // A tick t stands for a touch before (t + 1) * resolution: removed once that is a ttl ago.
+      const cutoff = e.resolution === 0 ? now - e.ttl : Math.floor((now - e.ttl) / e.resolution) - 1;
+      for (;;) {
+        if (!full && budget <= 0) break;
+        const r = e.scan.next();
+        if (r.done) {
+          e.scan = null;
+          break;
+        }
+        budget--;
+        // Deleting the entry the iterator is on is safe: a Map iterator skips removed
+        // entries and sees entries touched after it started (they are not expired).
+        const [key, tick] = r.value;
+        if (tick <= cutoff) {
+          this.removeInstance(e.state, key);
+          this.expiredCount[e.state]++;
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
   /** Stops all processing (--fail-fast): see `halted`. */
   halt(): void {
     this.halted = true;
@@ -679,25 +830,31 @@ export class Executor {
 
   /**
    * Hands every instance marked dirty since the last call to `visit` and clears the
-   * marks. Called only while the engine is quiescent.
+   * marks; `instance` null: it was removed (DELETE or ttl) and not created again since,
+   * so the checkpoint must remove it too. Called only while the engine is quiescent.
    */
-  takeDirty(visit: (stateId: number, key: Key, instance: object) => void): void {
+  takeDirty(visit: (stateId: number, key: Key, instance: object | null) => void): void {
     if (this.dirty === null) return;
     this.dirty.forEach((keys, id) => {
       const state = this.states[id];
       for (const key of keys) {
         const inst = state.partitioned ? this.instances[id].get(key) : this.singleInstances[id];
-        if (inst != null) visit(id, key, inst);
+        visit(id, key, inst ?? null);
       }
       keys.clear();
     });
   }
 
-  /** Puts restored instances in place before any message arrives. */
+  /**
+   * Puts restored instances in place before any message arrives (call setTime() first:
+   * an instance of a ttl state counts as touched when it is restored).
+   */
   restore(entries: [number, Key, unknown][]): void {
     for (const [id, key, inst] of entries) {
       if (this.states[id].partitioned) this.instances[id].set(key, inst as object);
       else this.singleInstances[id] = inst as object;
+      const e = this.expiries[id];
+      if (e !== null) e.touched.set(key, e.tick);
     }
   }
 

@@ -83,6 +83,13 @@ const COMMIT_MS = 0.2;
  * loop every SLICE_MS when blocking sleeps alone keep it busy.
  */
 const SYNC_PARK_MS = 1;
+/**
+ * ttl expiry (Executor.expire): entries of the touch maps looked at per timer call, and
+ * the delay to the next call while a pass is still going (a pass over millions of keys is
+ * spread over many short calls between batches, never one long stall).
+ */
+const EXPIRY_BUDGET = 32 * 1024;
+const EXPIRY_CONTINUE_MS = 10;
 
 export type WorkerReport = FromWorker;
 
@@ -341,6 +348,8 @@ async function main(init: WorkerInit): Promise<void> {
       out: Array.from(executor.outCount),
       outBytes: sinks.map((c) => c.sentBytes),
       errors: executor.errorCount,
+      deleted: Array.from(executor.deletedCount),
+      expired: Array.from(executor.expiredCount),
       queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
       deadLetters:
@@ -350,6 +359,20 @@ async function main(init: WorkerInit): Promise<void> {
     } satisfies WorkerReport);
   };
   setInterval(postStats, init.statsIntervalMs).unref();
+  // Processing time for ttl states: the loop sets it every pass (a touch is stamped with it),
+  // this timer removes what was not touched for a ttl; it runs between passes, like a checkpoint.
+  const ttl = executor.hasTtl;
+  executor.setTime(performance.now());
+  if (ttl) {
+    const ttls = plan.states.map((s) => s.spec.ttl).filter((t): t is number => t !== undefined);
+    // Often enough for a pass to start on time (a sixteenth of the shortest ttl), at most once a second.
+    const sweepMs = Math.min(1000, Math.max(EXPIRY_CONTINUE_MS, Math.min(...ttls) / 16));
+    const sweep = () => {
+      if (!fatal) executor.expire(performance.now(), EXPIRY_BUDGET);
+      setTimeout(sweep, executor.expiring ? EXPIRY_CONTINUE_MS : sweepMs).unref();
+    };
+    setTimeout(sweep, sweepMs).unref();
+  }
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
   port.on("message", (msg: ToWorker) => {
@@ -363,6 +386,11 @@ async function main(init: WorkerInit): Promise<void> {
         executor.takeDirty((stateId, key, inst) => {
           const state = plan.states[stateId];
           const k = keyTagged(state.partitioned, key);
+          if (inst === null) {
+            // Removed (DELETE or ttl): a tombstone, so that a restart does not bring it back.
+            w.add(state.spec.name, k.tag, k.key, null);
+            return;
+          }
           let bytes: Uint8Array;
           try {
             bytes = snapshotCodec!.pack(inst);
@@ -402,6 +430,7 @@ async function main(init: WorkerInit): Promise<void> {
       await new Promise(() => {}); // the coordinator is stopping the engine
     }
     for (let i = 0; i < outputs.length; i++) if (outputs[i].blocked) outputs[i].flush();
+    if (ttl) executor.setTime(performance.now());
     let n = 0;
     // Backpressure without deadlock, per path:
     // - A source ring is skipped while sourceHeld(): one of its pipeline's sinks is backed

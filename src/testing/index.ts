@@ -23,7 +23,14 @@ import { parseLengthFormat } from "../core/struct.js";
 import { maxPayload, writeFrame } from "../core/framing.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { appIdentity, entriesByOwner } from "../recovery/checkpoint.js";
-import { decodeRecords, entryId, keyTagged, RecordWriter, type AppIdentity } from "../recovery/store.js";
+import {
+  decodeRecords,
+  entryId,
+  keyTagged,
+  RecordWriter,
+  type AppIdentity,
+  type StoredEntry,
+} from "../recovery/store.js";
 import { decodeRecords as decodeKafkaRecords } from "../connectors/kafka/record-frame.js";
 
 /** A message for a Kafka source: the decoder receives `value`; `key` picks the partition (and so the worker). */
@@ -79,8 +86,19 @@ export interface TestDriver {
    * output for a TCP sink, `KafkaOutput` for a Kafka sink.
    */
   readOutput<T extends Buffer | KafkaOutput = Buffer>(sinkIndex?: number): T[];
-  /** The live state instance (key omitted for toStateful), or undefined if it was never created. */
+  /**
+   * The live state instance (key omitted for toStateful), or undefined if it was never
+   * created or was removed (its computation returned wallaroo.DELETE, or its ttl expired it).
+   */
   state<S = unknown>(stateName: string, key?: Key): Promise<S | undefined>;
+  /**
+   * Moves the driver's processing-time clock forward by `ms` (it starts at 0 and moves
+   * only here), then removes the instances of states with a ttl that no message touched
+   * for that long, as the engine does: an instance last touched at t is removed once
+   * the clock reaches t + ttl (exactly; the engine may take up to about a tenth of the
+   * ttl more). The removals count in the next checkpoint, as in the engine.
+   */
+  advanceTime(ms: number): Promise<void>;
   /** A checkpoint, as the engine takes one with --resilience-dir (only instances marked saveState are saved). */
   checkpoint(): Promise<TestSnapshot>;
   close(): Promise<void>;
@@ -142,6 +160,8 @@ class Driver implements TestDriver {
   private checkpoints = 0;
   private checkpointFailed: string | null = null;
   private closed = false;
+  /** processing time (ms): what ttl is measured in; moved by advanceTime() only */
+  private now = 0;
 
   private readonly snapshotCodec: Codec;
 
@@ -164,9 +184,12 @@ class Driver implements TestDriver {
     };
     this.executors = Array.from(
       { length: W },
-      (_, w) => new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false),
+      (_, w) => new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false, true),
     );
-    for (const e of this.executors) e.trackDirty();
+    for (const e of this.executors) {
+      e.trackDirty();
+      e.setTime(this.now);
+    }
     this.peerIn = Array.from({ length: W }, (_, u) =>
       Array.from({ length: W }, (_, v) => (u === v ? null : this.executors[v].handler())),
     );
@@ -324,6 +347,15 @@ class Driver implements TestDriver {
     return this.executors[ownerOf(state, k, this.workers)].peekInstance(state.id, k) as S | undefined;
   }
 
+  async advanceTime(ms: number): Promise<void> {
+    this.checkOpen();
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`advanceTime(ms): ms must be a finite number >= 0, got ${String(ms)}`);
+    }
+    this.now += ms;
+    for (const e of this.executors) e.expire(this.now, Number.POSITIVE_INFINITY, true);
+  }
+
   async checkpoint(): Promise<TestSnapshot> {
     this.checkOpen();
     if (this.checkpointFailed !== null) {
@@ -353,6 +385,11 @@ class Driver implements TestDriver {
       e.takeDirty((stateId, key, inst) => {
         const state = this.plan.states[stateId];
         const k = keyTagged(state.partitioned, key);
+        if (inst === null) {
+          // Removed (DELETE or ttl): the store writes a tombstone, which drops the key.
+          w.add(state.spec.name, k.tag, k.key, null);
+          return;
+        }
         let bytes: Uint8Array;
         try {
           // A copy: msgpackr may reuse its buffer when the record around it is packed (as in the worker).
@@ -371,7 +408,8 @@ class Driver implements TestDriver {
       const r = w.finish();
       let off = 0;
       r.ids.forEach((id, i) => {
-        this.saved.set(id, r.bytes.subarray(off, off + r.lens[i]));
+        if (r.tombstones[i]) this.saved.delete(id);
+        else this.saved.set(id, r.bytes.subarray(off, off + r.lens[i]));
         off += r.lens[i];
       });
     }
@@ -391,7 +429,10 @@ class Driver implements TestDriver {
     if (JSON.stringify(snap.identity) !== JSON.stringify(id)) {
       throw new Error(`the snapshot belongs to ${describe(snap.identity)}, not to ${describe(id)}`);
     }
-    const entries = decodeRecords(snap.records, "the snapshot");
+    // A snapshot holds the live records only (no tombstones: see collectCheckpoint), as a store's restore does.
+    const records = decodeRecords(snap.records, "the snapshot");
+    const entries = records.filter((e): e is StoredEntry => e.value !== null);
+    if (entries.length !== records.length) throw new TypeError("restore takes what driver.checkpoint() returned");
     const byOwner = entriesByOwner(this.plan, entries);
     byOwner.forEach((list, w) => {
       this.executors[w].restore(

@@ -11,6 +11,15 @@ import type { Key } from "../core/hash.js";
 export const KIND = Symbol.for("wallaroo.kind");
 
 /**
+ * What a state computation returns as the third element of its result to end its
+ * instance: `[output, saveState, wallaroo.DELETE]`. The instance is removed (from the
+ * next checkpoint too) and the next message for its key starts with a fresh one.
+ * Symbol.for, like KIND: an application that loads a second copy of the package
+ * still returns the symbol the runtime compares with.
+ */
+export const DELETE: unique symbol = Symbol.for("wallaroo.DELETE");
+
+/**
  * Type-only marker of the output type a wrapper carries, so that a typed pipeline
  * (ApplicationBuilder.newPipeline) knows what the next step receives. It never
  * exists at run time.
@@ -35,8 +44,11 @@ export interface StateComputation<I = any, S = any, O = any> {
   readonly [KIND]: "stateComputation";
   readonly name: string;
   readonly multi: boolean;
-  /** returns [output | null, saveState] (multi: [outputs[] | null, saveState]) */
-  readonly fn: (input: I, state: S) => [any, boolean];
+  /**
+   * returns [output | null, saveState] (multi: [outputs[] | null, saveState]), with
+   * DELETE as a third element to end the instance
+   */
+  readonly fn: (input: I, state: S) => [any, boolean] | [any, boolean, typeof DELETE];
   readonly [OUTPUT]?: O;
 }
 
@@ -118,6 +130,12 @@ export interface StateSpec {
     readonly keys: readonly Key[];
     readonly u64: boolean;
   };
+  /**
+   * ms of processing time after which an instance that no message touched is removed
+   * (partitioned states only); absent: instances live until the engine stops or
+   * their computation returns DELETE
+   */
+  readonly ttl?: number;
 }
 
 export interface PipelineSpec {

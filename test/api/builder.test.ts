@@ -3,6 +3,7 @@ import { ApplicationBuilder } from "../../src/api/builder.js";
 import { normalizeKey } from "../../src/core/hash.js";
 import { KafkaSinkConfig, KafkaSourceConfig, TCPSinkConfig, TCPSourceConfig } from "../../src/api/configs.js";
 import { WallarooParameterError } from "../../src/api/errors.js";
+import { hours, milliseconds, minutes, seconds } from "../../src/api/durations.js";
 import * as w from "../../src/api/wrappers.js";
 import { KIND, type ApplicationSpec } from "../../src/topology/spec.js";
 
@@ -772,5 +773,72 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
       .toSink(src() as never)
       .newPipeline("p", src());
     expectBuildError(ab, 'pipeline "p", step 1 to("Count Word")');
+  });
+});
+
+describe("ApplicationBuilder: state options (ttl)", () => {
+  const ttlApp = (...rest: unknown[]) => {
+    const ab = new ApplicationBuilder("ttl");
+    (ab.newPipeline("p", src()) as unknown as ApplicationBuilder)
+      // biome-ignore lint/suspicious/noExplicitAny: the untyped call a JavaScript user can make
+      .toStatePartition(countWord, WordTotals, "word totals", byFirst, ...(rest as [any, any]))
+      .toSink(sink());
+    return ab;
+  };
+
+  it("options in place of the keys or after them; build() twice gives the same spec", () => {
+    const inPlace = ttlApp({ ttl: minutes(30) });
+    for (let i = 0; i < 2; i++) {
+      const st = inPlace.build().states[0];
+      expect(st.ttl).toBe(1_800_000);
+      expect(st.partition?.keys).toEqual([]);
+    }
+    const after = ttlApp(["a", "b"], { ttl: seconds(1.5) }).build().states[0];
+    expect(after.ttl).toBe(1500);
+    expect(after.partition?.keys).toEqual(["a", "b"]);
+    expect(ttlApp(["a"], {}).build().states[0].ttl).toBeUndefined();
+    expect(ttlApp(undefined, { ttl: hours(1) }).build().states[0].ttl).toBe(3_600_000);
+    expect(wordCount().build().states[0].ttl).toBeUndefined();
+  });
+
+  it("refuses a bad ttl, an unknown option, two options objects, and options on toStateful, naming the fix", () => {
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, "30m"]) {
+      expectBuildError(
+        ttlApp({ ttl: bad }),
+        'partition "word totals": ttl must be a duration in ms of at least 1, such as wallaroo.minutes(30)',
+      );
+    }
+    expectBuildError(ttlApp({ tll: 5 }), 'unknown option "tll"; the options are: ttl');
+    expectBuildError(ttlApp({ ttl: 5 }, { ttl: 6 }), "pass one options object");
+    expectBuildError(ttlApp(["a"], "fast"), "the options must be an object such as { ttl: wallaroo.minutes(30) }");
+    expectBuildError(ttlApp(["a"], { ttl: 5 }, { more: 1 }), "takes at most 6 arguments");
+    const one = new ApplicationBuilder("one");
+    // biome-ignore lint/suspicious/noExplicitAny: the untyped call a JavaScript user can make
+    (one as any).newPipeline("p", src()).toStateful(countWord, WordTotals, "total", { ttl: 5 }).toSink(sink());
+    expectBuildError(
+      one,
+      "toStateful(computation, StateClass, stateName) takes no further argument (got 1)",
+      'toStatePartition(..., { ttl }); to end the one instance of "total", return [output, saveState, wallaroo.DELETE]',
+    );
+  });
+
+  it("a state shared by two pipelines must have one ttl", () => {
+    const ab = new ApplicationBuilder("shared");
+    ab.newPipeline("p1", src(7000)).toStatePartition(countWord, WordTotals, "w", byFirst, { ttl: 1000 }).toSink(sink());
+    ab.newPipeline("p2", src(7001)).toStatePartition(countWord, WordTotals, "w", byFirst).done();
+    expectBuildError(ab, 'the state "w" is already declared at', "with ttl 1000 ms, not no ttl");
+  });
+});
+
+describe("durations", () => {
+  it("are numbers of milliseconds; anything but a finite number >= 0 is refused where it is written", () => {
+    expect([milliseconds(250), seconds(2), minutes(30), hours(1.5), seconds(0)]).toEqual([
+      250, 2000, 1_800_000, 5_400_000, 0,
+    ]);
+    expect(() => seconds(-1)).toThrow(new WallarooParameterError("seconds(n): n must be a finite number >= 0, got -1"));
+    expect(() => minutes(Number.NaN)).toThrow("minutes(n): n must be a finite number >= 0, got NaN");
+    // biome-ignore lint/suspicious/noExplicitAny: the untyped call a JavaScript user can make
+    expect(() => hours("1" as any)).toThrow('hours(n): n must be a finite number >= 0, got "1"');
+    expect(() => milliseconds(Number.POSITIVE_INFINITY)).toThrow(WallarooParameterError);
   });
 });

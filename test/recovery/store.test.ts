@@ -319,4 +319,39 @@ describe("checkpoint store", () => {
     expect(text(again.entries)).toEqual(Object.fromEntries(keys.map((k) => [k, `${k}=99`])));
     again.store.close();
   });
+
+  it("a tombstone removes its key: not restored, and gone from the log after a compaction (with its earlier records)", () => {
+    const { store } = CheckpointStore.open(dir, ID, 2);
+    commit(store, [entry("a", 1), entry("b", 2), entry("c", 3)], {}, 2);
+    const removal = new RecordWriter();
+    removal.add("letter state", "s", "a", null);
+    removal.add("letter state", "s", "never-saved", null); // harmless: nothing to remove
+    const r = store.commitEncoded([removal.finish()], {}, 2);
+    expect(r.bytes).toBeGreaterThan(0);
+    store.close();
+    const again = CheckpointStore.open(dir, ID, 2);
+    expect(text(again.entries)).toEqual({ b: "b=2", c: "c=3" });
+    // Saved again after its removal: back, with the new value.
+    commit(again.store, [entry("a", 7)], {}, 2);
+    again.store.close();
+    const third = CheckpointStore.open(dir, ID, 2);
+    expect(text(third.entries)).toEqual({ a: "a=7", b: "b=2", c: "c=3" });
+
+    // Many keys saved, then all but one removed: the log compacts down to the one live record.
+    const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`);
+    commit(
+      third.store,
+      keys.map((k) => entry(k, 1)),
+      {},
+      2,
+    );
+    const gone = new RecordWriter();
+    for (const k of [...keys.slice(1), "a", "b", "c"]) gone.add("letter state", "s", k, null);
+    expect(third.store.commitEncoded([gone.finish()], {}, 2).compacted).toBe(true);
+    expect(third.store.bytes).toBe(encodeRecord(entry("k0", 1)).length);
+    third.store.close();
+    const last = CheckpointStore.open(dir, ID, 2);
+    expect(text(last.entries)).toEqual({ k0: "k0=1" });
+    last.store.close();
+  });
 });

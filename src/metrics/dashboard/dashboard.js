@@ -238,7 +238,12 @@ function update(snap) {
   if (snap.states.length === 0) sb.appendChild(el("tr")).appendChild(el("td", "muted", "no state"));
   for (const s of snap.states) {
     const tr = el("tr");
-    tr.append(el("td", "", s.name), el("td", "", String(s.instances)));
+    tr.append(
+      el("td", "", s.name),
+      el("td", "", String(s.instances)),
+      el("td", "", String(s.deleted)),
+      el("td", "", String(s.expired)),
+    );
     sb.appendChild(tr);
   }
   const cp = snap.checkpoint;
