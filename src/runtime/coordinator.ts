@@ -1069,7 +1069,12 @@ class Engine {
     if (this.metrics) await this.metrics.close().catch(() => {});
     this.metrics = null;
     if (this.checkpointer) void this.checkpointer.stop();
-    this.s.resilience?.opened.store.close();
+    try {
+      this.s.resilience?.opened.store.close();
+    } catch (err) {
+      // The lock still names this process: harmless (see CheckpointStore.close), said all the same.
+      this.log.warn({ err: toErrorInfo(err) }, (err as Error).message);
+    }
     await Promise.all(this.threads.map((th) => th.t.terminate()));
   }
 }
