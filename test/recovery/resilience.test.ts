@@ -145,7 +145,7 @@ describe("resilience (TCP, alphabet)", () => {
     expect((await e2.stop()).code).toBe(0);
   }, 90_000);
 
-  it("refuses a store with a corrupt byte or a truncated log, naming the file", async () => {
+  it("refuses a store with a corrupt byte, a truncated log or no MANIFEST, naming the file", async () => {
     const out = await startCollector();
     collectors.push(out);
     const inPort = await freePort();
@@ -172,7 +172,19 @@ describe("resilience (TCP, alphabet)", () => {
     expect(r2.code).toBe(1);
     expect(r2.error).toContain(`checkpoint store ${log} is corrupt at offset ${good.length - 5}: truncated`);
 
+    // Without its MANIFEST the store is refused (exit 1), naming the files and the choice; the log is untouched.
     fs.writeFileSync(log, good);
+    const manifest = path.join(dir, "MANIFEST");
+    fs.renameSync(manifest, `${manifest}.aside`);
+    const r3 = await refused(ALPHABET, inPort, out.port);
+    expect(r3.code).toBe(1);
+    expect(r3.error).toContain(
+      `checkpoint store ${dir} has no ${manifest}, but holds ${log} (${good.length} bytes): without the MANIFEST there is no telling`,
+    );
+    expect(r3.error).toContain(`restore the MANIFEST (from a backup of ${dir}), or move ${dir} away`);
+    expect(fs.readFileSync(log)).toEqual(good);
+    fs.renameSync(`${manifest}.aside`, manifest);
+
     const ok = await run(ALPHABET, inPort, out.port);
     await ok.waitForLog((l) => /^restored checkpoint/.test(l.msg ?? "") && l.instances === sum(sent).size, 1000);
     expect((await ok.stop()).code).toBe(0);
