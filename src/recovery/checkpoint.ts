@@ -186,6 +186,7 @@ export class Checkpointer {
       resumed = true;
     };
     try {
+      this.log.debug({ checkpointRequest: id }, `checkpoint: pausing the sources (request ${id})`);
       const positions = await this.hooks.pauseSources(id, this.timeoutMs);
       if (positions === null) {
         this.log.warn(
