@@ -768,8 +768,8 @@ function refuseOrphanLogs(dir: string, manifestPath: string): void {
   const logs: string[] = [];
   for (const f of fs.readdirSync(dir).sort()) {
     if (!LOG_RE.test(f)) continue;
-    const size = fs.statSync(path.join(dir, f)).size;
-    if (size > 0) logs.push(`${path.join(dir, f)} (${size} bytes)`);
+    const st = fs.statSync(path.join(dir, f));
+    if (st.isFile() && st.size > 0) logs.push(`${path.join(dir, f)} (${st.size} bytes)`);
   }
   if (logs.length === 0) return;
   throw new StoreError(
