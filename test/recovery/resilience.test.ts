@@ -345,4 +345,44 @@ describe("resilience (TCP, alphabet)", () => {
     },
     90_000,
   );
+  it.skipIf(!canMount)(
+    "a periodic checkpoint that cannot be written (full disk) stops the engine (exit 3) naming the file; the restart restores the checkpoint before",
+    async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      const small = mountSmallFs(1024);
+      dir = path.join(small.dir, "store");
+      try {
+        const out = await startCollector();
+        collectors.push(out);
+        const inPort = await freePort();
+        const e = await run(ALPHABET, inPort, out.port);
+        await sendBytes(inPort, votes(randomVotes(300, 8)));
+        await out.waitFor((b) => b.length >= 300 * 13, 20_000);
+        await e.waitForLog(isCommitted, 20_000);
+        small.fill(0); // not a page left: no MANIFEST can be written from here on
+        await sendBytes(inPort, votes(randomVotes(100, 9)));
+        const exit = await Promise.race([e.exited, sleep(30_000).then(() => "timeout" as const)]);
+        const tail = e.stderr().slice(-4000);
+        expect(exit, tail).toEqual({ code: 3, signal: null });
+        const fatal = e.lines.find((l) => l.level === 60);
+        expect(fatal?.msg, tail).toMatch(
+          new RegExp(
+            `^stopping: checkpoint could not be written \\(checkpoint store: cannot .* ${dir}/(log-1|MANIFEST\\.tmp): ENOSPC`,
+          ),
+        );
+        let before = 0;
+        for (const l of e.lines) if (isCommitted(l)) before = l.checkpoint;
+        expect(before).toBeGreaterThan(0);
+        small.unfill();
+        const again = await run(ALPHABET, inPort, out.port);
+        const restored = await again.waitForLog((l) => /^restored checkpoint/.test(l.msg ?? ""), 1000);
+        expect(restored.checkpoint).toBe(before);
+        expect((await again.stop()).code).toBe(0);
+      } finally {
+        for (const e of engines) if (e.child.exitCode === null && e.child.signalCode === null) await e.kill9();
+        small.unmount();
+      }
+    },
+    60_000,
+  );
 });
