@@ -271,7 +271,10 @@ export class CheckpointStore {
    * Commits one checkpoint: the changed entries, as the workers encoded them in
    * parallel (RecordWriter, one part per worker, appended as they are), and the
    * source positions. When this returns, the checkpoint survives a crash; if it
-   * throws or the process dies first, the previous checkpoint is what a restart finds.
+   * throws or the process dies first, the previous checkpoint is what a restart finds
+   * (except after a failed fsync of the directory, when the MANIFEST was already renamed:
+   * then either one, each whole). A compaction after the commit never makes it throw
+   * (see compactionError).
    */
   commitEncoded(
     parts: EncodedRecords[],
