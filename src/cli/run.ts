@@ -38,7 +38,9 @@ Logs are JSON lines (pino) on stderr; WALLAROO_LOG_LEVEL=debug|info|warn|error.
 Exit codes:
   0    stopped on request; everything read was delivered (and, with
        --resilience-dir, the final checkpoint written)
-  1    could not start (application, flags it rejects, ports, store)
+  1    could not start (application, flags it rejects, ports, store: another
+       application's, corrupt, without its MANIFEST, or not lockable on a
+       full disk)
   2    bad command line
   3    the engine failed: an error in user code with --fail-fast, a worker or
        I/O thread that died, crashed, ran out of memory or stalled, user code
@@ -46,7 +48,9 @@ Exit codes:
        error is logged with its stack; a restart with --resilience-dir resumes
        from the last checkpoint
   4    stopped on request but something was lost: output not delivered within
-       --drain-timeout (counted per sink), or the final checkpoint failed
+       --drain-timeout (counted per sink), the final checkpoint failed (a full
+       disk, or a checkpoint that failed during the stop), or dead letters
+       could not be written (--dead-letter on a full disk)
   130  a second signal during the stop: exited without draining
 
 Example:

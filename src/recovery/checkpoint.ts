@@ -12,6 +12,16 @@
  * A checkpoint that cannot drain within the timeout (a sink not taking output) is
  * abandoned with a log line: the sources resume, the dirty marks stay on the
  * workers for the next one, and the previous checkpoint remains the latest.
+ *
+ * A checkpoint that fails after `collect` has taken the workers' dirty marks: its
+ * records exist nowhere else. While running, that stops the engine (no final
+ * checkpoint: exit 3). During a stop, the final checkpoint comes next and must not
+ * report success without them: it carries them into its own commit when the failure
+ * was the store's and no Kafka transaction was prepared (the records are whole, in
+ * memory; written later, the latest record of a key still wins). Otherwise it refuses
+ * (finalCheckpoint "failed", exit 4): a prepared transaction would be replaced by the
+ * final checkpoint's own (the sink keeps one), and a store-committed one whose EndTxn
+ * failed must stay named by the latest MANIFEST so that the restart commits it.
  */
 import type { Plan } from "../topology/plan.js";
 import { ownerOf } from "../topology/plan.js";
@@ -117,6 +127,12 @@ export class Checkpointer {
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private nextId = 1;
+  /** records of a checkpoint that failed during the stop, for the final checkpoint (see the top) */
+  private carried: EncodedRecords[] = [];
+  /** why the final checkpoint must refuse (see the top), or null */
+  private refuseFinal: string | null = null;
+  /** a compaction failed and none succeeded since (logged once per streak) */
+  private compactionFailing = false;
   /** told the outcome of each periodic checkpoint (metrics); stats only when committed */
   observer: ((outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number) => void) | null = null;
 
@@ -173,6 +189,7 @@ export class Checkpointer {
       resumed = true;
     };
     try {
+      this.log.debug({ checkpointRequest: id }, `checkpoint: pausing the sources (request ${id})`);
       const positions = await this.hooks.pauseSources(id, this.timeoutMs);
       if (positions === null) {
         this.log.warn(
@@ -194,19 +211,34 @@ export class Checkpointer {
       const entries = await this.hooks.collect(id);
       let stats: CheckpointStats | null;
       let written = false;
+      let pending: PendingTransaction[] | null = null;
       try {
-        const pending = await this.hooks.prepareSinks(id);
+        pending = await this.hooks.prepareSinks(id);
         stats = this.commit(entries, positions, t0, pending);
         written = true;
         await this.hooks.commitSinks(id);
       } catch (err) {
         this.observer?.("failed", null, performance.now() - t0);
-        if (!this.stopped)
+        const why = (err as Error).message;
+        if (!this.stopped) {
           this.hooks.fatal(
             written
-              ? `the Kafka transactions of the checkpoint just written could not be committed (${(err as Error).message}); stopping so that a restart commits them`
-              : `checkpoint could not be written (${(err as Error).message}); stopping so that a restart resumes from the last checkpoint`,
+              ? `the Kafka transactions of the checkpoint just written could not be committed (${why}); stopping so that a restart commits them`
+              : `checkpoint could not be written (${why}); stopping so that a restart resumes from the last checkpoint`,
           );
+        } else if (!written && pending !== null && pending.length === 0) {
+          this.carried.push(...entries);
+          const n = entries.reduce((k, p) => k + p.ids.length, 0);
+          this.log.error(
+            { err: why, instances: n },
+            `checkpoint failed during the stop (${why}); the final checkpoint will write its ${n} state instance(s)`,
+          );
+        } else {
+          this.refuseFinal = written
+            ? `the Kafka transactions of checkpoint ${this.store.checkpoint}, written during the stop, could not be committed (${why}); no final checkpoint, so that a restart commits them`
+            : `a checkpoint failed during the stop (${why}) after the workers handed over their state${pending === null ? ", and the Kafka transactions could not be prepared" : " and its Kafka transactions were prepared"}: that state is lost, a restart resumes from the last checkpoint`;
+          this.log.error({ err: why }, `checkpoint failed during the stop: ${this.refuseFinal}`);
+        }
         return null;
       }
       resume();
@@ -224,11 +256,14 @@ export class Checkpointer {
    * drained, so only the dirty instances and the sources' final positions remain.
    */
   async final(positions: Positions): Promise<void> {
+    if (this.refuseFinal !== null) throw new Error(`refused: ${this.refuseFinal}`);
     const t0 = performance.now();
     const id = this.nextId++;
-    const entries = await this.hooks.collect(id);
+    // Carried records first: a key's record collected now is newer and must come after (the latest wins).
+    const entries = [...this.carried, ...(await this.hooks.collect(id))];
     const pending = await this.hooks.prepareSinks(id);
     const stats = this.commit(entries, positions, t0, pending);
+    this.carried = [];
     await this.hooks.commitSinks(id);
     if (stats) this.logCommitted(stats, "final ");
   }
@@ -255,6 +290,18 @@ export class Checkpointer {
     if (pending.length > 0 && r.checkpoint >= Number(process.env.WALLAROO_TEST_DIE_AFTER_STORE_COMMIT || Infinity))
       process.kill(process.pid, "SIGKILL");
     this.positions = merged;
+    if (r.compactionError !== null) {
+      if (!this.compactionFailing)
+        this.log.warn(
+          { checkpoint: r.checkpoint, err: r.compactionError, logBytes: this.store.bytes },
+          `checkpoint ${r.checkpoint} is committed, but compacting its log failed (${r.compactionError}); ` +
+            "the log keeps its old records and grows until a compaction succeeds (tried at every checkpoint)",
+        );
+      this.compactionFailing = true;
+    } else if (r.compacted && this.compactionFailing) {
+      this.compactionFailing = false;
+      this.log.info({ checkpoint: r.checkpoint }, `checkpoint ${r.checkpoint}: the log is compacted again`);
+    }
     return {
       checkpoint: r.checkpoint,
       instances,

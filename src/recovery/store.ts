@@ -16,6 +16,16 @@
  * truncated on open, so the previous checkpoint stays intact. When the log grows
  * past twice the size of its live records (the latest record of every key), the
  * live records are copied to a new log file, which the next manifest names.
+ * Compaction runs after a checkpoint's commit and is never part of it: when it fails
+ * (a full disk), the checkpoint stays committed (the caller is told, and may already
+ * have committed the Kafka transactions it names), the old log stays the current one,
+ * and the new file is removed unless a MANIFEST naming it was renamed into place.
+ *
+ * Every write either completes (a short write, as on a nearly full disk, is continued)
+ * or throws a StoreError naming the file: no partial MANIFEST or record is ever committed.
+ *
+ * A directory with log files and no MANIFEST is refused, never started empty over:
+ * without the MANIFEST there is no telling what the logs hold.
  *
  * A tombstone ends its key's life in the log: a key whose latest record is a
  * tombstone is not live (not restored, not counted in the live bytes), and a
@@ -103,6 +113,16 @@ export class StoreError extends Error {
   }
 }
 
+/** writeManifest failed; `renamed`: after the rename (the directory fsync failed), so MANIFEST is the new one */
+class ManifestWriteError extends StoreError {
+  constructor(
+    message: string,
+    readonly renamed: boolean,
+  ) {
+    super(message);
+  }
+}
+
 const HEADER = 8;
 const MANIFEST = "MANIFEST";
 /** the only log file names the store makes, and so the only ones it follows from a manifest */
@@ -164,7 +184,8 @@ export class CheckpointStore {
     try {
       return CheckpointStore.openLocked(dir, identity, workers);
     } catch (err) {
-      unlock(dir);
+      const notReleased = unlock(dir);
+      if (notReleased && err instanceof Error) err.message += `; also: ${notReleased.message}`;
       throw err;
     }
   }
@@ -173,6 +194,7 @@ export class CheckpointStore {
     const manifestPath = path.join(dir, MANIFEST);
     let manifest: Manifest;
     if (!fs.existsSync(manifestPath)) {
+      refuseOrphanLogs(dir, manifestPath);
       manifest = {
         format: 1,
         ...identity,
@@ -267,21 +289,30 @@ export class CheckpointStore {
    * Commits one checkpoint: the changed entries, as the workers encoded them in
    * parallel (RecordWriter, one part per worker, appended as they are), and the
    * source positions. When this returns, the checkpoint survives a crash; if it
-   * throws or the process dies first, the previous checkpoint is what a restart finds.
+   * throws or the process dies first, the previous checkpoint is what a restart finds
+   * (except after a failed fsync of the directory, when the MANIFEST was already renamed:
+   * then either one, each whole). A compaction after the commit never makes it throw
+   * (see compactionError).
    */
   commitEncoded(
     parts: EncodedRecords[],
     positions: Positions,
     workers: number,
     transactions: PendingTransaction[] = [],
-  ): { checkpoint: number; bytes: number; compacted: boolean } {
+  ): {
+    checkpoint: number;
+    bytes: number;
+    compacted: boolean;
+    /** the log needed compacting and that failed (the checkpoint is committed all the same) */
+    compactionError: string | null;
+  } {
     if (this.fd < 0) throw new StoreError(`checkpoint store ${this.dir} is closed`);
     let appended = 0;
     const nonEmpty = parts.filter((p) => p.ids.length > 0);
     if (nonEmpty.length > 0) {
       const block = Buffer.concat(nonEmpty.map((p) => p.bytes));
-      writeFully(this.fd, block, this.size);
-      fs.fsyncSync(this.fd);
+      writeFully(this.fd, block, this.size, this.logFile);
+      fsyncFile(this.fd, this.logFile);
       let off = this.size;
       for (const p of nonEmpty) {
         p.ids.forEach((id, i) => {
@@ -308,18 +339,74 @@ export class CheckpointStore {
       at: new Date().toISOString(),
       transactions,
     };
-    writeManifest(this.dir, next);
+    try {
+      writeManifest(this.dir, next);
+    } catch (err) {
+      // Renamed, but the directory fsync failed: MANIFEST names this checkpoint (durably or not); number
+      // the next one after it. The caller treats the checkpoint as failed all the same.
+      if (err instanceof ManifestWriteError && err.renamed) this.manifest = next;
+      throw err;
+    }
     this.manifest = next;
-    const compacted = this.size > MIN_COMPACT_BYTES && this.size > 2 * this.liveBytes ? (this.compact(), true) : false;
-    return { checkpoint: next.checkpoint, bytes: appended, compacted };
+    // The checkpoint is committed: from here on nothing may throw. A failed compaction is reported,
+    // not thrown: the caller goes on to commit the Kafka transactions this checkpoint names.
+    let compacted = false;
+    let compactionError: string | null = null;
+    if (this.size > MIN_COMPACT_BYTES && this.size > 2 * this.liveBytes) {
+      try {
+        this.compact();
+        compacted = true;
+      } catch (err) {
+        compactionError = (err as Error).message;
+      }
+    }
+    return { checkpoint: next.checkpoint, bytes: appended, compacted, compactionError };
   }
 
-  /** Copies the live records into a new log file and commits a manifest naming it. */
+  /**
+   * Copies the live records into a new log file and commits a manifest naming it. On a failure
+   * before that manifest's rename, the new file is removed and the current log stays as it was
+   * (this object too: nothing is changed before the rename); after it, the new log is used.
+   */
   private compact(): void {
     const n = Number(this.manifest.log.slice(4)) + 1;
     const name = `log-${n}`;
     const target = path.join(this.dir, name);
-    const fd = fs.openSync(target, "w+");
+    let fd: number;
+    try {
+      fd = fs.openSync(target, "w+");
+    } catch (err) {
+      throw fileError("create", target, err);
+    }
+    let failure: unknown = null;
+    let copy: { moved: Map<string, { off: number; len: number }>; off: number } | null = null;
+    try {
+      copy = this.copyLive(fd, target);
+      writeManifest(this.dir, { ...this.manifest, log: name, committedBytes: copy.off });
+    } catch (err) {
+      if (!(err instanceof ManifestWriteError && err.renamed)) {
+        fs.closeSync(fd);
+        fs.rmSync(target, { force: true });
+        throw err;
+      }
+      // MANIFEST names the new log, though perhaps not durably: use the new log, keep the old one
+      // (the previous MANIFEST names it; the next open removes whichever the MANIFEST does not name).
+      failure = err;
+    }
+    const { moved, off } = copy!;
+    const old = this.manifest.log;
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.manifest = { ...this.manifest, log: name, committedBytes: off };
+    this.size = off;
+    this.live.clear();
+    for (const [id, loc] of moved) this.live.set(id, loc);
+    if (failure !== null) throw failure;
+    fs.rmSync(path.join(this.dir, old), { force: true });
+  }
+
+  /** Writes the live records, in log order, into `fd` (a new log) and fsyncs it; where each one went. */
+  private copyLive(fd: number, target: string): { moved: Map<string, { off: number; len: number }>; off: number } {
     const index = [...this.live.entries()].sort((a, b) => a[1].off - b[1].off);
     let off = 0;
     const moved = new Map<string, { off: number; len: number }>();
@@ -328,7 +415,7 @@ export class CheckpointStore {
     const flush = () => {
       if (chunkBytes === 0) return;
       const b = Buffer.concat(chunk, chunkBytes);
-      writeFully(fd, b, off - chunkBytes);
+      writeFully(fd, b, off - chunkBytes, target);
       chunk.length = 0;
       chunkBytes = 0;
     };
@@ -342,24 +429,21 @@ export class CheckpointStore {
       if (chunkBytes > 1 << 20) flush();
     }
     flush();
-    fs.fsyncSync(fd);
-    const old = this.manifest.log;
-    const next: Manifest = { ...this.manifest, log: name, committedBytes: off };
-    writeManifest(this.dir, next);
-    fs.closeSync(this.fd);
-    this.fd = fd;
-    this.manifest = next;
-    this.size = off;
-    this.live.clear();
-    for (const [id, loc] of moved) this.live.set(id, loc);
-    fs.rmSync(path.join(this.dir, old), { force: true });
+    fsyncFile(fd, target);
+    return { moved, off };
   }
 
+  /**
+   * Closes the log and releases the lock. Throws (after closing) when the lock could not be marked
+   * released (a full disk): harmless for the data, and the next engine takes the lock over once this
+   * process is gone, but said rather than swallowed.
+   */
   close(): void {
     if (this.fd < 0) return;
     fs.closeSync(this.fd);
     this.fd = -1;
-    unlock(this.dir);
+    const notReleased = unlock(this.dir);
+    if (notReleased) throw notReleased;
   }
 }
 
@@ -469,7 +553,14 @@ const RELEASED = "released";
 function lock(dir: string): void {
   const abs = path.resolve(dir);
   const tmp = path.join(dir, `LOCK.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  fs.writeFileSync(tmp, String(process.pid));
+  try {
+    fs.writeFileSync(tmp, String(process.pid));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new StoreError(
+      `cannot lock checkpoint store ${dir}: writing ${tmp} failed (${(err as Error).message}); free space on the filesystem of ${dir}`,
+    );
+  }
   try {
     for (let attempt = 0; attempt < 100; attempt++) {
       refuseLegacyLock(dir);
@@ -497,7 +588,7 @@ function lock(dir: string): void {
         fs.linkSync(tmp, path.join(dir, name));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "EEXIST") continue; // another engine took it first: look again
-        throw err;
+        throw fileError("create", path.join(dir, name), err);
       }
       // Created, but not necessarily the highest: the winner of an earlier round deletes the
       // numbers below its own, so a contender that judged an old `LOCK.<top>` stale long ago
@@ -547,18 +638,26 @@ function refuseLegacyLock(dir: string): void {
   fs.rmSync(file, { force: true });
 }
 
-function unlock(dir: string): void {
+/** Marks our lock released; the error when that failed (the directory gone is no error: nothing to release). */
+function unlock(dir: string): StoreError | null {
   const abs = path.resolve(dir);
   const name = held.get(abs);
   held.delete(abs);
-  if (name === undefined) return;
+  if (name === undefined) return null;
+  // Rewritten, not deleted: see lock(). The rename is atomic, so a reader sees our pid or "released".
+  const tmp = path.join(dir, `LOCK.tmp-${process.pid}-release`);
+  const file = path.join(dir, name);
   try {
-    // Rewritten, not deleted: see lock(). The rename is atomic, so a reader sees our pid or "released".
-    const tmp = path.join(dir, `LOCK.tmp-${process.pid}-release`);
     fs.writeFileSync(tmp, RELEASED);
-    fs.renameSync(tmp, path.join(dir, name));
-  } catch {
-    /* the directory is gone: nothing left to release */
+    fs.renameSync(tmp, file);
+    return null;
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && !fs.existsSync(dir)) return null;
+    return new StoreError(
+      `checkpoint store ${dir}: could not mark ${file} released (writing ${tmp}: ${(err as Error).message}); ` +
+        `it still holds the id of process ${process.pid}, and the next engine takes it over once this process is gone`,
+    );
   }
 }
 
@@ -646,24 +745,67 @@ function readManifest(file: string): Manifest {
 
 const newInstance = () => randomBytes(4).toString("hex");
 
+/**
+ * Writes MANIFEST.tmp in full, fsyncs it, renames it over MANIFEST (the commit) and fsyncs the
+ * directory. Throws a ManifestWriteError naming the file; before the rename, MANIFEST.tmp is
+ * removed (its space freed) and MANIFEST is untouched.
+ */
 function writeManifest(dir: string, m: Manifest): void {
   const body = JSON.stringify(m);
-  const text = `${body}\n${crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")}\n`;
+  const text = Buffer.from(`${body}\n${crc32(Buffer.from(body, "utf8")).toString(16).padStart(8, "0")}\n`, "utf8");
   const tmp = path.join(dir, `${MANIFEST}.tmp`);
-  const fd = fs.openSync(tmp, "w");
+  const target = path.join(dir, MANIFEST);
+  let renamed = false;
   try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    let fd: number;
+    try {
+      fd = fs.openSync(tmp, "w");
+    } catch (err) {
+      throw fileError("create", tmp, err);
+    }
+    try {
+      writeFully(fd, text, 0, tmp);
+      fsyncFile(fd, tmp);
+    } finally {
+      fs.closeSync(fd);
+    }
+    try {
+      fs.renameSync(tmp, target);
+    } catch (err) {
+      throw fileError(`rename to ${target}`, tmp, err);
+    }
+    renamed = true;
+    const dfd = fs.openSync(dir, "r");
+    try {
+      fsyncFile(dfd, dir);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (err) {
+    if (!renamed) fs.rmSync(tmp, { force: true });
+    throw new ManifestWriteError((err as Error).message, renamed);
   }
-  fs.renameSync(tmp, path.join(dir, MANIFEST));
-  const dfd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
+}
+
+/**
+ * A log-N that is not empty in a directory without a MANIFEST: refused. The MANIFEST is what says
+ * which of its bytes are committed and to which application they belong; starting empty would
+ * truncate or delete them. (An empty log-1 and no MANIFEST is a first open that died before its
+ * MANIFEST was written: nothing to lose.)
+ */
+function refuseOrphanLogs(dir: string, manifestPath: string): void {
+  const logs: string[] = [];
+  for (const f of fs.readdirSync(dir).sort()) {
+    if (!LOG_RE.test(f)) continue;
+    const st = fs.statSync(path.join(dir, f));
+    if (st.isFile() && st.size > 0) logs.push(`${path.join(dir, f)} (${st.size} bytes)`);
   }
+  if (logs.length === 0) return;
+  throw new StoreError(
+    `checkpoint store ${dir} has no ${manifestPath}, but holds ${logs.join(", ")}: without the MANIFEST there is no ` +
+      "telling which checkpoint they hold, and starting empty would destroy them; restore the MANIFEST " +
+      `(from a backup of ${dir}), or move ${dir} away to start from empty state`,
+  );
 }
 
 /** Log files the manifest does not name: left by a compaction that crashed before or after its commit. */
@@ -685,9 +827,36 @@ function readFully(fd: number, buf: Buffer, position: number): void {
   }
 }
 
-function writeFully(fd: number, buf: Buffer, position: number): void {
+/**
+ * Writes all of `buf` at `position` in `file`: a short write (what a nearly full disk gives) is
+ * continued; a write that fails (ENOSPC, EFBIG) or makes no progress throws, naming the file.
+ */
+function writeFully(fd: number, buf: Buffer, position: number, file: string): void {
   let done = 0;
-  while (done < buf.length) done += fs.writeSync(fd, buf, done, buf.length - done, position + done);
+  while (done < buf.length) {
+    let n: number;
+    try {
+      n = fs.writeSync(fd, buf, done, buf.length - done, position + done);
+    } catch (err) {
+      throw fileError(`write (${done} of ${buf.length} bytes written)`, file, err);
+    }
+    if (n <= 0)
+      throw new StoreError(`cannot write ${file}: a write made no progress (${done} of ${buf.length} bytes written)`);
+    done += n;
+  }
+}
+
+function fsyncFile(fd: number, file: string): void {
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    throw fileError("fsync", file, err);
+  }
+}
+
+/** A failed file operation as a StoreError naming the file (Node's own message names the call only) */
+function fileError(what: string, file: string, err: unknown): StoreError {
+  return new StoreError(`checkpoint store: cannot ${what} ${file}: ${(err as Error).message}`);
 }
 
 let table: Int32Array | null = null;

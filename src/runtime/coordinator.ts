@@ -100,7 +100,11 @@ export interface StopReport {
   unprocessed: Record<string, number>;
   /** counts are estimates: a thread died before it could report its last figures, or a TCP sink's outputs were estimated from bytes */
   approximate: boolean;
-  /** "off" without resilience; "skipped" when the stop could not drain or the engine failed */
+  /**
+   * "off" without resilience; "skipped" when the stop could not drain or the engine failed; "failed" when it
+   * could not be written (a full disk) or refused to be, after a checkpoint failed during the stop (see
+   * Checkpointer): never "written" without the state that checkpoint had collected
+   */
   finalCheckpoint: "written" | "skipped" | "failed" | "off";
   /** --dead-letter: dropped messages whose record could not be written (full disk...): lost, exit code 4 */
   deadLettersNotWritten: number;
@@ -1099,7 +1103,12 @@ class Engine {
     if (this.metrics) await this.metrics.close().catch(() => {});
     this.metrics = null;
     if (this.checkpointer) void this.checkpointer.stop();
-    this.s.resilience?.opened.store.close();
+    try {
+      this.s.resilience?.opened.store.close();
+    } catch (err) {
+      // The lock still names this process: harmless (see CheckpointStore.close), said all the same.
+      this.log.warn({ err: toErrorInfo(err) }, (err as Error).message);
+    }
     await Promise.all(this.threads.map((th) => th.t.terminate()));
   }
 }

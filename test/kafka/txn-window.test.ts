@@ -178,5 +178,68 @@ describe("Kafka sink two-phase commit", () => {
   }, 180_000);
 });
 
+describe("Kafka sink two-phase commit, the store's compaction failing", () => {
+  it("a compaction failing after the store commit (issue 24 item 2) does not undo it: the transaction is committed, the engine goes on, each output once", async (ctx) => {
+    if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
+    const { kafka, admin, inTopic, outTopic } = await freshTopics(brokers, 4);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wallaroo-kafka-compact-"));
+    // 2,000 keys: every 2,000 records rewrite each one, so the log passes 64 KiB and twice its live size in a
+    // few checkpoints
+    const input = makeInput(40_000, 2000);
+    const args = [
+      "--workers",
+      "2",
+      "--stats-interval",
+      "0",
+      "--kafka-group",
+      uniqueName("group"),
+      "--resilience-dir",
+      dir,
+      "--checkpoint-interval",
+      "0.2",
+      ...appArgs(brokers, inTopic, outTopic),
+    ];
+    const output = await collect(kafka, outTopic);
+    let engine: Engine | null = null;
+    try {
+      engine = await runCli(args);
+      await engine.waitForLog((l) => /^producing to Kafka topic/.test(l.msg ?? ""), 60_000);
+      // The compacted log cannot be created (a directory holds its name): every compaction fails after the
+      // MANIFEST commit of its checkpoint, as one does when the disk fills between the two (the store test
+      // does that on a real full tmpfs).
+      fs.mkdirSync(path.join(dir, "log-2"));
+      const e = engine;
+      const failed = () => e.lines.find((l) => /compacting its log failed/.test(l.msg ?? ""));
+      let sent = 0;
+      while (failed() === undefined && sent < input.length / 2 && e.child.exitCode === null) {
+        await produce(kafka, inTopic, input.slice(sent, sent + 2000), 2000);
+        sent += 2000;
+        await sleep(100);
+      }
+      const warning = failed();
+      expect(warning, e.stderr().slice(-3000)).toBeDefined();
+      expect(warning!.level).toBe(40);
+      expect(warning!.msg).toMatch(
+        new RegExp(`^checkpoint \\d+ is committed, but compacting its log failed \\(.*${dir}/log-2.*EISDIR`),
+      );
+      await produce(kafka, inTopic, input.slice(sent), 2000);
+      await output.waitFor(input.length, 90_000);
+      expect((await e.stop()).code).toBe(0);
+      await sleep(1000); // anything past the count (repeats) reaches the collector too
+      checkOutput(input, output.out, false); // every input's output exactly once, in order per key
+      expect(output.out.length).toBe(input.length);
+      expect(e.lines.filter((l) => /LOST|aborting/.test(l.msg ?? ""))).toEqual([]);
+      // logged once, not at every checkpoint
+      expect(e.lines.filter((l) => /compacting its log failed/.test(l.msg ?? "")).length).toBe(1);
+    } finally {
+      (engine as Engine | null)?.kill();
+      await output.stop();
+      await admin.deleteTopics({ topics: [inTopic, outTopic] }).catch(() => {});
+      await admin.disconnect();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
 /** the input topic of the fixture's arguments */
 const inTopic = (args: string[]) => args[args.indexOf("--kafka_source_topic") + 1];

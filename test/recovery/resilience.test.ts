@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
 import { ROOT as REPO, sleep, startEngine, type Engine } from "../helpers/engine.js";
+import { canMount, mountSmallFs } from "../helpers/small-fs.js";
 
 const ALPHABET = path.join(REPO, "examples/alphabet/app.ts");
 const RENAMED = path.join(REPO, "test/fixtures/alphabet-renamed.ts");
@@ -145,7 +146,7 @@ describe("resilience (TCP, alphabet)", () => {
     expect((await e2.stop()).code).toBe(0);
   }, 90_000);
 
-  it("refuses a store with a corrupt byte or a truncated log, naming the file", async () => {
+  it("refuses a store with a corrupt byte, a truncated log or no MANIFEST, naming the file", async () => {
     const out = await startCollector();
     collectors.push(out);
     const inPort = await freePort();
@@ -172,7 +173,19 @@ describe("resilience (TCP, alphabet)", () => {
     expect(r2.code).toBe(1);
     expect(r2.error).toContain(`checkpoint store ${log} is corrupt at offset ${good.length - 5}: truncated`);
 
+    // Without its MANIFEST the store is refused (exit 1), naming the files and the choice; the log is untouched.
     fs.writeFileSync(log, good);
+    const manifest = path.join(dir, "MANIFEST");
+    fs.renameSync(manifest, `${manifest}.aside`);
+    const r3 = await refused(ALPHABET, inPort, out.port);
+    expect(r3.code).toBe(1);
+    expect(r3.error).toContain(
+      `checkpoint store ${dir} has no ${manifest}, but holds ${log} (${good.length} bytes): without the MANIFEST there is no telling`,
+    );
+    expect(r3.error).toContain(`restore the MANIFEST (from a backup of ${dir}), or move ${dir} away`);
+    expect(fs.readFileSync(log)).toEqual(good);
+    fs.renameSync(`${manifest}.aside`, manifest);
+
     const ok = await run(ALPHABET, inPort, out.port);
     await ok.waitForLog((l) => /^restored checkpoint/.test(l.msg ?? "") && l.instances === sum(sent).size, 1000);
     expect((await ok.stop()).code).toBe(0);
@@ -239,4 +252,137 @@ describe("resilience (TCP, alphabet)", () => {
       stalled.close();
     }
   }, 120_000);
+  it.skipIf(!canMount)(
+    "a checkpoint that fails on a full disk while a stop waits for it: the final checkpoint does not claim success (exit 4, LOST), the restart restores the checkpoint before",
+    async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      const small = mountSmallFs(1024);
+      dir = path.join(small.dir, "store");
+      try {
+        let out = await startCollector();
+        collectors.push(out);
+        const outPort = out.port;
+        const inPort = await freePort();
+        const e = await startEngine(
+          ALPHABET,
+          [
+            "--in",
+            `127.0.0.1:${inPort}`,
+            "--out",
+            `127.0.0.1:${outPort}`,
+            "--workers",
+            "2",
+            "--resilience-dir",
+            dir,
+            "--checkpoint-interval",
+            "0.2",
+            "--checkpoint-timeout",
+            "60",
+          ],
+          { waitRunning: false, env: { WALLAROO_LOG_LEVEL: "debug" } },
+        );
+        engines.push(e);
+        await e.waitForLog((l) => /running on/.test(l.msg ?? ""), 20_000);
+        await sendBytes(inPort, votes(randomVotes(300, 6)));
+        await out.waitFor((b) => b.length >= 300 * 13, 20_000);
+        await e.waitForLog(isCommitted, 20_000);
+
+        // The receiver goes away: the sink keeps its outputs in its ring, so the next checkpoint
+        // that has new state to write waits for a drain that cannot happen yet.
+        await out.close();
+        await e.waitForLog((l) => /^connection to .* lost/.test(l.msg ?? ""), 20_000);
+        await sendBytes(inPort, votes(randomVotes(100, 7)));
+        const started = () => e.lines.filter((l) => /^checkpoint: pausing/.test(l.msg ?? "")).length;
+        await sleep(2000);
+        const n = started();
+        await sleep(1000);
+        expect(started(), "a checkpoint is waiting for the drain: no new one starts").toBe(n);
+        let before = 0;
+        for (const l of e.lines) if (isCommitted(l)) before = l.checkpoint;
+        expect(before).toBeGreaterThan(0);
+
+        // The disk fills, the stop comes, then the receiver is back: the waiting checkpoint drains,
+        // takes the workers' state and fails to write it.
+        small.fill(0);
+        const mark = e.lines.length;
+        const stopped = e.stop("SIGTERM", 60_000);
+        await e.waitForLog((l) => /^stopping: sources stop reading/.test(l.msg ?? ""), 10_000, mark);
+        out = await startCollector(outPort);
+        collectors.push(out);
+        const exit = await stopped;
+        const tail = e.stderr().slice(-4000);
+        expect(exit, tail).toEqual({ code: 4, signal: null });
+        const after = e.lines.slice(mark);
+        expect(
+          after.some((l) =>
+            /^checkpoint failed during the stop \(.*ENOSPC.*the final checkpoint will write its \d+ state instance/.test(
+              l.msg ?? "",
+            ),
+          ),
+          tail,
+        ).toBe(true);
+        expect(
+          after.some((l) => /^final checkpoint failed: .*ENOSPC/.test(l.msg ?? "")),
+          tail,
+        ).toBe(true);
+        const last = after.find((l) => /^stopped; LOST:/.test(l.msg ?? ""));
+        expect(last, tail).toBeDefined();
+        expect(last!.report).toMatchObject({ lost: true, finalCheckpoint: "failed" });
+        // the lock could not be marked released: said, not swallowed
+        expect(
+          after.some((l) => l.level === 40 && /could not mark .*LOCK\.\d+ released .*ENOSPC/.test(l.msg ?? "")),
+        ).toBe(true);
+
+        small.unfill();
+        const again = await run(ALPHABET, inPort, outPort);
+        const restored = await again.waitForLog((l) => /^restored checkpoint/.test(l.msg ?? ""), 1000);
+        expect(restored.checkpoint).toBe(before);
+        expect((await again.stop()).code).toBe(0);
+      } finally {
+        for (const e of engines) if (e.child.exitCode === null && e.child.signalCode === null) await e.kill9();
+        small.unmount();
+      }
+    },
+    90_000,
+  );
+  it.skipIf(!canMount)(
+    "a periodic checkpoint that cannot be written (full disk) stops the engine (exit 3) naming the file; the restart restores the checkpoint before",
+    async () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      const small = mountSmallFs(1024);
+      dir = path.join(small.dir, "store");
+      try {
+        const out = await startCollector();
+        collectors.push(out);
+        const inPort = await freePort();
+        const e = await run(ALPHABET, inPort, out.port);
+        await sendBytes(inPort, votes(randomVotes(300, 8)));
+        await out.waitFor((b) => b.length >= 300 * 13, 20_000);
+        await e.waitForLog(isCommitted, 20_000);
+        small.fill(0); // not a page left: no MANIFEST can be written from here on
+        await sendBytes(inPort, votes(randomVotes(100, 9)));
+        const exit = await Promise.race([e.exited, sleep(30_000).then(() => "timeout" as const)]);
+        const tail = e.stderr().slice(-4000);
+        expect(exit, tail).toEqual({ code: 3, signal: null });
+        const fatal = e.lines.find((l) => l.level === 60);
+        expect(fatal?.msg, tail).toMatch(
+          new RegExp(
+            `^stopping: checkpoint could not be written \\(checkpoint store: cannot .* ${dir}/(log-1|MANIFEST\\.tmp): ENOSPC`,
+          ),
+        );
+        let before = 0;
+        for (const l of e.lines) if (isCommitted(l)) before = l.checkpoint;
+        expect(before).toBeGreaterThan(0);
+        small.unfill();
+        const again = await run(ALPHABET, inPort, out.port);
+        const restored = await again.waitForLog((l) => /^restored checkpoint/.test(l.msg ?? ""), 1000);
+        expect(restored.checkpoint).toBe(before);
+        expect((await again.stop()).code).toBe(0);
+      } finally {
+        for (const e of engines) if (e.child.exitCode === null && e.child.signalCode === null) await e.kill9();
+        small.unmount();
+      }
+    },
+    60_000,
+  );
 });
