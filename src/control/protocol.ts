@@ -80,6 +80,8 @@ export type FromWorker =
       out: number[];
       outBytes: number[];
       errors: number;
+      /** window steps: events behind the watermark, per step (absent without window steps) */
+      late?: number[];
       queuedBytes: number;
       recentErrors?: RecentError[];
       /** --dead-letter: records written and records that could not be written (full disk...), with the latest reason */

@@ -282,6 +282,7 @@ export async function runApplication(given: EngineOptions): Promise<Application>
     statsIntervalMs: options.statsInterval! * 1000,
     drainTimeoutMs: options.drainTimeout! * 1000,
     stallTimeoutMs: options.stallTimeout! * 1000,
+    idleTimeoutMs: options.idleTimeout! * 1000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
     resilience:
       opened === null
@@ -309,6 +310,7 @@ interface Settings {
   statsIntervalMs: number;
   drainTimeoutMs: number;
   stallTimeoutMs: number;
+  idleTimeoutMs: number;
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
@@ -451,6 +453,7 @@ class Engine {
         wiring,
         failFast: s.failFast,
         statsIntervalMs: HEARTBEAT_MS,
+        idleTimeoutMs: s.idleTimeoutMs,
         resilience: s.resilience !== null,
         deadLetter: s.deadLetter,
         metrics: s.metrics?.memory.workers[i],
@@ -766,12 +769,20 @@ class Engine {
     this.stop().catch(() => {}); // settles done, which the caller observes
   }
 
-  private totals(): { in: number[]; taken: number[]; out: number[]; outBytes: number[]; errors: number } {
+  private totals(): {
+    in: number[];
+    taken: number[];
+    out: number[];
+    outBytes: number[];
+    errors: number;
+    late: number;
+  } {
     const inSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const takenSum = new Array<number>(this.plan.pipelines.length).fill(0);
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
     const bytesSum = new Array<number>(this.plan.sinks.length).fill(0);
     let errors = 0;
+    let late = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
       st.in.forEach((v, i) => {
@@ -787,8 +798,9 @@ class Engine {
         bytesSum[i] += v;
       });
       errors += st.errors;
+      if (st.late) for (const n of st.late) late += n;
     }
-    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors };
+    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors, late };
   }
 
   private logStats(): void {
@@ -820,8 +832,8 @@ class Engine {
       return `${p.name}: in ${fmtRate(inRate)}/s out ${fmtRate((out - outBefore) / secs)}/s (total in ${t.in[p.id]}, out ${out})`;
     });
     this.log.info(
-      { stats: { in: t.in, out: t.out, errors: t.errors } },
-      `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`,
+      { stats: { in: t.in, out: t.out, errors: t.errors, late: t.late } },
+      `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}${t.late ? ` | late events ${t.late}` : ""}`,
     );
     this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors };
   }

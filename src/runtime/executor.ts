@@ -12,7 +12,9 @@ import { normalizeKey } from "../core/hash.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { MARKS, SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { WindowRuntime, type WindowOptions } from "../windows/runtime.js";
+import type { WindowState } from "../windows/state.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { frameEnd } from "../core/framing.js";
 import { readU32LE, writeU32LE } from "../core/bytes.js";
@@ -93,6 +95,14 @@ const VALUE_RAW = 2;
 const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
 const VALUE_TIMED = 0x80;
+/** value-type bit (window steps): the message's event time (float64 LE, ms) follows the value, before a VALUE_TIMED time */
+const VALUE_EVENT_TIME = 0x40;
+
+/**
+ * Where late events go (window steps): `dropped` when the late-data policy did not keep it.
+ * Counted by the executor before the call.
+ */
+export type LateSink = (where: string, value: unknown, eventTime: number, watermark: number, dropped: boolean) => void;
 
 /**
  * The Buffer a decoder gets for one payload of a run: a view of the run's copy.
@@ -128,6 +138,8 @@ class StepRun {
     readonly partitionFn: ((input: any) => unknown) | null,
     /** this worker's instances of a partitioned state, by key (null: not a partitioned state step) */
     readonly instances: Map<Key, object> | null,
+    /** a window step: its messages go to the window runtime instead of a state computation */
+    readonly windowed: boolean,
     /** label index (Executor.labels) of the computation, and of its partition function */
     readonly at: number,
     readonly partitionAt: number,
@@ -269,6 +281,11 @@ export class Executor {
   private dirty: Set<Key>[] | null = null;
   /** strings travel as raw UTF-8 unless the application replaced serialization */
   private readonly rawStrings: boolean;
+  /** the application's windows on this worker (null: no window step) */
+  readonly windows: WindowRuntime | null;
+  private readonly onLate: LateSink;
+  /** the event time of the message being run (set when a window step's pipeline decodes it, or from its frame) */
+  private eventTime = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -283,7 +300,16 @@ export class Executor {
      * outputs back one by one); the engine gathers them (see writeBytes).
      */
     gatherOutputs = true,
+    /** window steps: the clock, the idle timeout, and where late events are reported */
+    windowOptions: Partial<WindowOptions> & { onLate?: LateSink } = {},
   ) {
+    this.windows = plan.steps.some((s) => s.windows !== null)
+      ? new WindowRuntime(plan, index, {
+          clock: windowOptions.clock ?? epochMs,
+          idleTimeoutMs: windowOptions.idleTimeoutMs ?? 5000,
+        })
+      : null;
+    this.onLate = windowOptions.onLate ?? (() => {});
     this.layout = workerLayout({
       pipelines: plan.pipelines.length,
       sinks: plan.sinks.length,
@@ -357,6 +383,7 @@ export class Executor {
         partitioned,
         partitioned ? state.partitionFn : null,
         partitioned ? this.instances[state.id] : null,
+        st.windows !== null,
         label(this.stepLabels[st.id]),
         partitioned ? label(this.partitionLabels[st.id]) : -1,
       );
@@ -422,6 +449,7 @@ export class Executor {
         else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
+        else if (kind === MARKS) this.windows!.onPeerMarks(idOf(t), inputBuffer, off, len);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);
@@ -479,6 +507,8 @@ export class Executor {
       throw new TypeError(
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
       );
+    // Its event time (a throwing eventTime drops the message as its decoder's error).
+    if (this.windows !== null && this.windows.timed[sourceId]) this.eventTime = this.windows.arrive(sourceId, value);
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
@@ -529,6 +559,11 @@ export class Executor {
       end -= 8;
       this.sampleT0 = buf.readDoubleLE(end);
       valueType &= ~VALUE_TIMED;
+    }
+    if (valueType & VALUE_EVENT_TIME) {
+      end -= 8;
+      this.eventTime = buf.readDoubleLE(end);
+      valueType &= ~VALUE_EVENT_TIME;
     }
     const keyLen = readU32LE(buf, off + 2);
     const kStart = off + STEP_HEADER;
@@ -617,7 +652,9 @@ export class Executor {
         this.at = step.at;
         this.stepMessages[step.id]++;
         const t = this.sampleT0 === 0 ? 0 : performance.now();
-        const result = step.stateful(value, inst ?? this.instance(state, key));
+        const result = step.windowed
+          ? this.windowMessage(step, (inst ?? this.instance(state, key)) as WindowState, key, value)
+          : step.stateful(value, inst ?? this.instance(state, key));
         if (t !== 0) observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
@@ -657,6 +694,57 @@ export class Executor {
       } catch (err) {
         this.failed(err, undefined, o);
         if (this.halted) return;
+      }
+    }
+  }
+
+  /** A window step's message: its outputs now (a count window's, a late event's own), saved always. */
+  private windowMessage(step: StepRun, st: WindowState, key: Key, value: unknown): [unknown[] | null, boolean] {
+    return [
+      this.windows!.onMessage(step.id, st, key, value, this.eventTime, (id, v, et, wm, dropped) => {
+        this.slots[this.layout.stepLate + id]++;
+        this.onLate(this.stepLabels[id], v, et, wm, dropped);
+      }),
+      true,
+    ];
+  }
+
+  /**
+   * Window steps' timer, called every WINDOW_TICK_MS between batches (and by the test
+   * driver when its time moves): moves the watermarks, fires the closed windows of this
+   * worker's keys (their outputs go on as the step's outputs do), then sends this worker's
+   * marks to every peer, after what was gathered for it (the order the runtime relies on).
+   */
+  windowTick(): void {
+    const w = this.windows;
+    if (w === null || this.halted) return;
+    this.sampleT0 = 0;
+    for (const id of w.advance(w.now())) {
+      const step = this.stepRuns[id];
+      const state = step.state!;
+      const out: unknown[] = [];
+      const fireKey = (inst: object, key: Key) => {
+        // A key with nothing open has nothing to fire (and nothing to save).
+        if (w.openWindows(id, inst as WindowState) === 0) return;
+        this.at = step.at;
+        this.dirty?.[state.id].add(key);
+        try {
+          w.fireKey(id, inst as WindowState, key, out);
+        } catch (err) {
+          this.failed(err);
+        }
+        if (out.length > 0) this.fanOut(step, step.pipeline, out.splice(0));
+      };
+      if (state.partitioned) for (const [key, inst] of this.instances[state.id]) fireKey(inst, key);
+      else if (this.singleInstances[state.id] !== null) fireKey(this.singleInstances[state.id]!, 0);
+      if (this.halted) return;
+    }
+    if (this.plan.workers > 1) {
+      const frame = w.marksFrame();
+      for (let v = 0; v < this.peers.length; v++) {
+        if (this.peers[v] === null) continue;
+        this.flushPeer(v);
+        this.peers[v]!.send(tag(MARKS, this.index), frame, 0, frame.length);
       }
     }
   }
@@ -776,7 +864,8 @@ export class Executor {
       }
     }
     const timed = this.sampleT0 !== 0;
-    const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
+    const windowed = this.stepRuns[stepId].windowed;
+    const total = STEP_HEADER + keyLen + valueLen + (windowed ? 8 : 0) + (timed ? 8 : 0);
     let off: number;
     let buf: FastBuffer;
     let base: number;
@@ -804,7 +893,7 @@ export class Executor {
       base = off >= 0 ? off : 0;
     }
     buf[base] = keyType;
-    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0);
+    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0) | (windowed ? VALUE_EVENT_TIME : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
@@ -828,7 +917,8 @@ export class Executor {
       else buf.set(raw, v);
     } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
     else buf.set(packed!, v);
-    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen);
+    if (windowed) buf.writeDoubleLE(this.eventTime, v + valueLen);
+    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen + (windowed ? 8 : 0));
     if (off < 0) ch.send(tag(STEP, stepId), buf, 0, total);
   }
 
