@@ -60,6 +60,11 @@ export interface TestDriverOptions {
   workers?: number;
   /** start from a snapshot taken by checkpoint() (any worker count) */
   restore?: TestSnapshot;
+  /**
+   * Window steps: seconds of the driver's time (see advanceTime) after which a silent input
+   * stops holding the watermark back, as the engine's --idle-timeout (default 5)
+   */
+  idleTimeout?: number;
 }
 
 export interface TestDriver {
@@ -83,6 +88,14 @@ export interface TestDriver {
   state<S = unknown>(stateName: string, key?: Key): Promise<S | undefined>;
   /** A checkpoint, as the engine takes one with --resilience-dir (only instances marked saveState are saved). */
   checkpoint(): Promise<TestSnapshot>;
+  /**
+   * Moves the driver's clock (it starts at 0 and moves only here) by `ms`, then lets every
+   * window step fire what its watermark closes, as the engine's timer does. Inputs silent
+   * for the idle timeout stop holding the watermark back; once all are, event time follows
+   * this clock, so `advanceTime` closes a stream's last window deterministically. Without an
+   * eventTime option, an event's time is this clock when it was piped in (ingest time).
+   */
+  advanceTime(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -119,7 +132,10 @@ export async function createTestDriver(options: TestDriverOptions): Promise<Test
     plan.states.map((s) => s.spec.stateClass),
     await userModules(),
   );
-  return new Driver(plan, serde, options.restore);
+  const idle = options.idleTimeout ?? 5;
+  if (typeof idle !== "number" || !(idle > 0))
+    throw new RangeError(`idleTimeout must be a number of seconds > 0, got ${idle}`);
+  return new Driver(plan, serde, options.restore, idle * 1000);
 }
 
 class Driver implements TestDriver {
@@ -142,6 +158,8 @@ class Driver implements TestDriver {
   private checkpoints = 0;
   private checkpointFailed: string | null = null;
   private closed = false;
+  /** the driver's clock (ms), for window steps: moved only by advanceTime */
+  private time = 0;
 
   private readonly snapshotCodec: Codec;
 
@@ -149,6 +167,7 @@ class Driver implements TestDriver {
     private readonly plan: Plan,
     serde: Serde,
     restore?: TestSnapshot,
+    idleTimeoutMs = 5000,
   ) {
     this.snapshotCodec = serde.standalone();
     this.name = plan.app.name;
@@ -164,7 +183,11 @@ class Driver implements TestDriver {
     };
     this.executors = Array.from(
       { length: W },
-      (_, w) => new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false),
+      (_, w) =>
+        new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false, {
+          clock: () => this.time,
+          idleTimeoutMs,
+        }),
     );
     for (const e of this.executors) e.trackDirty();
     this.peerIn = Array.from({ length: W }, (_, u) =>
@@ -197,9 +220,37 @@ class Driver implements TestDriver {
         source.id,
         payloads.map((x, i) => kafkaPayload(x, i)),
       );
+    // The watermarks move with what came in, as the engine's next timer tick would move them.
+    this.tickWindows();
     const errors = this.errors;
     this.errors = [];
     if (errors.length > 0) throw new UserCodeError(errors);
+  }
+
+  async advanceTime(ms: number): Promise<void> {
+    this.checkOpen();
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`advanceTime(ms): ms must be a finite number >= 0, got ${ms}`);
+    }
+    this.time += ms;
+    this.errors = [];
+    this.tickWindows();
+    const errors = this.errors;
+    this.errors = [];
+    if (errors.length > 0) throw new UserCodeError(errors);
+  }
+
+  /**
+   * One timer tick of every simulated worker, twice: the first round's marks frames reach
+   * every peer, so the second fires with every worker's latest marks (as engine ticks do
+   * after a round trip).
+   */
+  private tickWindows(): void {
+    if (this.executors[0].windows === null) return;
+    for (let round = 0; round < 2; round++) {
+      for (const e of this.executors) e.windowTick();
+      this.settle();
+    }
   }
 
   /** One call is one connection: its messages go to one worker, in runs of whole framed messages. */
