@@ -739,13 +739,18 @@ export class Executor {
       else if (this.singleInstances[state.id] !== null) fireKey(this.singleInstances[state.id]!, 0);
       if (this.halted) return;
     }
-    if (this.plan.workers > 1) {
-      const frame = w.marksFrame();
-      for (let v = 0; v < this.peers.length; v++) {
-        if (this.peers[v] === null) continue;
-        this.flushPeer(v);
-        this.peers[v]!.send(tag(MARKS, this.index), frame, 0, frame.length);
-      }
+    this.sendMarks();
+  }
+
+  /** Sends this worker's input marks to every peer, after what was gathered for it (see windowTick). */
+  sendMarks(): void {
+    const w = this.windows;
+    if (w === null || this.plan.workers === 1) return;
+    const frame = w.marksFrame();
+    for (let v = 0; v < this.peers.length; v++) {
+      if (this.peers[v] === null) continue;
+      this.flushPeer(v);
+      this.peers[v]!.send(tag(MARKS, this.index), frame, 0, frame.length);
     }
   }
 

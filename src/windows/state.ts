@@ -84,8 +84,10 @@ export function add(
   out: unknown[],
 ): AddResult {
   if (w.kind === "count") return addCount(w, st, key, input, et, out);
-  // A new key: nothing of it fired, and windows ending at or before wm are closed for it too.
-  if (Number.isNaN(st.fired)) st.fired = wm;
+  // Windows ending at or before wm are closed for this key, whether they fired (the engine
+  // fires every key holding windows at each watermark) or held nothing of it (a new key, or
+  // one whose windows had all closed): an event must not reopen them. (NaN: a new key.)
+  if (Number.isNaN(st.fired) || wm > st.fired) st.fired = wm;
   return w.kind === "range" ? addRange(w, st, key, input, et, wm, out) : addSession(w, st, key, input, et, wm, out);
 }
 
