@@ -723,20 +723,16 @@ export class Executor {
       const step = this.stepRuns[id];
       const state = step.state!;
       const out: unknown[] = [];
-      const fireKey = (inst: object, key: Key) => {
-        // A key with nothing open has nothing to fire (and nothing to save).
-        if (w.openWindows(id, inst as WindowState) === 0) return;
+      w.forEachOpen(id, (key, st) => {
         this.at = step.at;
         this.dirty?.[state.id].add(key);
         try {
-          w.fireKey(id, inst as WindowState, key, out);
+          w.fireKey(id, st, key, out);
         } catch (err) {
           this.failed(err);
         }
         if (out.length > 0) this.fanOut(step, step.pipeline, out.splice(0));
-      };
-      if (state.partitioned) for (const [key, inst] of this.instances[state.id]) fireKey(inst, key);
-      else if (this.singleInstances[state.id] !== null) fireKey(this.singleInstances[state.id]!, 0);
+      });
       if (this.halted) return;
     }
     this.sendMarks();
@@ -791,6 +787,7 @@ export class Executor {
     for (const [id, key, inst] of entries) {
       if (this.states[id].partitioned) this.instances[id].set(key, inst as object);
       else this.singleInstances[id] = inst as object;
+      this.windows?.restored(id, key, inst as WindowState);
     }
   }
 

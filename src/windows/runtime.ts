@@ -27,7 +27,13 @@ export interface WindowPlan {
     readonly pipeline: number;
     readonly spec: { readonly eventTime: ((decoded: any) => number) | null };
   }[];
-  readonly steps: readonly { readonly id: number; readonly pipeline: number; readonly windows: Windows | null }[];
+  readonly steps: readonly {
+    readonly id: number;
+    readonly pipeline: number;
+    readonly state: number;
+    readonly windows: Windows | null;
+  }[];
+  readonly states: readonly unknown[];
 }
 
 export interface WindowOptions {
@@ -52,12 +58,21 @@ export class WindowRuntime {
   readonly windows: (Windows | null)[];
   /** per step: its watermark (window steps only) */
   private readonly clocks: (WatermarkClock | null)[];
+  /** per step: its state id */
+  private readonly stateOf: number[];
   /** per step: the source of its pipeline */
   private readonly stepSource: number[];
   /** [worker][source]: this worker's own marks at [index], its peers' as their latest frames said */
   private readonly marks: InputMark[][];
   /** per step: late events (counted here; the executor copies them to its metrics slots) */
   readonly late: number[];
+  /**
+   * Per state id (window states only): this worker's keys holding open range or session
+   * windows, the ones a tick must fire. A tick visits these, not every key ever seen.
+   */
+  private readonly open: (Map<Key, WindowState> | null)[];
+  /** per state id: the windows of the step(s) using it (null: not a window state) */
+  private readonly stateWindows: (Windows | null)[];
   private readonly frame: Buffer;
 
   constructor(
@@ -67,12 +82,17 @@ export class WindowRuntime {
   ) {
     this.windows = plan.steps.map((s) => s.windows);
     this.clocks = plan.steps.map((s) => (s.windows !== null ? new WatermarkClock() : null));
+    this.stateOf = plan.steps.map((s) => s.state);
     this.stepSource = plan.steps.map((s) => plan.sources.find((src) => src.pipeline === s.pipeline)?.id ?? -1);
     this.timed = plan.sources.map((src) => plan.steps.some((s) => s.windows !== null && s.pipeline === src.pipeline));
     this.marks = Array.from({ length: plan.workers }, () => plan.sources.map(() => newMark()));
     this.late = plan.steps.map(() => 0);
     this.frame = Buffer.alloc(marksFrameBytes(plan.sources.length));
     this.eventTimeFns = plan.sources.map((s) => s.spec.eventTime);
+    this.stateWindows = plan.states.map(
+      (_, id) => plan.steps.find((s) => s.state === id && s.windows !== null)?.windows ?? null,
+    );
+    this.open = this.stateWindows.map((w) => (w !== null && w.kind !== "count" ? new Map() : null));
   }
 
   private readonly eventTimeFns: (((decoded: any) => number) | null)[];
@@ -119,7 +139,9 @@ export class WindowRuntime {
   ): unknown[] | null {
     const out: unknown[] = [];
     const wm = this.clocks[step]!.value;
-    const r = add(this.windows[step]!, st, key, value, eventTime, wm, out);
+    const w = this.windows[step]!;
+    const r = add(w, st, key, value, eventTime, wm, out);
+    if (w.kind !== "count" && openCount(w, st) > 0) this.open[this.stateOf[step]]!.set(key, st);
     if (r !== ADDED) {
       this.late[step]++;
       onLate(step, value, eventTime, wm, r === LATE_DROPPED);
@@ -149,9 +171,24 @@ export class WindowRuntime {
     return moved;
   }
 
-  /** Windows (panes, sessions) of one key of step `step` still open. */
-  openWindows(step: number, st: WindowState): number {
-    return openCount(this.windows[step]!, st);
+  /**
+   * Calls `visit` for every key of step `step` holding open windows on this worker (it fires
+   * them with fireKey); a key left with none is then no longer visited.
+   */
+  forEachOpen(step: number, visit: (key: Key, st: WindowState) => void): void {
+    const open = this.open[this.stateOf[step]]!;
+    const w = this.windows[step]!;
+    for (const [key, st] of open) {
+      visit(key, st);
+      if (openCount(w, st) === 0) open.delete(key);
+    }
+  }
+
+  /** A restored instance of a window state: a tick must visit it if it holds open windows. */
+  restored(state: number, key: Key, st: WindowState): void {
+    const w = this.stateWindows[state];
+    const open = this.open[state];
+    if (w != null && open != null && openCount(w, st) > 0) open.set(key, st);
   }
 
   /** Emits the closed windows of one key of step `step` at its watermark; returns its open windows. */
