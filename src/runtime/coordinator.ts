@@ -925,6 +925,7 @@ class Engine {
       }),
     );
     if (this.s.statsIntervalMs > 0) this.logStats();
+    this.logOpenWindows();
     const dropped = this.totals().errors;
     const dl = this.deadLetterTotals();
     if (this.s.deadLetter && dl.failed > 0) {
@@ -1064,6 +1065,28 @@ class Engine {
       if (performance.now() >= deadline) return false;
       await sleep(5);
     }
+  }
+
+  /**
+   * Windows still open at a stop are not output (a stop is not the end of the input): said
+   * here, with where they are kept, so that none goes unnoticed.
+   */
+  private logOpenWindows(): void {
+    let windows = 0;
+    let keys = 0;
+    for (const st of this.workerStats) {
+      if (!st || st.type !== "stats" || !st.openWindows) continue;
+      windows += st.openWindows.windows;
+      keys += st.openWindows.keys;
+    }
+    if (windows === 0) return;
+    this.log.warn(
+      { openWindows: windows, keys },
+      `${windows} window(s) of ${keys} key(s) were still open at the stop and were not output; ` +
+        (this.s.resilience
+          ? "they are in the final checkpoint and go on after a restart"
+          : "without --resilience-dir they are lost"),
+    );
   }
 
   private async refreshStats(): Promise<void> {

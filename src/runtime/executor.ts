@@ -738,6 +738,24 @@ export class Executor {
     this.sendMarks();
   }
 
+  /** Windows still open on this worker (panes, sessions, count windows), and the keys holding them. */
+  openWindows(): { windows: number; keys: number } {
+    let windows = 0;
+    let keys = 0;
+    const count = (step: StepRun, inst: object | null) => {
+      const n = inst === null ? 0 : this.windows!.openWindows(step.id, inst as WindowState);
+      windows += n;
+      if (n > 0) keys++;
+    };
+    for (const step of this.stepRuns) {
+      if (!step.windowed) continue;
+      const state = step.state!;
+      if (state.partitioned) for (const inst of this.instances[state.id].values()) count(step, inst);
+      else count(step, this.singleInstances[state.id]);
+    }
+    return { windows, keys };
+  }
+
   /** Sends this worker's input marks to every peer, after what was gathered for it (see windowTick). */
   sendMarks(): void {
     const w = this.windows;

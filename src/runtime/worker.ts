@@ -362,7 +362,7 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
-  const postStats = () => {
+  const postStats = (requested = false) => {
     if (init.metrics) executor.countInstances();
     port.postMessage({
       type: "stats",
@@ -373,6 +373,8 @@ async function main(init: WorkerInit): Promise<void> {
       outBytes: sinks.map((c) => c.sentBytes),
       errors: executor.errorCount,
       late: executor.windows !== null ? executor.windows.late.slice() : undefined,
+      // Counted only when asked (at a stop): it visits every key of the window states.
+      openWindows: requested && executor.windows !== null ? executor.openWindows() : undefined,
       queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
       deadLetters:
@@ -385,7 +387,7 @@ async function main(init: WorkerInit): Promise<void> {
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
   port.on("message", (msg: ToWorker) => {
-    if (msg.type === "report") postStats();
+    if (msg.type === "report") postStats(true);
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
       // The log records are encoded here, in parallel on every worker; the coordinator only appends them.

@@ -184,6 +184,11 @@ export class WindowRuntime {
     }
   }
 
+  /** Windows (panes, sessions, count windows) one key of step `step` holds open. */
+  openWindows(step: number, st: WindowState): number {
+    return openCount(this.windows[step]!, st);
+  }
+
   /** A restored instance of a window state: a tick must visit it if it holds open windows. */
   restored(state: number, key: Key, st: WindowState): void {
     const w = this.stateWindows[state];

@@ -106,3 +106,19 @@ it("a late event is counted in the stats line, logged and written to --dead-lett
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+it("windows still open at a stop are counted and logged, not dropped silently (2 workers)", async () => {
+  const { sink, inPort, engine } = await start(2, ["--idle-timeout", "60"]);
+  try {
+    await sendBytes(inPort, frame(["a 100 1", "a 1500 2", "b 1600 3"]));
+    await sink.waitForLines(1);
+    expect(sink.lines()).toEqual(["a 0 1000 1"]);
+    await engine.stop();
+    const line = engine.lines.find((l) => typeof l.msg === "string" && /still open at the stop/.test(l.msg));
+    expect(line).toMatchObject({ openWindows: 2, keys: 2 });
+    expect(line!.msg).toMatch(/without --resilience-dir they are lost/);
+  } finally {
+    await engine.stop();
+    await sink.close();
+  }
+}, 60_000);
