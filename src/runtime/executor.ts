@@ -95,7 +95,10 @@ const VALUE_RAW = 2;
 const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
 const VALUE_TIMED = 0x80;
-/** value-type bit (window steps): the message's event time (float64 LE, ms) follows the value, before a VALUE_TIMED time */
+/**
+ * value-type bit (pipelines with a window step at or after the frame's step): the message's
+ * event time (float64 LE, ms) follows the value, before a VALUE_TIMED time
+ */
 const VALUE_EVENT_TIME = 0x40;
 
 /**
@@ -140,6 +143,11 @@ class StepRun {
     readonly instances: Map<Key, object> | null,
     /** a window step: its messages go to the window runtime instead of a state computation */
     readonly windowed: boolean,
+    /**
+     * a window step is this step or comes after it in the pipeline: a message crossing to
+     * another worker for this step takes its event time along
+     */
+    readonly carriesEventTime: boolean,
     /** label index (Executor.labels) of the computation, and of its partition function */
     readonly at: number,
     readonly partitionAt: number,
@@ -384,6 +392,7 @@ export class Executor {
         partitioned ? state.partitionFn : null,
         partitioned ? this.instances[state.id] : null,
         st.windows !== null,
+        plan.steps.some((w) => w.windows !== null && w.pipeline === st.pipeline && w.id >= st.id),
         label(this.stepLabels[st.id]),
         partitioned ? label(this.partitionLabels[st.id]) : -1,
       );
@@ -723,6 +732,9 @@ export class Executor {
       const step = this.stepRuns[id];
       const state = step.state!;
       const out: unknown[] = [];
+      // A window's output goes on with the watermark that closed it as its event time (at or
+      // after the window's end), for a window step further down the pipeline.
+      this.eventTime = w.watermark(id);
       w.forEachOpen(id, (key, st) => {
         this.at = step.at;
         this.dirty?.[state.id].add(key);
@@ -884,8 +896,8 @@ export class Executor {
       }
     }
     const timed = this.sampleT0 !== 0;
-    const windowed = this.stepRuns[stepId].windowed;
-    const total = STEP_HEADER + keyLen + valueLen + (windowed ? 8 : 0) + (timed ? 8 : 0);
+    const withTime = this.stepRuns[stepId].carriesEventTime;
+    const total = STEP_HEADER + keyLen + valueLen + (withTime ? 8 : 0) + (timed ? 8 : 0);
     let off: number;
     let buf: FastBuffer;
     let base: number;
@@ -913,7 +925,7 @@ export class Executor {
       base = off >= 0 ? off : 0;
     }
     buf[base] = keyType;
-    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0) | (windowed ? VALUE_EVENT_TIME : 0);
+    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0) | (withTime ? VALUE_EVENT_TIME : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
@@ -937,8 +949,8 @@ export class Executor {
       else buf.set(raw, v);
     } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
     else buf.set(packed!, v);
-    if (windowed) buf.writeDoubleLE(this.eventTime, v + valueLen);
-    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen + (windowed ? 8 : 0));
+    if (withTime) buf.writeDoubleLE(this.eventTime, v + valueLen);
+    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen + (withTime ? 8 : 0));
     if (off < 0) ch.send(tag(STEP, stepId), buf, 0, total);
   }
 
