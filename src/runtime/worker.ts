@@ -434,7 +434,7 @@ async function main(init: WorkerInit): Promise<void> {
     setInterval(() => {
       tickDue = true;
       bell.ring();
-    }, WINDOW_TICK_MS);
+    }, WINDOW_TICK_MS).unref();
   }
 
   let sliceStart = performance.now();
