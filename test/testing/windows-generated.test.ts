@@ -1,14 +1,15 @@
 /**
  * Generated test of windows: random event streams (out of order within the delay, events
  * behind it, bursts, pauses shorter and longer than the idle timeout, a final silence) on
- * 1-3 simulated workers, tumbling and sliding windows, each late-data policy, against a
+ * 1-3 simulated workers, tumbling, sliding and session windows, each late-data policy, against a
  * single-threaded reference written here from the documented semantics:
  * - an input is one simulated worker's share of the source (pipeInput calls go round-robin);
  *   its mark is the largest event time it gave and the time it last spoke;
  * - the watermark moves after each pipeInput and advanceTime: the minimum mark over the
  *   inputs that spoke less than the idle timeout ago, minus the delay; when none did, the
  *   largest mark plus the time since the last input went idle; it never goes back;
- * - an event is late when the last window holding it ends at or before the watermark;
+ * - an event is late when the last window holding it ends at or before the watermark (a
+ *   session: when its own session [t, t + gap) would);
  * - a window fires when the watermark reaches its end, with the events that arrived while
  *   it was open; each key's windows come out in end order.
  * The driver runs the engine's own step runner, serialization between workers and marks frames.
@@ -19,6 +20,8 @@ import { createTestDriver } from "wallaroo/testing";
 
 const APP = fileURLToPath(new URL("../fixtures/windows-app.ts", import.meta.url));
 const RANGE = 1000;
+/** the fixture's session gap */
+const GAP = 300;
 const IDLE = 1000;
 
 function rng(seed: number): () => number {
@@ -47,6 +50,8 @@ class Reference {
   private calls = 0;
   /** counted events: their (effective) event time and the watermark when they arrived */
   private readonly held = new Map<string, { et: number; value: number; wmAt: number }[]>();
+  /** session mode (slide 0): each key's open sessions, by start */
+  private readonly sessions = new Map<string, { start: number; end: number; values: number[] }[]>();
   readonly out = new Map<string, string[]>();
 
   constructor(
@@ -58,9 +63,35 @@ class Reference {
     this.marks = Array.from({ length: workers }, () => ({ max: -Infinity, last: -Infinity }));
   }
 
-  private emit(key: string, start: number, values: number[]): void {
+  private emit(key: string, start: number, values: number[], end = start + RANGE): void {
     if (!this.out.has(key)) this.out.set(key, []);
-    this.out.get(key)!.push(`${key} ${start} ${start + RANGE} ${[...values].sort((a, b) => a - b).join(",")}`);
+    this.out.get(key)!.push(`${key} ${start} ${end} ${[...values].sort((a, b) => a - b).join(",")}`);
+  }
+
+  /** Sessions: an event less than GAP after (or before) a session's events joins it; sessions it bridges merge. */
+  private session(e: Ev): void {
+    const open = this.sessions.get(e.key) ?? [];
+    this.sessions.set(e.key, open);
+    if (e.et + GAP <= this.wm) {
+      if (this.policy === "fire-per-message") this.emit(e.key, e.et, [e.value], e.et + GAP);
+      else if (this.policy === "place-in-oldest-window" && open.length > 0) open[0]!.values.push(e.value);
+      return;
+    }
+    let merged = { start: e.et, end: e.et + GAP, values: [e.value] };
+    const rest = [];
+    for (const x of open) {
+      if (x.start < merged.end && merged.start < x.end) {
+        merged = {
+          start: Math.min(x.start, merged.start),
+          end: Math.max(x.end, merged.end),
+          values: [...x.values, ...merged.values],
+        };
+      } else rest.push(x);
+    }
+    this.sessions.set(
+      e.key,
+      [...rest, merged].sort((a, b) => a.start - b.start),
+    );
   }
 
   batch(events: Ev[]): void {
@@ -68,6 +99,10 @@ class Reference {
     for (const e of events) {
       input.max = Math.max(input.max, e.et);
       input.last = this.now;
+      if (this.slide === 0) {
+        this.session(e);
+        continue;
+      }
       const lastStart = Math.floor(e.et / this.slide) * this.slide;
       let et = e.et;
       if (lastStart + RANGE <= this.wm) {
@@ -101,6 +136,13 @@ class Reference {
     if (!(wm > this.wm)) return;
     const from = this.wm;
     this.wm = wm;
+    for (const [key, open] of [...this.sessions].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const x of open.filter((y) => y.end <= wm)) this.emit(key, x.start, x.values, x.end);
+      this.sessions.set(
+        key,
+        open.filter((y) => y.end > wm),
+      );
+    }
     for (const [key, events] of [...this.held].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const windows = new Map<number, number[]>();
       for (const e of events) {
@@ -153,20 +195,21 @@ const byKey = (lines: string[]) => {
   return m;
 };
 
-const CASES = Array.from({ length: 24 }, (_, i) => i + 1);
+const CASES = Array.from({ length: 30 }, (_, i) => i + 1);
 
 describe("windows against a single-threaded reference", () => {
   it.each(CASES)("seed %i", async (seed) => {
     const rand = rng(seed * 7919);
     const workers = 1 + (seed % 3);
-    const sliding = rand() < 0.5;
+    const r = rand();
+    const mode = r < 0.35 ? "tumbling" : r < 0.7 ? "sliding" : "session";
     const delay = rand() < 0.5 ? 0 : 300;
     const policy = (["drop", "fire-per-message", "place-in-oldest-window"] as const)[Math.floor(rand() * 3)]!;
     const steps = generate(rand, delay);
     const args = ["--in", "127.0.0.1:1", "--out", "127.0.0.1:2", "--delay", String(delay), "--late", policy];
-    if (sliding) args.push("--mode", "sliding");
+    args.push("--mode", mode);
     const d = await createTestDriver({ module: APP, args, workers, idleTimeout: IDLE / 1000 });
-    const ref = new Reference(workers, sliding ? RANGE / 2 : RANGE, delay, policy);
+    const ref = new Reference(workers, mode === "sliding" ? RANGE / 2 : mode === "tumbling" ? RANGE : 0, delay, policy);
     const got: string[] = [];
     try {
       for (const s of steps) {
@@ -189,9 +232,8 @@ describe("windows against a single-threaded reference", () => {
       const at = v.findIndex((x, n) => x !== h[n]);
       return at >= 0 || h.length !== v.length ? `${k} from #${at}: want ${v[at]}, have ${h[at]}` : "";
     });
-    expect(
-      have,
-      `workers ${workers}, ${sliding ? "sliding" : "tumbling"}, delay ${delay}, ${policy}; ${diff.filter(Boolean)[0] ?? ""}`,
-    ).toEqual(want);
+    expect(have, `workers ${workers}, ${mode}, delay ${delay}, ${policy}; ${diff.filter(Boolean)[0] ?? ""}`).toEqual(
+      want,
+    );
   });
 });
