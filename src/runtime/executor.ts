@@ -709,14 +709,14 @@ export class Executor {
 
   /** A window step's message: its outputs now (a count window's, a late event's own), saved always. */
   private windowMessage(step: StepRun, st: WindowState, key: Key, value: unknown): [unknown[] | null, boolean] {
-    return [
-      this.windows!.onMessage(step.id, st, key, value, this.eventTime, (id, v, et, wm, dropped) => {
-        this.slots[this.layout.stepLate + id]++;
-        this.onLate(this.stepLabels[id], v, et, wm, dropped);
-      }),
-      true,
-    ];
+    return [this.windows!.onMessage(step.id, st, key, value, this.eventTime, this.late), true];
   }
+
+  /** A late event of window step `id`: counted in its slot, then reported (made once, not per message). */
+  private readonly late = (id: number, value: unknown, eventTime: number, watermark: number, dropped: boolean) => {
+    this.slots[this.layout.stepLate + id]++;
+    this.onLate(this.stepLabels[id], value, eventTime, watermark, dropped);
+  };
 
   /**
    * Window steps' timer, called every WINDOW_TICK_MS between batches (and by the test
