@@ -20,8 +20,28 @@ export {
   state_computation_multi,
 } from "./api/wrappers.js";
 export type { DecoderOptions } from "./api/wrappers.js";
+export {
+  aggregation,
+  rangeWindows,
+  countWindows,
+  sessionWindows,
+  range_windows,
+  count_windows,
+  session_windows,
+  RangeWindowsBuilder,
+  CountWindowsBuilder,
+  SessionWindowsBuilder,
+} from "./api/windows.js";
+export type {
+  Aggregation,
+  AggregationClass,
+  AggregationDefinition,
+  LateDataPolicy,
+  WindowBounds,
+  Windows,
+} from "./api/windows.js";
 export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
-export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
+export type { KafkaLogLevel, SourceConfig, SinkConfig, SourceOptions } from "./api/configs.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,

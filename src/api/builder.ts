@@ -24,6 +24,8 @@
 import { asSinkConfig, asSourceConfig, kindOf, type SinkConfig, type SourceConfig } from "./configs.js";
 import { WallarooParameterError } from "./errors.js";
 import { normalizeKey } from "../core/hash.js";
+import type { Windows } from "../topology/windows.js";
+import { WindowState } from "../windows/state.js";
 import {
   KIND,
   type ApplicationSpec,
@@ -110,6 +112,13 @@ export interface Pipeline<T> {
     partitionFn: PartitionFunction<T>,
     options: StateOptions,
   ): Pipeline<O>;
+  /**
+   * A windowed step: events are grouped into `windows` per key of `partitionFn`, placed
+   * on workers as toStatePartition places keys (declared `partitionKeys` optional);
+   * without a partition function, one global set of windows. Each closed window sends
+   * on what the aggregation's output() returns.
+   */
+  toWindows<O>(windows: Windows<T, O>, partitionFn?: PartitionFunction<T>, partitionKeys?: readonly Key[]): Pipeline<O>;
   /** Ends the pipeline with a sink. */
   toSink(sinkConfig: SinkConfig<T>): ApplicationBuilder;
   /** Ends the pipeline with several sinks; every output goes to every sink. */
@@ -122,6 +131,7 @@ export interface Pipeline<T> {
   to_stateful: Pipeline<T>["toStateful"];
   to_state_partition: Pipeline<T>["toStatePartition"];
   to_state_partition_u64: Pipeline<T>["toStatePartitionU64"];
+  to_windows: Pipeline<T>["toWindows"];
   to_sink: Pipeline<T>["toSink"];
   to_sinks: Pipeline<T>["toSinks"];
 }
@@ -189,7 +199,8 @@ type Action =
       stateName: unknown;
       scheme: { u64: boolean; fn: unknown; keys: unknown; options: unknown; extra: boolean };
     }
-  | { op: "sinks"; method: string; sinks: unknown; single: boolean };
+  | { op: "sinks"; method: string; sinks: unknown; single: boolean }
+  | { op: "windows"; method: string; windows: unknown; fn: unknown; keys: unknown };
 
 interface OpenPipeline {
   name: string;
@@ -293,6 +304,10 @@ export class ApplicationBuilder {
       scheme: { u64: true, fn: partitionFn, keys: partitionKeys, options, extra: extra.length > 0 },
     });
   }
+  /** A windowed step (see Pipeline.toWindows). */
+  toWindows(windows: Windows, partitionFn?: PartitionFunction, partitionKeys?: readonly Key[]): this {
+    return this.#record({ op: "windows", method: "toWindows", windows, fn: partitionFn, keys: partitionKeys });
+  }
   /** Ends the pipeline with a sink. */
   toSink(sinkConfig: SinkConfig): this {
     return this.#record({ op: "sinks", method: "toSink", sinks: [sinkConfig], single: true });
@@ -342,6 +357,9 @@ export class ApplicationBuilder {
       ...extra,
     );
   }
+  to_windows(windows: Windows, partitionFn?: PartitionFunction, partitionKeys?: readonly Key[]): this {
+    return this.toWindows(windows, partitionFn, partitionKeys);
+  }
   to_sink(sinkConfig: SinkConfig): this {
     return this.toSink(sinkConfig);
   }
@@ -360,7 +378,7 @@ class Validator {
   readonly #app: string;
   readonly #pipelines: PipelineSpec[] = [];
   readonly #states = new Map<string, { spec: StateSpec; where: string }>();
-  readonly #computations = new Map<string, { c: Computation | StateComputation; where: string }>();
+  readonly #computations = new Map<string, { c: Computation | StateComputation | Windows; where: string }>();
   #current: OpenPipeline | null = null;
 
   constructor(readonly name: unknown) {
@@ -465,7 +483,13 @@ class Validator {
   #step(a: Exclude<Action, { op: "newPipeline" }>): void {
     const p = this.#current;
     const named =
-      a.op !== "done" && a.op !== "sinks" && isNamed(a.computation) ? JSON.stringify(a.computation.name) : "";
+      a.op === "windows"
+        ? isKind<Windows>(a.windows, "windows")
+          ? JSON.stringify(a.windows.aggregation.name)
+          : ""
+        : a.op !== "done" && a.op !== "sinks" && isNamed(a.computation)
+          ? JSON.stringify(a.computation.name)
+          : "";
     const call = `${a.method}(${named})`;
     // The current pipeline stays current after it ends, until the next newPipeline(),
     // so no current pipeline means no newPipeline() yet.
@@ -504,6 +528,9 @@ class Validator {
           stateName: this.#state(where, a),
         });
         return;
+      case "windows":
+        p.steps.push(this.#windows(where, a));
+        return;
       case "sinks":
         p.sinks = this.#sinks(where, a);
         p.ended = "sink";
@@ -538,6 +565,45 @@ class Validator {
       );
     }
     return c;
+  }
+
+  /**
+   * A toWindows step: its windows are a state named after the aggregation ("windows:" +
+   * name), of class WindowState, partitioned by the partition function if one is given.
+   */
+  #windows(where: string, a: Extract<Action, { op: "windows" }>): StepSpec {
+    const w = a.windows;
+    if (!isKind<Windows>(w, "windows")) {
+      this.#fail(
+        where,
+        `toWindows() needs windows made by wallaroo.rangeWindows(range).over(aggregation), countWindows(n).over(...) ` +
+          `or sessionWindows(gap).over(...), got ${kindOf(w)}${isKind(w, "aggregation") ? " (an aggregation: wrap it with rangeWindows(...).over(it))" : typeof w === "object" && w !== null && "over" in w ? " (a window builder: finish it with .over(aggregation))" : ""}`,
+      );
+    }
+    const name = w.aggregation.name;
+    const seen = this.#computations.get(name);
+    if (seen === undefined) this.#computations.set(name, { c: w, where });
+    else if (seen.c !== w) {
+      this.#fail(
+        where,
+        `two different steps are named ${JSON.stringify(name)} (the other one is at ${seen.where}); give each aggregation a unique name, or reuse the same windows object`,
+      );
+    }
+    if (a.fn === undefined && a.keys !== undefined) {
+      this.#fail(
+        where,
+        "toWindows(windows, undefined, keys): declared keys need a partition function; give wallaroo.partition(fn)",
+      );
+    }
+    const stateName = this.#state(where, {
+      op: "state",
+      method: a.method,
+      computation: null,
+      stateClass: WindowState,
+      stateName: `windows:${name}`,
+      scheme: a.fn === undefined ? null : { u64: false, fn: a.fn, keys: a.keys },
+    } as Extract<Action, { op: "state" }>);
+    return { kind: "window", windows: w, stateName };
   }
 
   /** Checks a state step and merges it into the state of that name; returns the name. */

@@ -111,6 +111,43 @@ function checkInt(v: unknown, name: string, min: number, what: string): number {
   return v;
 }
 
+/** Options of a source config. */
+export interface SourceOptions<T> {
+  /**
+   * The event time of a decoded message, in ms (for windows, see toWindows). Without it,
+   * a message's event time is when the worker decoded it (ingest time).
+   */
+  eventTime?: (decoded: T) => number;
+  /** spelling of the Python API, accepted for porting */
+  event_time?: (decoded: T) => number;
+}
+
+function checkSourceOptions(o: unknown, what: string): ((decoded: any) => number) | null {
+  if (o === undefined) return null;
+  if (o === null || typeof o !== "object" || Array.isArray(o)) {
+    throw new WallarooParameterError(
+      `${what}: the options must be an object such as { eventTime: (m) => m.ts }, got ${kindOf(o)}`,
+    );
+  }
+  for (const k of Object.keys(o)) {
+    if (k !== "eventTime" && k !== "event_time") {
+      throw new WallarooParameterError(`${what}: unknown option "${k}"; the only source option is eventTime`);
+    }
+  }
+  const { eventTime, event_time } = o as SourceOptions<unknown>;
+  if (eventTime !== undefined && event_time !== undefined && eventTime !== event_time) {
+    throw new WallarooParameterError(`${what}: give eventTime once (it was given in two spellings)`);
+  }
+  const fn = eventTime ?? event_time;
+  if (fn === undefined) return null;
+  if (typeof fn !== "function") {
+    throw new WallarooParameterError(
+      `${what}: eventTime must be a function from a decoded message to its event time in ms, got ${kindOf(fn)}`,
+    );
+  }
+  return fn as (decoded: any) => number;
+}
+
 /** The engine LISTENS on host:port; any number of senders may connect. */
 export class TCPSourceConfig<T = any> {
   readonly [KIND] = "tcpSourceConfig" as const;
@@ -118,6 +155,7 @@ export class TCPSourceConfig<T = any> {
     readonly host: string,
     readonly port: string | number,
     readonly decoder: Decoder<T>,
+    readonly options?: SourceOptions<T>,
   ) {}
 
   toSpec(): TCPSourceSpec {
@@ -130,6 +168,7 @@ export class TCPSourceConfig<T = any> {
       host,
       port,
       decoder: checkDecoder(this.decoder, what),
+      eventTime: checkSourceOptions(this.options, what),
     };
   }
 }
@@ -158,6 +197,7 @@ export class KafkaSourceConfig<T = any> {
     readonly brokers: readonly (readonly [string, string | number])[],
     readonly logLevel: KafkaLogLevel,
     readonly decoder: Decoder<T>,
+    readonly options?: SourceOptions<T>,
   ) {}
 
   toSpec(): KafkaSourceSpec {
@@ -170,6 +210,7 @@ export class KafkaSourceConfig<T = any> {
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       decoder: checkDecoder(this.decoder, what),
+      eventTime: checkSourceOptions(this.options, what),
     };
   }
 }

@@ -11,7 +11,8 @@ function duration(unit: string, ms: number, n: unknown): number {
     const shown = typeof n === "number" ? String(n) : typeof n === "string" ? JSON.stringify(n) : typeof n;
     throw new WallarooParameterError(`${unit}(n): n must be a finite number >= 0, got ${shown}`);
   }
-  return n * ms;
+  // whole milliseconds: window bounds and ticks are integers
+  return Math.round(n * ms);
 }
 
 /** `n` milliseconds, as a number of milliseconds. */

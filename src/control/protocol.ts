@@ -83,6 +83,10 @@ export type FromWorker =
       /** per state: instances ended by DELETE, and removed by the state's ttl (totals of this worker) */
       deleted: number[];
       expired: number[];
+      /** window steps: events behind the watermark, per step (absent without window steps) */
+      late?: number[];
+      /** window steps, in the answer to "report" (sent at a stop): windows still open on this worker, and their keys */
+      openWindows?: { windows: number; keys: number };
       queuedBytes: number;
       recentErrors?: RecentError[];
       /** --dead-letter: records written and records that could not be written (full disk...), with the latest reason */

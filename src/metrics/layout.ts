@@ -48,6 +48,8 @@ export interface WorkerLayout {
   readonly out: number;
   readonly stepMessages: number;
   readonly stepErrors: number;
+  /** events behind the watermark, per (window) step, whatever the late-data policy did with them */
+  readonly stepLate: number;
   /** errors outside a step: decoders per pipeline */
   readonly decodeErrors: number;
   /** errors in encoders, per sink */
@@ -83,6 +85,7 @@ export function workerLayout(s: PlanShape): WorkerLayout {
     out: take(s.sinks),
     stepMessages: take(s.steps),
     stepErrors: take(s.steps),
+    stepLate: take(s.steps),
     decodeErrors: take(s.pipelines),
     encodeErrors: take(s.sinks),
     stepHist: take(s.steps * HIST_SLOTS),

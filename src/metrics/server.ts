@@ -311,6 +311,17 @@ export class MetricsServer {
       },
     );
     add(
+      "wallaroo_step_late_events_total",
+      "Events behind the watermark of each window step, whatever its late-data policy did with them",
+      "counter",
+      () => {
+        const s = this.sums();
+        return plan.steps
+          .filter((st) => st.windows !== null)
+          .map((st) => ({ labels: this.stepNames[st.id], value: s[l.stepLate + st.id] }));
+      },
+    );
+    add(
       "wallaroo_step_processing_seconds",
       "Time in each step's computation (sampled: 1 in 1024 decoded messages, with all their outputs)",
       "histogram",

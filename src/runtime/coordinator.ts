@@ -286,6 +286,7 @@ export async function runApplication(given: EngineOptions): Promise<Application>
     statsIntervalMs: options.statsInterval! * 1000,
     drainTimeoutMs: options.drainTimeout! * 1000,
     stallTimeoutMs: options.stallTimeout! * 1000,
+    idleTimeoutMs: options.idleTimeout! * 1000,
     kafkaGroup: options.kafkaGroup ?? plan.app.name,
     resilience:
       opened === null
@@ -313,6 +314,7 @@ interface Settings {
   statsIntervalMs: number;
   drainTimeoutMs: number;
   stallTimeoutMs: number;
+  idleTimeoutMs: number;
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
@@ -455,6 +457,7 @@ class Engine {
         wiring,
         failFast: s.failFast,
         statsIntervalMs: HEARTBEAT_MS,
+        idleTimeoutMs: s.idleTimeoutMs,
         resilience: s.resilience !== null,
         deadLetter: s.deadLetter,
         metrics: s.metrics?.memory.workers[i],
@@ -778,6 +781,7 @@ class Engine {
     errors: number;
     deleted: number[];
     expired: number[];
+    late: number;
   } {
     const deleted = new Array<number>(this.plan.states.length).fill(0);
     const expired = new Array<number>(this.plan.states.length).fill(0);
@@ -786,6 +790,7 @@ class Engine {
     const outSum = new Array<number>(this.plan.sinks.length).fill(0);
     const bytesSum = new Array<number>(this.plan.sinks.length).fill(0);
     let errors = 0;
+    let late = 0;
     for (const st of this.workerStats) {
       if (!st || st.type !== "stats") continue;
       st.in.forEach((v, i) => {
@@ -807,8 +812,9 @@ class Engine {
       st.expired.forEach((v, i) => {
         expired[i] += v;
       });
+      if (st.late) for (const n of st.late) late += n;
     }
-    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors, deleted, expired };
+    return { in: inSum, taken: takenSum, out: outSum, outBytes: bytesSum, errors, deleted, expired, late };
   }
 
   private logStats(): void {
@@ -854,8 +860,8 @@ class Engine {
       }
     }
     this.log.info(
-      { stats: { in: t.in, out: t.out, errors: t.errors, ...(ended > 0 ? { states } : {}) } },
-      `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}`,
+      { stats: { in: t.in, out: t.out, errors: t.errors, late: t.late, ...(ended > 0 ? { states } : {}) } },
+      `${parts.join(" | ")}${t.errors ? ` | errors ${t.errors}` : ""}${t.late ? ` | late events ${t.late}` : ""}`,
     );
     this.lastStats = { at: now, in: t.in, out: t.out, errors: t.errors, ended };
   }
@@ -947,6 +953,7 @@ class Engine {
       }),
     );
     if (this.s.statsIntervalMs > 0) this.logStats();
+    this.logOpenWindows();
     const dropped = this.totals().errors;
     const dl = this.deadLetterTotals();
     if (this.s.deadLetter && dl.failed > 0) {
@@ -1086,6 +1093,28 @@ class Engine {
       if (performance.now() >= deadline) return false;
       await sleep(5);
     }
+  }
+
+  /**
+   * Windows still open at a stop are not output (a stop is not the end of the input): said
+   * here, with where they are kept, so that none goes unnoticed.
+   */
+  private logOpenWindows(): void {
+    let windows = 0;
+    let keys = 0;
+    for (const st of this.workerStats) {
+      if (!st || st.type !== "stats" || !st.openWindows) continue;
+      windows += st.openWindows.windows;
+      keys += st.openWindows.keys;
+    }
+    if (windows === 0) return;
+    this.log.warn(
+      { openWindows: windows, keys },
+      `${windows} window(s) of ${keys} key(s) were still open at the stop and were not output; ` +
+        (this.s.resilience
+          ? "they are in the final checkpoint and go on after a restart"
+          : "without --resilience-dir they are lost"),
+    );
   }
 
   private async refreshStats(): Promise<void> {

@@ -12,7 +12,9 @@ import { normalizeKey } from "../core/hash.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { MARKS, SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import { WindowRuntime, type WindowOptions } from "../windows/runtime.js";
+import type { WindowState } from "../windows/state.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
 import { frameEnd } from "../core/framing.js";
 import { readU32LE, writeU32LE } from "../core/bytes.js";
@@ -93,6 +95,17 @@ const VALUE_RAW = 2;
 const VALUE_TEXT = 3;
 /** value-type bit: the frame ends with the sampled message's start time (float64 LE, epoch ms), for the latency metric */
 const VALUE_TIMED = 0x80;
+/**
+ * value-type bit (pipelines with a window step at or after the frame's step): the message's
+ * event time (float64 LE, ms) follows the value, before a VALUE_TIMED time
+ */
+const VALUE_EVENT_TIME = 0x40;
+
+/**
+ * Where late events go (window steps): `dropped` when the late-data policy did not keep it.
+ * Counted by the executor before the call.
+ */
+export type LateSink = (where: string, value: unknown, eventTime: number, watermark: number, dropped: boolean) => void;
 
 /**
  * The Buffer a decoder gets for one payload of a run: a view of the run's copy.
@@ -166,6 +179,13 @@ class StepRun {
     readonly partitionFn: ((input: any) => unknown) | null,
     /** this worker's instances of a partitioned state, by key (null: not a partitioned state step) */
     readonly instances: Map<Key, object> | null,
+    /** a window step: its messages go to the window runtime instead of a state computation */
+    readonly windowed: boolean,
+    /**
+     * a window step is this step or comes after it in the pipeline: a message crossing to
+     * another worker for this step takes its event time along
+     */
+    readonly carriesEventTime: boolean,
     /** label index (Executor.labels) of the computation, and of its partition function */
     readonly at: number,
     readonly partitionAt: number,
@@ -314,6 +334,11 @@ export class Executor {
   private dirty: Set<Key>[] | null = null;
   /** strings travel as raw UTF-8 unless the application replaced serialization */
   private readonly rawStrings: boolean;
+  /** the application's windows on this worker (null: no window step) */
+  readonly windows: WindowRuntime | null;
+  private readonly onLate: LateSink;
+  /** the event time of the message being run (set when a window step's pipeline decodes it, or from its frame) */
+  private eventTime = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -333,7 +358,16 @@ export class Executor {
      * keeps ticks of ttl / 64 so that a touch stores a small integer
      */
     exactTtl = false,
+    /** window steps: the clock, the idle timeout, and where late events are reported */
+    windowOptions: Partial<WindowOptions> & { onLate?: LateSink } = {},
   ) {
+    this.windows = plan.steps.some((s) => s.windows !== null)
+      ? new WindowRuntime(plan, index, {
+          clock: windowOptions.clock ?? epochMs,
+          idleTimeoutMs: windowOptions.idleTimeoutMs ?? 5000,
+        })
+      : null;
+    this.onLate = windowOptions.onLate ?? (() => {});
     this.layout = workerLayout({
       pipelines: plan.pipelines.length,
       sinks: plan.sinks.length,
@@ -412,6 +446,8 @@ export class Executor {
         partitioned,
         partitioned ? state.partitionFn : null,
         partitioned ? this.instances[state.id] : null,
+        st.windows !== null,
+        plan.steps.some((w) => w.windows !== null && w.pipeline === st.pipeline && w.id >= st.id),
         label(this.stepLabels[st.id]),
         partitioned ? label(this.partitionLabels[st.id]) : -1,
         state !== null ? this.expiries[state.id] : null,
@@ -478,6 +514,7 @@ export class Executor {
         else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
+        else if (kind === MARKS) this.windows!.onPeerMarks(idOf(t), inputBuffer, off, len);
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);
@@ -535,6 +572,8 @@ export class Executor {
       throw new TypeError(
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
       );
+    // Its event time (a throwing eventTime drops the message as its decoder's error).
+    if (this.windows !== null && this.windows.timed[sourceId]) this.eventTime = this.windows.arrive(sourceId, value);
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
@@ -585,6 +624,11 @@ export class Executor {
       end -= 8;
       this.sampleT0 = buf.readDoubleLE(end);
       valueType &= ~VALUE_TIMED;
+    }
+    if (valueType & VALUE_EVENT_TIME) {
+      end -= 8;
+      this.eventTime = buf.readDoubleLE(end);
+      valueType &= ~VALUE_EVENT_TIME;
     }
     const keyLen = readU32LE(buf, off + 2);
     const kStart = off + STEP_HEADER;
@@ -677,7 +721,9 @@ export class Executor {
         const expiry = step.expiry;
         if (expiry !== null) expiry.touched.set(key, expiry.tick);
         const t = this.sampleT0 === 0 ? 0 : performance.now();
-        const result = step.stateful(value, inst);
+        const result = step.windowed
+          ? this.windowMessage(step, inst as WindowState, key, value)
+          : step.stateful(value, inst);
         if (t !== 0) observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
@@ -812,6 +858,79 @@ export class Executor {
     return removed;
   }
 
+  /** A window step's message: its outputs now (a count window's, a late event's own), saved always. */
+  private windowMessage(step: StepRun, st: WindowState, key: Key, value: unknown): [unknown[] | null, boolean] {
+    return [this.windows!.onMessage(step.id, st, key, value, this.eventTime, this.late), true];
+  }
+
+  /** A late event of window step `id`: counted in its slot, then reported (made once, not per message). */
+  private readonly late = (id: number, value: unknown, eventTime: number, watermark: number, dropped: boolean) => {
+    this.slots[this.layout.stepLate + id]++;
+    this.onLate(this.stepLabels[id], value, eventTime, watermark, dropped);
+  };
+
+  /**
+   * Window steps' timer, called every WINDOW_TICK_MS between batches (and by the test
+   * driver when its time moves): moves the watermarks, fires the closed windows of this
+   * worker's keys (their outputs go on as the step's outputs do), then sends this worker's
+   * marks to every peer, after what was gathered for it (the order the runtime relies on).
+   */
+  windowTick(): void {
+    const w = this.windows;
+    if (w === null || this.halted) return;
+    this.sampleT0 = 0;
+    for (const id of w.advance(w.now())) {
+      const step = this.stepRuns[id];
+      const state = step.state!;
+      const out: unknown[] = [];
+      // A window's output goes on with the watermark that closed it as its event time (at or
+      // after the window's end), for a window step further down the pipeline.
+      this.eventTime = w.watermark(id);
+      w.forEachOpen(id, (key, st) => {
+        this.at = step.at;
+        this.dirty?.[state.id].add(key);
+        try {
+          w.fireKey(id, st, key, out);
+        } catch (err) {
+          this.failed(err);
+        }
+        if (out.length > 0) this.fanOut(step, step.pipeline, out.splice(0));
+      });
+      if (this.halted) return;
+    }
+    this.sendMarks();
+  }
+
+  /** Windows still open on this worker (panes, sessions, count windows), and the keys holding them. */
+  openWindows(): { windows: number; keys: number } {
+    let windows = 0;
+    let keys = 0;
+    const count = (step: StepRun, inst: object | null) => {
+      const n = inst === null ? 0 : this.windows!.openWindows(step.id, inst as WindowState);
+      windows += n;
+      if (n > 0) keys++;
+    };
+    for (const step of this.stepRuns) {
+      if (!step.windowed) continue;
+      const state = step.state!;
+      if (state.partitioned) for (const inst of this.instances[state.id].values()) count(step, inst);
+      else count(step, this.singleInstances[state.id]);
+    }
+    return { windows, keys };
+  }
+
+  /** Sends this worker's input marks to every peer, after what was gathered for it (see windowTick). */
+  sendMarks(): void {
+    const w = this.windows;
+    if (w === null || this.plan.workers === 1) return;
+    const frame = w.marksFrame();
+    for (let v = 0; v < this.peers.length; v++) {
+      if (this.peers[v] === null) continue;
+      this.flushPeer(v);
+      this.peers[v]!.send(tag(MARKS, this.index), frame, 0, frame.length);
+    }
+  }
+
   /** Stops all processing (--fail-fast): see `halted`. */
   halt(): void {
     this.halted = true;
@@ -855,6 +974,7 @@ export class Executor {
       else this.singleInstances[id] = inst as object;
       const e = this.expiries[id];
       if (e !== null) e.touched.set(key, e.tick);
+      this.windows?.restored(id, key, inst as WindowState);
     }
   }
 
@@ -933,7 +1053,8 @@ export class Executor {
       }
     }
     const timed = this.sampleT0 !== 0;
-    const total = STEP_HEADER + keyLen + valueLen + (timed ? 8 : 0);
+    const withTime = this.stepRuns[stepId].carriesEventTime;
+    const total = STEP_HEADER + keyLen + valueLen + (withTime ? 8 : 0) + (timed ? 8 : 0);
     let off: number;
     let buf: FastBuffer;
     let base: number;
@@ -961,7 +1082,7 @@ export class Executor {
       base = off >= 0 ? off : 0;
     }
     buf[base] = keyType;
-    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0);
+    buf[base + 1] = valueType | (timed ? VALUE_TIMED : 0) | (withTime ? VALUE_EVENT_TIME : 0);
     writeU32LE(buf, base + 2, keyLen);
     const k = base + STEP_HEADER;
     if (keyType === KEY_DECLARED) writeU32LE(buf, k, declared!);
@@ -985,7 +1106,8 @@ export class Executor {
       else buf.set(raw, v);
     } else if (valueType === VALUE_STRING) utf8Write(buf, value as string, v, valueLen);
     else buf.set(packed!, v);
-    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen);
+    if (withTime) buf.writeDoubleLE(this.eventTime, v + valueLen);
+    if (timed) buf.writeDoubleLE(this.sampleT0, v + valueLen + (withTime ? 8 : 0));
     if (off < 0) ch.send(tag(STEP, stepId), buf, 0, total);
   }
 

@@ -113,6 +113,17 @@ export const ENGINE_FLAGS = [
     help: "a thread whose event loop does not run for this long (user code in an infinite loop) stops the engine (exit 3); 0 = never",
   },
   {
+    flag: "--idle-timeout",
+    key: "idleTimeout",
+    type: "seconds",
+    value: "S",
+    min: 0,
+    positive: true,
+    default: 5,
+    defaultText: "5",
+    help: "window steps: an input (a source on one worker) silent this long stops holding the watermark back; once every input is, event time follows the wall clock, so a quiet stream still closes its windows",
+  },
+  {
     flag: "--kafka-group",
     key: "kafkaGroup",
     type: "string",

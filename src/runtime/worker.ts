@@ -14,7 +14,8 @@ import { createSerde } from "../transport/serde.js";
 import { RingReader, RingWriter } from "../transport/ring.js";
 import { Doorbell } from "../transport/doorbell.js";
 import { ChannelReader, ChannelWriter } from "../transport/channel.js";
-import { Executor } from "./executor.js";
+import { Executor, type LateSink } from "./executor.js";
+import { WINDOW_TICK_MS } from "../windows/runtime.js";
 import {
   congestedWorkersWord,
   congestionLoggedWord,
@@ -40,6 +41,8 @@ export interface WorkerInit {
   wiring: Wiring;
   failFast: boolean;
   statsIntervalMs: number;
+  /** window steps: --idle-timeout in ms */
+  idleTimeoutMs?: number;
   /** resilience on: track the instances marked saveState, answer checkpoint requests */
   resilience: boolean;
   /** --dead-letter: where this worker writes the messages it drops on errors in user code */
@@ -241,7 +244,35 @@ async function main(init: WorkerInit): Promise<void> {
     }
   };
   const recentErrors: RecentError[] = [];
-  const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics);
+  // Late events (window steps): each is counted (executor), logged at most once a second per
+  // step with how many were not logged, and a dropped one goes to --dead-letter with its value.
+  const lateLogged = new Map<string, { at: number; suppressed: number }>();
+  const onLate: LateSink = (where, value, eventTime, watermark, dropped) => {
+    if (dropped && deadLetters !== null) {
+      deadLetters.write(
+        where,
+        new Error(`late event: event time ${eventTime} is behind the watermark ${watermark}`),
+        undefined,
+        value,
+      );
+    }
+    const now = Date.now();
+    const seen = lateLogged.get(where);
+    if (seen !== undefined && now - seen.at < 1000) {
+      seen.suppressed++;
+      return;
+    }
+    lateLogged.set(where, { at: now, suppressed: 0 });
+    log.warn(
+      { where, eventTime, watermark, dropped, suppressedSinceLast: seen?.suppressed ?? 0 },
+      `late event in ${where}: event time ${eventTime} is behind the watermark ${watermark}; ` +
+        (dropped ? "dropped by the late-data policy" : "kept by the late-data policy"),
+    );
+  };
+  const executor = new Executor(plan, me, serde, peers, sinks, onError, init.metrics, true, false, {
+    idleTimeoutMs: init.idleTimeoutMs,
+    onLate,
+  });
   const blockedBase = executor.layout.blockedMs;
   countError = () => {
     executor.errorCount++;
@@ -338,7 +369,7 @@ async function main(init: WorkerInit): Promise<void> {
   };
   const inputsEmpty = () => !peerReaders.some((r) => r.hasData()) && !sourceReaders.some((r) => r.hasData());
 
-  const postStats = () => {
+  const postStats = (requested = false) => {
     if (init.metrics) executor.countInstances();
     port.postMessage({
       type: "stats",
@@ -350,6 +381,9 @@ async function main(init: WorkerInit): Promise<void> {
       errors: executor.errorCount,
       deleted: Array.from(executor.deletedCount),
       expired: Array.from(executor.expiredCount),
+      late: executor.windows !== null ? executor.windows.late.slice() : undefined,
+      // Counted only when asked (at a stop): it visits every key of the window states.
+      openWindows: requested && executor.windows !== null ? executor.openWindows() : undefined,
       queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
       recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
       deadLetters:
@@ -376,7 +410,7 @@ async function main(init: WorkerInit): Promise<void> {
   if (init.resilience) executor.trackDirty();
   const snapshotCodec = init.resilience ? serde.standalone() : null;
   port.on("message", (msg: ToWorker) => {
-    if (msg.type === "report") postStats();
+    if (msg.type === "report") postStats(true);
     else if (msg.type === "checkpoint") {
       // Sent only while the engine is quiescent: no message is being processed.
       // The log records are encoded here, in parallel on every worker; the coordinator only appends them.
@@ -422,6 +456,14 @@ async function main(init: WorkerInit): Promise<void> {
   });
   port.postMessage({ type: "ready" } satisfies WorkerReport);
   started = true;
+  // Window steps fire without new messages: a tick every WINDOW_TICK_MS wakes the loop.
+  let tickDue = false;
+  if (executor.windows !== null) {
+    setInterval(() => {
+      tickDue = true;
+      bell.ring();
+    }, WINDOW_TICK_MS).unref();
+  }
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
@@ -465,6 +507,10 @@ async function main(init: WorkerInit): Promise<void> {
     // What this pass gathered for peers and sinks goes to their rings; it is published only
     // between passes. (Publishing every COMMIT_MS within a long pass too, for latency, cost
     // market_spread on 1 worker ~15% more CPU per message: bench/ANALYSIS.md.)
+    if (tickDue) {
+      tickDue = false;
+      executor.windowTick();
+    }
     executor.flushPeers();
     executor.flushSinks();
     stepping = false;

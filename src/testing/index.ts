@@ -67,6 +67,11 @@ export interface TestDriverOptions {
   workers?: number;
   /** start from a snapshot taken by checkpoint() (any worker count) */
   restore?: TestSnapshot;
+  /**
+   * Window steps: seconds of the driver's time (see advanceTime) after which a silent input
+   * stops holding the watermark back, as the engine's --idle-timeout (default 5)
+   */
+  idleTimeout?: number;
 }
 
 export interface TestDriver {
@@ -91,16 +96,20 @@ export interface TestDriver {
    * created or was removed (its computation returned wallaroo.DELETE, or its ttl expired it).
    */
   state<S = unknown>(stateName: string, key?: Key): Promise<S | undefined>;
-  /**
-   * Moves the driver's processing-time clock forward by `ms` (it starts at 0 and moves
-   * only here), then removes the instances of states with a ttl that no message touched
-   * for that long, as the engine does: an instance last touched at t is removed once
-   * the clock reaches t + ttl (exactly; the engine may take up to about a tenth of the
-   * ttl more). The removals count in the next checkpoint, as in the engine.
-   */
-  advanceTime(ms: number): Promise<void>;
   /** A checkpoint, as the engine takes one with --resilience-dir (only instances marked saveState are saved). */
   checkpoint(): Promise<TestSnapshot>;
+  /**
+   * Moves the driver's clock (it starts at 0 and moves only here) by `ms`, then lets every
+   * window step fire what its watermark closes, as the engine's timer does. Inputs silent
+   * for the idle timeout stop holding the watermark back; once all are, event time follows
+   * this clock, so `advanceTime` closes a stream's last window deterministically. Without an
+   * eventTime option, an event's time is this clock when it was piped in (ingest time).
+   *
+   * The same clock is processing time for states with a ttl: an instance last touched at t
+   * is removed once the clock reaches t + ttl (exactly; the engine may take up to about a
+   * tenth of the ttl more). The removals count in the next checkpoint, as in the engine.
+   */
+  advanceTime(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -137,7 +146,10 @@ export async function createTestDriver(options: TestDriverOptions): Promise<Test
     plan.states.map((s) => s.spec.stateClass),
     await userModules(),
   );
-  return new Driver(plan, serde, options.restore);
+  const idle = options.idleTimeout ?? 5;
+  if (typeof idle !== "number" || !(idle > 0))
+    throw new RangeError(`idleTimeout must be a number of seconds > 0, got ${idle}`);
+  return new Driver(plan, serde, options.restore, idle * 1000);
 }
 
 class Driver implements TestDriver {
@@ -160,8 +172,8 @@ class Driver implements TestDriver {
   private checkpoints = 0;
   private checkpointFailed: string | null = null;
   private closed = false;
-  /** processing time (ms): what ttl is measured in; moved by advanceTime() only */
-  private now = 0;
+  /** the driver's clock (ms): processing time for ttl, ingest and idle time for window steps; moved only by advanceTime */
+  private time = 0;
 
   private readonly snapshotCodec: Codec;
 
@@ -169,6 +181,7 @@ class Driver implements TestDriver {
     private readonly plan: Plan,
     serde: Serde,
     restore?: TestSnapshot,
+    idleTimeoutMs = 5000,
   ) {
     this.snapshotCodec = serde.standalone();
     this.name = plan.app.name;
@@ -184,11 +197,15 @@ class Driver implements TestDriver {
     };
     this.executors = Array.from(
       { length: W },
-      (_, w) => new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false, true),
+      (_, w) =>
+        new Executor(plan, w, serde, this.peerOut[w], this.sinkOut, onError, undefined, false, true, {
+          clock: () => this.time,
+          idleTimeoutMs,
+        }),
     );
     for (const e of this.executors) {
       e.trackDirty();
-      e.setTime(this.now);
+      e.setTime(this.time);
     }
     this.peerIn = Array.from({ length: W }, (_, u) =>
       Array.from({ length: W }, (_, v) => (u === v ? null : this.executors[v].handler())),
@@ -220,9 +237,38 @@ class Driver implements TestDriver {
         source.id,
         payloads.map((x, i) => kafkaPayload(x, i)),
       );
+    // The watermarks move with what came in, as the engine's next timer tick would move them.
+    this.tickWindows();
     const errors = this.errors;
     this.errors = [];
     if (errors.length > 0) throw new UserCodeError(errors);
+  }
+
+  async advanceTime(ms: number): Promise<void> {
+    this.checkOpen();
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`advanceTime(ms): ms must be a finite number >= 0, got ${ms}`);
+    }
+    this.time += ms;
+    this.errors = [];
+    for (const e of this.executors) e.expire(this.time, Number.POSITIVE_INFINITY, true);
+    this.tickWindows();
+    const errors = this.errors;
+    this.errors = [];
+    if (errors.length > 0) throw new UserCodeError(errors);
+  }
+
+  /**
+   * One timer tick of every simulated worker, after every worker's marks have reached every
+   * peer: each then fires with the same, latest marks, so the watermarks do not depend on
+   * the order the simulated workers tick in (in the engine, a peer's marks are up to a tick old).
+   */
+  private tickWindows(): void {
+    if (this.executors[0].windows === null) return;
+    for (const e of this.executors) e.sendMarks();
+    this.settle();
+    for (const e of this.executors) e.windowTick();
+    this.settle();
   }
 
   /** One call is one connection: its messages go to one worker, in runs of whole framed messages. */
@@ -345,15 +391,6 @@ class Driver implements TestDriver {
     }
     const k = normalizeKey(key);
     return this.executors[ownerOf(state, k, this.workers)].peekInstance(state.id, k) as S | undefined;
-  }
-
-  async advanceTime(ms: number): Promise<void> {
-    this.checkOpen();
-    if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-      throw new RangeError(`advanceTime(ms): ms must be a finite number >= 0, got ${String(ms)}`);
-    }
-    this.now += ms;
-    for (const e of this.executors) e.expire(this.now, Number.POSITIVE_INFINITY, true);
   }
 
   async checkpoint(): Promise<TestSnapshot> {

@@ -14,6 +14,7 @@ import type {
   StateComputation,
   StateSpec,
 } from "./spec.js";
+import type { Windows } from "./windows.js";
 import { hashKey, hashString } from "../core/hash.js";
 
 export interface SourcePlan {
@@ -46,6 +47,12 @@ export interface StepPlan {
   readonly state: number;
   /** next step id, or -1: the output goes to the pipeline's sinks */
   readonly next: number;
+  /**
+   * toWindows: a state step (its state holds the per-key windows, placed like any
+   * partitioned state) whose messages the window runtime handles (src/windows/runtime.ts);
+   * always multi. null for other steps.
+   */
+  readonly windows: Windows | null;
 }
 
 export interface StatePlan {
@@ -86,6 +93,11 @@ export function describeSink(spec: SinkSpec): string {
   return spec.endpoint;
 }
 
+/** Stands for a window step's computation: the executor hands window steps' messages to the window runtime instead. */
+function windowStepFn(): never {
+  throw new Error("a window step runs in the window runtime, not as a state computation");
+}
+
 export function compilePlan(app: ApplicationSpec, workers: number): Plan {
   const states: StatePlan[] = app.states.map((spec, id) => {
     const declaredOwner = new Map<Key, number>();
@@ -108,7 +120,20 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
     const first = steps.length;
     p.steps.forEach((s, i) => {
       const next = i + 1 < p.steps.length ? first + i + 1 : -1;
-      if (s.kind === "state") {
+      if (s.kind === "window") {
+        steps.push({
+          id: steps.length,
+          pipeline: pid,
+          name: s.windows.aggregation.name,
+          kind: "state",
+          multi: true,
+          stateless: null,
+          stateful: windowStepFn,
+          state: stateIndex.get(s.stateName)!,
+          next,
+          windows: s.windows,
+        });
+      } else if (s.kind === "state") {
         steps.push({
           id: steps.length,
           pipeline: pid,
@@ -119,6 +144,7 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
           stateful: s.computation.fn,
           state: stateIndex.get(s.stateName)!,
           next,
+          windows: null,
         });
       } else {
         steps.push({
@@ -131,6 +157,7 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
           stateful: null,
           state: -1,
           next,
+          windows: null,
         });
       }
     });

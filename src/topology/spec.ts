@@ -6,9 +6,11 @@
 
 export type { Key } from "../core/hash.js";
 import type { Key } from "../core/hash.js";
+import type { Windows } from "./windows.js";
 
-/** Marks objects made by the wrappers, so that build() can tell them from plain functions. */
-export const KIND = Symbol.for("wallaroo.kind");
+// In a module of its own, so that windows.ts (which spec.ts imports) can use it without a cycle.
+import { KIND } from "./kind.js";
+export { KIND };
 
 /**
  * What a state computation returns as the third element of its result to end its
@@ -89,6 +91,8 @@ export interface TCPSourceSpec extends EndpointSpec {
   readonly host: string;
   readonly port: number;
   readonly decoder: Decoder;
+  /** the event time (ms) of a decoded message, for windows; null: ingest time */
+  readonly eventTime: ((decoded: any) => number) | null;
 }
 export interface KafkaSourceSpec extends EndpointSpec {
   readonly kind: "kafka-source";
@@ -96,6 +100,8 @@ export interface KafkaSourceSpec extends EndpointSpec {
   readonly brokers: [string, number][];
   readonly logLevel: string;
   readonly decoder: Decoder;
+  /** the event time (ms) of a decoded message, for windows; null: ingest time */
+  readonly eventTime: ((decoded: any) => number) | null;
 }
 export interface TCPSinkSpec extends EndpointSpec {
   readonly kind: "tcp-sink";
@@ -118,7 +124,9 @@ export type SinkSpec = TCPSinkSpec | KafkaSinkSpec;
 export type StepSpec =
   | { readonly kind: "to"; readonly computation: Computation }
   | { readonly kind: "toParallel"; readonly computation: Computation }
-  | { readonly kind: "state"; readonly computation: StateComputation; readonly stateName: string };
+  | { readonly kind: "state"; readonly computation: StateComputation; readonly stateName: string }
+  /** toWindows: the windows' per-key state is the state `stateName` (class WindowState, see src/windows/) */
+  | { readonly kind: "window"; readonly windows: Windows; readonly stateName: string };
 
 export interface StateSpec {
   readonly name: string;

@@ -23,6 +23,11 @@ export const STEP = 2;
  * One frame header, one reserve and one wake-up check per batch instead of per message.
  */
 export const STEP_BATCH = 5;
+/**
+ * the sending worker's event-time marks, one per source (id: the sending worker), for
+ * window steps' watermarks (src/windows/runtime.ts); sent after the messages before it
+ */
+export const MARKS = 6;
 /** encoded bytes for a sink (id: sink id) */
 export const SINK = 3;
 /** one piece of a message larger than a frame may be (see channel.ts) */

@@ -97,6 +97,7 @@ describe("ApplicationBuilder: happy paths", () => {
       host: "127.0.0.1",
       port: 7010,
       decoder: dec,
+      eventTime: null,
     });
     expect(p.steps).toEqual([
       { kind: "toParallel", computation: split },
@@ -209,6 +210,7 @@ describe("ApplicationBuilder: happy paths", () => {
         ],
         logLevel: "Warn",
         decoder: dec,
+        eventTime: null,
       },
       steps: [],
       sinks: [{ kind: "tcp-sink", endpoint: "tcp 127.0.0.1:7002", host: "127.0.0.1", port: 7002, encoder: enc }],

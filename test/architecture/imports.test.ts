@@ -12,7 +12,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
 
 /**
  * Bottom first. core: hashing, length formats, logging; topology: the spec and the plan;
- * api: what applications call; transport: rings, doorbells, channels, serialization, the shared
+ * windows: window assignment, firing and watermarks (pure, per key and per input); api: what applications call; transport: rings, doorbells, channels, serialization, the shared
  * memory layout; recovery: the checkpoint store; control: the typed messages between threads;
  * metrics: the counters threads keep in shared memory and the server that reports them;
  * engine: the step runner; connectors: sources and sinks in I/O threads; runtime: coordinator,
@@ -21,6 +21,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
 const LAYERS = [
   "core",
   "topology",
+  "windows",
   "api",
   "transport",
   "recovery",

@@ -1,0 +1,69 @@
+/**
+ * Watermarks: how far event time has got, per input and for a windowed step.
+ *
+ * An input is one stream of events in arrival order (in the engine: one source as read
+ * by one worker thread). Its mark is the largest event time it has given, and the
+ * wall-clock time it last spoke. A step's event-time frontier is the minimum mark
+ * over its live inputs; its watermark is the frontier minus the step's delay.
+ *
+ * Idleness: an input silent for `idleMs` stops holding the frontier back, and holds
+ * it again once it speaks. When every input is idle, nothing else will move event
+ * time, so it follows the wall clock from the largest mark, starting the moment the
+ * last input went idle: a quiet stream's last window closes about idleMs after the
+ * wall clock has passed its end (measured from the last event), not never. The
+ * delay is not subtracted then: it allows for disorder among events still coming,
+ * and the idle timeout already waited for them.
+ *
+ * Pure: `now` is given (the engine's wall clock, or the test driver's).
+ */
+
+/** One input's mark: its largest event time (-Infinity: none yet) and when it last spoke (wall ms). */
+export interface InputMark {
+  maxEventTime: number;
+  lastSeen: number;
+}
+
+export function newMark(): InputMark {
+  return { maxEventTime: -Infinity, lastSeen: -Infinity };
+}
+
+export function observe(mark: InputMark, eventTime: number, now: number): void {
+  if (eventTime > mark.maxEventTime) mark.maxEventTime = eventTime;
+  if (now > mark.lastSeen) mark.lastSeen = now;
+}
+
+/**
+ * The watermark of a step with `delay`, over `marks`, at wall time `now`; -Infinity
+ * while no input has given an event. Callers keep the result monotone (see WatermarkClock).
+ */
+export function watermarkOf(marks: Iterable<InputMark>, delay: number, now: number, idleMs: number): number {
+  let liveMin = Infinity;
+  let anyLive = false;
+  let max = -Infinity;
+  let lastSeen = -Infinity;
+  for (const m of marks) {
+    if (m.maxEventTime === -Infinity) continue; // an input that never spoke holds nothing back
+    if (m.maxEventTime > max) max = m.maxEventTime;
+    if (m.lastSeen > lastSeen) lastSeen = m.lastSeen;
+    if (now - m.lastSeen < idleMs) {
+      anyLive = true;
+      if (m.maxEventTime < liveMin) liveMin = m.maxEventTime;
+    }
+  }
+  if (anyLive) return liveMin - delay;
+  if (max === -Infinity) return -Infinity;
+  // All idle since lastSeen + idleMs: event time follows the wall clock from there.
+  return max + Math.max(0, now - (lastSeen + idleMs));
+}
+
+/** A step's watermark, kept monotone: it never goes back when a late input speaks again. */
+export class WatermarkClock {
+  value = -Infinity;
+  advance(wm: number): boolean {
+    if (wm > this.value) {
+      this.value = wm;
+      return true;
+    }
+    return false;
+  }
+}
