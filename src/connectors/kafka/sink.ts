@@ -52,8 +52,10 @@ import {
   brokerList,
   createClient,
   describeError,
+  DISCONNECT_WAIT_MS,
   errorReason,
   protocolErrorType,
+  settlesWithin,
   sleep,
   waitForBrokers,
   type ClientOptions,
@@ -654,22 +656,34 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       clearInterval(refreshTimer);
       wakeUp();
       const undelivered = (inFlight?.records ?? 0) + gathering.records;
+      const aborts: Promise<unknown>[] = [];
       if (txn !== null) {
         // Outputs after the last checkpoint: a restart produces them again.
         log.warn(
           { records: txnRecords },
           `aborting the open transaction (${txnRecords} records after the last checkpoint)`,
         );
-        await txn.abort().catch(() => {});
+        aborts.push(txn.abort().catch(() => {}));
       }
       if (prepared !== null) {
         // Prepared but never committed: the checkpoint that would have named it was not written.
         log.warn({ records: prepared.records }, `aborting the transaction of a checkpoint that was not written`);
-        await prepared.txn.abort().catch(() => {});
+        aborts.push(prepared.txn.abort().catch(() => {}));
       }
-      if (transactional) for (const p of producers) await p?.disconnect().catch(() => {});
-      else await producer?.disconnect().catch(() => {});
-      await admin?.disconnect().catch(() => {});
+      // With brokers that do not answer, kafkajs' aborts and disconnects wait for request timeouts and
+      // retries; the counts below are known already, so the close answers without them after a while
+      // (a transaction left open is aborted by the broker at its timeout, or fenced by the next run).
+      const shutDown = (async () => {
+        await Promise.all(aborts);
+        if (transactional) for (const p of producers) await p?.disconnect().catch(() => {});
+        else await producer?.disconnect().catch(() => {});
+        await admin?.disconnect().catch(() => {});
+      })();
+      if (!(await settlesWithin(shutDown, DISCONNECT_WAIT_MS)))
+        log.warn(
+          { waitedMs: DISCONNECT_WAIT_MS },
+          `the Kafka producer did not ${aborts.length > 0 ? "abort its transaction and " : ""}disconnect within ${DISCONNECT_WAIT_MS} ms (brokers ${brokers} not answering); closing without it`,
+        );
       log.info(
         { delivered, dropped, undelivered, sends, fullWaitMs: Math.round(fullWaitMs) },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`,
