@@ -693,6 +693,10 @@ class Engine {
         .filter((k) => sinkConnector(k.spec).transactional)
         .map((k) => {
           const t = this.sinkThreads[k.id];
+          // A sink that failed was terminated (fail()): asked, it would never answer, and the checkpoint
+          // would wait out the 60 s, and a stop after that failure would wait for the checkpoint and
+          // then find its drain timeout spent before it could ask the sources to stop (issue 24 item 8c).
+          if (t.dead) return Promise.reject(new Error(`${t.what} failed before ${doing} its transaction`));
           return request(t.t, msg, accept, `${t.what} ${doing} its transaction`, 60_000);
         }),
     );
