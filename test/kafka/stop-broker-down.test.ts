@@ -35,7 +35,7 @@ import {
 const brokers = inject("kafkaBrokers") ?? "";
 const skipReason = inject("kafkaSkipReason") ?? "test/kafka/globalSetup.ts is not a vitest globalSetup";
 const haveJava = spawnSync("java", ["-version"]).status === 0;
-const PORT = Number(process.env.WALLAROO_TEST_KAFKA_FREEZE_PORT ?? 19292);
+const PORT = Number(process.env.WALLAROO_TEST_KAFKA_STOP_PORT ?? 19292);
 
 describe("stopping while the Kafka broker is gone", () => {
   it("the Kafka source answers the stop without waiting for kafkajs' disconnect: the report has its count", async (ctx) => {
