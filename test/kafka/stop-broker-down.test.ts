@@ -83,8 +83,7 @@ describe("stopping while the Kafka broker is gone", () => {
         expect(
           msgs((l) => l.name === "wallaroo.source.kafka" && /did not disconnect within 2000 ms/.test(l.msg ?? "")),
         ).toHaveLength(1);
-        // Nothing was in flight: the sink, which does not wait for its disconnect either, reports all
-        // 100 records delivered, and the report is exact.
+        // Nothing was in flight: the sink reports all 100 records delivered, and the report is exact.
         const stopped = engine.lines.find((l) => l.msg === "stopped" || /^stopped; LOST/.test(l.msg ?? ""));
         expect(stopped?.report, stderr).toMatchObject({
           lost: false,

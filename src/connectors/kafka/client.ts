@@ -93,7 +93,7 @@ export function errorReason(err: unknown): string {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * How long a stop or a close waits for kafkajs to disconnect (or abort a transaction) before it
+ * How long a stop waits for kafkajs to disconnect a consumer before it
  * answers without it: with reachable brokers that takes milliseconds; with unreachable ones it
  * can take a request timeout (30 s, a broker that accepts connections and answers nothing) or a
  * whole retry sequence, and the engine's stop would wait that long for the connector's answer.

@@ -52,10 +52,8 @@ import {
   brokerList,
   createClient,
   describeError,
-  DISCONNECT_WAIT_MS,
   errorReason,
   protocolErrorType,
-  settlesWithin,
   sleep,
   waitForBrokers,
   type ClientOptions,
@@ -656,34 +654,22 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
       clearInterval(refreshTimer);
       wakeUp();
       const undelivered = (inFlight?.records ?? 0) + gathering.records;
-      const aborts: Promise<unknown>[] = [];
       if (txn !== null) {
         // Outputs after the last checkpoint: a restart produces them again.
         log.warn(
           { records: txnRecords },
           `aborting the open transaction (${txnRecords} records after the last checkpoint)`,
         );
-        aborts.push(txn.abort().catch(() => {}));
+        await txn.abort().catch(() => {});
       }
       if (prepared !== null) {
         // Prepared but never committed: the checkpoint that would have named it was not written.
         log.warn({ records: prepared.records }, `aborting the transaction of a checkpoint that was not written`);
-        aborts.push(prepared.txn.abort().catch(() => {}));
+        await prepared.txn.abort().catch(() => {});
       }
-      // With brokers that do not answer, kafkajs' aborts and disconnects wait for request timeouts and
-      // retries; the counts below are known already, so the close answers without them after a while
-      // (a transaction left open is aborted by the broker at its timeout, or fenced by the next run).
-      const shutDown = (async () => {
-        await Promise.all(aborts);
-        if (transactional) for (const p of producers) await p?.disconnect().catch(() => {});
-        else await producer?.disconnect().catch(() => {});
-        await admin?.disconnect().catch(() => {});
-      })();
-      if (!(await settlesWithin(shutDown, DISCONNECT_WAIT_MS)))
-        log.warn(
-          { waitedMs: DISCONNECT_WAIT_MS },
-          `the Kafka producer did not ${aborts.length > 0 ? "abort its transaction and " : ""}disconnect within ${DISCONNECT_WAIT_MS} ms (brokers ${brokers} not answering); closing without it`,
-        );
+      if (transactional) for (const p of producers) await p?.disconnect().catch(() => {});
+      else await producer?.disconnect().catch(() => {});
+      await admin?.disconnect().catch(() => {});
       log.info(
         { delivered, dropped, undelivered, sends, fullWaitMs: Math.round(fullWaitMs) },
         `closed after delivering ${delivered} records${dropped ? `, ${dropped} dropped` : ""}${undelivered ? `, ${undelivered} NOT delivered` : ""}`,
