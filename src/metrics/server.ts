@@ -9,8 +9,21 @@
  * Nothing here runs per message: every number is read from the threads' shared
  * counters (metrics/layout.ts), from the rings' own positions, or from the event-loop
  * utilisation Node keeps for each thread, when a scrape or a dashboard tick asks.
+ *
+ * The server shares the engine's process, so its clients must not be able to take what
+ * the data path needs (issue 24: 19,972 half-request connections used up the process's
+ * file descriptors and the sources' new connections were reset). Hence three limits:
+ * at most `maxConnections` connections at once (one more is closed as soon as it is
+ * accepted); a request whose headers have not all arrived within `clientTimeoutMs` is
+ * answered 408 and closed, and so is an idle keep-alive connection; an /events client
+ * that does not read (write() refused for `clientTimeoutMs`, or more than
+ * SSE_MAX_BUFFERED_BYTES unsent) is disconnected, since what it does not take would
+ * stay in this process's memory. Each is counted (wallaroo_metrics_*_total) and logged,
+ * rate-limited: a client can cause as many of these lines as it likes.
  */
 import http from "node:http";
+import type net from "node:net";
+import type stream from "node:stream";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -33,10 +46,40 @@ import {
 import { RING_CAPACITY_WORD, RING_READ_POS_WORD, RING_WRITE_POS_WORD } from "../transport/ring.js";
 import type { CheckpointOutcome, CheckpointStats } from "../recovery/checkpoint.js";
 import type { RecentError } from "../control/protocol.js";
+import type { Logger } from "../core/log.js";
 
 export interface MetricsOptions {
   port: number;
   host: string;
+  /** connections held at once; one more is closed when accepted (--metrics-max-connections) */
+  maxConnections: number;
+  /**
+   * ms (--metrics-timeout): to send a request's headers; an idle keep-alive connection's life;
+   * how long an /events client may leave write() refused before it is disconnected
+   */
+  clientTimeoutMs: number;
+}
+
+/** An /events client with more than this unsent (in this process) is disconnected at once. */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/**
+ * ms between two dashboard snapshots (events). WALLAROO_METRICS_TICK_MS changes it: the test of
+ * a client that does not read uses a short one to fill the socket buffers in a second, not a minute.
+ */
+export const TICK_MS = tickMs(process.env.WALLAROO_METRICS_TICK_MS);
+
+function tickMs(v: string | undefined): number {
+  if (v === undefined) return 1000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`WALLAROO_METRICS_TICK_MS must be a positive integer (milliseconds), got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** An /events client; `fullSince`: when write() first returned false with no 'drain' since (ms), or null. */
+interface SseClient {
+  fullSince: number | null;
 }
 
 /** What the coordinator hands the metrics server: the plan, the shared memory, the threads. */
@@ -120,7 +163,10 @@ export class MetricsServer {
   readonly registry = new Registry();
   private readonly layout: WorkerLayout;
   private readonly server: http.Server;
-  private readonly clients = new Set<http.ServerResponse>();
+  private readonly clients = new Map<http.ServerResponse, SseClient>();
+  /** what clients cost and were refused: exported as wallaroo_metrics_*_total */
+  private readonly guard = { refused: 0, timedOut: 0, sseDropped: 0 };
+  private readonly limited: LimitedLines;
   private readonly channels: ChannelInfo[];
   private tick: NodeJS.Timeout | null = null;
   private lastTick: { sums: Float64Array; elu: { idle: number; active: number }[]; at: number } | null = null;
@@ -145,7 +191,9 @@ export class MetricsServer {
   private constructor(
     private readonly ctx: MetricsContext,
     private readonly opts: MetricsOptions,
+    log: Logger,
   ) {
+    this.limited = new LimitedLines(log);
     const { plan, wiring } = ctx;
     this.layout = workerLayout({
       pipelines: plan.pipelines.length,
@@ -204,13 +252,63 @@ export class MetricsServer {
     collectDefaultMetrics({ register: this.registry, prefix: "wallaroo_" });
     this.staticDir = findDashboardDir();
     this.uplotDir = dirname(createRequire(import.meta.url).resolve("uplot"));
-    this.server = http.createServer((req, res) => {
-      void this.handle(req, res);
+    const timeout = Math.max(1, Math.round(opts.clientTimeoutMs));
+    this.server = http.createServer(
+      {
+        // Node's defaults (60 s for the headers, 300 s for the request, checked every 30 s) let a
+        // half request hold its connection, and its file descriptor, for a minute or more. A GET has
+        // no body: the whole request is due when its headers are.
+        headersTimeout: timeout,
+        requestTimeout: timeout,
+        // How late past the timeout a connection is closed: at most this, at least 50 ms apart.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.round(timeout / 4))),
+      },
+      (req, res) => {
+        void this.handle(req, res);
+      },
+    );
+    this.server.keepAliveTimeout = timeout;
+    // Node closes a connection accepted beyond this at once and emits "drop" for it.
+    this.server.maxConnections = opts.maxConnections;
+    this.server.on("drop", (d?: net.DropArgument) => {
+      this.guard.refused++;
+      this.limited.line(
+        "refused",
+        { remote: d?.remoteAddress, maxConnections: opts.maxConnections },
+        `metrics server: connection from ${d?.remoteAddress ?? "?"} refused, already ${opts.maxConnections} open (--metrics-max-connections)`,
+      );
     });
+    this.server.on("clientError", (err: NodeJS.ErrnoException, socket: stream.Duplex) => this.clientError(err, socket));
   }
 
-  static async start(ctx: MetricsContext, opts: MetricsOptions): Promise<MetricsServer> {
-    const m = new MetricsServer(ctx, opts);
+  /**
+   * What Node does on a client error when nobody listens (answer 408, 431 or 400 if nothing was
+   * sent yet, then close), plus counting the timeouts: a listener replaces that default.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: stream.Duplex): void {
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+      this.guard.timedOut++;
+      const remote = (socket as net.Socket).remoteAddress;
+      this.limited.line(
+        "timeout",
+        { remote, timeoutMs: this.opts.clientTimeoutMs },
+        `metrics server: closed a connection from ${remote ?? "?"} that did not send a whole request within ${this.opts.clientTimeoutMs / 1000} s (--metrics-timeout)`,
+      );
+    }
+    if (socket.writable && (socket as net.Socket).bytesWritten === 0) {
+      const status =
+        err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? "408 Request Timeout"
+          : err.code === "HPE_HEADER_OVERFLOW"
+            ? "431 Request Header Fields Too Large"
+            : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+    }
+    socket.destroy();
+  }
+
+  static async start(ctx: MetricsContext, opts: MetricsOptions, log: Logger): Promise<MetricsServer> {
+    const m = new MetricsServer(ctx, opts, log);
     await new Promise<void>((resolve, reject) => {
       m.server.once("error", reject);
       m.server.listen(opts.port, opts.host, () => {
@@ -219,7 +317,7 @@ export class MetricsServer {
       });
     });
     m.sample();
-    m.tick = setInterval(() => m.broadcast(), 1000);
+    m.tick = setInterval(() => m.broadcast(), TICK_MS);
     m.tick.unref();
     return m;
   }
@@ -254,8 +352,9 @@ export class MetricsServer {
 
   async close(): Promise<void> {
     if (this.tick) clearInterval(this.tick);
-    for (const c of this.clients) c.end();
+    for (const c of this.clients.keys()) c.end();
     this.clients.clear();
+    this.limited.flush(true);
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
@@ -426,6 +525,24 @@ export class MetricsServer {
       "counter",
       () => this.sinkCounter(SINK_REPLAYED_BYTES),
     );
+    add(
+      "wallaroo_metrics_connections_refused_total",
+      "Connections to this server closed on accept: --metrics-max-connections were already open",
+      "counter",
+      () => [{ labels: {}, value: this.guard.refused }],
+    );
+    add(
+      "wallaroo_metrics_request_timeouts_total",
+      "Connections to this server closed because their request did not arrive within --metrics-timeout",
+      "counter",
+      () => [{ labels: {}, value: this.guard.timedOut }],
+    );
+    add(
+      "wallaroo_metrics_sse_clients_dropped_total",
+      "Dashboard (/events) clients disconnected because they did not take their events",
+      "counter",
+      () => [{ labels: {}, value: this.guard.sseDropped }],
+    );
     if (this.ctx.resilience) {
       add("wallaroo_checkpoints_total", "Periodic checkpoints committed", "counter", () => [
         { labels: {}, value: this.checkpoint.count },
@@ -546,12 +663,39 @@ export class MetricsServer {
   }
 
   private broadcast(): void {
+    this.limited.flush(false);
     if (this.clients.size === 0) {
       this.sample(); // keeps the busy gauge current for /metrics
       return;
     }
     const data = `data: ${JSON.stringify(this.snapshot())}\n\n`;
-    for (const c of this.clients) c.write(data);
+    const now = performance.now();
+    for (const [res, c] of this.clients) {
+      if (!res.write(data) && c.fullSince === null) {
+        c.fullSince = now;
+        res.once("drain", () => {
+          c.fullSince = null;
+        });
+      }
+      // A client that does not read: every event it does not take stays here, in the engine's memory.
+      const unsent = res.writableLength;
+      if (unsent > SSE_MAX_BUFFERED_BYTES || (c.fullSince !== null && now - c.fullSince >= this.opts.clientTimeoutMs)) {
+        this.dropClient(res, unsent, c.fullSince === null ? 0 : now - c.fullSince);
+      }
+    }
+  }
+
+  private dropClient(res: http.ServerResponse, unsent: number, fullMs: number): void {
+    this.clients.delete(res);
+    this.guard.sseDropped++;
+    const remote = res.socket?.remoteAddress;
+    this.limited.line(
+      "sse",
+      { remote, unsentBytes: unsent, blockedMs: Math.round(fullMs) },
+      `metrics server: disconnected dashboard client ${remote ?? "?"} that does not read its events (${unsent} bytes unsent, ` +
+        `its connection full for ${(fullMs / 1000).toFixed(1)} s; limits ${SSE_MAX_BUFFERED_BYTES} bytes and --metrics-timeout ${this.opts.clientTimeoutMs / 1000} s)`,
+    );
+    res.destroy();
   }
 
   graph(): unknown {
@@ -597,7 +741,7 @@ export class MetricsServer {
           connection: "keep-alive",
         });
         res.write(`retry: 2000\ndata: ${JSON.stringify(this.snapshot())}\n\n`);
-        this.clients.add(res);
+        this.clients.set(res, { fullSince: null });
         req.on("close", () => this.clients.delete(res));
       } else if (path === "/uplot.js" || path === "/uplot.css") {
         const file = join(this.uplotDir, path === "/uplot.js" ? "uPlot.iife.min.js" : "uPlot.min.css");
@@ -615,6 +759,49 @@ export class MetricsServer {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end(`error: ${(err as Error).message}\n`);
     }
+  }
+}
+
+/**
+ * Log lines that clients cause at will (a refused connection, a timeout, a dropped client):
+ * per kind, the first line of a window is logged, the others are counted, and the count goes
+ * out in one line when the window is over (flush), so lines shown + suppressed = events.
+ */
+class LimitedLines {
+  private readonly kinds = new Map<string, { windowStart: number; suppressed: number }>();
+  constructor(
+    private readonly log: Logger,
+    private readonly windowMs = 10_000,
+  ) {}
+
+  line(kind: string, obj: Record<string, unknown>, msg: string): void {
+    const now = performance.now();
+    const k = this.kinds.get(kind);
+    if (k !== undefined && now - k.windowStart < this.windowMs) {
+      k.suppressed++;
+      return;
+    }
+    if (k !== undefined) this.summarize(kind, k.suppressed);
+    this.kinds.set(kind, { windowStart: now, suppressed: 0 });
+    this.log.warn({ kind: `metrics-${kind}`, ...obj }, msg);
+  }
+
+  /** Reports the counts of windows that ended (of all windows when `all`, at close). */
+  flush(all: boolean): void {
+    const now = performance.now();
+    for (const [kind, k] of this.kinds) {
+      if (!all && now - k.windowStart < this.windowMs) continue;
+      this.summarize(kind, k.suppressed);
+      this.kinds.delete(kind);
+    }
+  }
+
+  private summarize(kind: string, n: number): void {
+    if (n > 0)
+      this.log.warn(
+        { kind: `metrics-${kind}`, suppressed: n },
+        `metrics server: ${n} more like the last (${kind}) in ${this.windowMs / 1000} s`,
+      );
   }
 }
 

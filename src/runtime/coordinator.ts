@@ -42,7 +42,7 @@ import {
 } from "../recovery/store.js";
 import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoint.js";
 import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
-import type { MetricsServer } from "../metrics/server.js";
+import type { MetricsOptions, MetricsServer } from "../metrics/server.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
 import { resolveEngineOptions, type EngineOptions } from "./options.js";
 
@@ -268,6 +268,8 @@ export async function runApplication(given: EngineOptions): Promise<Application>
         : {
             port: options.metricsPort,
             host: options.metricsHost ?? "127.0.0.1",
+            maxConnections: options.metricsMaxConnections!,
+            clientTimeoutMs: options.metricsTimeout! * 1000,
             memory: createMetricsMemory(
               {
                 pipelines: plan.pipelines.length,
@@ -318,7 +320,7 @@ interface Settings {
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
-  metrics: { port: number; host: string; memory: MetricsMemory } | null;
+  metrics: (MetricsOptions & { memory: MetricsMemory }) | null;
 }
 
 /** One thread of the engine, as the coordinator watches it. */
@@ -537,6 +539,7 @@ class Engine {
             lagTopics: plan.sources.map((src) => sourceConnector(src.spec).lagTopic(src.spec)),
           },
           m,
+          this.log,
         );
       } catch (err) {
         throw new EngineError(`cannot start the metrics server on ${m.host}:${m.port}: ${(err as Error).message}`);
@@ -697,6 +700,10 @@ class Engine {
         .filter((k) => sinkConnector(k.spec).transactional)
         .map((k) => {
           const t = this.sinkThreads[k.id];
+          // A sink that failed was terminated (fail()): asked, it would never answer, and the checkpoint
+          // would wait out the 60 s, and a stop after that failure would wait for the checkpoint and
+          // then find its drain timeout spent before it could ask the sources to stop (issue 24 item 8c).
+          if (t.dead) return Promise.reject(new Error(`${t.what} failed before ${doing} its transaction`));
           return request(t.t, msg, accept, `${t.what} ${doing} its transaction`, 60_000);
         }),
     );

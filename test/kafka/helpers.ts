@@ -299,6 +299,18 @@ export class PrivateBroker {
     return argv;
   }
 
+  /**
+   * Freezes the broker (SIGSTOP): its port still accepts connections (the kernel completes them)
+   * but nothing answers, as with a broker stuck in a pause or behind a dead link. thaw() resumes it.
+   */
+  freeze(): void {
+    process.kill(Number(readFileSync(this.pidFile, "utf8").trim()), "SIGSTOP");
+  }
+
+  thaw(): void {
+    process.kill(Number(readFileSync(this.pidFile, "utf8").trim()), "SIGCONT");
+  }
+
   /** Launches the broker again with `argv` (from kill()), on the same data; resolves once it answers. */
   async relaunch(argv: string[]): Promise<void> {
     const out = openSync(join(this.home, "logs", String(this.port), "kafka.out"), "a");

@@ -92,6 +92,34 @@ export function errorReason(err: unknown): string {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long a stop waits for kafkajs to disconnect a consumer before it
+ * answers without it: with reachable brokers that takes milliseconds; with unreachable ones it
+ * can take a request timeout (30 s, a broker that accepts connections and answers nothing) or a
+ * whole retry sequence, and the engine's stop would wait that long for the connector's answer.
+ */
+export const DISCONNECT_WAIT_MS = 2000;
+
+/**
+ * True once `work` has settled, false when `ms` passed first (the work goes on in the background;
+ * the thread ends with the engine). A rejection counts as settled: the caller logs its own errors.
+ */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Capped exponential backoff: 250 ms, 500 ms, ... up to 10 s. */
 export const backoffMs = (attempt: number): number => Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
 

@@ -42,7 +42,9 @@ import {
   brokerList,
   createClient,
   describeError,
+  DISCONNECT_WAIT_MS,
   errorReason,
+  settlesWithin,
   sleep,
   waitForBrokers,
   type ClientOptions,
@@ -345,8 +347,23 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     // Stop fetching; the batch in progress ends at its next message and commits; what is queued goes to the rings.
     void (async () => {
       const c = consumer;
-      if (c)
-        await c.disconnect().catch((err) => log.warn({ err: errorReason(err) }, `disconnecting: ${errorReason(err)}`));
+      if (c) {
+        // kafkajs' disconnect() waits for the consumer's fetch and its leaving the group, each up to a
+        // request timeout or a retry sequence while the brokers do not answer (a stop then waited out
+        // the whole --drain-timeout for this source's answer). What the stop needs does not depend on
+        // it: once `stopping` is set the batch loop hands nothing more on, and everything it handed on
+        // is resolved and counted in `next` (see eachBatch). So the disconnect gets DISCONNECT_WAIT_MS.
+        const inTime = await settlesWithin(
+          c.disconnect().catch((err) => log.warn({ err: errorReason(err) }, `disconnecting: ${errorReason(err)}`)),
+          DISCONNECT_WAIT_MS,
+        );
+        if (!inTime)
+          log.warn(
+            { waitedMs: DISCONNECT_WAIT_MS },
+            `the Kafka consumer did not disconnect within ${DISCONNECT_WAIT_MS} ms (brokers ${brokers} not answering); ` +
+              `stopping without it: what was read is handed on${resilient ? "" : ", offsets not committed since the last commit are read again after a restart"}`,
+          );
+      }
       for (const ch of channels) {
         while (!ch.flush()) {
           ch.commit();
