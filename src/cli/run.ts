@@ -16,6 +16,7 @@ import {
 import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
 import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
+import { watchLauncher } from "./launcher-watch.js";
 
 export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
 
@@ -75,23 +76,6 @@ async function appHelp(module: string): Promise<number> {
   return 0;
 }
 
-/**
- * --exit-with-parent: a process whose parent dies is re-parented (to init or a
- * subreaper), so its ppid changes; polling it works for any parent on Linux and
- * macOS, whether or not the parent gave us a pipe or an IPC channel (npm's shell,
- * a supervisor, a test harness), and costs one syscall per half second.
- */
-function watchParent(onGone: () => void, log: ReturnType<typeof createLogger>): void {
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(timer);
-    log.warn({ parent, now: process.ppid }, `parent process ${parent} exited (--exit-with-parent): stopping`);
-    onGone();
-  }, 500);
-  timer.unref();
-}
-
 /** The exit codes of `wallaroo run` (documented in RUN_HELP and the README). */
 export const EXIT = { OK: 0, START_FAILED: 1, USAGE: 2, FAILED: 3, LOST: 4, FORCED: 130 } as const;
 
@@ -145,7 +129,16 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   // A closed terminal (or a supervisor's reload signal) must not end the engine without a drain.
   process.on("SIGHUP", () => onSignal("SIGHUP"));
-  if (options.exitWithParent) watchParent(() => onSignal("parent process exited"), log);
+  // On unless --no-exit-with-parent: an engine whose starter is gone would keep its ports with nobody to stop it.
+  if (options.exitWithParent !== false) {
+    watchLauncher((what) => {
+      // Ctrl-C reaches the engine and its launchers together: the launchers' exit is then
+      // no news, and must not count as the second signal that stops without draining.
+      if (stopRequested) return;
+      log.warn(`${what}: stopping (--no-exit-with-parent keeps the engine running)`);
+      onSignal("the process that started the engine exited");
+    });
+  }
   try {
     app = await runApplication(options);
   } catch (err) {

@@ -122,7 +122,7 @@ describe("wallaroo run", () => {
     }
   });
 
-  it("--exit-with-parent: the engine drains and exits when the process that started it is killed", async () => {
+  it("by default (--exit-with-parent) the engine drains and exits when the process that started it is killed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wallaroo-parent-"));
     const sink = await startCollector();
     let enginePid = 0;
@@ -140,7 +140,6 @@ describe("wallaroo run", () => {
           BIN,
           "run",
           HELP_APP,
-          "--exit-with-parent",
           "--stats-interval",
           "0",
           "--in",
@@ -173,7 +172,9 @@ describe("wallaroo run", () => {
       for (let i = 0; i < 300 && alive(); i++) await sleep(100);
       expect(alive(), "the engine outlived its parent").toBe(false);
       const text = readFileSync(log, "utf8");
-      expect(text).toMatch(/parent process \d+ exited \(--exit-with-parent\): stopping/);
+      expect(text).toMatch(
+        /the parent process \d+ exited: stopping \(--no-exit-with-parent keeps the engine running\)/,
+      );
       expect(text).toMatch(/"msg":"stopped"/);
     } finally {
       if (enginePid)
