@@ -18,15 +18,19 @@ import { loadAppModule, moduleUrl } from "../runtime/loader.js";
 import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
 import { watchLauncher } from "./launcher-watch.js";
 
-export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
+export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args] [-- application args]
 
 Runs a Wallaroo application: loads APP (TypeScript runs as is), calls its
-applicationSetup(args) with every argument given here, and runs the pipelines
-on a pool of worker threads until SIGINT, SIGTERM or SIGHUP, which stop the
-sources and drain every message in flight to the sinks (at most --drain-timeout
-seconds). A second signal exits at once without draining.
+applicationSetup(args) with every argument given here, as given (APP first, the
+-- too), and runs the pipelines on a pool of worker threads until SIGINT,
+SIGTERM or SIGHUP, which stop the sources and drain every message in flight to
+the sinks (at most --drain-timeout seconds). A second signal exits at once
+without draining.
 
-Engine flags (everything else is left to the application; durations are in
+Engine flags (everything else is left to the application; a flag within two
+typos of an engine flag is refused (exit 2), so a misspelled --resilience-dir
+cannot run without resilience; the engine reads nothing after --, so an
+application flag that looks like an engine flag goes there. Durations are in
 seconds, sizes in bytes):
 ${engineFlagsHelp()}  --help                  this text (after APP: also the application's help)
 
@@ -39,8 +43,10 @@ Logs are JSON lines (pino) on stderr; WALLAROO_LOG_LEVEL=debug|info|warn|error.
 Exit codes:
   0    stopped on request; everything read was delivered (and, with
        --resilience-dir, the final checkpoint written)
-  1    could not start (application, flags it rejects, ports, store)
-  2    bad command line
+  1    could not start (application, flags it rejects, ports, store, with
+       --resilience-dir a state class whose fresh instance cannot be
+       serialized)
+  2    bad command line (a bad value, a misspelled engine flag)
   3    the engine failed: an error in user code with --fail-fast, a worker or
        I/O thread that died, crashed, ran out of memory or stalled, user code
        calling process.exit(), a checkpoint that could not be written. The
@@ -86,16 +92,21 @@ export async function runMain(argv: string[]): Promise<number> {
   }
   const log = createLogger("wallaroo.cli");
   const [module, ...rest] = argv;
-  // Only --help: "-h" may be an application's own short flag (a host, say).
-  if (rest.includes("--help")) return appHelp(module);
+  // Only --help: "-h" may be an application's own short flag (a host, say). After --, it is the application's.
+  const dashDash = rest.indexOf("--");
+  if ((dashDash < 0 ? rest : rest.slice(0, dashDash)).includes("--help")) return appHelp(module);
   let options: EngineOptions;
   try {
     const parsed = parseEngineFlags(rest);
     options = { ...parsed.options, module, args: argv };
-    for (const [given, near] of parsed.nearMisses) {
-      log.warn(
-        { flag: given, suggestion: near },
-        `${given} is not an engine flag (did you mean ${near}?); passing it to the application`,
+    // A misspelled safety flag (--resilence-dir) would run without resilience: refused, with the way
+    // to mean it (after --, where the engine reads nothing).
+    const [miss] = parsed.nearMisses;
+    if (miss !== undefined) {
+      const [given, near] = miss;
+      throw new Error(
+        `${given} is not an engine flag: did you mean ${near}? If ${given} is the application's own flag, ` +
+          `put it after --, which ends the engine's flags: wallaroo run ${module} [engine flags] -- ${given} ...`,
       );
     }
     // the platform's limit, with the reason (runApplication checks it too, for library users)

@@ -260,14 +260,16 @@ export interface ParsedFlags {
 /**
  * Picks the engine's flags out of argv (`--flag V` or `--flag=V`); everything else is
  * the application's and is left alone. A flag the engine does not know but that is
- * within edit distance 2 of one of its flags is reported in nearMisses (the caller
- * warns; the application still gets it, since it may be the application's).
+ * within edit distance 2 of one of its flags is reported in nearMisses (`wallaroo
+ * run` refuses it: a misspelled --resilience-dir must not run without resilience).
+ * Everything after the first `--` is the application's: not read, not checked.
  */
 export function parseEngineFlags(argv: readonly string[]): ParsedFlags {
   const options: Record<string, unknown> = {};
   const nearMisses: [string, string][] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (a === "--") break;
     if (!a.startsWith("--")) continue;
     const eq = a.indexOf("=");
     const name = eq > 0 ? a.slice(0, eq) : a;

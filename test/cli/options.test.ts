@@ -42,6 +42,11 @@ describe("engine flags", () => {
       resilienceDir: "/tmp/x",
     });
     expect(nearMisses).toEqual([]);
+    // after --: the application's, neither read nor checked
+    expect(parseEngineFlags(["--workers", "2", "--", "--worker", "1", "--workers", "3"])).toEqual({
+      options: { workers: 2 },
+      nearMisses: [],
+    });
     // a flag that is on by default: --no-FLAG turns it off, FLAG (no value) keeps it on
     expect(parseEngineFlags(["--no-exit-with-parent"]).options).toEqual({ exitWithParent: false });
     expect(parseEngineFlags(["--exit-with-parent"]).options).toEqual({ exitWithParent: true });
