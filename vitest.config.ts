@@ -9,6 +9,8 @@ export default defineConfig({
     server: { deps: { external: [/\/dist\//] } },
     // A real Kafka broker on 127.0.0.1:19092 for test/kafka (skipped without java/mvn, see the file).
     globalSetup: ["test/kafka/globalSetup.ts"],
+    // Engines run in-process log to a file per test, shown when the test fails (see the file).
+    setupFiles: ["test/helpers/quiet-logs.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Engine tests start several threads each; two test files at a time suit a 2-core machine.

@@ -23,11 +23,11 @@ Then: cd DIR && npm install && npm run typecheck && npm test && npm start
 
 Options:
   --name NAME           the package name (default: DIR's name)
-  --wallaroo-spec SPEC  how package.json depends on wallaroo: a version range
-                        (the default when wallaroo was installed from a
-                        registry: ^VERSION), or file:/path/to/wallaroo-X.tgz
-                        (made with npm pack), or file:/path/to/a/clone (the
-                        default when this wallaroo runs from a clone)
+  --wallaroo-spec SPEC  how package.json depends on wallaroo (default: what
+                        this wallaroo was installed from: file:/abs/path of
+                        the tarball, e.g. with npx --package wallaroo-X.tgz,
+                        or of the clone it runs from; the git URL; ^VERSION
+                        from a registry); any npm spec works
   --force               write into a DIR that is not empty (existing files
                         of the same name are overwritten)
   --help                this text
@@ -46,14 +46,55 @@ function ownPackage(): OwnPackage {
   return JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as OwnPackage;
 }
 
+/** The default spec and where it came from (printed by init, so the user sees what the project depends on). */
+export interface SpecChoice {
+  spec: string;
+  /** why this spec: "a clone", "the tarball ... was installed from", ... */
+  source: string;
+}
+
 /**
- * The default dependency spec: a clone (not inside node_modules) is not on a
- * registry, so the project points at it; an installed copy came from a registry
- * (or a tarball, which the user then names with --wallaroo-spec).
+ * The default dependency spec: what this copy of wallaroo was installed from, so
+ * that `npm install` in the new project finds the same package.
+ * - A clone or a directory (not inside node_modules; `npx --package /path/to/clone`
+ *   links it, and Node resolves the link): `file:` that directory.
+ * - Inside node_modules: the lockfile npm wrote beside it (`node_modules/.package-lock.json`
+ *   of the install root: the project, the global prefix, or npx's cache directory)
+ *   says where it was resolved from: a tarball (`file:`, relative to that root, made
+ *   absolute here), a git URL, or a registry (then `^VERSION`).
+ * Without a lockfile entry the registry is assumed, and init's output says how to
+ * override it.
  */
-export function defaultSpec(root = PACKAGE_ROOT, version = ownPackage().version): string {
-  const installed = root.split(sep).includes("node_modules");
-  return installed ? `^${version}` : `file:${root.replace(/[\\/]$/, "")}`;
+export function defaultSpec(root = PACKAGE_ROOT, version = ownPackage().version): SpecChoice {
+  const dir = root.replace(/[\\/]+$/, "");
+  const parts = dir.split(sep);
+  const first = parts.indexOf("node_modules");
+  if (first < 0) return { spec: `file:${dir}`, source: `the directory this wallaroo runs from` };
+  // The install root is above the first node_modules; the lockfile key is the path below it
+  // ("node_modules/wallaroo", or "node_modules/x/node_modules/wallaroo" when nested).
+  const installRoot = parts.slice(0, first).join(sep) || sep;
+  const key = parts.slice(first).join("/");
+  const registry = { spec: `^${version}`, source: "the npm registry (this wallaroo was installed from it)" };
+  let resolved: string | undefined;
+  try {
+    const lock = JSON.parse(readFileSync(join(installRoot, "node_modules", ".package-lock.json"), "utf8")) as {
+      packages?: Record<string, { resolved?: string; link?: boolean }>;
+    };
+    resolved = lock.packages?.[key]?.resolved;
+  } catch {
+    return { ...registry, source: "the npm registry (assumed: no lockfile beside this wallaroo says otherwise)" };
+  }
+  if (resolved === undefined) return registry;
+  if (resolved.startsWith("file:")) {
+    const abs = resolve(installRoot, resolved.slice("file:".length));
+    return {
+      spec: `file:${abs}`,
+      source: `${abs.endsWith(".tgz") ? "the tarball" : "the directory"} this wallaroo was installed from${existsSync(abs) ? "" : " (it no longer exists there: move it back or pass --wallaroo-spec)"}`,
+    };
+  }
+  if (/^(git\+|git:|github:)/.test(resolved))
+    return { spec: resolved, source: "the git repository this wallaroo was installed from" };
+  return registry;
 }
 
 /** The package.json of a new project. Dev tool versions are the ones wallaroo itself is tested with. */
@@ -67,7 +108,7 @@ export function projectPackageJson(name: string, spec: string): string {
     engines: { node: ">=22.12" },
     scripts: {
       // exec: the shell npm starts is replaced by the engine, so SIGINT/SIGTERM reach it directly.
-      start: "exec wallaroo run src/app.ts --exit-with-parent --in 127.0.0.1:7010 --out 127.0.0.1:7002",
+      start: "exec wallaroo run src/app.ts --in 127.0.0.1:7010 --out 127.0.0.1:7002",
       test: "vitest run",
       typecheck: "tsc --noEmit -p tsconfig.json",
     },
@@ -98,7 +139,7 @@ const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 export function initProject(
   dir: string,
   opts: { name?: string; spec?: string; force?: boolean } = {},
-): { files: string[]; spec: string } {
+): { files: string[]; spec: string; source: string } {
   const target = resolve(dir);
   if (existsSync(target)) {
     if (!statSync(target).isDirectory()) throw new UsageError(`${dir} exists and is not a directory`);
@@ -113,7 +154,7 @@ export function initProject(
       .replace(/^[._-]+/, "");
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(name))
     throw new UsageError(`${JSON.stringify(name)} is not a valid package name; pass --name`);
-  const spec = opts.spec ?? defaultSpec();
+  const { spec, source } = opts.spec !== undefined ? { spec: opts.spec, source: "--wallaroo-spec" } : defaultSpec();
   const templates = join(PACKAGE_ROOT, "templates", "init");
   const files: string[] = [];
   mkdirSync(target, { recursive: true });
@@ -126,7 +167,7 @@ export function initProject(
   }
   writeFileSync(join(target, "package.json"), projectPackageJson(name, spec));
   files.push("package.json");
-  return { files: files.sort(), spec };
+  return { files: files.sort(), spec, source };
 }
 
 export async function initMain(argv: string[]): Promise<number> {
@@ -149,12 +190,12 @@ export async function initMain(argv: string[]): Promise<number> {
         force: { type: "boolean" },
       },
     );
-    const { files, spec } = initProject(dir, { name: v.name, spec: v["wallaroo-spec"], force: v.force });
+    const { files, spec, source } = initProject(dir, { name: v.name, spec: v["wallaroo-spec"], force: v.force });
     process.stdout.write(
-      `created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec}\n\n` +
+      `created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec} (${source})\n\n` +
         `  cd ${dir}\n  npm install\n  npm run typecheck\n  npm test\n  npm start\n`,
     );
-    if (spec.startsWith("^")) {
+    if (source.startsWith("the npm registry (assumed")) {
       process.stdout.write(
         `\n(if this wallaroo did not come from the npm registry, rerun with --wallaroo-spec file:/path/to/wallaroo-X.tgz)\n`,
       );

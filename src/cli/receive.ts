@@ -12,6 +12,7 @@ import type { LengthFormat } from "../core/struct.js";
 import { FrameReader } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 import type { CliIo } from "./send.js";
+import { watchLauncher } from "./launcher-watch.js";
 
 const HELP = `wallaroo receive - receive what a wallaroo TCP sink sends
 
@@ -49,6 +50,9 @@ When to stop (default: on Ctrl-C):
 
 Output:
   --no-progress         do not print the per-second rate
+  --no-exit-with-parent keep listening when the process that started this one
+                        (also through npx, npm or sh -c) exits; by default it
+                        stops then, as on Ctrl-C
   --help                show this help
 
 Exit status: 0 when done, 1 on an I/O error or a missed --expect, 2 for a bad flag.
@@ -69,6 +73,7 @@ const OPTIONS = {
   expect: { type: "string" },
   "idle-timeout": { type: "string" },
   "no-progress": { type: "boolean" },
+  "no-exit-with-parent": { type: "boolean" },
   help: { type: "boolean" },
 } as const;
 
@@ -241,16 +246,23 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
     }
     throw e;
   }
-  const { expect, idleTimeoutS, progress } = cfg;
+  const { expect, idleTimeoutS, progress, exitWithParent } = cfg;
   stderr.write(`listening on ${receiver.host}:${receiver.port}\n`);
 
   const timers: NodeJS.Timeout[] = [];
   let onSignal = () => {};
+  let unwatch = () => {};
   const outcome = await new Promise<"expected" | "idle" | "signal">((resolve) => {
     if (expect !== undefined) void receiver.until(expect).then(() => resolve("expected"));
     onSignal = () => resolve("signal");
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
+    if (exitWithParent) {
+      unwatch = watchLauncher((what) => {
+        stderr.write(`wallaroo receive: ${what}: stopping (--no-exit-with-parent keeps it listening)\n`);
+        resolve("signal");
+      });
+    }
     if (idleTimeoutS !== undefined) {
       timers.push(
         setInterval(
@@ -281,6 +293,7 @@ export async function receiveMain(argv: string[], io: CliIo = {}): Promise<numbe
     }
   });
   for (const t of timers) clearInterval(t);
+  unwatch();
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
 
@@ -329,5 +342,6 @@ function parseReceiveArgs(argv: string[]) {
     expect: intFlag("expect", v.expect, 1),
     idleTimeoutS: numberFlag("idle-timeout", v["idle-timeout"]),
     progress: !v["no-progress"],
+    exitWithParent: !v["no-exit-with-parent"],
   };
 }

@@ -16,16 +16,21 @@ import {
 import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
 import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
+import { watchLauncher } from "./launcher-watch.js";
 
-export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
+export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args] [-- application args]
 
 Runs a Wallaroo application: loads APP (TypeScript runs as is), calls its
-applicationSetup(args) with every argument given here, and runs the pipelines
-on a pool of worker threads until SIGINT, SIGTERM or SIGHUP, which stop the
-sources and drain every message in flight to the sinks (at most --drain-timeout
-seconds). A second signal exits at once without draining.
+applicationSetup(args) with every argument given here, as given (APP first, the
+-- too), and runs the pipelines on a pool of worker threads until SIGINT,
+SIGTERM or SIGHUP, which stop the sources and drain every message in flight to
+the sinks (at most --drain-timeout seconds). A second signal exits at once
+without draining.
 
-Engine flags (everything else is left to the application; durations are in
+Engine flags (everything else is left to the application; a flag within two
+typos of an engine flag is refused (exit 2), so a misspelled --resilience-dir
+cannot run without resilience; the engine reads nothing after --, so an
+application flag that looks like an engine flag goes there. Durations are in
 seconds, sizes in bytes):
 ${engineFlagsHelp()}  --help                  this text (after APP: also the application's help)
 
@@ -40,8 +45,9 @@ Exit codes:
        --resilience-dir, the final checkpoint written)
   1    could not start (application, flags it rejects, ports, store: another
        application's, corrupt, without its MANIFEST, or not lockable on a
-       full disk)
-  2    bad command line
+       full disk; with --resilience-dir a state class whose fresh instance
+       cannot be serialized)
+  2    bad command line (a bad value, a misspelled engine flag)
   3    the engine failed: an error in user code with --fail-fast, a worker or
        I/O thread that died, crashed, ran out of memory or stalled, user code
        calling process.exit(), a checkpoint that could not be written. The
@@ -79,23 +85,6 @@ async function appHelp(module: string): Promise<number> {
   return 0;
 }
 
-/**
- * --exit-with-parent: a process whose parent dies is re-parented (to init or a
- * subreaper), so its ppid changes; polling it works for any parent on Linux and
- * macOS, whether or not the parent gave us a pipe or an IPC channel (npm's shell,
- * a supervisor, a test harness), and costs one syscall per half second.
- */
-function watchParent(onGone: () => void, log: ReturnType<typeof createLogger>): void {
-  const parent = process.ppid;
-  const timer = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(timer);
-    log.warn({ parent, now: process.ppid }, `parent process ${parent} exited (--exit-with-parent): stopping`);
-    onGone();
-  }, 500);
-  timer.unref();
-}
-
 /** The exit codes of `wallaroo run` (documented in RUN_HELP and the README). */
 export const EXIT = { OK: 0, START_FAILED: 1, USAGE: 2, FAILED: 3, LOST: 4, FORCED: 130 } as const;
 
@@ -106,16 +95,21 @@ export async function runMain(argv: string[]): Promise<number> {
   }
   const log = createLogger("wallaroo.cli");
   const [module, ...rest] = argv;
-  // Only --help: "-h" may be an application's own short flag (a host, say).
-  if (rest.includes("--help")) return appHelp(module);
+  // Only --help: "-h" may be an application's own short flag (a host, say). After --, it is the application's.
+  const dashDash = rest.indexOf("--");
+  if ((dashDash < 0 ? rest : rest.slice(0, dashDash)).includes("--help")) return appHelp(module);
   let options: EngineOptions;
   try {
     const parsed = parseEngineFlags(rest);
     options = { ...parsed.options, module, args: argv };
-    for (const [given, near] of parsed.nearMisses) {
-      log.warn(
-        { flag: given, suggestion: near },
-        `${given} is not an engine flag (did you mean ${near}?); passing it to the application`,
+    // A misspelled safety flag (--resilence-dir) would run without resilience: refused, with the way
+    // to mean it (after --, where the engine reads nothing).
+    const [miss] = parsed.nearMisses;
+    if (miss !== undefined) {
+      const [given, near] = miss;
+      throw new Error(
+        `${given} is not an engine flag: did you mean ${near}? If ${given} is the application's own flag, ` +
+          `put it after --, which ends the engine's flags: wallaroo run ${module} [engine flags] -- ${given} ...`,
       );
     }
     // the platform's limit, with the reason (runApplication checks it too, for library users)
@@ -149,7 +143,16 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   // A closed terminal (or a supervisor's reload signal) must not end the engine without a drain.
   process.on("SIGHUP", () => onSignal("SIGHUP"));
-  if (options.exitWithParent) watchParent(() => onSignal("parent process exited"), log);
+  // On unless --no-exit-with-parent: an engine whose starter is gone would keep its ports with nobody to stop it.
+  if (options.exitWithParent !== false) {
+    watchLauncher((what) => {
+      // Ctrl-C reaches the engine and its launchers together: the launchers' exit is then
+      // no news, and must not count as the second signal that stops without draining.
+      if (stopRequested) return;
+      log.warn(`${what}: stopping (--no-exit-with-parent keeps the engine running)`);
+      onSignal("the process that started the engine exited");
+    });
+  }
   try {
     app = await runApplication(options);
   } catch (err) {

@@ -16,6 +16,7 @@ import type { ParseArgsConfig } from "node:util";
 import type { LengthFormat } from "../core/struct.js";
 import { maxPayload, writeFrame } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
+import { watchLauncher } from "./launcher-watch.js";
 
 const HELP = `wallaroo send - send framed messages to a wallaroo TCP source
 
@@ -58,6 +59,9 @@ Framing (must match the application's decoder):
 
 Output:
   --no-progress         do not print the per-second progress to stderr
+  --no-exit-with-parent keep sending when the process that started this one
+                        (also through npx, npm or sh -c) exits; by default it
+                        stops then, as on Ctrl-C
   --help                show this help
 
 A summary line (messages, bytes, seconds, messages/s) goes to stderr at the end.
@@ -85,6 +89,7 @@ const OPTIONS = {
   "length-fmt": { type: "string" },
   "batch-bytes": { type: "string" },
   "no-progress": { type: "boolean" },
+  "no-exit-with-parent": { type: "boolean" },
   help: { type: "boolean" },
 } satisfies ParseArgsConfig["options"];
 
@@ -126,7 +131,7 @@ export interface CliIo {
 /** Runs `wallaroo send ARGV`; resolves to the exit status. */
 export async function sendMain(argv: string[], io: CliIo = {}): Promise<number> {
   const stderr = io.stderr ?? process.stderr;
-  let opts: SendOptions;
+  let opts: SendOptions & { exitWithParent: boolean };
   try {
     const parsed = parseSendArgs(argv);
     if (parsed === "help") {
@@ -145,6 +150,12 @@ export async function sendMain(argv: string[], io: CliIo = {}): Promise<number> 
   const onSignal = () => abort.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const unwatch = opts.exitWithParent
+    ? watchLauncher((what) => {
+        stderr.write(`wallaroo send: ${what}: stopping (--no-exit-with-parent keeps it going)\n`);
+        abort.abort();
+      })
+    : () => {};
   try {
     const r = await send({ ...opts, signal: abort.signal }, stderr);
     const rate = r.seconds > 0 ? r.messages / r.seconds : 0;
@@ -157,12 +168,13 @@ export async function sendMain(argv: string[], io: CliIo = {}): Promise<number> 
     stderr.write(`wallaroo send: ${(e as Error).message}\n`);
     return 1;
   } finally {
+    unwatch();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
 }
 
-function parseSendArgs(argv: string[]): SendOptions | "help" {
+function parseSendArgs(argv: string[]): (SendOptions & { exitWithParent: boolean }) | "help" {
   const v = parseFlags("send", argv, OPTIONS);
   if (v.help) return "help";
   const port = intFlag("port", v.port, 1, 65535);
@@ -196,6 +208,7 @@ function parseSendArgs(argv: string[]): SendOptions | "help" {
     connectTimeoutMs: (numberFlag("connect-timeout", v["connect-timeout"]) ?? 30) * 1000,
     batchBytes: intFlag("batch-bytes", v["batch-bytes"], 1) ?? 65536,
     progress: !v["no-progress"],
+    exitWithParent: !v["no-exit-with-parent"],
   };
 }
 

@@ -8,7 +8,25 @@ import { fileURLToPath } from "node:url";
 
 export type Logger = pino.Logger;
 
-const destination = pino.destination({ dest: 2, sync: true });
+const stderr = pino.destination({ dest: 2, sync: true });
+const files = new Map<string, ReturnType<typeof pino.destination>>();
+
+/**
+ * stderr, or the file WALLAROO_LOG_FILE names (appended to). With WALLAROO_LOG_FILE_PID
+ * set, the file is used only in the process of that pid (its worker threads share it):
+ * a test runner sends the logs of the engines it runs in-process to a file per test,
+ * while the engines it spawns, which inherit its environment, still log to stderr,
+ * where the tests read them. Read when a logger is created, so a runner may change
+ * it between tests.
+ */
+function destination(): ReturnType<typeof pino.destination> {
+  const file = process.env.WALLAROO_LOG_FILE;
+  const pid = process.env.WALLAROO_LOG_FILE_PID;
+  if (!file || (pid !== undefined && pid !== String(process.pid))) return stderr;
+  let d = files.get(file);
+  if (d === undefined) files.set(file, (d = pino.destination({ dest: file, sync: true, append: true, mkdir: true })));
+  return d;
+}
 
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
   // Our own `err` serializer: pino's standard one types anything that is not an
@@ -20,7 +38,7 @@ export function createLogger(name: string, bindings: Record<string, unknown> = {
       base: { ...bindings },
       serializers: { err: (e: unknown) => (e instanceof Error ? errorInfo(e) : e) },
     },
-    destination,
+    destination(),
   );
 }
 

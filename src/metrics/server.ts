@@ -2,7 +2,9 @@
  * The metrics endpoint and live dashboard, on the coordinator (main thread):
  *
  *   GET /metrics      Prometheus text format (prom-client registry)
- *   GET /             the dashboard (static files in ./dashboard, shipped with the package)
+ *   GET /             the dashboard (static files in ./dashboard, shipped with the package);
+ *                     index.html carries the graph and the latest snapshots, so the page
+ *                     shows the engine's state before its event stream delivers anything
  *   GET /api/graph    the application's graph, as JSON
  *   GET /events       Server-Sent Events: one snapshot a second
  *
@@ -167,6 +169,8 @@ export class MetricsServer {
   /** what clients cost and were refused: exported as wallaroo_metrics_*_total */
   private readonly guard = { refused: 0, timedOut: 0, sseDropped: 0 };
   private readonly limited: LimitedLines;
+  /** the last snapshot sent on /events, with the time it was made (the page's first rates come from it) */
+  private lastSent: { snap: unknown; at: number } | null = null;
   private readonly channels: ChannelInfo[];
   private tick: NodeJS.Timeout | null = null;
   private lastTick: { sums: Float64Array; elu: { idle: number; active: number }[]; at: number } | null = null;
@@ -668,7 +672,9 @@ export class MetricsServer {
       this.sample(); // keeps the busy gauge current for /metrics
       return;
     }
-    const data = `data: ${JSON.stringify(this.snapshot())}\n\n`;
+    const snap = this.snapshot();
+    this.lastSent = { snap, at: Date.now() };
+    const data = `data: ${JSON.stringify(snap)}\n\n`;
     const now = performance.now();
     for (const [res, c] of this.clients) {
       if (!res.write(data) && c.fullSince === null) {
@@ -696,6 +702,16 @@ export class MetricsServer {
         `its connection full for ${(fullMs / 1000).toFixed(1)} s; limits ${SSE_MAX_BUFFERED_BYTES} bytes and --metrics-timeout ${this.opts.clientTimeoutMs / 1000} s)`,
     );
     res.destroy();
+  }
+
+  /**
+   * What the page renders at once: the graph and the latest snapshots — the one sent on
+   * /events within the last 3 s, when there is one, then a fresh one — so that rates too
+   * show without waiting for the event stream (two snapshots make a rate).
+   */
+  initialState(): { graph: unknown; snapshots: unknown[] } {
+    const recent = this.lastSent !== null && Date.now() - this.lastSent.at <= 3000 ? [this.lastSent.snap] : [];
+    return { graph: this.graph(), snapshots: [...recent, this.snapshot()] };
   }
 
   graph(): unknown {
@@ -753,7 +769,11 @@ export class MetricsServer {
           return;
         }
         const file = join(this.staticDir, name);
-        res.writeHead(200, { "content-type": contentType(file) }).end(await readFile(file));
+        const body =
+          name === "index.html"
+            ? withInitialState(await readFile(file, "utf8"), this.initialState())
+            : await readFile(file);
+        res.writeHead(200, { "content-type": contentType(file) }).end(body);
       }
     } catch (err) {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
@@ -806,6 +826,19 @@ class LimitedLines {
 }
 
 const STATIC_FILES = new Set(["index.html", "dashboard.js", "dashboard.css"]);
+
+/**
+ * index.html with `state` in place of its <!-- initial-state --> marker, as a JSON script
+ * element; "<" is escaped so that no string in the state (an error message, a step
+ * name) can close the element.
+ */
+export function withInitialState(html: string, state: unknown): string {
+  const json = JSON.stringify(state).replace(/</g, "\\u003c");
+  return html.replace(
+    "<!-- initial-state -->",
+    () => `<script id="initial-state" type="application/json">${json}</script>`,
+  );
+}
 
 /** The dashboard's files: beside this module in the sources, or in src/ next to dist/ when built. */
 function findDashboardDir(): string {

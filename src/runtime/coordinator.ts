@@ -45,6 +45,7 @@ import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
 import type { MetricsOptions, MetricsServer } from "../metrics/server.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
 import { resolveEngineOptions, type EngineOptions } from "./options.js";
+import { checkStatesSerialize } from "./state-check.js";
 
 export type { EngineOptions } from "./options.js";
 
@@ -243,8 +244,12 @@ export async function runApplication(given: EngineOptions): Promise<Application>
   );
   let opened: OpenedStore | null = null;
   if (options.resilienceDir !== undefined) {
+    // Before the store is opened and any thread starts: a state that can never be checkpointed is a
+    // startup error (appIdentity first: it names #private members with their own fix).
+    const identity = appIdentity(plan);
+    await checkStatesSerialize(mod, plan);
     // Before any thread starts: a store of another application, or a corrupt one, is a startup error.
-    opened = CheckpointStore.open(options.resilienceDir, appIdentity(plan), workers);
+    opened = CheckpointStore.open(options.resilienceDir, identity, workers);
   }
   let deadLetter: DeadLetterOptions | null = null;
   if (options.deadLetterDir !== undefined) {

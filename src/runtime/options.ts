@@ -224,9 +224,9 @@ export const ENGINE_FLAGS = [
     flag: "--exit-with-parent",
     key: "exitWithParent",
     type: "boolean",
-    default: false,
-    defaultText: "off",
-    help: "stop (draining, as on SIGTERM) when the process that started the engine exits, e.g. an npm or a supervisor killed with SIGKILL (wallaroo run only)",
+    default: true,
+    defaultText: "on",
+    help: "stop (draining, as on SIGTERM) when the process that started the engine exits, also through npx, npm or sh -c (npx killed with SIGKILL, a supervisor gone); --no-exit-with-parent keeps it running, e.g. under nohup or started with & by a script that exits (wallaroo run; send and receive take --no-exit-with-parent too)",
   },
 ] as const satisfies readonly EngineFlag[];
 
@@ -293,17 +293,26 @@ export interface ParsedFlags {
 /**
  * Picks the engine's flags out of argv (`--flag V` or `--flag=V`); everything else is
  * the application's and is left alone. A flag the engine does not know but that is
- * within edit distance 2 of one of its flags is reported in nearMisses (the caller
- * warns; the application still gets it, since it may be the application's).
+ * within edit distance 2 of one of its flags is reported in nearMisses (`wallaroo
+ * run` refuses it: a misspelled --resilience-dir must not run without resilience).
+ * Everything after the first `--` is the application's: not read, not checked.
  */
 export function parseEngineFlags(argv: readonly string[]): ParsedFlags {
   const options: Record<string, unknown> = {};
   const nearMisses: [string, string][] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
+    if (a === "--") break;
     if (!a.startsWith("--")) continue;
     const eq = a.indexOf("=");
     const name = eq > 0 ? a.slice(0, eq) : a;
+    // --no-FLAG turns off a boolean flag that is on by default
+    const off: EngineFlag | undefined = ENGINE_FLAGS.find((x) => negatable(x) && `--no-${x.flag.slice(2)}` === name);
+    if (off !== undefined) {
+      if (eq > 0) throw new EngineOptionError(`${name} takes no value, got ${JSON.stringify(a)}`);
+      options[off.key] = false;
+      continue;
+    }
     const f: EngineFlag | undefined = ENGINE_FLAGS.find((x) => x.flag === name);
     if (f === undefined) {
       const near = nearestFlag(name);
@@ -334,9 +343,12 @@ export function parseEngineFlags(argv: readonly string[]): ParsedFlags {
 /** The engine flag within edit distance 2 of `name` (the closest), or undefined. */
 export function nearestFlag(name: string): string | undefined {
   let best: { flag: string; d: number } | undefined;
-  for (const f of ENGINE_FLAGS) {
-    const d = editDistance(name, f.flag);
-    if (d <= 2 && (best === undefined || d < best.d)) best = { flag: f.flag, d };
+  const spellings = (ENGINE_FLAGS as readonly EngineFlag[]).flatMap((f) =>
+    negatable(f) ? [f.flag, `--no-${f.flag.slice(2)}`] : [f.flag],
+  );
+  for (const flag of spellings) {
+    const d = editDistance(name, flag);
+    if (d <= 2 && (best === undefined || d < best.d)) best = { flag, d };
   }
   return best?.flag;
 }
@@ -405,7 +417,13 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
   return out as EngineFlagOptions;
 }
 
+/** A boolean flag that is on by default, so that --no-FLAG turns it off. */
+function negatable(f: EngineFlag): boolean {
+  return f.type === "boolean" && f.default === true;
+}
+
 function usage(f: EngineFlag): string {
+  if (negatable(f)) return `--[no-]${f.flag.slice(2)}`;
   return f.value === undefined ? f.flag : `${f.flag} ${f.value}`;
 }
 

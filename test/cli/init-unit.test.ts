@@ -41,8 +41,34 @@ describe("wallaroo init", () => {
     expect(() => initProject(join(tmp, "n"), { name: "Bad Name" })).toThrow("is not a valid package name");
   });
 
-  it("depends on the clone it runs from, or on the version when installed from a registry", () => {
-    expect(defaultSpec(ROOT, "1.2.3")).toBe(`file:${ROOT.replace(/\/$/, "")}`);
-    expect(defaultSpec("/home/u/app/node_modules/wallaroo/", "1.2.3")).toBe("^1.2.3");
+  it("depends on the clone it runs from, or on what its install root's lockfile says it was installed from", () => {
+    expect(defaultSpec(ROOT, "1.2.3").spec).toBe(`file:${ROOT.replace(/\/$/, "")}`);
+    // no lockfile beside it: the registry is assumed (and init's output says so)
+    expect(defaultSpec(join(tmp, "none/node_modules/wallaroo/"), "1.2.3")).toMatchObject({
+      spec: "^1.2.3",
+      source: expect.stringContaining("assumed"),
+    });
+    // an install root as npx makes one: the tarball's path is relative to the root in the lockfile
+    const root = join(tmp, "npx-cache/abc");
+    const tgz = join(tmp, "dl/wallaroo-1.2.3.tgz");
+    mkdirSync(join(root, "node_modules/wallaroo"), { recursive: true });
+    mkdirSync(join(tmp, "dl"), { recursive: true });
+    writeFileSync(tgz, "");
+    const lock = (packages: Record<string, unknown>) =>
+      writeFileSync(join(root, "node_modules/.package-lock.json"), JSON.stringify({ packages }));
+    lock({ "node_modules/wallaroo": { version: "1.2.3", resolved: "file:../../dl/wallaroo-1.2.3.tgz" } });
+    expect(defaultSpec(join(root, "node_modules/wallaroo/"), "1.2.3")).toEqual({
+      spec: `file:${tgz}`,
+      source: "the tarball this wallaroo was installed from",
+    });
+    // nested under another package, from git, from the registry (resolved omitted or a URL)
+    lock({ "node_modules/x/node_modules/wallaroo": { resolved: "git+ssh://git@github.com/u/wallaroo.git#abc" } });
+    expect(defaultSpec(join(root, "node_modules/x/node_modules/wallaroo"), "1.2.3").spec).toBe(
+      "git+ssh://git@github.com/u/wallaroo.git#abc",
+    );
+    lock({ "node_modules/wallaroo": { version: "1.2.3" } });
+    expect(defaultSpec(join(root, "node_modules/wallaroo"), "1.2.3").spec).toBe("^1.2.3");
+    lock({ "node_modules/wallaroo": { resolved: "https://registry.npmjs.org/wallaroo/-/wallaroo-1.2.3.tgz" } });
+    expect(defaultSpec(join(root, "node_modules/wallaroo"), "1.2.3").spec).toBe("^1.2.3");
   });
 });

@@ -1,16 +1,17 @@
 /**
- * From zero to a tested app: `npm pack` this package, `wallaroo init` a project
- * that depends on the tarball, `npm install` it (offline-capable: --prefer-offline,
+ * From zero to a tested app: `npm pack` this package, `npx --package TARBALL
+ * wallaroo init DIR` as a user types it (init finds the tarball it was installed
+ * from and makes the project depend on it), `npm install` it (offline-capable: --prefer-offline,
  * the npm cache has the dev tools), type-check it, run its CLI, and — once
  * wallaroo/testing is part of the package — run its own tests with `npm test`.
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, ROOT, sleep } from "../helpers/engine.js";
+import { ROOT, sleep } from "../helpers/engine.js";
 import { startCollector } from "../helpers/net.js";
 
 const run = promisify(execFile);
@@ -19,14 +20,21 @@ const HAS_TESTING =
   "./testing" in
   (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { exports: Record<string, unknown> }).exports;
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
+const NPX = process.platform === "win32" ? "npx.cmd" : "npx";
 
-async function sh(cmd: string, args: string[], cwd: string, timeout = 240_000): Promise<{ code: number; out: string }> {
+async function sh(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeout = 240_000,
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string }> {
   try {
     const r = await run(cmd, args, {
       cwd,
       timeout,
       maxBuffer: 64 * 1024 * 1024,
-      env: { ...process.env, npm_config_update_notifier: "false" },
+      env: { ...process.env, npm_config_update_notifier: "false", ...env },
     });
     return { code: 0, out: r.stdout + r.stderr };
   } catch (e) {
@@ -42,6 +50,7 @@ describe("wallaroo init from a packed tarball", () => {
   let tmp = "";
   let tgz = "";
   let project = "";
+  let initOut = "";
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), "wallaroo-init-"));
@@ -51,14 +60,29 @@ describe("wallaroo init from a packed tarball", () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
     tgz = join(tmp, `wallaroo-${pkg.version}.tgz`);
     project = join(tmp, "my-app");
-    const init = await sh(process.execPath, [BIN, "init", project, "--wallaroo-spec", `file:${tgz}`], tmp);
+    // As the README says to, with no --wallaroo-spec: npx installs the tarball into its cache and runs init there.
+    // npm_config_yes: the "Ok to proceed? (y)" a user answers at a terminal (npx cancels without a TTY).
+    const init = await sh(NPX, ["--package", tgz, "wallaroo", "init", "my-app"], tmp, 120_000, {
+      npm_config_yes: "true",
+    });
     expect(init.code, init.out).toBe(0);
+    initOut = init.out;
     const install = await sh(NPM, ["install", "--prefer-offline", "--no-audit", "--no-fund"], project);
     expect(install.code, install.out).toBe(0);
   }, 300_000);
 
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+    // npx's install of this run's tarball (a fresh path each run, so a fresh cache entry each run)
+    const npxCache = join(process.env.npm_config_cache ?? join(homedir(), ".npm"), "_npx");
+    for (const d of existsSync(npxCache) ? readdirSync(npxCache) : []) {
+      try {
+        if (readFileSync(join(npxCache, d, "package.json"), "utf8").includes(tgz))
+          rmSync(join(npxCache, d), { recursive: true, force: true });
+      } catch {
+        /* not an npx install */
+      }
+    }
   });
 
   it("the tarball holds the built package and installs without building", async () => {
@@ -72,7 +96,14 @@ describe("wallaroo init from a packed tarball", () => {
     expect(v.out).toMatch(/^wallaroo \d+\.\d+\.\d+/);
   });
 
-  it("the project is an ES module with start/test/typecheck scripts and depends on the given spec", () => {
+  it("init says it depends on the tarball npx installed it from, by its absolute path", () => {
+    expect(initOut).toContain(`wallaroo dependency: file:${tgz} (the tarball this wallaroo was installed from)`);
+    expect(initOut).not.toContain("--wallaroo-spec");
+    // the scaffold's README names no registry page (the package may never have been published)
+    expect(readFileSync(join(project, "README.md"), "utf8")).not.toMatch(/npmjs|registry\.npm/);
+  });
+
+  it("the project is an ES module with start/test/typecheck scripts and depends on the tarball", () => {
     const pkg = JSON.parse(readFileSync(join(project, "package.json"), "utf8")) as Record<string, any>;
     expect(pkg.type).toBe("module");
     expect(pkg.dependencies).toEqual({ wallaroo: `file:${tgz}` });

@@ -42,6 +42,16 @@ describe("engine flags", () => {
       resilienceDir: "/tmp/x",
     });
     expect(nearMisses).toEqual([]);
+    // after --: the application's, neither read nor checked
+    expect(parseEngineFlags(["--workers", "2", "--", "--worker", "1", "--workers", "3"])).toEqual({
+      options: { workers: 2 },
+      nearMisses: [],
+    });
+    // a flag that is on by default: --no-FLAG turns it off, FLAG (no value) keeps it on
+    expect(parseEngineFlags(["--no-exit-with-parent"]).options).toEqual({ exitWithParent: false });
+    expect(parseEngineFlags(["--exit-with-parent"]).options).toEqual({ exitWithParent: true });
+    expect(() => parseEngineFlags(["--no-exit-with-parent=1"])).toThrow("takes no value");
+    expect(resolveEngineOptions({ module: "x.ts" }).exitWithParent).toBe(true);
   });
 
   it("rejects bad values with the flag's name and what it takes", () => {
@@ -107,7 +117,8 @@ describe("engine flags", () => {
   });
 
   it("run --help lists every flag of the schema with its default", () => {
-    for (const f of ENGINE_FLAGS) expect(RUN_HELP).toContain(`  ${f.flag}`);
+    // a flag that is on by default is shown as --[no-]FLAG
+    for (const f of ENGINE_FLAGS) expect(RUN_HELP).toMatch(new RegExp(`  --(\\[no-\\])?${f.flag.slice(2)}`));
     expect(RUN_HELP).toContain(engineFlagsHelp());
     expect(engineFlagsHelp()).toContain("(default: 30 seconds)");
     expect(engineFlagsHelp()).toContain("(default: 1 second)");

@@ -38,7 +38,7 @@ describe("wallaroo run", () => {
     expect(r.stdout).toContain(`Application ${HELP_APP}:\n  --explode   make applicationSetup throw\n`);
   });
 
-  it("warns about a near-miss flag and too many workers, passes it on, listens on a port chosen by the OS and logs it", async () => {
+  it("warns about too many workers, leaves a near-miss flag after -- to the application, listens on a port chosen by the OS and logs it", async () => {
     const sink = await startCollector();
     const workers = availableParallelism() + 1;
     const engine = await startEngine(HELP_APP, [
@@ -46,14 +46,16 @@ describe("wallaroo run", () => {
       "127.0.0.1:0",
       "--out",
       `127.0.0.1:${sink.port}`,
-      "--worker",
-      "2",
       "--workers",
       String(workers),
+      // after --: the application's, not refused as a misspelling of --workers
+      "--",
+      "--worker",
+      "2",
     ]);
     try {
       const msgs = engine.logs().map((l) => String(l.msg));
-      expect(msgs).toContain("--worker is not an engine flag (did you mean --workers?); passing it to the application");
+      expect(msgs.some((m) => m.includes("--worker is not an engine flag"))).toBe(false);
       expect(msgs.some((m) => m.startsWith(`--workers ${workers} is more than the ${workers - 1} core(s)`))).toBe(true);
       const running = engine.logs().find((l) => / running on /.test(String(l.msg)))!;
       const port = (running.sourcePorts as Record<string, number>).echo!;
@@ -122,7 +124,7 @@ describe("wallaroo run", () => {
     }
   });
 
-  it("--exit-with-parent: the engine drains and exits when the process that started it is killed", async () => {
+  it("by default (--exit-with-parent) the engine drains and exits when the process that started it is killed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wallaroo-parent-"));
     const sink = await startCollector();
     let enginePid = 0;
@@ -140,7 +142,6 @@ describe("wallaroo run", () => {
           BIN,
           "run",
           HELP_APP,
-          "--exit-with-parent",
           "--stats-interval",
           "0",
           "--in",
@@ -173,7 +174,9 @@ describe("wallaroo run", () => {
       for (let i = 0; i < 300 && alive(); i++) await sleep(100);
       expect(alive(), "the engine outlived its parent").toBe(false);
       const text = readFileSync(log, "utf8");
-      expect(text).toMatch(/parent process \d+ exited \(--exit-with-parent\): stopping/);
+      expect(text).toMatch(
+        /the parent process \d+ exited: stopping \(--no-exit-with-parent keeps the engine running\)/,
+      );
       expect(text).toMatch(/"msg":"stopped"/);
     } finally {
       if (enginePid)

@@ -11,6 +11,7 @@ import net from "node:net";
 import { example, fixture, startEngine, send, taggedMessages, type Engine } from "../helpers/engine.js";
 import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
 import * as wordCount from "../../examples/word_count/reference.js";
+import { withInitialState } from "../../src/metrics/server.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -89,6 +90,15 @@ async function scrapeWhen(url: string, ready: (m: Map<string, number>) => boolea
 }
 
 describe("metrics", () => {
+  it("the page's embedded state cannot close its script element, and reads back as given", () => {
+    const state = { errors: [{ message: "</script><script>alert(1)</script> <!-- x" }] };
+    const html = withInitialState("<body><!-- initial-state --></body>", state);
+    const inner = /<script id="initial-state" type="application\/json">(.*)<\/script><\/body>$/s.exec(html)?.[1];
+    expect(inner).toBeDefined();
+    expect(inner).not.toContain("<");
+    expect(JSON.parse(inner!)).toEqual(state);
+  });
+
   it("/metrics counts exactly the messages sent and the outputs received", async () => {
     const started = Date.now();
     await withMetricsEngine(
@@ -281,7 +291,7 @@ describe("metrics", () => {
     }
   });
 
-  it("dashboard: every step of the graph, throughput that moves while traffic flows", {
+  it("dashboard: every step of the graph, throughput that moves while traffic flows, the last known state on load", {
     skip: !HAVE_CHROMIUM && process.env.CI !== "true",
     timeout: 90_000,
   }, async () => {
@@ -365,6 +375,37 @@ describe("metrics", () => {
             JSON.stringify({ idle, rates }),
           ).toBe(true);
         }
+        expect(pageErrors).toEqual([]);
+
+        // A page opened now shows the last known state on load, before (here: without) any
+        // event from /events, which is refused: the graph, the uptime, the state instances
+        // the traffic made, the counts behind the rates, and no bare "connecting…".
+        const fresh = await browser.newPage();
+        await fresh.setRequestInterception(true);
+        fresh.on("request", (r) => (new URL(r.url()).pathname === "/events" ? r.abort() : r.continue()));
+        fresh.on("pageerror", (err) => pageErrors.push(String(err)));
+        await fresh.goto(base, { waitUntil: "load" });
+        const shownAtLoad = await fresh.evaluate(() => ({
+          app: document.getElementById("app")!.textContent,
+          steps: [...document.querySelectorAll("[data-step]")].map((n) => (n as HTMLElement).dataset.step),
+          uptime: document.getElementById("uptime")!.textContent,
+          states: [...document.querySelectorAll("#states tbody tr")].map((tr) =>
+            [...tr.querySelectorAll("td")].map((td) => td.textContent),
+          ),
+          totals: [...document.querySelectorAll("[data-step] .rate")].map((r) =>
+            Number((r as HTMLElement).title.split(" ")[0]),
+          ),
+          conn: document.getElementById("conn")!.textContent,
+        }));
+        expect(shownAtLoad.app).toBe("Word Count Application");
+        expect(shownAtLoad.steps).toEqual(steps);
+        expect(shownAtLoad.uptime, JSON.stringify(shownAtLoad)).toMatch(/^\d+[smh]/);
+        expect(shownAtLoad.states.length, JSON.stringify(shownAtLoad)).toBeGreaterThan(0);
+        expect(Number(shownAtLoad.states[0]![1]), JSON.stringify(shownAtLoad)).toBeGreaterThan(0);
+        for (const [s, total] of shownAtLoad.totals.entries()) {
+          expect(total, JSON.stringify(shownAtLoad)).toBeGreaterThanOrEqual(samples[samples.length - 1]![s]!.total);
+        }
+        expect(shownAtLoad.conn).toMatch(/^as of /);
         expect(pageErrors).toEqual([]);
       });
     } finally {

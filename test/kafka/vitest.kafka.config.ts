@@ -7,6 +7,7 @@ export default defineConfig({
     root: fileURLToPath(new URL("../..", import.meta.url)),
     include: ["test/kafka/**/*.test.ts"],
     globalSetup: ["test/kafka/globalSetup.ts"],
+    setupFiles: ["test/helpers/quiet-logs.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -1,5 +1,5 @@
-// The live dashboard: the graph from /api/graph, one snapshot a second from /events
-// (Server-Sent Events). Counters arrive as totals; rates are computed here from two
+// The live dashboard: the graph and the latest snapshots embedded in the page (rendered
+// at once), then one snapshot a second from /events (Server-Sent Events). Counters arrive as totals; rates are computed here from two
 // snapshots. Plain browser JavaScript, no build step; charts are uPlot.
 "use strict";
 
@@ -296,8 +296,18 @@ function update(snap) {
 }
 
 async function main() {
-  const res = await fetch("/api/graph");
-  buildGraph(await res.json());
+  // The server puts the graph and its latest snapshots in the page: render them at once,
+  // so that the page shows the engine's state before the event stream delivers anything.
+  const embedded = document.getElementById("initial-state");
+  const initial = embedded ? JSON.parse(embedded.textContent) : null;
+  if (initial) {
+    buildGraph(initial.graph);
+    for (const s of initial.snapshots) update(s);
+    const last = initial.snapshots[initial.snapshots.length - 1];
+    $("conn").textContent = "as of " + new Date(last.at).toLocaleTimeString();
+  } else {
+    buildGraph(await (await fetch("/api/graph")).json());
+  }
   const es = new EventSource("/events");
   es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn live"; };
   es.onerror = () => { $("conn").textContent = "disconnected (engine stopped?) — retrying"; $("conn").className = "conn"; };
