@@ -1,6 +1,7 @@
 /**
  * The docs are checked as code is (issue 23): README.md and every docs/*.md page.
  *
+ * - README.md is under 250 lines (issue 23: a newcomer reads it in five minutes).
  * - Every relative link resolves: to a file or folder that exists and, with a #anchor,
  *   to a heading of that Markdown file (GitHub's anchor for it). Every docs page is
  *   linked from the README, so none is left unreachable.
@@ -158,6 +159,15 @@ const ALL = PAGES.flatMap(blocks);
 const CODE = ALL.filter((b) => ["ts", "typescript", "js", "javascript"].includes(b.lang));
 
 describe("docs", () => {
+  it("README stays a five-minute read: under 250 lines, with the two commands and what the engine does not do", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const lines = readme.split("\n").length - 1;
+    expect(lines, "README.md has grown: move the detail to a page of docs/").toBeLessThan(250);
+    expect(readme).toContain("npm ci && npm run demo");
+    expect(readme).toMatch(/^npm test /m);
+    expect(readme).toMatch(/^## What it does not do \(yet\)$/m);
+  });
+
   it("README links every docs page, and every relative link of README and docs/ resolves", () => {
     const readmeTargets = links("README.md").map((l) => l.target.split("#")[0]);
     for (const p of PAGES.slice(1)) expect(readmeTargets, `README.md does not link ${p}`).toContain(p);
