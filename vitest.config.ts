@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    // test/docs/docs.test.ts writes the docs' code blocks (tests among them) there and runs them itself.
+    exclude: [...configDefaults.exclude, "test/docs/tmp-*/**"],
     // The built package runs as Node runs it (as a dependency in node_modules would, which vitest
     // does not transform): wallaroo/testing then loads applications with Node's own loader and the
     // resolve hook that makes "wallaroo" importable from an application file wherever it lives.

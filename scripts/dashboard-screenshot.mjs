@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Takes the README's screenshot of the dashboard: word_count on 2 workers under steady
+// Takes the screenshot of the dashboard in docs/operations.md: word_count on 2 workers under steady
 // load (wallaroo send --repeat --rate), Debian's chromium driven by puppeteer-core.
 //   npm run build && node scripts/dashboard-screenshot.mjs [out.png] [seconds]
 import { spawn } from "node:child_process";

@@ -1,6 +1,6 @@
 /**
  * wallaroo: Wallaroo-style stream processing for Node.js. The public surface is
- * the Wallaroo Python API in TypeScript form (see README.md).
+ * the Wallaroo Python API in TypeScript form (see README.md and docs/api.md).
  */
 export { WallarooParameterError } from "./api/errors.js";
 export { ApplicationBuilder } from "./api/builder.js";

@@ -85,7 +85,7 @@ async function appHelp(module: string): Promise<number> {
   return 0;
 }
 
-/** The exit codes of `wallaroo run` (documented in RUN_HELP and the README). */
+/** The exit codes of `wallaroo run` (documented in RUN_HELP and docs/operations.md, Exit codes). */
 export const EXIT = { OK: 0, START_FAILED: 1, USAGE: 2, FAILED: 3, LOST: 4, FORCED: 130 } as const;
 
 export async function runMain(argv: string[]): Promise<number> {

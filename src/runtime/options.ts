@@ -3,7 +3,7 @@
  * flag of `wallaroo run` and an option of runApplication(): from this table come
  * the parser of the flags, the `wallaroo run --help` text, the EngineOptions type,
  * the validation and defaults runApplication() applies, and the flag table of
- * README.md (test/cli/options.test.ts checks that README's table is this one).
+ * docs/operations.md (test/cli/options.test.ts checks that its table is this one).
  * Adding a flag is adding one entry here (and reading it where it is used).
  *
  * Units: durations are seconds everywhere (fractions allowed), sizes are bytes.
@@ -38,9 +38,9 @@ export interface EngineFlag {
   readonly positive?: boolean;
   /** the default; undefined when it is computed at start (then defaultText says how) or off */
   readonly default?: number | string | boolean;
-  /** the default as help and README show it */
+  /** the default as help and docs/operations.md show it */
   readonly defaultText: string;
-  /** one sentence or two; help and README show the same text */
+  /** one sentence or two; help and docs/operations.md show the same text */
   readonly help: string;
 }
 
@@ -456,7 +456,7 @@ export function engineFlagsHelp(): string {
   return `${out.join("\n")}\n`;
 }
 
-/** The flag table of README.md (markdown). */
+/** The flag table of docs/operations.md (markdown). */
 export function engineFlagsTable(): string {
   const rows = ["| flag | default | unit | meaning |", "|---|---|---|---|"];
   for (const f of ENGINE_FLAGS as readonly EngineFlag[]) {

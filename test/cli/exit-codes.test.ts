@@ -1,5 +1,5 @@
 /**
- * The exit-code table of README.md is what `wallaroo run` does: each code the table
+ * The exit-code table of docs/operations.md is what `wallaroo run` does: each code the table
  * documents is produced here by the cheapest real cause of it (and run --help lists
  * the same codes). A code added to the table without a way to produce it here fails
  * the first test.
@@ -14,10 +14,10 @@ import { RUN_HELP } from "../../src/cli/run.js";
 import { BIN, ROOT, fixture, startEngine } from "../helpers/engine.js";
 import { frame, freePort, sendBytes, startCollector } from "../helpers/net.js";
 
-/** The codes of the README's "### Exit codes" table. */
+/** The codes of the "## Exit codes" table of docs/operations.md. */
 function documentedCodes(): number[] {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("### Exit codes"));
+  const readme = readFileSync(join(ROOT, "docs/operations.md"), "utf8");
+  const section = readme.slice(readme.indexOf("\n## Exit codes"));
   const table = section.slice(0, section.indexOf("\n\n", section.indexOf("| code |")));
   return [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
 }
@@ -155,7 +155,7 @@ const CAUSES: Record<number, () => Promise<{ code: number | null; stderr: string
 };
 
 describe("exit codes", () => {
-  it("README's table and run --help document the same codes, and each has a cause in this test", () => {
+  it("docs/operations.md's table and run --help document the same codes, and each has a cause in this test", () => {
     const codes = documentedCodes();
     expect(codes.length).toBeGreaterThanOrEqual(5);
     const help = RUN_HELP.slice(RUN_HELP.indexOf("Exit codes:"));

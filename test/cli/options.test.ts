@@ -1,6 +1,6 @@
 /**
  * The engine's options schema (src/runtime/options.ts): parsing of `wallaroo run`
- * flags, near misses, the library-side validation and defaults, and README's table.
+ * flags, near misses, the library-side validation and defaults, and the table in docs/operations.md.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -125,10 +125,10 @@ describe("engine flags", () => {
     for (const line of engineFlagsHelp().split("\n")) expect(line.length).toBeLessThanOrEqual(80);
   });
 
-  it("README's flag table is the one generated from the schema (regenerate: node scripts/flag-table.mjs)", () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  it("docs/operations.md's flag table is the one generated from the schema (regenerate: node scripts/flag-table.mjs)", () => {
+    const readme = readFileSync(join(ROOT, "docs/operations.md"), "utf8");
     const m = /<!-- engine-flags:[^\n]*-->\n([\s\S]*?)<!-- \/engine-flags -->/.exec(readme);
-    expect(m, "README.md has no <!-- engine-flags --> block").not.toBeNull();
+    expect(m, "docs/operations.md has no <!-- engine-flags --> block").not.toBeNull();
     expect(m![1]).toBe(engineFlagsTable());
   });
 });

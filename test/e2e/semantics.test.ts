@@ -1,5 +1,5 @@
 /**
- * The surprises README's Semantics states, checked: applicationSetup runs once on
+ * The surprises docs/semantics.md states, checked: applicationSetup runs once on
  * the main thread and once per worker with the same args, runApplication's module
  * path is relative to the cwd, and a state computation that throws after changing
  * its state keeps the change.
@@ -14,13 +14,13 @@ import { frame, sendBytes, startCollector } from "../helpers/net.js";
 // The engine starts its threads from dist/ (built by npm test's pretest).
 const { runApplication } = await import("../../dist/index.js");
 
-describe("semantics stated in README", () => {
+describe("semantics stated in docs/semantics.md", () => {
   it("applicationSetup runs 1 + workers times with the same args; a throwing state computation keeps its change", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wallaroo-sem-"));
     const calls = join(dir, "calls.jsonl");
     const sink = await startCollector();
     const args = ["--in", "127.0.0.1:0", "--out", `127.0.0.1:${sink.port}`, "--calls", calls];
-    // relative to the cwd, as README says
+    // relative to the cwd, as docs/semantics.md says
     const app = await runApplication({
       module: relative(process.cwd(), fixture("semantics-app.ts")),
       args,

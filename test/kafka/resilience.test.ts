@@ -107,7 +107,7 @@ describe("Kafka with --resilience-dir", () => {
       // Every input appears, and each output's count is its input's position in the key's sequence:
       // a record applied twice to the state (or skipped) would shift every later count of its key.
       // Repeated outputs, described so that a failure says whether they are one checkpoint interval's
-      // (the commit window the README documents: a contiguous run of input sequence numbers) or scattered.
+      // (the commit window docs/operations.md documents: a contiguous run of input sequence numbers) or scattered.
       const times = new Map<number, number>();
       for (const o of output.out) times.set(o.seq, (times.get(o.seq) ?? 0) + 1);
       const repeated = [...times]

@@ -138,7 +138,7 @@ export function protocolErrorType(err: unknown): string | null {
   return null;
 }
 
-/** The line logged while `topic` does not exist: the engine never creates topics (see README, Kafka). */
+/** The line logged while `topic` does not exist: the engine never creates topics (see docs/operations.md, Kafka). */
 export const missingTopicMessage = (topic: string, brokers: string): string =>
   `Kafka topic ${JSON.stringify(topic)} does not exist on brokers ${brokers}; wallaroo does not create topics ` +
   `(create it first, e.g. kafka-topics.sh --bootstrap-server ${brokers.split(",")[0]} --create --topic ${topic} --partitions N)`;
