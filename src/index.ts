@@ -20,8 +20,22 @@ export {
   state_computation_multi,
 } from "./api/wrappers.js";
 export type { DecoderOptions } from "./api/wrappers.js";
-export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
-export type { KafkaLogLevel, SourceConfig, SinkConfig } from "./api/configs.js";
+export {
+  TCPSourceConfig,
+  TCPSinkConfig,
+  KafkaSourceConfig,
+  KafkaSinkConfig,
+  FileSourceConfig,
+  FileSinkConfig,
+} from "./api/configs.js";
+export type {
+  KafkaLogLevel,
+  SourceConfig,
+  SinkConfig,
+  TCPSourceOptions,
+  FileSourceOptions,
+  FileSinkOptions,
+} from "./api/configs.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,

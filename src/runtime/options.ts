@@ -62,7 +62,7 @@ export const ENGINE_FLAGS = [
     min: 1,
     default: 16 * 1024 * 1024,
     defaultText: "16777216",
-    help: "a TCP source closes a connection whose header announces more; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)",
+    help: 'a TCP source closes a connection whose header announces more; with "lines" framing (TCP or file source), a longer line is logged and skipped alone; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)',
   },
   {
     flag: "--fail-fast",
