@@ -301,3 +301,52 @@ export class LineFramer {
     this.held += n;
   }
 }
+
+/**
+ * Follows the lines of one trusted stream across chunk boundaries (`wallaroo
+ * receive --lines`): counts each `\n`-terminated line and, with a listener, hands
+ * it over without its `\n` (nor a `\r` before it): a view of the chunk when the line
+ * lies in one chunk, a copy when it spans several. end() passes on a last line
+ * without a newline. No limit: the TCP source, which must not trust its peer, uses
+ * LineFramer instead.
+ */
+export class LineReader {
+  private pieces: Buffer[] = [];
+  /** bytes arrived after the last `\n` */
+  private partial = false;
+
+  constructor(private readonly onLine?: (line: Buffer) => void) {}
+
+  /** Returns how many lines `chunk` completed. */
+  push(chunk: Buffer): number {
+    let done = 0;
+    let pos = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, pos)) {
+      done++;
+      if (this.onLine) {
+        let line = chunk.subarray(pos, nl);
+        if (this.pieces.length > 0) {
+          line = Buffer.concat([...this.pieces, line]);
+          this.pieces = [];
+        }
+        this.onLine(line.length > 0 && line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line);
+      }
+      pos = nl + 1;
+    }
+    if (this.onLine && pos < chunk.length) this.pieces.push(Buffer.from(chunk.subarray(pos)));
+    this.partial = pos < chunk.length || (done === 0 && this.partial);
+    return done;
+  }
+
+  /** The stream ended: 1 if it ended in a line without a newline (handed over), else 0. */
+  end(): number {
+    if (!this.partial) return 0;
+    this.partial = false;
+    if (this.onLine) {
+      const line = Buffer.concat(this.pieces);
+      this.pieces = [];
+      this.onLine(line.length > 0 && line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line);
+    }
+    return 1;
+  }
+}
