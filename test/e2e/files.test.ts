@@ -201,4 +201,58 @@ describe("file source and sink", () => {
       }
     },
   );
+  it("kill -9 at an arbitrary moment while a followed file grows, periodic checkpoints: each line once after the restart", async () => {
+    const input = join(tmp, "growing.txt");
+    const out = join(tmp, "growing-out.txt");
+    const store = join(tmp, "growing-store");
+    const row = (i: number) => `g ${String(i).padStart(6, "0")}`;
+    const args = [
+      "--in-file",
+      input,
+      "--follow",
+      "--out-file",
+      out,
+      "--max-bytes",
+      "65536",
+      "--resilience-dir",
+      store,
+      "--checkpoint-interval",
+      "0.05",
+      "--workers",
+      "2",
+    ];
+    writeFileSync(input, "");
+    let written = 0;
+    const append = (n: number) => {
+      appendFileSync(input, Array.from({ length: n }, (_, k) => `${row(written + k)}\n`).join(""));
+      written += n;
+    };
+    let engine = await startEngine(fixture("lines-app.ts"), args);
+    let growing = true;
+    const grower = (async () => {
+      while (growing) {
+        append(200);
+        await sleep(10);
+      }
+    })();
+    try {
+      await waitForOutput(out, 4000, engine);
+      // a few checkpoints have been committed while lines flowed; then the crash, whatever is in flight
+      await engine.waitForLog((l) => typeof l.msg === "string" && /^checkpoint [3-9]\d* committed/.test(l.msg));
+      await engine.kill9();
+    } finally {
+      growing = false;
+      await grower;
+      engine.kill();
+    }
+    append(100);
+    engine = await startEngine(fixture("lines-app.ts"), args);
+    try {
+      await waitForOutput(out, written, engine);
+      expect((await engine.stop()).code).toBe(0);
+      expect(outputLines(out)).toEqual(Array.from({ length: written }, (_, i) => `${row(i)} #${i + 1}`));
+    } finally {
+      engine.kill();
+    }
+  });
 });
