@@ -255,4 +255,33 @@ describe("file source and sink", () => {
       engine.kill();
     }
   });
+  it("a write that fails (file size limit, as a full disk) stops the engine with exit 3 and the error; a missing input is refused at start", async () => {
+    const input = join(tmp, "big-in.txt");
+    writeFileSync(input, Array.from({ length: 2000 }, (_, i) => `${"w".repeat(40)} ${i}\n`).join(""));
+    const engine = await startEngine(
+      fixture("lines-app.ts"),
+      ["--in-file", input, "--out-file", join(tmp, "limited.txt")],
+      { fileSizeLimitKiB: 16, waitRunning: false },
+    );
+    try {
+      const exit = await engine.exited;
+      expect(exit.code, engine.stderr().slice(-2000)).toBe(3);
+      expect(engine.stderr()).toMatch(/file sink .*cannot write .*limited\.txt/);
+    } finally {
+      engine.kill();
+    }
+    const missing = await startEngine(
+      fixture("lines-app.ts"),
+      ["--in-file", join(tmp, "no-such-file.txt"), "--out-file", join(tmp, "unused.txt")],
+      { waitRunning: false },
+    );
+    try {
+      expect((await missing.exited).code).toBe(1);
+      expect(missing.stderr()).toMatch(
+        /no-such-file\.txt does not exist; give an existing file or directory, or \{ follow: true \}/,
+      );
+    } finally {
+      missing.kill();
+    }
+  });
 });
