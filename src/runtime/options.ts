@@ -126,7 +126,7 @@ export const ENGINE_FLAGS = [
     type: "path",
     value: "DIR",
     defaultText: "off",
-    help: "checkpoint state (instances whose computation returned saveState = true) and Kafka source offsets to a store in DIR and restore them at start; Kafka sinks become transactional",
+    help: "checkpoint state (instances whose computation returned saveState = true) and Kafka and file source positions to a store in DIR and restore them at start; Kafka sinks become transactional, file sinks are truncated back to the checkpoint",
   },
   {
     flag: "--checkpoint-interval",
