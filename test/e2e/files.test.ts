@@ -284,4 +284,39 @@ describe("file source and sink", () => {
       missing.kill();
     }
   });
+  it("with --resilience-dir a finished file is not read again after a restart; a replaced, shorter one is read from its start (logged)", async () => {
+    const input = join(tmp, "replaced.txt");
+    const out = join(tmp, "replaced-out.txt");
+    const args = ["--in-file", input, "--out-file", out, "--resilience-dir", join(tmp, "replaced-store")];
+    writeFileSync(input, "a\nbb\nccc\n");
+    let engine = await startEngine(fixture("lines-app.ts"), args);
+    try {
+      await finished(engine);
+      await waitForOutput(out, 3, engine);
+      expect((await engine.stop()).code).toBe(0);
+    } finally {
+      engine.kill();
+    }
+    // the same file again: nothing new
+    engine = await startEngine(fixture("lines-app.ts"), args);
+    try {
+      expect((await finished(engine)).messages).toBe(0);
+      expect((await engine.stop()).code).toBe(0);
+    } finally {
+      engine.kill();
+    }
+    writeFileSync(input, "x\n");
+    engine = await startEngine(fixture("lines-app.ts"), args);
+    try {
+      const warned = await engine.waitForLog(
+        (l) => typeof l.msg === "string" && /is shorter than the 9 bytes/.test(l.msg),
+      );
+      expect(warned.position).toBe(9);
+      await finished(engine);
+      expect((await engine.stop()).code).toBe(0);
+      expect(outputLines(out)).toEqual(["a #1", "bb #2", "ccc #3", "x #4"]);
+    } finally {
+      engine.kill();
+    }
+  });
 });

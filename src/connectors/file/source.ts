@@ -173,6 +173,16 @@ export function runFileSource(init: FileSourceInit, control: MessagePort): void 
     }
     try {
       let pos = consumed[name] ?? 0;
+      if (fstatSync(fd).size < pos) {
+        // Not the file the checkpoint read (replaced or truncated since): its bytes are new.
+        lines.line(
+          "file shrank",
+          "warn",
+          { file, position: pos },
+          `${file} is shorter than the ${pos} bytes the checkpoint had read: it was truncated or replaced; reading it from its start`,
+        );
+        pos = 0;
+      }
       consumed[name] = pos;
       const framer =
         init.framing === "lines"
