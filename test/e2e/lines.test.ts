@@ -71,4 +71,31 @@ describe('TCP source with { framing: "lines" }', () => {
       await out.close();
     }
   });
+  it("unfinished lines of many connections stay within the source's buffer budget, and every line completes", async () => {
+    const out = await startCollector();
+    const inPort = await freePort();
+    const engine = await startEngine(
+      fixture("lines-app.ts"),
+      ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${out.port}`, "--max-frame-bytes", "1000"],
+      { env: { WALLAROO_TCP_SOURCE_BUFFER_BYTES: "2000" } },
+    );
+    try {
+      const n = 10;
+      const sockets = await Promise.all(Array.from({ length: n }, () => connect(inPort)));
+      // 10 x 900 bytes of unfinished lines: over the 2000-byte budget, so all but one connection are paused
+      await Promise.all(sockets.map((s, i) => write(s, `c${i} ${"x".repeat(896)}`)));
+      await engine.waitForLog((l) => l.msg !== undefined && /over this source's 2000-byte budget/.test(String(l.msg)));
+      await Promise.all(sockets.map((s, i) => new Promise<void>((r) => s.end(`\nend ${i}\n`, () => r()))));
+      const got = await out.waitForLines(2 * n);
+      for (let i = 0; i < n; i++) {
+        const mine = got.filter((l) => l.startsWith(`c${i} `) || l.startsWith(`end ${i} `));
+        expect(mine.length, `connection ${i}`).toBe(2);
+        expect(mine[0]).toMatch(new RegExp(`^c${i} x{896} #\\d+$`));
+      }
+      expect((await engine.stop()).code).toBe(0);
+    } finally {
+      engine.kill();
+      await out.close();
+    }
+  });
 });
