@@ -69,8 +69,8 @@ export type Positions = Record<string, { topic: string; offsets: Record<string, 
  * between the two.
  *
  * A file sink records its end in the same place (connectors/file/sink.ts): `transactionalId`
- * "file PATH", `producerId` the bytes of PATH, `producerEpoch` its rotations; a restart
- * truncates the output back to it.
+ * "file PATH", `producerId` the bytes of PATH, `producerEpoch` its rotations, `records` the
+ * bytes written since the previous checkpoint; a restart truncates the output back to it.
  */
 export interface PendingTransaction {
   sink: number;

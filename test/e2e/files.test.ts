@@ -319,4 +319,34 @@ describe("file source and sink", () => {
       engine.kill();
     }
   });
+  it("an idle file sink does not make every checkpoint interval write a checkpoint", async () => {
+    const input = join(tmp, "idle.txt");
+    writeFileSync(input, "one\ntwo\n");
+    const out = join(tmp, "idle-out.txt");
+    const engine = await startEngine(fixture("lines-app.ts"), [
+      "--in-file",
+      input,
+      "--out-file",
+      out,
+      "--resilience-dir",
+      join(tmp, "idle-store"),
+      "--checkpoint-interval",
+      "0.05",
+    ]);
+    try {
+      await waitForOutput(out, 2, engine);
+      // long enough for the changes to be checkpointed; then 12 more intervals with nothing new
+      await sleep(600);
+      const mark = engine.logs().length;
+      await sleep(600);
+      const committed = engine
+        .logs()
+        .slice(mark)
+        .filter((l) => typeof l.msg === "string" && /^checkpoint \d+ committed/.test(l.msg));
+      expect(committed).toEqual([]);
+      expect((await engine.stop()).code).toBe(0);
+    } finally {
+      engine.kill();
+    }
+  });
 });

@@ -62,16 +62,17 @@ export interface FileSinkEnd {
 /**
  * A file sink's end as the checkpoint store records it: in a PendingTransaction, the one
  * record of a sink the store keeps per checkpoint, with `transactionalId` naming the file
- * ("file PATH"; index.ts reads it back), `producerId` the bytes of PATH (decimal digits)
- * and `producerEpoch` the rotations.
+ * ("file PATH"; index.ts reads it back), `producerId` the bytes of PATH (decimal digits),
+ * `producerEpoch` the rotations and `records` the bytes written since the previous checkpoint
+ * (0: nothing new, so the checkpointer need not write a checkpoint for this sink alone).
  */
-function endToRecord(sink: number, path: string, end: FileSinkEnd): PendingTransaction {
+function endToRecord(sink: number, path: string, end: FileSinkEnd, written: number): PendingTransaction {
   return {
     sink,
     transactionalId: `file ${path}`,
     producerId: String(end.bytes),
     producerEpoch: end.rotations,
-    records: 0,
+    records: written,
   };
 }
 
@@ -128,6 +129,8 @@ export function runFileSink(init: FileSinkInit, control: MessagePort): void {
   /** bytes in PATH (written or gathered) */
   let size = 0;
   let deliveredBytes = 0;
+  /** deliveredBytes at the last prepare */
+  let preparedBytes = 0;
   /** a rotation since the last prepare: the directory is fsynced with the file */
   let renamed = false;
 
@@ -284,11 +287,15 @@ export function runFileSink(init: FileSinkInit, control: MessagePort): void {
       } catch (err) {
         error = `file sink ${init.label}: ${(err as Error).message}`;
       }
+      const record = error
+        ? null
+        : endToRecord(init.sinkId, path, { rotations, bytes: size }, deliveredBytes - preparedBytes);
+      preparedBytes = deliveredBytes;
       control.postMessage({
         type: "prepared",
         id: msg.id,
         // Every checkpoint records the end, changed or not: a checkpoint without it could not be restored to.
-        pending: error ? null : endToRecord(init.sinkId, path, { rotations, bytes: size }),
+        pending: record,
         error,
       } satisfies FromIo);
       return;
