@@ -276,12 +276,23 @@ describe("file source and sink", () => {
       { waitRunning: false },
     );
     try {
-      expect((await missing.exited).code).toBe(1);
+      expect((await missing.exited).code, missing.stderr().slice(-2000)).toBe(1);
       expect(missing.stderr()).toMatch(
         /no-such-file\.txt does not exist; give an existing file or directory, or \{ follow: true \}/,
       );
     } finally {
       missing.kill();
+    }
+    const noDir = await startEngine(
+      fixture("lines-app.ts"),
+      ["--in-file", input, "--out-file", join(tmp, "no-such-dir", "out.txt")],
+      { waitRunning: false },
+    );
+    try {
+      expect((await noDir.exited).code).toBe(1);
+      expect(noDir.stderr()).toMatch(/no-such-dir of .* does not exist; create it first/);
+    } finally {
+      noDir.kill();
     }
   });
   it("with --resilience-dir a finished file is not read again after a restart; a replaced, shorter one is read from its start (logged)", async () => {

@@ -4,7 +4,8 @@
  * and a sink that appends the encoder's bytes with rotation by size, truncated back
  * to its checkpointed end on restore (sink.ts).
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import type { FileSinkSpec, FileSourceSpec } from "../../topology/spec.js";
 import { parseLengthFormat } from "../../core/struct.js";
 import type { Connector, SinkConnector, SourceConnector } from "../connector.js";
@@ -52,7 +53,13 @@ const sink: SinkConnector<FileSinkSpec, FileSinkInit> = {
   output: "stream",
   // With resilience it records its end at each checkpoint (prepare) and truncates to it on restore.
   transactional: true,
-  validate() {},
+  validate(spec) {
+    const dir = dirname(spec.path);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new Error(`FileSinkConfig: the directory ${dir} of ${spec.path} does not exist; create it first`);
+    if (existsSync(spec.path) && statSync(spec.path).isDirectory())
+      throw new Error(`FileSinkConfig: ${spec.path} is a directory; give the path of a file to append to`);
+  },
   init: (spec, ctx) => {
     const own = ctx.pendingTransactions.find((t) => t.transactionalId === `file ${spec.path}`);
     return {
