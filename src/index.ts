@@ -40,8 +40,23 @@ export type {
   WindowBounds,
   Windows,
 } from "./api/windows.js";
-export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
-export type { KafkaLogLevel, SourceConfig, SinkConfig, SourceOptions } from "./api/configs.js";
+export {
+  TCPSourceConfig,
+  TCPSinkConfig,
+  KafkaSourceConfig,
+  KafkaSinkConfig,
+  FileSourceConfig,
+  FileSinkConfig,
+} from "./api/configs.js";
+export type {
+  KafkaLogLevel,
+  SourceOptions,
+  SourceConfig,
+  SinkConfig,
+  TCPSourceOptions,
+  FileSourceOptions,
+  FileSinkOptions,
+} from "./api/configs.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,

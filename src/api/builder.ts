@@ -457,7 +457,7 @@ class Validator {
     if (config === undefined) {
       this.#fail(
         where,
-        `the source must be a TCPSourceConfig or a KafkaSourceConfig (made with new), got ${kindOf(a.source)}`,
+        `the source must be a TCPSourceConfig, a KafkaSourceConfig or a FileSourceConfig (made with new), got ${kindOf(a.source)}`,
       );
     }
     this.#current = {
@@ -739,7 +739,10 @@ class Validator {
       const config = asSinkConfig(s);
       const at = a.single ? where : `${where}, sink ${i + 1}`;
       if (config === undefined)
-        this.#fail(at, `a sink must be a TCPSinkConfig or a KafkaSinkConfig (made with new), got ${kindOf(s)}`);
+        this.#fail(
+          at,
+          `a sink must be a TCPSinkConfig, a KafkaSinkConfig or a FileSinkConfig (made with new), got ${kindOf(s)}`,
+        );
       return this.#spec(at, () => config.toSpec());
     });
   }

@@ -7,13 +7,17 @@
  * Each instance carries a KIND brand (Symbol.for, so it survives two copies of this
  * module being loaded) that build() checks instead of `instanceof`.
  */
+import { resolve } from "node:path";
 import { WallarooParameterError } from "./errors.js";
 import {
   KIND,
   type Decoder,
   type Encoder,
+  type FileSinkSpec,
+  type FileSourceSpec,
   type KafkaSinkSpec,
   type KafkaSourceSpec,
+  type StreamFraming,
   type TCPSinkSpec,
   type TCPSourceSpec,
 } from "../topology/spec.js";
@@ -122,19 +126,9 @@ export interface SourceOptions<T> {
   event_time?: (decoded: T) => number;
 }
 
-function checkSourceOptions(o: unknown, what: string): ((decoded: any) => number) | null {
-  if (o === undefined) return null;
-  if (o === null || typeof o !== "object" || Array.isArray(o)) {
-    throw new WallarooParameterError(
-      `${what}: the options must be an object such as { eventTime: (m) => m.ts }, got ${kindOf(o)}`,
-    );
-  }
-  for (const k of Object.keys(o)) {
-    if (k !== "eventTime" && k !== "event_time") {
-      throw new WallarooParameterError(`${what}: unknown option "${k}"; the only source option is eventTime`);
-    }
-  }
-  const { eventTime, event_time } = o as SourceOptions<unknown>;
+/** The eventTime option of a checked options bag (either spelling), or null. */
+function checkEventTime(o: Record<string, unknown>, what: string): ((decoded: any) => number) | null {
+  const { eventTime, event_time } = o;
   if (eventTime !== undefined && event_time !== undefined && eventTime !== event_time) {
     throw new WallarooParameterError(`${what}: give eventTime once (it was given in two spellings)`);
   }
@@ -147,6 +141,59 @@ function checkSourceOptions(o: unknown, what: string): ((decoded: any) => number
   }
   return fn as (decoded: any) => number;
 }
+/** the option keys every source takes */
+const EVENT_TIME_OPTIONS = ["eventTime", "event_time"] as const;
+
+/**
+ * A config's options bag, checked in one place: `undefined` is no options, anything
+ * but an object literal is refused, and so is a key no option has (a typo would
+ * otherwise be ignored). Returns the bag; each option is then checked by its reader.
+ * New options are a key in `known` and a line in their config's options type.
+ */
+function checkOptions(options: unknown, known: readonly string[], what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new WallarooParameterError(
+      `${what}: options must be an object such as { ${known[0]}: ... }, got ${kindOf(options)}`,
+    );
+  }
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) {
+      throw new WallarooParameterError(
+        `${what}: unknown option ${JSON.stringify(k)}; the options are ${known.join(", ")}`,
+      );
+    }
+  }
+  return options as Record<string, unknown>;
+}
+
+function checkFraming(v: unknown, what: string): StreamFraming {
+  if (v === undefined) return "length";
+  if (v !== "length" && v !== "lines") {
+    throw new WallarooParameterError(
+      `${what}: framing must be "length" (each message behind the decoder's length header) or "lines" (one message per line), got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function checkPath(p: unknown, what: string): string {
+  if (typeof p !== "string" || p.trim() === "") {
+    throw new WallarooParameterError(`${what}: path must be a non-empty string, got ${String(p)}`);
+  }
+  return resolve(p);
+}
+
+export interface TCPSourceOptions<T = any> extends SourceOptions<T> {
+  /**
+   * "length" (default): each message behind the decoder's length header;
+   * "lines": each line is a message (up to `\n`, a `\r` before it stripped; the
+   * decoder gets the line without them, and its length options are not used). A line
+   * longer than --max-frame-bytes is logged and skipped alone.
+   */
+  readonly framing?: StreamFraming;
+}
+const TCP_SOURCE_OPTIONS = ["framing", ...EVENT_TIME_OPTIONS] as const;
 
 /** The engine LISTENS on host:port; any number of senders may connect. */
 export class TCPSourceConfig<T = any> {
@@ -155,20 +202,94 @@ export class TCPSourceConfig<T = any> {
     readonly host: string,
     readonly port: string | number,
     readonly decoder: Decoder<T>,
-    readonly options?: SourceOptions<T>,
+    readonly options?: TCPSourceOptions<T>,
   ) {}
 
   toSpec(): TCPSourceSpec {
     const what = "TCPSourceConfig";
     const host = checkHost(this.host, what, true);
     const port = parsePort(this.port, what, 0);
+    const o = checkOptions(this.options, TCP_SOURCE_OPTIONS, what);
+    const framing = checkFraming(o.framing, what);
     return {
       kind: "tcp-source",
-      endpoint: `tcp ${host}:${port}`,
+      endpoint: `tcp ${host}:${port}${framing === "lines" ? " (lines)" : ""}`,
       host,
       port,
+      framing,
       decoder: checkDecoder(this.decoder, what),
-      eventTime: checkSourceOptions(this.options, what),
+      eventTime: checkEventTime(o, what),
+    };
+  }
+}
+
+export interface FileSourceOptions<T = any> extends SourceOptions<T> {
+  /** "lines" (default): each line is a message; "length": each message behind the decoder's length header */
+  readonly framing?: StreamFraming;
+  /** at the end of the input, wait for more (the file grows, or a directory gets new files) instead of finishing */
+  readonly follow?: boolean;
+}
+const FILE_SOURCE_OPTIONS = ["framing", "follow", ...EVENT_TIME_OPTIONS] as const;
+
+/**
+ * The engine READS a file, or the files of a directory in name order (with
+ * --resilience-dir, from where the last checkpoint left it).
+ */
+export class FileSourceConfig<T = any> {
+  readonly [KIND] = "fileSourceConfig" as const;
+  constructor(
+    readonly path: string,
+    readonly decoder: Decoder<T>,
+    readonly options?: FileSourceOptions<T>,
+  ) {}
+
+  toSpec(): FileSourceSpec {
+    const what = "FileSourceConfig";
+    const path = checkPath(this.path, what);
+    const o = checkOptions(this.options, FILE_SOURCE_OPTIONS, what);
+    const framing = o.framing === undefined ? "lines" : checkFraming(o.framing, what);
+    if (o.follow !== undefined && typeof o.follow !== "boolean")
+      throw new WallarooParameterError(`${what}: follow must be true or false, got ${String(o.follow)}`);
+    return {
+      kind: "file-source",
+      endpoint: `file ${path}`,
+      path,
+      framing,
+      follow: o.follow === true,
+      decoder: checkDecoder(this.decoder, what),
+      eventTime: checkEventTime(o, what),
+    };
+  }
+}
+
+export interface FileSinkOptions {
+  /**
+   * Rotate once the file holds at least this many bytes: it is renamed PATH.1, PATH.2, ...
+   * (oldest first) and a new PATH is started. 0 or absent: never.
+   */
+  readonly maxBytes?: number;
+}
+const FILE_SINK_OPTIONS = ["maxBytes"] as const;
+
+/** The engine APPENDS the encoder's bytes to a file (with --resilience-dir, each output once). */
+export class FileSinkConfig<O = any> {
+  readonly [KIND] = "fileSinkConfig" as const;
+  constructor(
+    readonly path: string,
+    readonly encoder: Encoder<O>,
+    readonly options?: FileSinkOptions,
+  ) {}
+
+  toSpec(): FileSinkSpec {
+    const what = "FileSinkConfig";
+    const path = checkPath(this.path, what);
+    const o = checkOptions(this.options, FILE_SINK_OPTIONS, what);
+    return {
+      kind: "file-sink",
+      endpoint: `file ${path}`,
+      path,
+      maxBytes: o.maxBytes === undefined ? 0 : checkInt(o.maxBytes, "maxBytes", 0, what),
+      encoder: checkEncoder(this.encoder, what),
     };
   }
 }
@@ -210,7 +331,7 @@ export class KafkaSourceConfig<T = any> {
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       decoder: checkDecoder(this.decoder, what),
-      eventTime: checkSourceOptions(this.options, what),
+      eventTime: checkEventTime(checkOptions(this.options, EVENT_TIME_OPTIONS, what), what),
     };
   }
 }
@@ -249,18 +370,20 @@ export class KafkaSinkConfig<O = any> {
 }
 
 /** `T`: what the source's decoder produces (what the pipeline's first step receives). */
-export type SourceConfig<T = any> = TCPSourceConfig<T> | KafkaSourceConfig<T>;
+export type SourceConfig<T = any> = TCPSourceConfig<T> | KafkaSourceConfig<T> | FileSourceConfig<T>;
 /** `O`: what the sink's encoder takes (what the pipeline's last step sends). */
-export type SinkConfig<O = any> = TCPSinkConfig<O> | KafkaSinkConfig<O>;
+export type SinkConfig<O = any> = TCPSinkConfig<O> | KafkaSinkConfig<O> | FileSinkConfig<O>;
 
 /** The brand build() accepts as a source config, or undefined. */
 export function asSourceConfig(v: unknown): SourceConfig | undefined {
   const k = v !== null && typeof v === "object" ? (v as { [KIND]?: unknown })[KIND] : undefined;
-  return k === "tcpSourceConfig" || k === "kafkaSourceConfig" ? (v as SourceConfig) : undefined;
+  return k === "tcpSourceConfig" || k === "kafkaSourceConfig" || k === "fileSourceConfig"
+    ? (v as SourceConfig)
+    : undefined;
 }
 
 /** The brand build() accepts as a sink config, or undefined. */
 export function asSinkConfig(v: unknown): SinkConfig | undefined {
   const k = v !== null && typeof v === "object" ? (v as { [KIND]?: unknown })[KIND] : undefined;
-  return k === "tcpSinkConfig" || k === "kafkaSinkConfig" ? (v as SinkConfig) : undefined;
+  return k === "tcpSinkConfig" || k === "kafkaSinkConfig" || k === "fileSinkConfig" ? (v as SinkConfig) : undefined;
 }

@@ -9,7 +9,7 @@ import { createWriteStream } from "node:fs";
 import net from "node:net";
 import type { Writable } from "node:stream";
 import type { LengthFormat } from "../core/struct.js";
-import { FrameReader } from "../core/framing.js";
+import { FrameReader, LineReader } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 import type { CliIo } from "./send.js";
 import { watchLauncher } from "./launcher-watch.js";
@@ -40,6 +40,9 @@ What to do with the data (default: --count-only):
 Framing:
   --framed              the stream is framed like a wallaroo TCP source expects:
                         count messages instead of lines
+  --lines               the stream is newline-delimited messages: count lines,
+                        and a connection's last line without '\n' too (the
+                        default counts '\n's)
   --header-length L     header size: 1, 2, 4 or 8 bytes (default 4, --framed only)
   --length-fmt F        Python struct format of the header (default '>I', --framed only)
 
@@ -68,6 +71,7 @@ const OPTIONS = {
   append: { type: "boolean" },
   "count-only": { type: "boolean" },
   framed: { type: "boolean" },
+  lines: { type: "boolean" },
   "header-length": { type: "string" },
   "length-fmt": { type: "string" },
   expect: { type: "string" },
@@ -90,7 +94,12 @@ export interface ReceiverOptions {
   framed?: boolean;
   /** header format when framed (default 4 bytes, '>I') */
   lengthFormat?: LengthFormat;
-  /** each complete frame (framed only); `payload` may be a view of the socket's buffer, copy it to keep it */
+  /**
+   * split lines (not with framed): a connection's last line without '\n' counts too, and
+   * onMessage gets each line without its '\n' (nor a '\r' before it)
+   */
+  lines?: boolean;
+  /** each complete frame (framed) or line (lines); `payload` may be a view of the socket's buffer, copy it to keep it */
   onMessage?: (payload: Buffer, connection: number) => void;
   /** a connection failed or sent a bad frame header; it is closed, the others go on (default: ignored) */
   onError?: (err: Error) => void;
@@ -119,6 +128,7 @@ export interface Receiver {
 }
 
 export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
+  if (opts.framed && opts.lines) throw new UsageError("a stream is either framed or lines, not both");
   const lf = opts.framed ? (opts.lengthFormat ?? lengthFormatFromFlags(undefined, undefined)) : undefined;
   const output = typeof opts.output === "string" ? await openFile(opts.output, opts.append === true) : opts.output;
   const ownsOutput = typeof opts.output === "string";
@@ -138,6 +148,15 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     st.openConnections++;
     sockets.add(sock);
     const framer = lf ? new FrameReader(lf, opts.onMessage && ((p) => opts.onMessage!(p, id))) : undefined;
+    const liner = opts.lines ? new LineReader(opts.onMessage && ((p) => opts.onMessage!(p, id))) : undefined;
+    const counted = () => {
+      while (waiters.length > 0 && st.messages >= waiters[0].count) waiters.shift()!.resolve(snapshot());
+    };
+    if (liner)
+      sock.on("end", () => {
+        st.messages += liner.end();
+        counted();
+      });
     sock.on("data", (chunk: Buffer) => {
       const now = performance.now();
       st.firstDataAt ??= now;
@@ -150,6 +169,8 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
           opts.onError?.(new Error(`connection ${sock.remoteAddress}:${sock.remotePort}: ${(e as Error).message}`));
           sock.destroy();
         }
+      } else if (liner) {
+        st.messages += liner.push(chunk);
       } else {
         for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) st.messages++;
       }
@@ -162,7 +183,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
           for (const s of sockets) s.resume();
         });
       }
-      while (waiters.length > 0 && st.messages >= waiters[0].count) waiters.shift()!.resolve(snapshot());
+      counted();
     });
     if (outputBlocked) sock.pause();
     sock.on("error", (e) =>
@@ -325,6 +346,7 @@ function parseReceiveArgs(argv: string[]) {
   const port = intFlag("port", v.port, 0, 65535);
   if (port === undefined) throw new UsageError("--port is required (0 picks a free port)");
   if (v.output !== undefined && v["count-only"]) throw new UsageError("give --output or --count-only, not both");
+  if (v.framed && v.lines) throw new UsageError("give --framed or --lines, not both");
   if (!v.framed && (v["header-length"] !== undefined || v["length-fmt"] !== undefined)) {
     throw new UsageError("--header-length and --length-fmt only apply with --framed");
   }
@@ -335,6 +357,7 @@ function parseReceiveArgs(argv: string[]) {
       host: v.host ?? "127.0.0.1",
       port,
       framed: v.framed === true,
+      lines: v.lines === true,
       lengthFormat: v.framed ? lengthFormatFromFlags(v["header-length"], v["length-fmt"]) : undefined,
     },
     output: v.output,

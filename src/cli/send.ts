@@ -18,14 +18,15 @@ import { maxPayload, writeFrame } from "../core/framing.js";
 import { UsageError, formatMB, intFlag, lengthFormatFromFlags, numberFlag, parseFlags } from "./flags.js";
 import { watchLauncher } from "./launcher-watch.js";
 
-const HELP = `wallaroo send - send framed messages to a wallaroo TCP source
+const HELP = `wallaroo send - send framed messages (or lines) to a wallaroo TCP source
 
 Usage:
-  wallaroo send --port P (--file F | --binary F --record-size N) [flags]
+  wallaroo send --port P (--file F [--lines] | --binary F --record-size N) [flags]
 
 Reads a file once, frames every message as a length header followed by the
-payload, and writes the frames to HOST:PORT as fast as the engine accepts them
-(or at --rate). Connecting is retried until the engine is up.
+payload (or, with --lines, sends each line as a line), and writes them to
+HOST:PORT as fast as the engine accepts them (or at --rate). Connecting is
+retried until the engine is up.
 
 Input (one is required):
   --file F              text file; each line, without its '\\n', is one message
@@ -35,6 +36,9 @@ Input (one is required):
   --pre-framed          the --binary records already start with their length
                         header (Giles --binary files, e.g. Wallaroo's
                         market-spread .msg data): send them unchanged
+  --lines               send the --file's lines newline-delimited, not framed,
+                        for a source with { framing: "lines" } (a last line
+                        without '\n' gets one)
 
 Where:
   --host H              engine host (default 127.0.0.1)
@@ -52,7 +56,7 @@ How much and how fast:
   --rate R              at most R messages per second (default: unlimited)
   --batch-bytes B       bytes per socket write (default 65536)
 
-Framing (must match the application's decoder):
+Framing (must match the application's decoder; not with --lines):
   --header-length L     header size: 1, 2, 4 or 8 bytes (default 4)
   --length-fmt F        Python struct format of the header (default '>I';
                         with only --header-length, big-endian unsigned)
@@ -80,6 +84,7 @@ const OPTIONS = {
   binary: { type: "string" },
   "record-size": { type: "string" },
   "pre-framed": { type: "boolean" },
+  lines: { type: "boolean" },
   messages: { type: "string" },
   repeat: { type: "boolean" },
   rate: { type: "string" },
@@ -188,6 +193,10 @@ function parseSendArgs(argv: string[]): (SendOptions & { exitWithParent: boolean
   if (v.binary === undefined && recordSize !== undefined)
     throw new UsageError("--record-size only applies to --binary");
   if (v["pre-framed"] && v.binary === undefined) throw new UsageError("--pre-framed only applies to --binary");
+  if (v.lines && v.file === undefined)
+    throw new UsageError("--lines only applies to --file (text, one message per line)");
+  if (v.lines && (v["header-length"] !== undefined || v["length-fmt"] !== undefined))
+    throw new UsageError("--header-length and --length-fmt do not apply with --lines (lines have no length header)");
 
   const lf = lengthFormatFromFlags(v["header-length"], v["length-fmt"]);
   const messages = intFlag("messages", v.messages, 1);
@@ -195,7 +204,9 @@ function parseSendArgs(argv: string[]): (SendOptions & { exitWithParent: boolean
   const rate = numberFlag("rate", v.rate) ?? Infinity;
   const frames =
     v.file !== undefined
-      ? frameLines(readInput("file", v.file), lf)
+      ? v.lines
+        ? newlineLines(readInput("file", v.file))
+        : frameLines(readInput("file", v.file), lf)
       : frameRecords(readInput("binary", v.binary!), recordSize!, lf, v["pre-framed"] === true);
   return {
     host: v.host ?? "127.0.0.1",
@@ -247,6 +258,20 @@ export function frameLines(text: Buffer, lf: LengthFormat): Frames {
     writeFrame(lf, buf, offsets[k], text, start, ends[k]);
     start = ends[k] + 1;
   }
+  return { buf, offsets, count: ends.length };
+}
+
+/**
+ * The lines of `text` as they are, each with its '\n' (a last line without one gets
+ * one): the "frames" of --lines, so that batches, --messages and --repeat count lines.
+ */
+export function newlineLines(text: Buffer): Frames {
+  if (text.length === 0) throw new UsageError("--file is empty: there is no line to send");
+  const buf = text[text.length - 1] === 10 ? text : Buffer.concat([text, Buffer.from("\n")]);
+  const ends: number[] = [];
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) ends.push(i + 1);
+  const offsets = new Float64Array(ends.length + 1);
+  for (let k = 0; k < ends.length; k++) offsets[k + 1] = ends[k];
   return { buf, offsets, count: ends.length };
 }
 

@@ -7,8 +7,9 @@ import type { SinkSpec, SourceSpec } from "../topology/spec.js";
 import type { Connector, SinkConnector, SourceConnector } from "./connector.js";
 import { tcp } from "./tcp/index.js";
 import { kafka } from "./kafka/index.js";
+import { file } from "./file/index.js";
 
-export const CONNECTORS: readonly Connector[] = [tcp, kafka];
+export const CONNECTORS: readonly Connector[] = [tcp, kafka, file];
 
 const sources = new Map(CONNECTORS.flatMap((c) => (c.source ? [[c.source.kind, c.source] as const] : [])));
 const sinks = new Map(CONNECTORS.flatMap((c) => (c.sink ? [[c.sink.kind, c.sink] as const] : [])));

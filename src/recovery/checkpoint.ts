@@ -282,8 +282,11 @@ export class Checkpointer {
     const records = parts.reduce((n, p) => n + p.ids.length, 0);
     const removed = parts.reduce((n, p) => n + p.tombstones.reduce((m, t) => m + (t ? 1 : 0), 0), 0);
     const instances = records - removed;
-    // A transaction to commit is written even when nothing else changed: it is the commit decision.
-    if (records === 0 && pending.length === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
+    // A transaction to commit is written even when nothing else changed: it is the commit decision. A
+    // record of nothing new (a file sink's unchanged end, records 0) is not a change: the manifest
+    // already holds that end.
+    const decisions = pending.filter((p) => p.records > 0).length;
+    if (records === 0 && decisions === 0 && JSON.stringify(merged) === JSON.stringify(this.positions)) return null;
     const r = this.store.commitEncoded(parts, merged, this.plan.workers, pending);
     // Test hook (test/kafka/txn-window.test.ts): a crash in the window between the store commit and the
     // Kafka commits, at the first checkpoint numbered at least N that has a transaction to commit.

@@ -77,6 +77,10 @@ export type Positions = Record<string, { topic: string; offsets: Record<string, 
  * it was acknowledged before the checkpoint was written; EndTxn comes after). A restart commits it
  * with this identity before anything else uses the transactional id, since the crash may have come
  * between the two.
+ *
+ * A file sink records its end in the same place (connectors/file/sink.ts): `transactionalId`
+ * "file PATH", `producerId` the bytes of PATH, `producerEpoch` its rotations, `records` the
+ * bytes written since the previous checkpoint; a restart truncates the output back to it.
  */
 export interface PendingTransaction {
   sink: number;

@@ -62,7 +62,7 @@ export const ENGINE_FLAGS = [
     min: 1,
     default: 16 * 1024 * 1024,
     defaultText: "16777216",
-    help: "a TCP source closes a connection whose header announces more; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)",
+    help: 'a TCP source closes a connection whose header announces more; with "lines" framing (TCP or file source), a longer line is logged and skipped alone; at most 4294967287 (a frame must fit one Buffer and the 32-bit lengths between threads)',
   },
   {
     flag: "--fail-fast",
@@ -137,7 +137,7 @@ export const ENGINE_FLAGS = [
     type: "path",
     value: "DIR",
     defaultText: "off",
-    help: "checkpoint state (instances whose computation returned saveState = true) and Kafka source offsets to a store in DIR and restore them at start; Kafka sinks become transactional",
+    help: "checkpoint state (instances whose computation returned saveState = true) and Kafka and file source positions to a store in DIR and restore them at start; Kafka sinks become transactional, file sinks are truncated back to the checkpoint",
   },
   {
     flag: "--checkpoint-interval",

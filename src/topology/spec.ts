@@ -86,13 +86,40 @@ export interface EndpointSpec {
   readonly endpoint: string;
 }
 
+/**
+ * How a byte stream (a TCP connection, a file) is cut into messages: "length", each
+ * message behind the decoder's length header; "lines", each line (up to `\n`, one
+ * `\r` before it stripped) is a message (core/framing.ts).
+ */
+export type StreamFraming = "length" | "lines";
+
 export interface TCPSourceSpec extends EndpointSpec {
   readonly kind: "tcp-source";
   readonly host: string;
   readonly port: number;
+  readonly framing: StreamFraming;
   readonly decoder: Decoder;
   /** the event time (ms) of a decoded message, for windows; null: ingest time */
   readonly eventTime: ((decoded: any) => number) | null;
+}
+export interface FileSourceSpec extends EndpointSpec {
+  readonly kind: "file-source";
+  /** absolute: a file, or a directory whose files are read in name order */
+  readonly path: string;
+  readonly framing: StreamFraming;
+  /** at the end, wait for the file (the directory's last file, or new files) to grow */
+  readonly follow: boolean;
+  readonly decoder: Decoder;
+  /** the event time (ms) of a decoded message, for windows; null: ingest time */
+  readonly eventTime: ((decoded: any) => number) | null;
+}
+export interface FileSinkSpec extends EndpointSpec {
+  readonly kind: "file-sink";
+  /** absolute */
+  readonly path: string;
+  /** rotate once the file holds this many bytes (0: never) */
+  readonly maxBytes: number;
+  readonly encoder: Encoder;
 }
 export interface KafkaSourceSpec extends EndpointSpec {
   readonly kind: "kafka-source";
@@ -118,8 +145,8 @@ export interface KafkaSinkSpec extends EndpointSpec {
   readonly maxMessageSize: number;
   readonly encoder: Encoder;
 }
-export type SourceSpec = TCPSourceSpec | KafkaSourceSpec;
-export type SinkSpec = TCPSinkSpec | KafkaSinkSpec;
+export type SourceSpec = TCPSourceSpec | KafkaSourceSpec | FileSourceSpec;
+export type SinkSpec = TCPSinkSpec | KafkaSinkSpec | FileSinkSpec;
 
 export type StepSpec =
   | { readonly kind: "to"; readonly computation: Computation }

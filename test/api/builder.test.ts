@@ -96,6 +96,7 @@ describe("ApplicationBuilder: happy paths", () => {
       endpoint: "tcp 127.0.0.1:7010",
       host: "127.0.0.1",
       port: 7010,
+      framing: "length",
       decoder: dec,
       eventTime: null,
     });
@@ -661,7 +662,11 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     for (const bad of [{ host: "h", port: 1, decoder: dec }, sink(), dec, undefined]) {
       const ab = new ApplicationBuilder("A");
       ab.newPipeline("p", bad as never).toSink(sink());
-      expectBuildError(ab, 'pipeline "p"', "the source must be a TCPSourceConfig or a KafkaSourceConfig");
+      expectBuildError(
+        ab,
+        'pipeline "p"',
+        "the source must be a TCPSourceConfig, a KafkaSourceConfig or a FileSourceConfig",
+      );
     }
   });
 
@@ -671,7 +676,7 @@ describe("ApplicationBuilder: build() errors name what to fix", () => {
     expectBuildError(
       ab,
       'pipeline "p", step 1 toSink()',
-      "a sink must be a TCPSinkConfig or a KafkaSinkConfig",
+      "a sink must be a TCPSinkConfig, a KafkaSinkConfig or a FileSinkConfig",
       "got a tcpSourceConfig",
     );
     const ab2 = new ApplicationBuilder("A");

@@ -10,7 +10,14 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CONNECTORS, sinkConnector, sourceConnector } from "../../src/connectors/registry.js";
-import { KafkaSinkConfig, KafkaSourceConfig, TCPSinkConfig, TCPSourceConfig } from "../../src/api/configs.js";
+import {
+  FileSinkConfig,
+  FileSourceConfig,
+  KafkaSinkConfig,
+  KafkaSourceConfig,
+  TCPSinkConfig,
+  TCPSourceConfig,
+} from "../../src/api/configs.js";
 import { decoder, encoder } from "../../src/api/wrappers.js";
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../../src");
@@ -47,7 +54,8 @@ function valueImports(file: string): string[] {
 describe("connectors: one folder and one registry line each", () => {
   it("registers connectors with kinds", () => {
     // a check on the check: with no kinds, the scan below would pass on anything
-    expect(kinds.length).toBeGreaterThanOrEqual(4);
+    expect(kinds.length).toBeGreaterThanOrEqual(6);
+    expect(CONNECTORS.map((c) => c.name)).toEqual(expect.arrayContaining(["tcp", "kafka", "file"]));
     expect(new Set(kinds).size).toBe(kinds.length);
   });
 
@@ -104,11 +112,15 @@ describe("connectors: one folder and one registry line each", () => {
     const enc = encoder((x: unknown) => x);
     const sources = [
       new TCPSourceConfig("127.0.0.1", 7000, dec).toSpec(),
+      new TCPSourceConfig("127.0.0.1", 7000, dec, { framing: "lines" }).toSpec(),
       new KafkaSourceConfig("in", [["127.0.0.1", 9092]], "Warn", dec).toSpec(),
+      new FileSourceConfig("in.txt", dec).toSpec(),
+      new FileSourceConfig("in.bin", dec, { framing: "length", follow: true }).toSpec(),
     ];
     const sinks = [
       new TCPSinkConfig("127.0.0.1", 7002, enc).toSpec(),
       new KafkaSinkConfig("out", [["127.0.0.1", 9092]], "Warn", undefined, undefined, enc).toSpec(),
+      new FileSinkConfig("out.txt", enc, { maxBytes: 1 << 20 }).toSpec(),
     ];
     for (const s of sources) expect(sourceConnector(s).kind).toBe(s.kind);
     for (const s of sinks) expect(sinkConnector(s).kind).toBe(s.kind);

@@ -1,6 +1,6 @@
 /**
  * The TCP connector: a source that listens and cuts the byte stream by the decoder's
- * length header (source.ts), and a sink that connects and writes the encoder's bytes
+ * length header or at newlines (source.ts), and a sink that connects and writes the encoder's bytes
  * as one stream (sink.ts).
  */
 import type { TCPSinkSpec, TCPSourceSpec } from "../../topology/spec.js";
@@ -23,6 +23,7 @@ const source: SourceConnector<TCPSourceSpec, TcpSourceInit> = {
     workerBells: ctx.workerBells,
     host: spec.host,
     port: spec.port,
+    framing: spec.framing,
     headerLength: spec.decoder.headerLength,
     lengthFmt: spec.decoder.lengthFmt,
     maxFrameBytes: ctx.maxFrameBytes,

@@ -2,6 +2,8 @@
  * TCP source, run in its own I/O thread: listens, accepts any number of
  * connections, cuts the byte stream into frames by the decoder's length header
  * and passes each payload, undecoded, to the worker the connection is bound to.
+ * With "lines" framing each line becomes such a frame first (core/framing.ts
+ * LineFramer), so the workers see the same runs either way.
  * One connection always feeds one worker, which is what keeps its messages in
  * order. When that worker's ring is full the connections feeding it are paused,
  * so a slow pipeline slows the sender down through TCP itself.
@@ -15,7 +17,8 @@ import net from "node:net";
 import { closeSync, openSync } from "node:fs";
 import type { MessagePort } from "node:worker_threads";
 import { parseLengthFormat } from "../../core/struct.js";
-import { FrameScan, frameEnd, scanFrames } from "../../core/framing.js";
+import { FrameScan, LineFramer, frameEnd, scanFrames } from "../../core/framing.js";
+import type { StreamFraming } from "../../topology/spec.js";
 import { ChannelWriter, copyBytes } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
@@ -30,6 +33,7 @@ export interface TcpSourceInit {
   pipeline: string;
   host: string;
   port: number;
+  framing: StreamFraming;
   headerLength: number;
   lengthFmt: string;
   maxFrameBytes: number;
@@ -54,6 +58,8 @@ interface Connection {
   messages: number;
   /** paused because incomplete frames use up the buffer budget */
   budgetPaused: boolean;
+  /** "lines" framing: the connection's unfinished line (its bytes held count as `filled`) */
+  lineFramer: LineFramer | null;
   closed: boolean;
 }
 
@@ -161,6 +167,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   };
 
   const dropPartial = (c: Connection) => {
+    c.lineFramer?.reset();
     partialBytes -= c.filled;
     c.pieces = [];
     c.filled = 0;
@@ -234,7 +241,41 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     if (c !== null && c.filled > 0 && c !== privileged && !c.budgetPaused) pauseForBudget(c);
   };
 
+  /** lines over the limit, of all connections (each logged, rate-limited, with this running count) */
+  let tooLongLines = 0;
+  const newLineFramer = (name: () => string) =>
+    new LineFramer(fmt, maxFrame, (bytes) => {
+      tooLongLines++;
+      lines.line(
+        "line too long",
+        "error",
+        { connection: name(), bytes, maxFrameBytes: maxFrame, tooLongLines },
+        `connection ${name()} sent a line of ${bytes}+ bytes, over the ${maxFrame}-byte limit (--max-frame-bytes); ` +
+          `skipping it up to its newline (${tooLongLines} such lines so far); the connection's other lines go on`,
+      );
+    });
+
+  /**
+   * "lines" framing: the lines a read completes go to the worker as one run of
+   * length-header frames; the unfinished line is held (and counted in the budget).
+   */
+  const onLines = (c: Connection, chunk: Buffer | null) => {
+    const lf = c.lineFramer!;
+    const run = chunk === null ? lf.end() : lf.push(chunk);
+    partialBytes += lf.held - c.filled;
+    c.filled = lf.held;
+    if (run !== null) {
+      c.messages += lf.count;
+      sendRun(c, run, 0, run.length);
+    }
+    if (overBudget || partialBytes > PARTIAL_BUDGET) rebalance(c);
+    const ch = channels[c.worker];
+    ch.commit();
+    if (ch.blocked) pauseFor(c.worker);
+  };
+
   const onData = (c: Connection, chunk: Buffer) => {
+    if (c.lineFramer !== null) return onLines(c, chunk);
     let pos = 0;
     if (c.filled > 0) {
       // Finish the pending header or frame first, copying only what it needs.
@@ -370,6 +411,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       messages: 0,
       budgetPaused: false,
       closed: false,
+      lineFramer: init.framing === "lines" ? newLineFramer(() => name) : null,
     };
     connections++;
     byWorker[worker].add(c);
@@ -381,6 +423,9 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     );
     if (!canRead(c)) socket.pause();
     socket.on("data", (chunk: Buffer) => onData(c, chunk));
+    // The peer finished sending: its last line counts even without a newline (as for `cat`).
+    // Not on a stop's destroy, which reads nothing more.
+    if (c.lineFramer !== null) socket.on("end", () => onLines(c, null));
     socket.on("error", (err) =>
       lines.line(
         "connection error",
@@ -396,7 +441,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
           "partial frame at close",
           "warn",
           { connection: c.name, bytes: c.filled },
-          `connection ${c.name} closed in the middle of a frame; dropped its last ${c.filled} bytes`,
+          `connection ${c.name} closed in the middle of a ${c.lineFramer ? "line" : "frame"}; dropped its last ${c.filled} bytes`,
         );
       }
       byWorker[worker].delete(c);
