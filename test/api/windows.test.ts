@@ -209,7 +209,10 @@ describe("toWindows at build()", () => {
       () => bad({ eventTime: 5 }).build(),
       /eventTime must be a function from a decoded message to its event time in ms/,
     );
-    fails(() => bad({ evenTime: () => 1 }).build(), /unknown option "evenTime"; the only source option is eventTime/);
+    fails(
+      () => bad({ evenTime: () => 1 }).build(),
+      /unknown option "evenTime"; the options are framing, eventTime, event_time/,
+    );
     const fn = (s: string) => s.length;
     expect(bad({ event_time: fn }).build().pipelines[0]!.source).toMatchObject({ eventTime: fn });
   });
