@@ -16,11 +16,15 @@ import {
 import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from "../core/log.js";
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
 import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
+import { findApplicationModule } from "../runtime/python.js";
 
-export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args]
+export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js|APP.py [engine flags] [application args]
+       wallaroo run --application-module NAME [engine flags] [application args]
 
-Runs a Wallaroo application: loads APP (TypeScript runs as is), calls its
-applicationSetup(args) with every argument given here, and runs the pipelines
+Runs a Wallaroo application: loads APP (TypeScript runs as is; a Python 3
+module runs in an interpreter inside each worker thread, and --application-module
+finds NAME.py in the working directory, then PYTHONPATH), calls its
+applicationSetup(args) (application_setup in Python) with every argument given here, and runs the pipelines
 on a pool of worker threads until SIGINT, SIGTERM or SIGHUP, which stop the
 sources and drain every message in flight to the sinks (at most --drain-timeout
 seconds). A second signal exits at once without draining.
@@ -101,7 +105,17 @@ export async function runMain(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   const log = createLogger("wallaroo.cli");
-  const [module, ...rest] = argv;
+  let [module, ...rest] = argv;
+  if (module === "--application-module") {
+    // Machida's form: a Python module name, looked up in the working directory, then PYTHONPATH
+    try {
+      module = findApplicationModule(rest[0] ?? "");
+    } catch (err) {
+      process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
+      return EXIT.USAGE;
+    }
+    rest = rest.slice(1);
+  }
   // Only --help: "-h" may be an application's own short flag (a host, say).
   if (rest.includes("--help")) return appHelp(module);
   let options: EngineOptions;

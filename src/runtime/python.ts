@@ -1,0 +1,251 @@
+/**
+ * Python applications (`wallaroo run APP.py`): the application module runs in a
+ * CPython interpreter inside the loading thread (Pyodide: CPython compiled to
+ * WebAssembly), one interpreter per thread, no subprocess. What application_setup
+ * declares is replayed on the engine's own ApplicationBuilder with each user
+ * function wrapped in a call into the interpreter, so the plan, ordering,
+ * backpressure, resilience, metrics, dead letters and exit codes are those of a
+ * TypeScript application. The Python side lives in python/wallaroo.py (the API)
+ * and python/_wallaroo_engine.py (the adapters; its docstring says what crosses
+ * the boundary and how).
+ *
+ * The loader (loader.ts) hands the result to setupApplication and createSerde as
+ * if it were a TypeScript module exporting application_setup, serialize and
+ * deserialize: serialization is pickle (or the app's own top-level pair) for
+ * messages crossing workers and for checkpoints alike.
+ */
+import { existsSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { basename, delimiter, dirname, isAbsolute, resolve as resolvePath, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ApplicationBuilder } from "../api/builder.js";
+import { KafkaSinkConfig, KafkaSourceConfig, TCPSinkConfig, TCPSourceConfig } from "../api/configs.js";
+import {
+  computation,
+  computationMulti,
+  decoder,
+  encoder,
+  partition,
+  stateComputation,
+  stateComputationMulti,
+} from "../api/wrappers.js";
+import type { ApplicationSpec } from "../topology/spec.js";
+
+/** the package's own Python code (python/wallaroo.py, python/_wallaroo_engine.py), from dist/runtime or src/runtime */
+const PYTHON_DIR = fileURLToPath(new URL("../../python/", import.meta.url));
+
+/** A Pyodide proxy of a Python object, typed loosely (pyodide's own types are not re-exported here). */
+type Py = any;
+
+export function isPythonModule(url: string): boolean {
+  return /\.py$/.test(new URL(url).pathname);
+}
+
+/**
+ * `--application-module NAME` (Machida's flag): NAME.py in the working directory,
+ * then in each PYTHONPATH directory. Returns the path, or throws naming where it looked.
+ */
+export function findApplicationModule(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (!/^[A-Za-z_][\w.]*$/.test(name)) {
+    throw new Error(`--application-module takes a Python module name (like word_count), got ${JSON.stringify(name)}`);
+  }
+  const rel = `${name.replace(/\./g, sep)}.py`;
+  const dirs = [process.cwd(), ...(env.PYTHONPATH ?? "").split(delimiter).filter((d) => d !== "")];
+  for (const d of dirs) {
+    const p = resolvePath(d, rel);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(
+    `--application-module ${name}: no ${rel} in the working directory or PYTHONPATH (looked in ${dirs.join(", ")})`,
+  );
+}
+
+let interpreter: Promise<Py> | null = null;
+
+/**
+ * This thread's interpreter, loaded once. The host directories the application may
+ * use (its own, the working directory, PYTHONPATH, this package's python/) are
+ * mounted at their own paths, so tracebacks name the user's real files and data
+ * files open relative to the user's working directory.
+ */
+function pyodide(appDir: string): Promise<Py> {
+  if (interpreter) return interpreter;
+  interpreter = (async () => {
+    const require = createRequire(import.meta.url);
+    const indexURL = dirname(require.resolve("pyodide/package.json")) + sep;
+    const { loadPyodide } = (await import("pyodide")) as { loadPyodide: (o: object) => Promise<Py> };
+    const cwd = process.cwd();
+    const pythonPath = (process.env.PYTHONPATH ?? "").split(delimiter).filter((d) => d !== "" && isAbsolute(d));
+    const py = await loadPyodide({
+      indexURL,
+      env: { HOME: cwd, PYTHONPATH: "" },
+      // print() in user code goes to this process's stdout/stderr, line by line, as under CPython
+      stdout: (line: string) => process.stdout.write(`${line}\n`),
+      stderr: (line: string) => process.stderr.write(`${line}\n`),
+    });
+    const mounted = new Set<string>();
+    for (const dir of [appDir, cwd, ...pythonPath, PYTHONPATH_DIR()]) {
+      // Mount the top-level host directory that holds `dir` (one mount serves every path under it);
+      // the interpreter's own /lib (the standard library), /dev and /proc stay its own.
+      const top = dir.split(sep).filter((s) => s !== "")[0];
+      if (top === undefined || mounted.has(top) || ["lib", "dev", "proc"].includes(top)) continue;
+      if (!existsSync(`/${top}`) || !statSync(`/${top}`).isDirectory()) continue;
+      mounted.add(top);
+      const fs = py.FS;
+      try {
+        fs.mkdirTree(`/${top}`);
+      } catch {}
+      // FS.mount, not mountNodeFS: that one refuses a non-empty folder, and the interpreter has its own /tmp
+      fs.mount(fs.filesystems.NODEFS, { root: `/${top}` }, `/${top}`);
+    }
+    py.globals.set("_wallaroo_paths", py.toPy([appDir, ...pythonPath, PYTHONPATH_DIR()]));
+    py.globals.set("_wallaroo_cwd", cwd);
+    py.runPython(
+      [
+        "import os, sys",
+        "os.chdir(_wallaroo_cwd)",
+        // the application's own folder first (helper modules next to it import as usual), then PYTHONPATH, then wallaroo
+        "for p in reversed(list(_wallaroo_paths)):",
+        "    if p not in sys.path: sys.path.insert(0, p)",
+        `sys.path.remove(${JSON.stringify(PYTHONPATH_DIR())}); sys.path.append(${JSON.stringify(PYTHONPATH_DIR())})`,
+        "del _wallaroo_paths, _wallaroo_cwd",
+      ].join("\n"),
+    );
+    return py;
+  })();
+  return interpreter;
+}
+
+function PYTHONPATH_DIR(): string {
+  return PYTHON_DIR.endsWith(sep) ? PYTHON_DIR.slice(0, -1) : PYTHON_DIR;
+}
+
+/**
+ * Loads a Python application module in this thread: imports it (a syntax error or an
+ * exception at import fails here, with its traceback) and returns what the loader
+ * expects of an application module.
+ */
+export async function loadPythonModule(url: string): Promise<Record<string, unknown>> {
+  const path = fileURLToPath(url);
+  const py = await pyodide(dirname(path));
+  const engine = py.pyimport("_wallaroo_engine");
+  const name = basename(path, ".py");
+  if (!/^[A-Za-z_]\w*$/.test(name)) {
+    throw new Error(`${path}: a Python application's file name must be a module name (letters, digits, _)`);
+  }
+  engine.load(name);
+  const [pack, unpack] = engine.serde().toJs({ depth: 1 }) as [Py, Py];
+  return {
+    application_setup: (args: string[]) => buildSpec(engine.setup(py.toPy(args))),
+    // pickle, or the app's own top-level serialize/deserialize (see createSerde)
+    serialize: (v: unknown) => pack(v),
+    deserialize: (b: Uint8Array) => unpack(plain(b)),
+    python: true,
+  };
+}
+
+/** A plain Uint8Array view of a Buffer: Pyodide converts typed arrays by their exact class, and knows no Buffer. */
+function plain(b: Uint8Array): Uint8Array {
+  return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** A Python list (a multi computation's outputs) as a JS array; the elements keep their proxies. */
+function toArray(r: Py): unknown[] | undefined {
+  if (r === undefined || r === null) return undefined;
+  const a = r.toJs({ depth: 1 }) as unknown[];
+  r.destroy();
+  return a;
+}
+
+/** The application description of _wallaroo_engine.describe, replayed on the engine's builder. */
+function buildSpec(desc: Py): ApplicationSpec {
+  const js = (d: Py) =>
+    d && typeof d.toJs === "function" ? d.toJs({ depth: 1, dict_converter: Object.fromEntries }) : d;
+  const top = js(desc) as Record<string, Py>;
+  const name = top.name as string;
+  const actions = js(top.actions) as Py[];
+  const ab = new ApplicationBuilder(name);
+  const comp = (d: Py) => {
+    const c = js(d) as Record<string, Py>;
+    return { name: c.name as string, multi: c.multi as boolean, fn: c.fn as Py };
+  };
+  const stateClass = (d: Py) => {
+    const s = js(d) as Record<string, Py>;
+    const make = s.make as Py;
+    const className = s.name as string;
+    // A constructor that returns the Python instance: the engine creates state with `new`.
+    return {
+      [className]: class {
+        constructor() {
+          // biome-ignore lint/correctness/noConstructorReturn: the instance is the Python object
+          return make();
+        }
+      },
+    }[className] as new () => object;
+  };
+  const source = (d: Py) => {
+    const s = js(d) as Record<string, Py>;
+    const dd = js(s.decoder) as Record<string, Py>;
+    const fn = dd.fn as Py;
+    const dec = decoder({ headerLength: dd.header_length as number, lengthFmt: dd.length_fmt as string }, (b: Buffer) =>
+      fn(plain(b)),
+    );
+    if (s.kind === "tcp") return new TCPSourceConfig(s.host, s.port, dec);
+    const brokers = (js(s.brokers) as Py[]).map((b) => js(b) as [string, string]);
+    return new KafkaSourceConfig(s.topic, brokers, s.log_level, dec);
+  };
+  const sink = (d: Py) => {
+    const s = js(d) as Record<string, Py>;
+    const fn = s.fn as Py;
+    if (s.kind === "tcp")
+      return new TCPSinkConfig(
+        s.host,
+        s.port,
+        encoder((v) => fn(v)),
+      );
+    const brokers = (js(s.brokers) as Py[]).map((b) => js(b) as [string, string]);
+    return new KafkaSinkConfig(
+      s.topic,
+      brokers,
+      s.log_level,
+      s.max_produce_buffer_ms,
+      s.max_message_size,
+      encoder((v) => fn(v)),
+    );
+  };
+  for (const a0 of actions) {
+    const a = js(a0) as Record<string, Py>;
+    const op = a.op as string;
+    if (op === "new_pipeline") ab.newPipeline(a.name, source(a.source));
+    else if (op === "to" || op === "to_parallel") {
+      const c = comp(a.computation);
+      const f = c.fn;
+      const w = c.multi ? computationMulti(c.name, (x: unknown) => toArray(f(x))) : computation(c.name, (x) => f(x));
+      if (op === "to") ab.to(w);
+      else ab.toParallel(w);
+    } else if (op === "to_stateful" || op === "to_state_partition" || op === "to_state_partition_u64") {
+      const c = comp(a.computation);
+      const f = c.fn;
+      const run = (x: unknown, s: unknown): [any, boolean] => {
+        const r = f(x, s);
+        const t = r.toJs({ depth: 1 }) as [Py, boolean];
+        r.destroy();
+        return [c.multi ? toArray(t[0]) : t[0], t[1]];
+      };
+      const w = c.multi ? stateComputationMulti(c.name, run) : stateComputation(c.name, run);
+      const cls = stateClass(a.state);
+      const stateName = a.state_name as string;
+      if (op === "to_stateful") ab.toStateful(w, cls, stateName);
+      else {
+        const pf = a.partition as Py;
+        const p = partition((x: unknown) => pf(x));
+        const keys = a.keys === undefined ? undefined : (js(a.keys) as (string | number | bigint)[]);
+        if (op === "to_state_partition") ab.toStatePartition(w, cls, stateName, p, keys);
+        else ab.toStatePartitionU64(w, cls, stateName, p, keys as (number | bigint)[] | undefined);
+      }
+    } else if (op === "to_sink") ab.toSink(sink((js(a.sinks) as Py[])[0]));
+    else if (op === "to_sinks") ab.toSinks((js(a.sinks) as Py[]).map(sink));
+    else if (op === "done") ab.done();
+  }
+  return ab.build();
+}
