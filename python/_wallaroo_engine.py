@@ -176,7 +176,8 @@ def _state_class(cls, where):
     if not isinstance(cls, type):
         raise wallaroo.WallarooParameterError(
             "{0}: the state must be a class (its instances are the state), got {1!r}".format(where, cls))
-    return {"name": cls.__name__, "make": cls}
+    # id: one engine class per Python class, so that a state shared by name across pipelines is one class
+    return {"name": cls.__name__, "make": cls, "id": id(cls)}
 
 
 def describe(app):
@@ -199,7 +200,7 @@ def describe(app):
             keys = a[5]
             out.append({"op": op, "computation": _computation_desc(a[1], op, True),
                         "state": _state_class(a[2], op), "state_name": a[3],
-                        "partition": _partition(p.func),
+                        "partition": _partition(p.func), "partition_id": id(p),
                         "keys": None if keys is None else [engine_key(k) for k in keys]})
         elif op == "to_sink":
             out.append({"op": op, "sinks": [_sink(a[1], "to_sink")]})

@@ -14,9 +14,11 @@
  * deserialize: serialization is pickle (or the app's own top-level pair) for
  * messages crossing workers and for checkpoints alike.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { threadId } from "node:worker_threads";
 import { createRequire } from "node:module";
-import { basename, delimiter, dirname, isAbsolute, resolve as resolvePath, sep } from "node:path";
+import { basename, delimiter, dirname, isAbsolute, join, resolve as resolvePath, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ApplicationBuilder } from "../api/builder.js";
 import { KafkaSinkConfig, KafkaSourceConfig, TCPSinkConfig, TCPSourceConfig } from "../api/configs.js";
@@ -29,7 +31,7 @@ import {
   stateComputation,
   stateComputationMulti,
 } from "../api/wrappers.js";
-import type { ApplicationSpec } from "../topology/spec.js";
+import type { ApplicationSpec, PartitionFunction } from "../topology/spec.js";
 
 /** the package's own Python code (python/wallaroo.py, python/_wallaroo_engine.py), from dist/runtime or src/runtime */
 const PYTHON_DIR = fileURLToPath(new URL("../../python/", import.meta.url));
@@ -76,13 +78,10 @@ function pyodide(appDir: string): Promise<Py> {
     const { loadPyodide } = (await import("pyodide")) as { loadPyodide: (o: object) => Promise<Py> };
     const cwd = process.cwd();
     const pythonPath = (process.env.PYTHONPATH ?? "").split(delimiter).filter((d) => d !== "" && isAbsolute(d));
-    const py = await loadPyodide({
-      indexURL,
-      env: { HOME: cwd, PYTHONPATH: "" },
-      // print() in user code goes to this process's stdout/stderr, line by line, as under CPython
-      stdout: (line: string) => process.stdout.write(`${line}\n`),
-      stderr: (line: string) => process.stderr.write(`${line}\n`),
-    });
+    const py = await loadInterpreter(loadPyodide, indexURL);
+    // print() in user code goes to this process's stdout/stderr, line by line, as under CPython
+    py.setStdout({ batched: (line: string) => process.stdout.write(`${line}\n`) });
+    py.setStderr({ batched: (line: string) => process.stderr.write(`${line}\n`) });
     const mounted = new Set<string>();
     for (const dir of [appDir, cwd, ...pythonPath, PYTHONPATH_DIR()]) {
       // Mount the top-level host directory that holds `dir` (one mount serves every path under it);
@@ -104,6 +103,7 @@ function pyodide(appDir: string): Promise<Py> {
       [
         "import os, sys",
         "os.chdir(_wallaroo_cwd)",
+        "os.environ['HOME'] = _wallaroo_cwd",
         // the application's own folder first (helper modules next to it import as usual), then PYTHONPATH, then wallaroo
         "for p in reversed(list(_wallaroo_paths)):",
         "    if p not in sys.path: sys.path.insert(0, p)",
@@ -114,6 +114,41 @@ function pyodide(appDir: string): Promise<Py> {
     return py;
   })();
   return interpreter;
+}
+
+/**
+ * A fresh interpreter. Starting CPython (initializing it, importing what Pyodide imports)
+ * takes seconds per thread, and every worker thread starts one; a memory snapshot of a
+ * started interpreter, kept in the OS temp folder per Pyodide and Node version, starts
+ * the next ones in a fraction of that (bench/ANALYSIS.md, "Python applications"). The
+ * first thread to find no snapshot makes it; a snapshot that cannot be read or loaded is
+ * made again. WALLAROO_PYTHON_SNAPSHOT=0 turns this off.
+ */
+async function loadInterpreter(loadPyodide: (o: object) => Promise<Py>, indexURL: string): Promise<Py> {
+  const { version } = (await import("pyodide")) as { version: string };
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  const file = join(tmpdir(), `wallaroo-pyodide-${version}-node${process.versions.node}-uid${uid}.snapshot`);
+  const useSnapshot = process.env.WALLAROO_PYTHON_SNAPSHOT !== "0";
+  if (useSnapshot && existsSync(file)) {
+    try {
+      return await loadPyodide({ indexURL, _loadSnapshot: readFileSync(file) });
+    } catch {
+      // unusable (another Pyodide build wrote it): made again below
+    }
+  }
+  if (!useSnapshot) return loadPyodide({ indexURL });
+  const maker = await loadPyodide({ indexURL, _makeSnapshot: true });
+  const snapshot = maker.makeMemorySnapshot() as Uint8Array;
+  // Written whole, then renamed: a reader never sees half a snapshot.
+  const tmp = `${file}.${process.pid}.${threadId}.tmp`;
+  try {
+    writeFileSync(tmp, snapshot);
+    renameSync(tmp, file);
+  } catch {
+    rmSync(tmp, { force: true }); // a read-only temp folder: every thread starts the slow way
+  }
+  // The interpreter that made a snapshot is not used further (Pyodide's rule): one from the snapshot is.
+  return loadPyodide({ indexURL, _loadSnapshot: snapshot });
 }
 
 function PYTHONPATH_DIR(): string {
@@ -169,12 +204,16 @@ function buildSpec(desc: Py): ApplicationSpec {
     const c = js(d) as Record<string, Py>;
     return { name: c.name as string, multi: c.multi as boolean, fn: c.fn as Py };
   };
+  const stateClasses = new Map<number, new () => object>();
+  const partitions = new Map<number, PartitionFunction>();
   const stateClass = (d: Py) => {
     const s = js(d) as Record<string, Py>;
+    const known = stateClasses.get(s.id as number);
+    if (known) return known;
     const make = s.make as Py;
     const className = s.name as string;
     // A constructor that returns the Python instance: the engine creates state with `new`.
-    return {
+    const C = {
       [className]: class {
         constructor() {
           // biome-ignore lint/correctness/noConstructorReturn: the instance is the Python object
@@ -182,6 +221,8 @@ function buildSpec(desc: Py): ApplicationSpec {
         }
       },
     }[className] as new () => object;
+    stateClasses.set(s.id as number, C);
+    return C;
   };
   const source = (d: Py) => {
     const s = js(d) as Record<string, Py>;
@@ -237,8 +278,13 @@ function buildSpec(desc: Py): ApplicationSpec {
       const stateName = a.state_name as string;
       if (op === "to_stateful") ab.toStateful(w, cls, stateName);
       else {
-        const pf = a.partition as Py;
-        const p = partition((x: unknown) => pf(x));
+        // one engine partition function per Python one: a state shared by name must use the same
+        let p = partitions.get(a.partition_id as number);
+        if (p === undefined) {
+          const pf = a.partition as Py;
+          p = partition((x: unknown) => pf(x));
+          partitions.set(a.partition_id as number, p);
+        }
         const keys = a.keys === undefined ? undefined : (js(a.keys) as (string | number | bigint)[]);
         if (op === "to_state_partition") ab.toStatePartition(w, cls, stateName, p, keys);
         else ab.toStatePartitionU64(w, cls, stateName, p, keys as (number | bigint)[] | undefined);

@@ -63,6 +63,8 @@ export async function startEngine(
   opts: {
     waitRunning?: boolean;
     env?: Record<string, string>;
+    /** the engine's working directory (default: the repository root) */
+    cwd?: string;
     /** RLIMIT_FSIZE of the engine (bash's `ulimit -f`, KiB): a write past it fails with EFBIG, as on a full disk */
     fileSizeLimitKiB?: number;
   } = {},
@@ -73,7 +75,7 @@ export async function startEngine(
       ? [process.execPath, argv]
       : ["bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
   const child = spawn(cmd, cmdArgs, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, ...opts.env },
   });
