@@ -58,7 +58,8 @@ process.on("exit", () => {
  * application is running (every source listening), unless `waitRunning` is false.
  */
 export async function startEngine(
-  app: string,
+  /** the application file, or several arguments that name it (`["--application-module", "NAME"]`) */
+  app: string | string[],
   args: string[],
   opts: {
     waitRunning?: boolean;
@@ -69,7 +70,7 @@ export async function startEngine(
     fileSizeLimitKiB?: number;
   } = {},
 ): Promise<Engine> {
-  const argv = [BIN, "run", app, "--stats-interval", "0", ...args];
+  const argv = [BIN, "run", ...(typeof app === "string" ? [app] : app), "--stats-interval", "0", ...args];
   const [cmd, cmdArgs] =
     opts.fileSizeLimitKiB === undefined
       ? [process.execPath, argv]
