@@ -5,44 +5,60 @@ plain descriptions the engine replays (src/runtime/python.ts), and wraps each
 user function in an adapter that the engine calls across the JS <-> Python
 boundary.
 
-What crosses the boundary, and why the adapters look like this:
-- str, int, bool and None become JavaScript values and come back unchanged; every
-  other Python object stays in Python behind a proxy. A float would come back as
-  an int when integral (3.0 -> 3 -> 3), so floats cross boxed in _Float.
-- Partition keys become engine keys: str and int as they are, bytes and every
+What crosses the boundary, and why the adapters look like this: handing
+JavaScript a Python object costs a Pyodide proxy (11-15 us each,
+bench/ANALYSIS.md), while an int or a str crosses in 1-3 us. So every value
+between steps stays in this interpreter, in `_table`, and JavaScript holds only
+its integer handle (a PyRef, python.ts). JavaScript frees handles in batches
+(`free`) once it no longer holds their PyRef. The adapters take and return only
+ints and strs:
+- a step returns the handle of its output, or None (sends nothing on);
+- a _multi step returns "START COUNT": its outputs have the consecutive handles
+  START.. (None elements are left out);
+- a state step returns 2*handle + save_state (0 + save_state for None); its
+  _multi form "START COUNT SAVE";
+- bytes for a sink or for another worker leave as a latin-1 str, one char per
+  byte, which JavaScript turns back into bytes (no base64, no JSON);
+- partition keys become engine keys: str and int as they are, bytes and every
   other hashable as a tagged string (see engine_key), so equal Python keys are
   equal engine keys on every worker.
-- Bytes leave Python as Uint8Array (one copy), never as base64 or JSON.
 """
 
 import importlib
 import pickle
-import sys
 
 import wallaroo
 from pyodide.ffi import to_js
 
-
-class _Float(object):
-    """A Python float on its way through the engine (see the module docstring)."""
-    __slots__ = ("v",)
-
-    def __init__(self, v):
-        self.v = v
-
-    def __repr__(self):
-        return repr(self.v)
-
-    def __str__(self):
-        return str(self.v)
+_table = {}
+_next = 1
 
 
-def _out(r):
-    return _Float(r) if type(r) is float else r
+def _put(v):
+    global _next
+    h = _next
+    _next = h + 1
+    _table[h] = v
+    return h
 
 
-def _in(x):
-    return x.v if type(x) is _Float else x
+def free(handles):
+    """Drops the values whose PyRefs JavaScript no longer holds ("h1 h2 ...")."""
+    pop = _table.pop
+    for h in handles.split(" "):
+        pop(int(h), None)
+
+
+def live():
+    return len(_table)
+
+
+def describe_value(h):
+    """repr() of a value, for dead letters and logs."""
+    try:
+        return repr(_table[h])
+    except Exception as e:  # noqa: BLE001 (a user __repr__ that fails must not hide the original error)
+        return "<unprintable value: {0!r}>".format(e)
 
 
 _PICKLED = "\x00p:"
@@ -63,43 +79,76 @@ def engine_key(k):
     return _PICKLED + pickle.dumps(k, protocol=4).decode("latin-1")
 
 
+def _many(rs):
+    start = _next
+    n = 0
+    for e in rs:
+        if e is not None:
+            _put(e)
+            n += 1
+    return start, n
+
+
 def _computation(f, multi):
+    t = _table
     if multi:
-        def run(x):
-            r = f(_in(x))
-            if r is None:
+        def run(h):
+            rs = f(t[h])
+            if rs is None:
                 return None
-            return [_out(e) for e in r]
+            start, n = _many(rs)
+            return "{0} {1}".format(start, n)
     else:
-        def run(x):
-            r = f(_in(x))
-            return _Float(r) if type(r) is float else r
+        def run(h):
+            r = f(t[h])
+            return None if r is None else _put(r)
     return run
 
 
 def _state_computation(f, multi):
-    def run(x, state):
-        r = f(_in(x), state)
+    t = _table
+
+    def run(h, s):
+        r = f(t[h], t[s])
         if type(r) is not tuple or len(r) != 2:
             raise TypeError(
                 "a state computation must return (output, save_state), got {0!r}".format(r))
         out, save = r
-        if out is not None:
-            out = [_out(e) for e in out] if multi else _out(out)
-        return (out, bool(save))
+        if multi:
+            start, n = _many(out) if out is not None else (0, 0)
+            return "{0} {1} {2}".format(start, n, 1 if save else 0)
+        return (0 if out is None else 2 * _put(out)) + (1 if save else 0)
     return run
 
 
 def _partition(f):
-    def run(x):
-        return engine_key(f(_in(x)))
+    t = _table
+
+    def run(h):
+        return engine_key(f(t[h]))
     return run
 
 
 def _decoder(f):
     def run(buf):
         r = f(buf.to_bytes())
-        return _Float(r) if type(r) is float else r
+        return None if r is None else _put(r)
+    return run
+
+
+def _latin1(v, what):
+    if isinstance(v, str):
+        return v.encode("utf-8").decode("latin-1")
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).decode("latin-1")
+    raise TypeError("{0} must return bytes (or str), got {1}".format(what, type(v).__name__))
+
+
+def _tcp_encoder(f):
+    t = _table
+
+    def run(h):
+        return _latin1(f(t[h]), "a TCP sink's encoder")
     return run
 
 
@@ -111,15 +160,11 @@ def _as_bytes(v, what):
     raise TypeError("{0} must return bytes (or str), got {1}".format(what, type(v).__name__))
 
 
-def _tcp_encoder(f):
-    def run(x):
-        return _as_bytes(f(_in(x)), "a TCP sink's encoder")
-    return run
-
-
 def _kafka_encoder(f):
-    def run(x):
-        r = f(_in(x))
+    t = _table
+
+    def run(h):
+        r = f(t[h])
         if type(r) is not tuple or len(r) != 2:
             raise TypeError("a Kafka sink's encoder must return (bytes, key), got {0!r}".format(r))
         value, key = r
@@ -127,6 +172,12 @@ def _kafka_encoder(f):
         key = None if key is None else _as_bytes(key, "a Kafka sink's encoder key")
         return to_js([value, key])
     return run
+
+
+def _maker(cls):
+    def make():
+        return _put(cls())
+    return make
 
 
 def _kind(obj, kind, where):
@@ -177,7 +228,7 @@ def _state_class(cls, where):
         raise wallaroo.WallarooParameterError(
             "{0}: the state must be a class (its instances are the state), got {1!r}".format(where, cls))
     # id: one engine class per Python class, so that a state shared by name across pipelines is one class
-    return {"name": cls.__name__, "make": cls, "id": id(cls)}
+    return {"name": cls.__name__, "make": _maker(cls), "id": id(cls)}
 
 
 def describe(app):
@@ -236,13 +287,12 @@ def serde():
     if not (callable(ser) and callable(de)):
         ser, de = wallaroo.serialize, wallaroo.deserialize
 
-    def pack(x):
-        b = ser(_in(x))
+    def pack(h):
+        b = ser(_table[h])
         if not isinstance(b, (bytes, bytearray)):
             raise TypeError("serialize() must return bytes, got {0}".format(type(b).__name__))
-        return to_js(b)
+        return bytes(b).decode("latin-1")
 
     def unpack(buf):
-        r = de(buf.to_bytes())
-        return _Float(r) if type(r) is float else r
+        return _put(de(buf.to_bytes()))
     return [pack, unpack]

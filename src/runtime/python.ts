@@ -169,27 +169,66 @@ export async function loadPythonModule(url: string): Promise<Record<string, unkn
     throw new Error(`${path}: a Python application's file name must be a module name (letters, digits, _)`);
   }
   engine.load(name);
+  values = { free: engine.free, describe: engine.describe_value, live: engine.live, pending: [] };
   const [pack, unpack] = engine.serde().toJs({ depth: 1 }) as [Py, Py];
   return {
     application_setup: (args: string[]) => buildSpec(engine.setup(py.toPy(args))),
     // pickle, or the app's own top-level serialize/deserialize (see createSerde)
-    serialize: (v: unknown) => pack(v),
-    deserialize: (b: Uint8Array) => unpack(plain(b)),
+    serialize: (v: PyRef) => Buffer.from(pack(v.h) as string, "latin1"),
+    deserialize: (b: Uint8Array) => ref(unpack(plain(b)) as number),
     python: true,
   };
+}
+
+/** This thread's table of Python values (_wallaroo_engine._table): how to free and show them. */
+let values: { free: Py; describe: Py; live: Py; pending: number[] } | null = null;
+
+/** How many Python values this thread's interpreter holds for the engine (for tests and diagnostics). */
+export function livePythonValues(): number {
+  return values ? (values.live() as number) : 0;
+}
+/** handles whose PyRef was collected, freed in Python once this many have piled up */
+const FREE_BATCH = 4096;
+const collected = new FinalizationRegistry<number>((h) => values?.pending.push(h));
+
+/**
+ * A Python value as the engine holds it: the handle of the value in this thread's
+ * interpreter (see _wallaroo_engine.py for why values stay there). The value lives while
+ * this object does; a message crossing workers or going into a checkpoint is pickled
+ * (serialize/deserialize above).
+ */
+export class PyRef {
+  constructor(readonly h: number) {
+    collected.register(this, h);
+  }
+  /** for dead letters and logs: the value's repr() */
+  toJSON(): string {
+    return values ? (values.describe(this.h) as string) : `<python value ${this.h}>`;
+  }
+  toString(): string {
+    return this.toJSON();
+  }
+}
+
+function ref(h: number): PyRef {
+  const v = values!;
+  if (v.pending.length >= FREE_BATCH) {
+    v.free(v.pending.join(" "));
+    v.pending.length = 0;
+  }
+  return new PyRef(h);
+}
+
+/** "START COUNT": the consecutive handles of a _multi step's outputs */
+function refs(start: number, n: number): PyRef[] {
+  const out = new Array<PyRef>(n);
+  for (let i = 0; i < n; i++) out[i] = ref(start + i);
+  return out;
 }
 
 /** A plain Uint8Array view of a Buffer: Pyodide converts typed arrays by their exact class, and knows no Buffer. */
 function plain(b: Uint8Array): Uint8Array {
   return b.constructor === Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** A Python list (a multi computation's outputs) as a JS array; the elements keep their proxies. */
-function toArray(r: Py): unknown[] | undefined {
-  if (r === undefined || r === null) return undefined;
-  const a = r.toJs({ depth: 1 }) as unknown[];
-  r.destroy();
-  return a;
 }
 
 /** The application description of _wallaroo_engine.describe, replayed on the engine's builder. */
@@ -217,7 +256,7 @@ function buildSpec(desc: Py): ApplicationSpec {
       [className]: class {
         constructor() {
           // biome-ignore lint/correctness/noConstructorReturn: the instance is the Python object
-          return make();
+          return ref(make() as number);
         }
       },
     }[className] as new () => object;
@@ -228,8 +267,12 @@ function buildSpec(desc: Py): ApplicationSpec {
     const s = js(d) as Record<string, Py>;
     const dd = js(s.decoder) as Record<string, Py>;
     const fn = dd.fn as Py;
-    const dec = decoder({ headerLength: dd.header_length as number, lengthFmt: dd.length_fmt as string }, (b: Buffer) =>
-      fn(plain(b)),
+    const dec = decoder(
+      { headerLength: dd.header_length as number, lengthFmt: dd.length_fmt as string },
+      (b: Buffer) => {
+        const h = fn(plain(b));
+        return h === undefined ? undefined : ref(h as number);
+      },
     );
     if (s.kind === "tcp") return new TCPSourceConfig(s.host, s.port, dec);
     const brokers = (js(s.brokers) as Py[]).map((b) => js(b) as [string, string]);
@@ -242,7 +285,8 @@ function buildSpec(desc: Py): ApplicationSpec {
       return new TCPSinkConfig(
         s.host,
         s.port,
-        encoder((v) => fn(v)),
+        // the encoder's bytes arrive as a latin-1 string, one char per byte (see _wallaroo_engine.py)
+        encoder((v: PyRef) => Buffer.from(fn(v.h) as string, "latin1")),
       );
     const brokers = (js(s.brokers) as Py[]).map((b) => js(b) as [string, string]);
     return new KafkaSinkConfig(
@@ -251,7 +295,7 @@ function buildSpec(desc: Py): ApplicationSpec {
       s.log_level,
       s.max_produce_buffer_ms,
       s.max_message_size,
-      encoder((v) => fn(v)),
+      encoder((v: PyRef) => fn(v.h)),
     );
   };
   for (const a0 of actions) {
@@ -261,18 +305,33 @@ function buildSpec(desc: Py): ApplicationSpec {
     else if (op === "to" || op === "to_parallel") {
       const c = comp(a.computation);
       const f = c.fn;
-      const w = c.multi ? computationMulti(c.name, (x: unknown) => toArray(f(x))) : computation(c.name, (x) => f(x));
+      const w = c.multi
+        ? computationMulti(c.name, (x: PyRef) => {
+            const r = f(x.h) as string | undefined;
+            if (r === undefined) return undefined;
+            const sp = r.indexOf(" ");
+            return refs(Number(r.slice(0, sp)), Number(r.slice(sp + 1)));
+          })
+        : computation(c.name, (x: PyRef) => {
+            const h = f(x.h) as number | undefined;
+            return h === undefined ? undefined : ref(h);
+          });
       if (op === "to") ab.to(w);
       else ab.toParallel(w);
     } else if (op === "to_stateful" || op === "to_state_partition" || op === "to_state_partition_u64") {
       const c = comp(a.computation);
       const f = c.fn;
-      const run = (x: unknown, s: unknown): [any, boolean] => {
-        const r = f(x, s);
-        const t = r.toJs({ depth: 1 }) as [Py, boolean];
-        r.destroy();
-        return [c.multi ? toArray(t[0]) : t[0], t[1]];
-      };
+      // 2 * handle + save (0 + save: no output); multi: "START COUNT SAVE" (see _wallaroo_engine.py)
+      const run: (x: PyRef, s: PyRef) => [any, boolean] = c.multi
+        ? (x: PyRef, s: PyRef): [PyRef[] | undefined, boolean] => {
+            const [start, n, save] = (f(x.h, s.h) as string).split(" ").map(Number);
+            return [n > 0 ? refs(start, n) : undefined, save === 1];
+          }
+        : (x: PyRef, s: PyRef): [PyRef | undefined, boolean] => {
+            const r = f(x.h, s.h) as number;
+            const h = Math.floor(r / 2);
+            return [h === 0 ? undefined : ref(h), r % 2 === 1];
+          };
       const w = c.multi ? stateComputationMulti(c.name, run) : stateComputation(c.name, run);
       const cls = stateClass(a.state);
       const stateName = a.state_name as string;
@@ -282,7 +341,7 @@ function buildSpec(desc: Py): ApplicationSpec {
         let p = partitions.get(a.partition_id as number);
         if (p === undefined) {
           const pf = a.partition as Py;
-          p = partition((x: unknown) => pf(x));
+          p = partition((x: PyRef) => pf(x.h));
           partitions.set(a.partition_id as number, p);
         }
         const keys = a.keys === undefined ? undefined : (js(a.keys) as (string | number | bigint)[]);
