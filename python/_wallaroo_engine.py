@@ -191,7 +191,8 @@ def _computation_desc(c, method, state):
     kind = "state_computation" if state else "computation"
     c = _kind(c, kind, method)
     fn = _state_computation(c.func, c.multi) if state else _computation(c.func, c.multi)
-    return {"name": str(c.name), "multi": c.multi, "fn": fn}
+    # id: one engine computation per Python one, so that a step reused in two pipelines is one computation
+    return {"name": str(c.name), "multi": c.multi, "fn": fn, "id": id(c)}
 
 
 def _source(cfg, where):

@@ -31,7 +31,7 @@ import {
   stateComputation,
   stateComputationMulti,
 } from "../api/wrappers.js";
-import type { ApplicationSpec, PartitionFunction } from "../topology/spec.js";
+import type { ApplicationSpec, Computation, PartitionFunction, StateComputation } from "../topology/spec.js";
 
 /** the package's own Python code (python/wallaroo.py, python/_wallaroo_engine.py), from dist/runtime or src/runtime */
 const PYTHON_DIR = fileURLToPath(new URL("../../python/", import.meta.url));
@@ -241,10 +241,11 @@ function buildSpec(desc: Py): ApplicationSpec {
   const ab = new ApplicationBuilder(name);
   const comp = (d: Py) => {
     const c = js(d) as Record<string, Py>;
-    return { name: c.name as string, multi: c.multi as boolean, fn: c.fn as Py };
+    return { name: c.name as string, multi: c.multi as boolean, fn: c.fn as Py, id: c.id as number };
   };
   const stateClasses = new Map<number, new () => object>();
   const partitions = new Map<number, PartitionFunction>();
+  const computations = new Map<number, Computation | StateComputation>();
   const stateClass = (d: Py) => {
     const s = js(d) as Record<string, Py>;
     const known = stateClasses.get(s.id as number);
@@ -305,17 +306,21 @@ function buildSpec(desc: Py): ApplicationSpec {
     else if (op === "to" || op === "to_parallel") {
       const c = comp(a.computation);
       const f = c.fn;
-      const w = c.multi
-        ? computationMulti(c.name, (x: PyRef) => {
-            const r = f(x.h) as string | undefined;
-            if (r === undefined) return undefined;
-            const sp = r.indexOf(" ");
-            return refs(Number(r.slice(0, sp)), Number(r.slice(sp + 1)));
-          })
-        : computation(c.name, (x: PyRef) => {
-            const h = f(x.h) as number | undefined;
-            return h === undefined ? undefined : ref(h);
-          });
+      // one engine computation per Python one: a step reused in two pipelines keeps its one name
+      const w =
+        (computations.get(c.id) as Computation | undefined) ??
+        (c.multi
+          ? computationMulti(c.name, (x: PyRef) => {
+              const r = f(x.h) as string | undefined;
+              if (r === undefined) return undefined;
+              const sp = r.indexOf(" ");
+              return refs(Number(r.slice(0, sp)), Number(r.slice(sp + 1)));
+            })
+          : computation(c.name, (x: PyRef) => {
+              const h = f(x.h) as number | undefined;
+              return h === undefined ? undefined : ref(h);
+            }));
+      computations.set(c.id, w);
       if (op === "to") ab.to(w);
       else ab.toParallel(w);
     } else if (op === "to_stateful" || op === "to_state_partition" || op === "to_state_partition_u64") {
@@ -332,7 +337,10 @@ function buildSpec(desc: Py): ApplicationSpec {
             const h = Math.floor(r / 2);
             return [h === 0 ? undefined : ref(h), r % 2 === 1];
           };
-      const w = c.multi ? stateComputationMulti(c.name, run) : stateComputation(c.name, run);
+      const w =
+        (computations.get(c.id) as StateComputation | undefined) ??
+        (c.multi ? stateComputationMulti(c.name, run) : stateComputation(c.name, run));
+      computations.set(c.id, w);
       const cls = stateClass(a.state);
       const stateName = a.state_name as string;
       if (op === "to_stateful") ab.toStateful(w, cls, stateName);

@@ -160,4 +160,55 @@ describe("Python applications: errors, --application-module, helper classes acro
       }
     });
   }
+  it("api_tour.py: tuple, user-class and bytes keys, a 2-byte header, _multi lists with None, u64 partitions, to_sinks: 2 workers equal the CPython reference", {
+    timeout: 120_000,
+  }, async () => {
+    const keys = join(tmp, "keys.txt");
+    const u64 = join(tmp, "u64.txt");
+    writeFileSync(keys, "t ab 1\no x 2\nb k 5\nt ab 3\no x 4\nb k 6\no y 1\n");
+    writeFileSync(u64, "0 5\n7 1\n0 2\n18446744073709551615 3\n7 999\n7 5\n");
+    const sink = await startCollector();
+    const ports = [await freePort(), await freePort()];
+    const args = ["--in", ports.map((p) => `127.0.0.1:${p}`).join(","), "--out", `127.0.0.1:${sink.port}`];
+    const ref = spawnSync(
+      "python3",
+      [
+        fixture("../helpers/wallaroo_reference.py"),
+        "api_tour.py",
+        "--feed",
+        `0:lines:${keys}`,
+        "--feed",
+        `1:lines:${u64}`,
+        "--",
+        ...args,
+      ],
+      { cwd: DIR, encoding: "utf8" },
+    );
+    expect(ref.status, ref.stderr).toBe(0);
+    const want = ref.stdout.split("\n").filter((l) => l !== "");
+    expect(want).toHaveLength(24);
+    const e = await startEngine(join(DIR, "api_tour.py"), [...args, "--workers", "2"], { cwd: DIR });
+    try {
+      const s1 = await send(["--port", String(ports[0]), "--file", keys, "--header-length", "2"]);
+      expect(s1.code, s1.stderr).toBe(0);
+      const s2 = await send(["--port", String(ports[1]), "--file", u64]);
+      expect(s2.code, s2.stderr).toBe(0);
+      await sink.waitForLines(want.length, 60_000);
+      await sleep(300);
+      const got = sink.lines();
+      expect([...got].sort()).toEqual([...want].sort());
+      // each key's lines (and each sink's, for u64) in the reference's order
+      const key = (l: string) => l.slice(0, l.lastIndexOf(" "));
+      const group = (ls: string[]) => {
+        const m = new Map<string, string[]>();
+        for (const l of ls) m.set(key(l), [...(m.get(key(l)) ?? []), l]);
+        return m;
+      };
+      expect(group(got)).toEqual(group(want));
+      expect((await e.stop("SIGTERM")).code).toBe(0);
+    } finally {
+      e.kill();
+      await sink.close();
+    }
+  });
 });
