@@ -281,6 +281,12 @@ def setup(args):
     return describe(setup([str(a) for a in args]))
 
 
+def app_help():
+    """The module's `help` string, shown by `wallaroo run APP.py --help`."""
+    h = getattr(_app, "help", None)
+    return h if isinstance(h, str) else None
+
+
 def serde():
     """The app's top-level serialize/deserialize if it defines both, else pickle, as adapters."""
     ser = getattr(_app, "serialize", None)

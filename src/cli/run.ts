@@ -74,7 +74,9 @@ async function appHelp(module: string): Promise<number> {
   process.stdout.write(
     typeof help === "string"
       ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
-      : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`,
+      : /\.py$/.test(module)
+        ? `\n${module} defines no help string (a module-level help = "..." documents its arguments here).\n`
+        : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`,
   );
   return 0;
 }

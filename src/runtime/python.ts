@@ -176,6 +176,7 @@ export async function loadPythonModule(url: string): Promise<Record<string, unkn
     // pickle, or the app's own top-level serialize/deserialize (see createSerde)
     serialize: (v: PyRef) => Buffer.from(pack(v.h) as string, "latin1"),
     deserialize: (b: Uint8Array) => ref(unpack(plain(b)) as number),
+    help: engine.app_help() as string | undefined,
     python: true,
   };
 }

@@ -103,6 +103,17 @@ describe("Python applications: errors, --application-module, helper classes acro
     }
   });
 
+  it("wallaroo run APP.py --help lists the engine's flags, then the app's own help", { timeout: 120_000 }, () => {
+    const r = spawnSync(process.execPath, [BIN, "run", join(DIR, "api_tour.py"), "--help"], {
+      encoding: "utf8",
+      timeout: 100_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/--workers N/);
+    expect(r.stdout).toMatch(/--resilience-dir/);
+    expect(r.stdout).toMatch(/api_tour\.py defines no help string \(a module-level help = /);
+  });
+
   for (const app of ["tally", "tally_custom"]) {
     it(`${app}: helper-module classes survive crossing workers and kill -9 + restart with --resilience-dir`, {
       timeout: 180_000,
