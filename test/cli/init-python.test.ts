@@ -11,11 +11,14 @@ import { initProject } from "../../src/cli/init.js";
 import { ROOT, send, startEngine } from "../helpers/engine.js";
 import { freePort, startCollector } from "../helpers/net.js";
 
+/** an interpreter per thread starts slowly on a loaded machine (bench/ANALYSIS.md, "Python applications") */
+const PY_START_MS = 90_000;
+
 const tmp = mkdtempSync(join(tmpdir(), "wallaroo-init-python-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("wallaroo init --python", () => {
-  it("scaffolds app.py, its data and a test that passes; the app runs on 2 workers", { timeout: 120_000 }, async () => {
+  it("scaffolds app.py, its data and a test that passes; the app runs on 2 workers", { timeout: 200_000 }, async () => {
     const dir = join(tmp, "py-app");
     const { files } = initProject(dir, { spec: `file:${ROOT}`, python: true });
     expect(files).toEqual([".gitignore", "README.md", "app.py", "data/words.txt", "package.json", "test_app.py"]);
@@ -33,7 +36,7 @@ describe("wallaroo init --python", () => {
     const e = await startEngine(
       "app.py",
       ["--in", `127.0.0.1:${inPort}`, "--out", `127.0.0.1:${sink.port}`, "--workers", "2"],
-      { cwd: dir },
+      { cwd: dir, runningTimeoutMs: PY_START_MS },
     );
     try {
       const s = await send(["--port", String(inPort), "--file", join(dir, "data/words.txt")]);

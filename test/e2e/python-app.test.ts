@@ -14,6 +14,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { BIN, fixture, send, sleep, startEngine, type Engine } from "../helpers/engine.js";
 import { freePort, startCollector } from "../helpers/net.js";
 
+/** an interpreter per thread starts slowly on a loaded machine (bench/ANALYSIS.md, "Python applications") */
+const PY_START_MS = 90_000;
+
 const DIR = fixture("python-app");
 const tmp = mkdtempSync(join(tmpdir(), "wallaroo-python-app-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -35,7 +38,7 @@ function lastPerKey(text: string): Map<string, string> {
 
 describe("Python applications: errors, --application-module, helper classes across workers and restarts", () => {
   it("an exception in user code: traceback with the user's file and line, counted, dead-lettered, that message alone dropped", {
-    timeout: 120_000,
+    timeout: 200_000,
   }, async () => {
     const sink = await startCollector();
     const inPort = await freePort();
@@ -55,7 +58,7 @@ describe("Python applications: errors, --application-module, helper classes acro
         "--stats-interval",
         "1",
       ],
-      { cwd: tmp, env: { PYTHONPATH: DIR } },
+      { cwd: tmp, env: { PYTHONPATH: DIR }, runningTimeoutMs: PY_START_MS },
     );
     try {
       await sendLines(inPort, ["a 1", "bad 7", "a 2", "b 5"]);
@@ -85,7 +88,7 @@ describe("Python applications: errors, --application-module, helper classes acro
     }
   });
 
-  it("a syntax error or a failing application_setup exits 1 with the traceback", { timeout: 120_000 }, () => {
+  it("a syntax error or a failing application_setup exits 1 with the traceback", { timeout: 240_000 }, () => {
     for (const [app, want] of [
       ["broken_syntax.py", /broken_syntax\.py", line 4[\s\S]*SyntaxError/],
       ["failing_setup.py", /failing_setup\.py", line 5, in application_setup[\s\S]*NameError: name 'helper_missing'/],
@@ -116,7 +119,7 @@ describe("Python applications: errors, --application-module, helper classes acro
 
   for (const app of ["tally", "tally_custom"]) {
     it(`${app}: helper-module classes survive crossing workers and kill -9 + restart with --resilience-dir`, {
-      timeout: 180_000,
+      timeout: 300_000,
     }, async () => {
       const store = join(tmp, `store-${app}`);
       const sink = await startCollector();
@@ -137,7 +140,7 @@ describe("Python applications: errors, --application-module, helper classes acro
             "--checkpoint-interval",
             "0.2",
           ],
-          { cwd: DIR },
+          { cwd: DIR, runningTimeoutMs: PY_START_MS },
         );
       const e1 = await run(2);
       let e2: Engine | null = null;
@@ -172,7 +175,7 @@ describe("Python applications: errors, --application-module, helper classes acro
     });
   }
   it("api_tour.py: tuple, user-class and bytes keys, a 2-byte header, _multi lists with None, u64 partitions, to_sinks: 2 workers equal the CPython reference", {
-    timeout: 120_000,
+    timeout: 200_000,
   }, async () => {
     const keys = join(tmp, "keys.txt");
     const u64 = join(tmp, "u64.txt");
@@ -198,7 +201,10 @@ describe("Python applications: errors, --application-module, helper classes acro
     expect(ref.status, ref.stderr).toBe(0);
     const want = ref.stdout.split("\n").filter((l) => l !== "");
     expect(want).toHaveLength(24);
-    const e = await startEngine(join(DIR, "api_tour.py"), [...args, "--workers", "2"], { cwd: DIR });
+    const e = await startEngine(join(DIR, "api_tour.py"), [...args, "--workers", "2"], {
+      cwd: DIR,
+      runningTimeoutMs: PY_START_MS,
+    });
     try {
       const s1 = await send(["--port", String(ports[0]), "--file", keys, "--header-length", "2"]);
       expect(s1.code, s1.stderr).toBe(0);

@@ -15,6 +15,9 @@ import { describe, expect, it } from "vitest";
 import { example, fixture, groupBy, send, sleep, splitFramed, startEngine } from "../helpers/engine.js";
 import { freePort, startCollector } from "../helpers/net.js";
 
+/** an interpreter per thread starts slowly on a loaded machine (bench/ANALYSIS.md, "Python applications") */
+const PY_START_MS = 90_000;
+
 const REFERENCE = fixture("../helpers/wallaroo_reference.py");
 const dir = (name: string) => fixture(join("wallaroo-python", name));
 
@@ -112,7 +115,7 @@ function recordSizeOf(file: string): number {
 
 describe.each([1, 2])("Wallaroo 0.5.4 Python examples, unchanged, on %i worker(s)", (workers) => {
   for (const c of CASES) {
-    it(c.name, { timeout: 120_000 }, async () => {
+    it(c.name, { timeout: 200_000 }, async () => {
       const sink = await startCollector();
       const inPorts: number[] = [];
       for (let i = 0; i < (c.sources ?? 1); i++) inPorts.push(await freePort());
@@ -122,7 +125,7 @@ describe.each([1, 2])("Wallaroo 0.5.4 Python examples, unchanged, on %i worker(s
       const engine = await startEngine(
         join(dir(c.name), `${c.name}.py`),
         [...args, "--workers", String(workers), "--stats-interval", "1"],
-        { cwd: dir(c.name) },
+        { cwd: dir(c.name), runningTimeoutMs: PY_START_MS },
       );
       try {
         for (const f of c.feeds) {

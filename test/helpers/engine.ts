@@ -66,6 +66,8 @@ export async function startEngine(
     env?: Record<string, string>;
     /** the engine's working directory (default: the repository root) */
     cwd?: string;
+    /** how long to wait for "running" (default 30 s; a Python app starts an interpreter per thread) */
+    runningTimeoutMs?: number;
     /** RLIMIT_FSIZE of the engine (bash's `ulimit -f`, KiB): a write past it fails with EFBIG, as on a full disk */
     fileSizeLimitKiB?: number;
   } = {},
@@ -169,7 +171,10 @@ export async function startEngine(
   };
   if (opts.waitRunning !== false) {
     try {
-      await waitForLog((l) => typeof l.msg === "string" && / running on \d+ worker/.test(l.msg), 30_000);
+      await waitForLog(
+        (l) => typeof l.msg === "string" && / running on \d+ worker/.test(l.msg),
+        opts.runningTimeoutMs ?? 30_000,
+      );
     } catch (e) {
       engine.kill();
       throw e;
