@@ -9,7 +9,7 @@ import { basename, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseFlags, UsageError } from "./flags.js";
 
-export const INIT_HELP = `Usage: wallaroo init DIR [--name NAME] [--wallaroo-spec SPEC] [--force]
+export const INIT_HELP = `Usage: wallaroo init DIR [--python] [--name NAME] [--wallaroo-spec SPEC] [--force]
 
 Creates a project in DIR (created if missing; it must be empty unless --force):
   package.json        "type": "module"; scripts start, test, typecheck;
@@ -21,7 +21,13 @@ Creates a project in DIR (created if missing; it must be empty unless --force):
 
 Then: cd DIR && npm install && npm run typecheck && npm test && npm start
 
+With --python, a Python application instead (run by the engine's interpreter
+in each worker thread): app.py (word counts), data/words.txt, test_app.py
+(unittest, run by npm test with python3), README.md, and a package.json whose
+start script is wallaroo run app.py.
+
 Options:
+  --python              scaffold a Python application (see above)
   --name NAME           the package name (default: DIR's name)
   --wallaroo-spec SPEC  how package.json depends on wallaroo (default: what
                         this wallaroo was installed from: file:/abs/path of
@@ -98,8 +104,22 @@ export function defaultSpec(root = PACKAGE_ROOT, version = ownPackage().version)
 }
 
 /** The package.json of a new project. Dev tool versions are the ones wallaroo itself is tested with. */
-export function projectPackageJson(name: string, spec: string): string {
+export function projectPackageJson(name: string, spec: string, python = false): string {
   const dev = ownPackage().devDependencies ?? {};
+  if (python) {
+    const pkg = {
+      name,
+      version: "0.1.0",
+      private: true,
+      engines: { node: ">=22.12" },
+      scripts: {
+        start: "exec wallaroo run app.py --exit-with-parent --workers 2 --in 127.0.0.1:7010 --out 127.0.0.1:7002",
+        test: "python3 -m unittest test_app.py",
+      },
+      dependencies: { wallaroo: spec },
+    };
+    return `${JSON.stringify(pkg, null, 2)}\n`;
+  }
   const pkg = {
     name,
     version: "0.1.0",
@@ -138,7 +158,7 @@ const RENAMED: Record<string, string> = { gitignore: ".gitignore" };
 
 export function initProject(
   dir: string,
-  opts: { name?: string; spec?: string; force?: boolean } = {},
+  opts: { name?: string; spec?: string; force?: boolean; python?: boolean } = {},
 ): { files: string[]; spec: string; source: string } {
   const target = resolve(dir);
   if (existsSync(target)) {
@@ -155,7 +175,7 @@ export function initProject(
   if (!/^[a-z0-9][a-z0-9._-]*$/.test(name))
     throw new UsageError(`${JSON.stringify(name)} is not a valid package name; pass --name`);
   const { spec, source } = opts.spec !== undefined ? { spec: opts.spec, source: "--wallaroo-spec" } : defaultSpec();
-  const templates = join(PACKAGE_ROOT, "templates", "init");
+  const templates = join(PACKAGE_ROOT, "templates", opts.python ? "init-python" : "init");
   const files: string[] = [];
   mkdirSync(target, { recursive: true });
   for (const f of listFiles(templates)) {
@@ -165,7 +185,7 @@ export function initProject(
     else copyFileSync(join(templates, f), out);
     files.push(relative(target, out));
   }
-  writeFileSync(join(target, "package.json"), projectPackageJson(name, spec));
+  writeFileSync(join(target, "package.json"), projectPackageJson(name, spec, opts.python === true));
   files.push("package.json");
   return { files: files.sort(), spec, source };
 }
@@ -188,12 +208,18 @@ export async function initMain(argv: string[]): Promise<number> {
         name: { type: "string" },
         "wallaroo-spec": { type: "string" },
         force: { type: "boolean" },
+        python: { type: "boolean" },
       },
     );
-    const { files, spec, source } = initProject(dir, { name: v.name, spec: v["wallaroo-spec"], force: v.force });
+    const { files, spec, source } = initProject(dir, {
+      name: v.name,
+      spec: v["wallaroo-spec"],
+      force: v.force,
+      python: v.python,
+    });
     process.stdout.write(
       `created ${dir}: ${files.join(", ")}\nwallaroo dependency: ${spec} (${source})\n\n` +
-        `  cd ${dir}\n  npm install\n  npm run typecheck\n  npm test\n  npm start\n`,
+        `  cd ${dir}\n  npm install\n${v.python ? "" : "  npm run typecheck\n"}  npm test\n  npm start\n`,
     );
     if (source.startsWith("the npm registry (assumed")) {
       process.stdout.write(

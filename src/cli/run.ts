@@ -17,15 +17,19 @@ import { createLogger, errorInfo, errorMessage, errorWithFrame, userFrame } from
 import { loadAppModule, moduleUrl } from "../runtime/loader.js";
 import { engineFlagsHelp, parseEngineFlags } from "../runtime/options.js";
 import { watchLauncher } from "./launcher-watch.js";
+import { findApplicationModule } from "../runtime/python.js";
 
-export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js [engine flags] [application args] [-- application args]
+export const RUN_HELP = `Usage: wallaroo run APP.ts|APP.js|APP.py [engine flags] [application args] [-- application args]
+       wallaroo run --application-module NAME [engine flags] [application args]
 
-Runs a Wallaroo application: loads APP (TypeScript runs as is), calls its
-applicationSetup(args) with every argument given here, as given (APP first, the
--- too), and runs the pipelines on a pool of worker threads until SIGINT,
-SIGTERM or SIGHUP, which stop the sources and drain every message in flight to
-the sinks (at most --drain-timeout seconds). A second signal exits at once
-without draining.
+Runs a Wallaroo application: loads APP (TypeScript runs as is; a Python 3
+module runs in an interpreter inside each worker thread, and --application-module
+finds NAME.py in the working directory, then PYTHONPATH), calls its
+applicationSetup(args) (application_setup in Python) with every argument given
+here, as given (APP first, the -- too), and runs the pipelines on a pool of
+worker threads until SIGINT, SIGTERM or SIGHUP, which stop the sources and drain
+every message in flight to the sinks (at most --drain-timeout seconds). A second
+signal exits at once without draining.
 
 Engine flags (everything else is left to the application; a flag within two
 typos of an engine flag is refused (exit 2), so a misspelled --resilience-dir
@@ -80,7 +84,9 @@ async function appHelp(module: string): Promise<number> {
   process.stdout.write(
     typeof help === "string"
       ? `\nApplication ${module}:\n${help.endsWith("\n") ? help : `${help}\n`}`
-      : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`,
+      : /\.py$/.test(module)
+        ? `\n${module} defines no help string (a module-level help = "..." documents its arguments here).\n`
+        : `\n${module} exports no help string (export const help = "..." to document its arguments here).\n`,
   );
   return 0;
 }
@@ -94,7 +100,17 @@ export async function runMain(argv: string[]): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   const log = createLogger("wallaroo.cli");
-  const [module, ...rest] = argv;
+  let [module, ...rest] = argv;
+  if (module === "--application-module") {
+    // Machida's form: a Python module name, looked up in the working directory, then PYTHONPATH
+    try {
+      module = findApplicationModule(rest[0] ?? "");
+    } catch (err) {
+      process.stderr.write(`wallaroo run: ${errorMessage(err)}\n`);
+      return EXIT.USAGE;
+    }
+    rest = rest.slice(1);
+  }
   // Only --help: "-h" may be an application's own short flag (a host, say). After --, it is the application's.
   const dashDash = rest.indexOf("--");
   if ((dashDash < 0 ? rest : rest.slice(0, dashDash)).includes("--help")) return appHelp(module);

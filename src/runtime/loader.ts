@@ -11,6 +11,7 @@ import type { ApplicationSpec } from "../topology/spec.js";
 import { KIND } from "../topology/spec.js";
 import type { ModuleExports } from "../transport/serde.js";
 import { initialize, loadSync, recordedUserModules, resolveSync } from "./resolve-hooks.js";
+import { isPythonModule, loadPythonModule } from "./python.js";
 
 /**
  * module.registerHooks (Node >= 22.15 / 23.5): synchronous hooks that run in the
@@ -49,6 +50,8 @@ let hooksPort: MessagePort | null = null;
 /** the hooks run in this thread (module.registerHooks): the record is read directly */
 let hooksInThread = false;
 let nextRequest = 1;
+/** a Python application was loaded in this thread: it has no JavaScript user modules (pickle finds its classes) */
+let pythonLoaded = false;
 
 /** file: URL of a module given as a path (relative to the cwd) or a URL */
 export function moduleUrl(module: string | URL): string {
@@ -78,6 +81,10 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
     err.stack = `Error: ${err.message}`; // the user's mistake, not a place in the engine
 
     throw err;
+  }
+  if (isPythonModule(url)) {
+    pythonLoaded = true;
+    return loadPythonModule(url);
   }
   if (!tsxRegistered && /\.(ts|mts|cts|tsx)$/.test(new URL(url).pathname)) {
     tsxRegistered = true;
@@ -124,6 +131,7 @@ export async function loadAppModule(url: string): Promise<Record<string, unknown
  * the whole graph of the application module is known by then.
  */
 export async function userModules(): Promise<ModuleExports[]> {
+  if (!hooksRegistered && pythonLoaded) return [];
   if (!hooksRegistered) throw new Error("userModules() called before loadAppModule()");
   const urls = hooksInThread ? recordedUserModules() : await askHooksThread();
   // Already evaluated: import() returns the cached namespace, it runs nothing.

@@ -58,22 +58,27 @@ process.on("exit", () => {
  * application is running (every source listening), unless `waitRunning` is false.
  */
 export async function startEngine(
-  app: string,
+  /** the application file, or several arguments that name it (`["--application-module", "NAME"]`) */
+  app: string | string[],
   args: string[],
   opts: {
     waitRunning?: boolean;
     env?: Record<string, string>;
+    /** the engine's working directory (default: the repository root) */
+    cwd?: string;
+    /** how long to wait for "running" (default 30 s; a Python app starts an interpreter per thread) */
+    runningTimeoutMs?: number;
     /** RLIMIT_FSIZE of the engine (bash's `ulimit -f`, KiB): a write past it fails with EFBIG, as on a full disk */
     fileSizeLimitKiB?: number;
   } = {},
 ): Promise<Engine> {
-  const argv = [BIN, "run", app, "--stats-interval", "0", ...args];
+  const argv = [BIN, "run", ...(typeof app === "string" ? [app] : app), "--stats-interval", "0", ...args];
   const [cmd, cmdArgs] =
     opts.fileSizeLimitKiB === undefined
       ? [process.execPath, argv]
       : ["bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...argv]];
   const child = spawn(cmd, cmdArgs, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, ...opts.env },
   });
@@ -166,7 +171,10 @@ export async function startEngine(
   };
   if (opts.waitRunning !== false) {
     try {
-      await waitForLog((l) => typeof l.msg === "string" && / running on \d+ worker/.test(l.msg), 30_000);
+      await waitForLog(
+        (l) => typeof l.msg === "string" && / running on \d+ worker/.test(l.msg),
+        opts.runningTimeoutMs ?? 30_000,
+      );
     } catch (e) {
       engine.kill();
       throw e;
