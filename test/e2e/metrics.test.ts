@@ -389,7 +389,7 @@ describe("metrics", () => {
           });
           expect(detail.hidden).toBe(false);
           expect(detail.text).toContain(evil); // the value
-          expect(detail.text).toMatch(/Error: computation refuses bad-compute[^]*e2e-app/); // the stack, into the app's file
+          expect(detail.text).toMatch(/Error: computation refuses bad-compute[\s\S]*e2e-app/); // the stack, into the app's file
           // Configuration: the application and the options in effect, set ones marked.
           expect(shown.app.find((r) => r[0] === "workers")?.[1], dump).toBe("2");
           expect(
