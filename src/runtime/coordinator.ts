@@ -276,7 +276,7 @@ export async function runApplication(given: EngineOptions): Promise<Application>
             maxConnections: options.metricsMaxConnections!,
             clientTimeoutMs: options.metricsTimeout! * 1000,
             // Secrets (flags marked `secret` in options.ts) are left out here, before the server sees them.
-            configuration: engineConfiguration(options, { workers }),
+            configuration: engineConfiguration(options, { workers, kafkaGroup: options.kafkaGroup ?? plan.app.name }),
             memory: createMetricsMemory(
               {
                 pipelines: plan.pipelines.length,

@@ -134,7 +134,7 @@ function buildConfig(g) {
 function renderCheckpoints(rows, at) {
   const tb = $("checkpoints").querySelector("tbody");
   tb.textContent = "";
-  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none yet"));
+  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none yet")).colSpan = 8;
   for (const c of rows) {
     const tr = row(
       `${fmtDuration((at - c.at) / 1000)} ago`,
@@ -156,7 +156,7 @@ function renderCheckpoints(rows, at) {
 function renderErrors(rows, unlisted) {
   const tb = $("exceptions").querySelector("tbody");
   tb.textContent = "";
-  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none"));
+  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none")).colSpan = 5;
   for (const e of rows) {
     const key = e.where + "\u0000" + e.message;
     const tr = row(new Date(e.lastAt).toLocaleTimeString(), e.where, String(e.count), e.workers.join(", "), e.message);
