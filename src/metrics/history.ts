@@ -30,9 +30,9 @@ export interface RecentError {
   /** the step (or "(decoder)", "(encoder ...)") it happened in */
   where: string;
   message: string;
-  /** the stack's first ERROR_STACK_LINES lines, or "" (a thrown non-Error has none) */
+  /** the stack's first ERROR_STACK_LINES lines, or "" (a thrown non-Error has none); of the report interval's first occurrence */
   stack: string;
-  /** the failing message: its raw bytes as text, or its value as JSON; cut to ERROR_VALUE_CHARS */
+  /** the failing message: its raw bytes as text, or its value as JSON; cut to ERROR_VALUE_CHARS; the first occurrence's */
   value: string | null;
   /** occurrences of this step + message since the worker's last report (this one included) */
   count: number;
@@ -42,13 +42,15 @@ export function cut(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
 /** A preview of the failing message: raw bytes as UTF-8 text, a value as JSON; never throws. */
 export function valuePreview(payload: Uint8Array | undefined, value: unknown): string | null {
   try {
     if (payload !== undefined) {
       // Decode no more than the preview needs: a payload may be megabytes.
       const head = payload.subarray(0, ERROR_VALUE_CHARS * 4);
-      const text = new TextDecoder("utf-8", { fatal: false }).decode(head);
+      const text = utf8.decode(head);
       const more = payload.length - head.length;
       return cut(text, ERROR_VALUE_CHARS) + (more > 0 ? ` (+${more} bytes)` : "");
     }
@@ -81,7 +83,16 @@ export class ErrorBatch {
     const msg = cut(message, ERROR_MESSAGE_CHARS);
     const key = `${where}\u0000${msg}`;
     const seen = this.byKey.get(key);
-    if (seen === undefined && this.byKey.size >= this.max) {
+    if (seen !== undefined) {
+      // A repeat (an error per message, say) is only counted: its stack and value are the
+      // first one's, so that a flood of errors costs a lookup each, not a stack and a preview.
+      seen.count++;
+      seen.at = Date.now();
+      this.byKey.delete(key); // re-inserted last: the map's order is the order last seen
+      this.byKey.set(key, seen);
+      return;
+    }
+    if (this.byKey.size >= this.max) {
       this.unlisted++;
       return;
     }
@@ -96,9 +107,8 @@ export class ErrorBatch {
       message: msg,
       stack,
       value: valuePreview(payload, value),
-      count: (seen?.count ?? 0) + 1,
+      count: 1,
     };
-    this.byKey.delete(key); // re-inserted last: the map's order is the order last seen
     this.byKey.set(key, e);
   }
 

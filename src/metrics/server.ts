@@ -183,9 +183,12 @@ export class MetricsServer {
   private readonly errorHistory = new ErrorHistory();
   private readonly checkpointHistory = new CheckpointHistory();
   private readonly backlogHistory = new BacklogHistory();
-  /** bumped when a history changes: an event carries the histories only when they changed */
-  private historyVersion = 0;
-  private sentHistoryVersion = -1;
+  /**
+   * Bumped when a history changes: an event carries each history only when it changed since
+   * the last event (the exception history, with its stacks, is the larger by far).
+   */
+  private readonly versions = { checkpoints: 0, errors: 0 };
+  private readonly sentVersions = { checkpoints: -1, errors: -1 };
   private readonly checkpoint = {
     count: 0,
     failures: 0,
@@ -349,12 +352,12 @@ export class MetricsServer {
   /** A worker's stats report carried errors: into the exception history. */
   addErrors(batch: { errors: RecentError[]; unlisted: number }): void {
     this.errorHistory.add(batch.errors, batch.unlisted);
-    this.historyVersion++;
+    this.versions.errors++;
   }
 
   onCheckpoint(outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number, reason?: string): void {
     this.checkpointHistory.add(outcome, stats, ms, reason);
-    this.historyVersion++;
+    this.versions.checkpoints++;
     if (outcome === "abandoned" || outcome === "failed") this.checkpoint.failures++;
     if (outcome !== "committed" || stats === null) return;
     this.checkpoint.count++;
@@ -649,7 +652,7 @@ export class MetricsServer {
    * The dashboard's data for one tick. `histories`: with the checkpoint and exception
    * histories (each bounded: history.ts); an event leaves them out when they did not change.
    */
-  snapshot(histories = true): unknown {
+  snapshot(histories = { checkpoints: true, errors: true }): unknown {
     const { plan } = this.ctx;
     const l = this.layout;
     const { sums: s, prev } = this.sample();
@@ -709,13 +712,8 @@ export class MetricsServer {
       workers: this.busy.map((b, w) => ({ worker: w, busy: b })),
       checkpoint: this.ctx.resilience ? { ...this.checkpoint } : null,
       backlog: this.backlog(),
-      ...(histories
-        ? {
-            checkpoints: this.ctx.resilience ? this.checkpointHistory.list() : null,
-            errors: this.errorHistory.list(),
-            errorsUnlisted: this.errorHistory.unlisted,
-          }
-        : {}),
+      ...(histories.checkpoints ? { checkpoints: this.ctx.resilience ? this.checkpointHistory.list() : null } : {}),
+      ...(histories.errors ? { errors: this.errorHistory.list(), errorsUnlisted: this.errorHistory.unlisted } : {}),
     };
   }
 
@@ -727,11 +725,13 @@ export class MetricsServer {
     );
     if (this.clients.size === 0) {
       this.sample(); // keeps the busy gauge current for /metrics
-      this.sentHistoryVersion = -1; // the next client's first event carries them anyway
-      return;
+      return; // a client's first event carries the histories whole (handle, /events)
     }
-    const changed = this.historyVersion !== this.sentHistoryVersion;
-    this.sentHistoryVersion = this.historyVersion;
+    const changed = {
+      checkpoints: this.versions.checkpoints !== this.sentVersions.checkpoints,
+      errors: this.versions.errors !== this.sentVersions.errors,
+    };
+    Object.assign(this.sentVersions, this.versions);
     const snap = this.snapshot(changed);
     this.lastSent = { snap, at: Date.now() };
     const data = `data: ${JSON.stringify(snap)}\n\n`;

@@ -409,6 +409,26 @@ describe("metrics", () => {
           expect(shown.backlog[0]![1], dump).toMatch(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/);
           expect(shown.backlogChart, dump).toBeGreaterThan(0);
           expect(snap.backlog, dump).toEqual([{ unit: "bytes", value: expect.any(Number), partitions: 0 }]);
+
+          // A live page: events that leave out the histories (unchanged) leave the tables as they are.
+          const live = await browser.newPage();
+          live.on("pageerror", (err) => pageErrors.push(String(err)));
+          await live.goto(base, { waitUntil: "load" });
+          const counts = () =>
+            live.evaluate(() => ({
+              uptime: document.getElementById("uptime")!.textContent,
+              exceptions: document.querySelectorAll("#exceptions tr.exception").length,
+              checkpoints: document.querySelectorAll("#checkpoints tbody tr[data-outcome]").length,
+            }));
+          const atLoad = await counts();
+          // Three events rendered (each moves the uptime on by a second).
+          for (let n = 0; n < 3; n++) {
+            const before = (await counts()).uptime;
+            await live.waitForFunction((u) => document.getElementById("uptime")!.textContent !== u, {}, before);
+          }
+          const later = await counts();
+          expect(later.exceptions, JSON.stringify({ atLoad, later })).toBe(atLoad.exceptions);
+          expect(later.checkpoints, JSON.stringify({ atLoad, later })).toBeGreaterThan(0);
           expect(pageErrors).toEqual([]);
         },
         fixture("e2e-app.ts"),

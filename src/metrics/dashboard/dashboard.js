@@ -131,13 +131,13 @@ function buildConfig(g) {
   }
 }
 
-function renderCheckpoints(rows, at) {
+function renderCheckpoints(rows) {
   const tb = $("checkpoints").querySelector("tbody");
   tb.textContent = "";
   if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none yet")).colSpan = 8;
   for (const c of rows) {
     const tr = row(
-      `${fmtDuration((at - c.at) / 1000)} ago`,
+      new Date(c.at).toLocaleTimeString(),
       c.id === null ? "–" : `#${c.id}`,
       c.outcome + (c.count > 1 ? ` ×${c.count}` : ""),
       fmtMs(c.ms),
@@ -349,7 +349,7 @@ function update(snap) {
     $("checkpoint").className = cp.failures > 0 ? "bad" : "ok";
     $("checkpoint").textContent = `${cp.count} committed · last ${ago} (#${cp.lastId}, ${cp.lastInstances} instance(s), ${cp.lastBytes} bytes, ${fmtMs(cp.lastMs)}) · ${cp.failures} failed or abandoned`;
   }
-  if (snap.checkpoints) renderCheckpoints(snap.checkpoints, snap.at);
+  if (snap.checkpoints) renderCheckpoints(snap.checkpoints);
   if (snap.errors) renderErrors(snap.errors, snap.errorsUnlisted);
   const bb = $("backlog").querySelector("tbody");
   bb.textContent = "";
