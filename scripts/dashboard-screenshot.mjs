@@ -1,9 +1,14 @@
 #!/usr/bin/env node
-// Takes the screenshot of the dashboard in docs/operations.md: word_count on 2 workers under steady
-// load (wallaroo send --repeat --rate), Debian's chromium driven by puppeteer-core.
+// Takes the screenshot in docs/operations.md of the dashboard: word_count on 2 workers under steady
+// load (wallaroo send --repeat --rate), with resilience on (a checkpoint every 2 s, in a
+// fresh temporary directory) so that the checkpoint history fills; Debian's chromium
+// driven by puppeteer-core.
 //   npm run build && node scripts/dashboard-screenshot.mjs [out.png] [seconds]
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import puppeteer from "puppeteer-core";
 
@@ -25,7 +30,11 @@ const run = (args) => {
   children.push(c);
   return c;
 };
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+const store = mkdtempSync(join(tmpdir(), "wallaroo-screenshot-"));
+process.on("exit", () => {
+  children.forEach((c) => c.kill("SIGKILL"));
+  rmSync(store, { recursive: true, force: true });
+});
 
 const [inPort, outPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
 run(["receive", "--port", String(outPort), "--count-only"]);
@@ -42,6 +51,10 @@ const engine = run([
   String(metricsPort),
   "--stats-interval",
   "0",
+  "--resilience-dir",
+  store,
+  "--checkpoint-interval",
+  "2",
 ]);
 await new Promise((resolve, reject) => {
   let err = "";

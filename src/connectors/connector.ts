@@ -41,8 +41,15 @@ export interface SourceContext {
    * when the checkpoint the engine restarts from paused it (see ToIo "pause"), if any.
    */
   readonly resilience: null | { readonly position: { topic: string; offsets: Record<string, string> } | undefined };
-  /** metrics on: ms the source waited for room in each worker's ring; consumer lag slots (metrics/layout.ts) */
-  readonly metrics: null | { readonly blockedMs: SharedArrayBuffer; readonly lag: SharedArrayBuffer };
+  /**
+   * metrics on: ms the source waited for room in each worker's ring; consumer lag slots; the
+   * backlog slot, for a source that measures its backlog in bytes (metrics/layout.ts)
+   */
+  readonly metrics: null | {
+    readonly blockedMs: SharedArrayBuffer;
+    readonly lag: SharedArrayBuffer;
+    readonly backlog: SharedArrayBuffer;
+  };
 }
 
 /** What the coordinator gives a sink's I/O thread, whatever the connector. */

@@ -8,13 +8,9 @@ import type { Worker } from "node:worker_threads";
 import type { Key } from "../topology/spec.js";
 import type { EncodedRecords, PendingTransaction, Positions } from "../recovery/store.js";
 
-/** An error in user code, as the dashboard lists it (metrics on: sent with the stats, at most a few a second). */
-export interface RecentError {
-  at: number;
-  worker: number;
-  where: string;
-  message: string;
-}
+/** An error in user code, as the dashboard lists it (metrics on: sent with the stats; metrics/history.ts). */
+export type { RecentError } from "../metrics/history.js";
+import type { RecentError } from "../metrics/history.js";
 
 /** An error as it crosses a thread boundary: what the user needs to find it (the stack) survives. */
 export interface ErrorInfo {
@@ -88,7 +84,8 @@ export type FromWorker =
       /** window steps, in the answer to "report" (sent at a stop): windows still open on this worker, and their keys */
       openWindows?: { windows: number; keys: number };
       queuedBytes: number;
-      recentErrors?: RecentError[];
+      /** metrics on: the errors since the last report, one per step + message (counted), and how many were not listed */
+      recentErrors?: { errors: RecentError[]; unlisted: number };
       /** --dead-letter: records written and records that could not be written (full disk...), with the latest reason */
       deadLetters?: { written: number; failed: number; lastError: string | null };
     }

@@ -114,6 +114,11 @@ export interface MetricsMemory {
   readonly sinks: SharedArrayBuffer[];
   /** per source thread: Kafka consumer lag per partition (KAFKA_PARTITIONS slots, -1 = not seen) */
   readonly lag: SharedArrayBuffer[];
+  /**
+   * per source thread: one slot, the bytes it read and has not handed to a worker yet
+   * (a TCP source); -1 = the source does not measure it (its backlog is its lag, above)
+   */
+  readonly backlog: SharedArrayBuffer[];
 }
 
 /** partitions whose lag is reported (a topic with more reports its first KAFKA_PARTITIONS) */
@@ -128,6 +133,11 @@ export function createMetricsMemory(s: PlanShape, sources: number): MetricsMemor
     lag: Array.from({ length: sources }, () => {
       const sab = new SharedArrayBuffer(8 * KAFKA_PARTITIONS);
       new Float64Array(sab).fill(-1);
+      return sab;
+    }),
+    backlog: Array.from({ length: sources }, () => {
+      const sab = new SharedArrayBuffer(8);
+      new Float64Array(sab)[0] = -1;
       return sab;
     }),
   };

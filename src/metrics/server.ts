@@ -5,8 +5,9 @@
  *   GET /             the dashboard (static files in ./dashboard, shipped with the package);
  *                     index.html carries the graph and the latest snapshots, so the page
  *                     shows the engine's state before its event stream delivers anything
- *   GET /api/graph    the application's graph, as JSON
- *   GET /events       Server-Sent Events: one snapshot a second
+ *   GET /api/graph    the application's graph and the configuration it runs with, as JSON
+ *   GET /api/snapshot one snapshot, with the checkpoint and exception histories
+ *   GET /events       Server-Sent Events: one snapshot a second (the histories only when they changed)
  *
  * Nothing here runs per message: every number is read from the threads' shared
  * counters (metrics/layout.ts), from the rings' own positions, or from the event-loop
@@ -48,6 +49,8 @@ import {
 import { RING_CAPACITY_WORD, RING_READ_POS_WORD, RING_WRITE_POS_WORD } from "../transport/ring.js";
 import type { CheckpointOutcome, CheckpointStats } from "../recovery/checkpoint.js";
 import type { RecentError } from "../control/protocol.js";
+import type { ConfigEntry } from "../runtime/options.js";
+import { BacklogHistory, CheckpointHistory, ErrorHistory } from "./history.js";
 import type { Logger } from "../core/log.js";
 
 export interface MetricsOptions {
@@ -93,6 +96,8 @@ export interface MetricsContext {
   resilience: boolean;
   /** per source: the topic whose consumer lag it reports in its lag slots, or null (from its connector) */
   lagTopics: readonly (string | null)[];
+  /** the engine options in effect, secrets already left out (options.ts engineConfiguration) */
+  configuration: readonly ConfigEntry[];
 }
 
 type Labels = Record<string, string | number>;
@@ -175,7 +180,15 @@ export class MetricsServer {
   private tick: NodeJS.Timeout | null = null;
   private lastTick: { sums: Float64Array; elu: { idle: number; active: number }[]; at: number } | null = null;
   private busy: number[] = [];
-  private readonly recentErrors: RecentError[] = [];
+  private readonly errorHistory = new ErrorHistory();
+  private readonly checkpointHistory = new CheckpointHistory();
+  private readonly backlogHistory = new BacklogHistory();
+  /**
+   * Bumped when a history changes: an event carries each history only when it changed since
+   * the last event (the exception history, with its stacks, is the larger by far).
+   */
+  private readonly versions = { checkpoints: 0, errors: 0 };
+  private readonly sentVersions = { checkpoints: -1, errors: -1 };
   private readonly checkpoint = {
     count: 0,
     failures: 0,
@@ -336,13 +349,15 @@ export class MetricsServer {
     return `http://${host}:${this.port}/`;
   }
 
-  /** A worker's stats report carried errors: keep the latest for the dashboard. */
-  addErrors(errors: RecentError[]): void {
-    this.recentErrors.push(...errors);
-    if (this.recentErrors.length > 20) this.recentErrors.splice(0, this.recentErrors.length - 20);
+  /** A worker's stats report carried errors: into the exception history. */
+  addErrors(batch: { errors: RecentError[]; unlisted: number }): void {
+    this.errorHistory.add(batch.errors, batch.unlisted);
+    this.versions.errors++;
   }
 
-  onCheckpoint(outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number): void {
+  onCheckpoint(outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number, reason?: string): void {
+    this.checkpointHistory.add(outcome, stats, ms, reason);
+    this.versions.checkpoints++;
     if (outcome === "abandoned" || outcome === "failed") this.checkpoint.failures++;
     if (outcome !== "committed" || stats === null) return;
     this.checkpoint.count++;
@@ -520,6 +535,16 @@ export class MetricsServer {
           return out;
         }),
     );
+    add(
+      "wallaroo_source_backlog_bytes",
+      "Bytes a source read from its connections and has not handed to a worker yet (TCP sources)",
+      "gauge",
+      () =>
+        plan.sources.flatMap((src) => {
+          const v = new Float64Array(this.ctx.memory.backlog[src.id])[0];
+          return v >= 0 ? [{ labels: { pipeline: pipelineName(src.pipeline) }, value: v }] : [];
+        }),
+    );
     add("wallaroo_sink_reconnects_total", "Reconnections of each TCP sink", "counter", () =>
       this.sinkCounter(SINK_RECONNECTS),
     );
@@ -602,8 +627,32 @@ export class MetricsServer {
     return { sums, dt: prev ? (now - prev.at) / 1000 : 0, prev: prev ? prev.sums : null };
   }
 
-  /** The dashboard's data for one tick. */
-  snapshot(): unknown {
+  /**
+   * Each source's backlog now: a Kafka source's consumer lag summed over the partitions it
+   * has seen (records), a TCP source's bytes read and not yet handed on; null when not measured yet.
+   */
+  private backlog(): { value: number | null; unit: "records" | "bytes"; partitions: number }[] {
+    return this.ctx.plan.sources.map((src) => {
+      if (this.ctx.lagTopics[src.id] !== null) {
+        let sum = 0;
+        let seen = 0;
+        for (const v of new Float64Array(this.ctx.memory.lag[src.id])) {
+          if (v < 0) continue;
+          sum += v;
+          seen++;
+        }
+        return { value: seen > 0 ? sum : null, unit: "records" as const, partitions: seen };
+      }
+      const v = new Float64Array(this.ctx.memory.backlog[src.id])[0];
+      return { value: v >= 0 ? v : null, unit: "bytes" as const, partitions: 0 };
+    });
+  }
+
+  /**
+   * The dashboard's data for one tick. `histories`: with the checkpoint and exception
+   * histories (each bounded: history.ts); an event leaves them out when they did not change.
+   */
+  snapshot(histories = { checkpoints: true, errors: true }): unknown {
     const { plan } = this.ctx;
     const l = this.layout;
     const { sums: s, prev } = this.sample();
@@ -662,17 +711,28 @@ export class MetricsServer {
       })),
       workers: this.busy.map((b, w) => ({ worker: w, busy: b })),
       checkpoint: this.ctx.resilience ? { ...this.checkpoint } : null,
-      errors: this.recentErrors.slice(-10),
+      backlog: this.backlog(),
+      ...(histories.checkpoints ? { checkpoints: this.ctx.resilience ? this.checkpointHistory.list() : null } : {}),
+      ...(histories.errors ? { errors: this.errorHistory.list(), errorsUnlisted: this.errorHistory.unlisted } : {}),
     };
   }
 
   private broadcast(): void {
     this.limited.flush(false);
+    this.backlogHistory.add(
+      Date.now(),
+      this.backlog().map((b) => b.value),
+    );
     if (this.clients.size === 0) {
       this.sample(); // keeps the busy gauge current for /metrics
-      return;
+      return; // a client's first event carries the histories whole (handle, /events)
     }
-    const snap = this.snapshot();
+    const changed = {
+      checkpoints: this.versions.checkpoints !== this.sentVersions.checkpoints,
+      errors: this.versions.errors !== this.sentVersions.errors,
+    };
+    Object.assign(this.sentVersions, this.versions);
+    const snap = this.snapshot(changed);
     this.lastSent = { snap, at: Date.now() };
     const data = `data: ${JSON.stringify(snap)}\n\n`;
     const now = performance.now();
@@ -709,9 +769,9 @@ export class MetricsServer {
    * /events within the last 3 s, when there is one, then a fresh one — so that rates too
    * show without waiting for the event stream (two snapshots make a rate).
    */
-  initialState(): { graph: unknown; snapshots: unknown[] } {
+  initialState(): { graph: unknown; snapshots: unknown[]; backlog: unknown } {
     const recent = this.lastSent !== null && Date.now() - this.lastSent.at <= 3000 ? [this.lastSent.snap] : [];
-    return { graph: this.graph(), snapshots: [...recent, this.snapshot()] };
+    return { graph: this.graph(), snapshots: [...recent, this.snapshot()], backlog: this.backlogHistory.list() };
   }
 
   graph(): unknown {
@@ -735,6 +795,13 @@ export class MetricsServer {
         sinks: p.sinks.map((k) => ({ id: k, name: this.sinkNames[k] })),
       })),
       states: plan.states.map((s) => ({ id: s.id, name: s.spec.name, partitioned: s.partitioned })),
+      sources: plan.sources.map((src) => ({
+        pipeline: plan.pipelines[src.pipeline].name,
+        source: describeSource(src.spec),
+        lagTopic: this.ctx.lagTopics[src.id],
+      })),
+      resilience: this.ctx.resilience,
+      options: this.ctx.configuration,
     };
   }
 

@@ -134,7 +134,8 @@ export class Checkpointer {
   /** a compaction failed and none succeeded since (logged once per streak) */
   private compactionFailing = false;
   /** told the outcome of each periodic checkpoint (metrics); stats only when committed */
-  observer: ((outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number) => void) | null = null;
+  observer: ((outcome: CheckpointOutcome, stats: CheckpointStats | null, ms: number, reason?: string) => void) | null =
+    null;
 
   constructor(
     private readonly store: CheckpointStore,
@@ -160,7 +161,7 @@ export class Checkpointer {
             if (st !== null) this.observer?.("committed", st, performance.now() - t0);
           },
           (err) => {
-            this.observer?.("failed", null, performance.now() - t0);
+            this.observer?.("failed", null, performance.now() - t0, (err as Error).message);
             this.log.error(
               { err: (err as Error).message },
               `checkpoint failed: ${(err as Error).message}; the previous checkpoint stays the latest`,
@@ -196,7 +197,12 @@ export class Checkpointer {
           { checkpointTimeoutMs: this.timeoutMs },
           `checkpoint abandoned: a source could not pause within ${this.timeoutMs} ms (its worker ring stays full: is a sink stalled?); the previous checkpoint stays the latest`,
         );
-        this.observer?.("abandoned", null, performance.now() - t0);
+        this.observer?.(
+          "abandoned",
+          null,
+          performance.now() - t0,
+          `a source could not pause within ${this.timeoutMs} ms`,
+        );
         return null;
       }
       const left = Math.max(0, this.timeoutMs - (performance.now() - t0));
@@ -205,7 +211,12 @@ export class Checkpointer {
           { checkpointTimeoutMs: this.timeoutMs },
           `checkpoint abandoned: in-flight messages did not drain within ${this.timeoutMs} ms (is a sink stalled?); the previous checkpoint stays the latest`,
         );
-        this.observer?.("abandoned", null, performance.now() - t0);
+        this.observer?.(
+          "abandoned",
+          null,
+          performance.now() - t0,
+          `in-flight messages did not drain within ${this.timeoutMs} ms`,
+        );
         return null;
       }
       const entries = await this.hooks.collect(id);
@@ -218,8 +229,8 @@ export class Checkpointer {
         written = true;
         await this.hooks.commitSinks(id);
       } catch (err) {
-        this.observer?.("failed", null, performance.now() - t0);
         const why = (err as Error).message;
+        this.observer?.("failed", null, performance.now() - t0, why);
         if (!this.stopped) {
           this.hooks.fatal(
             written

@@ -44,7 +44,7 @@ import { appIdentity, Checkpointer, entriesByOwner } from "../recovery/checkpoin
 import { createMetricsMemory, type MetricsMemory } from "../metrics/layout.js";
 import type { MetricsOptions, MetricsServer } from "../metrics/server.js";
 import { DEFAULT_DEAD_LETTER_MAX_BYTES, prepareDeadLetterDir, type DeadLetterOptions } from "./dead-letter.js";
-import { resolveEngineOptions, type EngineOptions } from "./options.js";
+import { engineConfiguration, resolveEngineOptions, type ConfigEntry, type EngineOptions } from "./options.js";
 import { checkStatesSerialize } from "./state-check.js";
 
 export type { EngineOptions } from "./options.js";
@@ -275,6 +275,8 @@ export async function runApplication(given: EngineOptions): Promise<Application>
             host: options.metricsHost ?? "127.0.0.1",
             maxConnections: options.metricsMaxConnections!,
             clientTimeoutMs: options.metricsTimeout! * 1000,
+            // Secrets (flags marked `secret` in options.ts) are left out here, before the server sees them.
+            configuration: engineConfiguration(options, { workers, kafkaGroup: options.kafkaGroup ?? plan.app.name }),
             memory: createMetricsMemory(
               {
                 pipelines: plan.pipelines.length,
@@ -325,7 +327,7 @@ interface Settings {
   kafkaGroup: string;
   resilience: { opened: OpenedStore; intervalMs: number; timeoutMs: number } | null;
   deadLetter: DeadLetterOptions | null;
-  metrics: (MetricsOptions & { memory: MetricsMemory }) | null;
+  metrics: (MetricsOptions & { memory: MetricsMemory; configuration: ConfigEntry[] }) | null;
 }
 
 /** One thread of the engine, as the coordinator watches it. */
@@ -509,7 +511,13 @@ class Engine {
         maxFrameBytes: s.maxFrameBytes,
         consumerGroup: s.kafkaGroup,
         resilience: s.resilience ? { position: s.resilience.opened.positions[pipeline] } : null,
-        metrics: s.metrics ? { blockedMs: s.metrics.memory.sources[src.id], lag: s.metrics.memory.lag[src.id] } : null,
+        metrics: s.metrics
+          ? {
+              blockedMs: s.metrics.memory.sources[src.id],
+              lag: s.metrics.memory.lag[src.id],
+              backlog: s.metrics.memory.backlog[src.id],
+            }
+          : null,
       });
       const what = `source of pipeline ${JSON.stringify(pipeline)}`;
       const t = this.ioThread(init, what, "source", src.id);
@@ -542,6 +550,7 @@ class Engine {
             workerThreads: this.workerThreads.map((th) => th.t),
             resilience: s.resilience !== null,
             lagTopics: plan.sources.map((src) => sourceConnector(src.spec).lagTopic(src.spec)),
+            configuration: m.configuration,
           },
           m,
           this.log,
@@ -587,7 +596,8 @@ class Engine {
         r.intervalMs,
         r.timeoutMs,
       );
-      if (this.metrics) this.checkpointer.observer = (outcome, st, ms) => this.metrics?.onCheckpoint(outcome, st, ms);
+      if (this.metrics)
+        this.checkpointer.observer = (outcome, st, ms, reason) => this.metrics?.onCheckpoint(outcome, st, ms, reason);
       this.checkpointer.start();
     }
     if (s.statsIntervalMs > 0) {

@@ -42,6 +42,11 @@ export interface EngineFlag {
   readonly defaultText: string;
   /** one sentence or two; help and docs/operations.md show the same text */
   readonly help: string;
+  /**
+   * a secret (a password, a token): its value is never shown, neither on the dashboard's
+   * configuration view nor anywhere else that lists the options in effect (engineConfiguration)
+   */
+  readonly secret?: boolean;
 }
 
 export const ENGINE_FLAGS = [
@@ -415,6 +420,44 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
     out[f.key] = v;
   }
   return out as EngineFlagOptions;
+}
+
+/** One option in effect, as the dashboard's configuration view shows it. */
+export interface ConfigEntry {
+  flag: string;
+  /** the value in effect, as text; the default's text when not given and computed at start */
+  value: string;
+  /** true when the value is the default (not given) */
+  isDefault: boolean;
+}
+
+/**
+ * The options in effect, for display: every flag of `flags` with its value, except the
+ * secret ones (`secret: true`), which are left out whole, so that neither their value nor
+ * whether one was given shows. `effective` overrides a value computed at start (workers).
+ */
+export function engineConfiguration(
+  options: EngineFlagOptions,
+  effective: Partial<Record<string, number | string | boolean>> = {},
+  flags: readonly EngineFlag[] = ENGINE_FLAGS,
+): ConfigEntry[] {
+  const out: ConfigEntry[] = [];
+  for (const f of flags) {
+    if (f.secret === true) continue;
+    const given = (options as Record<string, unknown>)[f.key];
+    const v = effective[f.key] ?? given;
+    const isDefault = given === undefined || given === f.default;
+    const value =
+      v === undefined
+        ? f.defaultText
+        : f.type === "boolean"
+          ? v
+            ? "on"
+            : "off"
+          : `${String(v)}${f.type === "seconds" ? " s" : ""}`;
+    out.push({ flag: f.flag, value, isDefault });
+  }
+  return out;
 }
 
 /** A boolean flag that is on by default, so that --no-FLAG turns it off. */

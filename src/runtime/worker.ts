@@ -26,13 +26,8 @@ import {
 import { createLogger, errorMessage, RateLimitedErrors } from "../core/log.js";
 import { keyTagged, RecordWriter, type EncodedRecords } from "../recovery/store.js";
 import { DeadLetters, type DeadLetterOptions } from "./dead-letter.js";
-import {
-  toErrorInfo,
-  type FromWorker,
-  type RecentError,
-  type ToWorker,
-  type WorkerFatalReason,
-} from "../control/protocol.js";
+import { ErrorBatch } from "../metrics/history.js";
+import { toErrorInfo, type FromWorker, type ToWorker, type WorkerFatalReason } from "../control/protocol.js";
 
 export interface WorkerInit {
   index: number;
@@ -237,13 +232,11 @@ async function main(init: WorkerInit): Promise<void> {
       return reportFatal("user-code-error", where, err);
     }
     errors.report(where, err);
-    // Kept for the dashboard (metrics on): the latest few, sent with the next stats report.
-    if (init.metrics) {
-      recentErrors.push({ at: Date.now(), worker: me, where, message: errorMessage(err) });
-      if (recentErrors.length > 5) recentErrors.shift();
-    }
+    // Kept for the dashboard's exception history (metrics on): one entry per step and message,
+    // counted, with the stack and a preview of the value (cut to size), sent with the next stats report.
+    if (recentErrors !== null) recentErrors.add(where, err, errorMessage(err), payload, value);
   };
-  const recentErrors: RecentError[] = [];
+  const recentErrors = init.metrics ? new ErrorBatch(me) : null;
   // Late events (window steps): each is counted (executor), logged at most once a second per
   // step with how many were not logged, and a dropped one goes to --dead-letter with its value.
   const lateLogged = new Map<string, { at: number; suppressed: number }>();
@@ -385,7 +378,7 @@ async function main(init: WorkerInit): Promise<void> {
       // Counted only when asked (at a stop): it visits every key of the window states.
       openWindows: requested && executor.windows !== null ? executor.openWindows() : undefined,
       queuedBytes: outputs.reduce((n, c) => n + c.pendingBytes, 0),
-      recentErrors: recentErrors.length > 0 ? recentErrors.splice(0) : undefined,
+      recentErrors: recentErrors?.take(),
       deadLetters:
         deadLetters !== null
           ? { written: deadLetters.written, failed: deadLetters.failed, lastError: deadLetters.lastError }

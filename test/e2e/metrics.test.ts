@@ -243,6 +243,9 @@ describe("metrics", () => {
         );
         expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="sink"')).toBeGreaterThan(0);
         expect(sumOf(stalled, 'wallaroo_ring_blocked_seconds_total{channel="source"')).toBeGreaterThan(0);
+        // The source holds what it read and could not hand on: its backlog (sampled 4 times a second).
+        const backlog = await scrapeWhen(`${base}metrics`, (mm) => sumOf(mm, "wallaroo_source_backlog_bytes{") > 0);
+        expect(backlog.get('wallaroo_source_backlog_bytes{pipeline="passthrough"}')).toBeGreaterThan(0);
         const snap = (await (await fetch(`${base}api/snapshot`)).json()) as {
           channels: { channel: string; occupancy: number }[];
         };
@@ -255,6 +258,8 @@ describe("metrics", () => {
         expect(end.get('wallaroo_source_messages_total{pipeline="passthrough"}')).toBe(sent);
         expect(sumOf(end, "wallaroo_sink_messages_total{")).toBe(sent);
         expect(sink.received()).toBe(sent * 16 * 1024);
+        const drained = await scrapeWhen(`${base}metrics`, (mm) => sumOf(mm, "wallaroo_source_backlog_bytes{") === 0);
+        expect(drained.get('wallaroo_source_backlog_bytes{pipeline="passthrough"}')).toBe(0);
       },
       fixture("e2e-app.ts"),
       ["--mode", "passthrough", "--ring-bytes", "65536"],
@@ -288,6 +293,156 @@ describe("metrics", () => {
       engine.kill();
       taken.close();
       await sink.close();
+    }
+  });
+
+  it("dashboard: checkpoint history, exception history with stacks and values, configuration, source backlog; all at load", {
+    skip: !HAVE_CHROMIUM && process.env.CI !== "true",
+    timeout: 90_000,
+  }, async () => {
+    if (!HAVE_CHROMIUM) throw new Error(`CI=true but ${CHROMIUM} is missing: .ci/run installs Debian's chromium`);
+    const { default: puppeteer } = await import("puppeteer-core");
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    });
+    try {
+      await withMetricsEngine(
+        2,
+        async (_e, base, sink, inPort) => {
+          // Errors in the computation, one value that tries to break the page out of its table.
+          const evil = "bad-compute <img src=x onerror=window.__pwned=1> </script>";
+          const msgs = [...taggedMessages("c", 0, 20, 3), evil, evil, "bad-compute 7 k1"];
+          await sendBytes(inPort, frame(msgs));
+          await sink.waitForLines(20);
+          type Snap = {
+            errors: { where: string; count: number }[];
+            checkpoints: { outcome: string }[];
+            backlog: { unit: string; value: number | null }[];
+          };
+          const snapshot = async () => (await (await fetch(`${base}api/snapshot`)).json()) as Snap;
+          // The errors come with the workers' stats reports, the checkpoints every 0.2 s.
+          let snap = await snapshot();
+          const ready = (x: Snap) =>
+            x.errors.filter((e) => e.where.includes('"faulty compute"')).reduce((n, e) => n + e.count, 0) === 3 &&
+            x.checkpoints.some((c) => c.outcome === "committed");
+          for (const deadline = Date.now() + 30_000; !ready(snap) && Date.now() < deadline; ) {
+            await sleep(100);
+            snap = await snapshot();
+          }
+          expect(ready(snap), JSON.stringify(snap)).toBe(true);
+
+          // A page whose event stream is refused: everything below comes from the page itself.
+          const page = await browser.newPage();
+          await page.setViewport({ width: 1400, height: 1000 });
+          const pageErrors: string[] = [];
+          page.on("pageerror", (err) => pageErrors.push(String(err)));
+          await page.setRequestInterception(true);
+          page.on("request", (r) => (new URL(r.url()).pathname === "/events" ? r.abort() : r.continue()));
+          await page.goto(base, { waitUntil: "load" });
+          const shown = await page.evaluate(() => {
+            const cells = (sel: string) =>
+              [...document.querySelectorAll(`${sel} tbody tr`)]
+                .filter((tr) => !(tr as HTMLElement).hidden)
+                .map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? ""));
+            return {
+              checkpoints: cells("#checkpoints"),
+              exceptions: cells("#exceptions"),
+              app: cells("#config-app"),
+              options: cells("#config-options"),
+              backlog: cells("#backlog"),
+              backlogUnits: [...document.querySelectorAll("#backlog tbody tr")].map(
+                (tr) => (tr as HTMLElement).dataset.unit,
+              ),
+              backlogChart: document.querySelectorAll("#chart-backlog canvas").length,
+              pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+              imgs: document.querySelectorAll("#exceptions img").length,
+            };
+          });
+          const dump = JSON.stringify(shown);
+          // Checkpoint history: rows, the newest first, with the committed ones numbered.
+          expect(shown.checkpoints.length, dump).toBeGreaterThan(0);
+          expect(
+            shown.checkpoints.some((r) => r[2] === "committed" && /^#\d+$/.test(r[1]!)),
+            dump,
+          ).toBe(true);
+          // Exception history: the step, the count (the two identical errors are one row of 2).
+          const compute = shown.exceptions.filter((r) => r[1]!.includes('"faulty compute"'));
+          expect(
+            compute.map((r) => Number(r[2])).reduce((a, b) => a + b, 0),
+            dump,
+          ).toBe(3);
+          const evilRow = compute.find((r) => r[4]!.includes("<img"));
+          expect(evilRow?.[2], dump).toBe("2");
+          expect(shown.pwned, dump).toBeNull();
+          expect(shown.imgs, dump).toBe(0);
+          // A click opens the stack and the value.
+          const rows = await page.$$("#exceptions tr.exception");
+          const texts = await Promise.all(rows.map((r) => r.evaluate((tr) => tr.textContent ?? "")));
+          const i = texts.findIndex((t) => t.includes("<img"));
+          expect(i, dump).toBeGreaterThanOrEqual(0);
+          await rows[i]!.click();
+          const detail = await rows[i]!.evaluate((tr) => {
+            const d = tr.nextElementSibling as HTMLElement;
+            return { hidden: d.hidden, text: d.textContent ?? "" };
+          });
+          expect(detail.hidden).toBe(false);
+          expect(detail.text).toContain(evil); // the value
+          expect(detail.text).toMatch(/Error: computation refuses bad-compute[\s\S]*e2e-app/); // the stack, into the app's file
+          // Configuration: the application and the options in effect, set ones marked.
+          expect(shown.app.find((r) => r[0] === "workers")?.[1], dump).toBe("2");
+          expect(
+            shown.app.some((r) => r[0] === "pipeline faulty"),
+            dump,
+          ).toBe(true);
+          expect(
+            shown.options.find((r) => r[0] === "--checkpoint-interval"),
+            dump,
+          ).toEqual(["--checkpoint-interval", "0.2 s", "set"]);
+          expect(
+            shown.options.find((r) => r[0] === "--fail-fast"),
+            dump,
+          ).toEqual(["--fail-fast", "off", "default"]);
+          // Backlog: the TCP source's bytes pending, now and over time.
+          expect(shown.backlogUnits, dump).toEqual(["bytes"]);
+          expect(shown.backlog[0]![1], dump).toMatch(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/);
+          expect(shown.backlogChart, dump).toBeGreaterThan(0);
+          expect(snap.backlog, dump).toEqual([{ unit: "bytes", value: expect.any(Number), partitions: 0 }]);
+
+          // A live page: events that leave out the histories (unchanged) leave the tables as they are.
+          const live = await browser.newPage();
+          live.on("pageerror", (err) => pageErrors.push(String(err)));
+          await live.goto(base, { waitUntil: "load" });
+          const counts = () =>
+            live.evaluate(() => ({
+              uptime: document.getElementById("uptime")!.textContent,
+              exceptions: document.querySelectorAll("#exceptions tr.exception").length,
+              checkpoints: document.querySelectorAll("#checkpoints tbody tr[data-outcome]").length,
+            }));
+          const atLoad = await counts();
+          // Three events rendered (each moves the uptime on by a second).
+          for (let n = 0; n < 3; n++) {
+            const before = (await counts()).uptime;
+            await live.waitForFunction((u) => document.getElementById("uptime")!.textContent !== u, {}, before);
+          }
+          const later = await counts();
+          expect(later.exceptions, JSON.stringify({ atLoad, later })).toBe(atLoad.exceptions);
+          expect(later.checkpoints, JSON.stringify({ atLoad, later })).toBeGreaterThan(0);
+          expect(pageErrors).toEqual([]);
+        },
+        fixture("e2e-app.ts"),
+        [
+          "--mode",
+          "faulty",
+          "--resilience-dir",
+          mkdtempSync(join(tmpdir(), "wallaroo-dash-")),
+          "--checkpoint-interval",
+          "0.2",
+        ],
+      );
+    } finally {
+      await browser.close();
     }
   });
 

@@ -65,6 +65,23 @@ describe("Kafka metrics", () => {
           lags.join("\n"),
         ).toBe(true);
       }
+      // The dashboard's backlog for this source is its lag summed over the partitions, in records,
+      // and its history (embedded in the page, one point a second) holds the measured values.
+      const base = `http://127.0.0.1:${app.metricsPort}/`;
+      const snap = (await (await fetch(`${base}api/snapshot`)).json()) as { backlog: unknown };
+      expect(snap.backlog).toEqual([{ value: 0, unit: "records", partitions: 3 }]);
+      type Initial = { backlog: { at: number; values: (number | null)[] }[] };
+      const embedded = async () => {
+        const html = await (await fetch(base)).text();
+        const json = /<script id="initial-state" type="application\/json">(.*?)<\/script>/s.exec(html)![1]!;
+        return JSON.parse(json) as Initial;
+      };
+      let initial = await embedded();
+      for (const deadline = Date.now() + 10_000; initial.backlog.at(-1)?.values[0] !== 0 && Date.now() < deadline; ) {
+        await sleep(200);
+        initial = await embedded();
+      }
+      expect(initial.backlog.at(-1)?.values, JSON.stringify(initial.backlog)).toEqual([0]);
     } finally {
       await app.stop();
       await output.stop();

@@ -28,6 +28,7 @@ const source: SourceConnector<TCPSourceSpec, TcpSourceInit> = {
     lengthFmt: spec.decoder.lengthFmt,
     maxFrameBytes: ctx.maxFrameBytes,
     blockedMs: ctx.metrics?.blockedMs,
+    backlog: ctx.metrics?.backlog,
   }),
   load: async () => (await import("./source.js")).runTcpSource,
   lagTopic: () => null,

@@ -42,6 +42,8 @@ export interface TcpSourceInit {
   workerBells: SharedArrayBuffer[];
   /** metrics on: ms the connections feeding each worker were paused on its full ring */
   blockedMs?: SharedArrayBuffer;
+  /** metrics on: the source's backlog slot (metrics/layout.ts): bytes read and not yet in a ring */
+  backlog?: SharedArrayBuffer;
 }
 
 interface Connection {
@@ -511,6 +513,23 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     }
   }, 1000);
   fdProbe.unref();
+
+  /**
+   * Metrics on: the bytes this source has read from its connections and not yet handed to a
+   * worker (incomplete frames, runs queued behind a full ring, reads Node holds for paused
+   * sockets), sampled four times a second, not per read. What the kernel holds for a paused
+   * socket is not visible from here: it shows as the sender being slowed down instead.
+   */
+  if (init.backlog !== undefined) {
+    const backlog = new Float64Array(init.backlog);
+    backlog[0] = 0;
+    setInterval(() => {
+      let n = partialBytes;
+      for (const ch of channels) n += ch.pendingBytes;
+      for (const set of byWorker) for (const c of set) n += c.socket.readableLength;
+      backlog[0] = n;
+    }, 250).unref();
+  }
 
   let stoppedSent = false;
   const checkStopped = () => {

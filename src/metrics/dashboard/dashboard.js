@@ -41,6 +41,8 @@ let prev = null;
 const nodes = { steps: {}, sources: {}, sinks: {}, edges: [] };
 const charts = {};
 const hist = { t: [], steps: [], lat: [], workers: [] };
+/** exception rows whose stack is open, by step + message (kept open across refreshes) */
+const openErrors = new Set();
 
 function buildGraph(g) {
   graph = g;
@@ -93,6 +95,95 @@ function buildGraph(g) {
     root.appendChild(box);
   }
   makeCharts();
+  buildConfig(g);
+  $("checkpoints").hidden = !g.resilience;
+}
+
+function fmtBytes(n) {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + " GiB";
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MiB";
+  if (n >= 1 << 10) return (n / (1 << 10)).toFixed(1) + " KiB";
+  return n + " B";
+}
+function fmtBacklog(b) {
+  if (b.value === null) return "–";
+  return b.unit === "bytes" ? fmtBytes(b.value) : `${b.value} records (${b.partitions} partition${b.partitions === 1 ? "" : "s"})`;
+}
+const row = (...cells) => {
+  const tr = el("tr");
+  for (const c of cells) tr.appendChild(typeof c === "string" ? el("td", "", c) : c);
+  return tr;
+};
+
+// The configuration the job runs with: the application, then every engine option in effect.
+function buildConfig(g) {
+  const app = $("config-app").querySelector("tbody");
+  app.textContent = "";
+  app.append(row("application", g.app), row("workers", String(g.workers)), row("resilience", g.resilience ? "on" : "off"));
+  for (const p of g.pipelines) app.append(row(`pipeline ${p.name}`, `${p.source} → ${p.steps.map((s) => s.name).join(" → ") || "(no steps)"} → ${p.sinks.map((k) => k.name).join(", ")}`));
+  const opts = $("config-options").querySelector("tbody");
+  opts.textContent = "";
+  for (const o of g.options || []) {
+    const tr = row(o.flag, o.value, o.isDefault ? "default" : "set");
+    tr.dataset.flag = o.flag;
+    if (!o.isDefault) tr.className = "set";
+    opts.appendChild(tr);
+  }
+}
+
+function renderCheckpoints(rows) {
+  const tb = $("checkpoints").querySelector("tbody");
+  tb.textContent = "";
+  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none yet")).colSpan = 8;
+  for (const c of rows) {
+    const tr = row(
+      new Date(c.at).toLocaleTimeString(),
+      c.id === null ? "–" : `#${c.id}`,
+      c.outcome + (c.count > 1 ? ` ×${c.count}` : ""),
+      fmtMs(c.ms),
+      c.instances === null ? "–" : String(c.instances),
+      c.removed === null ? "–" : String(c.removed),
+      c.bytes === null ? "–" : fmtBytes(c.bytes),
+      c.reason || "",
+    );
+    tr.className = c.outcome === "failed" || c.outcome === "abandoned" ? "hot" : c.outcome === "unchanged" ? "muted" : "";
+    tr.dataset.outcome = c.outcome;
+    tb.appendChild(tr);
+  }
+}
+
+// Errors in user code, one row per step + message; a click shows the stack and the value.
+function renderErrors(rows, unlisted) {
+  const tb = $("exceptions").querySelector("tbody");
+  tb.textContent = "";
+  if (rows.length === 0) tb.appendChild(el("tr")).appendChild(el("td", "muted", "none")).colSpan = 5;
+  for (const e of rows) {
+    const key = e.where + "\u0000" + e.message;
+    const tr = row(new Date(e.lastAt).toLocaleTimeString(), e.where, String(e.count), e.workers.join(", "), e.message);
+    tr.className = "exception";
+    tr.dataset.where = e.where;
+    const detail = el("tr", "stack");
+    const td = el("td");
+    td.colSpan = 5;
+    td.append(el("div", "muted", `first seen ${new Date(e.firstAt).toLocaleTimeString()} · value:`), el("pre", "value", e.value === null ? "(none)" : e.value), el("div", "muted", "stack:"), el("pre", "", e.stack || "(a thrown non-Error has no stack)"));
+    detail.appendChild(td);
+    detail.hidden = !openErrors.has(key);
+    tr.addEventListener("click", () => {
+      detail.hidden = !detail.hidden;
+      if (detail.hidden) openErrors.delete(key); else openErrors.add(key);
+    });
+    tb.append(tr, detail);
+  }
+  $("errors-unlisted").textContent = unlisted > 0 ? `${unlisted} more error(s) counted but not listed (the list keeps the last ${rows.length} kinds)` : "";
+}
+
+// Backlog over time: one series per source, from the server's recent history, then each event.
+function backlogSeries(points) {
+  for (const p of points) {
+    const last = charts.backlog.data[0];
+    if (last.length > 0 && p.at / 1000 <= last[last.length - 1]) continue;
+    push(charts.backlog, p.at / 1000, p.values);
+  }
 }
 
 function makeEdge(info) {
@@ -130,6 +221,12 @@ function makeCharts() {
   const wSeries = [];
   for (let w = 0; w < graph.workers; w++) wSeries.push({ label: `worker ${w}` });
   charts.workers = chart("chart-workers", "busy", wSeries, "busy %");
+  charts.backlog = chart(
+    "chart-backlog",
+    "backlog",
+    graph.sources.map((s) => ({ label: `${s.pipeline} (${s.lagTopic !== null ? "records" : "bytes"})` })),
+    "backlog",
+  );
 }
 
 function push(c, t, values) {
@@ -252,14 +349,16 @@ function update(snap) {
     $("checkpoint").className = cp.failures > 0 ? "bad" : "ok";
     $("checkpoint").textContent = `${cp.count} committed · last ${ago} (#${cp.lastId}, ${cp.lastInstances} instance(s), ${cp.lastBytes} bytes, ${fmtMs(cp.lastMs)}) · ${cp.failures} failed or abandoned`;
   }
-  const ul = $("errors");
-  ul.textContent = "";
-  if (snap.errors.length === 0) ul.appendChild(el("li", "muted", "none"));
-  for (const e of snap.errors.slice().reverse()) {
-    const li = el("li");
-    li.append(el("span", "muted", new Date(e.at).toLocaleTimeString() + ` worker ${e.worker} `), el("span", "where", e.where), document.createTextNode(": " + e.message));
-    ul.appendChild(li);
-  }
+  if (snap.checkpoints) renderCheckpoints(snap.checkpoints);
+  if (snap.errors) renderErrors(snap.errors, snap.errorsUnlisted);
+  const bb = $("backlog").querySelector("tbody");
+  bb.textContent = "";
+  snap.backlog.forEach((b, i) => {
+    const tr = row(`${graph.sources[i].pipeline}: ${graph.sources[i].source}`, fmtBacklog(b));
+    tr.dataset.unit = b.unit;
+    bb.appendChild(tr);
+  });
+  backlogSeries([{ at: snap.at, values: snap.backlog.map((b) => b.value) }]);
   $("total-in").textContent = fmtRate(prev ? totalIn : null);
   $("total-out").textContent = fmtRate(prev ? totalOut : null);
   $("total-errors").textContent = String(totalErr);
@@ -302,6 +401,7 @@ async function main() {
   const initial = embedded ? JSON.parse(embedded.textContent) : null;
   if (initial) {
     buildGraph(initial.graph);
+    backlogSeries(initial.backlog);
     for (const s of initial.snapshots) update(s);
     const last = initial.snapshots[initial.snapshots.length - 1];
     $("conn").textContent = "as of " + new Date(last.at).toLocaleTimeString();
