@@ -41,7 +41,21 @@ export type {
   Windows,
 } from "./api/windows.js";
 export { TCPSourceConfig, TCPSinkConfig, KafkaSourceConfig, KafkaSinkConfig } from "./api/configs.js";
-export type { KafkaLogLevel, SourceConfig, SinkConfig, SourceOptions } from "./api/configs.js";
+export type {
+  KafkaLogLevel,
+  KafkaSinkOptions,
+  KafkaSourceOptions,
+  SourceConfig,
+  SinkConfig,
+  SourceOptions,
+} from "./api/configs.js";
+export type {
+  KafkaSaslMechanism,
+  KafkaSaslOptions,
+  KafkaSecret,
+  KafkaSecurity,
+  KafkaTlsOptions,
+} from "./connectors/kafka/security.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,
@@ -51,6 +65,10 @@ export {
   tcp_parse_output_addrs,
   kafka_parse_source_options,
   kafka_parse_sink_options,
+  kafkaParseSourceSecurity,
+  kafkaParseSinkSecurity,
+  kafka_parse_source_security,
+  kafka_parse_sink_security,
   tcpParseInputAddr,
   tcpParseOutputAddr,
   tcp_parse_input_addr,

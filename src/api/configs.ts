@@ -17,6 +17,7 @@ import {
   type TCPSinkSpec,
   type TCPSourceSpec,
 } from "../topology/spec.js";
+import { checkSecurity, type KafkaSecurity } from "../connectors/kafka/security.js";
 
 export type KafkaLogLevel = "Fine" | "Info" | "Warn" | "Error";
 export const KAFKA_LOG_LEVELS: readonly KafkaLogLevel[] = ["Fine", "Info", "Warn", "Error"];
@@ -122,7 +123,21 @@ export interface SourceOptions<T> {
   event_time?: (decoded: T) => number;
 }
 
-function checkSourceOptions(o: unknown, what: string): ((decoded: any) => number) | null {
+/** Options of a Kafka source config: a source's, and TLS / SASL. */
+export interface KafkaSourceOptions<T> extends SourceOptions<T> {
+  security?: KafkaSecurity;
+}
+
+/** Options of a Kafka sink config. */
+export interface KafkaSinkOptions {
+  security?: KafkaSecurity;
+}
+
+function checkSourceOptions(
+  o: unknown,
+  what: string,
+  extra: readonly string[] = [],
+): ((decoded: any) => number) | null {
   if (o === undefined) return null;
   if (o === null || typeof o !== "object" || Array.isArray(o)) {
     throw new WallarooParameterError(
@@ -130,8 +145,10 @@ function checkSourceOptions(o: unknown, what: string): ((decoded: any) => number
     );
   }
   for (const k of Object.keys(o)) {
-    if (k !== "eventTime" && k !== "event_time") {
-      throw new WallarooParameterError(`${what}: unknown option "${k}"; the only source option is eventTime`);
+    if (k !== "eventTime" && k !== "event_time" && !extra.includes(k)) {
+      throw new WallarooParameterError(
+        `${what}: unknown option "${k}"; the options are ${["eventTime", ...extra].join(", ")}`,
+      );
     }
   }
   const { eventTime, event_time } = o as SourceOptions<unknown>;
@@ -197,7 +214,7 @@ export class KafkaSourceConfig<T = any> {
     readonly brokers: readonly (readonly [string, string | number])[],
     readonly logLevel: KafkaLogLevel,
     readonly decoder: Decoder<T>,
-    readonly options?: SourceOptions<T>,
+    readonly options?: KafkaSourceOptions<T>,
   ) {}
 
   toSpec(): KafkaSourceSpec {
@@ -210,7 +227,8 @@ export class KafkaSourceConfig<T = any> {
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       decoder: checkDecoder(this.decoder, what),
-      eventTime: checkSourceOptions(this.options, what),
+      eventTime: checkSourceOptions(this.options, what, ["security"]),
+      security: checkSecurity(this.options?.security, what),
     };
   }
 }
@@ -226,6 +244,7 @@ export class KafkaSinkConfig<O = any> {
     maxProduceBufferMs: number | undefined,
     maxMessageSize: number | undefined,
     readonly encoder: Encoder<O>,
+    readonly options?: KafkaSinkOptions,
   ) {
     // The defaults of Wallaroo's --kafka_sink_* options.
     this.maxProduceBufferMs = maxProduceBufferMs ?? 0;
@@ -244,8 +263,23 @@ export class KafkaSinkConfig<O = any> {
       maxProduceBufferMs: checkInt(this.maxProduceBufferMs, "maxProduceBufferMs", 0, what),
       maxMessageSize: checkInt(this.maxMessageSize, "maxMessageSize", 1, what),
       encoder: checkEncoder(this.encoder, what),
+      security: checkSinkOptions(this.options, what),
     };
   }
+}
+
+function checkSinkOptions(o: unknown, what: string) {
+  if (o === undefined) return checkSecurity(undefined, what);
+  if (o === null || typeof o !== "object" || Array.isArray(o)) {
+    throw new WallarooParameterError(
+      `${what}: the options must be an object such as { security: {...} }, got ${kindOf(o)}`,
+    );
+  }
+  for (const k of Object.keys(o)) {
+    if (k !== "security")
+      throw new WallarooParameterError(`${what}: unknown option "${k}"; the only sink option is security`);
+  }
+  return checkSecurity((o as KafkaSinkOptions).security, what);
 }
 
 /** `T`: what the source's decoder produces (what the pipeline's first step receives). */

@@ -261,9 +261,18 @@ export const runCli = (args: string[], env: Record<string, string> = {}): Promis
 export class PrivateBroker {
   private readonly env: NodeJS.ProcessEnv;
   private readonly home: string;
-  constructor(readonly port: number) {
-    this.env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1) };
+  /** `env`: more of start.sh's settings (KAFKA_SSL_PORT, KAFKA_SASL_PORT, ...) */
+  constructor(
+    readonly port: number,
+    env: Record<string, string> = {},
+  ) {
+    this.env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1), ...env };
     this.home = process.env.WALLAROO_KAFKA_HOME ?? join(REPO, ".kafka");
+  }
+
+  /** The CA certificate clients trust when start.sh made the test certificates (KAFKA_SSL_PORT and no KAFKA_TLS_DIR). */
+  get caFile(): string {
+    return join(this.home, "run", String(this.port), "tls", "ca.pem");
   }
 
   get address(): string {

@@ -22,6 +22,7 @@ const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
     topic: spec.topic,
     brokers: spec.brokers,
     logLevel: spec.logLevel as KafkaLogLevel,
+    security: spec.security,
     groupId: ctx.consumerGroup,
     blockedMs: ctx.metrics?.blockedMs,
     lag: ctx.metrics?.lag,
@@ -49,6 +50,7 @@ const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
     topic: spec.topic,
     brokers: spec.brokers,
     logLevel: spec.logLevel as KafkaLogLevel,
+    security: spec.security,
     maxProduceBufferMs: spec.maxProduceBufferMs,
     maxMessageSize: spec.maxMessageSize,
     // Stable across restarts on one store, so that a restarted engine fences its predecessor and aborts its

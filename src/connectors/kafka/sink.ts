@@ -58,6 +58,7 @@ import {
   waitForBrokers,
   type ClientOptions,
 } from "./client.js";
+import type { KafkaSecuritySpec } from "./security.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
 import {
   decodeTail,
@@ -79,6 +80,8 @@ export interface KafkaSinkInit {
   topic: string;
   brokers: [string, number][];
   logLevel: KafkaLogLevel;
+  /** TLS / SASL (security.ts): where the secrets are, read when connecting */
+  security: KafkaSecuritySpec;
   maxProduceBufferMs: number;
   maxMessageSize: number;
   /** one ring per worker */
@@ -161,6 +164,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     brokers: init.brokers,
     logLevel: init.logLevel,
     log,
+    security: init.security,
   };
   const brokers = brokerList(init.brokers).join(",");
   const linger = init.maxProduceBufferMs;

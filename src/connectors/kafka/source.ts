@@ -49,6 +49,7 @@ import {
   waitForBrokers,
   type ClientOptions,
 } from "./client.js";
+import type { KafkaSecuritySpec } from "./security.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
 
 /**
@@ -71,6 +72,8 @@ export interface KafkaSourceInit {
   topic: string;
   brokers: [string, number][];
   logLevel: KafkaLogLevel;
+  /** TLS / SASL (security.ts): where the secrets are, read when connecting */
+  security: KafkaSecuritySpec;
   groupId: string;
   /**
    * Resilience on: no group commits; the source starts each partition at the
@@ -109,6 +112,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     brokers: init.brokers,
     logLevel: init.logLevel,
     log,
+    security: init.security,
   };
   const brokers = brokerList(init.brokers).join(",");
 
