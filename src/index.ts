@@ -56,6 +56,7 @@ export type {
   KafkaSecurity,
   KafkaTlsOptions,
 } from "./connectors/kafka/security.js";
+export type { KafkaRecordMeta } from "./connectors/kafka/message-frame.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,

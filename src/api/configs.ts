@@ -147,7 +147,9 @@ function checkSourceOptions(
   for (const k of Object.keys(o)) {
     if (k !== "eventTime" && k !== "event_time" && !extra.includes(k)) {
       throw new WallarooParameterError(
-        `${what}: unknown option "${k}"; the options are ${["eventTime", ...extra].join(", ")}`,
+        extra.length === 0
+          ? `${what}: unknown option "${k}"; the only source option is eventTime`
+          : `${what}: unknown option "${k}"; the options are ${["eventTime", ...extra].join(", ")}`,
       );
     }
   }
@@ -178,13 +180,21 @@ export class TCPSourceConfig<T = any> {
   toSpec(): TCPSourceSpec {
     const what = "TCPSourceConfig";
     const host = checkHost(this.host, what, true);
+    const decoder = checkDecoder(this.decoder, what);
+    if (decoder.fn.length >= 2) {
+      // A second parameter is a Kafka record's metadata (see wrappers.ts decoder); a TCP message has none.
+      throw new WallarooParameterError(
+        `${what}: the decoder's function takes ${decoder.fn.length} parameters; a TCP source gives it the payload alone ` +
+          "(the second parameter, a record's metadata, comes from a KafkaSourceConfig)",
+      );
+    }
     const port = parsePort(this.port, what, 0);
     return {
       kind: "tcp-source",
       endpoint: `tcp ${host}:${port}`,
       host,
       port,
-      decoder: checkDecoder(this.decoder, what),
+      decoder,
       eventTime: checkSourceOptions(this.options, what),
     };
   }

@@ -84,6 +84,13 @@ describe("Kafka security options", () => {
     );
   });
 
+  it("a decoder that takes metadata is refused by a TCP source, which has none to give", async () => {
+    const { TCPSourceConfig } = await import("../../src/api/configs.js");
+    const meta = decoder((b: Buffer, m) => [b, m]);
+    expect(() => new TCPSourceConfig("127.0.0.1", 0, meta).toSpec()).toThrow(/a TCP source gives it the payload alone/);
+    expect(new KafkaSourceConfig("t", [["h", 1]], "Warn", meta).toSpec().decoder).toBe(meta);
+  });
+
   it("give an oauthbearer provider that reads the token again each time", async () => {
     const tok = join(dir, "token");
     writeFileSync(tok, "t1");

@@ -65,7 +65,12 @@ describe("Kafka record frame", () => {
   it("refuses an encoder result that is not [value, key] of strings or bytes, writing nothing", () => {
     const frames: Buffer[] = [];
     const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
-    expect(() => w.write("just a value")).toThrow(/must return \[value, key\], got string just a value/);
+    expect(() => w.write("just a value")).toThrow(
+      /must return \[value, key\] or \{ value, key, headers \}, got string just a value/,
+    );
+    expect(() => w.write({ value: "v", timestamp: 5 })).toThrow(/timestamp is not supported/);
+    expect(() => w.write({ value: "v", partition: 1 })).toThrow(/unknown field "partition"/);
+    expect(() => w.write({ value: "v", headers: { h: 7 } })).toThrow(/header "h" returned by an encoder/);
     expect(() => w.write([42, "k"])).toThrow(
       /Kafka value returned by an encoder must be a string, Buffer or Uint8Array/,
     );
@@ -74,6 +79,32 @@ describe("Kafka record frame", () => {
     w.flush();
     const back = frames.flatMap((f) => decodeRecords(f));
     expect(back.map((r) => [r.key, r.value.toString()])).toEqual([[null, "ok"]]);
+  });
+
+  it("writes the headers of an encoder's { value, key, headers } into the record, in order", () => {
+    const frames: Buffer[] = [];
+    const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
+    w.write({
+      value: "v1",
+      key: "k",
+      headers: { trace: "abc", bin: Buffer.from([0, 255]), none: null, n: ["1", "2"] },
+    });
+    w.write({ value: "v2" });
+    w.write(["v3", "k3"]);
+    w.flush();
+    const back = frames.flatMap((f) => decodeRecords(f));
+    expect(back.map((r) => [r.key?.toString() ?? null, r.value.toString()])).toEqual([
+      ["k", "v1"],
+      [null, "v2"],
+      ["k3", "v3"],
+    ]);
+    const h = back[0].headers!;
+    expect(Object.keys(h)).toEqual(["trace", "bin", "none", "n"]);
+    expect(String(h.trace)).toBe("abc");
+    expect([...(h.bin as Buffer)]).toEqual([0, 255]);
+    expect(h.none).toBeNull();
+    expect((h.n as Buffer[]).map(String)).toEqual(["1", "2"]);
+    expect(back[1].headers).toBeUndefined();
   });
 
   it("puts a key in the partition kafkajs' Java-compatible default partitioner picks", () => {

@@ -15,7 +15,8 @@
  *   of every worker goes through, only takes a remainder.
  * - tail: the record's last fields exactly as a Kafka v2 record (magic 2) holds them:
  *   varint key length (-1: no key), key, varint value length, value, varint header
- *   count (always 0). The sink completes a record in front of it (varint length,
+ *   count, and the headers (varint name length, name, varint value length (-1: null),
+ *   value), which an encoder returning `{ value, key, headers }` sets. The sink completes a record in front of it (varint length,
  *   attributes, timestamp delta, offset delta: what depends on the record's place in
  *   its batch) and copies the tail as it is.
  *
@@ -124,8 +125,40 @@ function writeBytes(buf: Buffer, at: number, v: Bytes, n: number): number {
 }
 
 /** Bytes of the entry (header and tail) of a record with a `keyLen`-byte key (-1: none) and a `valueLen`-byte value. */
-export const entryBytes = (keyLen: number, valueLen: number): number =>
-  ENTRY_HEADER + sizeOfVarInt(keyLen) + Math.max(keyLen, 0) + sizeOfVarInt(valueLen) + valueLen + 1;
+export const entryBytes = (keyLen: number, valueLen: number, headers: HeaderPair[] = NO_HEADERS): number =>
+  ENTRY_HEADER + sizeOfVarInt(keyLen) + Math.max(keyLen, 0) + sizeOfVarInt(valueLen) + valueLen + headersBytes(headers);
+
+/** A record header: name (UTF-8 bytes) and value (null: a null value). */
+type HeaderPair = readonly [Buffer, Buffer | null];
+const NO_HEADERS: HeaderPair[] = [];
+
+function headersBytes(headers: HeaderPair[]): number {
+  let n = sizeOfVarInt(headers.length);
+  for (const [name, v] of headers)
+    n += sizeOfVarInt(name.length) + name.length + (v ? sizeOfVarInt(v.length) + v.length : 1);
+  return n;
+}
+
+/** An encoder's `headers` ({ name: value | value[] }) as pairs, arrays spread in order. */
+function headerPairs(h: unknown): HeaderPair[] {
+  if (h == null) return NO_HEADERS;
+  if (typeof h !== "object" || Array.isArray(h)) {
+    throw new TypeError(
+      `the headers returned by a Kafka encoder must be an object { name: value }, got ${describe(h)}`,
+    );
+  }
+  const out: HeaderPair[] = [];
+  for (const [name, v] of Object.entries(h)) {
+    for (const one of Array.isArray(v) ? v : [v]) {
+      const b = one == null ? null : checkBytes(one, `header ${JSON.stringify(name)}`);
+      out.push([
+        Buffer.from(name),
+        b === null ? null : typeof b === "string" ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      ]);
+    }
+  }
+  return out;
+}
 
 /**
  * Writes one record's entry at `at` of `buf` (which must have room: entryBytes) and returns the
@@ -138,6 +171,7 @@ export function writeRecordEntry(
   valueLen: number,
   key: Bytes | null,
   keyLen: number,
+  headers: HeaderPair[] = NO_HEADERS,
 ): number {
   const start = at;
   at += ENTRY_HEADER;
@@ -150,7 +184,17 @@ export function writeRecordEntry(
   }
   at = writeVarInt(buf, at, valueLen);
   at = writeBytes(buf, at, value, valueLen);
-  buf[at++] = 0; // no headers
+  at = writeVarInt(buf, at, headers.length);
+  for (const [name, v] of headers) {
+    at = writeVarInt(buf, at, name.length);
+    buf.set(name, at);
+    at += name.length;
+    at = writeVarInt(buf, at, v === null ? -1 : v.length);
+    if (v !== null) {
+      buf.set(v, at);
+      at += v.length;
+    }
+  }
   writeU32LE(buf, start, hash);
   writeU32LE(buf, start + 4, at - start - ENTRY_HEADER);
   return at;
@@ -188,7 +232,7 @@ function writeShortEntry(buf: Buffer, at: number, value: string, key: string | n
 
 /**
  * A worker's writer of one Kafka sink's records: turns each encoder result
- * (`[value, key]`, key null or absent for none) into an entry, gathered into
+ * (`[value, key]`, key null or absent for none, or `{ value, key, headers }`) into an entry, gathered into
  * frames of up to GATHER_BYTES that `send` hands to the sink's ring (it must copy
  * them: the buffer is reused). A record bigger than that is a frame of its own.
  */
@@ -204,14 +248,45 @@ export class RecordFrameWriter {
     this.buf = Buffer.allocUnsafe(GATHER_BYTES);
   }
 
-  /** Throws a TypeError (nothing written) when `encoded` is not [value, key]. */
+  /** Throws a TypeError (nothing written) when `encoded` is not [value, key] or { value, key, headers }. */
   write(encoded: unknown): void {
-    if (!Array.isArray(encoded)) {
-      throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
+    let value: Bytes;
+    let key: Bytes | null;
+    let headers = NO_HEADERS;
+    if (Array.isArray(encoded)) {
+      value = checkBytes(encoded[0], "value");
+      key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
+    } else if (
+      encoded !== null &&
+      typeof encoded === "object" &&
+      !(encoded instanceof Uint8Array) &&
+      "value" in encoded
+    ) {
+      const o = encoded as { value: unknown; key?: unknown; headers?: unknown; timestamp?: unknown };
+      for (const k of Object.keys(o)) {
+        if (k === "timestamp") {
+          // Every record of a batch carries the batch's time (PartitionRecords.append); an explicit time
+          // would be dropped, so it is refused rather than ignored.
+          throw new TypeError(
+            "a Kafka encoder's timestamp is not supported (records carry the time they are produced)",
+          );
+        }
+        if (k !== "value" && k !== "key" && k !== "headers") {
+          throw new TypeError(
+            `a Kafka encoder returned an unknown field "${k}"; the fields are value, key and headers`,
+          );
+        }
+      }
+      value = checkBytes(o.value, "value");
+      key = o.key == null ? null : checkBytes(o.key, "key");
+      headers = headerPairs(o.headers);
+    } else {
+      throw new TypeError(
+        `an encoder for a Kafka sink must return [value, key] or { value, key, headers }, got ${describe(encoded)}`,
+      );
     }
-    const value = checkBytes(encoded[0], "value");
-    const key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
     if (
+      headers.length === 0 &&
       this.gather &&
       typeof value === "string" &&
       value.length <= SHORT_CHARS &&
@@ -224,17 +299,17 @@ export class RecordFrameWriter {
     }
     const valueLen = byteLength(value);
     const keyLen = key === null ? -1 : byteLength(key);
-    const n = entryBytes(keyLen, valueLen);
+    const n = entryBytes(keyLen, valueLen, headers);
     if (this.len + n > GATHER_BYTES || !this.gather) {
       this.flush();
       if (n > GATHER_BYTES || !this.gather) {
         const own = Buffer.allocUnsafe(n);
-        writeRecordEntry(own, 0, value, valueLen, key, keyLen);
+        writeRecordEntry(own, 0, value, valueLen, key, keyLen, headers);
         this.send(own, n);
         return;
       }
     }
-    this.len = writeRecordEntry(this.buf, this.len, value, valueLen, key, keyLen);
+    this.len = writeRecordEntry(this.buf, this.len, value, valueLen, key, keyLen, headers);
   }
 
   /** Hands what was gathered to the ring. */
@@ -271,13 +346,37 @@ export function forEachRecord(
   }
 }
 
-/** Key and value of a record's tail (views into `bytes`); key null when the record has none. */
-export function decodeTail(bytes: Uint8Array, tailAt: number): { key: Buffer | null; value: Buffer } {
+/** A record's headers as kafkajs takes them: a name given more than once has an array of its values. */
+export type RecordHeaders = Record<string, Buffer | null | (Buffer | null)[]>;
+
+/**
+ * Key, value and headers of a record's tail (views into `bytes`); key null when the record has
+ * none; headers absent when it has none.
+ */
+export function decodeTail(
+  bytes: Uint8Array,
+  tailAt: number,
+): { key: Buffer | null; value: Buffer; headers?: RecordHeaders } {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const [keyLen, keyAt] = readVarInt(b, tailAt);
   const key = keyLen < 0 ? null : b.subarray(keyAt, keyAt + keyLen);
   const [valueLen, valueAt] = readVarInt(b, keyAt + Math.max(keyLen, 0));
-  return { key, value: b.subarray(valueAt, valueAt + valueLen) };
+  const value = b.subarray(valueAt, valueAt + valueLen);
+  let [count, at] = readVarInt(b, valueAt + valueLen);
+  if (count === 0) return { key, value };
+  const headers: RecordHeaders = {};
+  for (; count > 0; count--) {
+    const [nameLen, nameAt] = readVarInt(b, at);
+    const name = b.toString("utf8", nameAt, nameAt + nameLen);
+    const [vLen, vAt] = readVarInt(b, nameAt + nameLen);
+    const v = vLen < 0 ? null : b.subarray(vAt, vAt + vLen);
+    at = vAt + Math.max(vLen, 0);
+    const had = headers[name];
+    if (had === undefined) headers[name] = v;
+    else if (Array.isArray(had)) had.push(v);
+    else headers[name] = [had, v];
+  }
+  return { key, value, headers };
 }
 
 /** Key + value bytes of a record's tail (what maxMessageSize bounds). */
@@ -292,8 +391,8 @@ export function decodeRecords(
   bytes: Uint8Array,
   off = 0,
   len = bytes.length - off,
-): { hash: number; key: Buffer | null; value: Buffer }[] {
-  const out: { hash: number; key: Buffer | null; value: Buffer }[] = [];
+): { hash: number; key: Buffer | null; value: Buffer; headers?: RecordHeaders }[] {
+  const out: { hash: number; key: Buffer | null; value: Buffer; headers?: RecordHeaders }[] = [];
   forEachRecord(bytes, off, len, (hash, tailAt) => out.push({ hash, ...decodeTail(bytes, tailAt) }));
   return out;
 }

@@ -409,8 +409,8 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         );
       } else {
         part.forEachTail((bytes, tailAt) => {
-          const { key, value } = decodeTail(bytes, tailAt);
-          out.push({ partition: p, key, value });
+          const { key, value, headers } = decodeTail(bytes, tailAt);
+          out.push({ partition: p, key, value, ...(headers ? { headers } : {}) } as Message);
         });
       }
     }
@@ -421,8 +421,17 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     const out: Message[] = [];
     batch.parts.forEach((part, p) =>
       part.forEachTail((bytes, tailAt) => {
-        const { key, value } = decodeTail(bytes, tailAt);
-        out.push({ partition: p, key: key && Buffer.from(key), value: Buffer.from(value) });
+        const { key, value, headers } = decodeTail(bytes, tailAt);
+        const copy = (v: Buffer | null) => v && Buffer.from(v);
+        const copied =
+          headers &&
+          Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(copy) : copy(v)]));
+        out.push({
+          partition: p,
+          key: key && Buffer.from(key),
+          value: Buffer.from(value),
+          ...(copied ? { headers: copied } : {}),
+        } as Message);
       }),
     );
     return out;
