@@ -360,3 +360,24 @@ export class PrivateBroker {
     });
   }
 }
+
+/** Runs `wallaroo kafka ARGS` with `input` on stdin: exit code, stdout, stderr. */
+export function wallarooKafka(
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO, "bin/wallaroo.js"), "kafka", ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, out, err }));
+    child.stdin.end(input);
+  });
+}

@@ -22,6 +22,7 @@ import {
   produce,
   sleep,
   uniqueName,
+  wallarooKafka,
 } from "./helpers.js";
 
 process.env.WALLAROO_LOG_LEVEL ??= "warn";
@@ -115,4 +116,31 @@ describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
     ];
     await countOver(SASL_SSL, [...sasl("source"), ...sasl("sink")]);
   }, 120_000);
+
+  it("wallaroo kafka reaches the SASL_SSL listener, password from a file", async () => {
+    const topic = uniqueName("cli-sasl-ssl");
+    const flags = [
+      "--brokers",
+      `127.0.0.1:${SASL_SSL}`,
+      "--tls-ca",
+      broker.caFile,
+      "--sasl-mechanism",
+      "scram-sha-512",
+      "--sasl-username",
+      USER,
+      "--sasl-password-file",
+      passwordFile,
+    ];
+    expect(await wallarooKafka(["topics", "create", topic, ...flags])).toMatchObject({ code: 0 });
+    expect(await wallarooKafka(["produce", topic, ...flags], "one\ntwo\n")).toMatchObject({ code: 0 });
+    expect(await wallarooKafka(["consume", topic, "--count", "2", ...flags])).toMatchObject({
+      code: 0,
+      out: "one\ntwo\n",
+    });
+    // The same over the listener without the right password: refused, and said so.
+    writeFileSync(join(secrets, "wrong"), "not-the-password");
+    const wrong = await wallarooKafka(["topics", "list", ...flags.slice(0, -1), join(secrets, "wrong")]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toMatch(/authentication failed/i);
+  }, 60_000);
 });
