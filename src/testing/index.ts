@@ -57,6 +57,8 @@ export interface KafkaOutput {
   value: Buffer;
   /** present when the encoder set headers (a name set more than once: an array of its values) */
   headers?: Record<string, Buffer | null | (Buffer | null)[]>;
+  /** present when the encoder set the record's timestamp (ms) */
+  timestamp?: number;
 }
 
 /** What `checkpoint()` returns and `restore` takes. Opaque: restore it in the same process. */
@@ -375,8 +377,13 @@ class Driver implements TestDriver {
         }
         if (!kafka) list.push(b);
         else
-          for (const { key, value, headers } of decodeKafkaRecords(b))
-            list.push(headers ? { key, value, headers } : { key, value });
+          for (const { key, value, headers, timestamp } of decodeKafkaRecords(b))
+            list.push({
+              key,
+              value,
+              ...(headers ? { headers } : {}),
+              ...(timestamp !== undefined ? { timestamp } : {}),
+            });
       });
     });
   }

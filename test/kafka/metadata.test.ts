@@ -2,7 +2,7 @@
  * A decoder that takes the record's metadata and an encoder that sets headers, through the
  * engine and the real broker (test/fixtures/kafka-meta.ts): every input record's key,
  * timestamp, header, topic, partition and offset reach the decoder exactly, and the output
- * records carry the headers the encoder set.
+ * records carry the headers and timestamps the encoder set.
  */
 import { describe, expect, inject, it } from "vitest";
 import { Partitioners } from "kafkajs";
@@ -16,7 +16,7 @@ const brokers = inject("kafkaBrokers") ?? "";
 const skipReason = inject("kafkaSkipReason") ?? "no broker";
 
 describe("Kafka record metadata", () => {
-  it("reaches a two-parameter decoder; an encoder's headers reach the output records", async (ctx) => {
+  it("reaches a two-parameter decoder; an encoder's headers and timestamps reach the output records", async (ctx) => {
     if (!brokers) ctx.skip(`Kafka tests skipped: ${skipReason}`);
     const { kafka, admin, inTopic, outTopic } = await freshTopics(brokers, 2);
     const group = uniqueName("group");
@@ -54,7 +54,8 @@ describe("Kafka record metadata", () => {
       kafkaGroup: group,
       args: appArgs(brokers, inTopic, outTopic),
     });
-    const out: { key: string | null; seen: Seen; headers: Record<string, string> }[] = [];
+    const out: { key: string | null; seen: Seen; headers: Record<string, string>; timestamp: number }[] = [];
+    const started = Date.now();
     const consumer = kafka.consumer({ groupId: uniqueName("collector"), maxWaitTimeInMs: 100 });
     try {
       await consumer.connect();
@@ -63,6 +64,7 @@ describe("Kafka record metadata", () => {
         eachMessage: async ({ message }) => {
           out.push({
             key: message.key?.toString() ?? null,
+            timestamp: Number(message.timestamp),
             seen: JSON.parse(message.value!.toString()),
             headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
           });
@@ -85,6 +87,9 @@ describe("Kafka record metadata", () => {
           offset: w.offset,
         });
         expect(o.key).toBe(r.key);
+        // The encoder set the time of every other output (the input's, a day later); the rest carry the time sent.
+        if (w.offset % 2 === 0) expect(o.timestamp).toBe(r.timestamp + 86_400_000);
+        else expect(o.timestamp).toBeGreaterThanOrEqual(started);
         expect(o.headers).toEqual({
           ...(r.trace === null ? {} : { trace: r.trace }),
           from: `${w.partition}/${w.offset}`,

@@ -37,6 +37,8 @@ it("passes pipeInput's metadata to a two-parameter decoder and shows the encoder
     expect(String(out[0].headers?.trace)).toBe("t1");
     expect(String(out[0].headers?.from)).toBe("3/77");
     expect(Object.keys(out[1].headers ?? {})).toEqual(["from"]);
+    expect(out[1].timestamp).toBe(5 + 86_400_000); // offset 0: the fixture's encoder sets it
+    expect(out[0].timestamp).toBeUndefined(); // offset 77: it does not
   } finally {
     await d.close();
   }
