@@ -13,12 +13,16 @@
 #   KAFKA_START_TIMEOUT     seconds to wait for readiness    default 60
 #
 # Optional secured listeners, besides the PLAINTEXT one (for the TLS / SASL tests):
-#   KAFKA_SSL_PORT          SSL listener (TLS, client certificate requested, not required)
+#   KAFKA_SSL_PORT          SSL listener (TLS)
+#   KAFKA_SSL_CLIENT_AUTH   the SSL listener's ssl.client.auth: none, requested or required
+#                           (mutual TLS)                              default requested
 #   KAFKA_SASL_PORT         SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
 #   KAFKA_SASL_SSL_PORT     SASL_SSL listener (the same mechanisms over TLS)
 #   KAFKA_TLS_DIR           certificates; made with the JDK's keytool when absent:
 #                             ca.pem (the CA clients trust), ca.p12, broker.p12, truststore.p12,
-#                             password (of the PKCS12 stores)     default run/<port>/tls
+#                             password (of the PKCS12 stores), and a client certificate the CA
+#                             signed, client.p12 and (with openssl) client-cert.pem and
+#                             client-key.pem                      default run/<port>/tls
 #   KAFKA_SASL_USERS        "user:password[,user:password...]": PLAIN users, and SCRAM-SHA-256
 #                           and -512 credentials written into the storage at format time
 #                                                                  default wallaroo:wallaroo-secret
@@ -210,6 +214,19 @@ make_tls() {
   "${kt[@]}" -importcert -keystore "$d/broker.p12" -alias broker -file "$d/broker.pem" >/dev/null 2>&1 ||
     die "keytool could not import the broker certificate"
   "${kt[@]}" -importcert -keystore "$d/truststore.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  # A client certificate for mutual TLS; its key as PEM needs openssl (keytool cannot export keys).
+  "${kt[@]}" -genkeypair -keystore "$d/client.p12" -alias client -dname "CN=wallaroo-test-client" -keyalg RSA \
+    -keysize 2048 -validity 3650 >/dev/null 2>&1 || die "keytool could not make the client key"
+  "${kt[@]}" -certreq -keystore "$d/client.p12" -alias client -file "$d/client.csr" >/dev/null 2>&1
+  "${kt[@]}" -gencert -keystore "$d/ca.p12" -alias ca -infile "$d/client.csr" -outfile "$d/client-cert.pem" -rfc \
+    -validity 3650 >/dev/null 2>&1 || die "keytool could not sign the client certificate"
+  "${kt[@]}" -importcert -keystore "$d/client.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -importcert -keystore "$d/client.p12" -alias client -file "$d/client-cert.pem" >/dev/null 2>&1
+  if command -v openssl >/dev/null 2>&1; then
+    openssl pkcs12 -in "$d/client.p12" -passin "pass:$pw" -nocerts -nodes 2>/dev/null |
+      sed -n '/-----BEGIN/,/-----END/p' >"$d/client-key.pem"
+    [[ -s "$d/client-key.pem" ]] || rm -f "$d/client-key.pem"
+  fi
   echo "$pw" >"$d/password"
   log "made test certificates in $d (CA: $d/ca.pem)"
 }
@@ -265,6 +282,7 @@ ssl.truststore.type=PKCS12
 ssl.truststore.location=$TLS_DIR/truststore.p12
 ssl.truststore.password=$TLS_PW
 ssl.client.auth=requested
+listener.name.ssl.ssl.client.auth=${KAFKA_SSL_CLIENT_AUTH:-requested}
 EOF
 fi
 if [[ -n "$SASL_PORT$SASL_SSL_PORT" ]]; then

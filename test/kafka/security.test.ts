@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   APP,
@@ -35,6 +35,8 @@ const SASL_SSL = PORT + 4;
 const USER = "wallaroo-test";
 const PASSWORD = "s3cret-of-the-test";
 const noJdk = spawnSync("keytool", ["-help"], { stdio: "ignore" }).error !== undefined;
+/** start.sh needs openssl to write the client key as PEM; without it the SSL listener is plain TLS */
+const mutual = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
 
 describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
   const broker = new PrivateBroker(PORT, {
@@ -42,7 +44,9 @@ describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
     KAFKA_SASL_PORT: String(SASL),
     KAFKA_SASL_SSL_PORT: String(SASL_SSL),
     KAFKA_SASL_USERS: `${USER}:${PASSWORD}`,
+    KAFKA_SSL_CLIENT_AUTH: mutual ? "required" : "requested",
   });
+  const tlsDir = () => dirname(broker.caFile);
   const secrets = mkdtempSync(join(tmpdir(), "wallaroo-kafka-secrets-"));
   const passwordFile = join(secrets, "password");
 
@@ -79,8 +83,45 @@ describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
     }
   }
 
-  it("counts exactly over TLS (the test CA as --kafka_*_tls_ca)", async () => {
-    await countOver(SSL, ["--kafka_source_tls_ca", broker.caFile, "--kafka_sink_tls_ca", broker.caFile]);
+  it("counts exactly over TLS (the test CA as --kafka_*_tls_ca; mutual TLS with a client certificate)", async () => {
+    const flags = (side: string) => [
+      `--kafka_${side}_tls_ca`,
+      broker.caFile,
+      ...(mutual
+        ? [
+            `--kafka_${side}_tls_cert`,
+            join(tlsDir(), "client-cert.pem"),
+            `--kafka_${side}_tls_key`,
+            join(tlsDir(), "client-key.pem"),
+          ]
+        : []),
+    ];
+    await countOver(SSL, [...flags("source"), ...flags("sink")]);
+    if (mutual) {
+      // The listener requires a client certificate: without one the same client is refused.
+      const noCert = await wallarooKafka([
+        "topics",
+        "list",
+        "--brokers",
+        `127.0.0.1:${SSL}`,
+        "--tls-ca",
+        broker.caFile,
+      ]);
+      expect(noCert.code).toBe(1);
+      const withCert = await wallarooKafka([
+        "topics",
+        "list",
+        "--brokers",
+        `127.0.0.1:${SSL}`,
+        "--tls-ca",
+        broker.caFile,
+        "--tls-cert",
+        join(tlsDir(), "client-cert.pem"),
+        "--tls-key",
+        join(tlsDir(), "client-key.pem"),
+      ]);
+      expect(withCert.code).toBe(0);
+    }
   }, 120_000);
 
   it("counts exactly over SASL/SCRAM-SHA-256 (password from an environment variable and from a file)", async () => {
