@@ -16,7 +16,8 @@
 #   KAFKA_SSL_PORT          SSL listener (TLS)
 #   KAFKA_SSL_CLIENT_AUTH   the SSL listener's ssl.client.auth: none, requested or required
 #                           (mutual TLS)                              default requested
-#   KAFKA_SASL_PORT         SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+#   KAFKA_SASL_PORT         SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, and
+#                           OAUTHBEARER with unsecured tokens: alg "none", for tests only)
 #   KAFKA_SASL_SSL_PORT     SASL_SSL listener (the same mechanisms over TLS)
 #   KAFKA_TLS_DIR           certificates; made with the JDK's keytool when absent:
 #                             ca.pem (the CA clients trust), ca.p12, broker.p12, truststore.p12,
@@ -286,12 +287,15 @@ listener.name.ssl.ssl.client.auth=${KAFKA_SSL_CLIENT_AUTH:-requested}
 EOF
 fi
 if [[ -n "$SASL_PORT$SASL_SSL_PORT" ]]; then
-  echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" >>"$CONFIG"
+  # OAUTHBEARER with Kafka's unsecured tokens (alg "none": for tests only; the broker checks expiry and
+  # the "sub" claim, not a signature), so that a client's token provider can be tested.
+  echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER" >>"$CONFIG"
   for l in ${SASL_PORT:+sasl_plaintext} ${SASL_SSL_PORT:+sasl_ssl}; do
     cat >>"$CONFIG" <<EOF
 listener.name.$l.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$JAAS_USERS;
 listener.name.$l.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.$l.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.$l.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
 EOF
   done
 fi

@@ -158,7 +158,7 @@ describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
     await countOver(SASL_SSL, [...sasl("source"), ...sasl("sink")]);
   }, 120_000);
 
-  it("wallaroo kafka reaches the SASL_SSL listener, password from a file", async () => {
+  it("wallaroo kafka reaches the SASL_SSL listener (password from a file), PLAIN and OAUTHBEARER", async () => {
     const topic = uniqueName("cli-sasl-ssl");
     const flags = [
       "--brokers",
@@ -178,6 +178,42 @@ describe.skipIf(noJdk)("Kafka over TLS and SASL (a broker of its own)", () => {
       code: 0,
       out: "one\ntwo\n",
     });
+    // PLAIN over SASL_PLAINTEXT, the password from a variable.
+    const plain = await wallarooKafka(
+      [
+        "topics",
+        "list",
+        "--brokers",
+        `127.0.0.1:${SASL}`,
+        "--sasl-mechanism",
+        "plain",
+        "--sasl-username",
+        USER,
+        "--sasl-password-env",
+        "WALLAROO_TEST_KAFKA_PASSWORD",
+      ],
+      "",
+      { WALLAROO_TEST_KAFKA_PASSWORD: PASSWORD },
+    );
+    expect(plain.code).toBe(0);
+    expect(plain.out.split("\n")).toContain(topic);
+    // OAUTHBEARER: an unsecured token (alg "none", which this test broker accepts) from a file.
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const now = Math.floor(Date.now() / 1000);
+    const tokenFile = join(secrets, "token");
+    writeFileSync(tokenFile, `${b64({ alg: "none" })}.${b64({ sub: USER, iat: now, exp: now + 3600 })}.\n`);
+    const oauth = await wallarooKafka([
+      "topics",
+      "list",
+      "--brokers",
+      `127.0.0.1:${SASL}`,
+      "--sasl-mechanism",
+      "oauthbearer",
+      "--sasl-token-file",
+      tokenFile,
+    ]);
+    expect(oauth.code).toBe(0);
+    expect(oauth.out.split("\n")).toContain(topic);
     // The same over the listener without the right password: refused, and said so.
     writeFileSync(join(secrets, "wrong"), "not-the-password");
     const wrong = await wallarooKafka(["topics", "list", ...flags.slice(0, -1), join(secrets, "wrong")]);
