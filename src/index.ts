@@ -51,12 +51,22 @@ export {
 export type {
   KafkaLogLevel,
   SourceOptions,
+  KafkaSinkOptions,
+  KafkaSourceOptions,
   SourceConfig,
   SinkConfig,
   TCPSourceOptions,
   FileSourceOptions,
   FileSinkOptions,
 } from "./api/configs.js";
+export type {
+  KafkaSaslMechanism,
+  KafkaSaslOptions,
+  KafkaSecret,
+  KafkaSecurity,
+  KafkaTlsOptions,
+} from "./connectors/kafka/security.js";
+export type { KafkaRecordMeta } from "./connectors/kafka/message-frame.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,
@@ -66,6 +76,10 @@ export {
   tcp_parse_output_addrs,
   kafka_parse_source_options,
   kafka_parse_sink_options,
+  kafkaParseSourceSecurity,
+  kafkaParseSinkSecurity,
+  kafka_parse_source_security,
+  kafka_parse_sink_security,
   tcpParseInputAddr,
   tcpParseOutputAddr,
   tcp_parse_input_addr,

@@ -12,6 +12,22 @@
 #   KAFKA_JVM_OPTS          extra JVM options                default none
 #   KAFKA_START_TIMEOUT     seconds to wait for readiness    default 60
 #
+# Optional secured listeners, besides the PLAINTEXT one (for the TLS / SASL tests):
+#   KAFKA_SSL_PORT          SSL listener (TLS)
+#   KAFKA_SSL_CLIENT_AUTH   the SSL listener's ssl.client.auth: none, requested or required
+#                           (mutual TLS)                              default requested
+#   KAFKA_SASL_PORT         SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, and
+#                           OAUTHBEARER with unsecured tokens: alg "none", for tests only)
+#   KAFKA_SASL_SSL_PORT     SASL_SSL listener (the same mechanisms over TLS)
+#   KAFKA_TLS_DIR           certificates; made with the JDK's keytool when absent:
+#                             ca.pem (the CA clients trust), ca.p12, broker.p12, truststore.p12,
+#                             password (of the PKCS12 stores), and a client certificate the CA
+#                             signed, client.p12 and (with openssl) client-cert.pem and
+#                             client-key.pem                      default run/<port>/tls
+#   KAFKA_SASL_USERS        "user:password[,user:password...]": PLAIN users, and SCRAM-SHA-256
+#                           and -512 credentials written into the storage at format time
+#                                                                  default wallaroo:wallaroo-secret
+#
 # Layout under $WALLAROO_KAFKA_HOME (one broker per client port can coexist):
 #   libs/                   broker jars fetched by Maven (kept between runs)
 #   kafka-<port>.pid        pid of the broker
@@ -164,16 +180,82 @@ fi
 rm -rf "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
 mkdir -p "$DATA_DIR" "$LOG_DIR" "$RUN_DIR"
 
+SSL_PORT="${KAFKA_SSL_PORT:-}"
+SASL_PORT="${KAFKA_SASL_PORT:-}"
+SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
+TLS_DIR="${KAFKA_TLS_DIR:-$RUN_DIR/tls}"
+SASL_USERS="${KAFKA_SASL_USERS:-wallaroo:wallaroo-secret}"
+LISTENERS="PLAINTEXT://$HOST:$PORT"
+for p in $SSL_PORT $SASL_PORT $SASL_SSL_PORT; do
+  [[ "$p" =~ ^[0-9]+$ ]] || die "KAFKA_SSL_PORT/KAFKA_SASL_PORT/KAFKA_SASL_SSL_PORT must be numbers"
+  ! port_open "$p" || die "port $HOST:$p is already in use; choose another"
+done
+[[ -n "$SSL_PORT" ]] && LISTENERS="$LISTENERS,SSL://$HOST:$SSL_PORT"
+[[ -n "$SASL_PORT" ]] && LISTENERS="$LISTENERS,SASL_PLAINTEXT://$HOST:$SASL_PORT"
+[[ -n "$SASL_SSL_PORT" ]] && LISTENERS="$LISTENERS,SASL_SSL://$HOST:$SASL_SSL_PORT"
+
+# A CA and a broker certificate it signs (for 127.0.0.1 and localhost), with the JDK's keytool:
+# test certificates, made once per TLS_DIR; clients trust ca.pem.
+make_tls() {
+  command -v keytool >/dev/null 2>&1 || die "keytool not found on PATH (the JDK's; needed for KAFKA_SSL_PORT/KAFKA_SASL_SSL_PORT)"
+  mkdir -p "$TLS_DIR"
+  local pw d="$TLS_DIR"
+  pw="$(head -c 12 /dev/urandom | base64 | tr -d '/+=\n')"
+  local kt=(keytool -noprompt -storetype PKCS12 -storepass "$pw" -keypass "$pw")
+  rm -f "$d"/ca.p12 "$d"/broker.p12 "$d"/truststore.p12 "$d"/*.pem "$d"/*.csr
+  "${kt[@]}" -genkeypair -keystore "$d/ca.p12" -alias ca -dname "CN=wallaroo-test-ca" -keyalg RSA -keysize 2048 \
+    -validity 3650 -ext bc:c >/dev/null 2>&1 || die "keytool could not make the CA"
+  "${kt[@]}" -exportcert -rfc -keystore "$d/ca.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -genkeypair -keystore "$d/broker.p12" -alias broker -dname "CN=localhost" -keyalg RSA -keysize 2048 \
+    -validity 3650 >/dev/null 2>&1 || die "keytool could not make the broker key"
+  "${kt[@]}" -certreq -keystore "$d/broker.p12" -alias broker -file "$d/broker.csr" >/dev/null 2>&1
+  "${kt[@]}" -gencert -keystore "$d/ca.p12" -alias ca -infile "$d/broker.csr" -outfile "$d/broker.pem" -rfc \
+    -validity 3650 -ext "SAN=IP:127.0.0.1,DNS:localhost" >/dev/null 2>&1 || die "keytool could not sign the broker certificate"
+  "${kt[@]}" -importcert -keystore "$d/broker.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -importcert -keystore "$d/broker.p12" -alias broker -file "$d/broker.pem" >/dev/null 2>&1 ||
+    die "keytool could not import the broker certificate"
+  "${kt[@]}" -importcert -keystore "$d/truststore.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  # A client certificate for mutual TLS; its key as PEM needs openssl (keytool cannot export keys).
+  "${kt[@]}" -genkeypair -keystore "$d/client.p12" -alias client -dname "CN=wallaroo-test-client" -keyalg RSA \
+    -keysize 2048 -validity 3650 >/dev/null 2>&1 || die "keytool could not make the client key"
+  "${kt[@]}" -certreq -keystore "$d/client.p12" -alias client -file "$d/client.csr" >/dev/null 2>&1
+  "${kt[@]}" -gencert -keystore "$d/ca.p12" -alias ca -infile "$d/client.csr" -outfile "$d/client-cert.pem" -rfc \
+    -validity 3650 >/dev/null 2>&1 || die "keytool could not sign the client certificate"
+  "${kt[@]}" -importcert -keystore "$d/client.p12" -alias ca -file "$d/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -importcert -keystore "$d/client.p12" -alias client -file "$d/client-cert.pem" >/dev/null 2>&1
+  if command -v openssl >/dev/null 2>&1; then
+    openssl pkcs12 -in "$d/client.p12" -passin "pass:$pw" -nocerts -nodes 2>/dev/null |
+      sed -n '/-----BEGIN/,/-----END/p' >"$d/client-key.pem"
+    [[ -s "$d/client-key.pem" ]] || rm -f "$d/client-key.pem"
+  fi
+  echo "$pw" >"$d/password"
+  log "made test certificates in $d (CA: $d/ca.pem)"
+}
+if [[ -n "$SSL_PORT$SASL_SSL_PORT" && ! -s "$TLS_DIR/password" ]]; then make_tls; fi
+
+# PLAIN users for the JAAS config, SCRAM credentials for the storage format.
+JAAS_USERS=""
+SCRAM_ARGS=()
+if [[ -n "$SASL_PORT$SASL_SSL_PORT" ]]; then
+  IFS=',' read -r -a pairs <<<"$SASL_USERS"
+  for pair in "${pairs[@]}"; do
+    u="${pair%%:*}" pwd="${pair#*:}"
+    [[ -n "$u" && "$pair" == *:* ]] || die "KAFKA_SASL_USERS: \"$pair\" is not user:password"
+    JAAS_USERS="$JAAS_USERS user_$u=\"$pwd\""
+    SCRAM_ARGS+=(--add-scram "SCRAM-SHA-256=[name=$u,password=$pwd]" --add-scram "SCRAM-SHA-512=[name=$u,password=$pwd]")
+  done
+fi
+
 cat >"$CONFIG" <<EOF
 # Generated by scripts/kafka/start.sh -- single-node KRaft broker for tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CPORT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CPORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT
+listeners=$LISTENERS,CONTROLLER://$HOST:$CPORT
+advertised.listeners=$LISTENERS
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs=$DATA_DIR
 num.partitions=1
 default.replication.factor=1
@@ -190,13 +272,41 @@ log.retention.hours=24
 log.segment.bytes=134217728
 EOF
 
+if [[ -n "$SSL_PORT$SASL_SSL_PORT" ]]; then
+  TLS_PW="$(cat "$TLS_DIR/password")"
+  cat >>"$CONFIG" <<EOF
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/broker.p12
+ssl.keystore.password=$TLS_PW
+ssl.key.password=$TLS_PW
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$TLS_DIR/truststore.p12
+ssl.truststore.password=$TLS_PW
+ssl.client.auth=requested
+listener.name.ssl.ssl.client.auth=${KAFKA_SSL_CLIENT_AUTH:-requested}
+EOF
+fi
+if [[ -n "$SASL_PORT$SASL_SSL_PORT" ]]; then
+  # OAUTHBEARER with Kafka's unsecured tokens (alg "none": for tests only; the broker checks expiry and
+  # the "sub" claim, not a signature), so that a client's token provider can be tested.
+  echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER" >>"$CONFIG"
+  for l in ${SASL_PORT:+sasl_plaintext} ${SASL_SSL_PORT:+sasl_ssl}; do
+    cat >>"$CONFIG" <<EOF
+listener.name.$l.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$JAAS_USERS;
+listener.name.$l.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.$l.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.$l.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
+EOF
+  done
+fi
+
 # Kafka cluster ids are 16 random bytes, base64url-encoded without padding. One in 64 starts
 # with "-", which the tool's argument parser takes for an option unless given as --cluster-id=ID.
 CLUSTER_ID="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
 
 log "formatting storage in $DATA_DIR (cluster id $CLUSTER_ID) ..."
 if ! java -Xmx256m -cp "$LIBS/*" "${TOOLS_LOG_OPTS[@]}" kafka.tools.StorageTool format \
-  --cluster-id="$CLUSTER_ID" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1; then
+  --cluster-id="$CLUSTER_ID" -c "$CONFIG" ${SCRAM_ARGS[@]+"${SCRAM_ARGS[@]}"} >"$LOG_DIR/format.log" 2>&1; then
   cat "$LOG_DIR/format.log" >&2
   die "kafka-storage format failed"
 fi
@@ -217,7 +327,7 @@ echo "$PID" >"$PID_FILE"
 rc=0
 probe "$TIMEOUT" "$PID" --warm || rc=$?
 if [[ $rc -eq 0 ]]; then
-  log "READY $HOST:$PORT (started) pid=$PID in $((SECONDS - t0))s"
+  log "READY $HOST:$PORT (started) pid=$PID in $((SECONDS - t0))s${SSL_PORT:+ ssl=$HOST:$SSL_PORT}${SASL_PORT:+ sasl=$HOST:$SASL_PORT}${SASL_SSL_PORT:+ sasl_ssl=$HOST:$SASL_SSL_PORT}"
   exit 0
 fi
 

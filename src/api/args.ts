@@ -11,6 +11,12 @@
 import { KAFKA_LOG_LEVELS, parsePort, type KafkaLogLevel } from "./configs.js";
 import { WallarooParameterError } from "./errors.js";
 import { integerProblem } from "./numbers.js";
+import {
+  SASL_MECHANISMS,
+  type KafkaSaslMechanism,
+  type KafkaSecret,
+  type KafkaSecurity,
+} from "../connectors/kafka/security.js";
 
 const KAFKA_DEFAULT_PORT = 9092;
 
@@ -48,6 +54,11 @@ function usage(flag: string): string {
   if (flag.endsWith("_brokers")) return "host[:port][,host[:port]...]";
   if (flag.endsWith("_topic")) return "TOPIC";
   if (flag.endsWith("_log_level")) return KAFKA_LOG_LEVELS.join("|");
+  if (flag.endsWith("_security_protocol")) return SECURITY_PROTOCOLS.join("|");
+  if (flag.endsWith("_sasl_mechanism")) return SASL_MECHANISMS.join("|");
+  if (flag.endsWith("_env")) return "VARIABLE";
+  if (/_(file|ca|cert|key)$/.test(flag)) return "FILE";
+  if (flag.endsWith("_username")) return "USER";
   return "N";
 }
 
@@ -175,6 +186,93 @@ export function kafkaParseSinkOptions(
   ];
 }
 
+/** Kafka's security.protocol values (what a Java client's properties call them). */
+const SECURITY_PROTOCOLS = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] as const;
+
+/** A secret from `${flag}_file FILE` or `${flag}_env VARIABLE` (never its value on the command line). */
+function secretFlag(args: readonly string[], flag: string): KafkaSecret | undefined {
+  const file = flagValue(args, [`${flag}_file`]);
+  const env = flagValue(args, [`${flag}_env`]);
+  if (file !== undefined && env !== undefined) {
+    throw new WallarooParameterError(`give one of ${flag}_file and ${flag}_env, not both`);
+  }
+  return file !== undefined ? { file } : env !== undefined ? { env } : undefined;
+}
+
+/**
+ * TLS and SASL options from `--kafka_<side>_...` flags (see README, Kafka security). TLS is on
+ * with `_security_protocol SSL|SASL_SSL` or any `_tls_*` flag; SASL with `_sasl_mechanism`.
+ * Secrets come from files or environment variables only.
+ */
+function security(args: readonly string[], side: "source" | "sink"): KafkaSecurity {
+  const p = `--kafka_${side}`;
+  const protocol = flagValue(args, [`${p}_security_protocol`])?.toUpperCase();
+  if (protocol !== undefined && !(SECURITY_PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new WallarooParameterError(
+      `${p}_security_protocol: ${JSON.stringify(protocol)} is not a protocol; pass ${p}_security_protocol ${usage("_security_protocol")}`,
+    );
+  }
+  const ca = flagValue(args, [`${p}_tls_ca`]);
+  const cert = flagValue(args, [`${p}_tls_cert`]);
+  const key = flagValue(args, [`${p}_tls_key`]);
+  const passphrase = secretFlag(args, `${p}_tls_key_passphrase`);
+  const tlsFlags = ca !== undefined || cert !== undefined || key !== undefined || passphrase !== undefined;
+  const mechanism = flagValue(args, [`${p}_sasl_mechanism`]);
+  if (protocol !== undefined && (protocol === "SSL" || protocol === "PLAINTEXT") && mechanism !== undefined) {
+    throw new WallarooParameterError(
+      `${p}_sasl_mechanism is given but ${p}_security_protocol is ${protocol}; use SASL_${protocol === "SSL" ? "SSL" : "PLAINTEXT"}`,
+    );
+  }
+  if (protocol !== undefined && protocol.endsWith("PLAINTEXT") && tlsFlags) {
+    throw new WallarooParameterError(`${p}_tls_* flags are given but ${p}_security_protocol is ${protocol}`);
+  }
+  if (protocol?.startsWith("SASL") && mechanism === undefined) {
+    throw new WallarooParameterError(
+      `${p}_security_protocol ${protocol} needs ${p}_sasl_mechanism ${usage("_sasl_mechanism")}`,
+    );
+  }
+  const out: KafkaSecurity = {};
+  if (tlsFlags) {
+    out.tls = {
+      ...(ca !== undefined ? { ca } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(passphrase !== undefined ? { passphrase } : {}),
+    };
+  } else if (protocol === "SSL" || protocol === "SASL_SSL") {
+    out.tls = true;
+  }
+  if (mechanism !== undefined) {
+    const username = flagValue(args, [`${p}_sasl_username`]);
+    const password = secretFlag(args, `${p}_sasl_password`);
+    const token = secretFlag(args, `${p}_sasl_token`);
+    out.sasl = {
+      // checked (and lower-cased) by the config's checkSecurity, whose error names the mechanisms
+      mechanism: mechanism as KafkaSaslMechanism,
+      ...(username !== undefined ? { username } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(token !== undefined ? { token } : {}),
+    };
+  }
+  return out;
+}
+
+/**
+ * The source's TLS / SASL options (for `new KafkaSourceConfig(..., { security })`) from
+ * `--kafka_source_security_protocol`, `--kafka_source_tls_ca|cert|key`,
+ * `--kafka_source_tls_key_passphrase_file|env`, `--kafka_source_sasl_mechanism`,
+ * `--kafka_source_sasl_username`, `--kafka_source_sasl_password_file|env` and
+ * `--kafka_source_sasl_token_file|env` (oauthbearer). `{}` when none is given: plaintext.
+ */
+export function kafkaParseSourceSecurity(args: readonly string[]): KafkaSecurity {
+  return security(args, "source");
+}
+
+/** The sink's TLS / SASL options: as kafkaParseSourceSecurity, from the `--kafka_sink_*` flags. */
+export function kafkaParseSinkSecurity(args: readonly string[]): KafkaSecurity {
+  return security(args, "sink");
+}
+
 // Spellings of the Python API, for porting.
 export const tcp_parse_input_addrs = tcpParseInputAddrs;
 export const tcp_parse_input_addr = tcpParseInputAddr;
@@ -182,3 +280,5 @@ export const tcp_parse_output_addr = tcpParseOutputAddr;
 export const tcp_parse_output_addrs = tcpParseOutputAddrs;
 export const kafka_parse_source_options = kafkaParseSourceOptions;
 export const kafka_parse_sink_options = kafkaParseSinkOptions;
+export const kafka_parse_source_security = kafkaParseSourceSecurity;
+export const kafka_parse_sink_security = kafkaParseSinkSecurity;

@@ -21,6 +21,7 @@ import {
   type TCPSinkSpec,
   type TCPSourceSpec,
 } from "../topology/spec.js";
+import { checkSecurity, type KafkaSecurity } from "../connectors/kafka/security.js";
 
 export type KafkaLogLevel = "Fine" | "Info" | "Warn" | "Error";
 export const KAFKA_LOG_LEVELS: readonly KafkaLogLevel[] = ["Fine", "Info", "Warn", "Error"];
@@ -126,6 +127,16 @@ export interface SourceOptions<T> {
   event_time?: (decoded: T) => number;
 }
 
+/** Options of a Kafka source config: a source's, and TLS / SASL. */
+export interface KafkaSourceOptions<T> extends SourceOptions<T> {
+  security?: KafkaSecurity;
+}
+
+/** Options of a Kafka sink config. */
+export interface KafkaSinkOptions {
+  security?: KafkaSecurity;
+}
+
 /** The eventTime option of a checked options bag (either spelling), or null. */
 function checkEventTime(o: Record<string, unknown>, what: string): ((decoded: any) => number) | null {
   const { eventTime, event_time } = o;
@@ -143,6 +154,7 @@ function checkEventTime(o: Record<string, unknown>, what: string): ((decoded: an
 }
 /** the option keys every source takes */
 const EVENT_TIME_OPTIONS = ["eventTime", "event_time"] as const;
+const KAFKA_SOURCE_OPTIONS = [...EVENT_TIME_OPTIONS, "security"] as const;
 
 /**
  * A config's options bag, checked in one place: `undefined` is no options, anything
@@ -208,6 +220,14 @@ export class TCPSourceConfig<T = any> {
   toSpec(): TCPSourceSpec {
     const what = "TCPSourceConfig";
     const host = checkHost(this.host, what, true);
+    const decoder = checkDecoder(this.decoder, what);
+    if (decoder.fn.length >= 2) {
+      // A second parameter is a Kafka record's metadata (see wrappers.ts decoder); a TCP message has none.
+      throw new WallarooParameterError(
+        `${what}: the decoder's function takes ${decoder.fn.length} parameters; a TCP source gives it the payload alone ` +
+          "(the second parameter, a record's metadata, comes from a KafkaSourceConfig)",
+      );
+    }
     const port = parsePort(this.port, what, 0);
     const o = checkOptions(this.options, TCP_SOURCE_OPTIONS, what);
     const framing = checkFraming(o.framing, what);
@@ -217,7 +237,7 @@ export class TCPSourceConfig<T = any> {
       host,
       port,
       framing,
-      decoder: checkDecoder(this.decoder, what),
+      decoder,
       eventTime: checkEventTime(o, what),
     };
   }
@@ -318,7 +338,7 @@ export class KafkaSourceConfig<T = any> {
     readonly brokers: readonly (readonly [string, string | number])[],
     readonly logLevel: KafkaLogLevel,
     readonly decoder: Decoder<T>,
-    readonly options?: SourceOptions<T>,
+    readonly options?: KafkaSourceOptions<T>,
   ) {}
 
   toSpec(): KafkaSourceSpec {
@@ -331,7 +351,8 @@ export class KafkaSourceConfig<T = any> {
       brokers: checkBrokers(this.brokers, what),
       logLevel: checkLogLevel(this.logLevel, what),
       decoder: checkDecoder(this.decoder, what),
-      eventTime: checkEventTime(checkOptions(this.options, EVENT_TIME_OPTIONS, what), what),
+      eventTime: checkEventTime(checkOptions(this.options, KAFKA_SOURCE_OPTIONS, what), what),
+      security: checkSecurity(this.options?.security, what),
     };
   }
 }
@@ -347,6 +368,7 @@ export class KafkaSinkConfig<O = any> {
     maxProduceBufferMs: number | undefined,
     maxMessageSize: number | undefined,
     readonly encoder: Encoder<O>,
+    readonly options?: KafkaSinkOptions,
   ) {
     // The defaults of Wallaroo's --kafka_sink_* options.
     this.maxProduceBufferMs = maxProduceBufferMs ?? 0;
@@ -365,8 +387,23 @@ export class KafkaSinkConfig<O = any> {
       maxProduceBufferMs: checkInt(this.maxProduceBufferMs, "maxProduceBufferMs", 0, what),
       maxMessageSize: checkInt(this.maxMessageSize, "maxMessageSize", 1, what),
       encoder: checkEncoder(this.encoder, what),
+      security: checkSinkOptions(this.options, what),
     };
   }
+}
+
+function checkSinkOptions(o: unknown, what: string) {
+  if (o === undefined) return checkSecurity(undefined, what);
+  if (o === null || typeof o !== "object" || Array.isArray(o)) {
+    throw new WallarooParameterError(
+      `${what}: the options must be an object such as { security: {...} }, got ${kindOf(o)}`,
+    );
+  }
+  for (const k of Object.keys(o)) {
+    if (k !== "security")
+      throw new WallarooParameterError(`${what}: unknown option "${k}"; the only sink option is security`);
+  }
+  return checkSecurity((o as KafkaSinkOptions).security, what);
 }
 
 /** `T`: what the source's decoder produces (what the pipeline's first step receives). */

@@ -8,6 +8,7 @@
  * programming errors at definition time, so they throw at once instead of at build().
  */
 import { WallarooParameterError } from "./errors.js";
+import type { KafkaRecordMeta } from "../connectors/kafka/message-frame.js";
 import { parseLengthFormat } from "../core/struct.js";
 import {
   KIND,
@@ -135,10 +136,17 @@ const DECODER_OPTIONS = new Set(["headerLength", "lengthFmt", "header_length", "
 /**
  * A decoder for a source. `fn` receives the payload bytes (a TCP frame without its
  * header, or a Kafka message value). `decoder(fn)` uses the defaults (4, ">I").
+ * For a Kafka source, a function that declares a second parameter gets the record's
+ * metadata there (KafkaRecordMeta: key, timestamp, headers, topic, partition, offset);
+ * one that does not is called with the value alone (the faster path: see message-frame.ts).
+ * A TCP source calls it with the payload alone.
  * A null/undefined result sends nothing on, so the pipeline's type is `T` without them.
  */
-export function decoder<T = any>(fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
-export function decoder<T = any>(options: DecoderOptions, fn: (payload: Buffer) => T | null | undefined): Decoder<T>;
+export function decoder<T = any>(fn: (payload: Buffer, meta: KafkaRecordMeta) => T | null | undefined): Decoder<T>;
+export function decoder<T = any>(
+  options: DecoderOptions,
+  fn: (payload: Buffer, meta: KafkaRecordMeta) => T | null | undefined,
+): Decoder<T>;
 export function decoder(a: unknown, b?: unknown): Decoder {
   if (typeof a === "function" && b === undefined) return makeDecoder({}, a as Decoder["fn"]);
   if (a === null || typeof a !== "object" || Array.isArray(a)) {

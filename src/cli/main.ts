@@ -9,6 +9,7 @@ Commands:
   send [options]               send framed messages (lines of a file or binary records) to a TCP source
   receive [options]            listen for a TCP sink's output; write it to a file or stdout, or count it
   init DIR                     create a project: package.json, tsconfig.json, an app and its test
+  kafka topics|produce|consume create, list and delete topics; produce lines, print records
 
 Run "wallaroo <command> --help" for the options of each; "wallaroo --version"
 prints the version.
@@ -32,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
     case "send": {
       const { sendMain } = await import("./send.js");
       return sendMain(rest);
+    }
+    case "kafka": {
+      const { kafkaMain } = await import("./kafka.js");
+      return kafkaMain(rest);
     }
     case "receive": {
       const { receiveMain } = await import("./receive.js");

@@ -98,6 +98,23 @@ export interface SourceConnector<S extends SourceSpec = SourceSpec, I extends Io
   init(spec: S, ctx: SourceContext): I;
   /** the topic whose consumer lag (per partition) this source writes into its lag slots, or null */
   lagTopic(spec: S): string | null;
+  /**
+   * The worker's call of the decoder on one payload, where the connector's payloads are more
+   * than the decoder's bytes (a Kafka record with its metadata); absent or null: `decoder.fn(payload)`.
+   */
+  decodeFn?(spec: S): ((payload: Buffer) => unknown) | null;
+  /** The test driver's payload for one message of pipeInput (as the I/O thread would frame it); absent: the value. */
+  testPayload?(spec: S, message: TestMessage): Buffer;
+}
+
+/** A message given to the test driver's pipeInput for a message-framed source. */
+export interface TestMessage {
+  key: Buffer | null;
+  value: Buffer;
+  timestamp?: number;
+  headers?: Record<string, Buffer | string | null | (Buffer | string | null)[]>;
+  partition?: number;
+  offset?: number;
 }
 
 export interface SinkConnector<S extends SinkSpec = SinkSpec, I extends IoInitBase = IoInitBase> extends Side<S, I> {

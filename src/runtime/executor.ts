@@ -289,6 +289,8 @@ export class Executor {
   private readonly stepDeclaredKeys: (Key[] | null)[];
   private readonly stepDeclaredIndex: (Map<Key, number> | null)[];
   private readonly stepSource: (Plan["sources"][number] | null)[];
+  /** per source: its decoder's call on one payload (the connector's decodeFn, or decoder.fn) */
+  private readonly decodeFns: ((payload: Buffer) => unknown)[];
   private readonly gather: (FastBuffer | null)[];
   private readonly gatherLen: number[];
   /** per sink: the Kafka record writer (connectors/kafka/record-frame.ts), null for other sinks */
@@ -453,8 +455,11 @@ export class Executor {
         state !== null ? this.expiries[state.id] : null,
       );
     });
+    // A connector whose payloads carry more than the decoder's bytes (Kafka metadata) calls the decoder itself.
+    this.decodeFns = plan.sources.map((src) => sourceConnector(src.spec).decodeFn?.(src.spec) ?? src.decoder.fn);
     this.sourceRuns = plan.sources.map(
-      (src) => new SourceRun(src.id, src.pipeline, src.firstStep, src.decoder.fn, label(this.decoderLabels[src.id])),
+      (src) =>
+        new SourceRun(src.id, src.pipeline, src.firstStep, this.decodeFns[src.id], label(this.decoderLabels[src.id])),
     );
     const sinkRuns = plan.sinks.map(
       (k, i) =>
@@ -664,7 +669,7 @@ export class Executor {
       }
       const source = this.stepSource[stepId]!;
       this.where = this.decoderLabels[source.id];
-      value = source.decoder.fn(payload);
+      value = this.decodeFns[source.id](payload);
       this.where = this.stepLabels[stepId];
     } else value = codec.unpack(buf, vStart, end);
     try {

@@ -22,6 +22,7 @@ import { SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
 import { parseLengthFormat } from "../core/struct.js";
 import { maxPayload, writeFrame } from "../core/framing.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
+import type { TestMessage } from "../connectors/connector.js";
 import { appIdentity, entriesByOwner } from "../recovery/checkpoint.js";
 import {
   decodeRecords,
@@ -37,6 +38,14 @@ import { decodeRecords as decodeKafkaRecords } from "../connectors/kafka/record-
 export interface KafkaInput {
   key?: Buffer | Uint8Array | string | null;
   value: Buffer | Uint8Array | string;
+  /** for a decoder that takes the record's metadata (its second parameter); default: now */
+  timestamp?: number;
+  /** as above; a name with an array gives the header once per value */
+  headers?: Record<string, Buffer | string | null | (Buffer | string | null)[]>;
+  /** as above; default 0 */
+  partition?: number;
+  /** as above; default 0 */
+  offset?: number;
 }
 
 /** What `pipeInput` takes: the payload the pipeline's decoder receives (a string is taken as UTF-8). */
@@ -46,6 +55,10 @@ export type Payload = Buffer | Uint8Array | string | KafkaInput;
 export interface KafkaOutput {
   key: Buffer | null;
   value: Buffer;
+  /** present when the encoder set headers (a name set more than once: an array of its values) */
+  headers?: Record<string, Buffer | null | (Buffer | null)[]>;
+  /** present when the encoder set the record's timestamp (ms) */
+  timestamp?: number;
 }
 
 /** What `checkpoint()` returns and `restore` takes. Opaque: restore it in the same process. */
@@ -235,7 +248,12 @@ class Driver implements TestDriver {
     else
       this.feedKafka(
         source.id,
-        payloads.map((x, i) => kafkaPayload(x, i)),
+        payloads.map((x, i) => {
+          const m = kafkaPayload(x, i);
+          // As the source thread frames it (with the record's metadata where the decoder takes it).
+          const frame = sourceConnector(source.spec).testPayload?.(source.spec, m);
+          return frame === undefined ? m : { key: m.key, value: frame };
+        }),
       );
     // The watermarks move with what came in, as the engine's next timer tick would move them.
     this.tickWindows();
@@ -358,7 +376,14 @@ class Driver implements TestDriver {
           bytes.copy(b, 0, off, off + len);
         }
         if (!kafka) list.push(b);
-        else for (const { key, value } of decodeKafkaRecords(b)) list.push({ key, value });
+        else
+          for (const { key, value, headers, timestamp } of decodeKafkaRecords(b))
+            list.push({
+              key,
+              value,
+              ...(headers ? { headers } : {}),
+              ...(timestamp !== undefined ? { timestamp } : {}),
+            });
       });
     });
   }
@@ -519,11 +544,15 @@ function tcpPayload(x: Payload, i: number): Buffer {
   return toBuffer(x, `payload ${i}`);
 }
 
-function kafkaPayload(x: Payload, i: number): { key: Buffer | null; value: Buffer } {
+function kafkaPayload(x: Payload, i: number): TestMessage {
   if (typeof x === "object" && x !== null && !(x instanceof Uint8Array)) {
     return {
       key: x.key == null ? null : toBuffer(x.key, `payload ${i} key`),
       value: toBuffer(x.value, `payload ${i} value`),
+      timestamp: x.timestamp,
+      headers: x.headers,
+      partition: x.partition,
+      offset: x.offset,
     };
   }
   return { key: null, value: toBuffer(x, `payload ${i}`) };

@@ -7,6 +7,7 @@
 export type { Key } from "../core/hash.js";
 import type { Key } from "../core/hash.js";
 import type { Windows } from "./windows.js";
+import type { KafkaSecuritySpec } from "../connectors/kafka/security.js";
 
 // In a module of its own, so that windows.ts (which spec.ts imports) can use it without a cycle.
 import { KIND } from "./kind.js";
@@ -126,6 +127,8 @@ export interface KafkaSourceSpec extends EndpointSpec {
   readonly topic: string;
   readonly brokers: [string, number][];
   readonly logLevel: string;
+  /** TLS / SASL (connectors/kafka/security.ts) */
+  readonly security: KafkaSecuritySpec;
   readonly decoder: Decoder;
   /** the event time (ms) of a decoded message, for windows; null: ingest time */
   readonly eventTime: ((decoded: any) => number) | null;
@@ -143,6 +146,8 @@ export interface KafkaSinkSpec extends EndpointSpec {
   readonly logLevel: string;
   readonly maxProduceBufferMs: number;
   readonly maxMessageSize: number;
+  /** TLS / SASL (connectors/kafka/security.ts) */
+  readonly security: KafkaSecuritySpec;
   readonly encoder: Encoder;
 }
 export type SourceSpec = TCPSourceSpec | KafkaSourceSpec | FileSourceSpec;

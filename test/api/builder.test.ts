@@ -180,6 +180,7 @@ describe("ApplicationBuilder: happy paths", () => {
         maxProduceBufferMs: 0,
         maxMessageSize: 100000,
         encoder: enc,
+        security: { tls: null, sasl: null },
       },
     ]);
     expect(spec.pipelines[1]).toMatchObject({ name: "discard", sinks: [] });
@@ -212,6 +213,7 @@ describe("ApplicationBuilder: happy paths", () => {
         logLevel: "Warn",
         decoder: dec,
         eventTime: null,
+        security: { tls: null, sasl: null },
       },
       steps: [],
       sinks: [{ kind: "tcp-sink", endpoint: "tcp 127.0.0.1:7002", host: "127.0.0.1", port: 7002, encoder: enc }],

@@ -261,9 +261,18 @@ export const runCli = (args: string[], env: Record<string, string> = {}): Promis
 export class PrivateBroker {
   private readonly env: NodeJS.ProcessEnv;
   private readonly home: string;
-  constructor(readonly port: number) {
-    this.env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1) };
+  /** `env`: more of start.sh's settings (KAFKA_SSL_PORT, KAFKA_SASL_PORT, ...) */
+  constructor(
+    readonly port: number,
+    env: Record<string, string> = {},
+  ) {
+    this.env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(port + 1), ...env };
     this.home = process.env.WALLAROO_KAFKA_HOME ?? join(REPO, ".kafka");
+  }
+
+  /** The CA certificate clients trust when start.sh made the test certificates (KAFKA_SSL_PORT and no KAFKA_TLS_DIR). */
+  get caFile(): string {
+    return join(this.home, "run", String(this.port), "tls", "ca.pem");
   }
 
   get address(): string {
@@ -350,4 +359,25 @@ export class PrivateBroker {
       child.on("exit", (code) => (code === 0 ? res() : rej(new Error(`${name} exited ${code}: ${err}`))));
     });
   }
+}
+
+/** Runs `wallaroo kafka ARGS` with `input` on stdin: exit code, stdout, stderr. */
+export function wallarooKafka(
+  args: string[],
+  input = "",
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO, "bin/wallaroo.js"), "kafka", ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, out, err }));
+    child.stdin.end(input);
+  });
 }

@@ -65,7 +65,15 @@ describe("Kafka record frame", () => {
   it("refuses an encoder result that is not [value, key] of strings or bytes, writing nothing", () => {
     const frames: Buffer[] = [];
     const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
-    expect(() => w.write("just a value")).toThrow(/must return \[value, key\], got string just a value/);
+    expect(() => w.write("just a value")).toThrow(
+      /must return \[value, key\] or \{ value, key, headers \}, got string just a value/,
+    );
+    expect(() => w.write({ value: "v", timestamp: 5.5 })).toThrow(
+      /timestamp returned by a Kafka encoder must be an integer/,
+    );
+    expect(() => w.write({ value: "v", timestamp: "now" })).toThrow(/must be an integer number of ms/);
+    expect(() => w.write({ value: "v", partition: 1 })).toThrow(/unknown field "partition"/);
+    expect(() => w.write({ value: "v", headers: { h: 7 } })).toThrow(/header "h" returned by an encoder/);
     expect(() => w.write([42, "k"])).toThrow(
       /Kafka value returned by an encoder must be a string, Buffer or Uint8Array/,
     );
@@ -74,6 +82,32 @@ describe("Kafka record frame", () => {
     w.flush();
     const back = frames.flatMap((f) => decodeRecords(f));
     expect(back.map((r) => [r.key, r.value.toString()])).toEqual([[null, "ok"]]);
+  });
+
+  it("writes the headers of an encoder's { value, key, headers } into the record, in order", () => {
+    const frames: Buffer[] = [];
+    const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
+    w.write({
+      value: "v1",
+      key: "k",
+      headers: { trace: "abc", bin: Buffer.from([0, 255]), none: null, n: ["1", "2"] },
+    });
+    w.write({ value: "v2" });
+    w.write(["v3", "k3"]);
+    w.flush();
+    const back = frames.flatMap((f) => decodeRecords(f));
+    expect(back.map((r) => [r.key?.toString() ?? null, r.value.toString()])).toEqual([
+      ["k", "v1"],
+      [null, "v2"],
+      ["k3", "v3"],
+    ]);
+    const h = back[0].headers!;
+    expect(Object.keys(h)).toEqual(["trace", "bin", "none", "n"]);
+    expect(String(h.trace)).toBe("abc");
+    expect([...(h.bin as Buffer)]).toEqual([0, 255]);
+    expect(h.none).toBeNull();
+    expect((h.n as Buffer[]).map(String)).toEqual(["1", "2"]);
+    expect(back[1].headers).toBeUndefined();
   });
 
   it("puts a key in the partition kafkajs' Java-compatible default partitioner picks", () => {
@@ -159,6 +193,86 @@ describe("Kafka record frame", () => {
         partitioner: () => 0,
       }),
     ).toThrow(expect.objectContaining({ name: "KafkaJSMetadataNotLoaded" }));
+  });
+
+  it("encodes records with an encoder's timestamps byte for byte as kafkajs does", async () => {
+    const original = patches.originalProduceRequest;
+    const patched = patches.patchedProduceRequest;
+    if (original === null || patched === null)
+      throw new Error("the produce request patch is not installed in this process");
+    // Increasing times of one digit count: kafkajs' batch starts at the smallest (by string sort) and
+    // ends at the largest, which are then the first and the last, as the sink's.
+    const records = Array.from({ length: 50 }, (_, i) => ({
+      key: i % 3 ? `k${i}` : null,
+      value: `v${i}`,
+      timestamp: 1_600_000_000_000 + i * 997,
+    }));
+    const part = new PartitionRecords();
+    const plain: { key: Buffer | null; value: Buffer; timestamp: number }[] = [];
+    const frames: Buffer[] = [];
+    const w = new RecordFrameWriter((b: Uint8Array, len: number) => frames.push(Buffer.from(b.subarray(0, len))));
+    for (const r of records) w.write({ value: r.value, key: r.key, timestamp: r.timestamp });
+    w.flush();
+    for (const f of frames)
+      frame.forEachRecord(f, 0, f.length, (_h: number, tailAt: number, tailLen: number, ts: number) => {
+        part.append(f, tailAt, tailLen, ts);
+        plain.push({ ...frame.decodeTail(f, tailAt), timestamp: ts });
+      });
+    expect(plain.map((r) => r.timestamp)).toEqual(records.map((r) => r.timestamp));
+    const timesBack: number[] = [];
+    part.forEachTail((_b: Buffer, _at: number, _len: number, ts: number) => timesBack.push(ts));
+    expect(timesBack).toEqual(records.map((r) => r.timestamp));
+    const args = (messages: unknown[]) => ({
+      acks: -1,
+      timeout: 30000,
+      topicData: [{ topic: "t", partitions: [{ partition: 0, firstSequence: 0, messages }] }],
+    });
+    const encoded = patches.encodedRecordsMessage({
+      partition: 0,
+      records: part.buf.subarray(0, part.len),
+      count: part.count,
+      firstTimestamp: part.base,
+      maxTimestamp: part.max,
+    });
+    const grouped = patches.groupMessagesPerPartition({
+      topic: "t",
+      partitionMetadata: [{ partitionId: 0, leader: 0 }],
+      messages: [encoded],
+      partitioner: () => 0,
+    });
+    const ours = (await patched(args(grouped[0])).encode()).buffer as Buffer;
+    const theirs = (
+      await original(args(plain.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestamp })))).encode()
+    ).buffer as Buffer;
+    expect(ours.equals(theirs)).toBe(true);
+  });
+
+  it("keeps each record's time in a batch that mixes records with and without one", () => {
+    for (const v of [0, 1, -1, 63, -64, 64, 1e12, -1.7e12, 2 ** 51, -(2 ** 51)]) {
+      const b = Buffer.alloc(10);
+      const end = frame.writeVarLong(b, 0, v);
+      expect(end).toBe(frame.sizeOfVarLong(v));
+      expect(frame.readVarLong(b, 0)).toEqual([v, end]);
+    }
+    const part = new PartitionRecords();
+    const tail = Buffer.from([1, 2, 0x61, 0]); // no key, value "a", no headers
+    const before = Date.now();
+    part.append(tail, 0, tail.length); // none: the batch's time
+    part.append(tail, 0, tail.length, 5_000); // long before the batch
+    part.append(tail, 0, tail.length); // none, after one with a time: now
+    const after = Date.now();
+    const times: number[] = [];
+    part.forEachTail((_b: Buffer, _at: number, _len: number, ts: number) => times.push(ts));
+    expect(times[1]).toBe(5_000);
+    for (const t of [times[0], times[2]]) {
+      expect(t).toBeGreaterThanOrEqual(before);
+      expect(t).toBeLessThanOrEqual(after);
+    }
+    expect(part.base).toBe(times[0]);
+    expect(part.max).toBe(Math.max(...times));
+    part.clear();
+    part.append(tail, 0, tail.length);
+    expect(Number.isNaN(part.base)).toBe(true); // no time of its own: delta 0, the batch's time
   });
 
   it("checksums record batches as kafkajs' CRC-32C does", () => {

@@ -10,6 +10,7 @@ import "./kafkajs-patches.js";
 import { Kafka, logLevel as KafkaJsLevel, type LogEntry, type logCreator } from "kafkajs";
 import type { KafkaLogLevel } from "../../api/configs.js";
 import type { Logger } from "../../core/log.js";
+import { kafkajsSecurity, type KafkaSecuritySpec } from "./security.js";
 
 /** Wallaroo's Kafka log levels onto kafkajs' (and the pino level the kafkajs lines are logged at). */
 const LEVELS: Record<KafkaLogLevel, { kafkajs: KafkaJsLevel; pino: "debug" | "info" | "warn" | "error" }> = {
@@ -56,6 +57,8 @@ export interface ClientOptions {
   brokers: readonly (readonly [string, number])[];
   logLevel: KafkaLogLevel;
   log: Logger;
+  /** TLS / SASL (security.ts); absent: plaintext */
+  security?: KafkaSecuritySpec;
 }
 
 export const brokerList = (brokers: readonly (readonly [string, number])[]): string[] =>
@@ -74,6 +77,7 @@ export function createClient(o: ClientOptions): Kafka {
     logCreator: pinoLogCreator(o.log, o.logLevel),
     connectionTimeout: 3000,
     retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 },
+    ...kafkajsSecurity(o.security),
   });
 }
 
@@ -168,6 +172,7 @@ export async function waitForBrokers(o: ClientOptions, cancelled: () => boolean,
     logLevel: KafkaJsLevel.NOTHING,
     connectionTimeout: 3000,
     retry: { retries: 0 },
+    ...kafkajsSecurity(o.security),
   });
   const list = brokerList(o.brokers).join(",");
   let unreachable = false;

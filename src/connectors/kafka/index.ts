@@ -8,6 +8,7 @@ import type { KafkaLogLevel } from "../../api/configs.js";
 import type { Connector, SinkConnector, SourceConnector } from "../connector.js";
 import type { KafkaSourceInit } from "./source.js";
 import type { KafkaSinkInit } from "./sink.js";
+import { metaDecoder, wantsMeta, writeMessageFrame } from "./message-frame.js";
 
 const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
   kind: "kafka-source",
@@ -22,6 +23,8 @@ const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
     topic: spec.topic,
     brokers: spec.brokers,
     logLevel: spec.logLevel as KafkaLogLevel,
+    security: spec.security,
+    metadata: wantsMeta(spec.decoder),
     groupId: ctx.consumerGroup,
     blockedMs: ctx.metrics?.blockedMs,
     lag: ctx.metrics?.lag,
@@ -31,6 +34,19 @@ const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
   }),
   load: async () => (await import("./source.js")).runKafkaSource,
   lagTopic: (spec) => spec.topic,
+  decodeFn: (spec) => (wantsMeta(spec.decoder) ? metaDecoder(spec.decoder, spec.topic) : null),
+  testPayload: (spec, m) => {
+    if (!wantsMeta(spec.decoder)) return m.value;
+    const [buf, len] = writeMessageFrame(Buffer.alloc(0), {
+      key: m.key,
+      value: m.value,
+      timestamp: m.timestamp ?? Date.now(),
+      offset: m.offset ?? 0,
+      partition: m.partition ?? 0,
+      headers: m.headers,
+    });
+    return buf.subarray(0, len);
+  },
 };
 
 const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
@@ -49,6 +65,7 @@ const sink: SinkConnector<KafkaSinkSpec, KafkaSinkInit> = {
     topic: spec.topic,
     brokers: spec.brokers,
     logLevel: spec.logLevel as KafkaLogLevel,
+    security: spec.security,
     maxProduceBufferMs: spec.maxProduceBufferMs,
     maxMessageSize: spec.maxMessageSize,
     // Stable across restarts on one store, so that a restarted engine fences its predecessor and aborts its

@@ -131,6 +131,9 @@ export interface EncodedRecords {
   partition: number;
   records: Buffer;
   count: number;
+  /** the batch's first and max timestamps (ms); NaN or absent: the time it is encoded (every delta is 0) */
+  firstTimestamp?: number;
+  maxTimestamp?: number;
 }
 export const ENCODED = Symbol.for("wallaroo.kafka.encodedRecords");
 
@@ -205,6 +208,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     const { messages } = d;
     const now = Date.now();
     const encoded = (messages as unknown as Record<symbol, EncodedRecords | undefined>)[ENCODED];
+    // Records with timestamps of their own (PartitionRecords.append): deltas from the batch's first timestamp.
+    const timed = encoded?.firstTimestamp !== undefined && !Number.isNaN(encoded.firstTimestamp);
     // Record: varint length, attributes (0), timestampDelta (varlong 0: all records carry the batch's time), offsetDelta, key, value, 0 headers.
     let recordsBytes = encoded?.records.length ?? 0;
     for (let i = 0; encoded === undefined && i < messages.length; i++) {
@@ -215,8 +220,8 @@ function makeProduceRequest(original: (a: ProduceArgs) => any, kafkajsRoot: stri
     const header = new EncoderClass()
       .writeInt16(transactionalId ? 16 : 0) // attributes: no compression, create time, transactional bit
       .writeInt32(messages.length - 1) // lastOffsetDelta
-      .writeInt64(now) // firstTimestamp
-      .writeInt64(now) // maxTimestamp
+      .writeInt64(timed ? encoded.firstTimestamp! : now) // firstTimestamp
+      .writeInt64(timed ? encoded.maxTimestamp! : now) // maxTimestamp
       .writeInt64(producerId)
       .writeInt16(producerEpoch)
       .writeInt32(d.firstSequence ?? 0)

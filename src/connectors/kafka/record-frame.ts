@@ -15,7 +15,12 @@
  *   of every worker goes through, only takes a remainder.
  * - tail: the record's last fields exactly as a Kafka v2 record (magic 2) holds them:
  *   varint key length (-1: no key), key, varint value length, value, varint header
- *   count (always 0). The sink completes a record in front of it (varint length,
+ *   count, and the headers (varint name length, name, varint value length (-1: null),
+ *   value), which an encoder returning `{ value, key, headers }` sets.
+ * - a record whose encoder set its timestamp has TS_FLAG set in its tail length and
+ *   the timestamp (f64 LE, ms) between the header and the tail; the sink writes it as
+ *   the record's timestamp delta. Without it (the common case) nothing more is written
+ *   and the record carries its batch's time. The sink completes a record in front of it (varint length,
  *   attributes, timestamp delta, offset delta: what depends on the record's place in
  *   its batch) and copies the tail as it is.
  *
@@ -26,6 +31,56 @@ import { utf8Length, utf8Write } from "../../transport/utf8.js";
 import { copyBytes } from "../../transport/channel.js";
 
 export const NO_KEY = 0xffffffff;
+/** set in an entry's tail length when a timestamp (f64 LE) follows the entry's header */
+export const TS_FLAG = 0x80000000;
+/** bytes of an entry's timestamp */
+export const TS_BYTES = 8;
+
+/** The f64 LE at `at` of any Uint8Array (a ring's bytes are not a Buffer). */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+export function readF64LE(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) f64Bytes[i] = bytes[at + i];
+  return f64[0];
+}
+
+/** bytes of a zigzag varlong (v a safe integer: |v| < 2^52, so that 2|v| stays exact) */
+export function sizeOfVarLong(v: number): number {
+  let z = v >= 0 ? v * 2 : -v * 2 - 1;
+  let n = 1;
+  while (z >= 128) {
+    n++;
+    z = Math.floor(z / 128);
+  }
+  return n;
+}
+
+/** Writes `v` (|v| < 2^52) as a zigzag varlong at `at`; returns the offset after it. */
+export function writeVarLong(buf: Uint8Array, at: number, v: number): number {
+  let z = v >= 0 ? v * 2 : -v * 2 - 1;
+  while (z >= 128) {
+    buf[at++] = (z % 128) | 0x80;
+    z = Math.floor(z / 128);
+  }
+  buf[at++] = z;
+  return at;
+}
+
+/** A zigzag varlong at `at` (|value| < 2^52): [value, offset after it]. */
+export function readVarLong(buf: Uint8Array, at: number): [number, number] {
+  let z = 0;
+  let mul = 1;
+  for (;;) {
+    const b = buf[at++];
+    z += (b & 0x7f) * mul;
+    if (b < 0x80) break;
+    mul *= 128;
+  }
+  return [z % 2 === 0 ? z / 2 : -(z + 1) / 2, at];
+}
+
+/** Largest timestamp an encoder may set: 2^51 ms (about 71000 years); the deltas then stay exact. */
+const MAX_TIMESTAMP = 2 ** 51;
 /** bytes in front of each record's tail: hash, tail length */
 export const ENTRY_HEADER = 8;
 /** bytes of records gathered on a worker before they go to the sink's ring as one frame */
@@ -124,8 +179,51 @@ function writeBytes(buf: Buffer, at: number, v: Bytes, n: number): number {
 }
 
 /** Bytes of the entry (header and tail) of a record with a `keyLen`-byte key (-1: none) and a `valueLen`-byte value. */
-export const entryBytes = (keyLen: number, valueLen: number): number =>
-  ENTRY_HEADER + sizeOfVarInt(keyLen) + Math.max(keyLen, 0) + sizeOfVarInt(valueLen) + valueLen + 1;
+export const entryBytes = (
+  keyLen: number,
+  valueLen: number,
+  headers: HeaderPair[] = NO_HEADERS,
+  timestamp = Number.NaN,
+): number =>
+  ENTRY_HEADER +
+  (Number.isNaN(timestamp) ? 0 : TS_BYTES) +
+  sizeOfVarInt(keyLen) +
+  Math.max(keyLen, 0) +
+  sizeOfVarInt(valueLen) +
+  valueLen +
+  headersBytes(headers);
+
+/** A record header: name (UTF-8 bytes) and value (null: a null value). */
+type HeaderPair = readonly [Buffer, Buffer | null];
+const NO_HEADERS: HeaderPair[] = [];
+
+function headersBytes(headers: HeaderPair[]): number {
+  let n = sizeOfVarInt(headers.length);
+  for (const [name, v] of headers)
+    n += sizeOfVarInt(name.length) + name.length + (v ? sizeOfVarInt(v.length) + v.length : 1);
+  return n;
+}
+
+/** An encoder's `headers` ({ name: value | value[] }) as pairs, arrays spread in order. */
+function headerPairs(h: unknown): HeaderPair[] {
+  if (h == null) return NO_HEADERS;
+  if (typeof h !== "object" || Array.isArray(h)) {
+    throw new TypeError(
+      `the headers returned by a Kafka encoder must be an object { name: value }, got ${describe(h)}`,
+    );
+  }
+  const out: HeaderPair[] = [];
+  for (const [name, v] of Object.entries(h)) {
+    for (const one of Array.isArray(v) ? v : [v]) {
+      const b = one == null ? null : checkBytes(one, `header ${JSON.stringify(name)}`);
+      out.push([
+        Buffer.from(name),
+        b === null ? null : typeof b === "string" ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      ]);
+    }
+  }
+  return out;
+}
 
 /**
  * Writes one record's entry at `at` of `buf` (which must have room: entryBytes) and returns the
@@ -138,9 +236,18 @@ export function writeRecordEntry(
   valueLen: number,
   key: Bytes | null,
   keyLen: number,
+  headers: HeaderPair[] = NO_HEADERS,
+  timestamp = Number.NaN,
 ): number {
   const start = at;
   at += ENTRY_HEADER;
+  const timed = !Number.isNaN(timestamp);
+  if (timed) {
+    f64[0] = timestamp;
+    buf.set(f64Bytes, at);
+    at += TS_BYTES;
+  }
+  const tailAt = at;
   at = writeVarInt(buf, at, key === null ? -1 : keyLen);
   let hash = NO_KEY;
   if (key !== null) {
@@ -150,9 +257,19 @@ export function writeRecordEntry(
   }
   at = writeVarInt(buf, at, valueLen);
   at = writeBytes(buf, at, value, valueLen);
-  buf[at++] = 0; // no headers
+  at = writeVarInt(buf, at, headers.length);
+  for (const [name, v] of headers) {
+    at = writeVarInt(buf, at, name.length);
+    buf.set(name, at);
+    at += name.length;
+    at = writeVarInt(buf, at, v === null ? -1 : v.length);
+    if (v !== null) {
+      buf.set(v, at);
+      at += v.length;
+    }
+  }
   writeU32LE(buf, start, hash);
-  writeU32LE(buf, start + 4, at - start - ENTRY_HEADER);
+  writeU32LE(buf, start + 4, (at - tailAt + (timed ? TS_FLAG : 0)) >>> 0);
   return at;
 }
 
@@ -188,7 +305,7 @@ function writeShortEntry(buf: Buffer, at: number, value: string, key: string | n
 
 /**
  * A worker's writer of one Kafka sink's records: turns each encoder result
- * (`[value, key]`, key null or absent for none) into an entry, gathered into
+ * (`[value, key]`, key null or absent for none, or `{ value, key, headers, timestamp }`) into an entry, gathered into
  * frames of up to GATHER_BYTES that `send` hands to the sink's ring (it must copy
  * them: the buffer is reused). A record bigger than that is a frame of its own.
  */
@@ -204,14 +321,49 @@ export class RecordFrameWriter {
     this.buf = Buffer.allocUnsafe(GATHER_BYTES);
   }
 
-  /** Throws a TypeError (nothing written) when `encoded` is not [value, key]. */
+  /** Throws a TypeError (nothing written) when `encoded` is not [value, key] or { value, key, headers }. */
   write(encoded: unknown): void {
-    if (!Array.isArray(encoded)) {
-      throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
+    let value: Bytes;
+    let key: Bytes | null;
+    let headers = NO_HEADERS;
+    let timestamp = Number.NaN;
+    if (Array.isArray(encoded)) {
+      value = checkBytes(encoded[0], "value");
+      key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
+    } else if (
+      encoded !== null &&
+      typeof encoded === "object" &&
+      !(encoded instanceof Uint8Array) &&
+      "value" in encoded
+    ) {
+      const o = encoded as { value: unknown; key?: unknown; headers?: unknown; timestamp?: unknown };
+      for (const k of Object.keys(o)) {
+        if (k !== "value" && k !== "key" && k !== "headers" && k !== "timestamp") {
+          throw new TypeError(
+            `a Kafka encoder returned an unknown field "${k}"; the fields are value, key, headers and timestamp`,
+          );
+        }
+      }
+      if (o.timestamp != null) {
+        const t = o.timestamp instanceof Date ? o.timestamp.getTime() : o.timestamp;
+        if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > MAX_TIMESTAMP) {
+          throw new TypeError(
+            `the timestamp returned by a Kafka encoder must be an integer number of ms since the epoch (or a Date), got ${describe(o.timestamp)}`,
+          );
+        }
+        timestamp = t;
+      }
+      value = checkBytes(o.value, "value");
+      key = o.key == null ? null : checkBytes(o.key, "key");
+      headers = headerPairs(o.headers);
+    } else {
+      throw new TypeError(
+        `an encoder for a Kafka sink must return [value, key] or { value, key, headers }, got ${describe(encoded)}`,
+      );
     }
-    const value = checkBytes(encoded[0], "value");
-    const key = encoded[1] == null ? null : checkBytes(encoded[1], "key");
     if (
+      headers.length === 0 &&
+      Number.isNaN(timestamp) &&
       this.gather &&
       typeof value === "string" &&
       value.length <= SHORT_CHARS &&
@@ -224,17 +376,17 @@ export class RecordFrameWriter {
     }
     const valueLen = byteLength(value);
     const keyLen = key === null ? -1 : byteLength(key);
-    const n = entryBytes(keyLen, valueLen);
+    const n = entryBytes(keyLen, valueLen, headers, timestamp);
     if (this.len + n > GATHER_BYTES || !this.gather) {
       this.flush();
       if (n > GATHER_BYTES || !this.gather) {
         const own = Buffer.allocUnsafe(n);
-        writeRecordEntry(own, 0, value, valueLen, key, keyLen);
+        writeRecordEntry(own, 0, value, valueLen, key, keyLen, headers, timestamp);
         this.send(own, n);
         return;
       }
     }
-    this.len = writeRecordEntry(this.buf, this.len, value, valueLen, key, keyLen);
+    this.len = writeRecordEntry(this.buf, this.len, value, valueLen, key, keyLen, headers, timestamp);
   }
 
   /** Hands what was gathered to the ring. */
@@ -251,33 +403,63 @@ export class RecordFrameWriter {
 }
 
 /**
- * Calls `onRecord(hash, tailAt, tailLen)` for each record of the frame bytes[off, off + len).
- * Throws on a frame that does not parse (a bug, never user data).
+ * Calls `onRecord(hash, tailAt, tailLen, timestamp)` for each record of the frame bytes[off, off + len)
+ * (timestamp NaN: the encoder set none). Throws on a frame that does not parse (a bug, never user data).
  */
 export function forEachRecord(
   bytes: Uint8Array,
   off: number,
   len: number,
-  onRecord: (hash: number, tailAt: number, tailLen: number) => void,
+  onRecord: (hash: number, tailAt: number, tailLen: number, timestamp: number) => void,
 ): void {
   const end = off + len;
   while (off < end) {
     const hash = readU32LE(bytes, off);
-    const tailLen = readU32LE(bytes, off + 4);
-    const tailAt = off + ENTRY_HEADER;
+    let tailLen = readU32LE(bytes, off + 4);
+    let tailAt = off + ENTRY_HEADER;
+    let timestamp = Number.NaN;
+    if (tailLen >= TS_FLAG) {
+      tailLen -= TS_FLAG;
+      timestamp = readF64LE(bytes, tailAt);
+      tailAt += TS_BYTES;
+    }
     off = tailAt + tailLen;
     if (off > end) throw new Error(`Kafka record frame: a record runs past its frame (${off} > ${end})`);
-    onRecord(hash, tailAt, tailLen);
+    onRecord(hash, tailAt, tailLen, timestamp);
   }
 }
 
-/** Key and value of a record's tail (views into `bytes`); key null when the record has none. */
-export function decodeTail(bytes: Uint8Array, tailAt: number): { key: Buffer | null; value: Buffer } {
+/** A record's headers as kafkajs takes them: a name given more than once has an array of its values. */
+export type RecordHeaders = Record<string, Buffer | null | (Buffer | null)[]>;
+
+/**
+ * Key, value and headers of a record's tail (views into `bytes`); key null when the record has
+ * none; headers absent when it has none.
+ */
+export function decodeTail(
+  bytes: Uint8Array,
+  tailAt: number,
+): { key: Buffer | null; value: Buffer; headers?: RecordHeaders } {
   const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const [keyLen, keyAt] = readVarInt(b, tailAt);
   const key = keyLen < 0 ? null : b.subarray(keyAt, keyAt + keyLen);
   const [valueLen, valueAt] = readVarInt(b, keyAt + Math.max(keyLen, 0));
-  return { key, value: b.subarray(valueAt, valueAt + valueLen) };
+  const value = b.subarray(valueAt, valueAt + valueLen);
+  let [count, at] = readVarInt(b, valueAt + valueLen);
+  if (count === 0) return { key, value };
+  const headers: RecordHeaders = {};
+  for (; count > 0; count--) {
+    const [nameLen, nameAt] = readVarInt(b, at);
+    const name = b.toString("utf8", nameAt, nameAt + nameLen);
+    const [vLen, vAt] = readVarInt(b, nameAt + nameLen);
+    const v = vLen < 0 ? null : b.subarray(vAt, vAt + vLen);
+    at = vAt + Math.max(vLen, 0);
+    const had = headers[name];
+    if (had === undefined) headers[name] = v;
+    else if (Array.isArray(had)) had.push(v);
+    else headers[name] = [had, v];
+  }
+  return { key, value, headers };
 }
 
 /** Key + value bytes of a record's tail (what maxMessageSize bounds). */
@@ -292,23 +474,55 @@ export function decodeRecords(
   bytes: Uint8Array,
   off = 0,
   len = bytes.length - off,
-): { hash: number; key: Buffer | null; value: Buffer }[] {
-  const out: { hash: number; key: Buffer | null; value: Buffer }[] = [];
-  forEachRecord(bytes, off, len, (hash, tailAt) => out.push({ hash, ...decodeTail(bytes, tailAt) }));
+): { hash: number; key: Buffer | null; value: Buffer; headers?: RecordHeaders; timestamp?: number }[] {
+  const out: { hash: number; key: Buffer | null; value: Buffer; headers?: RecordHeaders; timestamp?: number }[] = [];
+  forEachRecord(bytes, off, len, (hash, tailAt, _tailLen, timestamp) =>
+    out.push({ hash, ...decodeTail(bytes, tailAt), ...(Number.isNaN(timestamp) ? {} : { timestamp }) }),
+  );
   return out;
 }
 
 /** first size of a partition's buffer; it doubles as needed and is kept for the next batches */
 const FIRST_BUFFER = 16 * 1024;
-/** The sink's side: one partition's part of a batch: complete Kafka v2 records, offset deltas 0..count-1. */
+/**
+ * The sink's side: one partition's part of a batch: complete Kafka v2 records, offset deltas
+ * 0..count-1.
+ *
+ * Timestamps: while no record of the part has one (`base` NaN), every timestamp delta is 0 and
+ * the batch carries the time it is sent (kafkajs-patches.ts encodePartition). The first record
+ * that has one sets `base`, the batch's first timestamp: its own time when it is the part's
+ * first record, else now (the records before it, delta 0, get that time); from then on each
+ * record's delta is its time, or now, less `base` (negative deltas are valid, as in the Java
+ * client's batches), and `max` is the batch's max timestamp.
+ */
 export class PartitionRecords {
   buf = Buffer.allocUnsafe(FIRST_BUFFER);
   len = 0;
   count = 0;
+  base = Number.NaN;
+  max = Number.NaN;
 
-  /** Appends the record whose tail (record-frame.ts) is bytes[at, at + tailLen). */
-  append(bytes: Uint8Array, at: number, tailLen: number): number {
-    const body = 2 + sizeOfVarInt(this.count) + tailLen;
+  /** Empties the part, keeping its buffer. */
+  clear(): void {
+    this.len = 0;
+    this.count = 0;
+    this.base = Number.NaN;
+    this.max = Number.NaN;
+  }
+
+  /** Appends the record whose tail (record-frame.ts) is bytes[at, at + tailLen), with its timestamp (NaN: none). */
+  append(bytes: Uint8Array, at: number, tailLen: number, timestamp = Number.NaN): number {
+    let delta = 0;
+    if (!Number.isNaN(timestamp) || !Number.isNaN(this.base)) {
+      const t = Number.isNaN(timestamp) ? Date.now() : timestamp;
+      if (Number.isNaN(this.base)) {
+        this.base = this.count === 0 ? t : Date.now();
+        this.max = this.base;
+      }
+      delta = t - this.base;
+      if (t > this.max) this.max = t;
+    }
+    const body = 1 + sizeOfVarLong(delta) + sizeOfVarInt(this.count) + tailLen;
     const need = sizeOfVarInt(body) + body;
     if (this.len + need > this.buf.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + need));
@@ -318,7 +532,7 @@ export class PartitionRecords {
     const buf = this.buf;
     let o = writeVarInt(buf, this.len, body);
     buf[o++] = 0; // attributes
-    buf[o++] = 0; // timestamp delta: every record carries the batch's time
+    o = writeVarLong(buf, o, delta);
     o = writeVarInt(buf, o, this.count);
     copyBytes(bytes, at, at + tailLen, buf, o);
     this.len = o + tailLen;
@@ -326,14 +540,15 @@ export class PartitionRecords {
     return need;
   }
 
-  /** Calls onTail(bytes, tailAt, tailLen) for each record, in order. */
-  forEachTail(onTail: (bytes: Buffer, tailAt: number, tailLen: number) => void): void {
+  /** Calls onTail(bytes, tailAt, tailLen, timestamp) for each record, in order (timestamp NaN: the batch's). */
+  forEachTail(onTail: (bytes: Buffer, tailAt: number, tailLen: number, timestamp: number) => void): void {
     let at = 0;
     while (at < this.len) {
       const [body, bodyAt] = readVarInt(this.buf, at);
-      const [, tailAt] = readVarInt(this.buf, bodyAt + 2);
+      const [delta, deltaEnd] = readVarLong(this.buf, bodyAt + 1);
+      const [, tailAt] = readVarInt(this.buf, deltaEnd);
       at = bodyAt + body;
-      onTail(this.buf, tailAt, at - tailAt);
+      onTail(this.buf, tailAt, at - tailAt, Number.isNaN(this.base) ? Number.NaN : this.base + delta);
     }
   }
 }

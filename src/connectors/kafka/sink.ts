@@ -58,6 +58,7 @@ import {
   waitForBrokers,
   type ClientOptions,
 } from "./client.js";
+import type { KafkaSecuritySpec } from "./security.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
 import {
   decodeTail,
@@ -66,7 +67,10 @@ import {
   murmur2,
   NO_KEY,
   PartitionRecords,
+  readF64LE,
   tailKeyValueBytes,
+  TS_BYTES,
+  TS_FLAG,
 } from "./record-frame.js";
 import { readU32LE } from "../../core/bytes.js";
 import type { PendingTransaction } from "../../recovery/store.js";
@@ -79,6 +83,8 @@ export interface KafkaSinkInit {
   topic: string;
   brokers: [string, number][];
   logLevel: KafkaLogLevel;
+  /** TLS / SASL (security.ts): where the secrets are, read when connecting */
+  security: KafkaSecuritySpec;
   maxProduceBufferMs: number;
   maxMessageSize: number;
   /** one ring per worker */
@@ -126,10 +132,7 @@ class Batch {
   reset(partitions: number): void {
     while (this.parts.length < partitions) this.parts.push(new PartitionRecords());
     this.parts.length = partitions;
-    for (const p of this.parts) {
-      p.len = 0;
-      p.count = 0;
-    }
+    for (const p of this.parts) p.clear();
     this.records = 0;
     this.bytes = 0;
     this.biggest = 0;
@@ -161,6 +164,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     brokers: init.brokers,
     logLevel: init.logLevel,
     log,
+    security: init.security,
   };
   const brokers = brokerList(init.brokers).join(",");
   const linger = init.maxProduceBufferMs;
@@ -237,8 +241,15 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     if (batch.records === 0) batch.startedAt = performance.now();
     while (off < end) {
       const hash = readU32LE(bytes, off);
-      const tailLen = readU32LE(bytes, off + 4);
-      const tailAt = off + ENTRY_HEADER;
+      let tailLen = readU32LE(bytes, off + 4);
+      let tailAt = off + ENTRY_HEADER;
+      let timestamp = Number.NaN;
+      if (tailLen >= TS_FLAG) {
+        // The encoder set the record's timestamp (record-frame.ts).
+        tailLen -= TS_FLAG;
+        timestamp = readF64LE(bytes, tailAt);
+        tailAt += TS_BYTES;
+      }
       off = tailAt + tailLen;
       // A tail holds key and value plus at least 3 bytes (two lengths and the header count).
       if (tailLen - 3 > maxSize && tooBig(bytes, tailAt)) continue;
@@ -250,7 +261,7 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
         p = hash % n;
       }
       const part = parts[p];
-      batch.bytes += part.append(bytes, tailAt, tailLen);
+      batch.bytes += part.append(bytes, tailAt, tailLen, timestamp);
       if (part.len > batch.biggest) batch.biggest = part.len;
       batch.records++;
     }
@@ -280,14 +291,14 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
     fresh.reset(n);
     fresh.startedAt = old.startedAt;
     for (const part of old.parts)
-      part.forEachTail((bytes, tailAt, tailLen) => {
+      part.forEachTail((bytes, tailAt, tailLen, timestamp) => {
         const { key } = decodeTail(bytes, tailAt);
         let p: number;
         if (key === null) {
           p = spread;
           spread = (spread + 1) % n;
         } else p = (murmur2(key) & 0x7fffffff) % n;
-        fresh.bytes += fresh.parts[p].append(bytes, tailAt, tailLen);
+        fresh.bytes += fresh.parts[p].append(bytes, tailAt, tailLen, timestamp);
         fresh.biggest = Math.max(fresh.biggest, fresh.parts[p].len);
         fresh.records++;
       });
@@ -401,12 +412,16 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
             partition: p,
             records: part.buf.subarray(0, part.len),
             count: part.count,
+            // NaN while no record has a timestamp of its own: the batch takes the time it is sent
+            firstTimestamp: part.base,
+            maxTimestamp: part.max,
           }) as Message,
         );
       } else {
-        part.forEachTail((bytes, tailAt) => {
-          const { key, value } = decodeTail(bytes, tailAt);
-          out.push({ partition: p, key, value });
+        part.forEachTail((bytes, tailAt, _len, timestamp) => {
+          const { key, value, headers } = decodeTail(bytes, tailAt);
+          const ts = Number.isNaN(timestamp) ? {} : { timestamp: String(timestamp) };
+          out.push({ partition: p, key, value, ...(headers ? { headers } : {}), ...ts } as Message);
         });
       }
     }
@@ -416,9 +431,19 @@ export function runKafkaSink(init: KafkaSinkInit, control: MessagePort): void {
   const plainMessagesOf = (batch: Batch): Message[] => {
     const out: Message[] = [];
     batch.parts.forEach((part, p) =>
-      part.forEachTail((bytes, tailAt) => {
-        const { key, value } = decodeTail(bytes, tailAt);
-        out.push({ partition: p, key: key && Buffer.from(key), value: Buffer.from(value) });
+      part.forEachTail((bytes, tailAt, _len, timestamp) => {
+        const { key, value, headers } = decodeTail(bytes, tailAt);
+        const copy = (v: Buffer | null) => v && Buffer.from(v);
+        const copied =
+          headers &&
+          Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(copy) : copy(v)]));
+        out.push({
+          partition: p,
+          key: key && Buffer.from(key),
+          value: Buffer.from(value),
+          ...(copied ? { headers: copied } : {}),
+          ...(Number.isNaN(timestamp) ? {} : { timestamp: String(timestamp) }),
+        } as Message);
       }),
     );
     return out;

@@ -49,6 +49,8 @@ import {
   waitForBrokers,
   type ClientOptions,
 } from "./client.js";
+import type { KafkaSecuritySpec } from "./security.js";
+import { type Headers, writeMessageFrame } from "./message-frame.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
 
 /**
@@ -71,6 +73,10 @@ export interface KafkaSourceInit {
   topic: string;
   brokers: [string, number][];
   logLevel: KafkaLogLevel;
+  /** TLS / SASL (security.ts): where the secrets are, read when connecting */
+  security: KafkaSecuritySpec;
+  /** the decoder takes the record's metadata: each message goes as a message frame (message-frame.ts) */
+  metadata: boolean;
   groupId: string;
   /**
    * Resilience on: no group commits; the source starts each partition at the
@@ -109,6 +115,7 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     brokers: init.brokers,
     logLevel: init.logLevel,
     log,
+    security: init.security,
   };
   const brokers = brokerList(init.brokers).join(",");
 
@@ -165,6 +172,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
    * time a pause, a stop or a seek can be seen) every message handed on is resolved and counted in
    * `next`, and what it sent is flushed to the ring by whoever acts on that (pause, stop).
    */
+  const withMeta = init.metadata === true;
+  const scratch = Buffer.allocUnsafe(withMeta ? 64 * 1024 : 0);
   const eachBatch = async (p: EachBatchPayload) => {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, uncommittedOffsets } = p;
     const partition = batch.partition;
@@ -202,7 +211,18 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
           log.debug({ partition, offset: m.offset }, "skipping a message with a null value");
           continue;
         }
-        ch.send(t, m.value, 0, m.value.length);
+        if (withMeta) {
+          // The channel copies the frame, so one scratch buffer serves every message.
+          const [frame, len] = writeMessageFrame(scratch, {
+            key: m.key,
+            value: m.value,
+            timestamp: Number(m.timestamp),
+            offset: Number(m.offset),
+            partition,
+            headers: m.headers as Headers | undefined,
+          });
+          ch.send(t, frame, 0, len);
+        } else ch.send(t, m.value, 0, m.value.length);
         messages++;
         if (ch.blocked) {
           settle();
