@@ -21,6 +21,7 @@
  *
  * Varints are zigzag-encoded, as in the Kafka protocol.
  */
+import { syncOnly } from "../../runtime/async-steps.js";
 import { readU32LE, writeU32LE } from "../../core/bytes.js";
 import { utf8Length, utf8Write } from "../../transport/utf8.js";
 import { copyBytes } from "../../transport/channel.js";
@@ -207,6 +208,7 @@ export class RecordFrameWriter {
   /** Throws a TypeError (nothing written) when `encoded` is not [value, key]. */
   write(encoded: unknown): void {
     if (!Array.isArray(encoded)) {
+      if (encoded instanceof Promise) throw syncOnly("an encoder");
       throw new TypeError(`an encoder for a Kafka sink must return [value, key], got ${describe(encoded)}`);
     }
     const value = checkBytes(encoded[0], "value");
