@@ -7,20 +7,20 @@
  * kill -9 with --resilience-dir while calls are in flight, and the restored counts are a
  * consistent prefix of the input (a checkpoint waits for the calls in flight).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { frame, freePort, sendBytes, startCollector, type Collector } from "../helpers/net.js";
-import { fixture, startEngine, type Engine } from "../helpers/engine.js";
+import { fixture, sleep, startEngine, type Engine } from "../helpers/engine.js";
 
 const APP = fixture("async-app.ts");
 const KEYS = ["a", "b", "c", "d", "e", "f", "g"];
 const input = (from: number, n: number) =>
   Array.from({ length: n }, (_, i) => `${from + i} ${KEYS[(from + i) % KEYS.length]}`);
 const parse = (l: string) => {
-  const [seq, key, n, max] = l.trim().split(" ");
-  return { seq: Number(seq), key, n: Number(n), max: Number(max) };
+  const [seq, key, n, max, rest] = l.trim().split(" ");
+  return { seq: Number(seq), key, n: Number(n), max: Number(max), rest };
 };
 
 let engines: Engine[] = [];
@@ -68,6 +68,42 @@ describe("async steps in the engine", () => {
         if (concurrency > 1) expect(most).toBeGreaterThan(1);
         expect((await e.stop()).code).toBe(0);
       }, 90_000);
+
+  it("a stalled lookup stops the input: calls in flight stay at the limit, the worker decodes no more than its rings hold", async () => {
+    const out = await startCollector();
+    collectors.push(out);
+    const dir = mkdtempSync(join(tmpdir(), "wallaroo-async-gate-"));
+    dirs.push(dir);
+    const gate = join(dir, "open");
+    const inPort = await freePort();
+    const e = await start(inPort, out.port, [
+      "--workers",
+      "1",
+      "--concurrency",
+      "4",
+      "--ring-bytes",
+      "65536",
+      "--gate",
+      gate,
+    ]);
+    // 5000 messages of ~1 KB (5 MB): far more than the 64 KiB source ring and one run.
+    const pad = "x".repeat(1000);
+    const msgs = input(0, 5000).map((m) => `${m} ${pad}`);
+    const sending = sendBytes(inPort, frame(msgs));
+    // Time for a worker that kept reading to read all of it (if backpressure were broken).
+    await sleep(1500);
+    writeFileSync(gate, "");
+    await sending;
+    const lines = (await out.waitForLines(msgs.length, 60_000)).map(parse);
+    expect(lines.length).toBe(msgs.length);
+    expect(Math.max(...lines.map((o) => o.max))).toBe(4);
+    // What the worker had decoded while the lookups stalled: the ring's worth and one run,
+    // not the 5000 messages the sender was trying to send.
+    const atOpen = Number(lines[lines.length - 1].rest);
+    expect(atOpen).toBeGreaterThan(0);
+    expect(atOpen).toBeLessThan(1000);
+    expect((await e.stop()).code).toBe(0);
+  }, 90_000);
 
   it("a rejected call is counted and dead-lettered; its message alone is dropped", async () => {
     const out = await startCollector();
