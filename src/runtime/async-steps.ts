@@ -17,6 +17,8 @@
  */
 import type { Key } from "../topology/spec.js";
 
+export { syncOnly } from "../core/sync-only.js";
+
 export const WAITING = 0;
 export const RUNNING = 1;
 export const DONE = 2;
@@ -158,15 +160,4 @@ export class AsyncQueue {
     for (let i = 0; i < done.length; i++) visit(done[i]);
     return done.length;
   }
-}
-
-/**
- * The error for a Promise where the runtime needs a value now: only computations may be
- * async (their wrappers queue the call, see async-steps.ts), never a decoder, encoder or
- * partition function. Without it a Promise would go on as an object ("[object Promise]").
- */
-export function syncOnly(what: string): TypeError {
-  return new TypeError(
-    `${what} returned a Promise; only computations may be async (wallaroo.computation(name, async (x) => ...)), so do the asynchronous work in a computation step and return a plain value here; the message is dropped`,
-  );
 }

@@ -21,7 +21,7 @@
  *
  * Varints are zigzag-encoded, as in the Kafka protocol.
  */
-import { syncOnly } from "../../runtime/async-steps.js";
+import { syncOnly } from "../../core/sync-only.js";
 import { readU32LE, writeU32LE } from "../../core/bytes.js";
 import { utf8Length, utf8Write } from "../../transport/utf8.js";
 import { copyBytes } from "../../transport/channel.js";
