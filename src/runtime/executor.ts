@@ -1297,6 +1297,9 @@ export class Executor {
   }
 
   private emit(pipeline: number, value: unknown): void {
+    // A Promise inside a result (an element of a multi computation's array, a state
+    // computation's output) was never awaited: an error, not "[object Promise]" in the sink.
+    if (value instanceof Promise) throw promiseInResult();
     const sinks = this.pipelineSinkRuns[pipeline];
     if (this.sampleT0 !== 0)
       observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
@@ -1440,6 +1443,12 @@ export class Executor {
       if (this.gatherLen[k] > 0 || this.pendingUnits[k] > 0) this.flushSink(k);
     for (let k = 0; k < this.kafkaOut.length; k++) this.kafkaOut[k]?.flush();
   }
+}
+
+function promiseInResult(): TypeError {
+  return new TypeError(
+    "a computation's output is a Promise inside its result (an element of a multi computation's array, or the output of a state computation's [output, saveState]); return a Promise of the whole result instead (an async function), which the step awaits; the output is dropped",
+  );
 }
 
 function badTcpOutput(encoded: unknown): TypeError {

@@ -88,6 +88,17 @@ describe("async steps in the test driver", () => {
       expect((error as Error).message).toContain(`${what} returned a Promise; only computations may be async`);
     });
 
+  it("a Promise inside a result (an element of a multi computation's array) is an error that says so", async () => {
+    const app = new URL("../fixtures/async-multi-app.ts", import.meta.url);
+    const d = await createTestDriver({ module: app });
+    try {
+      await expect(d.pipeInput("words", "a b")).rejects.toThrow(/a Promise inside its result/);
+      expect(d.readOutput()).toEqual([]);
+    } finally {
+      await d.close();
+    }
+  });
+
   it("wrapper options are checked at definition", () => {
     expect(() => wallaroo.computation("x", async (v: number) => v, { concurrency: 0 })).toThrow(
       /concurrency must be an integer >= 1/,
