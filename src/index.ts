@@ -19,7 +19,7 @@ export {
   state_computation,
   state_computation_multi,
 } from "./api/wrappers.js";
-export type { DecoderOptions } from "./api/wrappers.js";
+export type { AsyncOptions, DecoderOptions, StateResult, StateMultiResult } from "./api/wrappers.js";
 export {
   aggregation,
   rangeWindows,

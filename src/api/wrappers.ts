@@ -12,6 +12,7 @@ import type { KafkaRecordMeta } from "../connectors/kafka/message-frame.js";
 import { parseLengthFormat } from "../core/struct.js";
 import {
   KIND,
+  type AsyncSettings,
   type DELETE,
   type Computation,
   type Decoder,
@@ -44,29 +45,110 @@ function checkFn<F>(wrapper: string, what: string, fn: F): F {
   return fn;
 }
 
-/** A stateless computation: `fn` returns the output; null/undefined sends nothing on. */
-export function computation<I = any, O = any>(name: string, fn: (input: I) => O | null | undefined): Computation<I, O> {
+/**
+ * Options of the computation wrappers, for a function that returns a Promise (an `async`
+ * function): like Flink's async I/O. A function that returns a plain value runs as before.
+ */
+export interface AsyncOptions {
+  /** calls of this step in flight at once, per worker; at the limit the worker stops taking input (default 64) */
+  concurrency?: number;
+  /** ms after which a call that has not settled fails like a throwing computation (default 0: no timeout) */
+  timeout?: number;
+  /** pass results on as they complete instead of in input order (a state step still keeps each key's order) */
+  unordered?: boolean;
+}
+
+/** concurrency when the options do not say */
+export const DEFAULT_CONCURRENCY = 64;
+const ASYNC_OPTIONS = new Set(["concurrency", "timeout", "unordered"]);
+
+function asyncSettings(wrapper: string, options: unknown): AsyncSettings {
+  if (options === undefined) return Object.freeze({ concurrency: DEFAULT_CONCURRENCY, timeout: 0, unordered: false });
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new WallarooParameterError(
+      `${wrapper}: options must be an object such as { concurrency: 64, timeout: 5000, unordered: false }, got ${describe(options)}`,
+    );
+  }
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!ASYNC_OPTIONS.has(k)) {
+      throw new WallarooParameterError(
+        `${wrapper}: unknown option "${k}"; the options are concurrency, timeout and unordered`,
+      );
+    }
+  }
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY;
+  if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1) {
+    throw new WallarooParameterError(`${wrapper}: concurrency must be an integer >= 1, got ${describe(concurrency)}`);
+  }
+  const timeout = o.timeout ?? 0;
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0) {
+    throw new WallarooParameterError(
+      `${wrapper}: timeout must be a number of ms >= 0 (0: no timeout), got ${describe(timeout)}`,
+    );
+  }
+  const unordered = o.unordered ?? false;
+  if (typeof unordered !== "boolean") {
+    throw new WallarooParameterError(`${wrapper}: unordered must be true or false, got ${describe(unordered)}`);
+  }
+  return Object.freeze({ concurrency, timeout, unordered });
+}
+
+/** A state computation's result: `[output | null, saveState]`, or with wallaroo.DELETE as a third element. */
+export type StateResult<O> = [O | null | undefined, boolean] | [O | null | undefined, boolean, typeof DELETE];
+/** A multi state computation's result: `[outputs[] | null, saveState]`, or with wallaroo.DELETE. */
+export type StateMultiResult<O> =
+  | [readonly (O | null | undefined)[] | null | undefined, boolean]
+  | [readonly (O | null | undefined)[] | null | undefined, boolean, typeof DELETE];
+
+/**
+ * A stateless computation: `fn` returns the output; null/undefined sends nothing on.
+ * `fn` may return a Promise of it (see AsyncOptions for `options`).
+ */
+export function computation<I = any, O = any>(
+  name: string,
+  fn: (input: I) => PromiseLike<O | null | undefined>,
+  options?: AsyncOptions,
+): Computation<I, O>;
+export function computation<I = any, O = any>(
+  name: string,
+  fn: (input: I) => O | null | undefined,
+  options?: AsyncOptions,
+): Computation<I, O>;
+export function computation(name: string, fn: (input: unknown) => unknown, options?: AsyncOptions): Computation {
   const n = checkName("computation", name);
   return Object.freeze({
     [KIND]: "computation" as const,
     name: n,
     multi: false,
     fn: checkFn(`computation("${n}")`, "fn", fn),
+    async: asyncSettings(`computation("${n}")`, options),
   });
 }
 
-/** A stateless computation with many outputs: `fn` returns an array (each element goes on) or null. */
+/**
+ * A stateless computation with many outputs: `fn` returns an array (each element goes on)
+ * or null, or a Promise of it (see AsyncOptions).
+ */
+export function computationMulti<I = any, O = any>(
+  name: string,
+  fn: (input: I) => PromiseLike<readonly (O | null | undefined)[] | null | undefined>,
+  options?: AsyncOptions,
+): Computation<I, O>;
 export function computationMulti<I = any, O = any>(
   name: string,
   // null/undefined elements are skipped (nothing sent for them), so O is the type of the others
   fn: (input: I) => readonly (O | null | undefined)[] | null | undefined,
-): Computation<I, O> {
+  options?: AsyncOptions,
+): Computation<I, O>;
+export function computationMulti(name: string, fn: (input: unknown) => unknown, options?: AsyncOptions): Computation {
   const n = checkName("computationMulti", name);
   return Object.freeze({
     [KIND]: "computation" as const,
     name: n,
     multi: true,
     fn: checkFn(`computationMulti("${n}")`, "fn", fn),
+    async: asyncSettings(`computationMulti("${n}")`, options),
   });
 }
 
@@ -74,39 +156,53 @@ export function computationMulti<I = any, O = any>(
  * A state computation: `fn(input, state)` returns `[output | null, saveState]`, or
  * `[output | null, saveState, wallaroo.DELETE]` to end the instance after this message
  * (the output still goes on; the next message for the key starts with a fresh instance).
+ * `fn` may return a Promise of it (see AsyncOptions): a key's next message then waits
+ * until its call settles, so the state is never used by two calls at once.
  */
 export function stateComputation<I = any, S = any, O = any>(
   name: string,
-  fn: (input: I, state: S) => [O | null | undefined, boolean] | [O | null | undefined, boolean, typeof DELETE],
-): StateComputation<I, S, O> {
+  // One signature with a union (not overloads): the union keeps a returned array literal a
+  // tuple, in an async function too, where overloads made it (O | boolean)[].
+  fn: (input: I, state: S) => StateResult<O> | PromiseLike<StateResult<O>>,
+  options?: AsyncOptions,
+): StateComputation<I, S, O>;
+export function stateComputation(
+  name: string,
+  fn: (input: unknown, state: unknown) => unknown,
+  options?: AsyncOptions,
+): StateComputation {
   const n = checkName("stateComputation", name);
   return Object.freeze({
     [KIND]: "stateComputation" as const,
     name: n,
     multi: false,
-    fn: checkFn(`stateComputation("${n}")`, "fn", fn) as StateComputation["fn"],
+    fn: checkFn(`stateComputation("${n}")`, "fn", fn),
+    async: asyncSettings(`stateComputation("${n}")`, options),
   });
 }
 
 /**
  * A state computation with many outputs: `fn(input, state)` returns `[outputs[] | null, saveState]`,
- * or `[outputs[] | null, saveState, wallaroo.DELETE]` to end the instance (see stateComputation).
+ * or `[outputs[] | null, saveState, wallaroo.DELETE]` to end the instance (see stateComputation),
+ * or a Promise of it.
  */
 export function stateComputationMulti<I = any, S = any, O = any>(
   name: string,
-  fn: (
-    input: I,
-    state: S,
-  ) =>
-    | [readonly (O | null | undefined)[] | null | undefined, boolean]
-    | [readonly (O | null | undefined)[] | null | undefined, boolean, typeof DELETE],
-): StateComputation<I, S, O> {
+  fn: (input: I, state: S) => StateMultiResult<O> | PromiseLike<StateMultiResult<O>>,
+  options?: AsyncOptions,
+): StateComputation<I, S, O>;
+export function stateComputationMulti(
+  name: string,
+  fn: (input: unknown, state: unknown) => unknown,
+  options?: AsyncOptions,
+): StateComputation {
   const n = checkName("stateComputationMulti", name);
   return Object.freeze({
     [KIND]: "stateComputation" as const,
     name: n,
     multi: true,
-    fn: checkFn(`stateComputationMulti("${n}")`, "fn", fn) as StateComputation["fn"],
+    fn: checkFn(`stateComputationMulti("${n}")`, "fn", fn),
+    async: asyncSettings(`stateComputationMulti("${n}")`, options),
   });
 }
 

@@ -21,6 +21,7 @@ import { readU32LE, writeU32LE } from "../core/bytes.js";
 import { sinkConnector, sourceConnector } from "../connectors/registry.js";
 import { HIST_SLOTS, observe, SAMPLE_EVERY, workerLayout, type WorkerLayout } from "../metrics/layout.js";
 import { RecordFrameWriter } from "../connectors/kafka/record-frame.js";
+import { AsyncEntry, AsyncQueue, FAILED, syncOnly } from "./async-steps.js";
 
 /**
  * What the executor tells its owner about messages it had to drop (every drop is
@@ -191,7 +192,14 @@ class StepRun {
     readonly partitionAt: number,
     /** the state's ttl bookkeeping on this worker, or null (no ttl) */
     readonly expiry: Expiry | null,
+    /** its calls that returned a Promise, and the messages queued behind them (null: a window step) */
+    readonly queue: AsyncQueue | null,
   ) {}
+  /**
+   * queue.entries.length, kept here so that the runner's test for "messages are queued at this
+   * step" is one load: while it is not 0, a message joins the queue instead of running now
+   */
+  queued = 0;
 }
 
 /** A source's decoder, pipeline and first step, and its decoder's label index. */
@@ -341,6 +349,17 @@ export class Executor {
   private readonly onLate: LateSink;
   /** the event time of the message being run (set when a window step's pipeline decodes it, or from its frame) */
   private eventTime = 0;
+  /** the steps that may return a Promise (every user computation) */
+  private asyncSteps: StepRun[] = [];
+  /** resolved at the next settled call (see whenSettled) */
+  private settleWaiter: { promise: Promise<void>; resolve: () => void } | null = null;
+  private readonly settled = () => {
+    const w = this.settleWaiter;
+    if (w !== null) {
+      this.settleWaiter = null;
+      w.resolve();
+    }
+  };
 
   constructor(
     private readonly plan: Plan,
@@ -453,10 +472,14 @@ export class Executor {
         label(this.stepLabels[st.id]),
         partitioned ? label(this.partitionLabels[st.id]) : -1,
         state !== null ? this.expiries[state.id] : null,
+        st.async !== null
+          ? new AsyncQueue(st.async.concurrency, st.async.timeout, st.async.unordered, state !== null, this.settled)
+          : null,
       );
     });
     // A connector whose payloads carry more than the decoder's bytes (Kafka metadata) calls the decoder itself.
     this.decodeFns = plan.sources.map((src) => sourceConnector(src.spec).decodeFn?.(src.spec) ?? src.decoder.fn);
+    this.asyncSteps = this.stepRuns.filter((r) => r.queue !== null);
     this.sourceRuns = plan.sources.map(
       (src) =>
         new SourceRun(src.id, src.pipeline, src.firstStep, this.decodeFns[src.id], label(this.decoderLabels[src.id])),
@@ -573,6 +596,7 @@ export class Executor {
     this.takenCount[source.pipeline]++;
     this.sampleT0 = this.sampleMask >= 0 && (++this.sampleTick & this.sampleMask) === 0 ? epochMs() : 0;
     const value = source.decode(payload);
+    if (value instanceof Promise) throw syncOnly("a decoder");
     if (value == null)
       throw new TypeError(
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
@@ -691,11 +715,19 @@ export class Executor {
       if (step.stateful === null) {
         this.at = step.at;
         this.stepMessages[step.id]++;
+        if (step.queued !== 0) {
+          this.enqueue(step, 0, value);
+          return;
+        }
         if (this.sampleT0 === 0) out = step.stateless!(value);
         else {
           const t = performance.now();
           out = step.stateless!(value);
           observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
+        }
+        if (out instanceof Promise) {
+          this.parkRunning(step, 0, value, out);
+          return;
         }
       } else {
         const state = step.state!;
@@ -721,6 +753,10 @@ export class Executor {
         routed = false;
         this.at = step.at;
         this.stepMessages[step.id]++;
+        if (step.queued !== 0) {
+          this.enqueue(step, key, value);
+          return;
+        }
         if (inst === undefined) inst = this.instance(state, key);
         // Touched before the computation runs: an instance it throws on (new or not) still expires.
         const expiry = step.expiry;
@@ -731,6 +767,10 @@ export class Executor {
           : step.stateful(value, inst);
         if (t !== 0) observe(this.slots, this.layout.stepHist + step.id * HIST_SLOTS, performance.now() - t);
         if (!Array.isArray(result)) {
+          if (result instanceof Promise && step.queue !== null) {
+            this.parkRunning(step, key, value, result);
+            return;
+          }
           throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
         }
         out = result[0];
@@ -749,6 +789,124 @@ export class Executor {
       value = out;
       raw = null;
       step = this.stepRuns[step.next];
+    }
+  }
+
+  /**
+   * A call of `step` returned a Promise (its queue was empty): the message waits in the
+   * step's queue for it (see async-steps.ts), and the next messages of the step join it.
+   */
+  private parkRunning(step: StepRun, key: Key, value: unknown, promise: Promise<unknown>): void {
+    const e = new AsyncEntry(value, key, this.sampleT0, this.eventTime);
+    step.queue!.addRunning(e, promise);
+    step.queued = step.queue!.entries.length;
+  }
+
+  /** A message for a step with messages queued: it joins them, and starts if a call is free. */
+  private enqueue(step: StepRun, key: Key, value: unknown): void {
+    const q = step.queue!;
+    q.add(new AsyncEntry(value, key, this.sampleT0, this.eventTime));
+    step.queued = q.entries.length;
+    q.start(this.callFor(step));
+  }
+
+  /** the function that starts a queued message's call of `step` */
+  private callFor(step: StepRun): (e: AsyncEntry) => unknown {
+    return (e) => {
+      this.at = step.at;
+      this.sampleT0 = e.sampleT0;
+      this.eventTime = e.eventTime;
+      if (step.stateful === null) return step.stateless!(e.value);
+      const inst = this.instance(step.state!, e.key);
+      // Touched when its call starts, as a message that runs at once is.
+      const expiry = step.expiry;
+      if (expiry !== null) expiry.touched.set(e.key, expiry.tick);
+      return step.stateful(e.value, inst);
+    };
+  }
+
+  /** Messages waiting at async steps, started or not, on this worker. */
+  get asyncPending(): number {
+    let n = 0;
+    for (let i = 0; i < this.asyncSteps.length; i++) n += this.asyncSteps[i].queued;
+    return n;
+  }
+
+  /**
+   * true while some step has `concurrency` messages or more queued: the worker takes no
+   * input until it drains (backpressure, like a full ring's)
+   */
+  get asyncFull(): boolean {
+    for (let i = 0; i < this.asyncSteps.length; i++) {
+      const st = this.asyncSteps[i];
+      if (st.queued !== 0 && st.queue!.full) return true;
+    }
+    return false;
+  }
+
+  /** A promise resolved when the next call settles (the worker loop and the test driver wait on it). */
+  whenSettled(): Promise<void> {
+    if (this.settleWaiter === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.settleWaiter = { promise, resolve };
+    }
+    return this.settleWaiter.promise;
+  }
+
+  /**
+   * Passes on the results of settled calls that may go on (ordered: in input order), runs
+   * the rest of their pipelines, and starts the queued calls that may start now. Called by
+   * the worker loop on every pass (and by the test driver), never from a settle callback,
+   * so user code after an async step runs where the loop runs user code. Returns the
+   * messages taken off the queues.
+   */
+  drainAsync(): number {
+    let n = 0;
+    let again = true;
+    while (again && !this.halted) {
+      again = false;
+      for (let i = 0; i < this.asyncSteps.length && !this.halted; i++) {
+        const step = this.asyncSteps[i];
+        if (step.queued === 0) continue;
+        const q = step.queue!;
+        const took = q.take((e) => this.resume(step, e));
+        const finished = q.start(this.callFor(step));
+        step.queued = q.entries.length;
+        n += took;
+        if (took > 0 || finished) again = true;
+      }
+    }
+    return n;
+  }
+
+  /** One settled call of `step`: its error reported, or its result passed on as a call that returned it would be. */
+  private resume(step: StepRun, e: AsyncEntry): void {
+    if (this.halted) return;
+    this.at = step.at;
+    this.sampleT0 = e.sampleT0;
+    this.eventTime = e.eventTime;
+    try {
+      if (e.status === FAILED) throw e.result;
+      let out = e.result;
+      if (step.stateful !== null) {
+        const result = out;
+        if (!Array.isArray(result)) {
+          throw new TypeError(`a state computation must return [output, saveState], got ${typeof result}`);
+        }
+        out = result[0];
+        const state = step.state!;
+        if (result.length > 2) this.endInstance(state, e.key, result[2]);
+        else if (this.dirty !== null && result[1] === true) this.dirty[state.id].add(step.partitioned ? e.key : 0);
+      }
+      if (out == null) return;
+      if (step.multi) this.fanOut(step, step.pipeline, out);
+      else if (step.next < 0) this.emit(step.pipeline, out);
+      else this.run(step.next, out, false, 0, null);
+    } catch (err) {
+      this.failed(err, undefined, e.value);
     }
   }
 
@@ -1144,6 +1302,9 @@ export class Executor {
   }
 
   private emit(pipeline: number, value: unknown): void {
+    // A Promise inside a result (an element of a multi computation's array, a state
+    // computation's output) was never awaited: an error, not "[object Promise]" in the sink.
+    if (value instanceof Promise) throw promiseInResult();
     const sinks = this.pipelineSinkRuns[pipeline];
     if (this.sampleT0 !== 0)
       observe(this.slots, this.layout.e2eHist + pipeline * HIST_SLOTS, epochMs() - this.sampleT0);
@@ -1289,7 +1450,14 @@ export class Executor {
   }
 }
 
+function promiseInResult(): TypeError {
+  return new TypeError(
+    "a computation's output is a Promise inside its result (an element of a multi computation's array, or the output of a state computation's [output, saveState]); return a Promise of the whole result instead (an async function), which the step awaits; the output is dropped",
+  );
+}
+
 function badTcpOutput(encoded: unknown): TypeError {
+  if (encoded instanceof Promise) return syncOnly("an encoder");
   return new TypeError(
     `an encoder for a TCP sink must return a Buffer, Uint8Array or string, got ${describe(encoded)}; the output is dropped`,
   );
@@ -1305,6 +1473,7 @@ function checkKey(k: unknown): Key {
     case "bigint":
       return normalizeKey(k);
   }
+  if (k instanceof Promise) throw syncOnly("a partition function");
   throw new TypeError(`a partition function must return a string, a finite number or a bigint, got ${describe(k)}`);
 }
 

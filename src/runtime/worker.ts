@@ -460,6 +460,8 @@ async function main(init: WorkerInit): Promise<void> {
 
   let sliceStart = performance.now();
   let lastCommit = sliceStart;
+  /** the plan has steps that may return a Promise: the loop drains their queues (always, unless only window steps) */
+  const async = plan.steps.some((st) => st.async !== null);
   for (;;) {
     if (fatal) {
       await new Promise(() => {}); // the coordinator is stopping the engine
@@ -478,16 +480,36 @@ async function main(init: WorkerInit): Promise<void> {
     //   rings carry every pipeline, so a stalled pipeline that fills a worker's sink queue to
     //   the cap does hold up the other pipelines' messages that cross to that worker; its
     //   sources being stopped everywhere at the first backed-up worker keeps that rare.)
-    const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
+    // Async steps (runtime/async-steps.ts): results that may go on now, first. While a step
+    // has `concurrency` messages queued, no input is taken (neither rings nor sources): the
+    // rings fill and the sources stop reading, as for a full sink. That cannot deadlock:
+    // the calls settle by themselves (or time out), whatever the other workers do.
     stepping = true;
-    if (readPeers) for (let i = 0; i < peerReaders.length; i++) n += peerReaders[i].read(BATCH);
+    if (async) n += executor.drainAsync();
+    const readPeers = !sinkOverCap() && peerQueued() < PEER_QUEUE_CAP;
+    if (readPeers) {
+      // While nothing is queued at an async step (always, for an application whose calls
+      // return plain values) a ring is read as before, BATCH frames at a time; once something
+      // is, a frame at a time, stopping at the limit. Calls in flight never exceed the limit
+      // (queued messages wait to start); what is queued beyond it is bounded by the frames
+      // read in one pass (the rings' capacity), whatever a stalled lookup does.
+      for (let i = 0; i < peerReaders.length; i++) {
+        if (!async || executor.asyncPending === 0) n += peerReaders[i].read(BATCH);
+        else
+          for (let f = 0; f < BATCH && !executor.asyncFull; f++) {
+            const got = peerReaders[i].read(1);
+            n += got;
+            if (got === 0) break;
+          }
+      }
+    }
     peerBlocked = peersBlocked();
     let heldBack = false;
     // One source frame is a run of many messages: take them one frame at a time and
     // stop as soon as an output of that source backs up, so the queue stays at about one run's outputs.
     for (let i = 0; i < sourceReaders.length; i++) {
       for (let f = 0; f < SOURCE_BATCH; f++) {
-        if (sourceHeld(i)) {
+        if (sourceHeld(i) || (async && executor.asyncFull)) {
           if (sourceReaders[i].hasData()) heldBack = true;
           break;
         }
@@ -515,7 +537,20 @@ async function main(init: WorkerInit): Promise<void> {
     } else {
       for (let i = 0; i < outputs.length; i++) if (outputs[i].uncommitted >= COMMIT_BYTES) outputs[i].commit();
     }
-    if (n === 0) {
+    if (n === 0 && async && executor.asyncPending > 0) {
+      // Calls in flight: not idle (a checkpoint or a stop waits for them, as the coordinator
+      // waits for every worker to be idle), and not a blocking sleep either, which would keep
+      // their promises from settling. Wait for one to settle, or 1 ms to look at the inputs.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        executor.whenSettled(),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, 1);
+        }),
+      ]);
+      clearTimeout(timer);
+      sliceStart = performance.now();
+    } else if (n === 0) {
       if (anyBlocked() || heldBack) {
         // Waiting for a consumer to make room (here, or on another worker for a source held
         // back: no doorbell rings when that clears); peer input must still be drained, so poll rather than block.

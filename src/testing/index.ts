@@ -255,6 +255,7 @@ class Driver implements TestDriver {
           return frame === undefined ? m : { key: m.key, value: frame };
         }),
       );
+    await this.settleAsync();
     // The watermarks move with what came in, as the engine's next timer tick would move them.
     this.tickWindows();
     const errors = this.errors;
@@ -363,6 +364,26 @@ class Driver implements TestDriver {
     }
     for (const e of this.executors) e.flushSinks();
     this.collectOutputs();
+  }
+
+  /**
+   * Waits for every call of an async step to settle and passes its results on (in the
+   * engine the worker loop does this between batches), until nothing is queued anywhere:
+   * pipeInput returns with every output of its messages collected, as for plain values.
+   */
+  private async settleAsync(): Promise<void> {
+    for (;;) {
+      let progress = 0;
+      for (const e of this.executors) progress += e.drainAsync();
+      this.settle();
+      for (const e of this.executors) progress += e.drainAsync();
+      const waiting = this.executors.filter((e) => e.asyncPending > 0);
+      if (waiting.length === 0) {
+        if (progress > 0) this.settle();
+        return;
+      }
+      if (progress === 0) await Promise.race(waiting.map((e) => e.whenSettled()));
+    }
   }
 
   private collectOutputs(): void {

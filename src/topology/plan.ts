@@ -5,6 +5,7 @@
  */
 import type {
   ApplicationSpec,
+  AsyncSettings,
   Computation,
   Decoder,
   Encoder,
@@ -53,6 +54,8 @@ export interface StepPlan {
    * always multi. null for other steps.
    */
   readonly windows: Windows | null;
+  /** how calls that return a Promise run (null: a window step, never async) */
+  readonly async: AsyncSettings | null;
 }
 
 export interface StatePlan {
@@ -132,6 +135,7 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
           state: stateIndex.get(s.stateName)!,
           next,
           windows: s.windows,
+          async: null,
         });
       } else if (s.kind === "state") {
         steps.push({
@@ -145,6 +149,7 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
           state: stateIndex.get(s.stateName)!,
           next,
           windows: null,
+          async: s.computation.async,
         });
       } else {
         steps.push({
@@ -158,6 +163,7 @@ export function compilePlan(app: ApplicationSpec, workers: number): Plan {
           state: -1,
           next,
           windows: null,
+          async: s.computation.async,
         });
       }
     });

@@ -34,12 +34,24 @@ declare const OUTPUT: unique symbol;
  * `O` what it sends on (for a multi computation: each element). They default to
  * `any`, so the runtime and untyped code see the same shapes as before.
  */
+/**
+ * How a step runs calls that return a Promise (src/runtime/async-steps.ts): at most
+ * `concurrency` calls in flight per worker, each failing after `timeout` ms (0: none),
+ * results passed on in input order unless `unordered`.
+ */
+export interface AsyncSettings {
+  readonly concurrency: number;
+  readonly timeout: number;
+  readonly unordered: boolean;
+}
+
 export interface Computation<I = any, O = any> {
   readonly [KIND]: "computation";
   readonly name: string;
   readonly multi: boolean;
-  /** returns the output (multi: an array of outputs); null/undefined sends nothing on */
+  /** returns the output (multi: an array of outputs), or a Promise of it; null/undefined sends nothing on */
   readonly fn: (input: I) => any;
+  readonly async: AsyncSettings;
   readonly [OUTPUT]?: O;
 }
 
@@ -51,7 +63,8 @@ export interface StateComputation<I = any, S = any, O = any> {
    * returns [output | null, saveState] (multi: [outputs[] | null, saveState]), with
    * DELETE as a third element to end the instance
    */
-  readonly fn: (input: I, state: S) => [any, boolean] | [any, boolean, typeof DELETE];
+  readonly fn: (input: I, state: S) => any;
+  readonly async: AsyncSettings;
   readonly [OUTPUT]?: O;
 }
 

@@ -26,6 +26,7 @@
  *
  * Varints are zigzag-encoded, as in the Kafka protocol.
  */
+import { syncOnly } from "../../core/sync-only.js";
 import { readU32LE, writeU32LE } from "../../core/bytes.js";
 import { utf8Length, utf8Write } from "../../transport/utf8.js";
 import { copyBytes } from "../../transport/channel.js";
@@ -357,6 +358,7 @@ export class RecordFrameWriter {
       key = o.key == null ? null : checkBytes(o.key, "key");
       headers = headerPairs(o.headers);
     } else {
+      if (encoded instanceof Promise) throw syncOnly("an encoder");
       throw new TypeError(
         `an encoder for a Kafka sink must return [value, key] or { value, key, headers }, got ${describe(encoded)}`,
       );
