@@ -59,14 +59,8 @@ export type {
   FileSourceOptions,
   FileSinkOptions,
 } from "./api/configs.js";
-export type {
-  KafkaSaslMechanism,
-  KafkaSaslOptions,
-  KafkaSecret,
-  KafkaSecurity,
-  KafkaTlsOptions,
-} from "./connectors/kafka/security.js";
-export type { KafkaRecordMeta } from "./connectors/kafka/message-frame.js";
+export type { KafkaSaslOptions, KafkaSecret, KafkaSecurity, KafkaTlsOptions } from "./api/kafka-security.js";
+export type { KafkaSaslMechanism, KafkaRecordMeta } from "./topology/kafka.js";
 export {
   tcpParseInputAddrs,
   tcpParseOutputAddrs,

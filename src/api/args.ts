@@ -11,12 +11,8 @@
 import { KAFKA_LOG_LEVELS, parsePort, type KafkaLogLevel } from "./configs.js";
 import { WallarooParameterError } from "./errors.js";
 import { integerProblem } from "./numbers.js";
-import {
-  SASL_MECHANISMS,
-  type KafkaSaslMechanism,
-  type KafkaSecret,
-  type KafkaSecurity,
-} from "../connectors/kafka/security.js";
+import { SASL_MECHANISMS, type KafkaSaslMechanism } from "../topology/kafka.js";
+import type { KafkaSecret, KafkaSecurity } from "./kafka-security.js";
 
 const KAFKA_DEFAULT_PORT = 9092;
 

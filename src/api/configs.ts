@@ -21,7 +21,7 @@ import {
   type TCPSinkSpec,
   type TCPSourceSpec,
 } from "../topology/spec.js";
-import { checkSecurity, type KafkaSecurity } from "../connectors/kafka/security.js";
+import { checkSecurity, type KafkaSecurity } from "./kafka-security.js";
 
 export type KafkaLogLevel = "Fine" | "Info" | "Warn" | "Error";
 export const KAFKA_LOG_LEVELS: readonly KafkaLogLevel[] = ["Fine", "Info", "Warn", "Error"];

@@ -8,7 +8,7 @@
  * programming errors at definition time, so they throw at once instead of at build().
  */
 import { WallarooParameterError } from "./errors.js";
-import type { KafkaRecordMeta } from "../connectors/kafka/message-frame.js";
+import type { KafkaRecordMeta } from "../topology/kafka.js";
 import { parseLengthFormat } from "../core/struct.js";
 import {
   KIND,

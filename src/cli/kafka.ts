@@ -14,7 +14,8 @@ import { createInterface } from "node:readline";
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { UsageError, intFlag, numberFlag } from "./flags.js";
-import { checkSecurity, kafkajsSecurity, type KafkaSecurity } from "../connectors/kafka/security.js";
+import { checkSecurity, type KafkaSecurity } from "../api/kafka-security.js";
+import { kafkajsSecurity } from "../connectors/kafka/security.js";
 import { WallarooParameterError } from "../api/errors.js";
 
 const HELP = `Usage: wallaroo kafka <command> [flags]

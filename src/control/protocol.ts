@@ -8,9 +8,24 @@ import type { Worker } from "node:worker_threads";
 import type { Key } from "../topology/spec.js";
 import type { EncodedRecords, PendingTransaction, Positions } from "../recovery/store.js";
 
-/** An error in user code, as the dashboard lists it (metrics on: sent with the stats; metrics/history.ts). */
-export type { RecentError } from "../metrics/history.js";
-import type { RecentError } from "../metrics/history.js";
+/**
+ * An error in user code, as the dashboard lists it (metrics on: sent with the stats; kept
+ * by metrics/history.ts). One error as a worker reports it (its latest occurrence) with how
+ * many like it since its last report.
+ */
+export interface RecentError {
+  at: number;
+  worker: number;
+  /** the step (or "(decoder)", "(encoder ...)") it happened in */
+  where: string;
+  message: string;
+  /** the stack's first ERROR_STACK_LINES lines, or "" (a thrown non-Error has none); of the report interval's first occurrence */
+  stack: string;
+  /** the failing message: its raw bytes as text, or its value as JSON; cut to ERROR_VALUE_CHARS; the first occurrence's */
+  value: string | null;
+  /** occurrences of this step + message since the worker's last report (this one included) */
+  count: number;
+}
 
 /** An error as it crosses a thread boundary: what the user needs to find it (the stack) survives. */
 export interface ErrorInfo {

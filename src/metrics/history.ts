@@ -23,20 +23,9 @@ export const ERROR_VALUE_CHARS = 200;
 /** backlog samples kept (one per dashboard tick: two minutes at the default second) */
 export const BACKLOG_POINTS = 120;
 
-/** One error as a worker reports it (its latest occurrence) with how many like it since its last report. */
-export interface RecentError {
-  at: number;
-  worker: number;
-  /** the step (or "(decoder)", "(encoder ...)") it happened in */
-  where: string;
-  message: string;
-  /** the stack's first ERROR_STACK_LINES lines, or "" (a thrown non-Error has none); of the report interval's first occurrence */
-  stack: string;
-  /** the failing message: its raw bytes as text, or its value as JSON; cut to ERROR_VALUE_CHARS; the first occurrence's */
-  value: string | null;
-  /** occurrences of this step + message since the worker's last report (this one included) */
-  count: number;
-}
+/** One error as a worker reports it: defined with the worker's stats message (control/protocol.ts). */
+export type { RecentError } from "../control/protocol.js";
+import type { RecentError } from "../control/protocol.js";
 
 export function cut(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
@@ -234,4 +223,13 @@ export class BacklogHistory {
   list(): { at: number; values: (number | null)[] }[] {
     return this.points.slice();
   }
+}
+
+/** One engine option as the configuration view shows it (runtime/options.ts engineConfiguration makes them). */
+export interface ConfigEntry {
+  flag: string;
+  /** the value in effect, as text; the default's text when not given and computed at start */
+  value: string;
+  /** true when the value is the default (not given) */
+  isDefault: boolean;
 }

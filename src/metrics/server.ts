@@ -49,7 +49,7 @@ import {
 import { RING_CAPACITY_WORD, RING_READ_POS_WORD, RING_WRITE_POS_WORD } from "../transport/ring.js";
 import type { CheckpointOutcome, CheckpointStats } from "../recovery/checkpoint.js";
 import type { RecentError } from "../control/protocol.js";
-import type { ConfigEntry } from "../runtime/options.js";
+import type { ConfigEntry } from "./history.js";
 import { BacklogHistory, CheckpointHistory, ErrorHistory } from "./history.js";
 import type { Logger } from "../core/log.js";
 

@@ -423,13 +423,8 @@ export function resolveEngineOptions(o: EngineOptions): EngineFlagOptions {
 }
 
 /** One option in effect, as the dashboard's configuration view shows it. */
-export interface ConfigEntry {
-  flag: string;
-  /** the value in effect, as text; the default's text when not given and computed at start */
-  value: string;
-  /** true when the value is the default (not given) */
-  isDefault: boolean;
-}
+export type { ConfigEntry } from "../metrics/history.js";
+import type { ConfigEntry } from "../metrics/history.js";
 
 /**
  * The options in effect, for display: every flag of `flags` with its value, except the

@@ -7,7 +7,7 @@
 export type { Key } from "../core/hash.js";
 import type { Key } from "../core/hash.js";
 import type { Windows } from "./windows.js";
-import type { KafkaSecuritySpec } from "../connectors/kafka/security.js";
+import type { KafkaSecuritySpec } from "./kafka.js";
 
 // In a module of its own, so that windows.ts (which spec.ts imports) can use it without a cycle.
 import { KIND } from "./kind.js";

@@ -142,7 +142,11 @@ describe("connectors: one folder and one registry line each", () => {
     };
     visit(join(CONNECTORS_DIR, "registry.ts"));
     const loaded = [...seen].map((f) => relative(SRC, f));
-    expect(loaded.filter((f) => /^connectors\/[^/]+\/(?!index\.ts$)/.test(f))).toEqual([]);
+    // A connector's worker half of its wire format may come with its index.ts (the Kafka
+    // source's message frame: the worker's decode of a record with its metadata); the check
+    // below still holds it to no kafkajs. Nothing else of a connector's folder may.
+    const WORKER_HALVES = new Set(["connectors/kafka/message-frame.ts"]);
+    expect(loaded.filter((f) => /^connectors\/[^/]+\/(?!index\.ts$)/.test(f) && !WORKER_HALVES.has(f))).toEqual([]);
     expect([...bare].filter((b) => b.startsWith("kafkajs"))).toEqual([]);
     // a check on the check: the walk did reach every connector's index.ts
     for (const c of CONNECTORS) expect(loaded).toContain(`connectors/${c.name}/index.ts`);

@@ -14,19 +14,9 @@
  * would need 9e15 records to get past that).
  */
 import type { Decoder } from "../../topology/spec.js";
+import type { KafkaRecordMeta } from "../../topology/kafka.js";
 
-/** What a decoder of two parameters gets as the second. */
-export interface KafkaRecordMeta {
-  /** null when the record has no key */
-  key: Buffer | null;
-  /** the record's timestamp, ms since the epoch (its create time, or the broker's log-append time) */
-  timestamp: number;
-  /** a name repeated in the record gives an array of its values, in order */
-  headers: Record<string, Buffer | null | (Buffer | null)[]>;
-  topic: string;
-  partition: number;
-  offset: number;
-}
+export type { KafkaRecordMeta };
 
 /** True when the decoder takes the metadata: its function declares a second parameter. */
 export const wantsMeta = (d: Decoder): boolean => d.fn.length >= 2;
