@@ -43,6 +43,11 @@ export interface SourceContext {
   readonly resilience: null | { readonly position: { topic: string; offsets: Record<string, string> } | undefined };
   /** metrics on: ms the source waited for room in each worker's ring; consumer lag slots (metrics/layout.ts) */
   readonly metrics: null | { readonly blockedMs: SharedArrayBuffer; readonly lag: SharedArrayBuffer };
+  /**
+   * The pipeline has a window step and the source config no eventTime: a source whose records
+   * carry a timestamp (Kafka) sends it with each message (a SOURCE_STAMPED frame) as its event time.
+   */
+  readonly stampEventTime: boolean;
 }
 
 /** What the coordinator gives a sink's I/O thread, whatever the connector. */

@@ -510,6 +510,8 @@ class Engine {
         consumerGroup: s.kafkaGroup,
         resilience: s.resilience ? { position: s.resilience.opened.positions[pipeline] } : null,
         metrics: s.metrics ? { blockedMs: s.metrics.memory.sources[src.id], lag: s.metrics.memory.lag[src.id] } : null,
+        stampEventTime:
+          src.spec.eventTime == null && plan.steps.some((st) => st.windows !== null && st.pipeline === src.pipeline),
       });
       const what = `source of pipeline ${JSON.stringify(pipeline)}`;
       const t = this.ioThread(init, what, "source", src.id);

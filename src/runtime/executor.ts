@@ -12,7 +12,20 @@ import { normalizeKey } from "../core/hash.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { MARKS, SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import {
+  inputOf,
+  MARKS,
+  SINK,
+  STEP,
+  STEP_BATCH,
+  idOf,
+  kindOf,
+  SOURCE,
+  SOURCE_FRAMED,
+  SOURCE_STAMPED,
+  sourceOf,
+  tag,
+} from "../transport/tags.js";
 import { WindowRuntime, type WindowOptions } from "../windows/runtime.js";
 import type { WindowState } from "../windows/state.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
@@ -511,7 +524,9 @@ export class Executor {
       try {
         const kind = kindOf(t);
         if (kind === SOURCE_FRAMED) this.fromSourceFramed(idOf(t), inputBuffer, off, len);
-        else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
+        else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len, null);
+        else if (kind === SOURCE_STAMPED)
+          this.fromSource(idOf(t), inputBuffer, off + 8, len - 8, inputBuffer.readDoubleLE(off));
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else if (kind === MARKS) this.windows!.onPeerMarks(idOf(t), inputBuffer, off, len);
@@ -522,13 +537,16 @@ export class Executor {
     };
   }
 
-  /** One message from a source that passes payloads one by one (Kafka). */
-  private fromSource(sourceId: number, buf: Buffer, off: number, len: number): void {
+  /**
+   * One message from a source that passes payloads one by one (Kafka); `id`: the frame's
+   * source id and input; `stamp`: the record's timestamp (ms), when the source sent it.
+   */
+  private fromSource(id: number, buf: Buffer, off: number, len: number, stamp: number | null): void {
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
     buf.copy(payload, 0, off, off + len);
     try {
-      this.decodeAndRun(sourceId, payload);
+      this.decodeAndRun(sourceOf(id), inputOf(id), payload, stamp);
     } catch (err) {
       this.failed(err, payload);
     }
@@ -539,7 +557,9 @@ export class Executor {
    * ring once; each decoder gets a view of its payload in that copy (it may keep it,
    * like a Buffer from a socket, and shares memory with its neighbours the same way).
    */
-  private fromSourceFramed(sourceId: number, buf: Buffer, off: number, len: number): void {
+  private fromSourceFramed(id: number, buf: Buffer, off: number, len: number): void {
+    const sourceId = sourceOf(id);
+    const input = inputOf(id);
     const run = Buffer.allocUnsafe(len);
     buf.copy(run, 0, off, off + len);
     const fmt = this.headerFormats[sourceId]!;
@@ -553,14 +573,15 @@ export class Executor {
       const payload = new PayloadView(ab, base + p + H, next - p - H) as unknown as Buffer;
       p = next;
       try {
-        this.decodeAndRun(sourceId, payload);
+        this.decodeAndRun(sourceId, input, payload, null);
       } catch (err) {
         this.failed(err, payload);
       }
     }
   }
 
-  private decodeAndRun(sourceId: number, payload: Buffer): void {
+  /** `input`: the connection or partition it came from; `stamp`: its source's timestamp, if any (for event time). */
+  private decodeAndRun(sourceId: number, input: number, payload: Buffer, stamp: number | null): void {
     const source = this.sourceRuns[sourceId];
     this.at = source.at;
     // Taken before decoding (a stop compares it with what the source read: a message its decoder
@@ -573,7 +594,8 @@ export class Executor {
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
       );
     // Its event time (a throwing eventTime drops the message as its decoder's error).
-    if (this.windows !== null && this.windows.timed[sourceId]) this.eventTime = this.windows.arrive(sourceId, value);
+    if (this.windows !== null && this.windows.timed[sourceId])
+      this.eventTime = this.windows.arrive(sourceId, input, value, stamp);
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
