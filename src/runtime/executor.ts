@@ -22,6 +22,7 @@ import {
   kindOf,
   SOURCE,
   SOURCE_FRAMED,
+  SOURCE_INPUT,
   SOURCE_STAMPED,
   sourceOf,
   tag,
@@ -530,6 +531,7 @@ export class Executor {
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else if (kind === MARKS) this.windows!.onPeerMarks(idOf(t), inputBuffer, off, len);
+        else if (kind === SOURCE_INPUT) this.windows?.announce(sourceOf(idOf(t)), inputOf(idOf(t)));
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);

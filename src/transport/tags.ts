@@ -18,6 +18,13 @@ export const SOURCE_FRAMED = 4;
  * event time): [f64 LE timestamp ms][payload] (id: source id and input, as SOURCE)
  */
 export const SOURCE_STAMPED = 7;
+/**
+ * an input of a source exists (no payload; id: source id and input, as SOURCE): a Kafka
+ * source announces each partition it was assigned before any of its records, so that a
+ * partition not fetched yet holds window watermarks back (up to the idle timeout) instead
+ * of being unknown (src/windows/runtime.ts announce)
+ */
+export const SOURCE_INPUT = 8;
 /** a serialized value entering a step on the worker that runs it (id: step id) */
 export const STEP = 2;
 /**

@@ -20,7 +20,7 @@
 import type { Key } from "../topology/spec.js";
 import type { Windows } from "../topology/windows.js";
 import { add, ADDED, fire, LATE_DROPPED, openCount, type WindowState } from "./state.js";
-import { newMark, observe, type InputMark, summarize, WatermarkClock, watermarkOf } from "./watermark.js";
+import { announce, newMark, observe, type InputMark, summarize, WatermarkClock, watermarkOf } from "./watermark.js";
 
 /** What the runtime needs of the plan (a subset of topology/plan.ts's Plan). */
 export interface WindowPlan {
@@ -136,6 +136,20 @@ export class WindowRuntime {
     }
     observe(mark, et, now);
     return et;
+  }
+
+  /**
+   * Input `input` of `source` exists though it gave nothing yet (a Kafka partition assigned to
+   * this worker): it holds the watermark back until it speaks or the idle timeout passes.
+   */
+  announce(source: number, input: number): void {
+    if (!this.timed[source]) return;
+    const inputs = this.inputs[source];
+    if (!inputs.has(input)) {
+      const mark = newMark();
+      announce(mark, this.options.clock());
+      inputs.set(input, mark);
+    }
   }
 
   /** The watermark of window step `step` as of the last tick (-Infinity: none yet). */

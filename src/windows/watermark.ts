@@ -17,7 +17,10 @@
  * Pure: `now` is given (the engine's wall clock, or the test driver's).
  */
 
-/** One input's mark: its largest event time (-Infinity: none yet) and when it last spoke (wall ms). */
+/**
+ * One input's mark: its largest event time (-Infinity: none yet) and when it last spoke (wall
+ * ms; -Infinity: never, and not announced either).
+ */
 export interface InputMark {
   maxEventTime: number;
   lastSeen: number;
@@ -25,6 +28,11 @@ export interface InputMark {
 
 export function newMark(): InputMark {
   return { maxEventTime: -Infinity, lastSeen: -Infinity };
+}
+
+/** An input known to exist before its first event (a Kafka partition just assigned): live from `now`. */
+export function announce(mark: InputMark, now: number): void {
+  if (mark.lastSeen === -Infinity) mark.lastSeen = now;
 }
 
 export function observe(mark: InputMark, eventTime: number, now: number): void {
@@ -42,7 +50,9 @@ export function watermarkOf(marks: Iterable<InputMark>, delay: number, now: numb
   let max = -Infinity;
   let lastSeen = -Infinity;
   for (const m of marks) {
-    if (m.maxEventTime === -Infinity) continue; // an input that never spoke holds nothing back
+    // An input never heard of holds nothing back; one announced (lastSeen set, no event yet)
+    // holds the watermark at -Infinity while it is live: its first events may be the oldest.
+    if (m.lastSeen === -Infinity) continue;
     if (m.maxEventTime > max) max = m.maxEventTime;
     if (m.lastSeen > lastSeen) lastSeen = m.lastSeen;
     if (now - m.lastSeen < idleMs) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  announce,
   type InputMark,
   newMark,
   observe,
@@ -23,6 +24,20 @@ describe("watermarks", () => {
     observe(a, 100, 0);
     observe(b, 40, 0);
     expect(watermarkOf([a, b, never], 0, 10, 5000)).toBe(40);
+  });
+  it("an announced input (a Kafka partition assigned, not fetched yet) holds it back until it speaks or goes idle", () => {
+    const a = newMark();
+    const p = newMark();
+    observe(a, 100, 0);
+    announce(p, 0);
+    expect(watermarkOf([a, p], 0, 10, 5000)).toBe(-Infinity);
+    observe(p, 40, 20);
+    expect(watermarkOf([a, p], 0, 20, 5000)).toBe(40);
+    const q = newMark();
+    announce(q, 0);
+    expect(watermarkOf([a, q], 0, 4999, 5000)).toBe(-Infinity);
+    observe(a, 200, 5000);
+    expect(watermarkOf([a, q], 0, 5000, 5000)).toBe(200); // q idle: it holds nothing back
   });
   it("an idle input stops holding it back, and holds it again when it speaks", () => {
     const a = newMark();

@@ -35,7 +35,7 @@ import type { KafkaLogLevel } from "../../api/configs.js";
 import { ChannelWriter, copyBytes } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
-import { SOURCE, SOURCE_STAMPED, sourceTag } from "../../transport/tags.js";
+import { SOURCE, SOURCE_INPUT, SOURCE_STAMPED, sourceTag } from "../../transport/tags.js";
 import { createLogger } from "../../core/log.js";
 import {
   backoffMs,
@@ -94,6 +94,7 @@ export interface KafkaSourceInit {
 export const START_WAIT_MS = 10_000;
 /** messages written to a ring between two commits (publishing early lets the worker start sooner) */
 const COMMIT_EVERY = 256;
+const EMPTY = new Uint8Array(0);
 
 export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): void {
   // With resilience the group only assigns partitions (positions live in checkpoints), so each run joins
@@ -280,6 +281,13 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
         { partitions: assigned, workers: channels.length },
         `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`,
       );
+      // Each assigned partition is an input of window watermarks before its first record (a partition
+      // fetched later than the others must not find the watermark already past its records).
+      for (const p of assigned) {
+        const ch = channels[p % channels.length];
+        ch.send(sourceTag(SOURCE_INPUT, init.sourceId, p), EMPTY, 0, 0);
+        ch.commit();
+      }
       clearTimeout(startTimer);
       if (!listening)
         log.info(
