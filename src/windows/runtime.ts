@@ -74,6 +74,9 @@ export class WindowRuntime {
   private readonly inputs: Map<number, InputMark>[];
   /** per source: what this worker's idle inputs left (watermark.ts summarize()) */
   private readonly retired: InputMark[];
+  /** per source: the input of the last message and its mark (null: look it up) */
+  private readonly lastInput: number[];
+  private readonly lastMark: (InputMark | null)[];
   /** per step: late events (counted here; the executor copies them to its metrics slots) */
   readonly late: number[];
   /**
@@ -98,6 +101,8 @@ export class WindowRuntime {
     this.marks = Array.from({ length: plan.workers }, () => plan.sources.map(() => newMark()));
     this.inputs = plan.sources.map(() => new Map());
     this.retired = plan.sources.map(() => newMark());
+    this.lastInput = plan.sources.map(() => -1);
+    this.lastMark = plan.sources.map(() => null);
     this.late = plan.steps.map(() => 0);
     this.frame = Buffer.alloc(marksFrameBytes(plan.sources.length));
     this.eventTimeFns = plan.sources.map((s) => s.spec.eventTime);
@@ -128,11 +133,17 @@ export class WindowRuntime {
         `eventTime must return the event time as a finite number of ms, got ${typeof et === "number" ? et : typeof et}; the message is dropped`,
       );
     }
-    const inputs = this.inputs[source];
-    let mark = inputs.get(input);
-    if (mark === undefined) {
-      mark = newMark();
-      inputs.set(input, mark);
+    // A run of messages comes from one input: its mark is looked up once per run, not per message.
+    let mark = this.lastMark[source];
+    if (this.lastInput[source] !== input || mark === null) {
+      const inputs = this.inputs[source];
+      mark = inputs.get(input) ?? null;
+      if (mark === null) {
+        mark = newMark();
+        inputs.set(input, mark);
+      }
+      this.lastInput[source] = input;
+      this.lastMark[source] = mark;
     }
     observe(mark, et, now);
     return et;
@@ -237,6 +248,8 @@ export class WindowRuntime {
 
   /** This worker's own mark per source: the summary of its inputs at `now`. */
   private summarizeOwn(now: number): void {
+    // summarize() may retire the cached input's mark (an idle input): look it up again next time.
+    this.lastMark.fill(null);
     const own = this.marks[this.index];
     for (let src = 0; src < own.length; src++) {
       summarize(this.inputs[src], this.retired[src], now, this.options.idleTimeoutMs, own[src]);
