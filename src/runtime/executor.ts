@@ -235,7 +235,10 @@ class SinkRun {
 }
 
 /** wall-clock ms comparable across threads (each thread's performance.now() has its own origin) */
-const epochMs = (): number => performance.timeOrigin + performance.now();
+// timeOrigin is constant for a thread, and its getter showed as ~1% of a windowed step runner
+// (bench/ANALYSIS.md, windowed_count): read once.
+const TIME_ORIGIN = performance.timeOrigin;
+const epochMs = (): number => TIME_ORIGIN + performance.now();
 
 export class Executor {
   /** messages decoded per pipeline, outputs delivered per sink, messages dropped on errors */
@@ -353,6 +356,8 @@ export class Executor {
   private readonly onLate: LateSink;
   /** the event time of the message being run (set when a window step's pipeline decodes it, or from its frame) */
   private eventTime = 0;
+  /** windows: when the source frame being run arrived (wall ms, read once per frame) */
+  private arrivedAt = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -547,6 +552,7 @@ export class Executor {
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
     buf.copy(payload, 0, off, off + len);
+    if (this.windows !== null) this.arrivedAt = this.windows.now();
     try {
       this.decodeAndRun(sourceOf(id), inputOf(id), payload, stamp);
     } catch (err) {
@@ -562,6 +568,8 @@ export class Executor {
   private fromSourceFramed(id: number, buf: Buffer, off: number, len: number): void {
     const sourceId = sourceOf(id);
     const input = inputOf(id);
+    // The run's messages arrived together: one clock read for all of them (their ingest time).
+    if (this.windows !== null) this.arrivedAt = this.windows.now();
     const run = Buffer.allocUnsafe(len);
     buf.copy(run, 0, off, off + len);
     const fmt = this.headerFormats[sourceId]!;
@@ -597,7 +605,7 @@ export class Executor {
       );
     // Its event time (a throwing eventTime drops the message as its decoder's error).
     if (this.windows !== null && this.windows.timed[sourceId])
-      this.eventTime = this.windows.arrive(sourceId, input, value, stamp);
+      this.eventTime = this.windows.arrive(sourceId, input, value, stamp, this.arrivedAt);
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);

@@ -120,12 +120,12 @@ export class WindowRuntime {
 
   /**
    * The event time of a message just decoded from input `input` of `source` (its eventTime
-   * option, else `stamp`: a Kafka record's timestamp, else now: ingest time), recorded in
-   * this worker's mark of that input. Throws (the message is then dropped as a decoder
-   * error) when eventTime does not give a finite number.
+   * option, else `stamp`: a Kafka record's timestamp, else `now`: ingest time), recorded in
+   * this worker's mark of that input. `now`: when its source frame arrived (the clock read
+   * once per frame: a frame's messages arrived together). Throws (the message is then
+   * dropped as a decoder error) when eventTime does not give a finite number.
    */
-  arrive(source: number, input: number, decoded: unknown, stamp: number | null): number {
-    const now = this.options.clock();
+  arrive(source: number, input: number, decoded: unknown, stamp: number | null, now: number): number {
     const fn = this.eventTimeFns[source];
     const et = fn !== null ? fn(decoded) : stamp !== null ? stamp : now;
     if (typeof et !== "number" || !Number.isFinite(et)) {
@@ -184,8 +184,11 @@ export class WindowRuntime {
     const out: unknown[] = [];
     const wm = this.clocks[step]!.value;
     const w = this.windows[step]!;
+    // A key holding open windows is in `open` already (kept so by this, forEachOpen and
+    // restored): only a key that held none is added, not one Map.set per event.
+    const held = w.kind !== "count" && st.open.length > 0;
     const r = add(w, st, key, value, eventTime, wm, out);
-    if (w.kind !== "count" && openCount(w, st) > 0) this.open[this.stateOf[step]]!.set(key, st);
+    if (!held && w.kind !== "count" && openCount(w, st) > 0) this.open[this.stateOf[step]]!.set(key, st);
     if (r !== ADDED) {
       this.late[step]++;
       onLate(step, value, eventTime, wm, r === LATE_DROPPED);
