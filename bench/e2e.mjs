@@ -237,6 +237,7 @@ export function plan(scenario, quick) {
     word_count: ["engine-w2", "engine-w2-metrics", "hand-written"],
     alphabet: ["engine-w2"],
     market_spread: ["engine-w2"],
+    windowed_count: ["engine-w1", "hand-written"],
   }[scenario.name];
   return { systems: all.filter((s) => keep.includes(s.id)), halfLoad: scenario.output.stamp ? ["engine-w2"] : [] };
 }

@@ -46,6 +46,12 @@ function handWritten(name) {
       (b, e) => L.checkOrders(L.decodeOrders(b, e), symbols),
       (b, e) => L.applyNbbo(L.decodeNbbo(b, e), symbols),
     ],
+    // as bench/baselines/handwritten-windowed_count.mjs: a count per letter (windows close on a timer)
+    windowed_count: [
+      (b, e) => {
+        for (let o = 0; o < e; o += 4 + b.readUInt32BE(o)) votes[b[o + 4]]++;
+      },
+    ],
   }[name];
 }
 

@@ -62,6 +62,16 @@ export function targets(e2e) {
     pt ? `${M(pt.full.unitsPerSec)} msgs/s (${pt.system})` : null,
     pt ? pt.full.unitsPerSec >= 3e6 : null,
   );
+  // issue 18: windows must not cost more than twice what a hand-written loop spends per event
+  const wn = get("windowed_count", "engine-w1");
+  const wh = get("windowed_count", "hand-written");
+  const cpuRatio =
+    wn && wh && !wn.full.error && !wh.full.error ? wn.full.cpuSecPerMUnits / wh.full.cpuSecPerMUnits : null;
+  add(
+    "windowed_count, 1 worker: CPU per event ≤ 2× hand-written",
+    cpuRatio != null ? `${cpuRatio.toFixed(2)}×` : null,
+    cpuRatio != null ? cpuRatio <= 2 : null,
+  );
   const rss = Object.values(e2e)
     .filter((s) => !s.error)
     .flatMap((s) => Object.values(s))

@@ -16,6 +16,8 @@ import * as reverse from "./reverse/reference.js";
 import * as celsius from "./celsius/reference.js";
 import * as alphabet from "./alphabet/reference.js";
 import * as marketSpread from "./market_spread/reference.js";
+import * as sensorWindows from "./sensor_windows/reference.js";
+import * as pageViewSessions from "./page_view_sessions/reference.js";
 
 const dir = (name: string) => fileURLToPath(new URL(`./${name}/`, import.meta.url));
 
@@ -37,6 +39,14 @@ export function records(file: string, size: number): Buffer[] {
 function main() {
   writeFileSync(dir("word_count") + "expected.txt", wordCount.expected(lines(dir("word_count") + "data.txt")).join(""));
   writeFileSync(dir("reverse") + "expected.txt", reverse.expected(lines(dir("reverse") + "data.txt")).join(""));
+  writeFileSync(
+    dir("sensor_windows") + "expected.txt",
+    sensorWindows.expected(lines(dir("sensor_windows") + "data.txt")).join(""),
+  );
+  writeFileSync(
+    dir("page_view_sessions") + "expected.txt",
+    pageViewSessions.expected(lines(dir("page_view_sessions") + "data.txt")).join(""),
+  );
   writeFileSync(dir("celsius") + "expected.txt", celsius.expected(records(dir("celsius") + "celsius.bin", 4)).join(""));
 
   const votes = alphabet.expected(records(dir("alphabet") + "votes.bin", 5));

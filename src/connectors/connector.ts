@@ -50,6 +50,11 @@ export interface SourceContext {
     readonly lag: SharedArrayBuffer;
     readonly backlog: SharedArrayBuffer;
   };
+  /**
+   * The pipeline has a window step and the source config no eventTime: a source whose records
+   * carry a timestamp (Kafka) sends it with each message (a SOURCE_STAMPED frame) as its event time.
+   */
+  readonly stampEventTime: boolean;
 }
 
 /** What the coordinator gives a sink's I/O thread, whatever the connector. */

@@ -518,6 +518,8 @@ class Engine {
               backlog: s.metrics.memory.backlog[src.id],
             }
           : null,
+        stampEventTime:
+          src.spec.eventTime == null && plan.steps.some((st) => st.windows !== null && st.pipeline === src.pipeline),
       });
       const what = `source of pipeline ${JSON.stringify(pipeline)}`;
       const t = this.ioThread(init, what, "source", src.id);

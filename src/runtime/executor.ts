@@ -12,7 +12,21 @@ import { normalizeKey } from "../core/hash.js";
 import type { Outbox } from "../engine/outbox.js";
 import { utf8Length, utf8Write } from "../transport/utf8.js";
 import type { Codec, Serde } from "../transport/serde.js";
-import { MARKS, SINK, STEP, STEP_BATCH, idOf, kindOf, SOURCE, SOURCE_FRAMED, tag } from "../transport/tags.js";
+import {
+  inputOf,
+  MARKS,
+  SINK,
+  STEP,
+  STEP_BATCH,
+  idOf,
+  kindOf,
+  SOURCE,
+  SOURCE_FRAMED,
+  SOURCE_INPUT,
+  SOURCE_STAMPED,
+  sourceOf,
+  tag,
+} from "../transport/tags.js";
 import { WindowRuntime, type WindowOptions } from "../windows/runtime.js";
 import type { WindowState } from "../windows/state.js";
 import { parseLengthFormat, type LengthFormat } from "../core/struct.js";
@@ -229,7 +243,10 @@ class SinkRun {
 }
 
 /** wall-clock ms comparable across threads (each thread's performance.now() has its own origin) */
-const epochMs = (): number => performance.timeOrigin + performance.now();
+// timeOrigin is constant for a thread, and its getter showed as ~1% of a windowed step runner
+// (bench/ANALYSIS.md, windowed_count): read once.
+const TIME_ORIGIN = performance.timeOrigin;
+const epochMs = (): number => TIME_ORIGIN + performance.now();
 
 export class Executor {
   /** messages decoded per pipeline, outputs delivered per sink, messages dropped on errors */
@@ -360,6 +377,8 @@ export class Executor {
       w.resolve();
     }
   };
+  /** windows: when the source frame being run arrived (wall ms, read once per frame) */
+  private arrivedAt = 0;
 
   constructor(
     private readonly plan: Plan,
@@ -539,10 +558,13 @@ export class Executor {
       try {
         const kind = kindOf(t);
         if (kind === SOURCE_FRAMED) this.fromSourceFramed(idOf(t), inputBuffer, off, len);
-        else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len);
+        else if (kind === SOURCE) this.fromSource(idOf(t), inputBuffer, off, len, null);
+        else if (kind === SOURCE_STAMPED)
+          this.fromSource(idOf(t), inputBuffer, off + 8, len - 8, inputBuffer.readDoubleLE(off));
         else if (kind === STEP_BATCH) this.fromPeerBatch(inputBuffer, off, len, codec);
         else if (kind === STEP) this.fromPeer(idOf(t), inputBuffer, off, len, codec);
         else if (kind === MARKS) this.windows!.onPeerMarks(idOf(t), inputBuffer, off, len);
+        else if (kind === SOURCE_INPUT) this.windows?.announce(sourceOf(idOf(t)), inputOf(idOf(t)));
         else throw new Error(`unexpected frame tag ${t.toString(16)} on a worker ring`);
       } catch (err) {
         this.failed(err);
@@ -550,13 +572,17 @@ export class Executor {
     };
   }
 
-  /** One message from a source that passes payloads one by one (Kafka). */
-  private fromSource(sourceId: number, buf: Buffer, off: number, len: number): void {
+  /**
+   * One message from a source that passes payloads one by one (Kafka); `id`: the frame's
+   * source id and input; `stamp`: the record's timestamp (ms), when the source sent it.
+   */
+  private fromSource(id: number, buf: Buffer, off: number, len: number, stamp: number | null): void {
     // A copy: the ring slot is reused once this returns, and user code may keep the Buffer.
     const payload = Buffer.allocUnsafe(len);
     buf.copy(payload, 0, off, off + len);
+    if (this.windows !== null) this.arrivedAt = this.windows.now();
     try {
-      this.decodeAndRun(sourceId, payload);
+      this.decodeAndRun(sourceOf(id), inputOf(id), payload, stamp);
     } catch (err) {
       this.failed(err, payload);
     }
@@ -567,7 +593,11 @@ export class Executor {
    * ring once; each decoder gets a view of its payload in that copy (it may keep it,
    * like a Buffer from a socket, and shares memory with its neighbours the same way).
    */
-  private fromSourceFramed(sourceId: number, buf: Buffer, off: number, len: number): void {
+  private fromSourceFramed(id: number, buf: Buffer, off: number, len: number): void {
+    const sourceId = sourceOf(id);
+    const input = inputOf(id);
+    // The run's messages arrived together: one clock read for all of them (their ingest time).
+    if (this.windows !== null) this.arrivedAt = this.windows.now();
     const run = Buffer.allocUnsafe(len);
     buf.copy(run, 0, off, off + len);
     const fmt = this.headerFormats[sourceId]!;
@@ -581,14 +611,15 @@ export class Executor {
       const payload = new PayloadView(ab, base + p + H, next - p - H) as unknown as Buffer;
       p = next;
       try {
-        this.decodeAndRun(sourceId, payload);
+        this.decodeAndRun(sourceId, input, payload, null);
       } catch (err) {
         this.failed(err, payload);
       }
     }
   }
 
-  private decodeAndRun(sourceId: number, payload: Buffer): void {
+  /** `input`: the connection or partition it came from; `stamp`: its source's timestamp, if any (for event time). */
+  private decodeAndRun(sourceId: number, input: number, payload: Buffer, stamp: number | null): void {
     const source = this.sourceRuns[sourceId];
     this.at = source.at;
     // Taken before decoding (a stop compares it with what the source read: a message its decoder
@@ -602,7 +633,8 @@ export class Executor {
         `a decoder must return a value, got ${value}; the message is dropped (to skip messages, return null from a computation)`,
       );
     // Its event time (a throwing eventTime drops the message as its decoder's error).
-    if (this.windows !== null && this.windows.timed[sourceId]) this.eventTime = this.windows.arrive(sourceId, value);
+    if (this.windows !== null && this.windows.timed[sourceId])
+      this.eventTime = this.windows.arrive(sourceId, input, value, stamp, this.arrivedAt);
     this.inCount[source.pipeline]++;
     if (source.firstStep < 0) this.emit(source.pipeline, value);
     else this.run(source.firstStep, value, false, 0, payload);
@@ -1021,9 +1053,29 @@ export class Executor {
     return removed;
   }
 
-  /** A window step's message: its outputs now (a count window's, a late event's own), saved always. */
+  /**
+   * A window step's message: its outputs now (a count window's, a late event's own), saved
+   * always. A key left with no open window (a count window just output, a late event fired
+   * or dropped on a key holding nothing) keeps no instance (see freeWindows).
+   */
   private windowMessage(step: StepRun, st: WindowState, key: Key, value: unknown): [unknown[] | null, boolean] {
-    return [this.windows!.onMessage(step.id, st, key, value, this.eventTime, this.late), true];
+    const w = this.windows!;
+    const out = w.onMessage(step.id, st, key, value, this.eventTime, this.late);
+    if (w.openWindows(step.id, st) === 0) {
+      this.freeWindows(step.state!, key);
+      return [out, false];
+    }
+    return [out, true];
+  }
+
+  /**
+   * Closed windows free their state: a key whose windows have all closed keeps no instance
+   * (removed as DELETE and ttl remove one, a tombstone in the next checkpoint), so memory per
+   * key is bounded by its open windows. A fresh instance is equivalent: its first add() takes
+   * the step's watermark as what has closed (state.ts add), so no closed window reopens.
+   */
+  private freeWindows(state: StatePlan, key: Key): void {
+    this.removeInstance(state.id, state.partitioned ? key : 0);
   }
 
   /** A late event of window step `id`: counted in its slot, then reported (made once, not per message). */
@@ -1053,7 +1105,7 @@ export class Executor {
         this.at = step.at;
         this.dirty?.[state.id].add(key);
         try {
-          w.fireKey(id, st, key, out);
+          if (w.fireKey(id, st, key, out) === 0) this.freeWindows(state, key);
         } catch (err) {
           this.failed(err);
         }

@@ -4,12 +4,15 @@
  * messages, the marks of this worker's inputs and of its peers', each window step's
  * watermark, and what happens to late events.
  *
- * Inputs: an input is one source as read by one worker thread. A worker observes its
- * own inputs directly (arrive()), and learns its peers' from the marks frames they
- * send through the same rings as the messages (marksFrame()/onPeerMarks()). A peer's
- * marks frame follows every message that peer sent before it, so an owner never sees
- * a peer's mark before the messages that made it: a watermark built from it cannot
- * overtake those messages.
+ * Inputs: an input is one connection of a TCP source or one partition of a Kafka source
+ * (the source thread names it in each frame's tag: transport/tags.ts sourceTag), so a slow
+ * connection holds the watermark back even when a fast one feeds the same worker. A
+ * worker observes its own inputs directly (arrive()), and sums them up per source into
+ * one mark (watermark.ts summarize(), exact for watermarkOf()); it learns its peers'
+ * summaries from the marks frames they send through the same rings as the messages
+ * (marksFrame()/onPeerMarks()). A peer's marks frame follows every message that peer sent
+ * before it, so an owner never sees a peer's mark before the messages that made it: a
+ * watermark built from it cannot overtake those messages.
  *
  * Watermarks move only at tick(), and every key is fired at that tick, so between two
  * ticks a step's watermark is constant and the invariants of state.ts hold.
@@ -17,7 +20,7 @@
 import type { Key } from "../topology/spec.js";
 import type { Windows } from "../topology/windows.js";
 import { add, ADDED, fire, LATE_DROPPED, openCount, type WindowState } from "./state.js";
-import { newMark, observe, type InputMark, WatermarkClock, watermarkOf } from "./watermark.js";
+import { announce, newMark, observe, type InputMark, summarize, WatermarkClock, watermarkOf } from "./watermark.js";
 
 /** What the runtime needs of the plan (a subset of topology/plan.ts's Plan). */
 export interface WindowPlan {
@@ -62,8 +65,18 @@ export class WindowRuntime {
   private readonly stateOf: number[];
   /** per step: the source of its pipeline */
   private readonly stepSource: number[];
-  /** [worker][source]: this worker's own marks at [index], its peers' as their latest frames said */
+  /**
+   * [worker][source]: each worker's summary of its inputs of that source; this worker's own
+   * at [index] (made from `inputs` at each advance()), its peers' as their latest frames said
+   */
   private readonly marks: InputMark[][];
+  /** per source: this worker's inputs heard from within the idle timeout, by input number */
+  private readonly inputs: Map<number, InputMark>[];
+  /** per source: what this worker's idle inputs left (watermark.ts summarize()) */
+  private readonly retired: InputMark[];
+  /** per source: the input of the last message and its mark (null: look it up) */
+  private readonly lastInput: number[];
+  private readonly lastMark: (InputMark | null)[];
   /** per step: late events (counted here; the executor copies them to its metrics slots) */
   readonly late: number[];
   /**
@@ -86,6 +99,10 @@ export class WindowRuntime {
     this.stepSource = plan.steps.map((s) => plan.sources.find((src) => src.pipeline === s.pipeline)?.id ?? -1);
     this.timed = plan.sources.map((src) => plan.steps.some((s) => s.windows !== null && s.pipeline === src.pipeline));
     this.marks = Array.from({ length: plan.workers }, () => plan.sources.map(() => newMark()));
+    this.inputs = plan.sources.map(() => new Map());
+    this.retired = plan.sources.map(() => newMark());
+    this.lastInput = plan.sources.map(() => -1);
+    this.lastMark = plan.sources.map(() => null);
     this.late = plan.steps.map(() => 0);
     this.frame = Buffer.alloc(marksFrameBytes(plan.sources.length));
     this.eventTimeFns = plan.sources.map((s) => s.spec.eventTime);
@@ -102,21 +119,48 @@ export class WindowRuntime {
   }
 
   /**
-   * The event time of a message just decoded from `source` (its eventTime option, else
-   * now: ingest time), recorded in this worker's mark of that input. Throws (the message
-   * is then dropped as a decoder error) when eventTime does not give a finite number.
+   * The event time of a message just decoded from input `input` of `source` (its eventTime
+   * option, else `stamp`: a Kafka record's timestamp, else `now`: ingest time), recorded in
+   * this worker's mark of that input. `now`: when its source frame arrived (the clock read
+   * once per frame: a frame's messages arrived together). Throws (the message is then
+   * dropped as a decoder error) when eventTime does not give a finite number.
    */
-  arrive(source: number, decoded: unknown): number {
-    const now = this.options.clock();
+  arrive(source: number, input: number, decoded: unknown, stamp: number | null, now: number): number {
     const fn = this.eventTimeFns[source];
-    const et = fn === null ? now : fn(decoded);
+    const et = fn !== null ? fn(decoded) : stamp !== null ? stamp : now;
     if (typeof et !== "number" || !Number.isFinite(et)) {
       throw new TypeError(
         `eventTime must return the event time as a finite number of ms, got ${typeof et === "number" ? et : typeof et}; the message is dropped`,
       );
     }
-    observe(this.marks[this.index][source], et, now);
+    // A run of messages comes from one input: its mark is looked up once per run, not per message.
+    let mark = this.lastMark[source];
+    if (this.lastInput[source] !== input || mark === null) {
+      const inputs = this.inputs[source];
+      mark = inputs.get(input) ?? null;
+      if (mark === null) {
+        mark = newMark();
+        inputs.set(input, mark);
+      }
+      this.lastInput[source] = input;
+      this.lastMark[source] = mark;
+    }
+    observe(mark, et, now);
     return et;
+  }
+
+  /**
+   * Input `input` of `source` exists though it gave nothing yet (a Kafka partition assigned to
+   * this worker): it holds the watermark back until it speaks or the idle timeout passes.
+   */
+  announce(source: number, input: number): void {
+    if (!this.timed[source]) return;
+    const inputs = this.inputs[source];
+    if (!inputs.has(input)) {
+      const mark = newMark();
+      announce(mark, this.options.clock());
+      inputs.set(input, mark);
+    }
   }
 
   /** The watermark of window step `step` as of the last tick (-Infinity: none yet). */
@@ -140,8 +184,11 @@ export class WindowRuntime {
     const out: unknown[] = [];
     const wm = this.clocks[step]!.value;
     const w = this.windows[step]!;
+    // A key holding open windows is in `open` already (kept so by this, forEachOpen and
+    // restored): only a key that held none is added, not one Map.set per event.
+    const held = w.kind !== "count" && st.open.length > 0;
     const r = add(w, st, key, value, eventTime, wm, out);
-    if (w.kind !== "count" && openCount(w, st) > 0) this.open[this.stateOf[step]]!.set(key, st);
+    if (!held && w.kind !== "count" && openCount(w, st) > 0) this.open[this.stateOf[step]]!.set(key, st);
     if (r !== ADDED) {
       this.late[step]++;
       onLate(step, value, eventTime, wm, r === LATE_DROPPED);
@@ -154,6 +201,7 @@ export class WindowRuntime {
    * the steps whose watermark advanced (their keys must be fired).
    */
   advance(now: number): number[] {
+    this.summarizeOwn(now);
     const moved: number[] = [];
     for (let s = 0; s < this.clocks.length; s++) {
       const clock = this.clocks[s];
@@ -201,8 +249,19 @@ export class WindowRuntime {
     return fire(this.windows[step]!, st, key, this.clocks[step]!.value, out);
   }
 
-  /** This worker's marks, as the frame its peers read with onPeerMarks(); valid until the next call. */
+  /** This worker's own mark per source: the summary of its inputs at `now`. */
+  private summarizeOwn(now: number): void {
+    // summarize() may retire the cached input's mark (an idle input): look it up again next time.
+    this.lastMark.fill(null);
+    const own = this.marks[this.index];
+    for (let src = 0; src < own.length; src++) {
+      summarize(this.inputs[src], this.retired[src], now, this.options.idleTimeoutMs, own[src]);
+    }
+  }
+
+  /** This worker's marks (its summaries now), as the frame its peers read with onPeerMarks(); valid until the next call. */
   marksFrame(): Buffer {
+    this.summarizeOwn(this.options.clock());
     const own = this.marks[this.index];
     for (let i = 0; i < own.length; i++) {
       this.frame.writeDoubleLE(own[i].maxEventTime, i * 16);

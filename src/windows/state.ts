@@ -54,6 +54,17 @@ export function paneOf(w: { range: number; slide: number }): number {
   return gcd(w.range, w.slide);
 }
 
+/** paneOf() of the last windows asked about (a step's windows are one object): no gcd per event. */
+let paneW: RangeWindows | null = null;
+let paneV = 0;
+function paneFor(w: RangeWindows): number {
+  if (w !== paneW) {
+    paneW = w;
+    paneV = paneOf(w);
+  }
+  return paneV;
+}
+
 /** The largest `alignment + n * step` at or below t. */
 function floorTo(t: number, step: number, alignment: number): number {
   return Math.floor((t - alignment) / step) * step + alignment;
@@ -126,7 +137,7 @@ function addRange(
   wm: number,
   out: unknown[],
 ): AddResult {
-  const pane = paneOf(w);
+  const pane = paneFor(w);
   // The last window holding et ends at lastStart + range: at or before the watermark, every
   // window holding it is closed. (Some of its windows may be closed while others are open: it
   // then counts in the open ones only, since closed ones never fire again.)

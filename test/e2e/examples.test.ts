@@ -24,6 +24,8 @@ import * as alphabet from "../../examples/alphabet/reference.js";
 import * as reverse from "../../examples/reverse/reference.js";
 import * as celsius from "../../examples/celsius/reference.js";
 import * as market from "../../examples/market_spread/reference.js";
+import * as sensorWindows from "../../examples/sensor_windows/reference.js";
+import * as pageViewSessions from "../../examples/page_view_sessions/reference.js";
 
 const WORKERS = [1, 2];
 
@@ -151,6 +153,38 @@ describe.each(WORKERS)("examples through the CLI on %i worker(s)", (workers) => 
         readExpected("celsius", "expected.txt").toString("utf8").split("\n").filter(Boolean).sort(),
       );
     });
+  });
+
+  // The windows examples: the windows their data closes come out; the last ones would close only
+  // once the input has been idle (--idle-timeout, set long here so that none does during the test: the
+  // test driver tests in examples/ close them with advanceTime), and are counted as open at the stop.
+  it.each([
+    ["sensor_windows", sensorWindows, 4],
+    ["page_view_sessions", pageViewSessions, 6],
+  ] as const)("%s (event-time windows closed by the data; the rest open at the stop)", async (name, ref, keys) => {
+    const input = lines(example(name, "data.txt"));
+    const want = ref.closedBy(input).map((l) => l.replace(/\n$/, ""));
+    const open = ref.expected(input).length - want.length;
+    expect(open).toBeGreaterThan(0);
+    let engine: Engine | null = null;
+    await withEngine(name, workers, ["--idle-timeout", "600"], async (e, sink, [port]) => {
+      engine = e;
+      const s = await send(["--port", String(port), "--file", example(name, "data.txt")]);
+      expect(s.code, s.stderr).toBe(0);
+      await sink.waitForLines(want.length);
+      await sleep(200);
+      const got = sink.lines();
+      expect([...got].sort()).toEqual([...want].sort());
+      expectPerKeyOrder(
+        got,
+        want,
+        (l) => l.slice(0, l.indexOf(" ")),
+        (l) => l,
+      );
+    });
+    const stop = (engine as Engine | null)!.lines.find((l) => /still open at the stop/.test(String(l.msg)));
+    expect(stop, "the stop reports the windows still open").toBeDefined();
+    expect((stop as { keys: number }).keys).toBeLessThanOrEqual(keys);
   });
 
   it("market_spread (nbbo first, then orders; --zero-timestamps, exact bytes)", async () => {

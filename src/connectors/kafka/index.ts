@@ -28,6 +28,7 @@ const source: SourceConnector<KafkaSourceSpec, KafkaSourceInit> = {
     groupId: ctx.consumerGroup,
     blockedMs: ctx.metrics?.blockedMs,
     lag: ctx.metrics?.lag,
+    stampEventTime: ctx.stampEventTime,
     resilience: ctx.resilience !== null,
     // Offsets saved for another topic (the application changed its source) do not apply.
     startOffsets: ctx.resilience?.position?.topic === spec.topic ? ctx.resilience.position.offsets : {},

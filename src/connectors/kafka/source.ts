@@ -32,10 +32,10 @@ import type { MessagePort } from "node:worker_threads";
 import { randomUUID } from "node:crypto";
 import type { Consumer, EachBatchPayload } from "kafkajs";
 import type { KafkaLogLevel } from "../../api/configs.js";
-import { ChannelWriter } from "../../transport/channel.js";
+import { ChannelWriter, copyBytes } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
-import { SOURCE, tag } from "../../transport/tags.js";
+import { SOURCE, SOURCE_INPUT, SOURCE_STAMPED, sourceTag } from "../../transport/tags.js";
 import { createLogger } from "../../core/log.js";
 import {
   backoffMs,
@@ -92,19 +92,23 @@ export interface KafkaSourceInit {
   blockedMs?: SharedArrayBuffer;
   /** metrics on: consumer lag per partition after each batch (-1 = not seen; metrics/layout.ts) */
   lag?: SharedArrayBuffer;
+  /** each record's timestamp goes with it (SOURCE_STAMPED) as its event time (SourceContext.stampEventTime) */
+  stampEventTime?: boolean;
 }
 
 /** how long the start waits for the group join before reporting "listening" unconnected */
 export const START_WAIT_MS = 10_000;
 /** messages written to a ring between two commits (publishing early lets the worker start sooner) */
 const COMMIT_EVERY = 256;
+const EMPTY = new Uint8Array(0);
 
 export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): void {
   // With resilience the group only assigns partitions (positions live in checkpoints), so each run joins
   // a group of its own: a restart after kill -9 must not wait out the dead member's session timeout.
   const groupId = init.resilience ? `${init.groupId}.run-${randomUUID().slice(0, 8)}` : init.groupId;
   const log = createLogger("wallaroo.source.kafka", { pipeline: init.pipeline, topic: init.topic, group: groupId });
-  const t = tag(SOURCE, init.sourceId);
+  const stamp = init.stampEventTime === true;
+  const kind = stamp ? SOURCE_STAMPED : SOURCE;
   const channels = init.rings.map(
     (sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))),
   );
@@ -150,6 +154,21 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     postListening(false);
   }, START_WAIT_MS);
 
+  /** A record with its timestamp in front of it: [f64 LE timestamp ms][value] (transport/tags.ts SOURCE_STAMPED). */
+  const sendStamped = (ch: ChannelWriter, t: number, timestamp: number, value: Buffer) => {
+    const len = 8 + value.length;
+    const off = ch.reserve(t, len);
+    if (off >= 0) {
+      ch.buffer.writeDoubleLE(timestamp, off);
+      copyBytes(value, 0, value.length, ch.buffer, off + 8);
+    } else {
+      const whole = Buffer.allocUnsafe(len);
+      whole.writeDoubleLE(timestamp, 0);
+      value.copy(whole, 8);
+      ch.send(t, whole, 0, len);
+    }
+  };
+
   /** Waits until the worker's queue is in the ring; heartbeats meanwhile so the group keeps us. */
   const drain = async (ch: ChannelWriter, heartbeat: () => Promise<void>) => {
     let last = Date.now();
@@ -178,6 +197,8 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary, uncommittedOffsets } = p;
     const partition = batch.partition;
     const ch = channels[partition % channels.length];
+    // Each partition is an input of its own for window watermarks (a lagging partition holds them back).
+    const t = sourceTag(kind, init.sourceId, partition);
     const msgs = batch.messages;
     let i = 0;
     /** offset of the last message handed on and not yet resolved */
@@ -221,8 +242,12 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
             partition,
             headers: m.headers as Headers | undefined,
           });
-          ch.send(t, frame, 0, len);
-        } else ch.send(t, m.value, 0, m.value.length);
+          // With a window step and no eventTime, the record's timestamp goes first (the worker
+          // strips it, then decodes the metadata frame as usual).
+          if (stamp) sendStamped(ch, t, Number(m.timestamp), frame.subarray(0, len));
+          else ch.send(t, frame, 0, len);
+        } else if (stamp) sendStamped(ch, t, Number(m.timestamp), m.value);
+        else ch.send(t, m.value, 0, m.value.length);
         messages++;
         if (ch.blocked) {
           settle();
@@ -279,6 +304,13 @@ export function runKafkaSource(init: KafkaSourceInit, control: MessagePort): voi
         { partitions: assigned, workers: channels.length },
         `joined group ${JSON.stringify(groupId)}; consuming partitions [${assigned.join(",")}] of ${JSON.stringify(init.topic)}`,
       );
+      // Each assigned partition is an input of window watermarks before its first record (a partition
+      // fetched later than the others must not find the watermark already past its records).
+      for (const p of assigned) {
+        const ch = channels[p % channels.length];
+        ch.send(sourceTag(SOURCE_INPUT, init.sourceId, p), EMPTY, 0, 0);
+        ch.commit();
+      }
       clearTimeout(startTimer);
       if (!listening)
         log.info(

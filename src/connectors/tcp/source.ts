@@ -22,7 +22,7 @@ import type { StreamFraming } from "../../topology/spec.js";
 import { ChannelWriter, copyBytes } from "../../transport/channel.js";
 import { RingWriter } from "../../transport/ring.js";
 import { Doorbell } from "../../transport/doorbell.js";
-import { SOURCE_FRAMED, tag } from "../../transport/tags.js";
+import { SOURCE_FRAMED, sourceTag } from "../../transport/tags.js";
 import { createLogger } from "../../core/log.js";
 import { LineLimiter } from "../log-limit.js";
 import type { FromIo, ToIo } from "../../control/protocol.js";
@@ -49,6 +49,11 @@ export interface TcpSourceInit {
 interface Connection {
   readonly socket: net.Socket;
   readonly worker: number;
+  /**
+   * the tag of its frames: the source and the connection's number, so that each connection
+   * is an input of its own for window watermarks (a slow connection holds them back)
+   */
+  readonly tag: number;
   /** the peer's address, read when the connection was accepted (later it may be gone) */
   readonly name: string;
   /** the bytes of an incomplete header or frame, as they arrived (copies), oldest first */
@@ -83,7 +88,6 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
   const H = init.headerLength;
   const scan = new FrameScan();
   const maxFrame = init.maxFrameBytes;
-  const t = tag(SOURCE_FRAMED, init.sourceId);
   const channels = init.rings.map(
     (sab, w) => new ChannelWriter(new RingWriter(sab, new Doorbell(init.workerBells[w]))),
   );
@@ -127,10 +131,10 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
         if (next - start > ch.frameLimit && cut > start) break;
         cut = next;
       }
-      ch.send(t, buf, start, cut);
+      ch.send(c.tag, buf, start, cut);
       start = cut;
     }
-    if (end > start) ch.send(t, buf, start, end);
+    if (end > start) ch.send(c.tag, buf, start, end);
   };
 
   const reject = (c: Connection, n: number) => {
@@ -304,7 +308,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
       const ch = channels[c.worker];
       const { end, count, bad } = scanFrames(fmt, chunk, pos + take, chunk.length, maxFrame, scan);
       const runLen = c.need + end - (pos + take);
-      const off = runLen <= ch.frameLimit ? ch.reserve(t, runLen) : -1;
+      const off = runLen <= ch.frameLimit ? ch.reserve(c.tag, runLen) : -1;
       if (off >= 0) {
         // copyBytes, not TypedArray#set: into a SharedArrayBuffer, V8's set copies byte by byte
         // when source and target are not aligned alike (~3 GB/s against ~36 for Buffer#copy's
@@ -329,7 +333,7 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
         }
         chunk.copy(whole, at, pos, pos + take);
         pos += take;
-        ch.send(t, whole, 0, whole.length);
+        ch.send(c.tag, whole, 0, whole.length);
         c.messages++;
         dropPartial(c);
         pos = frameAll(c, chunk, pos);
@@ -406,6 +410,8 @@ export function runTcpSource(init: TcpSourceInit, control: MessagePort): void {
     const c: Connection = {
       socket,
       worker,
+      // its number (connections accepted so far) names it as an input of its own
+      tag: sourceTag(SOURCE_FRAMED, init.sourceId, accepted),
       name,
       pieces: [],
       filled: 0,
