@@ -399,19 +399,31 @@ async function main() {
   // so that the page shows the engine's state before the event stream delivers anything.
   const embedded = document.getElementById("initial-state");
   const initial = embedded ? JSON.parse(embedded.textContent) : null;
+  // when the state shown was taken (ms), for the label while no event arrives
+  let shownAt = null;
   if (initial) {
     buildGraph(initial.graph);
     backlogSeries(initial.backlog);
     for (const s of initial.snapshots) update(s);
-    const last = initial.snapshots[initial.snapshots.length - 1];
-    $("conn").textContent = "as of " + new Date(last.at).toLocaleTimeString();
+    shownAt = initial.snapshots[initial.snapshots.length - 1].at;
+    $("conn").textContent = "as of " + new Date(shownAt).toLocaleTimeString();
   } else {
     buildGraph(await (await fetch("/api/graph")).json());
   }
   const es = new EventSource("/events");
   es.onopen = () => { $("conn").textContent = "live"; $("conn").className = "conn live"; };
-  es.onerror = () => { $("conn").textContent = "disconnected (engine stopped?) — retrying"; $("conn").className = "conn"; };
-  es.onmessage = (ev) => update(JSON.parse(ev.data));
+  // Disconnected: say how old what the page shows is (the state it was served with, or the last event).
+  es.onerror = () => {
+    $("conn").textContent =
+      (shownAt !== null ? "as of " + new Date(shownAt).toLocaleTimeString() + " — " : "") +
+      "disconnected (engine stopped?), retrying";
+    $("conn").className = "conn";
+  };
+  es.onmessage = (ev) => {
+    const snap = JSON.parse(ev.data);
+    if (typeof snap.at === "number") shownAt = snap.at;
+    update(snap);
+  };
 }
 
 main().catch((err) => { $("conn").textContent = "error: " + err.message; });
