@@ -1053,29 +1053,9 @@ export class Executor {
     return removed;
   }
 
-  /**
-   * A window step's message: its outputs now (a count window's, a late event's own), saved
-   * always. A key left with no open window (a count window just output, a late event fired
-   * or dropped on a key holding nothing) keeps no instance (see freeWindows).
-   */
+  /** A window step's message: its outputs now (a count window's, a late event's own), saved always. */
   private windowMessage(step: StepRun, st: WindowState, key: Key, value: unknown): [unknown[] | null, boolean] {
-    const w = this.windows!;
-    const out = w.onMessage(step.id, st, key, value, this.eventTime, this.late);
-    if (w.openWindows(step.id, st) === 0) {
-      this.freeWindows(step.state!, key);
-      return [out, false];
-    }
-    return [out, true];
-  }
-
-  /**
-   * Closed windows free their state: a key whose windows have all closed keeps no instance
-   * (removed as DELETE and ttl remove one, a tombstone in the next checkpoint), so memory per
-   * key is bounded by its open windows. A fresh instance is equivalent: its first add() takes
-   * the step's watermark as what has closed (state.ts add), so no closed window reopens.
-   */
-  private freeWindows(state: StatePlan, key: Key): void {
-    this.removeInstance(state.id, state.partitioned ? key : 0);
+    return [this.windows!.onMessage(step.id, st, key, value, this.eventTime, this.late), true];
   }
 
   /** A late event of window step `id`: counted in its slot, then reported (made once, not per message). */
@@ -1105,7 +1085,7 @@ export class Executor {
         this.at = step.at;
         this.dirty?.[state.id].add(key);
         try {
-          if (w.fireKey(id, st, key, out) === 0) this.freeWindows(state, key);
+          w.fireKey(id, st, key, out);
         } catch (err) {
           this.failed(err);
         }

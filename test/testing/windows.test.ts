@@ -29,41 +29,6 @@ describe.each([1, 2])("on %i simulated worker(s)", (workers) => {
     }
   });
 
-  it("closed windows free their state: a key whose windows have all closed keeps no instance", async () => {
-    const d = await createTestDriver({ module: APP, args: args(), workers, idleTimeout: 5 });
-    try {
-      await d.pipeInput("events", "a 100 1", "b 200 2", "a 1500 3");
-      // the watermark is 1500: b's only window [0, 1000) fired; a's [1000, 2000) is open
-      expect(read(d.readOutput())).toEqual(["a 0 1000 1", "b 0 1000 2"]);
-      expect(await d.state("windows:collect", "b")).toBeUndefined();
-      expect(await d.state("windows:collect", "a")).toBeDefined();
-      await d.advanceTime(6000); // idle: the rest closes, and a's instance goes too
-      expect(read(d.readOutput())).toEqual(["a 1000 2000 3"]);
-      expect(await d.state("windows:collect", "a")).toBeUndefined();
-      // a key that comes back starts fresh, and a window that closed does not reopen
-      await d.pipeInput("events", "b 300 4", "b 7000 5");
-      expect(await d.state("windows:collect", "b")).toBeDefined();
-      await d.advanceTime(7000);
-      expect(read(d.readOutput())).toEqual(["b 7000 8000 5"]);
-      expect(await d.state("windows:collect", "b")).toBeUndefined();
-    } finally {
-      await d.close();
-    }
-  });
-
-  it("a count window's key keeps no instance once its window is output", async () => {
-    const d = await createTestDriver({ module: APP, args: args("--mode", "count"), workers, idleTimeout: 5 });
-    try {
-      await d.pipeInput("events", "c 1 1", "c 2 2");
-      expect(await d.state("windows:collect", "c")).toBeDefined();
-      await d.pipeInput("events", "c 3 3");
-      expect(read(d.readOutput())).toEqual(["c 1 3 1,2,3"]);
-      expect(await d.state("windows:collect", "c")).toBeUndefined();
-    } finally {
-      await d.close();
-    }
-  });
-
   it("session windows close when their gap has passed", async () => {
     const d = await createTestDriver({ module: APP, args: args("--mode", "session"), workers, idleTimeout: 1 });
     try {
