@@ -4,6 +4,8 @@
  * deliver everything: a backlog many fetches long, and records larger than either bound (a broker
  * returns such a record alone), through the real engine and a real broker.
  */
+// The engine's kafkajs fixes before kafkajs loads (see helpers.ts; patch 6: no TimeoutNegativeWarning).
+import "../../dist/connectors/kafka/kafkajs-patches.js";
 import { describe, expect, inject, it } from "vitest";
 import { Partitioners } from "kafkajs";
 import {

@@ -4,6 +4,8 @@
  * timestamp, header, topic, partition and offset reach the decoder exactly, and the output
  * records carry the headers and timestamps the encoder set.
  */
+// The engine's kafkajs fixes before kafkajs loads (see helpers.ts; patch 6: no TimeoutNegativeWarning).
+import "../../dist/connectors/kafka/kafkajs-patches.js";
 import { describe, expect, inject, it } from "vitest";
 import { Partitioners } from "kafkajs";
 import { join } from "node:path";
