@@ -247,6 +247,12 @@ describe.runIf(linux)("TCP source under hostile senders", () => {
     const { engine, inPort } = await engineFor("e2e-app.ts", sink.port);
     const sockets: net.Socket[] = [];
     try {
+      // One message through first: every thread (the sink's too) has loaded its modules before
+      // the limit bites; a thread still loading when it did crashed on EMFILE (seen once in CI).
+      const warm = await connectTo(inPort);
+      warm.end(frame(["before EMFILE\n"]));
+      await sink.waitFor((b) => b.toString().includes("before EMFILE\n"), 20_000);
+      await sleep(200);
       const open = readdirSync(`/proc/${engine.pid}/fd`).length;
       execFileSync("prlimit", ["--pid", String(engine.pid), `--nofile=${open + 30}:${open + 30}`]);
       for (let i = 0; i < 80; i++) {
