@@ -2,6 +2,8 @@
  * Smoke test for the test Kafka broker (see test/kafka/globalSetup.ts and scripts/kafka/):
  * kafkajs admin/producer/consumer round trip against a real broker.
  */
+// The engine's kafkajs fixes before kafkajs loads (see helpers.ts; patch 6: no TimeoutNegativeWarning).
+import "../../dist/connectors/kafka/kafkajs-patches.js";
 import { randomUUID } from "node:crypto";
 import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from "kafkajs";
 import { describe, expect, inject, it } from "vitest";
